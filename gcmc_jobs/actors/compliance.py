@@ -1,0 +1,58 @@
+"""Compliance actors: refresh one tenant's scores, or fan out one message per tenant."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from gcmc_jobs import queues
+from gcmc_jobs.broker import actor
+from gcmc_jobs.db.engine import session_scope
+from gcmc_jobs.db.models import Tenant
+from gcmc_jobs.errors import PermanentError
+from gcmc_jobs.runtime import current
+from gcmc_jobs.services import compliance
+
+__all__ = ["refresh_all_compliance", "refresh_compliance"]
+
+
+@actor(
+    queue_name=queues.COMPLIANCE,
+    max_retries=5,
+    min_backoff=1_000,
+    max_backoff=300_000,
+    time_limit=600_000,
+    throws=(PermanentError,),
+)
+def refresh_compliance(tenant_id: int, today: str | None = None) -> dict[str, Any]:
+    """Recompute every active client's compliance score of one tenant, atomically.
+
+    ``today`` (``YYYY-MM-DD``) pins the tenant's local date; by default it is taken in the
+    tenant's timezone when the message runs. Safe to run twice: it rewrites the same scores.
+    """
+    with session_scope(current().engine) as session:
+        result = compliance.refresh_tenant(
+            session, tenant_id, today=date.fromisoformat(today) if today else None
+        )
+    return result.as_dict()
+
+
+@actor(
+    queue_name=queues.COMPLIANCE,
+    max_retries=5,
+    min_backoff=1_000,
+    max_backoff=60_000,
+    time_limit=60_000,
+    throws=(PermanentError,),
+)
+def refresh_all_compliance() -> int:
+    """Send one :func:`refresh_compliance` message per active tenant; returns how many."""
+    with session_scope(current().engine) as session:
+        tenant_ids = session.scalars(
+            select(Tenant.id).where(Tenant.is_active.is_(True)).order_by(Tenant.id)
+        ).all()
+    for tenant_id in tenant_ids:
+        refresh_compliance.send(tenant_id)
+    return len(tenant_ids)

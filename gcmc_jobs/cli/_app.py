@@ -1,0 +1,51 @@
+"""The root Typer application and the helpers every command module shares."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from gcmc_jobs.db.engine import make_engine
+from gcmc_jobs.errors import GcmcJobsError
+from gcmc_jobs.settings import Settings
+
+__all__ = ["app", "console", "engine", "err_console", "fail", "handle", "settings"]
+
+app = typer.Typer(
+    name="gcmc-jobs",
+    help="Operate gcmc-jobs: migrate, seed, run jobs, inspect queues and dead letters.\n\n"
+    "Settings come from GCMC_JOBS_* environment variables (GCMC_JOBS_DATABASE_URL, "
+    "GCMC_JOBS_BROKER_URL, GCMC_JOBS_REDIS_URL, GCMC_JOBS_EMAIL_URL, …).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def settings() -> Settings:
+    """Settings from the environment, with a readable error when one is invalid."""
+    try:
+        return Settings()
+    except ValueError as exc:
+        fail(f"invalid GCMC_JOBS_* setting:\n{exc}")
+
+
+def engine(current: Settings | None = None) -> Engine:
+    """An engine on the configured database."""
+    current = current or settings()
+    return make_engine(current.database_url.get_secret_value())
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``message`` in red on stderr and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def handle(exc: GcmcJobsError) -> NoReturn:
+    """Turn one of our errors into a clean exit."""
+    fail(str(exc))

@@ -1,0 +1,68 @@
+"""Engines and sessions: one engine per process and database URL, sessions per unit of work."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = ["engine_for", "make_engine", "make_sessionmaker", "session_scope"]
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10, **kwargs: Any) -> Engine:
+    """Build an engine for ``url`` with the pool and pragmas gcmc-jobs expects.
+
+    PostgreSQL gets a bounded pool (``pool_size`` + ``max_overflow`` connections per process,
+    checked before use so a restarted server does not fail the next job). SQLite gets foreign
+    keys turned on and a busy timeout, so the demo's threads wait for each other's writes.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        return engine
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        **kwargs,
+    )
+
+
+def engine_for(url: str, **kwargs: Any) -> Engine:
+    """The process-wide engine for ``url``, built on first use (actors share it)."""
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = make_engine(url, **kwargs)
+        return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """A session factory that does not expire objects on commit (jobs return plain values)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: commit when the block ends normally, roll back when it raises."""
+    with make_sessionmaker(engine).begin() as session:
+        yield session

@@ -1,0 +1,73 @@
+"""The exceptions gcmc-jobs raises, in one tree.
+
+::
+
+    GcmcJobsError
+    ├── ConfigurationError          settings or wiring that cannot work
+    │   └── NotConfiguredError      an actor was sent before gcmc_jobs.configure()
+    ├── PermanentError              retrying cannot help: the message is dead-lettered at once
+    │   ├── InvalidPayload          a payload failed validation (also a ValueError)
+    │   ├── UnknownTemplate         no template for an email kind
+    │   ├── RecipientSuppressed     the address is on the suppression list
+    │   └── PermanentDeliveryError  the mail server refused for good (5xx)
+    └── TransientError              worth retrying with backoff
+        └── TransientDeliveryError  the mail server is down or said 4xx
+
+Actors declare ``throws=(PermanentError,)`` so Dramatiq's ``Retries`` middleware never
+retries a permanent error; everything else is retried with exponential backoff and jitter.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "GcmcJobsError",
+    "InvalidPayload",
+    "NotConfiguredError",
+    "PermanentDeliveryError",
+    "PermanentError",
+    "RecipientSuppressed",
+    "TransientDeliveryError",
+    "TransientError",
+    "UnknownTemplate",
+]
+
+
+class GcmcJobsError(Exception):
+    """Base class of every error gcmc-jobs raises on purpose."""
+
+
+class ConfigurationError(GcmcJobsError):
+    """Settings or wiring that cannot work (a bad URL, a missing Redis for a store)."""
+
+
+class NotConfiguredError(ConfigurationError):
+    """An actor was sent before :func:`gcmc_jobs.configure` bound the actors to a broker."""
+
+
+class PermanentError(GcmcJobsError):
+    """An error that no retry can fix: the message goes to the dead letters at once."""
+
+
+class InvalidPayload(PermanentError, ValueError):
+    """A payload failed validation. Raised in the caller, at ``send()`` time."""
+
+
+class UnknownTemplate(PermanentError):
+    """No template exists for an email kind."""
+
+
+class RecipientSuppressed(PermanentError):
+    """The recipient's address is on the suppression list."""
+
+
+class PermanentDeliveryError(PermanentError):
+    """The mail server refused the message for good (an SMTP 5xx reply)."""
+
+
+class TransientError(GcmcJobsError):
+    """An error worth retrying: the outside world may be better in a moment."""
+
+
+class TransientDeliveryError(TransientError):
+    """The mail server is unreachable or answered 4xx."""

@@ -1,0 +1,22 @@
+"""Names of the queues gcmc-jobs' actors use, in one place.
+
+Each is its own Dramatiq queue (and Redis list / RabbitMQ queue), so an operator can run a
+worker for one of them alone (``dramatiq gcmc_jobs.worker -Q gcmc_email_critical``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["ALL", "COMPLIANCE", "EMAIL", "EMAIL_CRITICAL", "SCHEDULED", "SCHEDULER"]
+
+#: Per-tenant compliance refreshes.
+COMPLIANCE = "gcmc_compliance"
+#: Transactional and digest email.
+EMAIL = "gcmc_email"
+#: Security mail (password resets): a separate queue so a bulk backlog cannot delay it.
+EMAIL_CRITICAL = "gcmc_email_critical"
+#: Per-tenant daily jobs the scheduler enqueues (notifications, reminders, digests).
+SCHEDULED = "gcmc_scheduled"
+#: The scheduler's own short periodic tick.
+SCHEDULER = "gcmc_scheduler"
+
+ALL = (EMAIL_CRITICAL, SCHEDULER, COMPLIANCE, SCHEDULED, EMAIL)

@@ -1,0 +1,191 @@
+"""The compliance refresh: every active client's score, in one statement per tenant.
+
+For each active client of the tenant, with "today" the tenant's local date (DOMAIN.md):
+
+- ``missing_count``: documents whose latest version is ``pending_review`` or ``rejected``,
+  or that have no version at all (nothing valid is on file: the document is missing);
+- ``expired_count``: latest version's ``expiry_date`` before today;
+- ``expiring_count``: latest version's ``expiry_date`` in [today, today + 30];
+- ``overdue_count``: open filings (``draft``, ``prepared``) with ``due_date`` before today;
+- ``score = max(0, 100 - 5 * (missing + expired + expiring + overdue))``;
+- ``level``: ``low`` risk when score ≥ 80, ``medium`` when ≥ 50, else ``high``.
+
+The whole tenant is computed and upserted by a single ``INSERT … SELECT … GROUP BY … ON
+CONFLICT DO UPDATE``, so the number of statements does not grow with the number of clients
+(the audited loop made 4 per client) and the refresh is atomic: it either rewrites every
+score of the tenant or none. Inactive clients keep their last score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from gcmc_jobs.db.models import (
+    OPEN_FILING_STATUSES,
+    Client,
+    ComplianceLevel,
+    ComplianceScore,
+    Document,
+    DocumentStatus,
+    DocumentVersion,
+    Filing,
+)
+from gcmc_jobs.errors import ConfigurationError
+from gcmc_jobs.services.tenancy import local_today, utcnow
+
+__all__ = ["EXPIRING_WITHIN_DAYS", "RefreshResult", "level_for", "refresh_tenant", "score_for"]
+
+#: A document expiring within this many days of today counts as ``expiring``.
+EXPIRING_WITHIN_DAYS = 30
+#: Points a client loses per open issue.
+POINTS_PER_ISSUE = 5
+
+
+def score_for(missing: int, expired: int, expiring: int, overdue: int) -> int:
+    """The score of a client with these counts (the rule the SQL implements)."""
+    return max(0, 100 - POINTS_PER_ISSUE * (missing + expired + expiring + overdue))
+
+
+def level_for(score: int) -> ComplianceLevel:
+    """The risk level of a score."""
+    if score >= 80:
+        return ComplianceLevel.LOW
+    if score >= 50:
+        return ComplianceLevel.MEDIUM
+    return ComplianceLevel.HIGH
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What one tenant's refresh did."""
+
+    tenant_id: int
+    today: date
+    clients: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as an actor returns and ``job_runs.stats`` stores it."""
+        data = asdict(self)
+        data["today"] = self.today.isoformat()
+        return data
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _upsert_statement(session: Session, tenant_id: int, today: date, now: datetime) -> Any:
+    version = DocumentVersion
+    documents = (
+        select(
+            Document.client_id.label("client_id"),
+            _count_if(
+                or_(
+                    version.id.is_(None),
+                    version.status.in_([DocumentStatus.PENDING_REVIEW, DocumentStatus.REJECTED]),
+                )
+            ).label("missing"),
+            _count_if(version.expiry_date < today).label("expired"),
+            _count_if(
+                version.expiry_date.between(today, today + timedelta(days=EXPIRING_WITHIN_DAYS))
+            ).label("expiring"),
+        )
+        .select_from(Document)
+        .outerjoin(version, version.id == Document.latest_version_id)
+        .where(Document.tenant_id == tenant_id)
+        .group_by(Document.client_id)
+        .subquery("documents_by_client")
+    )
+    filings = (
+        select(Filing.client_id.label("client_id"), func.count().label("overdue"))
+        .where(
+            Filing.tenant_id == tenant_id,
+            Filing.status.in_(OPEN_FILING_STATUSES),
+            Filing.due_date < today,
+        )
+        .group_by(Filing.client_id)
+        .subquery("filings_by_client")
+    )
+    missing = func.coalesce(documents.c.missing, 0)
+    expired = func.coalesce(documents.c.expired, 0)
+    expiring = func.coalesce(documents.c.expiring, 0)
+    overdue = func.coalesce(filings.c.overdue, 0)
+    raw = 100 - POINTS_PER_ISSUE * (missing + expired + expiring + overdue)
+    score = cast(case((raw < 0, 0), else_=raw), Integer)
+    level = case(
+        (score >= 80, literal(ComplianceLevel.LOW.value)),
+        (score >= 50, literal(ComplianceLevel.MEDIUM.value)),
+        else_=literal(ComplianceLevel.HIGH.value),
+    )
+    rows = (
+        select(
+            Client.id,
+            Client.tenant_id,
+            score,
+            level,
+            missing,
+            expired,
+            expiring,
+            overdue,
+            literal(now, ComplianceScore.computed_at.type),
+        )
+        .select_from(Client)
+        .outerjoin(documents, documents.c.client_id == Client.id)
+        .outerjoin(filings, filings.c.client_id == Client.id)
+        # SQLite needs a WHERE in an INSERT … SELECT … ON CONFLICT (parser ambiguity).
+        .where(and_(Client.tenant_id == tenant_id, Client.is_active.is_(True)))
+    )
+    dialect = session.get_bind().dialect.name
+    insert: Any
+    if dialect == "postgresql":
+        insert = postgresql.insert
+    elif dialect == "sqlite":
+        insert = sqlite.insert
+    else:  # pragma: no cover - guarded by the settings' supported URLs
+        raise ConfigurationError(f"unsupported database {dialect!r}: use PostgreSQL or SQLite")
+    columns = [
+        "client_id",
+        "tenant_id",
+        "score",
+        "level",
+        "missing_count",
+        "expired_count",
+        "expiring_count",
+        "overdue_count",
+        "computed_at",
+    ]
+    statement = insert(ComplianceScore).from_select(columns, rows)
+    return statement.on_conflict_do_update(
+        index_elements=[ComplianceScore.client_id],
+        set_={name: statement.excluded[name] for name in columns if name != "client_id"},
+    )
+
+
+def refresh_tenant(
+    session: Session,
+    tenant_id: int,
+    *,
+    today: date | None = None,
+    now: datetime | None = None,
+) -> RefreshResult:
+    """Recompute and store the scores of every active client of one tenant.
+
+    ``today`` defaults to the tenant's local date at ``now`` (default: this instant). Runs
+    in the caller's transaction: two statements when ``today`` is not given (the tenant's
+    timezone, then the upsert), one when it is, whatever the number of clients.
+    """
+    now = now or utcnow()
+    if today is None:
+        today = local_today(session, tenant_id, now)
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        _upsert_statement(session, tenant_id, today, now)
+    )
+    return RefreshResult(tenant_id=tenant_id, today=today, clients=int(result.rowcount or 0))

@@ -1,0 +1,160 @@
+"""The one configuration object of gcmc-jobs, read from ``GCMC_JOBS_*`` environment variables.
+
+Configuration flows one way: environment → :class:`Settings` → keyword arguments. Library
+modules never read the environment themselves; only entry points (``gcmc_jobs.worker``, the
+``gcmc-jobs`` command) build a :class:`Settings` from it. Host applications may also build
+one in code: ``Settings(database_url=..., broker_url=...)``.
+
+Every duration is in milliseconds, like Dramatiq's own options.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+#: The default daily schedule, in each tenant's local time (DOMAIN.md).
+DEFAULT_JOB_TIMES: dict[str, time] = {
+    "compliance_refresh": time(2, 0),
+    "document_expiry_emails": time(7, 0),
+    "document_expiry_notifications": time(8, 0),
+    "filing_reminder_emails": time(8, 0),
+    "filing_reminders": time(9, 0),
+}
+
+
+class Settings(BaseSettings):
+    """Settings of gcmc-jobs, one field per ``GCMC_JOBS_<FIELD>`` environment variable.
+
+    The defaults run everything embedded (SQLite, an in-process broker, ``.eml`` files in
+    ``./outbox``) so that the demo works on a machine with nothing running. Production sets
+    at least ``GCMC_JOBS_DATABASE_URL`` and ``GCMC_JOBS_BROKER_URL``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="GCMC_JOBS_",
+        env_file=None,
+        extra="ignore",
+        frozen=True,
+    )
+
+    # -- Services -----------------------------------------------------------------------
+    database_url: SecretStr = Field(
+        default=SecretStr("sqlite:///gcmc_jobs.sqlite3"),
+        description="SQLAlchemy URL of the database: `postgresql+psycopg://…` in production, "
+        "a SQLite file in the working directory by default.",
+    )
+    database_pool_size: int = Field(
+        default=5, ge=1, description="Connections kept open per worker process (PostgreSQL)."
+    )
+    database_max_overflow: int = Field(
+        default=10, ge=0, description="Extra connections allowed under load (PostgreSQL)."
+    )
+    broker_url: SecretStr = Field(
+        default=SecretStr("stub://"),
+        description="`redis://…`, `amqp://…`, or `stub://` for the in-process broker.",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis for the middleware's stores (deduplication keys, rate limits, "
+        "pause flags). Defaults to the broker URL when that is Redis; with RabbitMQ it must "
+        "be set, or the stores fall back to in-process stubs (one process only).",
+    )
+    namespace: str = Field(
+        default="gcmc_jobs",
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Prefix of every Redis key gcmc-jobs writes, and the Redis broker's "
+        "namespace. Two deployments on one Redis need two namespaces.",
+    )
+
+    # -- Retry policy defaults (each actor may override; see README) ---------------------
+    max_retries: int = Field(default=5, ge=0, description="Retries after the first attempt.")
+    min_backoff_ms: int = Field(default=1_000, ge=0, description="First retry delay, ms.")
+    max_backoff_ms: int = Field(default=300_000, ge=0, description="Longest retry delay, ms.")
+    time_limit_ms: int = Field(default=600_000, ge=1, description="Longest one attempt may run.")
+
+    # -- Deduplication, rate limits, dead letters ----------------------------------------
+    dedup_ttl_ms: int = Field(
+        default=86_400_000, ge=1, description="How long a finished message's key stays taken."
+    )
+    rate_limit: int = Field(
+        default=20, ge=1, description="Emails one address may receive per window."
+    )
+    rate_limit_window_ms: int = Field(default=3_600_000, ge=1_000, description="Window, ms.")
+    security_rate_limit: int = Field(
+        default=10,
+        ge=1,
+        description="Separate limit for security mail (password resets) per address per window.",
+    )
+    rate_limit_max_deferral_ms: int = Field(
+        default=86_400_000,
+        ge=1_000,
+        description="An email deferred longer than this in total is dead-lettered.",
+    )
+
+    # -- Email ------------------------------------------------------------------------------
+    email_url: SecretStr = Field(
+        default=SecretStr("file://./outbox"),
+        description="`smtp://user:pass@host:port`, `smtps://…`, `file://DIR`, or `memory://`.",
+    )
+    email_from: str = Field(
+        default="GCMC Compliance <no-reply@gcmc.example>", description="The From header."
+    )
+    email_timeout_ms: int = Field(default=10_000, ge=1, description="SMTP socket timeout, ms.")
+    email_templates_dir: str | None = Field(
+        default=None,
+        description="A directory whose templates override the packaged ones, file by file.",
+    )
+    portal_url: str = Field(
+        default="https://portal.gcmc.example", description="Base URL of links in email."
+    )
+    support_email: str = Field(
+        default="support@gcmc.example", description="The support address shown in email."
+    )
+
+    # -- Schedule ---------------------------------------------------------------------------
+    job_times: dict[str, time] = Field(
+        default_factory=lambda: dict(DEFAULT_JOB_TIMES),
+        description="Local time of each daily job, as JSON: "
+        '`{"compliance_refresh": "02:00", ...}`.',
+    )
+    scheduler_tick_minutes: int = Field(
+        default=5, ge=1, le=60, description="How often the scheduler tick runs, minutes."
+    )
+
+    # -- Operations -------------------------------------------------------------------------
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the admin HTTP API; unset, the API refuses."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="`auto`: console when stderr is a terminal, else JSON."
+    )
+    log_level: str = Field(default="INFO", description="Level of gcmc-jobs' log events.")
+    metrics_port: int | None = Field(
+        default=None, description="Serve Prometheus metrics from the worker on this port."
+    )
+
+    @field_validator("job_times", mode="after")
+    @classmethod
+    def _known_jobs(cls, value: dict[str, time]) -> dict[str, time]:
+        unknown = set(value) - set(DEFAULT_JOB_TIMES)
+        if unknown:
+            raise ValueError(
+                f"unknown job(s) {sorted(unknown)}; known: {sorted(DEFAULT_JOB_TIMES)}"
+            )
+        return {**DEFAULT_JOB_TIMES, **value}
+
+    @property
+    def store_redis_url(self) -> str | None:
+        """The Redis URL the middleware's stores use, or None for in-process stubs."""
+        if self.redis_url is not None:
+            return self.redis_url.get_secret_value()
+        broker = self.broker_url.get_secret_value()
+        if broker.startswith(("redis://", "rediss://", "unix://")):
+            return broker
+        return None

@@ -1,0 +1,207 @@
+"""A pytest plugin for gcmc-jobs and the host applications that use it.
+
+Installed with the package (entry point ``pytest11``), so its fixtures are available in any
+test suite as soon as gcmc-jobs is installed:
+
+=====================  ========  =============================================================
+fixture                scope     what it gives
+=====================  ========  =============================================================
+gcmc_postgres_url      session   a fresh, migrated PostgreSQL database, dropped at the end
+gcmc_redis_url         session   the Redis URL tests use (checked reachable)
+gcmc_namespace         session   a Redis key namespace of this test session alone
+gcmc_db                function  an engine on ``gcmc_postgres_url``, every table emptied
+gcmc_session           function  a SQLAlchemy session on ``gcmc_db``
+gcmc_sqlite_db         function  an engine on a fresh, migrated SQLite file
+gcmc_settings          function  :class:`~gcmc_jobs.Settings` for the stub broker and these
+gcmc_broker            function  gcmc-jobs configured on Dramatiq's ``StubBroker``
+gcmc_worker            function  a started Dramatiq worker on ``gcmc_broker``
+=====================  ========  =============================================================
+
+The real services default to the loopback ones; point elsewhere with
+``GCMC_JOBS_TEST_POSTGRES_URL`` (a server URL whose database is used for ``CREATE DATABASE``)
+and ``GCMC_JOBS_TEST_REDIS_URL``. When a service is unreachable the run stops at once with a
+message saying how to start it. Override ``gcmc_settings`` to change any setting.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dramatiq
+import pytest
+from sqlalchemy import Engine, make_url, text
+from sqlalchemy.orm import Session
+
+from gcmc_jobs import broker as _broker
+from gcmc_jobs import runtime as _runtime
+from gcmc_jobs.db.engine import make_engine
+from gcmc_jobs.db.migrate import upgrade
+from gcmc_jobs.db.models import Base
+from gcmc_jobs.settings import Settings
+
+__all__ = [
+    "gcmc_broker",
+    "gcmc_db",
+    "gcmc_namespace",
+    "gcmc_postgres_url",
+    "gcmc_redis_url",
+    "gcmc_session",
+    "gcmc_settings",
+    "gcmc_sqlite_db",
+    "gcmc_worker",
+    "reset_tables",
+]
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+POSTGRES_HELP = (
+    "PostgreSQL is not reachable at {url}: {error}\n"
+    "Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"
+    "or point GCMC_JOBS_TEST_POSTGRES_URL at a server where this user may CREATE DATABASE."
+)
+REDIS_HELP = (
+    "Redis is not reachable at {url}: {error}\n"
+    'Start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ""\n'
+    "or point GCMC_JOBS_TEST_REDIS_URL at one."
+)
+
+
+def reset_tables(engine: Engine) -> None:
+    """Empty every gcmc-jobs table (and restart identities on PostgreSQL)."""
+    tables = [table.name for table in Base.metadata.sorted_tables]
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            names = ", ".join(tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(tables):
+                connection.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture(scope="session")
+def gcmc_postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated to head, then dropped."""
+    server_url = os.environ.get("GCMC_JOBS_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"gcmc_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # any driver error means: not usable
+        admin.dispose()
+        pytest.exit(POSTGRES_HELP.format(url=server_url, error=exc), returncode=3)
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def gcmc_redis_url() -> str:
+    """The Redis URL tests use, checked reachable."""
+    import redis
+
+    url = os.environ.get("GCMC_JOBS_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.exit(REDIS_HELP.format(url=url, error=exc), returncode=3)
+    return url
+
+
+@pytest.fixture(scope="session")
+def gcmc_namespace(gcmc_redis_url: str) -> Iterator[str]:
+    """A Redis key namespace for this test session; its keys are deleted at the end."""
+    import redis
+
+    namespace = f"gcmc_test_{uuid.uuid4().hex[:12]}"
+    yield namespace
+    client = redis.Redis.from_url(gcmc_redis_url)
+    keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start : start + 500])
+
+
+@pytest.fixture(scope="session")
+def _gcmc_postgres_engine(gcmc_postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(gcmc_postgres_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def gcmc_db(_gcmc_postgres_engine: Engine) -> Engine:
+    """An engine on the session's PostgreSQL database, with every table emptied first."""
+    reset_tables(_gcmc_postgres_engine)
+    return _gcmc_postgres_engine
+
+
+@pytest.fixture
+def gcmc_session(gcmc_db: Engine) -> Iterator[Session]:
+    """A session on ``gcmc_db``; what the test does not commit is rolled back."""
+    with Session(gcmc_db, expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def gcmc_sqlite_db(tmp_path: Path) -> Iterator[Engine]:
+    """An engine on a fresh SQLite file, migrated to head."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'gcmc_jobs.sqlite3'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def gcmc_settings(gcmc_postgres_url: str, gcmc_redis_url: str, gcmc_namespace: str) -> Settings:
+    """Settings for tests: the stub broker, the session's PostgreSQL and Redis namespace,
+    in-memory email. Override this fixture to change any of them."""
+    return Settings(
+        database_url=gcmc_postgres_url,
+        broker_url="stub://",
+        redis_url=gcmc_redis_url,
+        namespace=gcmc_namespace,
+        email_url="memory://",
+        log_format="json",
+    )
+
+
+@pytest.fixture
+def gcmc_broker(gcmc_settings: Settings, gcmc_db: Engine) -> Iterator[dramatiq.Broker]:
+    """gcmc-jobs configured on a ``StubBroker`` (with the whole middleware stack).
+
+    The database is emptied first. After the test the actors are bound back to the
+    unconfigured broker, so no test leaks its broker into the next.
+    """
+    runtime = _runtime.configure(gcmc_settings)
+    runtime._engine = gcmc_db
+    broker = runtime.broker
+    broker.emit_after("process_boot")
+    try:
+        yield broker
+    finally:
+        broker.flush_all()
+        broker.close()
+        _broker.bind(_broker.unconfigured)
+        _runtime._current = None
+
+
+@pytest.fixture
+def gcmc_worker(gcmc_broker: dramatiq.Broker) -> Iterator[dramatiq.Worker]:
+    """A started Dramatiq worker (two threads) on ``gcmc_broker``."""
+    worker = dramatiq.Worker(gcmc_broker, worker_timeout=50, worker_threads=2)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()

@@ -1,0 +1,19 @@
+"""What the ``dramatiq`` and ``periodiq`` command lines load.
+
+::
+
+    dramatiq gcmc_jobs.worker            # process every gcmc-jobs queue
+    periodiq gcmc_jobs.worker            # send the periodic scheduler tick
+
+Importing this module reads ``GCMC_JOBS_*`` settings, configures logging, builds the broker
+and makes it Dramatiq's global broker: it is an entry point, not a library module.
+"""
+
+from __future__ import annotations
+
+from gcmc_jobs.runtime import configure
+from gcmc_jobs.settings import Settings
+
+settings = Settings()
+runtime = configure(settings, set_global=True)
+broker = runtime.broker
