@@ -1,0 +1,98 @@
+"""Dramatiq middleware of gcmc-jobs, each usable by any Dramatiq application.
+
+One middleware per module, named for what it does:
+
+=========================  =====================================================================
+module                     middleware
+=========================  =====================================================================
+``dead_letters``           :class:`DeadLetters`: a message that failed for good is written to a
+                           :class:`DeadLetterStore` (SQL ``dead_letters`` table, or a stub)
+``deduplication``          :class:`Deduplication`: one message per dedup key per TTL
+``rate_limits``            :class:`RateLimits`: per-key (per-recipient) limit per window,
+                           cluster-wide; over the limit a message is deferred, not failed
+``structured_logging``     :class:`StructuredLogging`: one structlog event per message state
+``metrics``                :class:`Metrics`: Prometheus counters and histograms
+``stores``                 the Redis/stub backends of deduplication and rate limits
+``keys``                   every Redis key name, in one place
+=========================  =====================================================================
+
+The contract: options the middleware read
+-----------------------------------------
+
+Precedence everywhere: **message option > actor option > middleware default**.
+
+Message options (``actor.send_with_options(..., <option>=...)`` or set by a custom actor
+class in ``message_with_options``); they travel in ``message.options``:
+
+=====================  ==========  ===============================================================
+option                 type        meaning
+=====================  ==========  ===============================================================
+``dedup_key``          str         the message's deduplication key (already resolved). ``None``
+                                   or absent: the actor option decides; no key anywhere: no
+                                   deduplication.
+``dedup_ttl``          int, ms     how long the key stays taken after the message succeeded
+                                   (default ``Deduplication(ttl=...)``, 24 h in gcmc-jobs).
+``correlation_id``     str         ties log events of one business operation together. Absent
+                                   at enqueue: taken from the sender's structlog contextvars
+                                   (``correlation_id``), else a new uuid4 hex is set.
+``tenant_id``          int         logged on every event; also read from ``kwargs["tenant_id"]``
+                                   when the option is absent.
+``rate_limit_key``     str         the rate-limited entity, e.g. the lowercased recipient
+                                   address. Absent everywhere: not rate limited.
+``rate_limit_class``   str         ``"default"`` or ``"security"`` (security mail has its own,
+                                   separate limit and counter).
+=====================  ==========  ===============================================================
+
+Actor options (declared by the middleware, so ``@actor(dedup_key=...)`` is accepted):
+
+=====================  ===========================  =============================================
+option                 type                         meaning
+=====================  ===========================  =============================================
+``dedup_key``          str template or callable     ``"reset:{user_id}"`` is ``str.format``-ed
+                                                    over the message's kwargs (a missing kwarg
+                                                    raises ``KeyError`` at send time); a
+                                                    callable gets the ``Message`` and returns a
+                                                    key or ``None`` (no deduplication).
+``dedup_ttl``          int, ms                      as the message option.
+``rate_limit_key``     str template or callable     as ``dedup_key``.
+``rate_limit_class``   str                          as the message option.
+=====================  ===========================  =============================================
+
+Options the middleware WRITE (internal; replay strips them, never set them yourself):
+``retries``, ``traceback``, ``requeue_timestamp`` (Dramatiq's ``Retries``),
+``rate_limit_window`` (the window slot a deferred message reserved), ``rate_limit_deferred_ms``
+(total deferral so far), ``dead_letter_reason`` (why a message was failed by a middleware,
+e.g. ``"rate_limit_max_deferral"``).
+
+Duplicates at enqueue time
+--------------------------
+
+``Deduplication.before_enqueue`` claims the key (Redis ``SET NX PX``, owner = the message id)
+and, when another message owns it, raises :class:`DuplicateMessage` (a Dramatiq
+``MiddlewareError``): ``actor.send(...)`` raises it, carrying ``.message`` and ``.key``, and
+nothing is enqueued. It is the only way a Dramatiq middleware can stop an enqueue, and a loud
+error is what a plain Dramatiq user expects from a uniqueness violation (like a database's
+unique constraint). Callers wanting "send unless already sent" catch it, or declare their actor
+with ``actor_class=DeduplicatedActor``, whose ``send``/``send_with_options`` return the
+(not enqueued) message instead of raising. A process-time check (same Lua script, owner = the
+message id, so the original never skips itself) catches what slips through (expired claims,
+messages enqueued by another broker).
+
+Bulk enqueue: ``Deduplication.claim_many(messages) -> list[bool]`` claims every key in ONE Lua
+call and remembers the winners in-process, so the following per-message ``before_enqueue`` of
+those messages costs no round trip; enqueue only the messages whose flag is ``True``.
+
+Other hooks for other engineers
+-------------------------------
+
+- ``gcmc_jobs.middleware.metrics.email_sent(kind, status)`` counts an email;
+  ``gcmc_jobs.middleware.metrics.REGISTRY`` is the ``CollectorRegistry`` to expose at
+  ``/metrics``.
+- ``gcmc_jobs.broker.build_middleware`` holds a documented slot for ``Pause`` before
+  ``Deduplication``/``RateLimits``.
+- ``gcmc_jobs.services.dead_letters`` (list/show/replay/purge) returns plain dataclasses.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
