@@ -185,7 +185,9 @@ def refresh_tenant(
     now = now or utcnow()
     if today is None:
         today = local_today(session, tenant_id, now)
+    # psycopg resets an INSERT's rowcount when SQLAlchemy closes the cursor: keep it.
     result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        _upsert_statement(session, tenant_id, today, now)
+        _upsert_statement(session, tenant_id, today, now),
+        execution_options={"preserve_rowcount": True},
     )
     return RefreshResult(tenant_id=tenant_id, today=today, clients=int(result.rowcount or 0))
