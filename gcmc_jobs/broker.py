@@ -19,6 +19,9 @@ The middleware order (first runs first on ``before_*`` hooks, last on ``after_*`
   5     Pipelines                 ``pipe_ignore`` / pipeline continuation
   6     PeriodiqMiddleware        the ``periodic`` option; the scheduler tick is periodic
   7     Retries                   exponential backoff with jitter; ``throws`` = never retry
+  8     Pause                     hold back paused queues' messages, before any dedup key or
+                                  rate-limit slot is taken (``gcmc-jobs pause``)
+  9     WorkerRegistry            a Redis worker records the queues it consumes (for health)
 =====  ========================  ==================================================================
 """
 
@@ -41,6 +44,9 @@ from dramatiq.middleware import (
 from periodiq import PeriodiqMiddleware
 
 from gcmc_jobs.errors import ConfigurationError, NotConfiguredError
+from gcmc_jobs.middleware.pause import Pause
+from gcmc_jobs.middleware.worker_registry import WorkerRegistry
+from gcmc_jobs.ops.pauses import pause_store_for
 from gcmc_jobs.settings import Settings
 
 __all__ = ["UnconfiguredBroker", "actor", "build_broker", "build_middleware", "unconfigured"]
@@ -64,6 +70,12 @@ def build_middleware(settings: Settings) -> list[Middleware]:
             min_backoff=settings.min_backoff_ms,
             max_backoff=settings.max_backoff_ms,
         ),
+        Pause(
+            pause_store_for(settings),
+            refresh_ms=settings.pause_refresh_ms,
+            delay_ms=settings.pause_delay_ms,
+        ),
+        WorkerRegistry(),
     ]
 
 

@@ -10,8 +10,9 @@
     │   ├── UnknownTemplate         no template for an email kind
     │   ├── RecipientSuppressed     the address is on the suppression list
     │   └── PermanentDeliveryError  the mail server refused for good (5xx)
-    └── TransientError              worth retrying with backoff
-        └── TransientDeliveryError  the mail server is down or said 4xx
+    ├── TransientError              worth retrying with backoff
+    │   └── TransientDeliveryError  the mail server is down or said 4xx
+    └── UnknownQueue                an operator named a queue no actor or worker uses (LookupError)
 
 Actors declare ``throws=(PermanentError,)`` so Dramatiq's ``Retries`` middleware never
 retries a permanent error; everything else is retried with exponential backoff and jitter.
@@ -29,6 +30,7 @@ __all__ = [
     "RecipientSuppressed",
     "TransientDeliveryError",
     "TransientError",
+    "UnknownQueue",
     "UnknownTemplate",
 ]
 
@@ -71,3 +73,7 @@ class TransientError(GcmcJobsError):
 
 class TransientDeliveryError(TransientError):
     """The mail server is unreachable or answered 4xx."""
+
+
+class UnknownQueue(GcmcJobsError, LookupError):
+    """An operator named a queue that no actor declares and no worker consumes."""

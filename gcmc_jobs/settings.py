@@ -138,6 +138,36 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         default=None, description="Serve Prometheus metrics from the worker on this port."
     )
+    pause_refresh_ms: int = Field(
+        default=1_000,
+        ge=0,
+        description="How long a worker trusts its cached set of paused queues, ms: a pause or "
+        "resume reaches every worker within this time.",
+    )
+    pause_delay_ms: int = Field(
+        default=5_000,
+        ge=1,
+        description="How long a paused queue's message waits before it is looked at again, "
+        "ms: after a resume, the backlog starts running within this time.",
+    )
+    health_timeout_ms: int = Field(
+        default=2_000, ge=1, description="Bound on each health check's network call, ms."
+    )
+    health_max_ready: int = Field(
+        default=10_000, ge=0, description="Ready messages in one queue above which it is unhealthy."
+    )
+    health_max_age_ms: int = Field(
+        default=900_000,
+        ge=0,
+        description="Age of a queue's oldest ready message above which it is unhealthy, ms "
+        "(15 minutes by default).",
+    )
+    health_job_grace_ms: int = Field(
+        default=7_200_000,
+        ge=0,
+        description="How long after its scheduled local time a daily job may still be "
+        "missing before health reports it overdue, ms (2 hours by default).",
+    )
 
     @field_validator("job_times", mode="after")
     @classmethod

@@ -1,0 +1,60 @@
+"""``WorkerRegistry``: each Redis worker writes down which queues it consumes.
+
+Dramatiq's Redis broker records a heartbeat per worker process (``{namespace}:__heartbeats__``,
+a sorted set of broker ids scored by the last contact, in ms) but not what the worker
+consumes. At boot this middleware adds ``{broker_id: {"host", "pid", "queues", "started_at"}}``
+to the hash ``{namespace}:gcmc:workers`` and removes it at shutdown; ``gcmc-jobs health``
+joins the two. One Redis write per worker boot and shutdown, none per message. On other
+brokers it does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from dramatiq import Middleware
+
+__all__ = ["WorkerRegistry", "workers_key"]
+
+logger = logging.getLogger(__name__)
+
+
+def workers_key(namespace: str) -> str:
+    """The Redis hash of registered workers."""
+    return f"{namespace}:gcmc:workers"
+
+
+class WorkerRegistry(Middleware):
+    """Register a Redis worker's queues at boot; unregister at shutdown."""
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        client = getattr(broker, "client", None)
+        broker_id = getattr(broker, "broker_id", None)
+        if client is None or broker_id is None:
+            return
+        queues = worker.consumer_whitelist or broker.get_declared_queues()
+        entry = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "queues": sorted(q for q in queues if not q.endswith(".DQ")),
+            "started_at": int(time.time() * 1000),
+        }
+        try:
+            client.hset(workers_key(broker.namespace), broker_id, json.dumps(entry))
+        except Exception:
+            logger.exception("cannot register the worker in Redis")
+
+    def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        client = getattr(broker, "client", None)
+        broker_id = getattr(broker, "broker_id", None)
+        if client is None or broker_id is None:
+            return
+        try:
+            client.hdel(workers_key(broker.namespace), broker_id)
+        except Exception:
+            logger.exception("cannot unregister the worker from Redis")

@@ -1,0 +1,10 @@
+"""Operating gcmc-jobs: queue statistics, pausing queues, health checks.
+
+Each module is importable alone and opens no connection at import; the HTTP application
+(:mod:`gcmc_jobs.http`, optional extra ``[server]``) and the ``gcmc-jobs`` command line are
+thin layers over these functions.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,242 @@
+"""Per-queue statistics on Redis, RabbitMQ and the stub broker.
+
+What each broker can tell, without touching a message:
+
+============  ======================================  =====================================
+ field         Redis (Dramatiq's key layout)           RabbitMQ (passive ``queue_declare``)
+============  ======================================  =====================================
+ ready         ``LLEN {ns}:{q}``                       ``message_count`` of ``q``
+ delayed       ``HLEN {ns}:{q}.DQ.msgs`` (waiting in    ``message_count`` of ``q.DQ`` (those a
+               Redis or held by a worker until eta)    worker already holds are not counted)
+ in_flight     ``HLEN {ns}:{q}.msgs`` - ready           None: AMQP does not expose unacked
+ dead          ``ZCARD {ns}:{q}.XQ``                   ``message_count`` of ``q.XQ``
+ oldest_age    now - head message's ready time         None: AMQP cannot peek without a get
+ consumers     None (see worker heartbeats)            ``consumer_count`` of ``q``
+============  ======================================  =====================================
+
+"Dead" is the broker's own dead-letter queue (Dramatiq keeps failed messages there for
+7 days); gcmc-jobs' durable, replayable dead letters are the ``dead_letters`` table.
+The Redis numbers are read by one Lua script, so they are one consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from dramatiq import Broker
+
+from gcmc_jobs import queues as _queues
+from gcmc_jobs.errors import ConfigurationError
+from gcmc_jobs.settings import Settings
+
+__all__ = ["QueueStats", "known_queues", "queue_stats", "redis_client"]
+
+# KEYS: none; ARGV: namespace, queue names. Returns, per queue:
+# ready, messages (ready + in flight), delayed, dead, head message data (or false).
+_STATS_LUA = """
+local ns = ARGV[1]
+local out = {}
+for i = 2, #ARGV do
+    local q = ns .. ":" .. ARGV[i]
+    local head = redis.call("lindex", q, 0)
+    local data = false
+    if head then data = redis.call("hget", q .. ".msgs", head) end
+    table.insert(out, {
+        redis.call("llen", q),
+        redis.call("hlen", q .. ".msgs"),
+        redis.call("hlen", q .. ".DQ.msgs"),
+        redis.call("zcard", q .. ".XQ"),
+        data,
+    })
+end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """One queue's numbers; None where the broker cannot tell (see the module docstring).
+
+    ``oldest_age_ms`` is how long the message at the head of the queue has been ready to
+    run, ms (since it was sent, or since its delay ended); None when the queue is empty.
+    """
+
+    name: str
+    ready: int
+    delayed: int | None
+    in_flight: int | None
+    dead: int | None
+    oldest_age_ms: int | None
+    consumers: int | None = None
+    paused: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stats as plain JSON values."""
+        return asdict(self)
+
+
+def redis_client(url: str, *, timeout_ms: int = 2_000) -> Any:
+    """A ``redis.Redis`` on ``url`` whose connect and every call give up after ``timeout_ms``."""
+    import redis
+
+    seconds = timeout_ms / 1000
+    return redis.Redis.from_url(url, socket_timeout=seconds, socket_connect_timeout=seconds)
+
+
+def known_queues(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
+    """The package's queues, the queues registered Redis workers consume, and ``extra``."""
+    names = set(_queues.ALL) | set(extra)
+    url = settings.broker_url.get_secret_value()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from gcmc_jobs.middleware.worker_registry import workers_key
+
+        client = redis_client(url)
+        try:
+            for raw in client.hvals(workers_key(settings.namespace)):
+                names.update(json.loads(raw).get("queues", []))
+        finally:
+            client.close()
+    return sorted(names)
+
+
+def queue_stats(
+    settings: Settings,
+    queues: Sequence[str] | None = None,
+    *,
+    broker: Broker | None = None,
+    paused: Iterable[str] | None = None,
+    timeout_ms: int = 2_000,
+    now_ms: int | None = None,
+) -> list[QueueStats]:
+    """Statistics of ``queues`` (default: :func:`known_queues`) on the configured broker.
+
+    ``broker`` is needed only for the in-process stub broker (default: the configured
+    runtime's). ``paused`` names the queues to flag as paused (default: read from
+    :func:`~gcmc_jobs.ops.pauses.pause_store_for`). Each network call gives up
+    after ``timeout_ms`` (default 2,000 ms) and raises the client's error.
+    """
+    names = list(queues) if queues is not None else known_queues(settings)
+    if paused is None:
+        from gcmc_jobs.ops.pauses import pause_store_for
+
+        paused = pause_store_for(settings).paused()
+    paused = set(paused)
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    url = settings.broker_url.get_secret_value()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        stats = _redis_stats(url, settings.namespace, names, timeout_ms, now_ms)
+    elif url.startswith(("amqp://", "amqps://")):
+        stats = _rabbitmq_stats(url, names, timeout_ms)
+    elif url.startswith("stub://"):
+        if broker is None:
+            from gcmc_jobs.runtime import current
+
+            broker = current().broker
+        stats = _stub_stats(broker, names, now_ms)
+    else:
+        raise ConfigurationError(f"unknown broker URL scheme: {url[:12]!r}…")
+    return [QueueStats(**{**s.as_dict(), "paused": s.name in paused}) for s in stats]
+
+
+def _ready_since(data: bytes | None) -> int | None:
+    if not data:
+        return None
+    from dramatiq import Message
+
+    message = Message.decode(data)
+    eta = message.options.get("eta")
+    return max(int(message.message_timestamp), int(eta or 0))
+
+
+def _age(data: bytes | None, now_ms: int) -> int | None:
+    since = _ready_since(data)
+    return None if since is None else max(0, now_ms - since)
+
+
+def _redis_stats(
+    url: str, namespace: str, names: list[str], timeout_ms: int, now_ms: int
+) -> list[QueueStats]:
+    client = redis_client(url, timeout_ms=timeout_ms)
+    try:
+        rows = client.eval(_STATS_LUA, 0, namespace, *names) if names else []
+    finally:
+        client.close()
+    return [
+        QueueStats(
+            name=name,
+            ready=int(ready),
+            delayed=int(delayed),
+            in_flight=max(0, int(messages) - int(ready)),
+            dead=int(dead),
+            oldest_age_ms=_age(head or None, now_ms),
+        )
+        for name, (ready, messages, delayed, dead, head) in zip(names, rows, strict=True)
+    ]
+
+
+def _rabbitmq_stats(url: str, names: list[str], timeout_ms: int) -> list[QueueStats]:
+    import pika
+    from pika.exceptions import ChannelClosedByBroker
+
+    parameters = pika.URLParameters(url)
+    parameters.socket_timeout = timeout_ms / 1000
+    parameters.blocked_connection_timeout = timeout_ms / 1000
+    parameters.connection_attempts = 1
+    connection = pika.BlockingConnection(parameters)
+    try:
+        channel = connection.channel()
+
+        def declare(queue: str) -> tuple[int, int]:
+            nonlocal channel
+            try:
+                ok = channel.queue_declare(queue, passive=True).method
+                return int(ok.message_count), int(ok.consumer_count)
+            except ChannelClosedByBroker:  # 404: the queue was never declared
+                channel = connection.channel()
+                return 0, 0
+
+        stats = []
+        for name in names:
+            ready, consumers = declare(name)
+            delayed, _ = declare(f"{name}.DQ")
+            dead, _ = declare(f"{name}.XQ")
+            stats.append(
+                QueueStats(
+                    name=name,
+                    ready=ready,
+                    delayed=delayed,
+                    in_flight=None,
+                    dead=dead,
+                    oldest_age_ms=None,
+                    consumers=consumers,
+                )
+            )
+        return stats
+    finally:
+        connection.close()
+
+
+def _stub_stats(broker: Broker, names: list[str], now_ms: int) -> list[QueueStats]:
+    queues: dict[str, Any] = getattr(broker, "queues", {})
+    dead_letters: dict[str, list[Any]] = getattr(broker, "dead_letters_by_queue", {})
+    stats = []
+    for name in names:
+        queue, delay_queue = queues.get(name), queues.get(f"{name}.DQ")
+        ready = queue.qsize() if queue is not None else 0
+        in_flight = queue.unfinished_tasks - ready if queue is not None else 0
+        head = queue.queue[0] if queue is not None and ready else None
+        stats.append(
+            QueueStats(
+                name=name,
+                ready=ready,
+                delayed=delay_queue.unfinished_tasks if delay_queue is not None else 0,
+                in_flight=max(0, in_flight),
+                dead=len(dead_letters.get(name, [])),
+                oldest_age_ms=_age(head, now_ms),
+            )
+        )
+    return stats

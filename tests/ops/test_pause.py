@@ -1,0 +1,161 @@
+"""Pausing and resuming a queue, across a real worker process on Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dramatiq
+import pytest
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+
+from gcmc_jobs.errors import UnknownQueue
+from gcmc_jobs.middleware.pause import Pause
+from gcmc_jobs.ops.pauses import StubPauseStore, pause_queue, pause_store_for, resume_queue
+from gcmc_jobs.ops.queues import queue_stats
+from gcmc_jobs.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(condition: Callable[[], bool], *, timeout_s: float = 30.0) -> None:
+    """Poll ``condition`` until true; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not reached in time")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def worker_process(redis_settings: Settings, gcmc_redis_url: str) -> Iterator[None]:
+    """A real ``dramatiq`` worker process running tests.ops.pause_worker_app."""
+    env = {
+        **os.environ,
+        "GCMC_JOBS_BROKER_URL": gcmc_redis_url,
+        "GCMC_JOBS_NAMESPACE": redis_settings.namespace,
+        "GCMC_JOBS_DATABASE_URL": redis_settings.database_url.get_secret_value(),
+        "GCMC_JOBS_PAUSE_REFRESH_MS": "100",
+        "GCMC_JOBS_PAUSE_DELAY_MS": "300",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "tests.ops.pause_worker_app",
+            "--processes",
+            "1",
+            "--threads",
+            "2",
+            "-Q",
+            "ops_held",
+            "ops_flowing",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_a_paused_queue_holds_its_messages_while_another_flows_and_resume_drains_it(
+    redis_settings: Settings, gcmc_redis_url: str, redis_client: redis.Redis, worker_process: None
+) -> None:
+    namespace = redis_settings.namespace
+    done_held, done_flowing = (
+        f"{namespace}:test:done:ops_held",
+        f"{namespace}:test:done:ops_flowing",
+    )
+    sender = RedisBroker(url=gcmc_redis_url, namespace=namespace)
+    held = dramatiq.actor(lambda n: None, actor_name="held", queue_name="ops_held", broker=sender)
+    flowing = dramatiq.actor(
+        lambda n: None, actor_name="flowing", queue_name="ops_flowing", broker=sender
+    )
+
+    # Given ops_held is paused, and 20 messages are sent to each queue
+    pause_store_for(redis_settings).pause("ops_held")
+    for n in range(20):
+        held.send(n)
+        flowing.send(n)
+
+    # When the worker has run every ops_flowing message
+    wait_for(lambda: redis_client.llen(done_flowing) == 20)
+    # and has looked at the held ones (each was sent back to wait in the delay queue)
+    wait_for(lambda: queue_stats(redis_settings, ["ops_held"])[0].delayed == 20)
+
+    # Then none of ops_held ran, and all 20 still wait in the broker
+    assert redis_client.llen(done_held) == 0
+    [stats] = queue_stats(redis_settings, ["ops_held"])
+    assert stats.paused is True
+    assert stats.ready + stats.delayed + stats.in_flight == 20
+
+    # When it is resumed, all of them run, each once
+    pause_store_for(redis_settings).resume("ops_held")
+    sender.join("ops_held", timeout=30_000)
+    wait_for(lambda: redis_client.llen(done_held) == 20)
+    assert sorted(int(n) for n in redis_client.lrange(done_held, 0, -1)) == list(range(20))
+    sender.close()
+
+
+def test_pause_reads_the_store_at_most_once_per_refresh_period() -> None:
+    class CountingStore(StubPauseStore):
+        reads = 0
+
+        def paused(self) -> frozenset[str]:
+            self.reads += 1
+            return super().paused()
+
+    now = [0.0]
+    store = CountingStore()
+    pause = Pause(store, refresh_ms=1_000, clock=lambda: now[0])
+    for _ in range(100):
+        pause.paused_queues()
+    assert store.reads == 1
+    now[0] = 1.0
+    pause.paused_queues()
+    assert store.reads == 2
+
+
+def test_a_paused_message_is_sent_again_delayed_and_skipped_on_the_stub_broker() -> None:
+    store = StubPauseStore()
+    broker = StubBroker(middleware=[Pause(store, refresh_ms=0, delay_ms=60_000)])
+    broker.emit_after("process_boot")
+    runs: list[int] = []
+
+    @dramatiq.actor(broker=broker, queue_name="stub_q")
+    def record(n: int) -> None:
+        runs.append(n)
+
+    store.pause("stub_q")
+    record.send(1)
+    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    try:
+        wait_for(lambda: broker.queues["stub_q.DQ"].qsize() == 1)
+        assert runs == []
+        assert broker.queues["stub_q"].unfinished_tasks == 0
+    finally:
+        worker.stop()
+        broker.close()
+
+
+def test_pausing_an_unknown_queue_is_refused(redis_settings: Settings) -> None:
+    with pytest.raises(UnknownQueue, match="gcmc_email"):
+        pause_queue(redis_settings, "gcmc_emial")
+
+
+def test_pause_and_resume_report_whether_anything_changed(redis_settings: Settings) -> None:
+    assert pause_queue(redis_settings, "gcmc_email") is True
+    assert pause_queue(redis_settings, "gcmc_email") is False
+    assert resume_queue(redis_settings, "gcmc_email") is True
+    assert resume_queue(redis_settings, "gcmc_email") is False
