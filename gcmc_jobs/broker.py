@@ -22,6 +22,8 @@ The middleware order (first runs first on ``before_*`` hooks, last on ``after_*`
   8     Pause                     hold back paused queues' messages, before any dedup key or
                                   rate-limit slot is taken (``gcmc-jobs pause``)
   9     WorkerRegistry            a Redis worker records the queues it consumes (for health)
+  10    CurrentMessage            the message being processed, for actors that read its options
+                                  (the email actor reads its ``secrets`` option there)
 =====  ========================  ==================================================================
 """
 
@@ -36,6 +38,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
+    CurrentMessage,
     Pipelines,
     Retries,
     ShutdownNotifications,
@@ -76,6 +79,7 @@ def build_middleware(settings: Settings) -> list[Middleware]:
             delay_ms=settings.pause_delay_ms,
         ),
         WorkerRegistry(),
+        CurrentMessage(),
     ]
 
 
