@@ -5,6 +5,13 @@
     GcmcJobsError
     ├── ConfigurationError          settings or wiring that cannot work
     │   └── NotConfiguredError      an actor was sent before gcmc_jobs.configure()
+    ├── DuplicateMessage            send() of a message whose dedup key is taken (nothing enqueued;
+    │                               also a dramatiq MiddlewareError)
+    ├── RateLimitDeferralFailed     a rate-limited message could not be re-enqueued: it is retried
+    │                               instead of acked (also a dramatiq MiddlewareError)
+    ├── DeadLetterNotFound          no dead letter with that id (also a LookupError)
+    ├── KeyTemplateError            a dedup/rate-limit key template names a missing argument
+    │                               (raised by send(); also a KeyError and a MiddlewareError)
     ├── PermanentError              retrying cannot help: the message is dead-lettered at once
     │   ├── InvalidPayload          a payload failed validation (also a ValueError)
     │   ├── UnknownTemplate         no template for an email kind
@@ -20,13 +27,21 @@ retries a permanent error; everything else is retried with exponential backoff a
 
 from __future__ import annotations
 
+from typing import Any
+
+from dramatiq.middleware import MiddlewareError
+
 __all__ = [
     "ConfigurationError",
+    "DeadLetterNotFound",
+    "DuplicateMessage",
     "GcmcJobsError",
     "InvalidPayload",
+    "KeyTemplateError",
     "NotConfiguredError",
     "PermanentDeliveryError",
     "PermanentError",
+    "RateLimitDeferralFailed",
     "RecipientSuppressed",
     "TransientDeliveryError",
     "TransientError",
@@ -45,6 +60,38 @@ class ConfigurationError(GcmcJobsError):
 
 class NotConfiguredError(ConfigurationError):
     """An actor was sent before :func:`gcmc_jobs.configure` bound the actors to a broker."""
+
+
+class DuplicateMessage(MiddlewareError, GcmcJobsError):
+    """``send()`` of a message whose dedup key another message holds: nothing was enqueued.
+
+    ``message`` is the message that was not enqueued, ``key`` its dedup key.
+    """
+
+    def __init__(self, message: Any, key: str) -> None:
+        super().__init__(f"dedup key {key!r} is taken: message {message.message_id} not enqueued")
+        self.message = message
+        self.key = key
+
+
+class RateLimitDeferralFailed(MiddlewareError, GcmcJobsError):
+    """A rate-limited message could not be re-enqueued with its delay.
+
+    Raised from ``before_process_message`` so the message counts as a failed attempt and
+    ``Retries`` retries it, instead of being acknowledged and lost.
+    """
+
+
+class KeyTemplateError(MiddlewareError, GcmcJobsError, KeyError):
+    """An actor's ``dedup_key``/``rate_limit_key`` template names an argument the message
+    lacks. Raised by ``send()``: nothing is enqueued."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class DeadLetterNotFound(GcmcJobsError, LookupError):
+    """No dead letter has that id."""
 
 
 class PermanentError(GcmcJobsError):
