@@ -21,8 +21,23 @@ The middleware order (first runs first on ``before_*`` hooks, last on ``after_*`
   7     Retries                   exponential backoff with jitter; ``throws`` = never retry
   8     Pause                     hold back paused queues' messages, before any dedup key or
                                   rate-limit slot is taken (``gcmc-jobs pause``)
-  9     WorkerRegistry            a Redis worker records the queues it consumes (for health)
-  10    CurrentMessage            the message being processed, for actors that read its options
+  9     Deduplication             after Pause (a held-back message keeps its key) and before
+                                  RateLimits (a duplicate never takes a rate-limit slot); after
+                                  Retries, so its ``after_*`` hooks run before Retries decides
+                                  and a retry's re-enqueue passes its claim (same message id)
+  10    RateLimits                books a slot just before the message would run; a deferral
+                                  is a copy with the same id, so Deduplication lets it through
+  11    DeadLetters               ``after_nack`` sees every failure for good, including the
+                                  ones RateLimits fails (max deferral); runs before
+                                  Deduplication's ``after_nack`` releases the key
+  12    StructuredLogging         after the middleware that may skip a message, so ``started``
+                                  is logged only for messages that really run; after Retries,
+                                  so its ``after_process_message`` sees the error before
+                                  Retries re-sends the message (logged as ``retried``)
+  13    Metrics                   last on ``before``/first on ``after``: the duration measured
+                                  is the actor's own
+  14    WorkerRegistry            a Redis worker records the queues it consumes (for health)
+  15    CurrentMessage            the message being processed, for actors that read its options
                                   (the email actor reads its ``secrets`` option there)
 =====  ========================  ==================================================================
 """
@@ -45,9 +60,17 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 from periodiq import PeriodiqMiddleware
+from sqlalchemy import Engine
 
 from gcmc_jobs.errors import ConfigurationError, NotConfiguredError
+from gcmc_jobs.middleware.dead_letters import DeadLetters
+from gcmc_jobs.middleware.deduplication import Deduplication
+from gcmc_jobs.middleware.metrics import Metrics
 from gcmc_jobs.middleware.pause import Pause
+from gcmc_jobs.middleware.rate_limits import RateLimits
+from gcmc_jobs.middleware.stores.dedup import DedupStore
+from gcmc_jobs.middleware.stores.rate_limits import RateLimitStore
+from gcmc_jobs.middleware.structured_logging import StructuredLogging
 from gcmc_jobs.middleware.worker_registry import WorkerRegistry
 from gcmc_jobs.ops.pauses import pause_store_for
 from gcmc_jobs.settings import Settings
@@ -78,8 +101,55 @@ def build_middleware(settings: Settings) -> list[Middleware]:
             refresh_ms=settings.pause_refresh_ms,
             delay_ms=settings.pause_delay_ms,
         ),
+        *_observing_middleware(settings),
         WorkerRegistry(),
         CurrentMessage(),
+    ]
+
+
+def _observing_middleware(settings: Settings) -> list[Middleware]:
+    """Positions 9-13: deduplication, rate limits, dead letters, logging, metrics.
+
+    Their Redis stores use ``settings.store_redis_url``; without one they are in-process
+    stubs, which only work within one process (tests, the embedded demo).
+    """
+    from gcmc_jobs.middleware.stores import (
+        RedisDedupStore,
+        RedisRateLimitStore,
+        SqlDeadLetterStore,
+        StubDedupStore,
+        StubRateLimitStore,
+    )
+
+    dedup_store: DedupStore
+    rate_store: RateLimitStore
+    redis_url = settings.store_redis_url
+    if redis_url is not None:
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        dedup_store = RedisDedupStore(client, namespace=settings.namespace)
+        rate_store = RedisRateLimitStore(client, namespace=settings.namespace)
+    else:
+        dedup_store, rate_store = StubDedupStore(), StubRateLimitStore()
+
+    def engine() -> Engine:
+        from gcmc_jobs.runtime import current
+
+        return current().engine
+
+    return [
+        Deduplication(dedup_store, ttl=settings.dedup_ttl_ms),
+        RateLimits(
+            rate_store,
+            limit=settings.rate_limit,
+            window=settings.rate_limit_window_ms,
+            limits={"security": settings.security_rate_limit},
+            max_deferral=settings.rate_limit_max_deferral_ms,
+        ),
+        DeadLetters(SqlDeadLetterStore(engine)),
+        StructuredLogging(),
+        Metrics(port=settings.metrics_port),
     ]
 
 

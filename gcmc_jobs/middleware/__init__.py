@@ -50,7 +50,8 @@ option                 type                         meaning
 =====================  ===========================  =============================================
 ``dedup_key``          str template or callable     ``"reset:{user_id}"`` is ``str.format``-ed
                                                     over the message's kwargs (a missing kwarg
-                                                    raises ``KeyError`` at send time); a
+                                                    raises ``KeyTemplateError``, a KeyError,
+                                                    at send time); a
                                                     callable gets the ``Message`` and returns a
                                                     key or ``None`` (no deduplication).
 ``dedup_ttl``          int, ms                      as the message option.
@@ -95,4 +96,49 @@ Other hooks for other engineers
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from gcmc_jobs.errors import DuplicateMessage, RateLimitDeferralFailed
+from gcmc_jobs.middleware.dead_letters import DeadLetters
+from gcmc_jobs.middleware.deduplication import DeduplicatedActor, Deduplication
+from gcmc_jobs.middleware.metrics import Metrics
+from gcmc_jobs.middleware.rate_limits import RateLimits
+from gcmc_jobs.middleware.stores import (
+    ClaimResult,
+    DeadLetterFilter,
+    DeadLetterRecord,
+    DeadLetterStore,
+    DedupStore,
+    RateLimitStore,
+    RedisDedupStore,
+    RedisRateLimitStore,
+    SqlDeadLetterStore,
+    StubDeadLetterStore,
+    StubDedupStore,
+    StubRateLimitStore,
+)
+from gcmc_jobs.middleware.structured_logging import StructuredLogging
+
+__all__ = [
+    # Stores
+    "ClaimResult",
+    "DeadLetterFilter",
+    "DeadLetterRecord",
+    "DeadLetterStore",
+    # Middleware
+    "DeadLetters",
+    "DedupStore",
+    # Actor class and errors
+    "DeduplicatedActor",
+    "Deduplication",
+    "DuplicateMessage",
+    "Metrics",
+    "RateLimitDeferralFailed",
+    "RateLimitStore",
+    "RateLimits",
+    "RedisDedupStore",
+    "RedisRateLimitStore",
+    "SqlDeadLetterStore",
+    "StructuredLogging",
+    "StubDeadLetterStore",
+    "StubDedupStore",
+    "StubRateLimitStore",
+]

@@ -1,0 +1,103 @@
+"""Logging configuration for entry points, the redaction processor, and a test helper.
+
+Library code only calls ``structlog.get_logger(...)``. :func:`configure_logging` is called by
+entry points alone (``gcmc_jobs.worker`` and the ``gcmc-jobs`` command), never on import; a
+host application that configures structlog itself should add :func:`redact_event` to its
+processors.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+import structlog
+
+from gcmc_jobs.redaction import redact
+from gcmc_jobs.settings import Settings
+
+__all__ = ["capture_events", "configure_logging", "processors", "redact_event"]
+
+
+def redact_event(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """A structlog processor masking secrets in every field (see :mod:`gcmc_jobs.redaction`).
+
+    Keys naming a secret (``token``, ``password``, ``reset_link``, …) are masked whole;
+    strings lose URL credentials, secret query parameters and reset-link tokens;
+    ``SecretStr`` values are masked.
+    """
+    return redact(dict(event_dict))
+
+
+def processors() -> list[Any]:
+    """The processors before the renderer: context, level, UTC timestamp, redaction."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_event,
+    ]
+
+
+def configure_logging(
+    settings: Settings, *, stream: TextIO | None = None, cache: bool = True
+) -> None:
+    """Configure structlog (and the stdlib root logger's level) from ``settings``.
+
+    ``settings.log_format``: ``json`` (one JSON object per line), ``console`` (coloured,
+    human), ``auto`` (console when ``stream`` is a terminal, else JSON). ``settings.log_level``
+    filters events. ``stream`` defaults to ``sys.stderr``. ``cache=False`` keeps loggers
+    re-configurable (the CLI, tests); the worker caches them for speed.
+    """
+    stream = stream if stream is not None else sys.stderr
+    level = logging.getLevelName(settings.log_level.upper())
+    if not isinstance(level, int):
+        raise ValueError(f"unknown log level {settings.log_level!r}")
+    fmt = settings.log_format
+    if fmt == "auto":
+        fmt = "console" if stream.isatty() else "json"
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer()
+        if fmt == "console"
+        else structlog.processors.JSONRenderer(default=str)
+    )
+    structlog.configure(
+        processors=[*processors(), renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.WriteLoggerFactory(file=stream),
+        cache_logger_on_first_use=cache,
+    )
+    logging.basicConfig(level=level, stream=stream, format="%(levelname)s %(name)s %(message)s")
+    logging.getLogger().setLevel(level)
+
+
+@contextmanager
+def capture_events() -> Iterator[list[MutableMapping[str, Any]]]:
+    """Capture every structlog event, as dicts, after the same processors as production
+    (context merged, secrets redacted) — unlike ``structlog.testing.capture_logs``, which
+    bypasses them. Thread-safe; restores the previous configuration on exit::
+
+        with capture_events() as events:
+            ...
+        assert [e["event"] for e in events] == ["enqueued", "started", "succeeded"]
+    """
+    captured = structlog.testing.LogCapture()
+    previous = structlog.get_config()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            redact_event,
+            captured,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield captured.entries
+    finally:
+        structlog.configure(**previous)

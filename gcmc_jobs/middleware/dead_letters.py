@@ -1,0 +1,102 @@
+"""Dead letters: a message that failed for good is written, whole, to a dead-letter store.
+
+"Failed for good" is what ``after_nack`` sees: ``Retries`` gave up (retries exhausted, or an
+exception the actor ``throws``), or a middleware failed the message (``dead_letter_reason``,
+e.g. a rate-limit deferral past its maximum). The record holds the whole call (message id,
+queue, actor, args, kwargs, options), the error's type, text and traceback, and the number of
+attempts; :mod:`gcmc_jobs.services.dead_letters` lists, shows, replays and purges them.
+
+Nothing is lost when the store is down: the broker has already put the nacked message in its
+own dead-letter queue (Redis ``<queue>.XQ``, RabbitMQ ``<queue>.XQ``, kept 7 days by
+default); this middleware logs ``dead_letter_store_failed`` at ERROR and leaves it there.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.common import q_name
+from dramatiq.middleware import Middleware
+
+from gcmc_jobs.middleware import metrics
+from gcmc_jobs.middleware._context import message_fields
+from gcmc_jobs.middleware.stores.dead_letters import DeadLetterRecord, DeadLetterStore
+
+__all__ = ["DeadLetters", "record_for"]
+
+logger = structlog.get_logger("gcmc_jobs.middleware.dead_letters")
+
+#: ``error_type`` of records a middleware failed on purpose, by ``dead_letter_reason``.
+REASON_ERROR_TYPES = {"rate_limit_max_deferral": "RateLimitDeferralExceeded"}
+
+
+def record_for(message: Any, *, attempts: int | None = None) -> DeadLetterRecord:
+    """The dead-letter record of a message that failed for good."""
+    options = dict(message.options)
+    reason = options.get("dead_letter_reason")
+    exception: BaseException | None = getattr(message, "_exception", None)
+    if reason is not None:
+        error_type = REASON_ERROR_TYPES.get(str(reason), str(reason))
+        error = str(exception) if exception is not None else reason
+        trace = None
+    elif exception is not None:
+        error_type = f"{type(exception).__module__}.{type(exception).__qualname__}"
+        error = str(exception)
+        trace = "".join(traceback.format_exception(exception)) or options.get("traceback")
+    else:
+        error_type, error, trace = "Unknown", "", options.get("traceback")
+    return DeadLetterRecord(
+        message_id=message.message_id,
+        queue=q_name(message.queue_name),
+        actor=message.actor_name,
+        args=list(message.args),
+        kwargs=dict(message.kwargs),
+        options=options,
+        error_type=error_type,
+        error=error,
+        traceback=trace,
+        attempts=attempts if attempts is not None else int(options.get("retries") or 0) + 1,
+    )
+
+
+class DeadLetters(Middleware):
+    """Write messages that failed for good to ``store``.
+
+    Parameters:
+      store: a :class:`~.stores.dead_letters.DeadLetterStore` (SQL ``dead_letters`` table,
+        or the in-process stub).
+    """
+
+    def __init__(self, store: DeadLetterStore) -> None:
+        self.store = store
+        self._local = threading.local()
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        # Retries counts an attempt before giving up, except for ``throws``: remember ours.
+        self._local.attempt = (message.message_id, int(message.options.get("retries") or 0) + 1)
+
+    def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
+        current = getattr(self._local, "attempt", None)
+        attempts = current[1] if current is not None and current[0] == message.message_id else None
+        record = record_for(message, attempts=attempts)
+        try:
+            self.store.add(record)
+        except Exception as exc:
+            logger.error(
+                "dead_letter_store_failed",
+                error=f"{type(exc).__name__}: {exc}",
+                kept_in=f"{q_name(message.queue_name)}.XQ",
+                **message_fields(message),
+            )
+            return
+        logger.error(
+            "dead_lettered",
+            error_type=record.error_type,
+            reason=message.options.get("dead_letter_reason"),
+            **{**message_fields(message), "attempt": record.attempts},
+        )
+        metrics.dead_lettered(message.actor_name)

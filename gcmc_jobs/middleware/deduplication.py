@@ -1,0 +1,166 @@
+"""Deduplication: at most one message per dedup key runs within the key's TTL.
+
+The key comes from the ``dedup_key`` message option, else the actor option (a ``str.format``
+template over the kwargs, or a callable(message) -> str | None). At enqueue the key is
+claimed for the message id; a duplicate ``send()`` raises
+:class:`~gcmc_jobs.errors.DuplicateMessage` and nothing is enqueued (see
+:class:`DeduplicatedActor` for a ``send`` that returns instead). A message that reaches a
+worker without an enqueue-time claim (enqueued by a broker without this middleware, or after
+its claim expired) is checked again before it runs: a duplicate is acknowledged, logged
+(``skipped_duplicate``) and counted, never run. After success the key is kept ``done`` for
+its TTL; when the message fails for good the key is released so a later send can run; a
+retry keeps it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.middleware import Middleware, SkipMessage
+
+from gcmc_jobs.errors import DuplicateMessage
+from gcmc_jobs.middleware import metrics
+from gcmc_jobs.middleware._context import message_fields, option, resolve_key
+from gcmc_jobs.middleware.stores.dedup import ClaimResult, DedupStore
+
+__all__ = ["DeduplicatedActor", "Deduplication"]
+
+logger = structlog.get_logger("gcmc_jobs.middleware.deduplication")
+
+#: Set on a message whose key was claimed at enqueue: its worker need not check again.
+CLAIMED = "dedup_claimed"
+
+
+class Deduplication(Middleware):
+    """Skip messages whose dedup key another message holds.
+
+    Parameters:
+      store: where keys live (:class:`~.stores.dedup.RedisDedupStore` across processes,
+        :class:`~.stores.dedup.StubDedupStore` in one process).
+      ttl: how long a key stays taken after its message succeeded, ms (24 h); also the
+        lifetime of a pending claim. Overridden by the ``dedup_ttl`` actor/message option.
+    """
+
+    def __init__(self, store: DedupStore, *, ttl: int = 86_400_000) -> None:
+        self.store = store
+        self.ttl = ttl
+        self._preclaimed = threading.local()
+
+    @property
+    def actor_options(self) -> set[str]:
+        return {"dedup_key", "dedup_ttl"}
+
+    def _key(self, broker: dramatiq.Broker, message: Any) -> str | None:
+        key = resolve_key(broker, message, "dedup_key")
+        if key is not None:
+            message.options["dedup_key"] = key
+        return key
+
+    def _ttl(self, broker: dramatiq.Broker, message: Any) -> int:
+        return int(option(broker, message, "dedup_ttl", self.ttl))
+
+    def claim_many(self, broker: dramatiq.Broker, messages: Sequence[Any]) -> list[bool]:
+        """Claim the keys of ``messages`` in one round trip, before a bulk enqueue.
+
+        Returns, per message, whether to enqueue it (no key, or the key is now its own).
+        The following ``before_enqueue`` of each winner, on this thread, costs no round trip.
+        """
+        claims: list[tuple[str, str, int]] = []
+        keyed: list[int] = []
+        for index, message in enumerate(messages):
+            key = self._key(broker, message)
+            if key is not None:
+                claims.append((key, message.message_id, self._ttl(broker, message)))
+                keyed.append(index)
+        verdicts = [True] * len(messages)
+        results = self.store.claim_many(claims)
+        preclaimed = self._preclaimed_ids()
+        for index, result in zip(keyed, results, strict=True):
+            won = result is ClaimResult.CLAIMED
+            verdicts[index] = won
+            if won:
+                preclaimed.add(messages[index].message_id)
+            else:
+                self._skipped(messages[index], at="enqueue")
+        return verdicts
+
+    def _preclaimed_ids(self) -> set[str]:
+        ids: set[str] | None = getattr(self._preclaimed, "ids", None)
+        if ids is None:
+            ids = self._preclaimed.ids = set()
+        return ids
+
+    def _skipped(self, message: Any, *, at: str) -> None:
+        logger.info(
+            "skipped_duplicate",
+            at=at,
+            dedup_key=message.options.get("dedup_key"),
+            **message_fields(message),
+        )
+        metrics.duplicate_skipped(message.actor_name)
+
+    def before_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
+        if message.options.get(CLAIMED):
+            return  # a retry or a deferral of a message that holds its key
+        key = self._key(broker, message)
+        if key is None:
+            return
+        preclaimed = self._preclaimed_ids()
+        if message.message_id in preclaimed:
+            preclaimed.discard(message.message_id)
+        elif self.store.claim(key, message.message_id, self._ttl(broker, message)) is not (
+            ClaimResult.CLAIMED
+        ):
+            self._skipped(message, at="enqueue")
+            raise DuplicateMessage(message, key)
+        message.options[CLAIMED] = True
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        key = message.options.get("dedup_key")
+        if key is None or message.options.get(CLAIMED):
+            return
+        result = self.store.claim(key, message.message_id, self._ttl(broker, message))
+        if result is not ClaimResult.CLAIMED:
+            self._skipped(message, at="process")
+            raise SkipMessage(f"duplicate of dedup key {key!r}")
+        message.options[CLAIMED] = True
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        key = message.options.get("dedup_key")
+        if key is not None and exception is None:
+            self.store.complete(key, message.message_id, self._ttl(broker, message))
+
+    def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
+        key = message.options.get("dedup_key")
+        if key is not None and message.options.get(CLAIMED):
+            self.store.release(key, message.message_id)
+
+
+class DeduplicatedActor(dramatiq.Actor[Any, Any]):
+    """An actor class whose ``send``/``send_with_options`` return the message, not enqueued,
+    instead of raising :class:`~gcmc_jobs.errors.DuplicateMessage` ("send unless already
+    sent"). Use with ``@dramatiq.actor(actor_class=DeduplicatedActor, ...)``."""
+
+    def send_with_options(
+        self,
+        *,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        delay: Any = None,
+        **options: Any,
+    ) -> dramatiq.Message[Any]:
+        try:
+            return super().send_with_options(args=args, kwargs=kwargs, delay=delay, **options)
+        except DuplicateMessage as exc:
+            return exc.message  # type: ignore[no-any-return]

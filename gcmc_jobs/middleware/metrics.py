@@ -1,0 +1,168 @@
+"""Prometheus metrics of gcmc-jobs, on a registry of their own, and the :class:`Metrics`
+middleware that counts message states and times attempts.
+
+Expose :data:`REGISTRY` at ``/metrics`` (``prometheus_client.generate_latest(REGISTRY)``), or
+let the worker serve it: ``Metrics(port=...)`` starts an HTTP exporter in
+``after_worker_boot`` (never at import). Each worker process serves its own figures; with
+several processes on one host the first takes ``port``, the next ``port + 1``, and so on.
+
+=========================================  ============================  ==================
+metric                                     labels                        counts
+=========================================  ============================  ==================
+``gcmc_jobs_messages_total``               actor, queue, state           message states:
+                                                                         ``enqueued``,
+                                                                         ``started``,
+                                                                         ``succeeded``,
+                                                                         ``errored`` (an
+                                                                         attempt raised),
+                                                                         ``failed`` (for
+                                                                         good), ``skipped``
+``gcmc_jobs_message_duration_seconds``     actor                         attempt duration
+``gcmc_jobs_dead_lettered_total``          actor                         dead letters stored
+``gcmc_jobs_duplicates_skipped_total``     actor                         duplicates skipped
+``gcmc_jobs_rate_limited_total``           actor, limit_class            deferrals
+``gcmc_jobs_emails_total``                 kind, status                  :func:`email_sent`
+=========================================  ============================  ==================
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.common import q_name
+from dramatiq.middleware import Middleware
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+__all__ = [
+    "REGISTRY",
+    "Metrics",
+    "dead_lettered",
+    "duplicate_skipped",
+    "email_sent",
+    "rate_limited",
+]
+
+logger = structlog.get_logger("gcmc_jobs.middleware.metrics")
+
+#: The registry holding every gcmc-jobs metric (not prometheus_client's global one).
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+MESSAGES = Counter(
+    "gcmc_jobs_messages",
+    "Messages by actor, queue and state.",
+    ["actor", "queue", "state"],
+    registry=REGISTRY,
+)
+DURATION = Histogram(
+    "gcmc_jobs_message_duration_seconds",
+    "How long one attempt ran, seconds.",
+    ["actor"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600),
+    registry=REGISTRY,
+)
+DEAD_LETTERED = Counter(
+    "gcmc_jobs_dead_lettered",
+    "Messages written to the dead letters.",
+    ["actor"],
+    registry=REGISTRY,
+)
+DUPLICATES = Counter(
+    "gcmc_jobs_duplicates_skipped", "Duplicate messages skipped.", ["actor"], registry=REGISTRY
+)
+RATE_LIMITED = Counter(
+    "gcmc_jobs_rate_limited",
+    "Messages deferred by a rate limit.",
+    ["actor", "limit_class"],
+    registry=REGISTRY,
+)
+EMAILS = Counter(
+    "gcmc_jobs_emails", "Emails by kind and status.", ["kind", "status"], registry=REGISTRY
+)
+
+
+def email_sent(kind: str, status: str) -> None:
+    """Count one email of ``kind`` (e.g. ``password_reset``) that ended ``status``
+    (e.g. ``sent``, ``suppressed``, ``failed``)."""
+    EMAILS.labels(kind=kind, status=status).inc()
+
+
+def dead_lettered(actor: str) -> None:
+    """Count one message of ``actor`` written to the dead letters."""
+    DEAD_LETTERED.labels(actor=actor).inc()
+
+
+def duplicate_skipped(actor: str) -> None:
+    """Count one duplicate message of ``actor`` skipped (at enqueue or before running)."""
+    DUPLICATES.labels(actor=actor).inc()
+
+
+def rate_limited(actor: str, limit_class: str) -> None:
+    """Count one message of ``actor`` deferred by the ``limit_class`` rate limit."""
+    RATE_LIMITED.labels(actor=actor, limit_class=limit_class).inc()
+
+
+class Metrics(Middleware):
+    """Count message states and time attempts on :data:`REGISTRY`.
+
+    Parameters:
+      port: serve :data:`REGISTRY` over HTTP from each worker process on this port (or the
+        next free one above it, up to ``port + 63``); ``None`` (default): no exporter.
+      host: the exporter's address (``"0.0.0.0"``).
+    """
+
+    def __init__(self, *, port: int | None = None, host: str = "0.0.0.0") -> None:  # noqa: S104
+        self.port = port
+        self.host = host
+        self.server_port: int | None = None
+        self._started = threading.local()
+
+    def _count(self, message: Any, state: str) -> None:
+        MESSAGES.labels(
+            actor=message.actor_name, queue=q_name(message.queue_name), state=state
+        ).inc()
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if self.port is None or self.server_port is not None:
+            return
+        from prometheus_client import start_http_server
+
+        for port in range(self.port, self.port + 64):
+            try:
+                start_http_server(port, addr=self.host, registry=REGISTRY)
+            except OSError:
+                continue
+            self.server_port = port
+            logger.info("metrics_exporter_started", port=port)
+            return
+        logger.error("metrics_exporter_failed", port=self.port)
+
+    def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
+        self._count(message, "enqueued")
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        self._started.at = time.perf_counter()
+        self._count(message, "started")
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        started = getattr(self._started, "at", None)
+        if started is not None:
+            DURATION.labels(actor=message.actor_name).observe(time.perf_counter() - started)
+            self._started.at = None
+        self._count(message, "succeeded" if exception is None else "errored")
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        self._count(message, "skipped")
+
+    def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
+        self._count(message, "failed")

@@ -1,0 +1,139 @@
+"""Structured logging: one structlog event per message state, with the message's context.
+
+=====================  =====================  ===============================================
+event                  when                   extra fields
+=====================  =====================  ===============================================
+``enqueued``           a message is sent      ``delay_ms`` (None: no delay)
+``started``            an attempt begins
+``succeeded``          an attempt succeeded   ``duration_ms``
+``retried``            ``Retries`` re-sent it ``attempt`` (the failed one), ``delay_ms``,
+                                              ``error``
+``failed``             it failed for good     ``error``, ``reason``
+``dead_lettered``      (:class:`DeadLetters`) ``dead_letter_id``
+``skipped_duplicate``  (:class:`Deduplication`)
+``rate_limited``       (:class:`RateLimits`)  ``delay_ms``, ``limit_class``
+=====================  =====================  ===============================================
+
+Every event carries ``message_id``, ``actor``, ``queue``, ``attempt`` (1-based),
+``correlation_id`` and ``tenant_id`` when the message has one. ``correlation_id`` is set at
+send time: the ``correlation_id`` message option, else the sender's structlog contextvars
+``correlation_id``, else a new uuid4 hex. While a message runs, these fields are bound in
+structlog's contextvars, so the actor's own events carry them, and messages it sends inherit
+its correlation id. Secrets are removed by the processors :func:`gcmc_jobs.logging.redact_event`
+adds; this middleware never logs args or kwargs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.middleware import Middleware
+
+from gcmc_jobs.middleware import _context
+from gcmc_jobs.middleware._context import message_fields
+
+__all__ = ["StructuredLogging"]
+
+logger = structlog.get_logger("gcmc_jobs.middleware.structured_logging")
+
+
+def _error(exception: BaseException | None) -> str | None:
+    return None if exception is None else f"{type(exception).__name__}: {exception}"
+
+
+class StructuredLogging(Middleware):
+    """Log one event per message state (see the module docstring).
+
+    Parameters:
+      logger: the structlog logger to use (``gcmc_jobs.middleware.structured_logging``).
+    """
+
+    def __init__(self, *, logger: Any = None) -> None:
+        self.logger = logger if logger is not None else globals()["logger"]
+        self._local = threading.local()
+
+    # -- send side ---------------------------------------------------------------------
+
+    def before_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
+        options = message.options
+        if options.get("correlation_id") is None:
+            bound = structlog.contextvars.get_contextvars().get("correlation_id")
+            options["correlation_id"] = str(bound) if bound is not None else uuid.uuid4().hex
+        failure: tuple[str, BaseException] | None = getattr(self._local, "failure", None)
+        if failure is not None and failure[0] == message.message_id and options.get("retries"):
+            self._local.failure = None
+            self.logger.warning(
+                "retried",
+                delay_ms=delay,
+                error=_error(failure[1]),
+                **{**message_fields(message), "attempt": int(options["retries"])},
+            )
+            return
+        if _context.REENQUEUE.get() is not None:
+            return  # the middleware re-sending it logs its own event
+        if delay is None and "eta" in options:
+            return  # a delayed message falling due: it was logged when it was sent
+        self.logger.info("enqueued", delay_ms=delay, **message_fields(message))
+
+    # -- worker side ---------------------------------------------------------------------
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        fields = message_fields(message)
+        self._local.tokens = structlog.contextvars.bind_contextvars(**fields)
+        self._local.current = (message.message_id, fields["attempt"])
+        self._local.started = time.perf_counter()
+        self.logger.info("started", **fields)
+
+    def _fields(self, message: Any) -> dict[str, Any]:
+        # The attempt that ran: Retries has already counted it once we see the outcome.
+        fields = message_fields(message)
+        current = getattr(self._local, "current", None)
+        if current is not None and current[0] == message.message_id:
+            fields["attempt"] = current[1]
+        return fields
+
+    def _unbind(self) -> None:
+        tokens = getattr(self._local, "tokens", None)
+        if tokens is not None:
+            structlog.contextvars.reset_contextvars(**tokens)
+            self._local.tokens = None
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        self._unbind()
+        if exception is None:
+            started = getattr(self._local, "started", None) or time.perf_counter()
+            duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            self.logger.info("succeeded", duration_ms=duration_ms, **self._fields(message))
+        else:
+            # Retries (earlier in the stack) runs after this hook: if it re-sends the
+            # message, before_enqueue logs "retried"; if it gives up, after_nack logs "failed".
+            self._local.failure = (message.message_id, exception)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        self._unbind()
+
+    def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
+        self._unbind()
+        self._local.failure = None
+        exception = getattr(message, "_exception", None)
+        self.logger.error(
+            "failed",
+            error=_error(exception),
+            reason=message.options.get("dead_letter_reason"),
+            **self._fields(message),
+        )
+
+    def after_ack(self, broker: dramatiq.Broker, message: Any) -> None:
+        self._local.failure = None

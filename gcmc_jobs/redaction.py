@@ -1,0 +1,88 @@
+"""Masking secrets in logged and displayed values: one function, used by the log processor
+and by ``gcmc-jobs dead-letters show``.
+
+A value is masked when its key names a secret (``token``, ``password``, ``secret``,
+``reset_link``, ``api_key``, ``authorization``, …, matched case-insensitively as a part of the
+key: ``reset_token`` and ``smtp_password`` are masked too), when it is a pydantic
+``SecretStr``/``SecretBytes``, or, inside any string, when it is the credentials of a URL
+(``smtp://user:pass@host`` → ``smtp://***@host``) or a secret-named query parameter
+(``…?token=abc`` → ``…?token=***``), or the token segment of a reset/verify/confirm/invite
+link path (``…/reset/abc`` → ``…/reset/***``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import SecretBytes, SecretStr
+
+__all__ = ["MASK", "SECRET_KEY_PARTS", "is_secret_key", "redact", "redact_text"]
+
+#: What a masked value becomes.
+MASK = "***"
+
+#: A key containing any of these (case-insensitive) holds a secret.
+SECRET_KEY_PARTS = (
+    "token",
+    "password",
+    "passwd",
+    "secret",
+    "reset_link",
+    "reset_url",
+    "api_key",
+    "apikey",
+    "authorization",
+    "credential",
+    "cookie",
+    "session_key",
+    "private_key",
+)
+
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/@]+@")
+_SECRET_QUERY = re.compile(
+    r"(?P<name>[?&;](?:[a-z_]*(?:token|password|secret|key|signature|sig|code|auth)[a-z_]*))="
+    r"[^&;#\s\"']*",
+    re.IGNORECASE,
+)
+_RESET_PATH = re.compile(
+    r"(?P<path>/(?:reset|reset-password|password-reset|reset_password|verify|confirm|invite)/)"
+    r"[^/?#\s\"']+",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"(?P<scheme>\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+
+
+def is_secret_key(key: object) -> bool:
+    """Whether a mapping key names a secret."""
+    lowered = str(key).lower()
+    return any(part in lowered for part in SECRET_KEY_PARTS)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with URL credentials, secret query parameters and bearer tokens masked."""
+    if "://" in text:
+        text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{MASK}@", text)
+        text = _RESET_PATH.sub(lambda m: f"{m['path']}{MASK}", text)
+    if "=" in text:
+        text = _SECRET_QUERY.sub(lambda m: f"{m['name']}={MASK}", text)
+    if " " in text:
+        text = _BEARER.sub(lambda m: f"{m['scheme']}{MASK}", text)
+    return text
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` (mappings, lists, tuples, strings) with every secret masked."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, SecretStr | SecretBytes):
+        return MASK
+    if isinstance(value, Mapping):
+        return {
+            key: (MASK if is_secret_key(key) and item is not None else redact(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(redact(item) for item in value)
+    return value
