@@ -14,11 +14,13 @@
     │                               (raised by send(); also a KeyError and a MiddlewareError)
     ├── PermanentError              retrying cannot help: the message is dead-lettered at once
     │   ├── InvalidPayload          a payload failed validation (also a ValueError)
+    │   │   └── UnknownJob          no daily job has this name
     │   ├── UnknownTemplate         no template for an email kind
     │   ├── RecipientSuppressed     the address is on the suppression list
     │   └── PermanentDeliveryError  the mail server refused for good (5xx)
     ├── TransientError              worth retrying with backoff
-    │   └── TransientDeliveryError  the mail server is down or said 4xx
+    │   ├── TransientDeliveryError  the mail server is down or said 4xx
+    │   └── RunInProgress           a daily run is claimed by another worker; retry later
     └── UnknownQueue                an operator named a queue no actor or worker uses (LookupError)
 
 Actors declare ``throws=(PermanentError,)`` so Dramatiq's ``Retries`` middleware never
@@ -43,8 +45,10 @@ __all__ = [
     "PermanentError",
     "RateLimitDeferralFailed",
     "RecipientSuppressed",
+    "RunInProgress",
     "TransientDeliveryError",
     "TransientError",
+    "UnknownJob",
     "UnknownQueue",
     "UnknownTemplate",
 ]
@@ -102,6 +106,10 @@ class InvalidPayload(PermanentError, ValueError):
     """A payload failed validation. Raised in the caller, at ``send()`` time."""
 
 
+class UnknownJob(InvalidPayload):
+    """No daily job has this name (``gcmc_jobs.scheduling.jobs.JOB_NAMES`` lists them)."""
+
+
 class UnknownTemplate(PermanentError):
     """No template exists for an email kind."""
 
@@ -124,3 +132,10 @@ class TransientDeliveryError(TransientError):
 
 class UnknownQueue(GcmcJobsError, LookupError):
     """An operator named a queue that no actor declares and no worker consumes."""
+
+
+class RunInProgress(TransientError):
+    """A daily job's run is claimed by another worker (``job_runs`` row ``running``).
+
+    Retried with backoff until that run finishes or goes stale (its worker died).
+    """

@@ -1,0 +1,85 @@
+"""Scheduler actors: the periodic tick, and one daily job for one tenant.
+
+``scheduler_tick`` is declared with a fixed ``periodic=cron("* * * * *")``: actor options
+are fixed at import and library modules read no settings then, so the tick fires every
+minute and does its work only on minutes (since midnight UTC) that are a multiple of
+``Settings.scheduler_tick_minutes`` (default 5). Its spec has no hour, so periodiq's
+process-local timezone cannot shift it; all tenant-local time is handled in the tick itself.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from periodiq import cron
+
+from gcmc_jobs import queues
+from gcmc_jobs.broker import actor
+from gcmc_jobs.errors import PermanentError, RunInProgress
+from gcmc_jobs.runtime import current
+from gcmc_jobs.scheduling.ledger import Claim
+from gcmc_jobs.scheduling.mailing import digest_sender
+from gcmc_jobs.scheduling.runner import run_for_tenant
+from gcmc_jobs.scheduling.scheduler import tick
+from gcmc_jobs.services.tenancy import utcnow
+
+__all__ = ["run_daily_job", "scheduler_tick"]
+
+
+def is_tick_minute(now: datetime, every_minutes: int) -> bool:
+    """Whether a tick at ``now`` (UTC) should work, ticking every ``every_minutes``."""
+    return (now.hour * 60 + now.minute) % every_minutes == 0
+
+
+@actor(
+    queue_name=queues.SCHEDULER,
+    periodic=cron("* * * * *"),
+    max_retries=0,  # the next tick replaces a failed one
+    time_limit=60_000,
+)
+def scheduler_tick() -> int:
+    """Enqueue the daily runs due now; returns how many messages it enqueued."""
+    runtime = current()
+    now = utcnow()
+    if not is_tick_minute(now, runtime.settings.scheduler_tick_minutes):
+        return 0
+    return tick(
+        runtime.engine, runtime.broker, now=now, job_times=runtime.settings.job_times
+    ).enqueued
+
+
+@actor(
+    queue_name=queues.SCHEDULED,
+    # A redelivered message whose run is still marked running retries until that run
+    # finishes or goes stale (15 min): the backoff covers that.
+    max_retries=8,
+    min_backoff=30_000,
+    max_backoff=600_000,
+    time_limit=600_000,
+    throws=(PermanentError,),
+)
+def run_daily_job(
+    job: str,
+    tenant_id: int,
+    local_date: str,
+    scheduled_for: str | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Run daily ``job`` for one tenant on its ``local_date`` (``YYYY-MM-DD``), once.
+
+    Returns the run's stats (empty when the ledger says it already ran).
+    """
+    runtime = current()
+    result = run_for_tenant(
+        runtime.engine,
+        job,
+        tenant_id,
+        local_date=date.fromisoformat(local_date),
+        scheduled_for=datetime.fromisoformat(scheduled_for) if scheduled_for else None,
+        force=force,
+        send_digests=digest_sender(runtime.broker, portal_url=runtime.settings.portal_url),
+    )
+    if result.claim is Claim.RUNNING_ELSEWHERE:
+        raise RunInProgress(f"{job} for tenant {tenant_id} on {local_date} is running elsewhere")
+    return result.stats

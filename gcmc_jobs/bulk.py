@@ -1,0 +1,167 @@
+"""Enqueue many Dramatiq messages at once: pipelined on Redis, a loop elsewhere.
+
+Dramatiq has no bulk enqueue: ``send()`` and ``group().run()`` make one ``EVALSHA`` round
+trip per message (~4,700 messages/s on loopback). :func:`enqueue_many` keeps everything a
+``RedisBroker.enqueue`` does per message — a fresh ``redis_message_id``, the ``eta`` and
+``.DQ`` queue of a delayed message, the ``before_enqueue``/``after_enqueue`` hooks of every
+middleware, the same encoded message in the same keys — but writes the messages in a few
+round trips:
+
+- ``strategy="batched"`` (default): per chunk, one ``MULTI`` with one ``HSET
+  <ns>:<queue>.msgs id data …`` and one ``RPUSH <ns>:<queue> id …`` per queue; exactly the
+  two writes of Dramatiq's ``dispatch.lua`` ``enqueue`` command, atomically, for the chunk.
+  (The script's other effects are the producer's heartbeat and a random chance of queue
+  maintenance, which the broker's next ordinary call performs anyway.)
+- ``strategy="dispatch"``: Dramatiq's own ``dispatch`` script, one call per message, queued
+  on a pipeline (``script(keys=…, args=…, client=pipeline)``): byte-for-byte Dramatiq's path,
+  about 4 times one-by-one.
+
+Deduplication stays pipelined too: when the broker carries a middleware with
+``claim_many(broker, messages) -> list[bool]`` (gcmc-jobs' ``Deduplication``), every key is claimed
+in one call first and the losers are dropped (counted in :attr:`BulkResult.duplicates`);
+the winners' ``before_enqueue`` then needs no round trip. On other brokers (RabbitMQ, the
+stub) the messages go through ``broker.enqueue`` one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from uuid import uuid4
+
+import dramatiq
+from dramatiq.common import current_millis, dq_name
+from dramatiq.middleware import MiddlewareError
+
+from gcmc_jobs.errors import DuplicateMessage
+
+__all__ = ["BulkResult", "enqueue_many"]
+
+#: Messages written per Redis round trip.
+DEFAULT_CHUNK_SIZE = 1_000
+
+
+@dataclass
+class BulkResult:
+    """What :func:`enqueue_many` did: the enqueued messages (as the broker stored them)
+    and how many were dropped as duplicates of a pending or recent message."""
+
+    enqueued: list[dramatiq.Message[Any]] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def _claimer(broker: dramatiq.Broker) -> Any | None:
+    for middleware in broker.middleware:
+        if callable(getattr(middleware, "claim_many", None)):
+            return middleware
+    return None
+
+
+def _is_duplicate(error: BaseException) -> bool:
+    return isinstance(error, DuplicateMessage)
+
+
+def enqueue_many(
+    broker: dramatiq.Broker,
+    messages: Iterable[dramatiq.Message[Any]],
+    *,
+    delay: int | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    strategy: Literal["batched", "dispatch"] = "batched",
+) -> BulkResult:
+    """Enqueue ``messages`` on ``broker`` in bulk; ``delay`` in ms applies to all.
+
+    Messages are built with ``actor.message(...)`` / ``actor.message_with_options(...)``
+    (validated there, as ``send`` would). A ``MiddlewareError`` other than a duplicate,
+    raised by a ``before_enqueue`` hook, stops the call after the messages before it are
+    written: nothing accepted is lost.
+    """
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    pending = list(messages)
+    result = BulkResult()
+    claimer = _claimer(broker)
+    if claimer is not None and pending:
+        flags: Sequence[bool] = claimer.claim_many(broker, pending)
+        result.duplicates += sum(1 for won in flags if not won)
+        pending = [message for message, won in zip(pending, flags, strict=True) if won]
+
+    from dramatiq.brokers.redis import RedisBroker
+
+    if not isinstance(broker, RedisBroker):
+        for message in pending:
+            try:
+                result.enqueued.append(broker.enqueue(message, delay=delay))
+            except MiddlewareError as exc:
+                if not _is_duplicate(exc):
+                    raise
+                result.duplicates += 1
+        return result
+
+    for start in range(0, len(pending), chunk_size):
+        _redis_chunk(broker, pending[start : start + chunk_size], delay, strategy, result)
+    return result
+
+
+def _redis_chunk(
+    broker: Any,
+    chunk: list[dramatiq.Message[Any]],
+    delay: int | None,
+    strategy: str,
+    result: BulkResult,
+) -> None:
+    ready: list[tuple[str, dramatiq.Message[Any]]] = []
+    error: MiddlewareError | None = None
+    for original in chunk:
+        message = original.copy(options={"redis_message_id": str(uuid4())})
+        queue_name = message.queue_name
+        if delay is not None:
+            queue_name = dq_name(queue_name)
+            message = message.copy(queue_name=queue_name, options={"eta": current_millis() + delay})
+        try:
+            broker.emit_before("enqueue", message, delay)
+        except MiddlewareError as exc:
+            if not _is_duplicate(exc):
+                error = exc
+                break
+            result.duplicates += 1
+            continue
+        ready.append((queue_name, message))
+
+    if ready:
+        pipeline = broker.client.pipeline(transaction=strategy == "batched")
+        if strategy == "batched":
+            by_queue: dict[str, list[dramatiq.Message[Any]]] = {}
+            for queue_name, message in ready:
+                by_queue.setdefault(queue_name, []).append(message)
+            for queue_name, queued in by_queue.items():
+                key = f"{broker.namespace}:{queue_name}"
+                ids = [m.options["redis_message_id"] for m in queued]
+                pipeline.hset(
+                    f"{key}.msgs", mapping={i: m.encode() for i, m in zip(ids, queued, strict=True)}
+                )
+                pipeline.rpush(key, *ids)
+        else:
+            dispatch = broker.scripts["dispatch"]
+            unpack = broker._max_unpack_size()
+            for queue_name, message in ready:
+                args = [
+                    "enqueue",
+                    current_millis(),
+                    queue_name,
+                    broker.broker_id,
+                    broker.heartbeat_timeout,
+                    broker.dead_message_ttl,
+                    0,
+                    unpack,
+                    message.options["redis_message_id"],
+                    message.encode(),
+                ]
+                dispatch(keys=[broker.namespace], args=args, client=pipeline)
+        pipeline.execute()
+        for _, message in ready:
+            broker.emit_after("enqueue", message, delay)
+            result.enqueued.append(message)
+    if error is not None:
+        raise error

@@ -1,0 +1,86 @@
+"""Turn digests into validated email messages and enqueue them in bulk.
+
+Each :class:`~gcmc_jobs.services.digests.Digest` becomes one ``document_expiry_warning`` or
+``filing_reminder`` message built by :func:`gcmc_jobs.email.build_message` (the payload is
+validated here, in the scheduler, not later in a worker), keyed by the digest's dedup key,
+and all of a run's messages go out in one :func:`gcmc_jobs.bulk.enqueue_many` call.
+
+A digest longer than the email kinds accept (1,000 items) is split into parts; each part
+after the first has its own dedup key (``…:part2``), so a re-run still sends each part once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dramatiq
+
+from gcmc_jobs.bulk import enqueue_many
+from gcmc_jobs.scheduling.jobs import DigestSender, SentDigests
+from gcmc_jobs.services.digests import Digest
+
+__all__ = ["MAX_ITEMS_PER_EMAIL", "digest_messages", "digest_sender"]
+
+#: Items one digest email may list (the email kinds' limit).
+MAX_ITEMS_PER_EMAIL = 1_000
+
+
+def _document_item(item: dict[str, Any], portal_url: str) -> dict[str, Any]:
+    return {
+        "title": item["title"],
+        "client_name": item["client_name"],
+        "document_type": item["document_type"],
+        "expiry_date": item["expiry_date"],
+        "days_left": item["days_left"],
+        "url": f"{portal_url}/documents/{item['document_id']}",
+    }
+
+
+def _filing_item(item: dict[str, Any], portal_url: str) -> dict[str, Any]:
+    return {
+        "filing_type": item["filing_type"],
+        "client_name": item["client_name"],
+        "due_date": item["due_date"],
+        "days_until_due": item["days_left"],
+        "period_end": item["period_end"],
+        "url": f"{portal_url}/filings/{item['filing_id']}",
+    }
+
+
+_ITEMS = {"document_expiry_warning": _document_item, "filing_reminder": _filing_item}
+
+
+def digest_messages(digests: Sequence[Digest], *, portal_url: str) -> list[dramatiq.Message[Any]]:
+    """One validated, not yet enqueued, email message per digest (or per part)."""
+    from gcmc_jobs.email import build_message
+
+    portal_url = portal_url.rstrip("/")
+    messages = []
+    for digest in digests:
+        to_item = _ITEMS[digest.kind]
+        items = [to_item(item, portal_url) for item in digest.items]
+        for part, start in enumerate(range(0, len(items), MAX_ITEMS_PER_EMAIL), start=1):
+            payload = {
+                "tenant_name": digest.tenant_name,
+                "recipient_name": digest.name,
+                "portal_url": portal_url,
+                "items": items[start : start + MAX_ITEMS_PER_EMAIL],
+            }
+            key = digest.dedup_key if part == 1 else f"{digest.dedup_key}:part{part}"
+            messages.append(
+                build_message(
+                    digest.kind, digest.to, payload, tenant_id=digest.tenant_id, dedup_key=key
+                )
+            )
+    return messages
+
+
+def digest_sender(broker: dramatiq.Broker, *, portal_url: str) -> DigestSender:
+    """A :data:`~gcmc_jobs.scheduling.jobs.DigestSender` that bulk-enqueues on ``broker``."""
+
+    def send(digests: Sequence[Digest]) -> SentDigests:
+        result = enqueue_many(broker, digest_messages(digests, portal_url=portal_url))
+        return SentDigests(queued=len(result.enqueued), duplicates=result.duplicates)
+
+    return send

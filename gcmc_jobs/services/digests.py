@@ -1,0 +1,190 @@
+"""Daily email digests: one email per recipient per day listing all their items (DOMAIN.md 4, 5).
+
+The audited job queued one email per (document, user, warning period). Here one ``SELECT``
+per tenant finds every (item, recipient) pair that hits a warning day, and the rows are
+grouped per recipient into one :class:`Digest` each. The digest's dedup key names the tenant,
+the recipient, the kind and the local date, so a re-run the same day sends nothing new.
+
+- ``document_expiry_warning``: documents whose latest version expires exactly today + 30,
+  14, 7, 3 or 1 days;
+- ``filing_reminder``: open filings due in exactly 14, 7, 3 or 0 days, or 1 to 7 days
+  overdue.
+
+Recipients follow :mod:`gcmc_jobs.services.recipients` with the email channel (preferences
+and the suppression list apply).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from gcmc_jobs.db.models import (
+    OPEN_FILING_STATUSES,
+    Client,
+    Document,
+    DocumentVersion,
+    Filing,
+    NotificationCategory,
+    Tenant,
+)
+from gcmc_jobs.services.recipients import Channel, Rows, join_recipients
+
+__all__ = [
+    "DOCUMENT_WARNING_DAYS",
+    "FILING_OVERDUE_DAYS",
+    "FILING_WARNING_DAYS",
+    "Digest",
+    "digest_key",
+    "document_expiry_digests",
+    "filing_reminder_digests",
+]
+
+#: Days before expiry on which a document is in the digest.
+DOCUMENT_WARNING_DAYS = (30, 14, 7, 3, 1)
+#: Days before its due date on which an open filing is in the digest (0 = due today).
+FILING_WARNING_DAYS = (14, 7, 3, 0)
+#: An open filing 1 to this many days overdue is in the digest every day.
+FILING_OVERDUE_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Digest:
+    """One email to one recipient listing every item of one kind for one local day.
+
+    ``items`` are JSON-ready dicts (dates as ``YYYY-MM-DD``), sorted by date then title.
+    """
+
+    kind: str
+    tenant_id: int
+    user_id: int
+    to: str
+    name: str
+    tenant_name: str
+    local_date: date
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def dedup_key(self) -> str:
+        """The key naming this logical email: one per (tenant, recipient, kind, day)."""
+        return digest_key(self.kind, self.tenant_id, self.user_id, self.local_date)
+
+
+def digest_key(kind: str, tenant_id: int, user_id: int, local_date: date) -> str:
+    """``digest:<kind>:<tenant>:<user>:<YYYY-MM-DD>``."""
+    return f"digest:{kind}:{tenant_id}:{user_id}:{local_date.isoformat()}"
+
+
+def _group(kind: str, tenant_id: int, today: date, rows: Any) -> list[Digest]:
+    digests: dict[int, Digest] = {}
+    for row in rows:
+        values = dict(row._mapping)
+        user_id, to, name = values.pop("user_id"), values.pop("to"), values.pop("name")
+        tenant_name = values.pop("tenant_name")
+        digest = digests.get(user_id)
+        if digest is None:
+            digest = digests[user_id] = Digest(
+                kind, tenant_id, user_id, to, name, tenant_name, today
+            )
+        digest.items.append(
+            {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}
+        )
+    return list(digests.values())
+
+
+def document_expiry_digests(session: Session, tenant_id: int, today: date) -> list[Digest]:
+    """One digest per recipient of documents expiring exactly 30/14/7/3/1 days from
+    ``today``. One statement."""
+    version = DocumentVersion
+    days = [today + timedelta(days=n) for n in DOCUMENT_WARNING_DAYS]
+    query: Rows = (
+        select(Document)
+        .join(version, version.id == Document.latest_version_id)
+        .join(Client, and_(Client.id == Document.client_id, Client.tenant_id == tenant_id))
+        .join(Tenant, Tenant.id == Document.tenant_id)
+        .where(
+            Document.tenant_id == tenant_id,
+            Client.is_active.is_(true()),
+            version.expiry_date.in_(days),
+        )
+    )
+    query, person = join_recipients(
+        query,
+        tenant_id=tenant_id,
+        assigned_user_id=Client.assigned_user_id,
+        category=NotificationCategory.DOCUMENTS,
+        channel=Channel.EMAIL,
+    )
+    query = query.with_only_columns(
+        person.id.label("user_id"),
+        person.email.label("to"),
+        person.name.label("name"),
+        Tenant.name.label("tenant_name"),
+        Document.id.label("document_id"),
+        version.id.label("version_id"),
+        Document.title.label("title"),
+        Document.document_type.label("document_type"),
+        Client.id.label("client_id"),
+        Client.name.label("client_name"),
+        version.expiry_date.label("expiry_date"),
+    ).order_by(person.id, version.expiry_date, Document.title, Document.id)
+    rows = session.execute(query).all()
+    digests = _group("document_expiry_warning", tenant_id, today, rows)
+    for digest in digests:
+        for item in digest.items:
+            item["days_left"] = (date.fromisoformat(item["expiry_date"]) - today).days
+    return digests
+
+
+def filing_reminder_digests(session: Session, tenant_id: int, today: date) -> list[Digest]:
+    """One digest per recipient of open filings due exactly 14/7/3/0 days from ``today``
+    or 1 to 7 days overdue. One statement."""
+    days = [today + timedelta(days=n) for n in FILING_WARNING_DAYS]
+    query: Rows = (
+        select(Filing)
+        .join(Client, and_(Client.id == Filing.client_id, Client.tenant_id == tenant_id))
+        .join(Tenant, Tenant.id == Filing.tenant_id)
+        .where(
+            Filing.tenant_id == tenant_id,
+            Client.is_active.is_(true()),
+            Filing.status.in_(OPEN_FILING_STATUSES),
+            or_(
+                Filing.due_date.in_(days),
+                Filing.due_date.between(
+                    today - timedelta(days=FILING_OVERDUE_DAYS), today - timedelta(days=1)
+                ),
+            ),
+        )
+    )
+    query, person = join_recipients(
+        query,
+        tenant_id=tenant_id,
+        assigned_user_id=func.coalesce(Filing.assigned_user_id, Client.assigned_user_id),
+        category=NotificationCategory.FILINGS,
+        channel=Channel.EMAIL,
+    )
+    query = query.with_only_columns(
+        person.id.label("user_id"),
+        person.email.label("to"),
+        person.name.label("name"),
+        Tenant.name.label("tenant_name"),
+        Filing.id.label("filing_id"),
+        Filing.filing_type.label("filing_type"),
+        Client.id.label("client_id"),
+        Client.name.label("client_name"),
+        Filing.period_start.label("period_start"),
+        Filing.period_end.label("period_end"),
+        Filing.due_date.label("due_date"),
+        Filing.status.label("status"),
+    ).order_by(person.id, Filing.due_date, Filing.id)
+    rows = session.execute(query).all()
+    digests = _group("filing_reminder", tenant_id, today, rows)
+    for digest in digests:
+        for item in digest.items:
+            item["status"] = str(item["status"])
+            item["days_left"] = (date.fromisoformat(item["due_date"]) - today).days
+    return digests

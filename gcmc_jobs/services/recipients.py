@@ -1,0 +1,91 @@
+"""Who receives a compliance alert, as SQL joins (DOMAIN.md, "Who receives what").
+
+A document's or filing's recipients are the members of its tenant with role ``owner``,
+``admin`` or ``manager``, plus its assigned user whatever their role (a document: the
+client's ``assigned_user_id``; a filing: its own, falling back to the client's), minus
+inactive users and users whose preference turns the channel off for the category; for
+email, also minus addresses on the suppression list (any reason). A ``viewer`` receives only
+what is assigned to them, and an assigned user who is not a member of the tenant receives
+nothing: every recipient is found through ``tenant_users`` of the subject's own tenant.
+
+The functions here return join conditions and filters that the jobs add to one
+``SELECT``, so finding the recipients of every document of a tenant is part of the one
+statement that finds the documents: never a query per document.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.sql import Select
+
+from gcmc_jobs.db.models import (
+    ALERT_ROLES,
+    EmailSuppression,
+    NotificationCategory,
+    NotificationPreference,
+    TenantUser,
+    User,
+)
+
+#: A SELECT of any columns (SQLAlchemy 2.1 types a Select by its column types).
+Rows = Select[*tuple[Any, ...]]
+
+__all__ = ["Channel", "Rows", "join_recipients"]
+
+
+class Channel(enum.StrEnum):
+    """How an alert reaches a person: a notification in the app, or email."""
+
+    IN_APP = "in_app"
+    EMAIL = "email"
+
+
+def join_recipients(
+    query: Rows,
+    *,
+    tenant_id: int,
+    assigned_user_id: ColumnElement[Any] | InstrumentedAttribute[Any],
+    category: NotificationCategory,
+    channel: Channel,
+) -> tuple[Rows, type[User]]:
+    """Join ``query`` (one row per subject) to one row per (subject, recipient).
+
+    ``assigned_user_id`` is the subject's assigned user column (or expression). Returns the
+    joined query and the aliased ``User`` entity, to select its id, email and name from.
+    """
+    member = aliased(TenantUser, name="member")
+    person = aliased(User, name="person")
+    preference = aliased(NotificationPreference, name="preference")
+    query = (
+        query.join(
+            member,
+            and_(
+                member.tenant_id == tenant_id,
+                or_(member.role.in_(ALERT_ROLES), member.user_id == assigned_user_id),
+            ),
+        )
+        .join(person, and_(person.id == member.user_id, person.is_active.is_(true())))
+        .outerjoin(
+            preference,
+            and_(
+                preference.user_id == person.id,
+                preference.tenant_id == tenant_id,
+                preference.category == category,
+            ),
+        )
+    )
+    enabled = preference.in_app if channel is Channel.IN_APP else preference.email
+    query = query.where(func.coalesce(enabled, true()).is_(true()))
+    if channel is Channel.EMAIL:
+        query = query.where(
+            ~exists(
+                select(EmailSuppression.address).where(
+                    func.lower(EmailSuppression.address) == func.lower(person.email)
+                )
+            )
+        )
+    return query, person

@@ -1,0 +1,213 @@
+"""The ledger-driven schedule: each daily job once per tenant per local day, at local time."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from structlog.testing import capture_logs
+
+from gcmc_jobs.db.engine import session_scope
+from gcmc_jobs.db.models import JobRun, JobRunStatus
+from gcmc_jobs.scheduling.ledger import Claim
+from gcmc_jobs.scheduling.runner import run_for_tenant
+from gcmc_jobs.scheduling.tick import due_runs
+from gcmc_jobs.settings import DEFAULT_JOB_TIMES
+from tests import factories as f
+from tests.scheduling.conftest import simulate, tick_inline
+
+ZONES = ("Asia/Tokyo", "America/New_York", "Europe/London", "UTC")
+
+
+def _runs(engine: Engine) -> list[JobRun]:
+    with session_scope(engine) as session:
+        return list(session.scalars(select(JobRun).order_by(JobRun.id)))
+
+
+def test_each_tenant_gets_each_job_once_at_its_local_time(
+    gcmc_session: Session, gcmc_db: Engine
+) -> None:
+    # Given tenants in four timezones
+    tenants = {zone: f.tenant(gcmc_session, zone, timezone=zone).id for zone in ZONES}
+    gcmc_session.commit()
+
+    # When the scheduler ticks every 15 minutes across their June 2
+    ran = simulate(
+        gcmc_db, datetime(2026, 6, 1, 12, tzinfo=UTC), datetime(2026, 6, 2, 14, tzinfo=UTC)
+    )
+
+    # Then every job ran once per tenant per local date, at its local time
+    per_day = Counter((r.result.job, r.result.tenant_id, r.result.local_date) for r in ran)
+    assert set(per_day.values()) == {1}
+    for zone, tenant_id in tenants.items():
+        for job, at in DEFAULT_JOB_TIMES.items():
+            times = [
+                r.at.astimezone(ZoneInfo(zone))
+                for r in ran
+                if r.result.job == job
+                and r.result.tenant_id == tenant_id
+                and r.result.local_date == date(2026, 6, 2)  # a whole local day in every zone
+            ]
+            assert [t.time() for t in times] == [at], (zone, job)
+    assert all(run.status is JobRunStatus.SUCCEEDED for run in _runs(gcmc_db))
+
+
+def _dst_day(gcmc_session: Session, gcmc_db: Engine, zone: str, day: date) -> None:
+    tenant_id = f.tenant(gcmc_session, zone, timezone=zone).id
+    gcmc_session.commit()
+    # Job times inside the skipped or repeated hour of both zones, and ordinary ones.
+    job_times = {
+        **DEFAULT_JOB_TIMES,
+        "compliance_refresh": time(2, 30),
+        "document_expiry_emails": time(1, 30),
+    }
+    # From 20:00 local the day before to 12:00 local the day after (UTC-5 to UTC+2).
+    start = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(hours=6)
+    ran = simulate(gcmc_db, start, start + timedelta(hours=36), job_times=job_times)
+    on_day = [r for r in ran if r.result.local_date == day and r.result.tenant_id == tenant_id]
+    assert Counter(r.result.job for r in on_day) == dict.fromkeys(DEFAULT_JOB_TIMES, 1)
+    for r in on_day:
+        # Never before its local time, and the first tick at or after it.
+        local = r.at.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+        assert local >= datetime.combine(day, job_times[r.result.job]) - timedelta(hours=1)
+
+
+def test_paris_spring_forward_runs_every_job_once(gcmc_session: Session, gcmc_db: Engine) -> None:
+    _dst_day(gcmc_session, gcmc_db, "Europe/Paris", date(2026, 3, 29))
+
+
+def test_paris_fall_back_runs_every_job_once(gcmc_session: Session, gcmc_db: Engine) -> None:
+    _dst_day(gcmc_session, gcmc_db, "Europe/Paris", date(2026, 10, 25))
+
+
+def test_new_york_spring_forward_runs_every_job_once(
+    gcmc_session: Session, gcmc_db: Engine
+) -> None:
+    _dst_day(gcmc_session, gcmc_db, "America/New_York", date(2026, 3, 8))
+
+
+def test_new_york_fall_back_runs_every_job_once(gcmc_session: Session, gcmc_db: Engine) -> None:
+    _dst_day(gcmc_session, gcmc_db, "America/New_York", date(2026, 11, 1))
+
+
+def test_a_skipped_time_runs_at_the_first_tick_after_the_gap(
+    gcmc_session: Session, gcmc_db: Engine
+) -> None:
+    f.tenant(gcmc_session, "paris", timezone="Europe/Paris")
+    gcmc_session.commit()
+    job_times = {**DEFAULT_JOB_TIMES, "compliance_refresh": time(2, 30)}
+    ran = simulate(
+        gcmc_db,
+        datetime(2026, 3, 28, 23, tzinfo=UTC),
+        datetime(2026, 3, 29, 2, tzinfo=UTC),
+        job_times=job_times,
+    )
+    [refresh] = [r for r in ran if r.result.job == "compliance_refresh"]
+    # 01:00 UTC is 03:00 CEST, the first instant after the missing 02:00-03:00 hour.
+    assert refresh.at == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+
+
+def test_a_repeated_time_runs_at_its_first_occurrence_only(
+    gcmc_session: Session, gcmc_db: Engine
+) -> None:
+    f.tenant(gcmc_session, "paris", timezone="Europe/Paris")
+    gcmc_session.commit()
+    job_times = {**DEFAULT_JOB_TIMES, "compliance_refresh": time(2, 30)}
+    ran = simulate(
+        gcmc_db,
+        datetime(2026, 10, 24, 22, tzinfo=UTC),
+        datetime(2026, 10, 25, 3, tzinfo=UTC),
+        job_times=job_times,
+    )
+    refreshes = [r for r in ran if r.result.job == "compliance_refresh"]
+    # 00:30 UTC is the first 02:30 (CEST); the second (01:30 UTC, CET) does not run again.
+    assert [r.at for r in refreshes] == [datetime(2026, 10, 25, 0, 30, tzinfo=UTC)]
+
+
+def test_downtime_catches_up_todays_runs_once(gcmc_session: Session, gcmc_db: Engine) -> None:
+    # Given a New York tenant and a scheduler down from 06:00 to 10:00 local (EDT = UTC-4)
+    f.tenant(gcmc_session, "ny", timezone="America/New_York")
+    gcmc_session.commit()
+    day = date(2026, 6, 1)
+    down = (datetime(2026, 6, 1, 10, tzinfo=UTC), datetime(2026, 6, 1, 14, tzinfo=UTC))
+
+    # When it ticks through that day
+    ran = simulate(
+        gcmc_db,
+        datetime(2026, 6, 1, 4, tzinfo=UTC),
+        datetime(2026, 6, 2, 4, tzinfo=UTC),
+        down=down,
+    )
+
+    # Then every job ran once; those due during the downtime at the first tick after it
+    assert Counter(r.result.job for r in ran) == dict.fromkeys(DEFAULT_JOB_TIMES, 1)
+    at = {r.result.job: r.at for r in ran if r.result.local_date == day}
+    assert at["compliance_refresh"] == datetime(2026, 6, 1, 6, tzinfo=UTC)  # 02:00 EDT
+    for job in ("document_expiry_emails", "filing_reminder_emails", "filing_reminders"):
+        assert at[job] == down[1]
+
+
+def test_older_missed_days_are_not_replayed_and_the_skip_is_logged(
+    gcmc_session: Session, gcmc_db: Engine
+) -> None:
+    tenant = f.tenant(gcmc_session, "utc")
+    gcmc_session.commit()
+    tick_inline(gcmc_db, datetime(2026, 6, 1, 12, tzinfo=UTC))
+    # The scheduler is down for three whole days, then ticks on June 5 at noon
+    with capture_logs() as logs:
+        ran = tick_inline(gcmc_db, datetime(2026, 6, 5, 12, tzinfo=UTC))
+    assert {r.result.local_date for r in ran} == {date(2026, 6, 5)}
+    assert len(ran) == len(DEFAULT_JOB_TIMES)
+    skipped = [e for e in logs if e["event"] == "schedule.days_skipped"]
+    assert {e["job"] for e in skipped} == set(DEFAULT_JOB_TIMES)
+    assert {(e["tenant_id"], e["skipped"]) for e in skipped} == {(tenant.id, 3)}
+
+
+def test_inactive_tenants_and_bad_timezones_are_not_scheduled(
+    gcmc_session: Session, gcmc_db: Engine
+) -> None:
+    inactive = f.tenant(gcmc_session, "gone")
+    inactive.is_active = False
+    f.tenant(gcmc_session, "typo", timezone="Europe/Pariss")
+    ok = f.tenant(gcmc_session, "ok")
+    gcmc_session.commit()
+    with capture_logs() as logs, session_scope(gcmc_db) as session:
+        due = due_runs(session, datetime(2026, 6, 1, 12, tzinfo=UTC), DEFAULT_JOB_TIMES)
+    assert {run.tenant_id for run in due} == {ok.id}
+    assert any(e["event"] == "schedule.bad_timezone" for e in logs)
+
+
+def test_two_racing_ticks_produce_one_run(gcmc_session: Session, gcmc_db: Engine) -> None:
+    # Given one tenant with a due job, and two schedulers ticking at the same instant
+    tenant = f.tenant(gcmc_session, "race")
+    gcmc_session.commit()
+    now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    barrier = threading.Barrier(2)
+    results: list[list[object]] = []
+
+    def scheduler() -> None:
+        with session_scope(gcmc_db) as session:
+            due = due_runs(session, now, DEFAULT_JOB_TIMES, jobs=["compliance_refresh"])
+        barrier.wait()
+        results.append(
+            [
+                run_for_tenant(gcmc_db, r.job, r.tenant_id, local_date=r.local_date, now=now).claim
+                for r in due
+            ]
+        )
+
+    threads = [threading.Thread(target=scheduler) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then both saw it due, and exactly one ran it
+    claims = sorted(claim for result in results for claim in result)  # type: ignore[type-var]
+    assert len(claims) == 2
+    assert claims.count(Claim.CLAIMED) == 1
+    assert [(r.job, r.tenant_id) for r in _runs(gcmc_db)] == [("compliance_refresh", tenant.id)]
