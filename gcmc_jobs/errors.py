@@ -16,6 +16,7 @@
     │   ├── InvalidPayload          a payload failed validation (also a ValueError)
     │   │   └── UnknownJob          no daily job has this name
     │   ├── UnknownTemplate         no template for an email kind
+    │   ├── TemplateRenderError     an email template failed to render (undefined variable…)
     │   ├── RecipientSuppressed     the address is on the suppression list
     │   └── PermanentDeliveryError  the mail server refused for good (5xx)
     ├── TransientError              worth retrying with backoff
@@ -46,6 +47,7 @@ __all__ = [
     "RateLimitDeferralFailed",
     "RecipientSuppressed",
     "RunInProgress",
+    "TemplateRenderError",
     "TransientDeliveryError",
     "TransientError",
     "UnknownJob",
@@ -112,6 +114,10 @@ class UnknownJob(InvalidPayload):
 
 class UnknownTemplate(PermanentError):
     """No template exists for an email kind."""
+
+
+class TemplateRenderError(PermanentError):
+    """An email template failed to render (an undefined variable, a sandbox violation)."""
 
 
 class RecipientSuppressed(PermanentError):

@@ -71,6 +71,22 @@ class Settings(BaseSettings):
         description="Prefix of every Redis key gcmc-jobs writes, and the Redis broker's "
         "namespace. Two deployments on one Redis need two namespaces.",
     )
+    broker_heartbeat_timeout_ms: int = Field(
+        default=60_000,
+        ge=1_000,
+        description="Redis broker: a worker silent this long is dead, and the messages it "
+        "had fetched but not acknowledged go back to their queue (Dramatiq's default). Keep "
+        "it well above the longest time a worker's threads can all be busy with prefetch "
+        "full, or live work is run twice.",
+    )
+    broker_maintenance_chance: int = Field(
+        default=1_000,
+        ge=0,
+        le=1_000_000,
+        description="Redis broker: how many broker commands in a million also sweep dead "
+        "workers' messages back to the queue and expire old dead letters (Dramatiq's "
+        "default, 1,000).",
+    )
 
     # -- Retry policy defaults (each actor may override; see README) ---------------------
     max_retries: int = Field(default=5, ge=0, description="Retries after the first attempt.")
@@ -106,6 +122,17 @@ class Settings(BaseSettings):
         default="GCMC Compliance <no-reply@gcmc.example>", description="The From header."
     )
     email_timeout_ms: int = Field(default=10_000, ge=1, description="SMTP socket timeout, ms.")
+    email_retry_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Tries of one SMTP delivery inside one attempt of the email actor "
+        "(connection errors and 4xx replies), before Dramatiq's retries take over.",
+    )
+    email_retry_max_wait_ms: int = Field(
+        default=1_000,
+        ge=0,
+        description="Longest jittered wait between those tries, ms (the first is ~50 ms).",
+    )
     email_templates_dir: str | None = Field(
         default=None,
         description="A directory whose templates override the packaged ones, file by file.",

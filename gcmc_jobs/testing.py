@@ -15,6 +15,9 @@ gcmc_sqlite_db         function  an engine on a fresh, migrated SQLite file
 gcmc_settings          function  :class:`~gcmc_jobs.Settings` for the stub broker and these
 gcmc_broker            function  gcmc-jobs configured on Dramatiq's ``StubBroker``
 gcmc_worker            function  a started Dramatiq worker on ``gcmc_broker``
+smtp_server            function  a real SMTP server (aiosmtpd) on a free loopback port:
+                                 :class:`SmtpSink` records messages, answers scripted codes
+gcmc_outbox            function  the ``memory://`` email transport's outbox, emptied
 =====================  ========  =============================================================
 
 The real services default to the loopback ones; point elsewhere with
@@ -29,6 +32,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dramatiq
 import pytest
@@ -43,9 +47,11 @@ from gcmc_jobs.db.models import Base
 from gcmc_jobs.settings import Settings
 
 __all__ = [
+    "SmtpSink",
     "gcmc_broker",
     "gcmc_db",
     "gcmc_namespace",
+    "gcmc_outbox",
     "gcmc_postgres_url",
     "gcmc_redis_url",
     "gcmc_session",
@@ -53,6 +59,7 @@ __all__ = [
     "gcmc_sqlite_db",
     "gcmc_worker",
     "reset_tables",
+    "smtp_server",
 ]
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -205,3 +212,94 @@ def gcmc_worker(gcmc_broker: dramatiq.Broker) -> Iterator[dramatiq.Worker]:
         yield worker
     finally:
         worker.stop()
+
+
+# -- Email ---------------------------------------------------------------------------------
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on loopback that records what it accepts.
+
+    ``url`` is the ``GCMC_JOBS_EMAIL_URL`` to reach it. :meth:`script` queues replies to the
+    next DATA commands (``"421 4.3.0 try later"``, ``"550 5.1.1 no such user"``): each
+    scripted reply refuses one message; then messages are accepted again. ``messages`` are
+    the accepted ones, parsed (``email.message.EmailMessage``); ``peers`` the client
+    ``(host, port)`` of each accepted message, so ``len(set(peers))`` counts connections.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.messages: list[Any] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.peers: list[tuple[str, int]] = []
+        self.refused: list[str] = []
+        self._script: list[str] = []
+        self._lock = threading.Lock()
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.controller: Any = None
+
+    @property
+    def url(self) -> str:
+        """``smtp://127.0.0.1:<port>?starttls=off``."""
+        return f"smtp://{self.host}:{self.port}?starttls=off"
+
+    def script(self, *replies: str) -> None:
+        """Answer the next DATA commands with ``replies``, in order."""
+        with self._lock:
+            self._script.extend(replies)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import email
+        import email.policy
+
+        with self._lock:
+            if self._script:
+                reply = self._script.pop(0)
+                self.refused.append(reply)
+                return reply
+            content = envelope.original_content or envelope.content
+            self.messages.append(email.message_from_bytes(content, policy=email.policy.default))
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.peers.append(tuple(session.peer[:2]))
+        return "250 2.0.0 Ok: queued"
+
+    def start(self) -> None:
+        """Start the server on a free loopback port."""
+        import socket
+
+        from aiosmtpd.controller import Controller
+
+        with socket.socket() as probe:
+            probe.bind((self.host, 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(self, hostname=self.host, port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        """Stop the server."""
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpSink]:
+    """A started :class:`SmtpSink` (real aiosmtpd SMTP server), stopped after the test."""
+    sink = SmtpSink()
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture
+def gcmc_outbox() -> Iterator[list[Any]]:
+    """The messages the ``memory://`` email transport sent (emptied before and after)."""
+    from gcmc_jobs.email.transports import memory
+
+    memory.outbox.clear()
+    yield memory.outbox
+    memory.outbox.clear()

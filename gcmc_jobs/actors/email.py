@@ -1,0 +1,211 @@
+"""The email actors: ``send_email`` (every kind, ``queues.EMAIL``) and its critical twin
+``send_security_email`` (``password_reset``, ``queues.EMAIL_CRITICAL``).
+
+Both share :class:`EmailActor`, whose :meth:`~EmailActor.message_with_options` (the method
+every ``send`` goes through, and :func:`gcmc_jobs.email.build_message` too) validates the
+payload **in the caller**: an unknown kind, a bad address, a missing field or a CR/LF in a
+subject-bound field raises :class:`~gcmc_jobs.errors.InvalidPayload` and nothing is
+enqueued. It then:
+
+* routes the message: critical kinds go to ``send_security_email`` on
+  ``gcmc_email_critical``, whatever actor the caller used;
+* resolves the dedup key (message option > ``dedup_key`` argument > the deterministic
+  :func:`~gcmc_jobs.email.keys.email_dedup_key`) and writes it both in the arguments (the
+  ``email_log`` row) and in the ``dedup_key`` option (the ``Deduplication`` middleware);
+* sets the middleware options ``tenant_id``, ``rate_limit_key`` (the lowercased recipient)
+  and ``rate_limit_class`` (``"security"`` for password resets, else ``"default"``);
+* moves secret fields (the reset link) out of the arguments into the ``secrets`` option:
+  Dramatiq logs a message's arguments (``Received message send_email(...)``), never its
+  options, and the dead-letter view masks ``secrets``.
+
+A duplicate (same dedup key, still taken) is not an error for the sender: ``send`` returns
+the message without enqueuing it (``DeduplicatedActor``), and the worker side never mails a
+key whose ``email_log`` row says ``sent``.
+
+Workers consume both queues (``dramatiq gcmc_jobs.worker``); the critical actor's priority
+puts its messages ahead of prefetched bulk mail. A dedicated worker for security mail::
+
+    dramatiq gcmc_jobs.worker -Q gcmc_email_critical
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.middleware import CurrentMessage
+from pydantic import EmailStr, TypeAdapter, ValidationError
+
+from gcmc_jobs import queues
+from gcmc_jobs.broker import actor
+from gcmc_jobs.email import transports
+from gcmc_jobs.email.delivery import deliver
+from gcmc_jobs.email.keys import email_dedup_key
+from gcmc_jobs.email.kinds import EmailPayload
+from gcmc_jobs.email.registry import get_kind, validate_payload
+from gcmc_jobs.errors import InvalidPayload, PermanentError
+from gcmc_jobs.middleware.deduplication import DeduplicatedActor
+from gcmc_jobs.middleware.metrics import email_sent
+from gcmc_jobs.runtime import current
+
+__all__ = ["EmailActor", "send_email", "send_security_email"]
+
+logger = structlog.get_logger("gcmc_jobs.actors.email")
+
+_address = TypeAdapter(EmailStr)
+
+#: The actor names; critical kinds are routed to :data:`SECURITY_ACTOR`.
+BULK_ACTOR = "send_email"
+SECURITY_ACTOR = "send_security_email"
+
+
+def _recipient(to: Any) -> str:
+    if not isinstance(to, str):
+        raise InvalidPayload(f"the recipient must be an address string, got {type(to).__name__}")
+    try:
+        return str(_address.validate_python(to))
+    except ValidationError:
+        raise InvalidPayload(f"{to!r} is not a valid email address") from None
+
+
+class EmailActor(DeduplicatedActor):
+    """Validates, keys and routes email messages in the caller (see the module docstring)."""
+
+    def message_with_options(
+        self,
+        *,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> dramatiq.Message[Any]:
+        call = dict(kwargs or {})
+        names = ("kind", "to", "payload", "tenant_id", "dedup_key")
+        if len(args) > len(names):
+            raise InvalidPayload(f"{self.actor_name} takes at most {len(names)} arguments")
+        for name, value in zip(names, args, strict=False):
+            if name in call:
+                raise InvalidPayload(f"{self.actor_name} got {name!r} twice")
+            call[name] = value
+        unknown = set(call) - set(names)
+        if unknown or not {"kind", "to", "payload"} <= set(call):
+            raise InvalidPayload(
+                f"{self.actor_name}(kind, to, payload, tenant_id=None, dedup_key=None) "
+                f"got arguments {sorted(call)}"
+            )
+        entry = get_kind(call["kind"])
+        to = _recipient(call["to"])
+        data = call["payload"]
+        secrets = options.pop("secrets", None) or {}
+        if isinstance(data, Mapping):
+            data = {**data, **secrets}
+        payload: EmailPayload = validate_payload(entry.name, data)
+        tenant_id = call.get("tenant_id")
+        if tenant_id is not None and (
+            isinstance(tenant_id, bool) or not isinstance(tenant_id, int)
+        ):
+            raise InvalidPayload(f"tenant_id must be an int, got {tenant_id!r}")
+        key = (
+            options.get("dedup_key")
+            or call.get("dedup_key")
+            or email_dedup_key(entry.name, to, payload, tenant_id=tenant_id)
+        )
+        if not isinstance(key, str) or not 0 < len(key) <= 255 or not key.isprintable():
+            raise InvalidPayload("dedup_key must be a printable string of 1 to 255 characters")
+        options.update(
+            dedup_key=key,
+            rate_limit_key=to.lower(),
+            rate_limit_class=entry.rate_limit_class,
+        )
+        if tenant_id is not None:
+            options["tenant_id"] = tenant_id
+        secret_values = payload.secret_data()
+        if secret_values:
+            options["secrets"] = secret_values
+        target: dramatiq.Actor[Any, Any] = self
+        wanted = SECURITY_ACTOR if entry.critical else BULK_ACTOR
+        if self.actor_name != wanted:
+            target = self.broker.get_actor(wanted)
+        return dramatiq.Actor.message_with_options(
+            target,
+            kwargs={
+                "kind": entry.name,
+                "to": to,
+                "payload": payload.public_data(),
+                "tenant_id": tenant_id,
+                "dedup_key": key,
+            },
+            **options,
+        )
+
+
+def _send(
+    kind: str,
+    to: str,
+    payload: dict[str, Any],
+    tenant_id: int | None = None,
+    dedup_key: str | None = None,
+) -> None:
+    """Deliver one email (see :func:`gcmc_jobs.email.delivery.deliver`)."""
+    runtime = current()
+    settings = runtime.settings
+    message = CurrentMessage.get_current_message()
+    options: dict[str, Any] = message.options if message is not None else {}
+    entry = get_kind(kind)
+    model = validate_payload(entry.name, {**payload, **(options.get("secrets") or {})})
+    key = dedup_key or email_dedup_key(entry.name, to, model, tenant_id=tenant_id)
+    declared = runtime.broker.get_actor(SECURITY_ACTOR if entry.critical else BULK_ACTOR)
+    max_retries = options.get("max_retries", declared.options.get("max_retries", 0))
+    log = logger.bind(kind=kind, dedup_key=key, tenant_id=tenant_id)
+    try:
+        delivery = deliver(
+            runtime.engine,
+            transports.for_settings(settings),
+            kind=entry.name,
+            to=to,
+            payload=model,
+            dedup_key=key,
+            sender=settings.email_from,
+            tenant_id=tenant_id,
+            templates_dir=settings.email_templates_dir,
+            final_attempt=options.get("retries", 0) >= max_retries,
+        )
+    except PermanentError as exc:
+        email_sent(kind, "failed")
+        log.warning("email_failed", error_type=type(exc).__name__, error=str(exc))
+        raise
+    except Exception as exc:
+        email_sent(kind, "retried")
+        log.info("email_delivery_retry", error_type=type(exc).__name__, error=str(exc))
+        raise
+    email_sent(kind, delivery.outcome.value)
+    log.info("email_" + delivery.outcome.value, provider_message_id=delivery.provider_message_id)
+
+
+_POLICY: dict[str, Any] = {"actor_class": EmailActor, "throws": (PermanentError,)}
+
+#: Every kind but security mail: ``queues.EMAIL``, 8 retries from 5 s to 10 min backoff.
+send_email = actor(
+    actor_name=BULK_ACTOR,
+    queue_name=queues.EMAIL,
+    priority=100,
+    max_retries=8,
+    min_backoff=5_000,
+    max_backoff=600_000,
+    time_limit=120_000,
+    **_POLICY,
+)(_send)
+
+#: Security mail (``password_reset``): ``queues.EMAIL_CRITICAL``, ahead of bulk mail,
+#: 10 quick retries (0.5 s to 30 s backoff): a reset link is useless an hour later.
+send_security_email = actor(
+    actor_name=SECURITY_ACTOR,
+    queue_name=queues.EMAIL_CRITICAL,
+    priority=0,
+    max_retries=10,
+    min_backoff=500,
+    max_backoff=30_000,
+    time_limit=60_000,
+    **_POLICY,
+)(_send)

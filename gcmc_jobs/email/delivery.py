@@ -1,0 +1,124 @@
+"""Delivering one logical email, exactly once per dedup key: the domain side of the actor.
+
+:func:`deliver` knows nothing of Dramatiq: render, record ``queued``, claim the send (see
+:mod:`gcmc_jobs.services.email_log`), skip suppressed addresses, build the MIME message, hand
+it to the transport, record the outcome — all in one transaction from the claim on, so a
+second worker (or a redelivered message) never mails a key that was sent.
+
+The one window left: the server accepted the mail and the process died before the
+``sent`` row committed (milliseconds). Then the key is mailed again on redelivery: the
+guarantee is *never twice once recorded*, at-least-once before.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from gcmc_jobs.email.kinds import EmailPayload
+from gcmc_jobs.email.mime import build_mime
+from gcmc_jobs.email.registry import get_kind
+from gcmc_jobs.email.rendering import render
+from gcmc_jobs.email.transports.base import Transport
+from gcmc_jobs.errors import PermanentDeliveryError, PermanentError, TransientError
+from gcmc_jobs.services import email_log
+
+__all__ = ["Delivery", "Outcome", "deliver"]
+
+
+class Outcome(enum.StrEnum):
+    """What :func:`deliver` did."""
+
+    SENT = "sent"
+    #: The key was already sent (or suppressed) by an earlier message: nothing mailed.
+    ALREADY_DONE = "already_done"
+    SUPPRESSED = "suppressed"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The result of :func:`deliver`."""
+
+    outcome: Outcome
+    dedup_key: str
+    subject: str
+    provider_message_id: str | None = None
+
+
+def deliver(
+    engine: Engine,
+    transport: Transport,
+    *,
+    kind: str,
+    to: str,
+    payload: EmailPayload,
+    dedup_key: str,
+    sender: str,
+    tenant_id: int | None = None,
+    templates_dir: str | None = None,
+    final_attempt: bool = True,
+) -> Delivery:
+    """Send ``payload`` as ``kind`` to ``to`` unless ``dedup_key`` was already sent.
+
+    Raises :class:`~gcmc_jobs.errors.TransientDeliveryError` (the row stays ``queued`` with
+    the error, unless ``final_attempt``: then ``failed``) or a permanent error (the row is
+    ``failed``). A suppressed address is not an error: the row becomes ``suppressed``.
+    """
+    entry = get_kind(kind)
+    try:
+        rendered = render(kind, payload, templates_dir=templates_dir)
+    except PermanentError as exc:
+        with engine.begin() as connection:  # the record says why nothing was sent
+            email_log.ensure_queued(
+                connection,
+                dedup_key=dedup_key,
+                to_address=to,
+                kind=kind,
+                subject=f"({kind})",
+                tenant_id=tenant_id,
+            )
+            email_log.mark_failed(connection, dedup_key, f"{type(exc).__name__}: {exc}")
+        raise
+    with engine.begin() as connection:
+        email_log.ensure_queued(
+            connection,
+            dedup_key=dedup_key,
+            to_address=to,
+            kind=kind,
+            subject=rendered.subject,
+            tenant_id=tenant_id,
+        )
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            if not email_log.claim(connection, dedup_key):
+                transaction.rollback()
+                return Delivery(Outcome.ALREADY_DONE, dedup_key, rendered.subject)
+            reason = email_log.suppression_reason(connection, to, security=entry.critical)
+            if reason is not None:
+                email_log.mark_suppressed(connection, dedup_key, reason.value)
+                transaction.commit()
+                return Delivery(Outcome.SUPPRESSED, dedup_key, rendered.subject)
+            message = build_mime(rendered, to=to, sender=sender, dedup_key=dedup_key)
+            try:
+                provider_id = transport.send(message)
+            except (PermanentError, PermanentDeliveryError) as exc:
+                email_log.mark_failed(connection, dedup_key, f"{type(exc).__name__}: {exc}")
+                transaction.commit()
+                raise
+            except TransientError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if final_attempt:
+                    email_log.mark_failed(connection, dedup_key, error)
+                else:
+                    email_log.note_transient_error(connection, dedup_key, error)
+                transaction.commit()
+                raise
+            email_log.mark_sent(connection, dedup_key, provider_id)
+            transaction.commit()
+            return Delivery(Outcome.SENT, dedup_key, rendered.subject, provider_id)
+        finally:
+            if transaction.is_active:
+                transaction.rollback()

@@ -1,0 +1,247 @@
+"""Sending email from a host application: typed helpers and :func:`build_message`.
+
+Every helper validates in the caller (:class:`~gcmc_jobs.errors.InvalidPayload`, nothing
+enqueued), derives a deterministic dedup key unless one is given, and returns the
+``dramatiq.Message`` (for a duplicate key still taken: the message, not enqueued).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dramatiq
+
+from gcmc_jobs.email import kinds
+
+__all__ = [
+    "build_message",
+    "queue_custom_email",
+    "queue_document_expiry_warning",
+    "queue_email",
+    "queue_filing_reminder",
+    "queue_invoice_email",
+    "queue_password_reset_email",
+    "queue_service_request_update_email",
+    "queue_task_assignment_email",
+    "queue_welcome_email",
+]
+
+Data = kinds.EmailPayload | Mapping[str, Any]
+
+
+def _call(
+    kind: str,
+    to: str,
+    data: Data,
+    tenant_id: int | None,
+    dedup_key: str | None,
+    correlation_id: str | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    kwargs = {"kind": kind, "to": to, "payload": data, "tenant_id": tenant_id}
+    if dedup_key is not None:
+        kwargs["dedup_key"] = dedup_key
+    options = {"correlation_id": correlation_id} if correlation_id is not None else {}
+    return kwargs, options
+
+
+def build_message(
+    kind: str,
+    to: str,
+    payload: Data,
+    *,
+    tenant_id: int | None = None,
+    dedup_key: str | None = None,
+    correlation_id: str | None = None,
+) -> dramatiq.Message[Any]:
+    """A validated, ready-to-enqueue email message, **not** enqueued (for bulk senders).
+
+    ``kind`` is one of :data:`gcmc_jobs.email.KINDS`; ``payload`` its model or a mapping of
+    its fields; ``tenant_id`` the tenant the email belongs to (``email_log.tenant_id``);
+    ``dedup_key`` names the logical email (default: a hash of kind, recipient, payload and
+    tenant; a daily digest should pass its own, e.g. ``f"digest:docs:{tenant}:{user}:{day}"``);
+    ``correlation_id`` ties the email to the operation that caused it in the logs.
+
+    Raises :class:`~gcmc_jobs.errors.InvalidPayload` at once for an invalid call. The
+    message carries everything the middleware read (``dedup_key``, ``tenant_id``,
+    ``rate_limit_key``, ``rate_limit_class``) and is routed to its queue
+    (``message.queue_name``: ``gcmc_email``, or ``gcmc_email_critical`` for password
+    resets). Enqueue it with ``broker.enqueue(message)`` (or a pipeline), after
+    ``Deduplication.claim_many`` if you batch. Requires the actors to be declared (import of
+    :mod:`gcmc_jobs.actors`); the broker need not be configured to *build* a message.
+    """
+    from gcmc_jobs.actors.email import send_email
+
+    kwargs, options = _call(kind, to, payload, tenant_id, dedup_key, correlation_id)
+    message: dramatiq.Message[Any] = send_email.message_with_options(kwargs=kwargs, **options)
+    return message
+
+
+def queue_email(
+    kind: str,
+    to: str,
+    data: Data,
+    *,
+    tenant_id: int | None = None,
+    dedup_key: str | None = None,
+    correlation_id: str | None = None,
+) -> dramatiq.Message[Any]:
+    """Validate and enqueue an email of ``kind`` (what every ``queue_*`` helper calls)."""
+    from gcmc_jobs.actors.email import send_email
+
+    kwargs, options = _call(kind, to, data, tenant_id, dedup_key, correlation_id)
+    message: dramatiq.Message[Any] = send_email.send_with_options(kwargs=kwargs, **options)
+    return message
+
+
+def queue_welcome_email(
+    to: str,
+    data: kinds.Welcome | Mapping[str, Any],
+    *,
+    tenant_id: int | None = None,
+    dedup_key: str | None = None,
+    correlation_id: str | None = None,
+) -> dramatiq.Message[Any]:
+    """Welcome a new client (:class:`~gcmc_jobs.email.kinds.Welcome`)."""
+    return queue_email(
+        "welcome",
+        to,
+        data,
+        tenant_id=tenant_id,
+        dedup_key=dedup_key,
+        correlation_id=correlation_id,
+    )
+
+
+def queue_document_expiry_warning(
+    to: str,
+    data: kinds.DocumentExpiryWarning | Mapping[str, Any],
+    *,
+    tenant_id: int | None = None,
+    dedup_key: str | None = None,
+    correlation_id: str | None = None,
+) -> dramatiq.Message[Any]:
+    """A digest of expiring documents (:class:`~gcmc_jobs.email.kinds.DocumentExpiryWarning`)."""
+    return queue_email(
+        "document_expiry_warning",
+        to,
+        data,
+        tenant_id=tenant_id,
+        dedup_key=dedup_key,
+        correlation_id=correlation_id,
+    )
+
+
+def queue_filing_reminder(
+    to: str,
+    data: kinds.FilingReminder | Mapping[str, Any],
+    *,
+    tenant_id: int | None = None,
+    dedup_key: str | None = None,
+    correlation_id: str | None = None,
+) -> dramatiq.Message[Any]:
+    """A digest of filings due or overdue (:class:`~gcmc_jobs.email.kinds.FilingReminder`)."""
+    return queue_email(
+        "filing_reminder",
+        to,
+        data,
+        tenant_id=tenant_id,
+        dedup_key=dedup_key,
+        correlation_id=correlation_id,
+    )
+
+
+def queue_task_assignment_email(
+    to: str,
+    data: kinds.TaskAssignment | Mapping[str, Any],
+    *,
+    tenant_id: int | None = None,
+    dedup_key: str | None = None,
+    correlation_id: str | None = None,
+) -> dramatiq.Message[Any]:
+    """A task was assigned (:class:`~gcmc_jobs.email.kinds.TaskAssignment`)."""
+    return queue_email(
+        "task_assignment",
+        to,
+        data,
+        tenant_id=tenant_id,
+        dedup_key=dedup_key,
+        correlation_id=correlation_id,
+    )
+
+
+def queue_service_request_update_email(
+    to: str,
+    data: kinds.ServiceRequestUpdate | Mapping[str, Any],
+    *,
+    tenant_id: int | None = None,
+    dedup_key: str | None = None,
+    correlation_id: str | None = None,
+) -> dramatiq.Message[Any]:
+    """A service request changed status (:class:`~gcmc_jobs.email.kinds.ServiceRequestUpdate`)."""
+    return queue_email(
+        "service_request_update",
+        to,
+        data,
+        tenant_id=tenant_id,
+        dedup_key=dedup_key,
+        correlation_id=correlation_id,
+    )
+
+
+def queue_password_reset_email(
+    to: str,
+    data: kinds.PasswordReset | Mapping[str, Any],
+    *,
+    tenant_id: int | None = None,
+    dedup_key: str | None = None,
+    correlation_id: str | None = None,
+) -> dramatiq.Message[Any]:
+    """A password-reset link (:class:`~gcmc_jobs.email.kinds.PasswordReset`), on the
+    critical queue; the link travels in the ``secrets`` option, never in the arguments."""
+    return queue_email(
+        "password_reset",
+        to,
+        data,
+        tenant_id=tenant_id,
+        dedup_key=dedup_key,
+        correlation_id=correlation_id,
+    )
+
+
+def queue_invoice_email(
+    to: str,
+    data: kinds.Invoice | Mapping[str, Any],
+    *,
+    tenant_id: int | None = None,
+    dedup_key: str | None = None,
+    correlation_id: str | None = None,
+) -> dramatiq.Message[Any]:
+    """An invoice (:class:`~gcmc_jobs.email.kinds.Invoice`)."""
+    return queue_email(
+        "invoice",
+        to,
+        data,
+        tenant_id=tenant_id,
+        dedup_key=dedup_key,
+        correlation_id=correlation_id,
+    )
+
+
+def queue_custom_email(
+    to: str,
+    data: kinds.Custom | Mapping[str, Any],
+    *,
+    tenant_id: int | None = None,
+    dedup_key: str | None = None,
+    correlation_id: str | None = None,
+) -> dramatiq.Message[Any]:
+    """Any other message: a subject and a text body (:class:`~gcmc_jobs.email.kinds.Custom`)."""
+    return queue_email(
+        "custom",
+        to,
+        data,
+        tenant_id=tenant_id,
+        dedup_key=dedup_key,
+        correlation_id=correlation_id,
+    )

@@ -1,0 +1,194 @@
+"""The email delivery record (``email_log``) and the suppression list, as plain SQL functions.
+
+One row per logical email, keyed by its dedup key::
+
+    queued ──claim──▶ (send) ──▶ sent        provider_message_id, sent_at
+       ▲                 │
+       └── transient ◀───┤                   error kept, attempts counted, still queued
+                         └──▶ failed          a 5xx, or retries exhausted (error kept)
+    queued ──▶ suppressed                     the address is on email_suppressions
+
+**Claiming a send.** :func:`claim` is a conditional ``UPDATE … SET attempts = attempts + 1
+WHERE dedup_key = :k AND status IN ('queued', 'failed')``, run in the transaction that stays
+open while the mail is handed to the server and that records the outcome. A second worker
+processing the same key blocks on that row (PostgreSQL row lock; SQLite's write lock), then
+re-evaluates the condition against the committed row: ``sent`` → zero rows → it does not
+mail. The same statement works on both databases; no ``SELECT … FOR UPDATE`` is needed.
+
+Every function takes a SQLAlchemy ``Connection`` and issues a constant number of statements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from gcmc_jobs.db.models import EmailLog, EmailStatus, EmailSuppression, SuppressionReason
+
+__all__ = [
+    "SECURITY_IGNORED_REASONS",
+    "LogEntry",
+    "claim",
+    "ensure_queued",
+    "get",
+    "mark_failed",
+    "mark_sent",
+    "mark_suppressed",
+    "note_transient_error",
+    "suppression_reason",
+]
+
+#: Suppression reasons security mail (password resets) ignores (DOMAIN.md): a complaint
+#: must not lock a user out of their account; a hard bounce or a manual block still applies.
+SECURITY_IGNORED_REASONS = frozenset({SuppressionReason.COMPLAINT})
+
+_CLAIMABLE = (EmailStatus.QUEUED, EmailStatus.FAILED)
+_ERROR_MAX = 2_000
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One ``email_log`` row, as plain values."""
+
+    dedup_key: str
+    tenant_id: int | None
+    to_address: str
+    kind: str
+    subject: str
+    status: EmailStatus
+    provider_message_id: str | None
+    error: str | None
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+
+
+def ensure_queued(
+    connection: Connection,
+    *,
+    dedup_key: str,
+    to_address: str,
+    kind: str,
+    subject: str,
+    tenant_id: int | None = None,
+) -> None:
+    """Insert the row as ``queued`` unless one with this key exists (then change nothing)."""
+    values = {
+        "dedup_key": dedup_key,
+        "tenant_id": tenant_id,
+        "to_address": to_address,
+        "kind": kind,
+        "subject": subject[:998],
+        "status": EmailStatus.QUEUED,
+        "attempts": 0,
+    }
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            postgresql.insert(EmailLog)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["dedup_key"])
+        )
+    elif connection.dialect.name == "sqlite":
+        connection.execute(
+            sqlite.insert(EmailLog)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["dedup_key"])
+        )
+    else:  # pragma: no cover - gcmc-jobs supports PostgreSQL and SQLite
+        raise NotImplementedError(connection.dialect.name)
+
+
+def claim(connection: Connection, dedup_key: str) -> bool:
+    """Count an attempt and take the right to send; False when already sent or suppressed.
+
+    Call inside the transaction that sends and records the outcome (see module docstring).
+    """
+    result = connection.execute(
+        update(EmailLog)
+        .where(EmailLog.dedup_key == dedup_key, EmailLog.status.in_(_CLAIMABLE))
+        .values(attempts=EmailLog.attempts + 1)
+    )
+    return result.rowcount == 1
+
+
+def mark_sent(connection: Connection, dedup_key: str, provider_message_id: str) -> None:
+    """Record that the server accepted the email."""
+    connection.execute(
+        update(EmailLog)
+        .where(EmailLog.dedup_key == dedup_key)
+        .values(
+            status=EmailStatus.SENT,
+            provider_message_id=provider_message_id[:998],
+            sent_at=datetime.now(UTC),
+            error=None,
+        )
+    )
+
+
+def mark_failed(connection: Connection, dedup_key: str, error: str) -> None:
+    """Record that the email failed for good (a 5xx, or retries exhausted)."""
+    connection.execute(
+        update(EmailLog)
+        .where(EmailLog.dedup_key == dedup_key)
+        .values(status=EmailStatus.FAILED, error=error[:_ERROR_MAX])
+    )
+
+
+def note_transient_error(connection: Connection, dedup_key: str, error: str) -> None:
+    """Keep the last transient error; the row stays ``queued`` for the next attempt."""
+    connection.execute(
+        update(EmailLog).where(EmailLog.dedup_key == dedup_key).values(error=error[:_ERROR_MAX])
+    )
+
+
+def mark_suppressed(connection: Connection, dedup_key: str, reason: str) -> None:
+    """Record that the address is suppressed: not mailed, not an error to retry."""
+    connection.execute(
+        update(EmailLog)
+        .where(EmailLog.dedup_key == dedup_key)
+        .values(status=EmailStatus.SUPPRESSED, error=f"address suppressed ({reason})")
+    )
+
+
+def suppression_reason(
+    connection: Connection, address: str, *, security: bool = False
+) -> SuppressionReason | None:
+    """Why ``address`` must not be mailed, or None. ``security=True`` (password resets)
+    ignores :data:`SECURITY_IGNORED_REASONS`.
+
+    Addresses are matched as given and lowercased (store suppressions lowercased).
+    """
+    candidates = list({address, address.lower()})
+    reasons = connection.scalars(
+        select(EmailSuppression.reason).where(EmailSuppression.address.in_(candidates))
+    ).all()
+    for reason in reasons:
+        if not (security and reason in SECURITY_IGNORED_REASONS):
+            return reason
+    return None
+
+
+def get(connection: Connection, dedup_key: str) -> LogEntry | None:
+    """The row of ``dedup_key``, or None."""
+    row = connection.execute(
+        select(*EmailLog.__table__.columns).where(EmailLog.dedup_key == dedup_key)
+    ).first()
+    if row is None:
+        return None
+    values = row._mapping
+    return LogEntry(
+        dedup_key=values["dedup_key"],
+        tenant_id=values["tenant_id"],
+        to_address=values["to_address"],
+        kind=values["kind"],
+        subject=values["subject"],
+        status=EmailStatus(values["status"]),
+        provider_message_id=values["provider_message_id"],
+        error=values["error"],
+        attempts=values["attempts"],
+        created_at=values["created_at"],
+        sent_at=values["sent_at"],
+    )

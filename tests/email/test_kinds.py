@@ -1,0 +1,86 @@
+"""Payload models: every kind validates its sample; bad input is refused in the caller."""
+
+from __future__ import annotations
+
+import pytest
+
+from gcmc_jobs.email import KINDS, PasswordReset, build_message, validate_payload
+from gcmc_jobs.errors import InvalidPayload
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_has_a_valid_sample(kind: str) -> None:
+    sample = KINDS[kind].model.sample()
+    assert validate_payload(kind, sample.model_dump()) == sample
+
+
+@pytest.mark.parametrize("bad", ["Jane\r\nBcc: evil@example.com", "Jane\nDoe", "Jane\x00"])
+def test_a_control_character_in_a_subject_bound_field_is_refused(bad: str) -> None:
+    data = KINDS["welcome"].model.sample().model_dump() | {"client_name": bad}
+    with pytest.raises(InvalidPayload, match="client_name"):
+        validate_payload("welcome", data)
+
+
+def test_an_unknown_kind_names_the_known_ones() -> None:
+    with pytest.raises(InvalidPayload, match="known kinds: welcome"):
+        validate_payload("newsletter", {})
+
+
+def test_an_unknown_field_is_refused() -> None:
+    data = KINDS["invoice"].model.sample().model_dump() | {"clientName": "Jane"}
+    with pytest.raises(InvalidPayload, match="clientName"):
+        validate_payload("invoice", data)
+
+
+def test_a_digest_needs_at_least_one_item() -> None:
+    data = KINDS["filing_reminder"].model.sample().model_dump() | {"items": []}
+    with pytest.raises(InvalidPayload, match="items"):
+        validate_payload("filing_reminder", data)
+
+
+def test_a_reset_link_never_prints() -> None:
+    reset = PasswordReset.sample()
+    token = reset.reset_url.get_secret_value()
+    assert token not in repr(reset)
+    assert token not in str(reset)
+    assert "reset_url" not in reset.public_data()
+    assert reset.secret_data() == {"reset_url": token}
+
+
+def test_an_invalid_reset_link_error_does_not_echo_it() -> None:
+    with pytest.raises(InvalidPayload) as caught:
+        validate_payload(
+            "password_reset",
+            {"tenant_name": "Acme", "user_name": "Sam", "reset_url": "not-a-url-s3cr3t"},
+        )
+    assert "s3cr3t" not in str(caught.value)
+
+
+def test_build_message_routes_a_password_reset_to_the_critical_queue() -> None:
+    message = build_message(
+        "password_reset", "Sam@Example.com", PasswordReset.sample(), tenant_id=7
+    )
+    assert message.queue_name == "gcmc_email_critical"
+    assert message.actor_name == "send_security_email"
+    assert message.options["rate_limit_key"] == "sam@example.com"
+    assert message.options["rate_limit_class"] == "security"
+    assert message.options["tenant_id"] == 7
+    assert message.options["dedup_key"] == message.kwargs["dedup_key"]
+    assert "reset_url" not in message.kwargs["payload"]
+    assert "token=" not in str(message)
+
+
+def test_build_message_derives_the_same_key_for_the_same_email() -> None:
+    data = KINDS["welcome"].model.sample()
+    first = build_message("welcome", "jane@example.com", data, tenant_id=1)
+    again = build_message("welcome", "JANE@example.com", data.model_dump(mode="json"), tenant_id=1)
+    other = build_message("welcome", "jane@example.com", data, tenant_id=2)
+    assert first.queue_name == "gcmc_email"
+    assert first.options["rate_limit_class"] == "default"
+    assert first.options["dedup_key"] == again.options["dedup_key"]
+    assert first.options["dedup_key"] != other.options["dedup_key"]
+
+
+def test_build_message_refuses_an_invalid_address() -> None:
+    with pytest.raises(InvalidPayload, match="not a valid email address"):
+        build_message("welcome", "jane@", KINDS["welcome"].model.sample())
