@@ -165,7 +165,11 @@ def build_broker(settings: Settings) -> Broker:
         from dramatiq.brokers.redis import RedisBroker
 
         broker = RedisBroker(  # type: ignore[no-untyped-call]
-            url=url, middleware=middleware, namespace=settings.namespace
+            url=url,
+            middleware=middleware,
+            namespace=settings.namespace,
+            heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
+            maintenance_chance=settings.broker_maintenance_chance,
         )
     elif url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
