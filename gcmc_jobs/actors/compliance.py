@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
+import structlog
 from sqlalchemy import select
 
 from gcmc_jobs import queues
@@ -17,6 +17,10 @@ from gcmc_jobs.services import compliance
 
 __all__ = ["refresh_all_compliance", "refresh_compliance"]
 
+# Actors return None: a return value without Dramatiq's Results middleware only earns a
+# warning per message. What a run did is logged instead.
+log = structlog.get_logger(__name__)
+
 
 @actor(
     queue_name=queues.COMPLIANCE,
@@ -26,7 +30,7 @@ __all__ = ["refresh_all_compliance", "refresh_compliance"]
     time_limit=600_000,
     throws=(PermanentError,),
 )
-def refresh_compliance(tenant_id: int, today: str | None = None) -> dict[str, Any]:
+def refresh_compliance(tenant_id: int, today: str | None = None) -> None:
     """Recompute every active client's compliance score of one tenant, atomically.
 
     ``today`` (``YYYY-MM-DD``) pins the tenant's local date; by default it is taken in the
@@ -36,7 +40,7 @@ def refresh_compliance(tenant_id: int, today: str | None = None) -> dict[str, An
         result = compliance.refresh_tenant(
             session, tenant_id, today=date.fromisoformat(today) if today else None
         )
-    return result.as_dict()
+    log.info("compliance refreshed", **result.as_dict())
 
 
 @actor(
@@ -47,12 +51,12 @@ def refresh_compliance(tenant_id: int, today: str | None = None) -> dict[str, An
     time_limit=60_000,
     throws=(PermanentError,),
 )
-def refresh_all_compliance() -> int:
-    """Send one :func:`refresh_compliance` message per active tenant; returns how many."""
+def refresh_all_compliance() -> None:
+    """Send one :func:`refresh_compliance` message per active tenant."""
     with session_scope(current().engine) as session:
         tenant_ids = session.scalars(
             select(Tenant.id).where(Tenant.is_active.is_(True)).order_by(Tenant.id)
         ).all()
     for tenant_id in tenant_ids:
         refresh_compliance.send(tenant_id)
-    return len(tenant_ids)
+    log.info("compliance refresh fanned out", tenants=len(tenant_ids))

@@ -245,7 +245,7 @@ def _tenant_rows(
     tenant_id = ids.take("tenants", 1)
     zone = TIMEZONES[number % len(TIMEZONES)]
     today = now.astimezone(ZoneInfo(zone)).date()
-    firm = f"{rng.choice(FIRM_WORDS)} {rng.choice(FIRM_KINDS)} #{tenant_id}"
+    firm = f"{rng.choice(FIRM_WORDS)} {rng.choice(FIRM_KINDS)}"
     rows["tenants"].append((tenant_id, firm, zone, True))
     domain = f"firm{tenant_id}.example"
 
