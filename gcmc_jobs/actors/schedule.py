@@ -10,7 +10,6 @@ process-local timezone cannot shift it; all tenant-local time is handled in the 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from periodiq import cron
 
@@ -38,15 +37,17 @@ def is_tick_minute(now: datetime, every_minutes: int) -> bool:
     max_retries=0,  # the next tick replaces a failed one
     time_limit=60_000,
 )
-def scheduler_tick() -> int:
-    """Enqueue the daily runs due now; returns how many messages it enqueued."""
+def scheduler_tick() -> None:
+    """Enqueue the daily runs due now (logged as ``schedule.tick``).
+
+    Returns nothing: Dramatiq warns about every discarded return value without a results
+    backend, and this runs every minute.
+    """
     runtime = current()
     now = utcnow()
     if not is_tick_minute(now, runtime.settings.scheduler_tick_minutes):
-        return 0
-    return tick(
-        runtime.engine, runtime.broker, now=now, job_times=runtime.settings.job_times
-    ).enqueued
+        return
+    tick(runtime.engine, runtime.broker, now=now, job_times=runtime.settings.job_times)
 
 
 @actor(
@@ -65,10 +66,11 @@ def run_daily_job(
     local_date: str,
     scheduled_for: str | None = None,
     force: bool = False,
-) -> dict[str, Any]:
+) -> None:
     """Run daily ``job`` for one tenant on its ``local_date`` (``YYYY-MM-DD``), once.
 
-    Returns the run's stats (empty when the ledger says it already ran).
+    ``force`` re-runs a run that already succeeded. The stats go to ``job_runs.stats`` and
+    the ``schedule.run_succeeded`` log event.
     """
     runtime = current()
     result = run_for_tenant(
@@ -82,4 +84,3 @@ def run_daily_job(
     )
     if result.claim is Claim.RUNNING_ELSEWHERE:
         raise RunInProgress(f"{job} for tenant {tenant_id} on {local_date} is running elsewhere")
-    return result.stats

@@ -1,0 +1,138 @@
+"""Bulk enqueue: Dramatiq's message format and hooks, a few round trips, pipelined dedup."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import dramatiq
+import pytest
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Middleware
+
+from gcmc_jobs.broker import build_broker
+from gcmc_jobs.bulk import enqueue_many
+from gcmc_jobs.settings import Settings
+
+
+class Recorder(Middleware):
+    """Records every enqueue hook call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, int | None]] = []
+
+    def before_enqueue(self, broker: Any, message: Any, delay: int | None) -> None:
+        self.calls.append(("before", message.message_id, delay))
+
+    def after_enqueue(self, broker: Any, message: Any, delay: int | None) -> None:
+        self.calls.append(("after", message.message_id, delay))
+
+
+@pytest.fixture
+def redis_broker(gcmc_redis_url: str, gcmc_namespace: str) -> Iterator[RedisBroker]:
+    broker = RedisBroker(
+        url=gcmc_redis_url, namespace=f"{gcmc_namespace}:bulk{uuid.uuid4().hex[:6]}"
+    )
+    broker.add_middleware(Recorder())
+    yield broker
+    broker.flush_all()
+    broker.close()
+
+
+def _recorder(broker: dramatiq.Broker) -> Recorder:
+    return next(m for m in broker.middleware if isinstance(m, Recorder))
+
+
+@pytest.mark.parametrize("strategy", ["batched", "dispatch"])
+def test_bulk_messages_are_stored_as_dramatiq_stores_them_and_processed(
+    redis_broker: RedisBroker, strategy: str
+) -> None:
+    seen: list[int] = []
+
+    @dramatiq.actor(broker=redis_broker, queue_name="bulk", actor_name=f"collect_{strategy}")
+    def collect(n: int) -> None:
+        seen.append(n)
+
+    # When 1,200 messages are enqueued in chunks of 500
+    messages = [collect.message(n) for n in range(1_200)]
+    result = enqueue_many(redis_broker, messages, strategy=strategy, chunk_size=500)  # type: ignore[arg-type]
+
+    # Then each is stored under its redis_message_id, encoded like broker.enqueue's
+    client = redis_broker.client
+    ids = [m.decode() for m in client.lrange(f"{redis_broker.namespace}:bulk", 0, -1)]
+    assert ids == [m.options["redis_message_id"] for m in result.enqueued]
+    stored = client.hget(f"{redis_broker.namespace}:bulk.msgs", ids[0])
+    assert dramatiq.Message.decode(stored) == result.enqueued[0]
+    assert result.enqueued[0].message_id == messages[0].message_id
+    # every hook ran, before then after, once per message
+    calls = _recorder(redis_broker).calls
+    assert len(calls) == 2_400
+    assert {c[1] for c in calls if c[0] == "before"} == {m.message_id for m in messages}
+
+    # And a worker processes all of them
+    worker = dramatiq.Worker(redis_broker, worker_timeout=50, worker_threads=2)
+    worker.start()
+    try:
+        redis_broker.join("bulk")
+        worker.join()
+    finally:
+        worker.stop()
+    assert sorted(seen) == list(range(1_200))
+
+
+def test_a_delay_goes_to_the_delay_queue_with_an_eta(redis_broker: RedisBroker) -> None:
+    @dramatiq.actor(broker=redis_broker, queue_name="bulk", actor_name="later")
+    def later() -> None: ...
+
+    result = enqueue_many(redis_broker, [later.message()], delay=60_000)
+    [message] = result.enqueued
+    assert message.queue_name == "bulk.DQ"
+    assert message.options["eta"] > 0
+    assert redis_broker.client.llen(f"{redis_broker.namespace}:bulk.DQ") == 1
+    assert _recorder(redis_broker).calls[0][2] == 60_000
+
+
+def test_duplicate_keys_are_claimed_in_bulk_and_dropped(
+    gcmc_redis_url: str, gcmc_namespace: str
+) -> None:
+    settings = Settings(
+        broker_url=gcmc_redis_url, namespace=f"{gcmc_namespace}:dd{uuid.uuid4().hex[:6]}"
+    )
+    broker = build_broker(settings)
+    try:
+
+        @dramatiq.actor(broker=broker, queue_name="bulk", actor_name="keyed")
+        def keyed(n: int) -> None: ...
+
+        def batch() -> list[dramatiq.Message[Any]]:
+            return [keyed.message_with_options(args=(n,), dedup_key=f"k{n % 3}") for n in range(6)]
+
+        first = enqueue_many(broker, batch())
+        again = enqueue_many(broker, batch())
+        assert (len(first.enqueued), first.duplicates) == (3, 3)
+        assert (len(again.enqueued), again.duplicates) == (0, 6)
+        assert redis.Redis.from_url(gcmc_redis_url).llen(f"{settings.namespace}:bulk") == 3
+    finally:
+        broker.flush_all()
+        broker.close()
+
+
+def test_other_brokers_enqueue_one_by_one_with_the_same_result() -> None:
+    broker = StubBroker()
+    broker.add_middleware(Recorder())
+
+    @dramatiq.actor(broker=broker, queue_name="bulk", actor_name="stubbed")
+    def stubbed(n: int) -> None: ...
+
+    result = enqueue_many(broker, [stubbed.message(n) for n in range(5)])
+    assert len(result.enqueued) == 5
+    assert broker.queues["bulk"].qsize() == 5
+    assert len(_recorder(broker).calls) == 10
+
+
+def test_chunk_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="chunk_size"):
+        enqueue_many(StubBroker(), [], chunk_size=0)
