@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import importlib
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol, cast
 
 import dramatiq
+from pydantic import SecretStr
 from rich.console import Console
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Engine, func, inspect, make_url, select, text
 
 from gcmc_jobs import broker as _broker
 from gcmc_jobs import runtime as _runtime
@@ -45,6 +47,7 @@ __all__ = ["STEPS", "DemoContext", "run_demo"]
 #: The demo's steps, in order: one module name each (see "Adding a step" above).
 STEPS: list[str] = [
     "gcmc_jobs.demo.compliance",
+    "gcmc_jobs.demo.email",
 ]
 
 
@@ -69,6 +72,18 @@ def reset_database(engine: Engine) -> None:
             connection.execute(text("DROP TABLE alembic_version"))
 
 
+def _absolute_sqlite(settings: Settings) -> Settings:
+    """``settings`` with a relative SQLite path made absolute, so the demo's database is the
+    one in the current directory even in a process whose engines outlive a ``chdir``."""
+    url = make_url(settings.database_url.get_secret_value())
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return settings
+    absolute = url.set(database=str(Path(url.database).resolve()))
+    return settings.model_copy(
+        update={"database_url": SecretStr(absolute.render_as_string(hide_password=False))}
+    )
+
+
 def run_demo(
     settings: Settings | None = None,
     *,
@@ -87,7 +102,7 @@ def run_demo(
     is; an empty one gets ``tenants`` x ``clients_per_tenant`` seeded clients (``seed_value``
     picks the data). Returns the context, whose ``facts`` hold what each step found.
     """
-    settings = settings if settings is not None else Settings()
+    settings = _absolute_sqlite(settings if settings is not None else Settings())
     console = console if console is not None else Console()
     now = now or utcnow()
     previous = _runtime._current
