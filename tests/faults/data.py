@@ -201,3 +201,20 @@ class ScoresLock:
                 )
                 or 0
             )
+
+
+def email_statuses(engine: Engine) -> dict[str, str]:
+    """``email_log``: status per dedup key (one row per logical email)."""
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT dedup_key, status FROM email_log")).all()
+    return {str(key): str(status) for key, status in rows}
+
+
+def custom_email(n: int, *, prefix: str) -> dict[str, object]:
+    """A small ``custom`` email payload, numbered."""
+    return {
+        "tenant_name": "Acme CPA",
+        "subject": f"Notice {prefix} {n}",
+        "body": f"Message number {n} of the {prefix} batch.",
+        "recipient_name": f"Person {n}",
+    }

@@ -279,6 +279,7 @@ class Delivery:
     """One message the sink accepted."""
 
     message_id: str
+    dedup_key: str
     recipients: tuple[str, ...]
     subject: str
     message: Message
@@ -296,6 +297,7 @@ class _SinkHandler:
         parsed = message_from_bytes(content)
         delivery = Delivery(
             message_id=str(parsed.get("Message-ID", "")),
+            dedup_key=str(parsed.get("X-GCMC-Dedup-Key", "")),
             recipients=tuple(str(r).lower() for r in envelope.rcpt_tos),
             subject=str(parsed.get("Subject", "")),
             message=parsed if self.keep_messages else Message(),
@@ -319,7 +321,7 @@ class SmtpSink:
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        return f"smtp://127.0.0.1:{self.port}?starttls=off"
 
     def start(self) -> None:
         self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
@@ -344,6 +346,10 @@ class SmtpSink:
 
     def per_message_id(self) -> Counter[str]:
         return Counter(d.message_id for d in self.deliveries)
+
+    def per_dedup_key(self) -> Counter[str]:
+        """Deliveries per logical email (the ``X-GCMC-Dedup-Key`` header)."""
+        return Counter(d.dedup_key for d in self.deliveries)
 
 
 # -- Workers ---------------------------------------------------------------------------------
@@ -454,6 +460,16 @@ class WorkerGroup:
         except subprocess.TimeoutExpired as exc:
             self.kill()
             raise AssertionError(f"worker ignored SIGTERM:\n{self.log_tail()}") from exc
+
+    def freeze(self) -> None:
+        """SIGSTOP the whole process group: every thread stops where it is."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT the whole process group."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGCONT)
 
     def kill(self) -> None:
         """SIGKILL the whole process group: the machine died, nothing gets to clean up."""
