@@ -60,10 +60,12 @@ option                 type                         meaning
 =====================  ===========================  =============================================
 
 Options the middleware WRITE (internal; replay strips them, never set them yourself):
-``retries``, ``traceback``, ``requeue_timestamp`` (Dramatiq's ``Retries``),
+``retries``, ``traceback``, ``requeue_timestamp`` (Dramatiq's ``Retries``);
 ``rate_limit_window`` (the window slot a deferred message reserved), ``rate_limit_deferred_ms``
-(total deferral so far), ``dead_letter_reason`` (why a message was failed by a middleware,
-e.g. ``"rate_limit_max_deferral"``).
+(total deferral so far), ``rate_limit_deferrals`` (how many times); ``dedup_claimed`` (the
+key was claimed at enqueue); ``logged_delayed`` (a delayed message was logged when sent);
+``dead_letter_reason`` (why a middleware failed the message, e.g.
+``"rate_limit_max_deferral"``). A replay sets ``replay_of`` (the dead message's id).
 
 Duplicates at enqueue time
 --------------------------

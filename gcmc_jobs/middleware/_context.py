@@ -42,7 +42,12 @@ def resolve_key(broker: dramatiq.Broker, message: Any, name: str) -> str | None:
     if spec is None:
         return None
     if callable(spec):
-        key = spec(message)
+        try:
+            key = spec(message)
+        except Exception as exc:  # a hook may only stop a send with a MiddlewareError
+            raise KeyTemplateError(
+                f"{name} function of actor {message.actor_name!r} failed: {exc!r}"
+            ) from exc
         return None if key is None else str(key)
     try:
         return spec.format(**message.kwargs)

@@ -41,6 +41,10 @@ __all__ = ["StructuredLogging"]
 
 logger = structlog.get_logger("gcmc_jobs.middleware.structured_logging")
 
+#: Option marking a message enqueued with a delay, so that its move to the queue when it
+#: falls due (an enqueue without delay, by the worker) is not logged as a new message.
+DELAYED = "logged_delayed"
+
 
 def _error(exception: BaseException | None) -> str | None:
     return None if exception is None else f"{type(exception).__name__}: {exception}"
@@ -61,6 +65,10 @@ class StructuredLogging(Middleware):
 
     def before_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
         options = message.options
+        if delay is None and options.pop(DELAYED, None):
+            return  # a delayed message falling due: it was logged when it was sent
+        if delay is not None:
+            options[DELAYED] = True
         if options.get("correlation_id") is None:
             bound = structlog.contextvars.get_contextvars().get("correlation_id")
             options["correlation_id"] = str(bound) if bound is not None else uuid.uuid4().hex
@@ -76,8 +84,6 @@ class StructuredLogging(Middleware):
             return
         if _context.REENQUEUE.get() is not None:
             return  # the middleware re-sending it logs its own event
-        if delay is None and "eta" in options:
-            return  # a delayed message falling due: it was logged when it was sent
         self.logger.info("enqueued", delay_ms=delay, **message_fields(message))
 
     # -- worker side ---------------------------------------------------------------------

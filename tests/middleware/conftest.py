@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dramatiq
 import pytest
+from dramatiq.common import q_name
+from dramatiq.middleware import Middleware, MiddlewareError
 
 from gcmc_jobs.middleware import DeadLetters, Deduplication, RateLimits
 
@@ -29,6 +32,67 @@ def middleware_of(broker: dramatiq.Broker, kind: type[Any]) -> Any:
     """The one middleware of type ``kind`` in ``broker``'s stack."""
     (found,) = [m for m in broker.middleware if isinstance(m, kind)]
     return found
+
+
+class Probe(Middleware):
+    """A real middleware recording what was enqueued (with its delay) and what was nacked."""
+
+    def __init__(self) -> None:
+        self.enqueued: list[tuple[Any, int | None]] = []
+        self.nacked: list[Any] = []
+        self.fail_enqueue_when: Callable[[Any, int | None], bool] = lambda message, delay: False
+        self.changed = threading.Condition()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30) -> None:
+        """Block until ``predicate()`` holds after an enqueue or nack (fails after timeout)."""
+        with self.changed:
+            assert self.changed.wait_for(predicate, timeout), "condition not reached"
+
+    def before_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
+        if self.fail_enqueue_when(message, delay):
+            raise ProbeEnqueueError("enqueue refused by the test")
+
+    def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
+        with self.changed:
+            self.enqueued.append((message, delay))
+            self.changed.notify_all()
+
+    def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
+        with self.changed:
+            self.nacked.append(message)
+            self.changed.notify_all()
+
+    def deferred(self) -> list[Any]:
+        """Messages enqueued with a delay by the rate limiter."""
+        return [m for m, delay in self.enqueued if delay and "rate_limit_window" in m.options]
+
+
+class ProbeEnqueueError(MiddlewareError):
+    """The broker refused an enqueue (injected by :class:`Probe`)."""
+
+
+@pytest.fixture
+def probe(gcmc_broker: dramatiq.Broker) -> Probe:
+    """A :class:`Probe` added to the broker (first on ``before_enqueue``)."""
+    probe = Probe()
+    gcmc_broker.middleware.insert(0, probe)
+    return probe
+
+
+def release_due(broker: dramatiq.Broker, messages: list[Any]) -> None:
+    """Put delayed ``messages`` on their queue now, as the broker does when their eta passes."""
+    for message in messages:
+        broker.enqueue(
+            dramatiq.Message(
+                queue_name=q_name(message.queue_name),
+                actor_name=message.actor_name,
+                args=message.args,
+                kwargs=message.kwargs,
+                options={k: v for k, v in message.options.items() if k != "eta"},
+                message_id=message.message_id,
+                message_timestamp=message.message_timestamp,
+            )
+        )
 
 
 @pytest.fixture
@@ -56,4 +120,4 @@ def worker(gcmc_broker: dramatiq.Broker) -> Iterator[dramatiq.Worker]:
         worker.stop()
 
 
-__all__ = ["DeadLetters", "Deduplication", "FakeClock", "middleware_of"]
+__all__ = ["DeadLetters", "Deduplication", "FakeClock", "Probe", "middleware_of", "release_due"]

@@ -1,0 +1,46 @@
+"""The middleware order of gcmc-jobs' broker is pinned: each position has a reason
+(documented in ``gcmc_jobs.broker``); change both together."""
+
+from __future__ import annotations
+
+from gcmc_jobs import broker
+from gcmc_jobs.settings import Settings
+
+EXPECTED = [
+    "AgeLimit",
+    "TimeLimit",
+    "ShutdownNotifications",
+    "Callbacks",
+    "Pipelines",
+    "PeriodiqMiddleware",
+    "Retries",
+    "Pause",
+    "Deduplication",
+    "RateLimits",
+    "DeadLetters",
+    "StructuredLogging",
+    "Metrics",
+    "WorkerRegistry",
+    "CurrentMessage",
+]
+
+
+def test_the_middleware_order_is_the_documented_one() -> None:
+    names = [type(m).__name__ for m in broker.build_middleware(Settings.model_construct())]
+    assert names == EXPECTED
+    documented = [
+        line.split()[1]
+        for line in (broker.__doc__ or "").splitlines()
+        if line.strip()[:2].strip().isdigit()
+    ]
+    assert documented == EXPECTED
+
+
+def test_without_a_redis_url_the_stores_are_in_process_stubs() -> None:
+    from gcmc_jobs.middleware import Deduplication, RateLimits, StubDedupStore, StubRateLimitStore
+
+    stack = broker.build_middleware(Settings(broker_url="stub://", redis_url=None))
+    (dedup,) = [m for m in stack if isinstance(m, Deduplication)]
+    (limits,) = [m for m in stack if isinstance(m, RateLimits)]
+    assert isinstance(dedup.store, StubDedupStore)
+    assert isinstance(limits.store, StubRateLimitStore)

@@ -1,0 +1,185 @@
+"""RateLimits: over the limit a message is deferred to a later window, never dropped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+import pytest
+
+from gcmc_jobs.logging import capture_events
+from gcmc_jobs.middleware import RateLimits, StubDeadLetterStore, StubRateLimitStore
+from gcmc_jobs.middleware.dead_letters import DeadLetters
+from gcmc_jobs.middleware.stores.rate_limits import Booking
+from tests.middleware.conftest import FakeClock, Probe, middleware_of, release_due
+
+HOUR_MS = 3_600_000
+
+
+def _email_actor(broker: dramatiq.Broker, runs: list[str], **options: Any) -> Any:
+    @dramatiq.actor(broker=broker, rate_limit_key=lambda m: m.kwargs["to"].lower(), **options)
+    def mw_send_email(kind: str, to: str, payload: dict[str, Any]) -> None:
+        runs.append(to)
+
+    return mw_send_email
+
+
+def test_25_emails_to_one_address_under_10_per_hour_give_10_now_and_15_deferred(
+    gcmc_broker: dramatiq.Broker,
+    worker: dramatiq.Worker,
+    clock: FakeClock,
+    probe: Probe,
+    unique: str,
+) -> None:
+    # Given a limit of 10 emails per address per hour
+    limits = middleware_of(gcmc_broker, RateLimits)
+    limits.limit, limits.window = 10, HOUR_MS
+    runs: list[str] = []
+    send_email = _email_actor(gcmc_broker, runs)
+    hot, other = f"Hot-{unique}@Example.com", f"other-{unique}@example.com"
+    queue = gcmc_broker.queues[send_email.queue_name]
+
+    # When 25 go to one address and 3 to another
+    with capture_events() as events:
+        for n in range(25):
+            send_email.send(kind="notice", to=hot, payload={"n": n})
+        for n in range(3):
+            send_email.send(kind="notice", to=other, payload={"n": n})
+        queue.join()
+
+    # Then 10 ran now, 15 were deferred (10 to the next hour, 5 to the one after), the
+    # other address was unaffected, and nothing failed
+    assert runs.count(hot) == 10
+    assert runs.count(other) == 3
+    deferred = probe.deferred()
+    assert len(deferred) == 15
+    first_window = int(clock() * 1000) // HOUR_MS
+    windows = sorted(m.options["rate_limit_window"] - first_window for m in deferred)
+    assert windows == [1] * 10 + [2] * 5
+    assert probe.nacked == []
+    limited = [e for e in events if e["event"] == "rate_limited"]
+    assert len(limited) == 15
+    assert all(e["delay_ms"] > 0 and e["limit_class"] == "default" for e in limited)
+    assert not [e for e in events if e["event"] in ("retried", "failed")]
+
+    # When their windows come: an hour later the 10 run and 5 wait again, then the 5 run
+    clock.advance(3600)
+    release_due(gcmc_broker, deferred)
+    queue.join()
+    assert runs.count(hot) == 20
+    again = probe.deferred()[15:]
+    assert len(again) == 5
+    clock.advance(3600)
+    release_due(gcmc_broker, again)
+    queue.join()
+
+    # Then all 25 ran, none was lost or failed
+    assert runs.count(hot) == 25
+    assert probe.nacked == []
+
+
+def test_security_mail_has_its_own_limit_and_counter(
+    gcmc_broker: dramatiq.Broker, worker: dramatiq.Worker, clock: FakeClock, probe: Probe,
+    unique: str,
+) -> None:  # fmt: skip
+    limits = middleware_of(gcmc_broker, RateLimits)
+    limits.limit, limits.limits = 2, {"security": 1}
+    runs: list[str] = []
+    send_email = _email_actor(gcmc_broker, runs)
+    to = f"sec-{unique}@example.com"
+    for _ in range(3):
+        send_email.send(kind="notice", to=to, payload={})
+    for _ in range(2):
+        send_email.send_with_options(
+            kwargs={"kind": "password_reset", "to": to, "payload": {}},
+            rate_limit_class="security",
+        )
+    gcmc_broker.queues[send_email.queue_name].join()
+    assert len(runs) == 3  # 2 default + 1 security
+    assert len(probe.deferred()) == 2
+
+
+def test_a_message_deferred_past_the_maximum_is_dead_lettered_with_its_reason(
+    gcmc_broker: dramatiq.Broker, worker: dramatiq.Worker, clock: FakeClock, probe: Probe,
+    unique: str,
+) -> None:  # fmt: skip
+    limits = middleware_of(gcmc_broker, RateLimits)
+    limits.limit, limits.window, limits.max_deferral = 1, HOUR_MS, HOUR_MS
+    store = StubDeadLetterStore()
+    middleware_of(gcmc_broker, DeadLetters).store = store
+    runs: list[str] = []
+    send_email = _email_actor(gcmc_broker, runs)
+    to = f"max-{unique}@example.com"
+    for _ in range(3):
+        send_email.send(kind="notice", to=to, payload={})
+    probe.wait_for(lambda: len(probe.nacked) == 1)  # after DeadLetters stored it
+    gcmc_broker.queues[send_email.queue_name].join()
+    assert len(runs) == 1
+    assert len(probe.deferred()) == 1
+    (record,) = store.find()
+    assert record.error_type == "RateLimitDeferralExceeded"
+    assert record.options["dead_letter_reason"] == "rate_limit_max_deferral"
+
+
+def test_a_deferral_that_cannot_be_enqueued_is_retried_not_acked(
+    gcmc_broker: dramatiq.Broker, worker: dramatiq.Worker, clock: FakeClock, probe: Probe,
+    unique: str,
+) -> None:  # fmt: skip
+    limits = middleware_of(gcmc_broker, RateLimits)
+    limits.limit = 1
+    runs: list[str] = []
+    send_email = _email_actor(gcmc_broker, runs, min_backoff=1, max_backoff=1)
+    to = f"down-{unique}@example.com"
+    refused: list[str] = []
+
+    def refuse_first_deferral(message: Any, delay: int | None) -> bool:
+        if "rate_limit_deferrals" in message.options and not refused:
+            refused.append(message.message_id)
+            return True
+        return False
+
+    probe.fail_enqueue_when = refuse_first_deferral
+    with capture_events() as events:
+        for _ in range(2):
+            send_email.send(kind="notice", to=to, payload={})
+        probe.wait_for(lambda: len(probe.deferred()) == 1)
+        gcmc_broker.queues[send_email.queue_name].join()
+
+    # The message over the limit could not be deferred: that counted as a failed attempt and
+    # was retried (not acked and lost), and its retry was deferred.
+    assert len(runs) == 1
+    (over,) = refused
+    assert [e["event"] for e in events if e["message_id"] == over].count("retried") == 1
+    assert [m.message_id for m in probe.deferred()] == [over]
+    assert probe.nacked == []
+
+
+@pytest.mark.parametrize("reserved", [None, 500_001])
+def test_the_stub_store_books_like_the_redis_store(
+    gcmc_broker: dramatiq.Broker, reserved: int | None, unique: str
+) -> None:
+    redis_store = middleware_of(gcmc_broker, RateLimits).store
+    stub = StubRateLimitStore()
+    now = 500_000 * HOUR_MS + 10
+    for store in (redis_store, stub):
+        got = [
+            store.book(
+                "default",
+                f"k-{unique}",
+                now_ms=now,
+                window_ms=HOUR_MS,
+                limit=2,
+                latest_ms=now + 2 * HOUR_MS,
+                reserved=reserved,
+            )
+            for _ in range(7)
+        ]
+        if reserved is None:
+            assert got == [
+                Booking(0, 500_000), Booking(0, 500_000),
+                Booking(HOUR_MS - 10, 500_001), Booking(HOUR_MS - 10, 500_001),
+                Booking(2 * HOUR_MS - 10, 500_002), Booking(2 * HOUR_MS - 10, 500_002),
+                Booking(0, None),
+            ]  # fmt: skip
+        else:
+            assert set(got) == {Booking(HOUR_MS - 10, 500_001)}

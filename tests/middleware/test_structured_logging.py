@@ -1,0 +1,148 @@
+"""StructuredLogging: one event per state, with context; secrets never reach an event."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import dramatiq
+import structlog
+from pydantic import SecretStr
+
+from gcmc_jobs.logging import capture_events, configure_logging, redact_event
+from gcmc_jobs.settings import Settings
+
+REQUIRED = {"message_id", "actor", "queue", "attempt", "correlation_id"}
+
+
+def test_a_retried_then_succeeded_message_logs_its_states_with_its_correlation_id(
+    gcmc_broker: dramatiq.Broker, worker: dramatiq.Worker
+) -> None:
+    calls: list[int] = []
+
+    @dramatiq.actor(broker=gcmc_broker, max_retries=3, min_backoff=1, max_backoff=2)
+    def flaky(tenant_id: int) -> None:
+        calls.append(tenant_id)
+        structlog.get_logger("host").info("inside_actor")
+        if len(calls) < 3:
+            raise ConnectionError("try later")
+
+    with capture_events() as events:
+        structlog.contextvars.bind_contextvars(correlation_id="req-42")
+        try:
+            message = flaky.send(tenant_id=9)
+        finally:
+            structlog.contextvars.unbind_contextvars("correlation_id")
+        gcmc_broker.join(flaky.queue_name)
+        worker.join()
+
+    mine = [e for e in events if e.get("message_id") == message.message_id]
+    states = [e["event"] for e in mine if e["event"] != "inside_actor"]
+    assert states == [
+        "enqueued",
+        "started", "retried",
+        "started", "retried",
+        "started", "succeeded",
+    ]  # fmt: skip
+    assert all(e.keys() >= REQUIRED for e in mine)
+    assert {e["correlation_id"] for e in mine} == {"req-42"}
+    assert {e["tenant_id"] for e in mine} == {9}
+    retried = [e for e in mine if e["event"] == "retried"]
+    assert [e["attempt"] for e in retried] == [1, 2]
+    assert all(e["delay_ms"] >= 1 and e["error"] == "ConnectionError: try later" for e in retried)
+    assert [e["attempt"] for e in mine if e["event"] == "started"] == [1, 2, 3]
+    (succeeded,) = [e for e in mine if e["event"] == "succeeded"]
+    assert succeeded["duration_ms"] >= 0
+    # The actor's own events carry the message's context too
+    inside = [e for e in mine if e["event"] == "inside_actor"]
+    assert len(inside) == 3
+    assert {e["correlation_id"] for e in inside} == {"req-42"}
+
+
+def test_a_message_without_a_correlation_id_gets_one_and_its_children_inherit_it(
+    gcmc_broker: dramatiq.Broker, worker: dramatiq.Worker
+) -> None:
+    @dramatiq.actor(broker=gcmc_broker)
+    def child() -> None: ...
+
+    @dramatiq.actor(broker=gcmc_broker)
+    def parent() -> None:
+        child.send()
+
+    with capture_events() as events:
+        message = parent.send()
+        gcmc_broker.join(parent.queue_name)
+        worker.join()
+    correlation = message.options["correlation_id"]
+    assert correlation
+    child_events = [e for e in events if e.get("actor") == "child"]
+    assert child_events
+    assert {e["correlation_id"] for e in child_events} == {correlation}
+
+
+def test_no_event_of_a_password_reset_contains_its_token(
+    gcmc_broker: dramatiq.Broker, worker: dramatiq.Worker
+) -> None:
+    token = "tok_9f8e7d6c5b4a3210"
+
+    @dramatiq.actor(broker=gcmc_broker, max_retries=1, min_backoff=1, max_backoff=1)
+    def password_reset(to: str, reset_link: str, token: str) -> None:
+        log = structlog.get_logger("host.email")
+        log.info("sending", to=to, reset_link=reset_link, token=token)
+        log.info(f"built link {reset_link}", smtp="smtp://mailer:pw-{token}@smtp.example")
+        log.info("secret", value=SecretStr(token), payload={"nested": {"api_key": token}})
+        raise RuntimeError(f"server refused {reset_link}")
+
+    with capture_events() as events:
+        password_reset.send(
+            to="a@example.com",
+            reset_link=f"https://portal.example/reset/{token}?token={token}",
+            token=token,
+        )
+        gcmc_broker.join(password_reset.queue_name, fail_fast=False)
+        worker.join()
+
+    assert {"sending", "retried", "failed", "dead_lettered"} <= {e["event"] for e in events}
+    for event in events:
+        assert token not in repr(event), event
+
+
+def test_the_redaction_processor_masks_keys_urls_and_secret_strings() -> None:
+    event: dict[str, Any] = {
+        "event": "x",
+        "password": "hunter2",
+        "smtp_url": "smtp://user:hunter2@mail.example:587",
+        "link": "https://portal.example/reset/abc123def?x=1",
+        "query": "https://p.example/verify?token=abc123def&lang=en",
+        "headers": {"Authorization": "Bearer abc123def"},
+        "api": SecretStr("abc123def"),
+        "list": ["Bearer abc123def"],
+        "count": 3,
+    }
+    out = redact_event(None, "info", event)
+    assert "hunter2" not in repr(out)
+    assert "abc123def" not in repr(out)
+    assert out["smtp_url"] == "smtp://***@mail.example:587"
+    assert out["query"] == "https://p.example/verify?token=***&lang=en"
+    assert out["count"] == 3
+
+
+def test_configure_logging_writes_json_lines_at_the_configured_level() -> None:
+    stream = io.StringIO()
+    previous = structlog.get_config()
+    try:
+        configure_logging(
+            Settings(log_format="json", log_level="WARNING"), stream=stream, cache=False
+        )
+        log = structlog.get_logger("t")
+        log.info("hidden")
+        log.warning("shown", password="hunter2")
+    finally:
+        structlog.configure(**previous)
+    (line,) = stream.getvalue().splitlines()
+    record = json.loads(line)
+    assert record["event"] == "shown"
+    assert record["level"] == "warning"
+    assert record["password"] == "***"
+    assert "timestamp" in record
