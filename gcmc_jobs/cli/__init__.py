@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from gcmc_jobs.cli import db as _db  # noqa: F401  (registers its commands)
 from gcmc_jobs.cli import dead_letters as _dead_letters  # noqa: F401
-from gcmc_jobs.cli import dead_letters as _dead_letters  # noqa: F401
 from gcmc_jobs.cli import demo as _demo  # noqa: F401
 from gcmc_jobs.cli import email as _email  # noqa: F401
 from gcmc_jobs.cli import ops as _ops  # noqa: F401
+from gcmc_jobs.cli import schedule as _schedule  # noqa: F401
 from gcmc_jobs.cli import seed as _seed  # noqa: F401
 from gcmc_jobs.cli._app import app
 

@@ -1,0 +1,339 @@
+"""``gcmc-jobs run | tick | schedules | runs``: drive and inspect the daily schedule.
+
+``run`` and ``tick`` work inline when the broker is the in-process ``stub://`` (the default):
+a Dramatiq worker is started in this process so that digest emails are really delivered
+(to ``./outbox`` by default). With Redis or RabbitMQ, ``tick`` and ``run --enqueue`` send
+messages for the real workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+
+import dramatiq
+import typer
+from dramatiq.brokers.stub import StubBroker
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select, true
+
+from gcmc_jobs import broker as _broker
+from gcmc_jobs import runtime as _runtime
+from gcmc_jobs.bulk import enqueue_many
+from gcmc_jobs.cli._app import app, console, fail, handle, settings
+from gcmc_jobs.db.engine import session_scope
+from gcmc_jobs.db.models import JobRun, Tenant
+from gcmc_jobs.errors import GcmcJobsError
+from gcmc_jobs.logging import configure_logging
+from gcmc_jobs.scheduling.clock import next_due
+from gcmc_jobs.scheduling.jobs import JOB_NAMES, check_job
+from gcmc_jobs.scheduling.mailing import digest_sender
+from gcmc_jobs.scheduling.runner import RunResult, run_for_tenant
+from gcmc_jobs.scheduling.scheduler import run_key, tick
+from gcmc_jobs.scheduling.tick import DueRun, due_runs
+from gcmc_jobs.services.tenancy import local_today, tenant_zone, utcnow
+
+__all__ = ["parse_date", "parse_now"]
+
+
+def parse_date(value: str | None) -> date | None:
+    """``YYYY-MM-DD`` as a date; raises ``typer.BadParameter`` with the expected form."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r}: expected a date as YYYY-MM-DD") from None
+
+
+def parse_now(value: str | None) -> datetime:
+    """An ISO 8601 instant (UTC when it has no offset), or the current instant."""
+    if value is None:
+        return utcnow()
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r}: expected an ISO 8601 time such as 2026-03-29T07:00:00+02:00"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+@contextmanager
+def _configured() -> Iterator[_runtime.Runtime]:
+    """gcmc-jobs configured from the environment; with the stub broker, a worker in this
+    process delivers what the jobs send, and is drained before returning."""
+    current = settings()
+    configure_logging(current, cache=False)
+    previous = _runtime._current
+    runtime = _runtime.configure(current)
+    worker: dramatiq.Worker | None = None
+    try:
+        if isinstance(runtime.broker, StubBroker):
+            runtime.broker.emit_after("process_boot")
+            worker = dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=2)
+            worker.start()
+        yield runtime
+        if worker is not None:
+            for _ in range(2):
+                for queue in sorted(runtime.broker.get_declared_queues()):
+                    runtime.broker.join(queue)
+                worker.join()
+    finally:
+        if worker is not None:
+            worker.stop()
+        runtime.broker.close()
+        _broker.bind(previous.broker if previous is not None else _broker.unconfigured)
+        _runtime._current = previous
+
+
+def _tenant_ids(runtime: _runtime.Runtime, tenant: int | None) -> list[int]:
+    with session_scope(runtime.engine) as session:
+        if tenant is not None:
+            if session.get(Tenant, tenant) is None:
+                fail(f"no tenant with id {tenant}")
+            return [tenant]
+        return list(
+            session.scalars(
+                select(Tenant.id).where(Tenant.is_active.is_(true())).order_by(Tenant.id)
+            )
+        )
+
+
+def _results_table(title: str, results: list[RunResult]) -> Table:
+    table = Table(title=title)
+    for column in ("job", "tenant", "local date", "outcome", "stats"):
+        table.add_column(column)
+    for r in results:
+        stats = ", ".join(f"{k}={v}" for k, v in r.stats.items() if k != "tenants")
+        outcome = "[green]ran[/]" if r.ran else f"[yellow]{r.claim.value}[/]"
+        table.add_row(r.job, str(r.tenant_id), r.local_date.isoformat(), outcome, stats)
+    return table
+
+
+JobArg = typer.Argument(..., help=f"One of: {', '.join(JOB_NAMES)}.")
+
+
+@app.command("run")
+def run_command(
+    job: str = JobArg,
+    tenant: int | None = typer.Option(None, "--tenant", help="Only this tenant (default: all)."),
+    on: str | None = typer.Option(
+        None, "--date", help="The tenants' local date YYYY-MM-DD (default: each one's today)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Run again even if it already succeeded."),
+    enqueue: bool = typer.Option(
+        False, "--enqueue", help="Send one message per tenant to the workers instead."
+    ),
+) -> None:
+    """Run a daily job now for every active tenant (or one), under the run ledger.
+
+    Without --force a job that already succeeded for a tenant's date is skipped; a failed
+    one runs again. Notifications and digest emails are never duplicated, even forced.
+    """
+    try:
+        check_job(job)
+    except GcmcJobsError as exc:
+        handle(exc)
+    day = parse_date(on)
+    with _configured() as runtime:
+        tenant_ids = _tenant_ids(runtime, tenant)
+        if enqueue:
+            if isinstance(runtime.broker, StubBroker):
+                fail("--enqueue needs GCMC_JOBS_BROKER_URL to be redis:// or amqp://")
+            _enqueue(runtime, job, tenant_ids, day, force)
+            return
+        send = digest_sender(runtime.broker, portal_url=runtime.settings.portal_url)
+        results: list[RunResult] = []
+        with Progress(
+            TextColumn(f"[bold]{job}[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task(job, total=len(tenant_ids))
+            for tenant_id in tenant_ids:
+                try:
+                    results.append(
+                        run_for_tenant(
+                            runtime.engine,
+                            job,
+                            tenant_id,
+                            local_date=day,
+                            force=force,
+                            send_digests=send,
+                        )
+                    )
+                except GcmcJobsError as exc:
+                    handle(exc)
+                progress.advance(task)
+    console.print(_results_table(f"{job}: {sum(r.ran for r in results)} ran", results))
+
+
+def _enqueue(
+    runtime: _runtime.Runtime, job: str, tenant_ids: list[int], day: date | None, force: bool
+) -> None:
+    from gcmc_jobs.actors.schedule import run_daily_job
+
+    now = utcnow()
+    messages = []
+    with session_scope(runtime.engine) as session:
+        for tenant_id in tenant_ids:
+            local = day or local_today(session, tenant_id, now)
+            kwargs = {"job": job, "tenant_id": tenant_id, "local_date": local.isoformat()}
+            if force:
+                messages.append(
+                    run_daily_job.message_with_options(kwargs={**kwargs, "force": True})
+                )
+            else:
+                key = run_key(DueRun(job, tenant_id, local, now))
+                messages.append(run_daily_job.message_with_options(kwargs=kwargs, dedup_key=key))
+    result = enqueue_many(runtime.broker, messages)
+    console.print(
+        f"enqueued {len(result.enqueued)} {job} message(s)"
+        + (f", {result.duplicates} already pending" if result.duplicates else "")
+    )
+
+
+@app.command("tick")
+def tick_command(
+    now: str | None = typer.Option(
+        None, "--now", help="Tick as of this ISO 8601 instant (UTC without an offset)."
+    ),
+) -> None:
+    """Run one scheduler tick: every daily run due at --now that has not run yet.
+
+    With the stub broker the runs happen here; otherwise they are enqueued for the workers.
+    """
+    instant = parse_now(now)
+    with _configured() as runtime:
+        job_times = runtime.settings.job_times
+        if not isinstance(runtime.broker, StubBroker):
+            result = tick(runtime.engine, runtime.broker, now=instant, job_times=job_times)
+            console.print(
+                f"tick at {instant.isoformat()}: {len(result.due)} due, "
+                f"{result.enqueued} enqueued, {result.duplicates} already pending"
+            )
+            return
+        with session_scope(runtime.engine) as session:
+            due = due_runs(session, instant, job_times)
+        send = digest_sender(runtime.broker, portal_url=runtime.settings.portal_url)
+        results = [
+            run_for_tenant(
+                runtime.engine,
+                run.job,
+                run.tenant_id,
+                local_date=run.local_date,
+                now=instant,
+                scheduled_for=run.scheduled_for,
+                send_digests=send,
+            )
+            for run in due
+        ]
+    console.print(_results_table(f"tick at {instant.isoformat()}: {len(due)} due", results))
+
+
+@app.command("schedules")
+def schedules_command(
+    tenant: int | None = typer.Option(None, "--tenant", help="Only this tenant."),
+    now: str | None = typer.Option(None, "--now", help="As of this ISO 8601 instant."),
+) -> None:
+    """Each daily job's next run per tenant, in the tenant's local time and in UTC."""
+    instant = parse_now(now)
+    current = settings()
+    from gcmc_jobs.db.engine import make_engine
+
+    engine = make_engine(current.database_url.get_secret_value())
+    table = Table(title=f"Next runs after {instant.isoformat(timespec='minutes')}")
+    for column in ("tenant", "timezone", "job", "at", "next local", "next UTC", "today"):
+        table.add_column(column, no_wrap=True)
+    try:
+        with session_scope(engine) as session:
+            query = select(Tenant).where(Tenant.is_active.is_(true())).order_by(Tenant.id)
+            if tenant is not None:
+                query = select(Tenant).where(Tenant.id == tenant)
+            tenants = session.scalars(query).all()
+            if tenant is not None and not tenants:
+                fail(f"no tenant with id {tenant}")
+            ledger = {
+                (r.job, r.tenant_id, r.local_date): r.status.value
+                for r in session.scalars(
+                    select(JobRun).where(JobRun.tenant_id.in_([t.id for t in tenants]))
+                )
+            }
+            for t in tenants:
+                try:
+                    zone = tenant_zone(t.timezone)
+                except GcmcJobsError as exc:
+                    table.add_row(t.name, t.timezone, "-", "-", f"[red]{exc}[/]", "", "")
+                    continue
+                today = instant.astimezone(zone).date()
+                for job, at in current.job_times.items():
+                    status = ledger.get((job, t.id, today))
+                    when = next_due(instant, at, zone, done_today=status is not None)
+                    table.add_row(
+                        f"{t.name} (#{t.id})",
+                        t.timezone,
+                        job,
+                        at.strftime("%H:%M"),
+                        when.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
+                        when.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+                        status or "-",
+                    )
+    finally:
+        engine.dispose()
+    console.print(table)
+
+
+@app.command("runs")
+def runs_command(
+    job: str | None = typer.Option(None, "--job", help="Only this job."),
+    tenant: int | None = typer.Option(None, "--tenant", help="Only this tenant."),
+    since: str | None = typer.Option(None, "--since", help="Local dates from YYYY-MM-DD."),
+    limit: int = typer.Option(50, "--limit", min=1, help="At most this many, newest first."),
+) -> None:
+    """The run ledger: what ran, for whom, on which local date, how it went."""
+    if job is not None:
+        try:
+            check_job(job)
+        except GcmcJobsError as exc:
+            handle(exc)
+    start = parse_date(since)
+    current = settings()
+    from gcmc_jobs.db.engine import make_engine
+
+    engine = make_engine(current.database_url.get_secret_value())
+    query = select(JobRun).order_by(JobRun.local_date.desc(), JobRun.id.desc()).limit(limit)
+    if job is not None:
+        query = query.where(JobRun.job == job)
+    if tenant is not None:
+        query = query.where(JobRun.tenant_id == tenant)
+    if start is not None:
+        query = query.where(JobRun.local_date >= start)
+    try:
+        with session_scope(engine) as session:
+            runs = session.scalars(query).all()
+    finally:
+        engine.dispose()
+    table = Table(title=f"{len(runs)} run(s)")
+    for column in ("job", "tenant", "local date", "status", "started (UTC)", "ms", "stats"):
+        table.add_column(column)
+    for r in runs:
+        stats = dict(r.stats or {})
+        duration = stats.pop("duration_ms", None)
+        stats.pop("tenants", None)
+        colour = {"succeeded": "green", "failed": "red"}.get(r.status.value, "yellow")
+        table.add_row(
+            r.job,
+            str(r.tenant_id),
+            r.local_date.isoformat(),
+            f"[{colour}]{r.status.value}[/]" + (f" {r.error}" if r.error else ""),
+            r.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "",
+            "" if duration is None else f"{duration:.0f}",
+            ", ".join(f"{k}={v}" for k, v in stats.items()),
+        )
+    console.print(table)
