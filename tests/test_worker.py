@@ -1,0 +1,131 @@
+"""``gcmc_jobs.worker``: what ``dramatiq`` and ``periodiq`` load, run as real processes."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from gcmc_jobs import broker as _broker
+from gcmc_jobs import queues
+from gcmc_jobs import runtime as _runtime
+from gcmc_jobs.actors import refresh_compliance
+from gcmc_jobs.broker import build_broker
+from gcmc_jobs.db.engine import session_scope
+from gcmc_jobs.db.models import ComplianceScore, DocumentStatus
+from gcmc_jobs.runtime import Runtime
+from gcmc_jobs.settings import Settings
+from tests import factories as f
+from tests.support.processes import (
+    dramatiq_worker,
+    gcmc_env,
+    periodiq_scheduler,
+    running,
+    wait_until,
+)
+
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def broker_env(
+    request: pytest.FixtureRequest, gcmc_redis_url: str, gcmc_namespace: str, gcmc_postgres_url: str
+) -> dict[str, str]:
+    """Worker settings for the broker named by the test's parameter."""
+    url = gcmc_redis_url if request.param == "redis" else RABBITMQ_URL
+    return gcmc_env(
+        GCMC_JOBS_BROKER_URL=url,
+        GCMC_JOBS_REDIS_URL=gcmc_redis_url,
+        GCMC_JOBS_NAMESPACE=f"{gcmc_namespace}_cli",
+        GCMC_JOBS_DATABASE_URL=gcmc_postgres_url,
+        GCMC_JOBS_EMAIL_URL="memory://",
+    )
+
+
+@pytest.fixture
+def producer(gcmc_postgres_url: str, gcmc_redis_url: str, gcmc_namespace: str) -> Iterator[Runtime]:
+    """This test process configured as a host application on the real Redis broker."""
+    settings = Settings(
+        database_url=gcmc_postgres_url,
+        broker_url=gcmc_redis_url,
+        namespace=f"{gcmc_namespace}_send",
+        email_url="memory://",
+    )
+    runtime = _runtime.configure(settings)
+    try:
+        yield runtime
+    finally:
+        runtime.broker.close()
+        _broker.bind(_broker.unconfigured)
+        _runtime._current = None
+
+
+def test_a_refresh_sent_from_one_process_is_processed_by_a_dramatiq_worker(
+    gcmc_db: Engine, producer: Runtime, tmp_path: Path
+) -> None:
+    # Given a tenant with a client missing a document, in PostgreSQL
+    with session_scope(gcmc_db) as session:
+        t = f.tenant(session, timezone="Pacific/Kiritimati")
+        c = f.client(session, t)
+        f.document(session, c, status=DocumentStatus.PENDING_REVIEW)
+        tenant_id, client_id = t.id, c.id
+    settings = producer.settings
+    env = gcmc_env(
+        GCMC_JOBS_BROKER_URL=settings.broker_url.get_secret_value(),
+        GCMC_JOBS_NAMESPACE=settings.namespace,
+        GCMC_JOBS_DATABASE_URL=settings.database_url.get_secret_value(),
+        GCMC_JOBS_EMAIL_URL="memory://",
+    )
+
+    with running(dramatiq_worker(env, tmp_path / "worker.log")) as worker:
+        worker.wait_ready()
+        # When this process sends the refresh over Redis
+        refresh_compliance.send(tenant_id)
+
+        # Then the worker process stores the score in PostgreSQL
+        def scored() -> ComplianceScore | None:
+            with Session(gcmc_db) as session:
+                return session.get(ComplianceScore, client_id)
+
+        score = wait_until(scored, timeout_s=60, what="the score", diagnose=worker.describe)
+        assert (score.missing_count, score.score) == (1, 95)
+        # and SIGTERM stops it cleanly
+        assert worker.stop() == 0, worker.describe()
+    assert "Traceback" not in worker.output()
+
+
+# On Redis, the test above already starts a worker and stops it with SIGTERM.
+@pytest.mark.parametrize("broker_env", ["rabbitmq"], indirect=True)
+def test_dramatiq_worker_starts_and_stops_cleanly_on_sigterm(
+    broker_env: dict[str, str], tmp_path: Path
+) -> None:
+    with running(dramatiq_worker(broker_env, tmp_path / "worker.log")) as worker:
+        worker.wait_ready()
+        assert worker.stop() == 0, worker.describe()
+    assert "Traceback" not in worker.output()
+
+
+@pytest.mark.parametrize("broker_env", ["redis", "rabbitmq"], indirect=True)
+def test_periodiq_starts_and_stops_on_sigterm(broker_env: dict[str, str], tmp_path: Path) -> None:
+    try:
+        with running(periodiq_scheduler(broker_env, tmp_path / "periodiq.log")) as scheduler:
+            scheduler.wait_ready()
+            assert "scheduler_tick" in scheduler.output()
+            # periodiq keeps no state and installs no SIGTERM handler: it ends by the signal's
+            # default action (exit status 143), which process managers count as a clean stop.
+            assert scheduler.stop() in (0, -signal.SIGTERM), scheduler.describe()
+        assert "Traceback" not in scheduler.output()
+    finally:
+        # The scheduler may have sent a tick: RabbitMQ queues have no namespace, so leave
+        # the shared one empty (Redis keys go with the test session's namespace).
+        if broker_env["GCMC_JOBS_BROKER_URL"].startswith("amqp"):
+            rabbit = build_broker(Settings(broker_url=RABBITMQ_URL))
+            rabbit.declare_queue(queues.SCHEDULER)
+            rabbit.flush(queues.SCHEDULER)
+            rabbit.close()
