@@ -48,6 +48,7 @@ __all__ = ["STEPS", "DemoContext", "run_demo"]
 STEPS: list[str] = [
     "gcmc_jobs.demo.compliance",
     "gcmc_jobs.demo.email",
+    "gcmc_jobs.demo.schedule",
 ]
 
 
