@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -36,3 +41,66 @@ def redis_client(gcmc_redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(gcmc_redis_url)
     yield client
     client.close()
+
+
+class OwnRedis:
+    """A ``redis-server`` of this test alone, on a spare loopback port, that it may stop."""
+
+    def __init__(self, directory: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            # SHUTDOWN NOSAVE: no final save or AOF rewrite to wait for.
+            # (it closes the connection as it exits; if it refuses, it is killed below)
+            with contextlib.suppress(redis.ConnectionError, redis.ResponseError):
+                redis.Redis.from_url(self.url).shutdown(nosave=True)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """A started redis-server of the test's own (never the shared one), stopped at the end."""
+    server = OwnRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,134 @@
+"""``gcmc-jobs queues``, ``pause``, ``resume``, ``health`` and ``serve``: operating a deployment."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gcmc_jobs.cli._app import app, console, fail, handle, settings
+from gcmc_jobs.errors import GcmcJobsError
+
+__all__ = ["health_command", "pause_command", "queues_command", "resume_command", "serve_command"]
+
+
+def _age(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    seconds = ms / 1000
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _count(value: int | None) -> str:
+    return "n/a" if value is None else str(value)
+
+
+@app.command("queues")
+def queues_command(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Show each queue: ready, delayed, in flight, broker dead-letter queue, oldest age."""
+    import json
+
+    from gcmc_jobs.ops.queues import queue_stats
+
+    current = settings()
+    if current.broker_url.get_secret_value().startswith("stub://"):
+        fail("the stub broker lives inside one process: set GCMC_JOBS_BROKER_URL to inspect it")
+    try:
+        stats = queue_stats(current, timeout_ms=current.health_timeout_ms)
+    except GcmcJobsError as exc:
+        handle(exc)
+    except Exception as exc:
+        fail(f"cannot read the queues: {type(exc).__name__}: {exc}")
+    if as_json:
+        console.print_json(json.dumps([s.as_dict() for s in stats]))
+        return
+    table = Table(title="gcmc-jobs queues")
+    for column in ("queue", "ready", "delayed", "in flight", "dead (broker)", "oldest", "state"):
+        table.add_column(column, justify="left" if column in ("queue", "state") else "right")
+    for s in stats:
+        table.add_row(
+            s.name,
+            str(s.ready),
+            _count(s.delayed),
+            _count(s.in_flight),
+            _count(s.dead),
+            _age(s.oldest_age_ms),
+            "[yellow]paused[/]" if s.paused else "[green]running[/]",
+        )
+    console.print(table)
+
+
+@app.command("pause")
+def pause_command(queue: str = typer.Argument(..., help="The queue to pause.")) -> None:
+    """Pause QUEUE on every worker: its messages wait, none lost, none run, until resumed."""
+    from gcmc_jobs.ops.pauses import pause_queue
+
+    current = settings()
+    try:
+        changed = pause_queue(current, queue)
+    except GcmcJobsError as exc:
+        handle(exc)
+    note = "" if changed else " (it already was)"
+    console.print(
+        f"[yellow]paused[/] {queue}{note}; workers notice within {current.pause_refresh_ms} ms"
+    )
+
+
+@app.command("resume")
+def resume_command(queue: str = typer.Argument(..., help="The queue to resume.")) -> None:
+    """Resume QUEUE: its waiting messages run again within GCMC_JOBS_PAUSE_DELAY_MS."""
+    from gcmc_jobs.ops.pauses import resume_queue
+
+    current = settings()
+    try:
+        changed = resume_queue(current, queue)
+    except GcmcJobsError as exc:
+        handle(exc)
+    note = "" if changed else " (it was not paused)"
+    console.print(f"[green]resumed[/] {queue}{note}")
+
+
+@app.command("health")
+def health_command(
+    check: Annotated[
+        list[str] | None,
+        typer.Option("--check", "-c", help="Run only this check (repeatable); all by default."),
+    ] = None,
+) -> None:
+    """Print the health report as JSON; exit 1 when unhealthy (warnings exit 0)."""
+    from gcmc_jobs.ops.health import ALL_CHECKS, check_health
+
+    unknown = set(check or ()) - set(ALL_CHECKS)
+    if unknown:
+        fail(f"unknown check(s) {sorted(unknown)}; known: {', '.join(ALL_CHECKS)}", code=2)
+    report = check_health(settings(), checks=check or None)
+    typer.echo(report.to_json())
+    raise typer.Exit(0 if report.healthy else 1)
+
+
+@app.command("serve")
+def serve_command(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="TCP port to listen on."),
+) -> None:
+    """Run the admin HTTP API and dashboard (needs the server extra: gcmc-jobs[server])."""
+    try:
+        import uvicorn
+
+        from gcmc_jobs.http import create_app
+    except ImportError:
+        fail("gcmc-jobs serve needs the server extra: pip install 'gcmc-jobs[server]'")
+    current = settings()
+    if current.admin_token is None:
+        console.print(
+            "[yellow]GCMC_JOBS_ADMIN_TOKEN is not set: every data endpoint will answer 503.[/]"
+        )
+    console.print(f"dashboard: http://{host}:{port}/dashboard")
+    uvicorn.run(create_app(current), host=host, port=port, log_level="warning")

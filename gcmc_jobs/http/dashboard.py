@@ -1,0 +1,37 @@
+"""``/dashboard``: one server-rendered page whose script reads and acts through the JSON API.
+
+Auth: the page itself holds no data and is served to anyone; it asks for the admin token in
+a sign-in form and keeps it in the tab's ``sessionStorage`` (gone when the tab closes, never
+in a cookie, so no CSRF), sending it as ``Authorization: Bearer`` on every API call. It
+refreshes every 5 seconds.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from importlib.resources import files
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["dashboard"], include_in_schema=False)
+
+_STATIC = files("gcmc_jobs.http") / "static"
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def page(request: Request) -> HTMLResponse:
+    """The dashboard page, with the API's base path (the mount prefix) rendered in."""
+    base = escape(request.scope.get("root_path", "").rstrip("/"), quote=True)
+    html = (_STATIC / "dashboard.html").read_text(encoding="utf-8")
+    return HTMLResponse(html.replace("{{BASE}}", base))
+
+
+@router.get("/dashboard/app.js")
+def script() -> Response:
+    return Response(
+        (_STATIC / "dashboard.js").read_text(encoding="utf-8"),
+        media_type="text/javascript",
+    )

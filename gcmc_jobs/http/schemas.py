@@ -1,0 +1,112 @@
+"""The JSON bodies of the admin API, as pydantic models (they make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "DeadLetterDetail",
+    "DeadLetterSummary",
+    "HealthBody",
+    "JobRunBody",
+    "PauseBody",
+    "PurgeBody",
+    "QueueBody",
+    "ReplayBody",
+    "ScheduleBody",
+    "TriggerBody",
+    "TriggerRequest",
+]
+
+
+class QueueBody(BaseModel):
+    """One queue's numbers; null where the broker cannot tell (RabbitMQ: in flight, age)."""
+
+    name: str
+    ready: int
+    delayed: int | None
+    in_flight: int | None
+    dead: int | None = Field(description="Messages in the broker's own dead-letter queue.")
+    oldest_age_ms: int | None = Field(description="How long the head message has been ready.")
+    consumers: int | None
+    paused: bool
+
+
+class PauseBody(BaseModel):
+    queue: str
+    paused: bool
+    changed: bool = Field(description="False when the queue already was in that state.")
+
+
+class HealthBody(BaseModel):
+    status: Literal["ok", "warning", "unhealthy"]
+    checked_at: datetime
+    checks: dict[str, dict[str, Any]]
+
+
+class DeadLetterSummary(BaseModel):
+    id: int
+    message_id: str
+    queue: str
+    actor: str
+    error_type: str
+    error: str
+    attempts: int
+    failed_at: datetime
+    replayed_at: datetime | None
+    replayed_as: str | None
+
+
+# The pydantic mypy plugin's synthesized __init__ clashes with a field named ``kwargs``.
+class DeadLetterDetail(DeadLetterSummary):  # type: ignore[no-redef]
+    args: list[Any]
+    kwargs: dict[str, Any]
+    options: dict[str, Any]
+    traceback: str | None
+
+
+class ReplayBody(BaseModel):
+    id: int
+    replayed_as: str = Field(description="The message id of the new message.")
+
+
+class PurgeBody(BaseModel):
+    purged: int
+
+
+class JobRunBody(BaseModel):
+    id: int
+    job: str
+    tenant_id: int
+    local_date: date
+    scheduled_for: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    status: str
+    stats: dict[str, Any]
+    error: str | None
+
+
+class ScheduleBody(BaseModel):
+    job: str
+    local_time: str = Field(description="HH:MM in each tenant's own timezone.")
+    tenant_id: int | None = None
+    timezone: str | None = None
+    next_run_local: datetime | None = None
+    next_run_utc: datetime | None = None
+
+
+class TriggerRequest(BaseModel):
+    tenant_id: int = Field(ge=1, le=2**31 - 1, description="Run the job for this tenant.")
+    local_date: date | None = Field(
+        default=None, description="The tenant-local date to run for; today by default."
+    )
+
+
+class TriggerBody(BaseModel):
+    job: str
+    tenant_id: int
+    message_id: str = Field(description="The id of the enqueued message.")

@@ -1,0 +1,70 @@
+"""Fixtures of the admin API tests: the app on the stub broker, a client with the token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dramatiq
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from gcmc_jobs.http import create_app
+from gcmc_jobs.middleware.stores.dead_letters import DeadLetterRecord, SqlDeadLetterStore
+from gcmc_jobs.settings import Settings
+
+TOKEN = "test-admin-token"
+
+
+@pytest.fixture
+def gcmc_settings(gcmc_postgres_url: str, gcmc_redis_url: str, gcmc_namespace: str) -> Settings:
+    """The plugin's settings, plus an admin token."""
+    return Settings(
+        database_url=gcmc_postgres_url,
+        broker_url="stub://",
+        redis_url=gcmc_redis_url,
+        namespace=gcmc_namespace,
+        email_url="memory://",
+        log_format="json",
+        admin_token=TOKEN,
+    )
+
+
+@pytest.fixture
+def api(gcmc_settings: Settings, gcmc_broker: dramatiq.Broker) -> Iterator[TestClient]:
+    """A client of the app, sending the admin token."""
+    with TestClient(
+        create_app(gcmc_settings), headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as client:
+        yield client
+
+
+def add_dead_letter(engine: Engine, **fields: object) -> int:
+    """Store one dead letter of ``refresh_compliance`` and return its id."""
+    store = SqlDeadLetterStore(engine)
+    values: dict[str, object] = {
+        "message_id": "dead-1",
+        "queue": "gcmc_compliance",
+        "actor": "refresh_compliance",
+        "args": [1],
+        "kwargs": {},
+        "options": {"retries": 5},
+        "error_type": "OperationalError",
+        "error": "database went away",
+        "traceback": "Traceback ...",
+        "attempts": 6,
+        **fields,
+    }
+    store.add(DeadLetterRecord(**values))  # type: ignore[arg-type]
+    [record] = store.get([_last_id(engine)])
+    assert record.id is not None
+    return record.id
+
+
+def _last_id(engine: Engine) -> int:
+    from sqlalchemy import func, select
+
+    from gcmc_jobs.db.models import DeadLetter
+
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.max(DeadLetter.id))).scalar_one())
