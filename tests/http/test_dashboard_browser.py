@@ -1,0 +1,131 @@
+"""The dashboard in a real headless Chromium: sign in, see a dead letter, replay it, and see
+the message requeued and processed by a worker thread on the same broker."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import dramatiq
+import pytest
+import uvicorn
+from playwright.sync_api import Page, expect, sync_playwright
+from sqlalchemy import Engine, func, select
+
+from gcmc_jobs.db.models import DeadLetter
+from gcmc_jobs.errors import PermanentError
+from gcmc_jobs.http import create_app
+from gcmc_jobs.settings import Settings
+from tests.http.conftest import TOKEN
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def wait_for(condition: Callable[[], bool], *, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not reached in time")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def server_url(gcmc_settings: Settings, gcmc_broker: dramatiq.Broker) -> Iterator[str]:
+    """The admin app served by uvicorn on a free loopback port, in a thread."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(gcmc_settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def test_replaying_a_dead_letter_from_the_dashboard_runs_it(
+    gcmc_broker: dramatiq.Broker,
+    gcmc_worker: dramatiq.Worker,
+    gcmc_db: Engine,
+    server_url: str,
+    page: Page,
+) -> None:
+    # Given a message that failed for good (a permanent error on its first run) ...
+    runs: list[str] = []
+
+    @dramatiq.actor(
+        broker=gcmc_broker, queue_name="gcmc_email", max_retries=0, throws=(PermanentError,)
+    )
+    def greet(name: str) -> None:
+        if not runs:
+            runs.append("failed")
+            raise PermanentError("the mail server said no")
+        runs.append(name)
+
+    greet.send("Ada")
+
+    def dead_letters() -> int:
+        with gcmc_db.connect() as connection:
+            return int(
+                connection.execute(select(func.count()).select_from(DeadLetter)).scalar_one()
+            )
+
+    wait_for(lambda: dead_letters() == 1)
+
+    # ... when an operator signs in to the dashboard
+    page.goto(f"{server_url}/dashboard")
+    page.fill("#token", TOKEN)
+    page.click("#login button[type=submit]")
+
+    # Then the queues and the dead letter are shown
+    expect(page.locator('#queues tr[data-queue="gcmc_email"]')).to_be_visible()
+    row = page.locator("#dead-letters tbody tr").first
+    expect(row).to_contain_text("greet")
+    expect(row).to_contain_text("the mail server said no")
+
+    # When they replay it
+    row.get_by_role("button", name="replay").click()
+
+    # Then the row shows the new message's id, and the worker has run the call
+    expect(row.locator(".replayed-as")).not_to_have_text("-")
+    gcmc_broker.join("gcmc_email", fail_fast=False)  # the first, failed run is expected
+    assert runs == ["failed", "Ada"]
+    replayed_as = row.locator(".replayed-as").inner_text()
+    with gcmc_db.connect() as connection:
+        stored = connection.execute(select(DeadLetter.replayed_as)).scalar_one()
+    assert stored == replayed_as
+
+
+def test_the_dashboard_refuses_a_wrong_token(server_url: str, page: Page) -> None:
+    page.goto(f"{server_url}/dashboard")
+    page.fill("#token", "not-the-token")
+    page.click("#login button[type=submit]")
+    expect(page.locator("#login-error")).to_have_text("wrong bearer token")
+    expect(page.locator("#main")).to_be_hidden()
