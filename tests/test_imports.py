@@ -1,0 +1,66 @@
+"""Importing gcmc-jobs stays light: no connection, no global broker, no broker client."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+PROBE = textwrap.dedent(
+    """
+    import json, socket, sys
+
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(repr(args[1:] or args))
+        raise OSError("gcmc-jobs must not connect at import")
+
+    socket.socket.connect = lambda self, address: refuse(self, address)
+    socket.socket.connect_ex = lambda self, address: refuse(self, address)
+    socket.create_connection = refuse
+
+    import dramatiq
+
+    set_broker_calls = []
+    original_set_broker = dramatiq.set_broker
+    dramatiq.set_broker = lambda broker: set_broker_calls.append(repr(broker))
+
+    for name in sys.argv[1:]:
+        __import__(name)
+
+    print(json.dumps({
+        "attempts": attempts,
+        "set_broker": set_broker_calls,
+        "global_broker": repr(dramatiq.broker.global_broker),
+        "modules": sorted(sys.modules),
+    }))
+    """
+)
+
+
+def _import(*modules: str) -> dict[str, object]:
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE, *modules],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("modules", [("gcmc_jobs",), ("gcmc_jobs", "gcmc_jobs.actors")])
+def test_importing_the_package_connects_to_nothing(modules: tuple[str, ...]) -> None:
+    seen = _import(*modules)
+
+    assert seen["attempts"] == []
+    assert seen["set_broker"] == []
+    assert seen["global_broker"] == "None"
+    loaded = set(seen["modules"])  # type: ignore[arg-type]
+    # no broker client is even loaded: they are imported when configure() builds one
+    assert not loaded & {"pika", "dramatiq.brokers.redis", "dramatiq.brokers.rabbitmq"}
