@@ -12,6 +12,7 @@ link path (``…/reset/abc`` → ``…/reset/***``).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -54,10 +55,15 @@ _RESET_PATH = re.compile(
 _BEARER = re.compile(r"(?P<scheme>\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(part in lowered for part in SECRET_KEY_PARTS)
+
+
 def is_secret_key(key: object) -> bool:
     """Whether a mapping key names a secret."""
-    lowered = str(key).lower()
-    return any(part in lowered for part in SECRET_KEY_PARTS)
+    return _is_secret_name(key if isinstance(key, str) else str(key))
 
 
 def redact_text(text: str) -> str:
@@ -72,10 +78,15 @@ def redact_text(text: str) -> str:
     return text
 
 
+_PLAIN = (int, float, bool, type(None))
+
+
 def redact(value: Any) -> Any:
     """A copy of ``value`` (mappings, lists, tuples, strings) with every secret masked."""
     if isinstance(value, str):
         return redact_text(value)
+    if isinstance(value, _PLAIN):
+        return value
     if isinstance(value, SecretStr | SecretBytes):
         return MASK
     if isinstance(value, Mapping):

@@ -119,11 +119,24 @@ class Metrics(Middleware):
         self.host = host
         self.server_port: int | None = None
         self._started = threading.local()
+        self._children: dict[tuple[str, str, str], Any] = {}
+        self._durations: dict[str, Any] = {}
 
     def _count(self, message: Any, state: str) -> None:
-        MESSAGES.labels(
-            actor=message.actor_name, queue=q_name(message.queue_name), state=state
-        ).inc()
+        # Children are cached: ``labels()`` takes a lock and builds a key on every call.
+        key = (message.actor_name, message.queue_name, state)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = MESSAGES.labels(
+                actor=message.actor_name, queue=q_name(message.queue_name), state=state
+            )
+        child.inc()
+
+    def _duration(self, actor: str) -> Any:
+        child = self._durations.get(actor)
+        if child is None:
+            child = self._durations[actor] = DURATION.labels(actor=actor)
+        return child
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         if self.port is None or self.server_port is not None:
@@ -157,7 +170,7 @@ class Metrics(Middleware):
     ) -> None:
         started = getattr(self._started, "at", None)
         if started is not None:
-            DURATION.labels(actor=message.actor_name).observe(time.perf_counter() - started)
+            self._duration(message.actor_name).observe(time.perf_counter() - started)
             self._started.at = None
         self._count(message, "succeeded" if exception is None else "errored")
 

@@ -91,17 +91,16 @@ class StructuredLogging(Middleware):
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         fields = message_fields(message)
         self._local.tokens = structlog.contextvars.bind_contextvars(**fields)
-        self._local.current = (message.message_id, fields["attempt"])
+        self._local.current = (message.message_id, fields)
         self._local.started = time.perf_counter()
         self.logger.info("started", **fields)
 
     def _fields(self, message: Any) -> dict[str, Any]:
         # The attempt that ran: Retries has already counted it once we see the outcome.
-        fields = message_fields(message)
         current = getattr(self._local, "current", None)
         if current is not None and current[0] == message.message_id:
-            fields["attempt"] = current[1]
-        return fields
+            return dict(current[1])
+        return message_fields(message)
 
     def _unbind(self) -> None:
         tokens = getattr(self._local, "tokens", None)

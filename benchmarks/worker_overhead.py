@@ -1,0 +1,193 @@
+"""Benchmark of the middleware's cost on real workers (issue 4).
+
+Run: ``.venv/bin/python benchmarks/worker_overhead.py [--n 20000] [--rounds 2]``.
+
+Each scenario preloads ``N`` messages on Redis (pipelined), then starts
+``dramatiq benchmarks._worker_overhead_app --processes 2 --threads 8`` and measures how fast the
+workers drain the queue between 10 % and 90 % done (worker start-up is not counted):
+
+1. ``bare``: a no-op actor on Dramatiq's RedisBroker with its default middleware;
+2. ``stack``: the same no-op actor on gcmc-jobs' whole stack (logging every state as JSON
+   lines to a file, metrics, dedup/rate-limit/dead-letter middleware with nothing to do).
+   Target >= 0.85x bare;
+3. ``email``: an email-shaped message on the whole stack with a dedup key (unique) and a
+   recipient (10,000 distinct, under the limit): one Lua call to book the rate-limit slot,
+   one to mark the dedup key done. Target >= 0.6x bare;
+4. one hot recipient shared by all 16 worker threads: Dramatiq's ``WindowRateLimiter``
+   (WATCH/MULTI loop) vs our ``RateLimits`` (one Lua call), each alone on bare Dramatiq.
+
+Rounds alternate the scenarios; the median of each is reported (the machine is shared).
+Uses a PostgreSQL database ``gcmc_bench_mw_<random>`` and Redis namespaces of its own, all
+removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+from sqlalchemy import make_url, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._worker_overhead_app import QUEUE, build  # noqa: E402
+from gcmc_jobs.bulk import enqueue_many  # noqa: E402
+from gcmc_jobs.db.engine import make_engine  # noqa: E402
+from gcmc_jobs.db.migrate import upgrade  # noqa: E402
+
+PG_SERVER = os.environ.get(
+    "GCMC_JOBS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("GCMC_JOBS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TAG = uuid.uuid4().hex[:8]
+
+
+def _messages(mode: str, actor: str, n: int, actors: dict[str, Any]) -> list[Any]:
+    if actor == "email":
+        return [
+            actors["email"].message(kind="notice", to=f"User{i % 10_000}@Example.com", n=i)
+            for i in range(n)
+        ]
+    if mode == "ours_hot":
+        return [
+            actors["noop"].message_with_options(args=(i,), rate_limit_key="hot") for i in range(n)
+        ]
+    return [actors[actor].message(i) for i in range(n)]
+
+
+def run(mode: str, actor: str, n: int, database_url: str, log_dir: Path) -> float:
+    """Messages/s of ``actor`` under ``mode`` between 10 % and 90 % of ``n`` processed."""
+    namespace = f"gcmc_bench_mw_{TAG}_{uuid.uuid4().hex[:6]}"
+    env = {
+        **os.environ,
+        "BENCH_MODE": mode,
+        "BENCH_REDIS_URL": REDIS_URL,
+        "BENCH_NAMESPACE": namespace,
+        "GCMC_JOBS_BROKER_URL": REDIS_URL,
+        "GCMC_JOBS_NAMESPACE": namespace,
+        "GCMC_JOBS_DATABASE_URL": database_url,
+        "GCMC_JOBS_LOG_FORMAT": "json",
+        "GCMC_JOBS_LOG_LEVEL": "INFO",
+    }
+    env.pop("GCMC_JOBS_REDIS_URL", None)
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        broker, actors = build(mode, url=REDIS_URL, namespace=namespace)
+        enqueue_many(broker, _messages(mode, actor, n, actors))
+        broker.close()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    client = redis.Redis.from_url(REDIS_URL)
+    key = f"{namespace}:{QUEUE}.msgs"
+    assert client.hlen(key) == n, f"preloaded {client.hlen(key)} of {n}"
+    log = log_dir / f"{mode}-{actor}-{namespace}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dramatiq", "benchmarks._worker_overhead_app",
+             "--processes", "2", "--threads", "8", "--queues", QUEUE],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        t10 = t90 = None
+        deadline = time.monotonic() + 600
+        while True:
+            remaining = client.hlen(key)
+            now = time.monotonic()
+            if t10 is None and remaining <= 0.9 * n:
+                t10 = now
+            if t90 is None and remaining <= 0.1 * n:
+                t90 = now
+            if remaining == 0:
+                break
+            if now > deadline:
+                raise TimeoutError(f"{mode}/{actor}: {remaining} left after 600 s")
+            time.sleep(0.005)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+        client.close()
+    assert t10 is not None
+    assert t90 is not None
+    return 0.8 * n / (t90 - t10)
+
+
+def main() -> None:
+    import logging
+
+    import structlog
+
+    # The driver only enqueues: keep its own events (``enqueued``…) out of the report.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20_000, help="Messages per scenario.")
+    parser.add_argument("--hot-n", type=int, default=3_000, help="Messages, hot-key scenarios.")
+    parser.add_argument("--rounds", type=int, default=2, help="Alternating rounds (median).")
+    args = parser.parse_args()
+
+    admin = make_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    name = f"gcmc_bench_mw_{TAG}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    database_url = make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(database_url)
+    upgrade(engine)
+    engine.dispose()
+
+    scenarios: dict[str, tuple[str, str, int]] = {
+        "bare no-op": ("bare", "noop", args.n),
+        "stack no-op": ("stack", "noop", args.n),
+        "stack email (dedup + rate limit)": ("stack", "email", args.n),
+        "hot key: Dramatiq WindowRateLimiter": ("window", "limited", args.hot_n),
+        "hot key: our RateLimits": ("ours_hot", "noop", args.hot_n),
+    }
+    results: dict[str, list[float]] = {label: [] for label in scenarios}
+    try:
+        with tempfile.TemporaryDirectory() as logs:
+            for round_no in range(args.rounds):
+                for label, (mode, actor, n) in scenarios.items():
+                    rate = run(mode, actor, n, database_url, Path(logs))
+                    results[label].append(rate)
+                    print(f"round {round_no + 1}: {label:40s} {rate:8.0f} msg/s", flush=True)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    median: Callable[[str], float] = lambda label: statistics.median(results[label])  # noqa: E731
+    bare = median("bare no-op")
+    print("\nmedian msg/s (2 processes x 8 threads; shared, busy 2-core machine):")
+    for label in scenarios:
+        print(f"  {label:40s} {median(label):8.0f}   {median(label) / bare:5.2f} x bare")
+    print(f"\n  stack no-op / bare   = {median('stack no-op') / bare:.2f}  (target >= 0.85)")
+    print(f"  stack email / bare   = {median('stack email (dedup + rate limit)') / bare:.2f}"
+          "  (target >= 0.60)")  # fmt: skip
+    window = median("hot key: Dramatiq WindowRateLimiter")
+    ours = median("hot key: our RateLimits")
+    print(f"  hot key: ours / WindowRateLimiter = {ours / window:.1f}x")
+    print(f"  hot key: ours / bare = {ours / bare:.2f}")
+    print(f"  hot key: WindowRateLimiter / bare = {window / bare:.2f}")
+
+
+if __name__ == "__main__":
+    main()
