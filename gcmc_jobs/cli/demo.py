@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import structlog
 import typer
 
-from gcmc_jobs.cli._app import app, console, handle, settings
+from gcmc_jobs.cli._app import app, console, fail, handle, settings
 from gcmc_jobs.errors import GcmcJobsError
 from gcmc_jobs.logging import configure_logging
 from gcmc_jobs.settings import Settings
@@ -41,6 +41,12 @@ def demo_command(
     ),
     seed_value: int = typer.Option(0, "--seed", help="Random seed of the seeded data."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every job's log events."),
+    serve: bool = typer.Option(
+        False,
+        "--serve",
+        help="Then serve the dashboard on localhost until Ctrl-C (needs the server extra).",
+    ),
+    port: int = typer.Option(8000, "--port", help="Port of the dashboard with --serve."),
 ) -> None:
     """Seed a small data set and run the jobs through the real actors and an in-process worker.
 
@@ -65,3 +71,21 @@ def demo_command(
     except GcmcJobsError as exc:
         handle(exc)
     console.print(f"[bold green]demo finished[/] in {time.perf_counter() - started:.1f} s")
+    if serve:
+        _serve_dashboard(current, port)
+
+
+def _serve_dashboard(current: Settings, port: int) -> None:
+    """Serve the dashboard on 127.0.0.1:``port`` over what the demo left, until Ctrl-C."""
+    try:
+        import uvicorn
+
+        from gcmc_jobs.demo.serve import demo_dashboard
+    except ImportError:
+        fail("--serve needs the server extra: pip install 'gcmc-jobs\\[server]'")
+    with demo_dashboard(current) as dashboard:
+        console.print(
+            f"[bold]dashboard[/]: http://127.0.0.1:{port}/dashboard  "
+            f"[bold]token[/]: {dashboard.token}  (Ctrl-C stops)"
+        )
+        uvicorn.run(dashboard.app, host="127.0.0.1", port=port, log_level="warning")

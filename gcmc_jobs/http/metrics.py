@@ -54,8 +54,6 @@ class QueueCollector(Collector):
 
 def render_metrics(queue_registry: CollectorRegistry) -> bytes:
     """The text exposition of the middleware's registry followed by ``queue_registry``."""
-    try:
-        from gcmc_jobs.middleware.metrics import REGISTRY
-    except ImportError:  # the middleware's metrics are not installed in this build
-        from prometheus_client import REGISTRY
+    from gcmc_jobs.middleware.metrics import REGISTRY
+
     return generate_latest(REGISTRY) + generate_latest(queue_registry)

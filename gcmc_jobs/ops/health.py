@@ -13,7 +13,7 @@ or raises is ``unhealthy`` with the error in its detail. Statuses, worst last:
                ``noeviction`` (an evicting Redis silently drops queued messages);
                (warning: persistence off, ``save ""`` and ``appendonly no``; CONFIG refused)
  database      ``SELECT 1`` fails
- workers       — (warning: no live worker, i.e. no heartbeat within 60 s)
+ workers       — (warning: no live worker: no heartbeat within ``broker_heartbeat_timeout_ms``)
  queues        a running queue has more than ``health_max_ready`` ready messages, or its oldest
                ready message is older than ``health_max_age_ms``; (warning: a queue is paused)
  dead_letters  — (warning: dead letters wait to be replayed or purged)
@@ -51,9 +51,6 @@ __all__ = [
 
 Status = Literal["ok", "warning", "unhealthy"]
 _RANK: dict[str, int] = {"ok": 0, "warning": 1, "unhealthy": 2}
-
-#: Dramatiq's default: a worker without a heartbeat for this long is dead, ms.
-HEARTBEAT_TIMEOUT_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -183,7 +180,7 @@ def _check_workers(settings: Settings, engine: Engine | None, now: datetime) -> 
     try:
         beats = client.zrangebyscore(
             f"{settings.namespace}:__heartbeats__",
-            now_ms - HEARTBEAT_TIMEOUT_MS,
+            now_ms - settings.broker_heartbeat_timeout_ms,
             "+inf",
             withscores=True,
         )
@@ -203,7 +200,11 @@ def _check_workers(settings: Settings, engine: Engine | None, now: datetime) -> 
             }
         )
     if not workers:
-        return CheckResult("warning", "no live worker (no heartbeat in 60 s)", {"workers": []})
+        return CheckResult(
+            "warning",
+            f"no live worker (no heartbeat in {settings.broker_heartbeat_timeout_ms} ms)",
+            {"workers": []},
+        )
     return CheckResult("ok", f"{len(workers)} live worker(s)", {"workers": workers})
 
 

@@ -1,0 +1,62 @@
+"""``gcmc-jobs demo --serve``: after the demo, the dashboard on what the demo left behind.
+
+The demo's own broker and worker stop when it ends; :func:`demo_dashboard` configures
+gcmc-jobs again on the same settings (the same database: its runs, dead letters, tenants),
+starts an in-process worker so that replays and triggered jobs run, and gives the admin
+application with a token to sign in with: the configured ``GCMC_JOBS_ADMIN_TOKEN``, or a
+random one made for this session.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+from pydantic import SecretStr
+
+from gcmc_jobs import broker as _broker
+from gcmc_jobs import runtime as _runtime
+from gcmc_jobs.settings import Settings
+
+__all__ = ["DemoDashboard", "demo_dashboard"]
+
+
+@dataclass(frozen=True)
+class DemoDashboard:
+    """The admin ASGI application to serve, and the token that opens it."""
+
+    app: Any
+    token: str
+
+
+@contextmanager
+def demo_dashboard(settings: Settings, *, worker_threads: int = 2) -> Iterator[DemoDashboard]:
+    """Configure gcmc-jobs on ``settings`` with an in-process worker, for the dashboard.
+
+    Needs the ``[server]`` extra. On exit the worker and broker stop and the process's
+    previous configuration is restored.
+    """
+    from gcmc_jobs.http import create_app
+
+    token = (
+        settings.admin_token.get_secret_value()
+        if settings.admin_token is not None
+        else secrets.token_urlsafe(18)
+    )
+    settings = settings.model_copy(update={"admin_token": SecretStr(token)})
+    previous = _runtime._current
+    runtime = _runtime.configure(settings)
+    runtime.broker.emit_after("process_boot")
+    worker = dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=worker_threads)
+    worker.start()
+    try:
+        yield DemoDashboard(app=create_app(settings), token=token)
+    finally:
+        worker.stop()
+        runtime.broker.close()
+        _broker.bind(previous.broker if previous is not None else _broker.unconfigured)
+        _runtime._current = previous

@@ -1,0 +1,94 @@
+"""``gcmc-jobs queues``, ``pause``, ``resume``, ``health`` through Typer's runner, on Redis."""
+
+from __future__ import annotations
+
+import json
+
+import dramatiq
+import pytest
+from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from gcmc_jobs import queues
+from gcmc_jobs.cli import app
+from gcmc_jobs.ops.pauses import RedisPauseStore
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def namespace(
+    monkeypatch: pytest.MonkeyPatch,
+    gcmc_postgres_url: str,
+    gcmc_redis_url: str,
+    gcmc_namespace: str,
+    gcmc_db: Engine,
+) -> str:
+    import uuid
+
+    namespace = f"{gcmc_namespace}:cli{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("GCMC_JOBS_DATABASE_URL", gcmc_postgres_url)
+    monkeypatch.setenv("GCMC_JOBS_BROKER_URL", gcmc_redis_url)
+    monkeypatch.setenv("GCMC_JOBS_NAMESPACE", namespace)
+    monkeypatch.delenv("GCMC_JOBS_REDIS_URL", raising=False)
+    return namespace
+
+
+def test_queues_prints_each_queue_with_its_counts(namespace: str, gcmc_redis_url: str) -> None:
+    broker = RedisBroker(url=gcmc_redis_url, namespace=namespace)
+    send = dramatiq.actor(lambda: None, actor_name="x", queue_name=queues.EMAIL, broker=broker)
+    for _ in range(2):
+        send.send()
+    broker.close()
+
+    result = runner.invoke(app, ["queues", "--json"])
+
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.output)}
+    assert rows[queues.EMAIL]["ready"] == 2
+    assert set(rows) >= set(queues.ALL)
+    table = runner.invoke(app, ["queues"])
+    assert queues.EMAIL in table.output
+    assert "running" in table.output
+
+
+def test_pause_and_resume_set_the_shared_flag(namespace: str, gcmc_redis_url: str) -> None:
+    store = RedisPauseStore.from_url(gcmc_redis_url, namespace=namespace)
+
+    result = runner.invoke(app, ["pause", queues.EMAIL])
+    assert result.exit_code == 0, result.output
+    assert store.paused() == {queues.EMAIL}
+    assert "paused" in runner.invoke(app, ["queues"]).output
+
+    result = runner.invoke(app, ["resume", queues.EMAIL])
+    assert result.exit_code == 0, result.output
+    assert store.paused() == frozenset()
+
+
+def test_pausing_an_unknown_queue_fails_and_names_the_known_ones(namespace: str) -> None:
+    result = runner.invoke(app, ["pause", "gcmc_emails"])
+    assert result.exit_code == 1
+    assert "gcmc_email_critical" in result.output
+
+
+def test_health_prints_json_and_exits_1_when_unhealthy(namespace: str) -> None:
+    result = runner.invoke(app, ["health", "--check", "broker", "--check", "database"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["status"] == "ok"
+    assert set(report["checks"]) == {"broker", "database"}
+
+
+def test_health_exits_1_when_the_broker_is_unreachable(
+    namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GCMC_JOBS_BROKER_URL", "redis://127.0.0.1:1/0")
+    result = runner.invoke(app, ["health", "--check", "broker"])
+    assert result.exit_code == 1
+    assert json.loads(result.output)["checks"]["broker"]["status"] == "unhealthy"
+
+
+def test_health_refuses_an_unknown_check(namespace: str) -> None:
+    result = runner.invoke(app, ["health", "--check", "nope"])
+    assert result.exit_code == 2
