@@ -25,14 +25,14 @@ stub) the messages go through ``broker.enqueue`` one by one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import uuid4
 
 import dramatiq
 from dramatiq.common import current_millis, dq_name
-from dramatiq.middleware import MiddlewareError
+from dramatiq.middleware import Middleware, MiddlewareError
 
 from gcmc_jobs.errors import DuplicateMessage
 
@@ -104,6 +104,49 @@ def enqueue_many(
     return result
 
 
+Hook = Callable[[dramatiq.Message[Any], int | None], None]
+
+
+def _hooks(broker: dramatiq.Broker, when: Literal["before", "after"]) -> Hook:
+    """``broker.emit_<when>("enqueue", …)``, calling only the middleware that override the
+    hook (Dramatiq's ``emit_*`` looks every middleware's method up, per message), with the
+    same order and error handling. A broker that overrides ``emit_*`` keeps its own."""
+    emit = getattr(broker, f"emit_{when}")
+    if getattr(type(broker), f"emit_{when}") is not getattr(dramatiq.Broker, f"emit_{when}"):
+        return lambda message, delay: emit("enqueue", message, delay)
+    name = f"{when}_enqueue"
+    base = getattr(Middleware, name)
+    stack = broker.middleware if when == "before" else list(reversed(broker.middleware))
+    hooks = [getattr(m, name) for m in stack if getattr(type(m), name, base) is not base]
+    logger = broker.logger
+
+    def call(message: dramatiq.Message[Any], delay: int | None) -> None:
+        for hook in hooks:
+            try:
+                hook(broker, message, delay)
+            except MiddlewareError:
+                if when == "before":
+                    raise
+                logger.critical("Unexpected failure in %s.", name, exc_info=True)
+            except Exception:
+                logger.critical("Unexpected failure in %s.", name, exc_info=True)
+
+    return call
+
+
+def _with_options(message: dramatiq.Message[Any], **options: Any) -> dramatiq.Message[Any]:
+    """``message.copy(options=…)`` without ``dataclasses.replace``'s per-call introspection."""
+    return dramatiq.Message(
+        queue_name=message.queue_name,
+        actor_name=message.actor_name,
+        args=message.args,
+        kwargs=message.kwargs,
+        options={**message.options, **options},
+        message_id=message.message_id,
+        message_timestamp=message.message_timestamp,
+    )
+
+
 def _redis_chunk(
     broker: Any,
     chunk: list[dramatiq.Message[Any]],
@@ -113,14 +156,15 @@ def _redis_chunk(
 ) -> None:
     ready: list[tuple[str, dramatiq.Message[Any]]] = []
     error: MiddlewareError | None = None
+    before, after = _hooks(broker, "before"), _hooks(broker, "after")
     for original in chunk:
-        message = original.copy(options={"redis_message_id": str(uuid4())})
+        message = _with_options(original, redis_message_id=str(uuid4()))
         queue_name = message.queue_name
         if delay is not None:
             queue_name = dq_name(queue_name)
             message = message.copy(queue_name=queue_name, options={"eta": current_millis() + delay})
         try:
-            broker.emit_before("enqueue", message, delay)
+            before(message, delay)
         except MiddlewareError as exc:
             if not _is_duplicate(exc):
                 error = exc
@@ -161,7 +205,7 @@ def _redis_chunk(
                 dispatch(keys=[broker.namespace], args=args, client=pipeline)
         pipeline.execute()
         for _, message in ready:
-            broker.emit_after("enqueue", message, delay)
+            after(message, delay)
             result.enqueued.append(message)
     if error is not None:
         raise error

@@ -11,7 +11,7 @@ import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import Middleware, MiddlewareError
 
 from gcmc_jobs.broker import build_broker
 from gcmc_jobs.bulk import enqueue_many
@@ -136,3 +136,28 @@ def test_other_brokers_enqueue_one_by_one_with_the_same_result() -> None:
 def test_chunk_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="chunk_size"):
         enqueue_many(StubBroker(), [], chunk_size=0)
+
+
+class Refuses(Middleware):
+    """Refuses message 3 with a MiddlewareError; has a bug (any other error) on message 1."""
+
+    def before_enqueue(self, broker: Any, message: Any, delay: int | None) -> None:
+        if message.args == (3,):
+            raise MiddlewareError("not this one")
+        if message.args == (1,):
+            raise RuntimeError("a bug in a hook")
+
+
+def test_hook_errors_behave_as_in_dramatiq_and_nothing_accepted_is_lost(
+    redis_broker: RedisBroker,
+) -> None:
+    redis_broker.add_middleware(Refuses())
+
+    @dramatiq.actor(broker=redis_broker, queue_name="bulk", actor_name="picky")
+    def picky(n: int) -> None: ...
+
+    # A hook's bug is logged and ignored (as Broker.emit_before does); a MiddlewareError
+    # stops the call, after the messages before it are written.
+    with pytest.raises(MiddlewareError, match="not this one"):
+        enqueue_many(redis_broker, [picky.message(n) for n in range(6)])
+    assert redis_broker.client.llen(f"{redis_broker.namespace}:bulk") == 3
