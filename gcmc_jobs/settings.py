@@ -167,7 +167,11 @@ class Settings(BaseSettings):
         '`{"compliance_refresh": "02:00", ...}`.',
     )
     scheduler_tick_minutes: int = Field(
-        default=5, ge=1, le=60, description="How often the scheduler tick runs, minutes."
+        default=5,
+        ge=1,
+        le=60,
+        description="How often the scheduler tick works, minutes: periodiq fires it every "
+        "minute and it looks for due runs on the minutes (since 00:00 UTC) divisible by this.",
     )
 
     # -- Operations -------------------------------------------------------------------------
