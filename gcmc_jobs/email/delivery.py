@@ -81,18 +81,21 @@ def deliver(
             )
             email_log.mark_failed(connection, dedup_key, f"{type(exc).__name__}: {exc}")
         raise
-    with engine.begin() as connection:
-        email_log.ensure_queued(
-            connection,
-            dedup_key=dedup_key,
-            to_address=to,
-            kind=kind,
-            subject=rendered.subject,
-            tenant_id=tenant_id,
-        )
+    # Built before the transaction: the row lock is held for the send alone.
+    message = build_mime(rendered, to=to, sender=sender, dedup_key=dedup_key)
     with engine.connect() as connection:
         transaction = connection.begin()
         try:
+            # Insert-if-absent and claim in one transaction: a concurrent insert of the same
+            # key waits for this one to commit, then finds the row taken.
+            email_log.ensure_queued(
+                connection,
+                dedup_key=dedup_key,
+                to_address=to,
+                kind=kind,
+                subject=rendered.subject,
+                tenant_id=tenant_id,
+            )
             if not email_log.claim(connection, dedup_key):
                 transaction.rollback()
                 return Delivery(Outcome.ALREADY_DONE, dedup_key, rendered.subject)
@@ -101,7 +104,6 @@ def deliver(
                 email_log.mark_suppressed(connection, dedup_key, reason.value)
                 transaction.commit()
                 return Delivery(Outcome.SUPPRESSED, dedup_key, rendered.subject)
-            message = build_mime(rendered, to=to, sender=sender, dedup_key=dedup_key)
             try:
                 provider_id = transport.send(message)
             except (PermanentError, PermanentDeliveryError) as exc:
