@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
@@ -12,7 +16,7 @@ from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
 from gcmc_jobs.db.engine import session_scope
-from gcmc_jobs.db.models import JobRun, JobRunStatus
+from gcmc_jobs.db.models import EmailLog, JobRun, JobRunStatus, Notification, Role
 from gcmc_jobs.scheduling.ledger import Claim
 from gcmc_jobs.scheduling.runner import run_for_tenant
 from gcmc_jobs.scheduling.tick import due_runs
@@ -211,3 +215,41 @@ def test_two_racing_ticks_produce_one_run(gcmc_session: Session, gcmc_db: Engine
     assert len(claims) == 2
     assert claims.count(Claim.CLAIMED) == 1
     assert [(r.job, r.tenant_id) for r in _runs(gcmc_db)] == [("compliance_refresh", tenant.id)]
+
+
+def test_two_scheduler_processes_ticking_at_once_run_each_job_once(
+    gcmc_session: Session, gcmc_db: Engine, gcmc_postgres_url: str, tmp_path: Path
+) -> None:
+    # Given tenants with alerts to send, and two `gcmc-jobs tick` processes started together
+    for zone in ("UTC", "Asia/Tokyo"):
+        tenant = f.tenant(gcmc_session, zone, timezone=zone)
+        f.member(gcmc_session, tenant, Role.OWNER)
+        client = f.client(gcmc_session, tenant)
+        f.document(gcmc_session, client, expiry=date(2026, 6, 4))
+        f.filing(gcmc_session, client, due=date(2026, 6, 1))
+    gcmc_session.commit()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GCMC_JOBS_")},
+        "GCMC_JOBS_DATABASE_URL": gcmc_postgres_url,
+        "GCMC_JOBS_BROKER_URL": "stub://",
+        "GCMC_JOBS_EMAIL_URL": f"file://{tmp_path}",
+        "GCMC_JOBS_LOG_LEVEL": "WARNING",
+    }
+    command = [str(Path(sys.executable).parent / "gcmc-jobs"), "tick", "--now"]
+    processes = [
+        subprocess.Popen([*command, "2026-06-01T12:00:00Z"], env=env, stdout=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120)[0].decode() for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+
+    # Then each (job, tenant) ran once, and each alert exists once
+    runs = _runs(gcmc_db)
+    assert len(runs) == 2 * len(DEFAULT_JOB_TIMES)
+    assert len({(r.job, r.tenant_id, r.local_date) for r in runs}) == len(runs)
+    assert {r.status for r in runs} == {JobRunStatus.SUCCEEDED}
+    with session_scope(gcmc_db) as session:
+        keys = session.scalars(select(Notification.dedup_key)).all()
+        logs = session.scalars(select(EmailLog.dedup_key)).all()
+    assert len(keys) == len(set(keys)) == 4  # expiry + due-soon, per tenant
+    assert len(logs) == len(set(logs)) == 4  # a document and a filing digest per tenant
