@@ -39,6 +39,13 @@ def api(gcmc_settings: Settings, gcmc_broker: dramatiq.Broker) -> Iterator[TestC
         yield client
 
 
+@pytest.fixture
+def bare_api(gcmc_settings: Settings) -> Iterator[TestClient]:
+    """A client of the app with no database or broker prepared: for what auth refuses."""
+    with TestClient(create_app(gcmc_settings)) as client:
+        yield client
+
+
 def add_dead_letter(engine: Engine, **fields: object) -> int:
     """Store one dead letter of ``refresh_compliance`` and return its id."""
     store = SqlDeadLetterStore(engine)

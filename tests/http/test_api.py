@@ -40,9 +40,9 @@ def test_data_endpoints_answer_401_without_a_token(api: TestClient, method: str,
 
 @pytest.mark.parametrize(("method", "path"), DATA_ENDPOINTS)
 def test_data_endpoints_answer_403_with_a_wrong_token(
-    api: TestClient, method: str, path: str
+    bare_api: TestClient, method: str, path: str
 ) -> None:
-    response = api.request(method, path, headers={"Authorization": "Bearer nope"})
+    response = bare_api.request(method, path, headers={"Authorization": "Bearer nope"})
     assert response.status_code == 403
 
 

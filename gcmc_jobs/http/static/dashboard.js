@@ -52,6 +52,10 @@
     return (s / 3600).toFixed(1) + " h";
   }
 
+  function when(iso) {
+    return iso ? iso.replace("T", " ").replace(/\.\d+/, "") : null;
+  }
+
   function fill(id, rows, render) {
     const body = $(id).tBodies[0];
     body.replaceChildren();
@@ -91,7 +95,7 @@
         cell(row, d.queue);
         cell(row, d.error_type + ": " + d.error);
         cell(row, d.attempts, "n");
-        cell(row, d.failed_at);
+        cell(row, when(d.failed_at));
         cell(row, d.replayed_as, "replayed-as");
         const td = row.insertCell();
         if (!d.replayed_at) {
@@ -99,13 +103,15 @@
             api("POST", "/api/dead-letters/" + d.id + "/replay"));
         }
       });
+      // Per tenant: grouped by tenant, newest first within each.
+      runs.sort((a, b) => a.tenant_id - b.tenant_id || (a.local_date < b.local_date ? 1 : -1));
       fill("runs", runs, (row, r) => {
         cell(row, r.tenant_id);
         cell(row, r.job);
         cell(row, r.local_date);
         cell(row, r.status, r.status === "failed" ? "error" : "");
-        cell(row, r.started_at);
-        cell(row, r.finished_at);
+        cell(row, when(r.started_at));
+        cell(row, when(r.finished_at));
         cell(row, r.error || JSON.stringify(r.stats));
       });
       fill("schedules", schedules, (row, s) => {
@@ -113,7 +119,7 @@
         cell(row, s.local_time);
         cell(row, s.tenant_id);
         cell(row, s.timezone);
-        cell(row, s.next_run_local);
+        cell(row, when(s.next_run_local));
       });
       setStatus("updated " + new Date().toLocaleTimeString(), false);
     } catch (e) {
