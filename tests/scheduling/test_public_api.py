@@ -1,0 +1,34 @@
+"""The scheduling API, pinned."""
+
+from __future__ import annotations
+
+import gcmc_jobs.bulk
+import gcmc_jobs.scheduling
+
+
+def test_scheduling_exports_exactly_its_public_names() -> None:
+    assert set(gcmc_jobs.scheduling.__all__) == {
+        "JOBS",
+        "JOB_NAMES",
+        "Claim",
+        "DueRun",
+        "RunResult",
+        "TickResult",
+        "check_job",
+        "due_instant",
+        "due_runs",
+        "is_due",
+        "next_due",
+        "run_for_tenant",
+        "tick",
+    }
+    assert set(gcmc_jobs.bulk.__all__) == {"BulkResult", "enqueue_many"}
+    for module in (gcmc_jobs.scheduling, gcmc_jobs.bulk):
+        for name in module.__all__:
+            assert hasattr(module, name), name
+
+
+def test_the_job_names_are_the_settings_job_times() -> None:
+    from gcmc_jobs.settings import DEFAULT_JOB_TIMES
+
+    assert tuple(DEFAULT_JOB_TIMES) == gcmc_jobs.scheduling.JOB_NAMES
