@@ -143,8 +143,10 @@ def test_a_paused_message_is_sent_again_delayed_and_skipped_on_the_stub_broker()
     try:
         # the copy waits in the delay queue, the original is acknowledged, nothing ran
         wait_for(
-            lambda: broker.queues["stub_q.DQ"].unfinished_tasks == 1
-            and broker.queues["stub_q"].unfinished_tasks == 0
+            lambda: (
+                broker.queues["stub_q.DQ"].unfinished_tasks == 1
+                and broker.queues["stub_q"].unfinished_tasks == 0
+            )
         )
         assert runs == []
     finally:
