@@ -30,8 +30,11 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse, Response
+from pika.exceptions import AMQPError
 from prometheus_client import CollectorRegistry
+from redis.exceptions import RedisError
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.errors import ConfigurationError, GcmcJobsError, NotConfiguredError
@@ -95,6 +98,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             code = status.HTTP_422_UNPROCESSABLE_CONTENT
         return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    @app.exception_handler(RedisError)
+    @app.exception_handler(AMQPError)
+    @app.exception_handler(OperationalError)
+    async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
+        # A broker, Redis or database outage is the service being unavailable, not a bug.
+        return JSONResponse(
+            {"detail": f"a backing service is unreachable: {type(exc).__name__}"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
 
     app.include_router(_probes())
     app.include_router(_api(), dependencies=[Depends(require_token)])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -104,3 +106,38 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def worker_process(redis_settings: Settings, gcmc_redis_url: str) -> Iterator[None]:
+    """A real ``dramatiq`` worker process running tests.ops.pause_worker_app."""
+    env = {
+        **os.environ,
+        "GCMC_JOBS_BROKER_URL": gcmc_redis_url,
+        "GCMC_JOBS_NAMESPACE": redis_settings.namespace,
+        "GCMC_JOBS_DATABASE_URL": redis_settings.database_url.get_secret_value(),
+        "GCMC_JOBS_PAUSE_REFRESH_MS": "100",
+        "GCMC_JOBS_PAUSE_DELAY_MS": "300",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "tests.ops.pause_worker_app",
+            "--processes",
+            "1",
+            "--threads",
+            "2",
+            "-Q",
+            "ops_held",
+            "ops_flowing",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

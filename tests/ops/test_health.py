@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time as time_module
 from datetime import UTC, date, datetime, time
 
 import redis
@@ -156,3 +157,21 @@ def _plain(settings: Settings) -> dict[str, object]:
         for name, value in settings.model_dump().items()
         if value is not None
     }
+
+
+def test_health_lists_live_workers_and_their_queues(
+    redis_settings: Settings, gcmc_db: Engine, worker_process: None
+) -> None:
+    # Given a real worker process consuming two queues: it registers them, then heartbeats
+    deadline = time_module.monotonic() + 30
+    while True:
+        result = check_health(redis_settings, engine=gcmc_db, checks=["workers"])
+        if result.checks["workers"].data["workers"]:
+            break
+        assert time_module.monotonic() < deadline, "no worker heartbeat in 30 s"
+        time_module.sleep(0.1)
+
+    [worker] = result.checks["workers"].data["workers"]
+    assert result.status == "ok"
+    assert worker["queues"] == ["ops_flowing", "ops_held"]
+    assert worker["pid"] is not None

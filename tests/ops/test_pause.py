@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import dramatiq
@@ -31,41 +28,6 @@ def wait_for(condition: Callable[[], bool], *, timeout_s: float = 30.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail("condition not reached in time")
         time.sleep(0.05)
-
-
-@pytest.fixture
-def worker_process(redis_settings: Settings, gcmc_redis_url: str) -> Iterator[None]:
-    """A real ``dramatiq`` worker process running tests.ops.pause_worker_app."""
-    env = {
-        **os.environ,
-        "GCMC_JOBS_BROKER_URL": gcmc_redis_url,
-        "GCMC_JOBS_NAMESPACE": redis_settings.namespace,
-        "GCMC_JOBS_DATABASE_URL": redis_settings.database_url.get_secret_value(),
-        "GCMC_JOBS_PAUSE_REFRESH_MS": "100",
-        "GCMC_JOBS_PAUSE_DELAY_MS": "300",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dramatiq",
-            "tests.ops.pause_worker_app",
-            "--processes",
-            "1",
-            "--threads",
-            "2",
-            "-Q",
-            "ops_held",
-            "ops_flowing",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_a_paused_queue_holds_its_messages_while_another_flows_and_resume_drains_it(
