@@ -6,6 +6,7 @@ Every test in this folder is marked ``faults`` (and runs in the default ``pytest
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 import uuid
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import Engine, text
 
 from gcmc_jobs import broker as _broker
@@ -173,9 +175,13 @@ def producer(worker_env: dict[str, str]) -> Iterator[Runtime]:
     """gcmc-jobs configured in the test process on the scenario's broker, to send messages."""
     settings = Settings(**{k.removeprefix("GCMC_JOBS_").lower(): v for k, v in worker_env.items()})
     runtime = _runtime.configure(settings)
+    # The producer's own "enqueued" events would print one line per message sent.
+    previous = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     try:
         yield runtime
     finally:
+        structlog.configure(**previous)
         runtime.broker.close()
         if runtime._engine is not None:
             runtime._engine.dispose()

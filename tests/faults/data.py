@@ -20,7 +20,10 @@ from gcmc_jobs.db.models import (
     DocumentVersion,
     Filing,
     FilingStatus,
+    Role,
     Tenant,
+    TenantUser,
+    User,
 )
 
 LEDGER_DDL = [
@@ -75,7 +78,9 @@ class Seeded:
     clients_per_tenant: int
 
 
-def seed_tenants(engine: Engine, *, tenants: int, clients_per_tenant: int, today: date) -> Seeded:
+def seed_tenants(
+    engine: Engine, *, tenants: int, clients_per_tenant: int, today: date, owners: bool = False
+) -> Seeded:
     """Tenants whose every active client scores 85: one rejected document (missing), one
     approved document expiring in 10 days (expiring) and one open filing past due (overdue).
 
@@ -89,6 +94,23 @@ def seed_tenants(engine: Engine, *, tenants: int, clients_per_tenant: int, today
                 [{"name": f"Firm {n}", "timezone": "UTC"} for n in range(tenants)],
             )
         )
+        if owners:  # one owner per tenant, who receives the tenant's compliance alerts
+            user_ids = list(
+                connection.scalars(
+                    insert(User).returning(User.id, sort_by_parameter_order=True),
+                    [
+                        {"email": f"owner{t}@firm{t}.example", "name": f"Owner {t}"}
+                        for t in tenant_ids
+                    ],
+                )
+            )
+            connection.execute(
+                insert(TenantUser),
+                [
+                    {"tenant_id": t, "user_id": u, "role": Role.OWNER}
+                    for t, u in zip(tenant_ids, user_ids, strict=True)
+                ],
+            )
         client_rows = [
             {"tenant_id": t, "name": f"Client {t}-{n}", "email": f"c{t}-{n}@client.example"}
             for t in tenant_ids

@@ -47,7 +47,8 @@ def test_emails_sent_while_the_mail_server_is_down_are_delivered_once_when_it_re
             return (
                 connection.scalar(
                     text(
-                        "SELECT count(*) FROM email_log WHERE error IS NOT NULL AND status = 'queued'"
+                        "SELECT count(*) FROM email_log "
+                        "WHERE error IS NOT NULL AND status = 'queued'"
                     )
                 )
                 == EMAILS
