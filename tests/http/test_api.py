@@ -166,3 +166,20 @@ def test_the_openapi_document_declares_bearer_auth(api: TestClient) -> None:
     document = api.get("/openapi.json").json()
     assert "/api/dead-letters/{id}/replay" in document["paths"]
     assert any("HTTPBearer" in s for s in document["components"]["securitySchemes"])
+
+
+def test_mounted_under_a_prefix_the_dashboard_calls_the_api_there(
+    gcmc_settings: Settings, gcmc_broker: dramatiq.Broker
+) -> None:
+    from fastapi import FastAPI
+
+    host = FastAPI()
+    host.mount("/jobs", create_app(gcmc_settings))
+    client = TestClient(host)
+
+    page = client.get("/jobs/dashboard")
+    assert page.status_code == 200
+    assert 'data-base="/jobs"' in page.text
+    assert client.get("/jobs/dashboard/app.js").status_code == 200
+    headers = {"Authorization": "Bearer test-admin-token"}
+    assert client.get("/jobs/api/queues", headers=headers).status_code == 200

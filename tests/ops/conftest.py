@@ -110,7 +110,7 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
 
 @pytest.fixture
 def worker_process(redis_settings: Settings, gcmc_redis_url: str) -> Iterator[None]:
-    """A real ``dramatiq`` worker process running tests.ops.pause_worker_app."""
+    """A real ``dramatiq`` worker, 2 processes of 2 threads, running tests.ops.pause_worker_app."""
     env = {
         **os.environ,
         "GCMC_JOBS_BROKER_URL": gcmc_redis_url,
@@ -126,7 +126,7 @@ def worker_process(redis_settings: Settings, gcmc_redis_url: str) -> Iterator[No
             "dramatiq",
             "tests.ops.pause_worker_app",
             "--processes",
-            "1",
+            "2",
             "--threads",
             "2",
             "-Q",

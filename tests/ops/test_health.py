@@ -162,16 +162,17 @@ def _plain(settings: Settings) -> dict[str, object]:
 def test_health_lists_live_workers_and_their_queues(
     redis_settings: Settings, gcmc_db: Engine, worker_process: None
 ) -> None:
-    # Given a real worker process consuming two queues: it registers them, then heartbeats
+    # Given a real worker (2 processes) consuming two queues: each registers them, then
+    # heartbeats
     deadline = time_module.monotonic() + 30
     while True:
         result = check_health(redis_settings, engine=gcmc_db, checks=["workers"])
-        if result.checks["workers"].data["workers"]:
+        if len(result.checks["workers"].data["workers"]) == 2:
             break
-        assert time_module.monotonic() < deadline, "no worker heartbeat in 30 s"
+        assert time_module.monotonic() < deadline, "no heartbeat from both processes in 30 s"
         time_module.sleep(0.1)
 
-    [worker] = result.checks["workers"].data["workers"]
+    workers = result.checks["workers"].data["workers"]
     assert result.status == "ok"
-    assert worker["queues"] == ["ops_flowing", "ops_held"]
-    assert worker["pid"] is not None
+    assert [w["queues"] for w in workers] == [["ops_flowing", "ops_held"]] * 2
+    assert len({w["pid"] for w in workers}) == 2

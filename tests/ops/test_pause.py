@@ -1,4 +1,4 @@
-"""Pausing and resuming a queue, across a real worker process on Redis."""
+"""Pausing and resuming a queue, across real worker processes on Redis."""
 
 from __future__ import annotations
 
