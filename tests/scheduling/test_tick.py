@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.models import EmailLog, JobRun, JobRunStatus, Notification, Role
+from gcmc_jobs.scheduling.clock import due_instant
 from gcmc_jobs.scheduling.ledger import Claim
 from gcmc_jobs.scheduling.runner import run_for_tenant
 from gcmc_jobs.scheduling.tick import due_runs
@@ -39,9 +40,12 @@ def test_each_tenant_gets_each_job_once_at_its_local_time(
     tenants = {zone: f.tenant(gcmc_session, zone, timezone=zone).id for zone in ZONES}
     gcmc_session.commit()
 
-    # When the scheduler ticks every 15 minutes across their June 2
+    # When the scheduler ticks every 30 minutes across their June 2 (from 01:00 in Tokyo)
     ran = simulate(
-        gcmc_db, datetime(2026, 6, 1, 12, tzinfo=UTC), datetime(2026, 6, 2, 14, tzinfo=UTC)
+        gcmc_db,
+        datetime(2026, 6, 1, 16, tzinfo=UTC),
+        datetime(2026, 6, 2, 14, tzinfo=UTC),
+        every=timedelta(minutes=30),
     )
 
     # Then every job ran once per tenant per local date, at its local time
@@ -69,15 +73,17 @@ def _dst_day(gcmc_session: Session, gcmc_db: Engine, zone: str, day: date) -> No
         "compliance_refresh": time(2, 30),
         "document_expiry_emails": time(1, 30),
     }
-    # From 20:00 local the day before to 12:00 local the day after (UTC-5 to UTC+2).
-    start = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(hours=6)
-    ran = simulate(gcmc_db, start, start + timedelta(hours=36), job_times=job_times)
+    # From an hour before the local day starts to 10:00 local: every job time, and the
+    # whole changed hour, with ticks every 15 minutes.
+    zone_info = ZoneInfo(zone)
+    start = datetime.combine(day, time(0), tzinfo=zone_info).astimezone(UTC) - timedelta(hours=1)
+    end = datetime.combine(day, time(10), tzinfo=zone_info).astimezone(UTC)
+    ran = simulate(gcmc_db, start, end, job_times=job_times)
     on_day = [r for r in ran if r.result.local_date == day and r.result.tenant_id == tenant_id]
     assert Counter(r.result.job for r in on_day) == dict.fromkeys(DEFAULT_JOB_TIMES, 1)
     for r in on_day:
-        # Never before its local time, and the first tick at or after it.
-        local = r.at.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
-        assert local >= datetime.combine(day, job_times[r.result.job]) - timedelta(hours=1)
+        # At the first tick at or after its due instant (gap end / first occurrence)
+        assert r.at == due_instant(day, job_times[r.result.job], zone_info), r.result.job
 
 
 def test_paris_spring_forward_runs_every_job_once(gcmc_session: Session, gcmc_db: Engine) -> None:
