@@ -16,6 +16,8 @@ workers drain the queue between 10 % and 90 % done (worker start-up is not count
 4. one hot recipient shared by all 16 worker threads: Dramatiq's ``WindowRateLimiter``
    (WATCH/MULTI loop) vs our ``RateLimits`` (one Lua call), each alone on bare Dramatiq.
 
+It also reports the worker processes' CPU time per message (from ``/proc``, over the same
+stretch), which other load on the machine disturbs far less than wall-clock throughput.
 Rounds alternate the scenarios; each ratio is taken within a round (against the bare run just
 before it) and the median over rounds is reported: the machine is shared and busy.
 Uses a PostgreSQL database ``gcmc_bench_mw_<random>`` and Redis namespaces of its own, all
@@ -67,8 +69,28 @@ def _messages(mode: str, actor: str, n: int, actors: dict[str, Any]) -> list[Any
     return [actors[actor].message(i) for i in range(n)]
 
 
-def run(mode: str, actor: str, n: int, database_url: str, log_dir: Path) -> float:
-    """Messages/s of ``actor`` under ``mode`` between 10 % and 90 % of ``n`` processed."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its descendants."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def run(mode: str, actor: str, n: int, database_url: str, log_dir: Path) -> tuple[float, float]:
+    """Messages/s of ``actor`` under ``mode`` between 10 % and 90 % of ``n`` processed, and
+    the worker processes' CPU time per message (µs) over the same stretch."""
     namespace = f"gcmc_bench_mw_{TAG}_{uuid.uuid4().hex[:6]}"
     env = {
         **os.environ,
@@ -104,14 +126,15 @@ def run(mode: str, actor: str, n: int, database_url: str, log_dir: Path) -> floa
         )  # fmt: skip
     try:
         t10 = t90 = None
+        cpu10 = cpu90 = 0.0
         deadline = time.monotonic() + 600
         while True:
             remaining = client.hlen(key)
             now = time.monotonic()
             if t10 is None and remaining <= 0.9 * n:
-                t10 = now
+                t10, cpu10 = now, _tree_cpu(process.pid)
             if t90 is None and remaining <= 0.1 * n:
-                t90 = now
+                t90, cpu90 = now, _tree_cpu(process.pid)
             if remaining == 0:
                 break
             if now > deadline:
@@ -130,7 +153,7 @@ def run(mode: str, actor: str, n: int, database_url: str, log_dir: Path) -> floa
         client.close()
     assert t10 is not None
     assert t90 is not None
-    return 0.8 * n / (t90 - t10)
+    return 0.8 * n / (t90 - t10), (cpu90 - cpu10) / (0.8 * n) * 1e6
 
 
 def main() -> None:
@@ -164,13 +187,19 @@ def main() -> None:
         "hot key: our RateLimits": ("ours_hot", "noop", args.hot_n),
     }
     results: dict[str, list[float]] = {label: [] for label in scenarios}
+    cpu: dict[str, list[float]] = {label: [] for label in scenarios}
     try:
         with tempfile.TemporaryDirectory() as logs:
             for round_no in range(args.rounds):
                 for label, (mode, actor, n) in scenarios.items():
-                    rate = run(mode, actor, n, database_url, Path(logs))
+                    rate, cpu_us = run(mode, actor, n, database_url, Path(logs))
                     results[label].append(rate)
-                    print(f"round {round_no + 1}: {label:40s} {rate:8.0f} msg/s", flush=True)
+                    cpu[label].append(cpu_us)
+                    print(
+                        f"round {round_no + 1}: {label:40s} {rate:8.0f} msg/s"
+                        f" {cpu_us:7.0f} us CPU/msg (workers)",
+                        flush=True,
+                    )
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -194,6 +223,11 @@ def main() -> None:
         per_round = ratios(label, "bare no-op")
         shown = ", ".join(f"{r:.2f}" for r in per_round)
         print(f"  {label:40s} {statistics.median(per_round):5.2f} x bare  [{shown}]  ({target})")
+    print("\nworker CPU per message (median, µs; bare/scenario = throughput ratio when CPU-bound):")
+    bare_cpu = statistics.median(cpu["bare no-op"])
+    for label in scenarios:
+        mine = statistics.median(cpu[label])
+        print(f"  {label:40s} {mine:7.0f} µs   bare/this = {bare_cpu / mine:5.2f}")
     hot = ratios("hot key: our RateLimits", "hot key: Dramatiq WindowRateLimiter")
     print(f"  hot key: ours / WindowRateLimiter       {statistics.median(hot):5.1f} x")
     print(f"  (bare median {bare:.0f} msg/s)")

@@ -49,6 +49,11 @@ class DedupStore(ABC):
     def complete(self, key: str, owner: str, ttl_ms: int) -> None:
         """Mark ``key`` done for ``owner`` and keep it ``ttl_ms`` more; no-op if not owned."""
 
+    def complete_many(self, completions: Sequence[tuple[str, str, int]]) -> None:
+        """:meth:`complete` many ``(key, owner, ttl_ms)`` at once (one round trip)."""
+        for key, owner, ttl_ms in completions:
+            self.complete(key, owner, ttl_ms)
+
     @abstractmethod
     def release(self, key: str, owner: str) -> None:
         """Free ``key`` if ``owner`` holds it pending (its message failed for good)."""
@@ -70,6 +75,18 @@ for i, key in ipairs(KEYS) do
   end
 end
 return results
+"""
+
+# KEYS: the keys; ARGV: owner, ttl_ms pairs in the same order.
+_COMPLETE = """
+for i, key in ipairs(KEYS) do
+  local owner = ARGV[2 * i - 1]
+  local value = redis.call('GET', key)
+  if value == 'p:' .. owner or value == 'd:' .. owner then
+    redis.call('SET', key, 'd:' .. owner, 'PX', ARGV[2 * i])
+  end
+end
+return #KEYS
 """
 
 # KEYS[1]: the key; ARGV: owner, ttl_ms ('' to release).
@@ -96,6 +113,7 @@ class RedisDedupStore(DedupStore):
         self.namespace = namespace
         self._claim = client.register_script(_CLAIM)
         self._finish = client.register_script(_FINISH)
+        self._complete = client.register_script(_COMPLETE)
 
     def claim(self, key: str, owner: str, ttl_ms: int) -> ClaimResult:
         return self.claim_many([(key, owner, ttl_ms)])[0]
@@ -111,6 +129,16 @@ class RedisDedupStore(DedupStore):
 
     def complete(self, key: str, owner: str, ttl_ms: int) -> None:
         self._finish(keys=[keys.dedup_key(self.namespace, key)], args=[owner, int(ttl_ms)])
+
+    def complete_many(self, completions: Sequence[tuple[str, str, int]]) -> None:
+        if not completions:
+            return
+        args: list[str | int] = []
+        for _, owner, ttl_ms in completions:
+            args += [owner, int(ttl_ms)]
+        self._complete(
+            keys=[keys.dedup_key(self.namespace, key) for key, _, _ in completions], args=args
+        )
 
     def release(self, key: str, owner: str) -> None:
         self._finish(keys=[keys.dedup_key(self.namespace, key)], args=[owner, ""])
