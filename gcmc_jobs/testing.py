@@ -187,9 +187,12 @@ def gcmc_settings(gcmc_postgres_url: str, gcmc_redis_url: str, gcmc_namespace: s
 def gcmc_broker(gcmc_settings: Settings, gcmc_db: Engine) -> Iterator[dramatiq.Broker]:
     """gcmc-jobs configured on a ``StubBroker`` (with the whole middleware stack).
 
-    The database is emptied first. After the test the actors are bound back to the
-    unconfigured broker, so no test leaks its broker into the next.
+    The database is emptied first, and the middleware's deduplication keys and rate-limit
+    counters of the namespace are deleted, so one test's keys never make another's message
+    a duplicate. After the test the actors are bound back to the unconfigured broker, so no
+    test leaks its broker into the next.
     """
+    _delete_middleware_keys(gcmc_settings)
     runtime = _runtime.configure(gcmc_settings)
     runtime._engine = gcmc_db
     broker = runtime.broker
@@ -201,6 +204,25 @@ def gcmc_broker(gcmc_settings: Settings, gcmc_db: Engine) -> Iterator[dramatiq.B
         broker.close()
         _broker.bind(_broker.unconfigured)
         _runtime._current = None
+
+
+def _delete_middleware_keys(settings: Settings) -> None:
+    url = settings.store_redis_url
+    if url is None:
+        return
+    import redis
+
+    from gcmc_jobs.middleware import keys
+
+    client = redis.Redis.from_url(url)
+    try:
+        for pattern in (keys.dedup_key(settings.namespace, "*"),
+                        keys.rate_limit_key(settings.namespace, "*", "*")):  # fmt: skip
+            found = list(client.scan_iter(match=pattern, count=1000))
+            for start in range(0, len(found), 500):
+                client.delete(*found[start : start + 500])
+    finally:
+        client.close()
 
 
 @pytest.fixture
