@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time as _time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -106,6 +106,4 @@ def run_for_tenant(
 
 def _finished(now: datetime, started: float) -> datetime:
     """``now`` advanced by the elapsed time, so an injected clock still yields a duration."""
-    from datetime import timedelta
-
     return now + timedelta(seconds=_time.perf_counter() - started)
