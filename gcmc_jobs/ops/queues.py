@@ -147,9 +147,12 @@ def _ready_since(data: bytes | None) -> int | None:
         return None
     from dramatiq import Message
 
-    message = Message.decode(data)
-    eta = message.options.get("eta")
-    return max(int(message.message_timestamp), int(eta or 0))
+    try:
+        message = Message.decode(data)
+        eta = message.options.get("eta")
+        return max(int(message.message_timestamp), int(eta or 0))
+    except Exception:  # a body that is not a Dramatiq message: counted, but has no age
+        return None
 
 
 def _age(data: bytes | None, now_ms: int) -> int | None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import dramatiq
 import pika
 import pytest
+import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 
@@ -124,3 +125,17 @@ def test_rabbitmq_counts_match_what_was_enqueued(redis_settings: Settings) -> No
         for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
             channel.queue_delete(name)
         connection.close()
+
+
+def test_a_message_that_does_not_decode_is_counted_without_an_age(
+    redis_settings: Settings, redis_client: redis.Redis
+) -> None:
+    # Given a body written into the queue by hand that is not a Dramatiq message
+    queue = f"{redis_settings.namespace}:ops_junk"
+    redis_client.hset(f"{queue}.msgs", "junk-id", b"\xff not json")
+    redis_client.rpush(queue, "junk-id")
+
+    [stats] = queue_stats(redis_settings, ["ops_junk"])
+
+    assert stats.ready == 1
+    assert stats.oldest_age_ms is None
