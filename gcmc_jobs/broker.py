@@ -162,7 +162,9 @@ def build_broker(settings: Settings) -> Broker:
     middleware = build_middleware(settings)
     broker: Broker
     if url.startswith(("redis://", "rediss://", "unix://")):
-        from dramatiq.brokers.redis import RedisBroker
+        # Dramatiq's Redis broker, whose consumers dead-letter a message they cannot decode
+        # instead of stranding it with everything prefetched alongside (see the module).
+        from gcmc_jobs.redis_broker import RedisBroker
 
         broker = RedisBroker(  # type: ignore[no-untyped-call]
             url=url,

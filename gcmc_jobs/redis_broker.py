@@ -1,0 +1,99 @@
+"""Dramatiq's Redis broker, with a consumer that dead-letters messages it cannot decode.
+
+Dramatiq 2.2's Redis consumer decodes each fetched message inside its iterator; a body
+that is not a Dramatiq message (not JSON, or JSON without a message's fields) raises
+``DecodeError`` out of it. The worker then logs "Consumer encountered an unexpected error",
+throws the consumer away and starts a new one: the bad message *and every message prefetched
+with it* stay in this worker's "unacknowledged" set, invisible, until the worker process
+dies and another worker's sweep puts them back (where the bad one strikes again). One
+malformed message written into a queue by hand or by a buggy producer stalls good work.
+
+:class:`RedisBroker` changes only that: a body that does not decode is moved to the
+queue's dead-letter queue (``<queue>.XQ``, Dramatiq's own ``nack``) and announced to the
+middleware as a failed message (``after_nack``), so ``DeadLetters`` records it with a
+readable error (``error_type`` ``dramatiq.errors.DecodeError``, the first bytes of the body
+in ``options``); the consumer keeps going with the messages after it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from dramatiq import Message
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import RedisBroker as _DramatiqRedisBroker
+from dramatiq.brokers.redis import _RedisConsumer
+from dramatiq.errors import DecodeError
+
+__all__ = ["UNDECODABLE_ACTOR", "RedisBroker"]
+
+logger = structlog.get_logger("gcmc_jobs.redis_broker")
+
+#: ``actor`` of the dead-letter record of a message that could not be decoded.
+UNDECODABLE_ACTOR = "(undecodable message)"
+#: How much of an undecodable body the dead-letter record keeps, characters.
+PREVIEW_CHARS = 500
+
+
+class _DeadLetteringConsumer(_RedisConsumer):
+    """A Redis consumer that dead-letters an undecodable message instead of dying."""
+
+    broker: RedisBroker
+
+    def __next__(self) -> Any:
+        while True:
+            try:
+                return super().__next__()  # type: ignore[no-untyped-call]
+            except DecodeError as exc:
+                self._dead_letter(exc)
+
+    def _dead_letter(self, exc: DecodeError) -> None:
+        broker = self.broker
+        client = broker.client
+        data = exc.data
+        acks = f"{broker.namespace}:__acks__.{broker.broker_id}.{self.queue_name}"
+        bodies = f"{broker.namespace}:{self.queue_name}.msgs"
+        candidates = sorted(client.smembers(acks))
+        found = client.hmget(bodies, candidates) if candidates else []
+        matches = [c for c, body in zip(candidates, found, strict=True) if body == data]
+        preview = repr(data)[:PREVIEW_CHARS]
+        if not matches:  # already handled elsewhere (another worker's sweep): nothing to do
+            logger.error("undecodable_message_not_found", queue=self.queue_name, body=preview)
+            return
+        message_id = matches[0].decode() if isinstance(matches[0], bytes) else str(matches[0])
+        broker.do_nack(self.queue_name, message_id)
+        self.queued_message_ids.discard(message_id)
+        proxy = MessageProxy(
+            Message(
+                queue_name=self.queue_name,
+                actor_name=UNDECODABLE_ACTOR,
+                args=(),
+                kwargs={},
+                options={"redis_message_id": message_id, "undecodable_body": preview},
+                message_id=message_id,
+            )
+        )
+        error = DecodeError(  # type: ignore[no-untyped-call]
+            f"the body of message {message_id} on {self.queue_name!r} is not a Dramatiq "
+            f"message ({type(exc.error).__name__}: {exc.error}); first bytes: {preview}",
+            data,
+            exc.error,
+        )
+        proxy.stuff_exception(error)
+        proxy.fail()
+        logger.error(
+            "undecodable_message",
+            message_id=message_id,
+            queue=self.queue_name,
+            error=f"{type(exc.error).__name__}: {exc.error}",
+        )
+        broker.emit_after("nack", proxy)
+
+
+class RedisBroker(_DramatiqRedisBroker):
+    """Dramatiq's ``RedisBroker`` whose consumers dead-letter undecodable messages."""
+
+    @property
+    def consumer_class(self) -> type[_RedisConsumer]:
+        return _DeadLetteringConsumer
