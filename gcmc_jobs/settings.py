@@ -182,6 +182,12 @@ class Settings(BaseSettings):
         default="auto", description="`auto`: console when stderr is a terminal, else JSON."
     )
     log_level: str = Field(default="INFO", description="Level of gcmc-jobs' log events.")
+    log_buffer_ms: int = Field(
+        default=100,
+        ge=0,
+        description="Worker log lines below WARNING are written in batches gathered over "
+        "this many ms (0: each at once); warnings and errors are written at once.",
+    )
     metrics_port: int | None = Field(
         default=None, description="Serve Prometheus metrics from the worker on this port."
     )
