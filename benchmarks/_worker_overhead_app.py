@@ -76,7 +76,8 @@ if os.environ.get("BENCH_MODE"):
         from gcmc_jobs.logging import configure_logging
         from gcmc_jobs.settings import Settings
 
-        configure_logging(Settings())
+        _settings = Settings()
+        configure_logging(_settings, buffer_ms=_settings.log_buffer_ms)  # as gcmc_jobs.worker
     broker, actors = build(
         _mode, url=os.environ["BENCH_REDIS_URL"], namespace=os.environ["BENCH_NAMESPACE"]
     )

@@ -8,8 +8,11 @@ processors.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
+import threading
+import time
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any, TextIO
@@ -19,7 +22,13 @@ import structlog
 from gcmc_jobs.redaction import redact
 from gcmc_jobs.settings import Settings
 
-__all__ = ["capture_events", "configure_logging", "processors", "redact_event"]
+__all__ = [
+    "BufferedLineLogger",
+    "capture_events",
+    "configure_logging",
+    "processors",
+    "redact_event",
+]
 
 
 def redact_event(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
@@ -43,15 +52,69 @@ def processors() -> list[Any]:
     ]
 
 
+class BufferedLineLogger:
+    """A structlog logger writing rendered lines to ``stream`` in batches.
+
+    Lines below WARNING wait up to ``buffer_ms`` (a daemon thread writes them in one call);
+    a WARNING or worse is written at once with everything before it, and the buffer is
+    written at exit. Under ``dramatiq`` every ``write`` of a worker process is one message on
+    a pipe that the parent process reads, decodes and flushes line by line: batching them
+    keeps per-message events from costing the worker more than the message itself.
+    """
+
+    def __init__(self, stream: TextIO, *, buffer_ms: int) -> None:
+        self.stream = stream
+        self.buffer_ms = buffer_ms
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        atexit.register(self.flush)
+
+    def _buffer(self, message: str) -> None:
+        with self._lock:
+            self._lines.append(message + "\n")
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="gcmc-jobs-log-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.buffer_ms / 1000)
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every buffered line now, in one call."""
+        with self._lock:
+            lines, self._lines = self._lines, []
+            if lines:
+                self.stream.write("".join(lines))
+                self.stream.flush()
+
+    def _now(self, message: str) -> None:
+        self._buffer(message)
+        self.flush()
+
+    debug = info = msg = log = _buffer
+    warning = warn = error = err = critical = fatal = exception = failure = _now
+
+
 def configure_logging(
-    settings: Settings, *, stream: TextIO | None = None, cache: bool = True
+    settings: Settings,
+    *,
+    stream: TextIO | None = None,
+    cache: bool = True,
+    buffer_ms: int = 0,
 ) -> None:
     """Configure structlog (and the stdlib root logger's level) from ``settings``.
 
     ``settings.log_format``: ``json`` (one JSON object per line), ``console`` (coloured,
     human), ``auto`` (console when ``stream`` is a terminal, else JSON). ``settings.log_level``
     filters events. ``stream`` defaults to ``sys.stderr``. ``cache=False`` keeps loggers
-    re-configurable (the CLI, tests); the worker caches them for speed.
+    re-configurable (the CLI, tests); the worker caches them for speed. ``buffer_ms > 0``
+    writes lines below WARNING in batches (:class:`BufferedLineLogger`); the worker uses
+    ``settings.log_buffer_ms``.
     """
     stream = stream if stream is not None else sys.stderr
     level = logging.getLevelName(settings.log_level.upper())
@@ -68,11 +131,23 @@ def configure_logging(
     structlog.configure(
         processors=[*processors(), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.WriteLoggerFactory(file=stream),
+        logger_factory=(
+            structlog.WriteLoggerFactory(file=stream)
+            if buffer_ms <= 0
+            else _SharedLoggerFactory(BufferedLineLogger(stream, buffer_ms=buffer_ms))
+        ),
         cache_logger_on_first_use=cache,
     )
     logging.basicConfig(level=level, stream=stream, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger().setLevel(level)
+
+
+class _SharedLoggerFactory:
+    def __init__(self, logger: BufferedLineLogger) -> None:
+        self.logger = logger
+
+    def __call__(self, *args: Any) -> BufferedLineLogger:
+        return self.logger
 
 
 @contextmanager

@@ -16,6 +16,6 @@ from gcmc_jobs.runtime import configure
 from gcmc_jobs.settings import Settings
 
 settings = Settings()
-configure_logging(settings)
+configure_logging(settings, buffer_ms=settings.log_buffer_ms)
 runtime = configure(settings, set_global=True)
 broker = runtime.broker

@@ -146,3 +146,18 @@ def test_configure_logging_writes_json_lines_at_the_configured_level() -> None:
     assert record["level"] == "warning"
     assert record["password"] == "***"
     assert "timestamp" in record
+
+
+def test_the_worker_logger_batches_info_lines_and_writes_warnings_at_once() -> None:
+    from gcmc_jobs.logging import BufferedLineLogger
+
+    stream = io.StringIO()
+    logger = BufferedLineLogger(stream, buffer_ms=60_000)
+    logger.info("one")
+    logger.info("two")
+    assert stream.getvalue() == ""
+    logger.warning("three")
+    assert stream.getvalue() == "one\ntwo\nthree\n"
+    logger.info("four")
+    logger.flush()
+    assert stream.getvalue().endswith("three\nfour\n")
