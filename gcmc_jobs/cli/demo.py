@@ -84,8 +84,9 @@ def _serve_dashboard(current: Settings, port: int) -> None:
     except ImportError:
         fail("--serve needs the server extra: pip install 'gcmc-jobs\\[server]'")
     with demo_dashboard(current) as dashboard:
+        token = dashboard.token if dashboard.generated else "the one in GCMC_JOBS_ADMIN_TOKEN"
         console.print(
             f"[bold]dashboard[/]: http://127.0.0.1:{port}/dashboard  "
-            f"[bold]token[/]: {dashboard.token}  (Ctrl-C stops)"
+            f"[bold]token[/]: {token}  (Ctrl-C stops)"
         )
         uvicorn.run(dashboard.app, host="127.0.0.1", port=port, log_level="warning")

@@ -3,8 +3,8 @@
 The demo's own broker and worker stop when it ends; :func:`demo_dashboard` configures
 gcmc-jobs again on the same settings (the same database: its runs, dead letters, tenants),
 starts an in-process worker so that replays and triggered jobs run, and gives the admin
-application with a token to sign in with: the configured ``GCMC_JOBS_ADMIN_TOKEN``, or a
-random one made for this session.
+application with a token to sign in with: the configured ``GCMC_JOBS_ADMIN_TOKEN`` (never
+printed), or a random one made for this session (printed, so a newcomer can sign in).
 """
 
 from __future__ import annotations
@@ -27,10 +27,15 @@ __all__ = ["DemoDashboard", "demo_dashboard"]
 
 @dataclass(frozen=True)
 class DemoDashboard:
-    """The admin ASGI application to serve, and the token that opens it."""
+    """The admin ASGI application to serve, and the token that opens it.
+
+    ``generated`` is False when the token is the configured ``GCMC_JOBS_ADMIN_TOKEN``
+    (a secret the operator already has: never print it).
+    """
 
     app: Any
     token: str
+    generated: bool
 
 
 @contextmanager
@@ -42,10 +47,11 @@ def demo_dashboard(settings: Settings, *, worker_threads: int = 2) -> Iterator[D
     """
     from gcmc_jobs.http import create_app
 
+    generated = settings.admin_token is None
     token = (
-        settings.admin_token.get_secret_value()
-        if settings.admin_token is not None
-        else secrets.token_urlsafe(18)
+        secrets.token_urlsafe(18)
+        if settings.admin_token is None
+        else settings.admin_token.get_secret_value()
     )
     settings = settings.model_copy(update={"admin_token": SecretStr(token)})
     previous = _runtime._current
@@ -54,7 +60,7 @@ def demo_dashboard(settings: Settings, *, worker_threads: int = 2) -> Iterator[D
     worker = dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=worker_threads)
     worker.start()
     try:
-        yield DemoDashboard(app=create_app(settings), token=token)
+        yield DemoDashboard(app=create_app(settings), token=token, generated=generated)
     finally:
         worker.stop()
         runtime.broker.close()
