@@ -1,0 +1,40 @@
+"""The operations API, pinned: what host applications and scripts may import."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "gcmc_jobs.ops.queues": {"QueueStats", "known_queues", "queue_stats", "redis_client"},
+    "gcmc_jobs.ops.pauses": {
+        "PauseStore",
+        "RedisPauseStore",
+        "StubPauseStore",
+        "pause_queue",
+        "pause_store_for",
+        "paused_key",
+        "resume_queue",
+    },
+    "gcmc_jobs.ops.health": {
+        "ALL_CHECKS",
+        "READINESS_CHECKS",
+        "CheckResult",
+        "HealthReport",
+        "Status",
+        "check_health",
+    },
+    "gcmc_jobs.middleware.pause": {"Pause"},
+    "gcmc_jobs.middleware.worker_registry": {"WorkerRegistry", "workers_key"},
+    "gcmc_jobs.http": {"create_app"},
+    "gcmc_jobs.demo.serve": {"DemoDashboard", "demo_dashboard"},
+}
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_each_operations_module_exports_exactly_its_public_names(module: str) -> None:
+    imported = importlib.import_module(module)
+    assert set(imported.__all__) == PUBLIC[module]
+    for name in imported.__all__:
+        assert hasattr(imported, name)
