@@ -221,7 +221,7 @@ def test_fifty_thousand_mixed_messages_are_each_processed_once_or_dead_lettered(
     assert dict(runs) == {"succeeded": len(daily)}
     assert {i: succeeded[i] for i in daily_ids} == dict.fromkeys(daily_ids, 1)
     assert {kind: (n, distinct) for kind, n, distinct in notifications} == {
-        "document_expiring": (TENANTS, TENANTS),
+        "document_expiry": (TENANTS, TENANTS),
         "filing_overdue": (TENANTS, TENANTS),
     }
 
