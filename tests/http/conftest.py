@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import dramatiq
@@ -18,12 +19,13 @@ TOKEN = "test-admin-token"
 
 @pytest.fixture
 def gcmc_settings(gcmc_postgres_url: str, gcmc_redis_url: str, gcmc_namespace: str) -> Settings:
-    """The plugin's settings, plus an admin token."""
+    """The plugin's settings, plus an admin token, in a namespace of this test alone (so a
+    queue a test pauses can never stay paused for another)."""
     return Settings(
         database_url=gcmc_postgres_url,
         broker_url="stub://",
         redis_url=gcmc_redis_url,
-        namespace=gcmc_namespace,
+        namespace=f"{gcmc_namespace}:http{uuid.uuid4().hex[:8]}",
         email_url="memory://",
         log_format="json",
         admin_token=TOKEN,
