@@ -1,7 +1,7 @@
 """A local SMTP sink for the email benchmark, run as its own process (its own GIL).
 
 ``python benchmarks/_smtp_sink.py PORT STATE_DIR``: accepts every message; writes the
-number received to ``STATE_DIR/count`` every 100 messages and on each security email,
+number received to ``STATE_DIR/count`` after each message,
 and the arrival time (``time.time()``) of each ``X-GCMC-Kind: password_reset`` message to
 ``STATE_DIR/resets`` (one line each).
 """
@@ -38,9 +38,7 @@ class Counter:
             if b"X-GCMC-Kind: password_reset" in head:
                 with (self.state / "resets").open("a") as file:
                     file.write(f"{now}\n")
-                self._write_count()
-            elif self.count % 100 == 0:
-                self._write_count()
+            self._write_count()
         return "250 2.0.0 Ok"
 
 
