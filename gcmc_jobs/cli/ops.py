@@ -118,13 +118,13 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port to listen on."),
 ) -> None:
-    """Run the admin HTTP API and dashboard (needs the server extra: gcmc-jobs[server])."""
+    """Run the admin HTTP API and dashboard (needs the server extra of gcmc-jobs)."""
     try:
         import uvicorn
 
         from gcmc_jobs.http import create_app
     except ImportError:
-        fail("gcmc-jobs serve needs the server extra: pip install 'gcmc-jobs[server]'")
+        fail("gcmc-jobs serve needs the server extra: pip install 'gcmc-jobs\\[server]'")
     current = settings()
     if current.admin_token is None:
         console.print(
