@@ -20,8 +20,8 @@ _STOP = object()
 
 
 class Batcher(Generic[T]):
-    """Hands items to ``write(batch)`` from one daemon thread, at most ``max_items`` per call,
-    waiting up to ``wait_ms`` after the first item of a batch for more.
+    """Hands items to ``write(batch)`` from one daemon thread, at most ``max_items`` per call:
+    after the first item of a batch it sleeps ``wait_ms``, then takes everything queued.
 
     The thread starts on the first :meth:`put` (so building the middleware starts nothing and
     each forked worker process gets its own); :meth:`close` writes what is left. A failed
@@ -59,24 +59,28 @@ class Batcher(Generic[T]):
             thread.join(timeout)
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
+        # Sleep, then drain: one wake-up per batch, not one per item (16 worker threads
+        # putting items must not each wake this thread).
+        while True:
             first = self._queue.get()
-            if first is _STOP:
-                return
-            batch: list[T] = [first]  # type: ignore[list-item]
-            deadline = time.monotonic() + self.wait_ms / 1000
-            while len(batch) < self.max_items:
-                left = deadline - time.monotonic()
+            batch: list[T] = []
+            stopping = first is _STOP
+            if not stopping:
+                batch.append(first)  # type: ignore[arg-type]
+                time.sleep(self.wait_ms / 1000)
+            while True:
                 try:
-                    item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is _STOP:
                     stopping = True
-                    break
-                batch.append(item)  # type: ignore[arg-type]
-            try:
-                self.write(batch)
-            except Exception as exc:
-                logger.error("batch_write_failed", items=len(batch), error=repr(exc))
+                else:
+                    batch.append(item)  # type: ignore[arg-type]
+            for start in range(0, len(batch), self.max_items):
+                try:
+                    self.write(batch[start : start + self.max_items])
+                except Exception as exc:
+                    logger.error("batch_write_failed", items=len(batch), error=repr(exc))
+            if stopping:
+                return

@@ -174,3 +174,15 @@ def test_a_template_missing_an_argument_fails_in_the_caller(gcmc_broker: dramati
 
     with pytest.raises(KeyError):
         reset.send(email="a@example.com")
+
+
+def test_the_completion_batcher_writes_everything_in_batches_by_close() -> None:
+    from gcmc_jobs.middleware._batching import Batcher
+
+    written: list[list[int]] = []
+    batcher: Batcher[int] = Batcher(written.append, wait_ms=5, max_items=3)
+    for n in range(7):
+        batcher.put(n)
+    batcher.close()
+    assert sorted(n for batch in written for n in batch) == list(range(7))
+    assert all(len(batch) <= 3 for batch in written)
