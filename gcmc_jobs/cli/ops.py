@@ -49,9 +49,13 @@ def queues_command(
     if as_json:
         console.print_json(json.dumps([s.as_dict() for s in stats]))
         return
-    table = Table(title="gcmc-jobs queues")
-    for column in ("queue", "ready", "delayed", "in flight", "dead (broker)", "oldest", "state"):
-        table.add_column(column, justify="left" if column in ("queue", "state") else "right")
+    table = Table(
+        title="gcmc-jobs queues",
+        caption="dead: the broker's own dead-letter queue (gcmc-jobs dead-letters lists ours)",
+    )
+    for column in ("queue", "ready", "delayed", "in flight", "dead", "oldest", "state"):
+        left = column in ("queue", "state")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
     for s in stats:
         table.add_row(
             s.name,
