@@ -18,6 +18,7 @@ from sqlalchemy import func, select, true
 
 from gcmc_jobs.db.models import EmailLog, JobRun, Tenant
 from gcmc_jobs.demo.context import DemoContext
+from gcmc_jobs.redaction import redact_text
 from gcmc_jobs.scheduling.scheduler import tick
 from gcmc_jobs.services.tenancy import tenant_zone
 
@@ -129,5 +130,6 @@ def run(ctx: DemoContext) -> None:
     ctx.console.print(
         "Each daily job ran once per tenant at its [bold]local[/] time, guarded by its "
         "[bold]job_runs[/] row; each recipient got one digest per kind "
-        f"(email transport: {ctx.settings.email_url.get_secret_value()})."
+        # The URL may carry SMTP credentials: show it with them masked.
+        f"(email transport: {redact_text(ctx.settings.email_url.get_secret_value())})."
     )

@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 
 import redis
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -114,16 +114,20 @@ class RedisServer:
     That is the configuration gcmc-jobs documents for production ("Guarantees" in README).
     """
 
-    def __init__(self, directory: Path, *, durable: bool = False) -> None:
+    def __init__(
+        self, directory: Path, *, durable: bool = False, password: str | None = None
+    ) -> None:
         self.directory = directory
         self.durable = durable
+        self.password = password
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.directory.mkdir(parents=True, exist_ok=True)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        userinfo = f":{self.password}@" if self.password else ""
+        return f"redis://{userinfo}127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=10)
@@ -149,6 +153,7 @@ class RedisServer:
                 "--maxmemory-policy",
                 "noeviction",
                 *persistence,
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -290,8 +295,12 @@ class _SinkHandler:
     deliveries: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     keep_messages: bool = True
+    #: Recipients refused for good (``550``), like a mailbox that does not exist.
+    reject: set[str] = field(default_factory=set)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if any(str(r).lower() in self.reject for r in envelope.rcpt_tos):
+            return "550 5.1.1 mailbox unavailable"
         content = envelope.original_content or envelope.content
         assert isinstance(content, bytes)
         parsed = message_from_bytes(content)
@@ -314,17 +323,44 @@ class SmtpSink:
     mail server is down); :meth:`start` listens again on the same port.
     """
 
-    def __init__(self, *, keep_messages: bool = True) -> None:
+    def __init__(
+        self, *, keep_messages: bool = True, credentials: tuple[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.handler = _SinkHandler(keep_messages=keep_messages)
+        self.credentials = credentials
+        self.logins: list[str] = []
         self._controller: Controller | None = None
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}?starttls=off"
+        userinfo = ""
+        if self.credentials is not None:
+            userinfo = f"{self.credentials[0]}:{self.credentials[1]}@"
+        return f"smtp://{userinfo}127.0.0.1:{self.port}?starttls=off"
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        login = data.login.decode() if isinstance(data.login, bytes) else str(data.login)
+        password = data.password.decode() if isinstance(data.password, bytes) else data.password
+        ok = self.credentials is not None and (login, password) == self.credentials
+        if ok:
+            self.logins.append(login)
+        return AuthResult(success=ok)
 
     def start(self) -> None:
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        if self.credentials is None:
+            self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        else:  # AUTH over plain TCP: loopback only, for the test
+            self._controller = Controller(
+                self.handler,
+                hostname="127.0.0.1",
+                port=self.port,
+                authenticator=self._authenticate,
+                auth_require_tls=False,
+                auth_required=True,
+            )
         self._controller.start()
 
     def stop(self) -> None:
