@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -10,7 +11,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 
 from gcmc_jobs.email.rendering import RenderedEmail
 
-__all__ = ["build_mime", "to_bytes"]
+__all__ = ["build_mime", "message_id_for", "to_bytes"]
 
 
 def build_mime(
@@ -22,7 +23,8 @@ def build_mime(
     now: datetime | None = None,
 ) -> EmailMessage:
     """A ``multipart/alternative`` message (plain text first, HTML preferred) with a fresh
-    ``Message-ID`` on the sender's domain.
+    ``Message-ID`` on the sender's domain (derived from ``dedup_key`` when given: see
+    :func:`message_id_for`).
 
     Header values are set through :mod:`email`'s header registry, which refuses CR/LF: a
     second guard behind the payload validation. ``X-GCMC-Kind`` names the kind and
@@ -34,7 +36,7 @@ def build_mime(
     message["To"] = Address(addr_spec=to)
     message["Subject"] = rendered.subject
     message["Date"] = format_datetime(now or datetime.now(UTC))
-    message["Message-ID"] = make_msgid(domain=domain)
+    message["Message-ID"] = message_id_for(dedup_key, domain=domain)
     message["Auto-Submitted"] = "auto-generated"
     message["X-GCMC-Kind"] = rendered.kind
     if dedup_key:
@@ -50,3 +52,17 @@ def to_bytes(message: EmailMessage) -> bytes:
     ``smtplib.SMTP.sendmail`` sends bytes as they are, so the policy must do this.
     """
     return message.as_bytes(policy=SMTP)
+
+
+def message_id_for(dedup_key: str | None, *, domain: str) -> str:
+    """The ``Message-ID`` of a logical email: the same for every copy of one dedup key.
+
+    A copy can only be sent twice when a worker dies after the server accepted it and
+    before ``email_log`` recorded it (SMTP's own ambiguity, RFC 1047); giving both copies
+    the same ``Message-ID`` lets receiving systems and mail clients recognise the second
+    as a duplicate. Without a key, a fresh one (:func:`email.utils.make_msgid`).
+    """
+    if not dedup_key:
+        return make_msgid(domain=domain)
+    digest = hashlib.sha256(dedup_key.encode()).hexdigest()[:32]
+    return f"<{digest}.gcmc@{domain}>"

@@ -20,6 +20,7 @@ with a message naming what it waited for. No test asserts on elapsed time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -297,10 +298,23 @@ class _SinkHandler:
     keep_messages: bool = True
     #: Recipients refused for good (``550``), like a mailbox that does not exist.
     reject: set[str] = field(default_factory=set)
+    #: When set, a message is accepted (counted) but the ``250`` reply waits until the
+    #: gate opens; ``holding`` is set while a reply waits.
+    gate: threading.Event | None = None
+    holding: threading.Event = field(default_factory=threading.Event)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if any(str(r).lower() in self.reject for r in envelope.rcpt_tos):
             return "550 5.1.1 mailbox unavailable"
+        reply = self._accept(envelope)
+        gate = self.gate
+        if gate is not None:
+            self.holding.set()
+            while not gate.is_set():
+                await asyncio.sleep(0.01)
+        return reply
+
+    def _accept(self, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content
         assert isinstance(content, bytes)
         parsed = message_from_bytes(content)

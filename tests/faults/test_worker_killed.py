@@ -16,6 +16,7 @@ shows exactly what happens there.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 
@@ -123,3 +124,46 @@ def test_a_worker_killed_mid_batch_loses_no_email_and_sends_none_twice(
     assert duplicates == 0
     assert statuses == dict.fromkeys(keys, "sent")
     assert dead_lettered(client, namespace, "gcmc_email") == 0
+
+
+def test_a_crash_after_the_server_accepted_but_before_the_commit_resends_once(
+    fault_db: tuple[str, Engine],
+    redis_server: RedisServer,
+    smtp_sink: SmtpSink,
+    namespace: str,
+    producer: Runtime,
+    start_workers: Callable[..., WorkerGroup],
+) -> None:
+    """The one window where a crash costs a duplicate (README "Guarantees"): SMTP has no
+    way to make "the server took it" and "we recorded it" one step (RFC 1047). What we
+    promise there: one extra copy at most per crash, carrying the same Message-ID so the
+    receiving side can recognise it, and one ``email_log`` row, ``sent``."""
+    _, engine = fault_db
+    client = redis_server.client()
+    # Given the mail server takes a message but holds back its "250 OK"
+    gate = threading.Event()
+    smtp_sink.handler.gate = gate
+    doomed = start_workers(processes=1, threads=1, env=FAST_RECOVERY)
+    queue_email("custom", "window@example.com", custom_email(0, prefix="window"), dedup_key="w")
+    wait_until(smtp_sink.handler.holding.is_set, timeout_s=60, what="the server to hold a reply")
+
+    # When the worker dies in that instant, and a new worker takes over
+    doomed.kill()
+    gate.set()
+    start_workers(processes=1, threads=1, env=FAST_RECOVERY)
+    wait_until(
+        lambda: (
+            email_statuses(engine).get("w") == "sent"
+            and queue_is_drained(client, namespace, "gcmc_email")
+            and unacked(client, namespace) == 0
+        ),
+        timeout_s=90,
+        what="the redelivered email to be sent",
+    )
+
+    # Then the email went out twice, both copies the same logical message and Message-ID
+    copies = [d for d in smtp_sink.deliveries if d.dedup_key == "w"]
+    print(f"\n[scenario 1, RFC 1047 window] sent=1 deliveries={len(copies)} duplicates=1")
+    assert len(copies) == 2
+    assert copies[0].message_id == copies[1].message_id
+    assert email_statuses(engine) == {"w": "sent"}
