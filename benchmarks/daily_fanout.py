@@ -73,7 +73,7 @@ from gcmc_jobs.services.digests import DOCUMENT_WARNING_DAYS, FILING_WARNING_DAY
 from gcmc_jobs.services.seed import seed
 from gcmc_jobs.settings import Settings
 
-console = Console()
+console = Console(width=130)
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
