@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.engine import session_scope
@@ -20,6 +21,20 @@ from tests import factories as f
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 TODAY = date(2026, 6, 1)
+
+
+@contextmanager
+def _statements(engine: Engine) -> Iterator[list[object]]:
+    seen: list[object] = []
+
+    def count(*args: object) -> None:
+        seen.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
 
 
 def _run(engine: Engine) -> JobRun:
@@ -149,3 +164,29 @@ def test_every_job_runs_on_sqlite_too(gcmc_sqlite_db: Engine) -> None:
     assert [d.kind for d in sent] == ["document_expiry_warning", "filing_reminder"]
     assert {r.status for r in runs} == {JobRunStatus.SUCCEEDED}
     assert len(runs) == len(JOB_NAMES)
+
+
+def test_a_whole_run_issues_the_same_statements_for_any_number_of_clients(
+    gcmc_session: Session, gcmc_db: Engine
+) -> None:
+    sizes = {}
+    for clients in (2, 40):
+        tenant = f.tenant(gcmc_session, f"t{clients}")
+        people = [f.member(gcmc_session, tenant, Role.MANAGER) for _ in range(3)]
+        for n in range(clients):
+            client = f.client(gcmc_session, tenant, assigned=people[n % 3])
+            f.document(gcmc_session, client, expiry=TODAY + timedelta(days=7))
+            f.filing(gcmc_session, client, due=TODAY + timedelta(days=3))
+        sizes[clients] = tenant.id
+    gcmc_session.commit()
+
+    def collect(found: Sequence[Digest]) -> SentDigests:
+        return SentDigests(queued=len(found), duplicates=0)
+
+    for job in JOB_NAMES:
+        counts = []
+        for tenant_id in sizes.values():
+            with _statements(gcmc_db) as seen:
+                run_for_tenant(gcmc_db, job, tenant_id, now=NOW, send_digests=collect)
+            counts.append(len(seen))
+        assert counts[0] == counts[1] <= 8, (job, counts)
