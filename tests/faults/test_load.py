@@ -192,8 +192,16 @@ def test_fifty_thousand_mixed_messages_are_each_processed_once_or_dead_lettered(
     wait_until(
         done, timeout_s=600, interval_s=0.5, what="every queue to drain", diagnose=workers.log_tail
     )
-    log = workers.log_text()
-    events = _events(log, {"succeeded", "rate_limited", "dead_lettered", "skipped_duplicate"})
+    expected_successes = {m.message_id for m in [*refreshes, *daily, *emails]}
+
+    def logged() -> list[dict[str, Any]] | None:
+        # Workers write info lines in batches: wait until the last batch is in the log.
+        names = {"succeeded", "rate_limited", "dead_lettered", "skipped_duplicate"}
+        found = _events(workers.log_text(), names)
+        done = {e["message_id"] for e in found if e["event"] == "succeeded"}
+        return found if done >= expected_successes else None
+
+    events = wait_until(logged, timeout_s=60, interval_s=0.5, what="every success logged")
     succeeded = Counter(e["message_id"] for e in events if e["event"] == "succeeded")
     rate_limited = {e["message_id"] for e in events if e["event"] == "rate_limited"}
     skipped = [e for e in events if e["event"] == "skipped_duplicate"]
