@@ -87,22 +87,6 @@ class Settings(BaseSettings):
         "workers' messages back to the queue and expire old dead letters (Dramatiq's "
         "default, 1,000).",
     )
-    broker_heartbeat_timeout_ms: int = Field(
-        default=60_000,
-        ge=1_000,
-        description="Redis broker: a worker silent this long is dead, and the messages it "
-        "had fetched but not acknowledged go back to their queue (Dramatiq's default). Keep "
-        "it well above the longest time a worker's threads can all be busy with prefetch "
-        "full, or live work is run twice.",
-    )
-    broker_maintenance_chance: int = Field(
-        default=1_000,
-        ge=0,
-        le=1_000_000,
-        description="Redis broker: how many broker commands in a million also sweep dead "
-        "workers' messages back to the queue and expire old dead letters (Dramatiq's "
-        "default, 1,000).",
-    )
 
     # -- Retry policy defaults (each actor may override; see README) ---------------------
     max_retries: int = Field(default=5, ge=0, description="Retries after the first attempt.")
