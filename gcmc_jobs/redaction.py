@@ -12,7 +12,6 @@ link path (``…/reset/abc`` → ``…/reset/***``).
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -55,15 +54,19 @@ _RESET_PATH = re.compile(
 _BEARER = re.compile(r"(?P<scheme>\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 
-@functools.lru_cache(maxsize=4096)
-def _is_secret_name(name: str) -> bool:
-    lowered = name.lower()
-    return any(part in lowered for part in SECRET_KEY_PARTS)
+_secret_names: dict[str, bool] = {}
 
 
 def is_secret_key(key: object) -> bool:
     """Whether a mapping key names a secret."""
-    return _is_secret_name(key if isinstance(key, str) else str(key))
+    name = key if isinstance(key, str) else str(key)
+    found = _secret_names.get(name)
+    if found is None:
+        lowered = name.lower()
+        found = any(part in lowered for part in SECRET_KEY_PARTS)
+        if len(_secret_names) < 10_000:  # keys are few; never grow without bound
+            _secret_names[name] = found
+    return found
 
 
 def redact_text(text: str) -> str:
@@ -78,22 +81,33 @@ def redact_text(text: str) -> str:
     return text
 
 
-_PLAIN = (int, float, bool, type(None))
+_PLAIN = frozenset({int, float, bool, type(None)})
 
 
 def redact(value: Any) -> Any:
     """A copy of ``value`` (mappings, lists, tuples, strings) with every secret masked."""
+    # Exact-class checks first: log events are mostly flat dicts of str/int values.
+    cls = value.__class__
+    if cls is str:
+        return redact_text(value)
+    if cls in _PLAIN:
+        return value
+    if cls is dict or isinstance(value, Mapping):
+        redacted = {}
+        for key, item in value.items():
+            if item is not None and is_secret_key(key):
+                redacted[key] = MASK
+            elif item.__class__ is str:
+                redacted[key] = redact_text(item)
+            elif item.__class__ in _PLAIN:
+                redacted[key] = item
+            else:
+                redacted[key] = redact(item)
+        return redacted
     if isinstance(value, str):
         return redact_text(value)
-    if isinstance(value, _PLAIN):
-        return value
     if isinstance(value, SecretStr | SecretBytes):
         return MASK
-    if isinstance(value, Mapping):
-        return {
-            key: (MASK if is_secret_key(key) and item is not None else redact(item))
-            for key, item in value.items()
-        }
     if isinstance(value, list | tuple):
         return type(value)(redact(item) for item in value)
     return value
