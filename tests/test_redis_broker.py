@@ -1,0 +1,62 @@
+"""gcmc_jobs.redis_broker: a message that does not decode is dead-lettered, and the
+messages fetched with it are still delivered (Dramatiq's consumer strands them all)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import dramatiq
+import pytest
+import redis
+
+from gcmc_jobs.redis_broker import UNDECODABLE_ACTOR, RedisBroker
+
+
+class _Nacks(dramatiq.Middleware):
+    def __init__(self) -> None:
+        self.nacked: list[Any] = []
+
+    def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
+        self.nacked.append(message)
+
+
+@pytest.fixture
+def broker(gcmc_redis_url: str) -> Iterator[tuple[RedisBroker, _Nacks, str]]:
+    namespace = f"gcmc_test_rb_{uuid.uuid4().hex[:10]}"
+    nacks = _Nacks()
+    built = RedisBroker(url=gcmc_redis_url, namespace=namespace, middleware=[nacks])
+    built.declare_queue("q")
+    yield built, nacks, namespace
+    client = redis.Redis.from_url(gcmc_redis_url)
+    keys = list(client.scan_iter(match=f"{namespace}*"))
+    if keys:
+        client.delete(*keys)
+    built.close()
+
+
+def test_an_undecodable_message_is_dead_lettered_and_the_next_one_is_delivered(
+    broker: tuple[RedisBroker, _Nacks, str],
+) -> None:
+    # Given garbage written into the queue ahead of a good message
+    built, nacks, namespace = broker
+    garbage_id = str(uuid.uuid4())
+    built.client.hset(f"{namespace}:q.msgs", garbage_id, b"\xff not json")
+    built.client.rpush(f"{namespace}:q", garbage_id)
+    good = built.enqueue(
+        dramatiq.Message(queue_name="q", actor_name="a", args=(), kwargs={}, options={})
+    )
+
+    # When a consumer fetches both
+    consumer = built.consume("q", prefetch=10, timeout=100)
+    received = next(message for message in consumer if message is not None)
+
+    # Then the good message arrives, and the garbage is in the dead-letter queue, announced
+    assert received.message_id == good.message_id
+    assert built.client.zrange(f"{namespace}:q.XQ", 0, -1) == [garbage_id.encode()]
+    assert [(m.message_id, m.actor_name) for m in nacks.nacked] == [(garbage_id, UNDECODABLE_ACTOR)]
+    error = nacks.nacked[0]._exception
+    assert isinstance(error, dramatiq.errors.DecodeError)
+    assert "not a Dramatiq message" in str(error)
+    consumer.close()
