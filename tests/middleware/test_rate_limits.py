@@ -183,3 +183,25 @@ def test_the_stub_store_books_like_the_redis_store(
             ]  # fmt: skip
         else:
             assert set(got) == {Booking(HOUR_MS - 10, 500_001)}
+
+
+def test_the_redis_store_books_on_after_its_connection_is_killed(
+    gcmc_broker: dramatiq.Broker, unique: str
+) -> None:
+    # The store sends its script on a connection of its own; Redis dropping it (restart,
+    # client kill, idle timeout) must cost no booking and no error.
+    store = middleware_of(gcmc_broker, RateLimits).store
+    now = 500_000 * HOUR_MS + 10
+
+    def book() -> Booking:
+        return store.book(
+            "default", f"k-{unique}", now_ms=now, window_ms=HOUR_MS, limit=2,
+            latest_ms=now + HOUR_MS,
+        )  # fmt: skip
+
+    assert book() == Booking(0, 500_000)
+    own = store._connection()
+    own.send_command("CLIENT", "ID")
+    store.client.client_kill_filter(_id=own.read_response())
+    assert book() == Booking(0, 500_000)
+    assert book() == Booking(HOUR_MS - 10, 500_001)
