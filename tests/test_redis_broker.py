@@ -60,3 +60,38 @@ def test_an_undecodable_message_is_dead_lettered_and_the_next_one_is_delivered(
     assert isinstance(error, dramatiq.errors.DecodeError)
     assert "not a Dramatiq message" in str(error)
     consumer.close()
+
+
+class _Order(dramatiq.Middleware):
+    def __init__(self, name: str, seen: list[str], *, fail: bool = False) -> None:
+        self.name, self.seen, self.fail = name, seen, fail
+
+    def before_ack(self, broker: dramatiq.Broker, message: Any) -> None:
+        self.seen.append(f"before {self.name}")
+        if self.fail:
+            raise RuntimeError("boom")
+
+    def after_ack(self, broker: dramatiq.Broker, message: Any) -> None:
+        self.seen.append(f"after {self.name}")
+
+
+def test_hooks_run_in_order_and_see_middleware_added_or_removed_later(
+    broker: tuple[RedisBroker, _Nacks, str],
+) -> None:
+    built, _, _ = broker
+    seen: list[str] = []
+    message = dramatiq.Message(queue_name="q", actor_name="a", args=(), kwargs={}, options={})
+    built.add_middleware(_Order("a", seen, fail=True))  # a failing hook does not stop the next
+    built.emit_before("ack", message)
+    built.emit_after("ack", message)
+    assert seen == ["before a", "after a"]
+    late = _Order("b", seen)
+    built.middleware.insert(0, late)  # a direct edit of the list, as tests do
+    seen.clear()
+    built.emit_before("ack", message)
+    built.emit_after("ack", message)
+    assert seen == ["before b", "before a", "after a", "after b"]
+    built.middleware.remove(late)
+    seen.clear()
+    built.emit_before("ack", message)
+    assert seen == ["before a"]
