@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
@@ -161,3 +163,20 @@ def test_the_worker_logger_batches_info_lines_and_writes_warnings_at_once() -> N
     logger.info("four")
     logger.flush()
     assert stream.getvalue().endswith("three\nfour\n")
+
+
+def test_json_lines_carry_an_iso_utc_timestamp_and_render_any_value() -> None:
+    stream = io.StringIO()
+    previous = structlog.get_config()
+    try:
+        configure_logging(Settings(log_format="json", log_level="INFO"), stream=stream, cache=False)
+        before = datetime.now(UTC)
+        structlog.get_logger("t").info("shown", when=before, url="smtp://u:hunter2@h")
+        after = datetime.now(UTC)
+    finally:
+        structlog.configure(**previous)
+    record = json.loads(stream.getvalue())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", record["timestamp"])
+    assert before <= datetime.fromisoformat(record["timestamp"]) <= after
+    assert record["when"] == str(before)  # values JSON cannot hold are written with str()
+    assert record["url"] == "smtp://***@h"
