@@ -95,3 +95,26 @@ def test_hooks_run_in_order_and_see_middleware_added_or_removed_later(
     seen.clear()
     built.emit_before("ack", message)
     assert seen == ["before a"]
+
+
+def test_messages_flow_on_after_redis_drops_the_brokers_own_connection(
+    broker: tuple[RedisBroker, _Nacks, str],
+) -> None:
+    # Commands go on a connection the thread keeps; losing it costs no message.
+    built, _, namespace = broker
+    first = built.enqueue(
+        dramatiq.Message(queue_name="q", actor_name="a", args=(), kwargs={}, options={})
+    )
+    own = built._dispatch_runner.connection()
+    own.send_command("CLIENT", "ID")
+    built.client.client_kill_filter(_id=own.read_response())
+    second = built.enqueue(
+        dramatiq.Message(queue_name="q", actor_name="a", args=(), kwargs={}, options={})
+    )
+    consumer = built.consume("q", prefetch=10, timeout=100)
+    received = [next(m for m in consumer if m is not None) for _ in range(2)]
+    assert [m.message_id for m in received] == [first.message_id, second.message_id]
+    for message in received:
+        consumer.ack(message)
+    assert built.client.hlen(f"{namespace}:q.msgs") == 0
+    consumer.close()

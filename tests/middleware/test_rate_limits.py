@@ -200,7 +200,7 @@ def test_the_redis_store_books_on_after_its_connection_is_killed(
         )  # fmt: skip
 
     assert book() == Booking(0, 500_000)
-    own = store._connection()
+    own = store._book.connection()
     own.send_command("CLIENT", "ID")
     store.client.client_kill_filter(_id=own.read_response())
     assert book() == Booking(0, 500_000)

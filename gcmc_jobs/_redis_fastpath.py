@@ -1,0 +1,61 @@
+"""Run a registered Lua script on a per-thread Redis connection, skipping redis-py's
+per-command machinery, for the scripts a worker runs on every message.
+
+redis-py's ``Script.__call__`` checks a connection out of the pool, tests it for stale data
+(a ``settimeout``/``recv``/``settimeout`` round of syscalls), wraps the call in its retry
+helper, then checks it back in: measured here at 114-163 µs of client CPU a call, against
+56-77 µs for ``EVALSHA`` sent straight on a connection the thread keeps (5,000 calls).
+On a connection error, a timeout or ``NOSCRIPT`` (Redis restarted, ``SCRIPT FLUSH``) the
+held connection is dropped and the call goes through ``Script.__call__``, which loads the
+script and retries exactly as redis-py always does (a retry after a timeout may run the
+script twice, as redis-py's own retry would).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+__all__ = ["ScriptRunner"]
+
+
+class ScriptRunner:
+    """Runs ``script`` (a ``redis.commands.core.Script`` of ``client``) as described above.
+
+    Each thread gets its own connection, built from the client pool's settings but outside
+    the pool, on first use; it is closed when the thread ends (garbage collected) and never
+    used in another process after a fork.
+    """
+
+    def __init__(self, client: Any, script: Any) -> None:
+        self.client = client
+        self.script = script
+        self._local = threading.local()
+
+    def connection(self) -> Any:
+        """This thread's own connection (made on first use)."""
+        held = getattr(self._local, "connection", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        pool = self.client.connection_pool
+        connection = pool.connection_class(**pool.connection_kwargs)
+        self._local.connection = (os.getpid(), connection)
+        return connection
+
+    def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        try:
+            connection = self.connection()
+            connection.send_command("EVALSHA", self.script.sha, len(keys), *keys, *args)
+            return connection.read_response()
+        except (RedisConnectionError, RedisTimeoutError, NoScriptError):
+            held = getattr(self._local, "connection", None)
+            self._local.connection = None
+            if held is not None:
+                held[1].disconnect()
+            return self.script(keys=list(keys), args=list(args))
