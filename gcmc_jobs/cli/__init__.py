@@ -6,7 +6,8 @@ adds its commands to :data:`app`.
 
 from __future__ import annotations
 
-from gcmc_jobs.cli import db as _db  # noqa: F401  (registers its commands)
+from gcmc_jobs.cli import config as _config  # noqa: F401  (registers its commands)
+from gcmc_jobs.cli import db as _db  # noqa: F401
 from gcmc_jobs.cli import dead_letters as _dead_letters  # noqa: F401
 from gcmc_jobs.cli import demo as _demo  # noqa: F401
 from gcmc_jobs.cli import email as _email  # noqa: F401
