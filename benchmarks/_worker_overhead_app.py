@@ -1,6 +1,9 @@
 """What ``benchmarks/worker_overhead.py``'s ``dramatiq`` workers load, by ``BENCH_MODE``:
 
 - ``bare``: Dramatiq's RedisBroker with its default middleware, a no-op actor;
+- ``bare_ours``: the same on gcmc-jobs' ``RedisBroker`` (hooks emitted only to middleware
+  that implement them, broker commands on a per-thread connection), Dramatiq's default
+  middleware: the stack's ratio to it is the cost of our middleware alone;
 - ``stack``: gcmc-jobs' whole stack (``gcmc_jobs.configure`` from ``GCMC_JOBS_*``), a no-op
   actor and an email-shaped actor (dedup key + recipient rate limit);
 - ``window``: bare Dramatiq, the no-op actor inside Dramatiq's ``WindowRateLimiter`` on one key;
@@ -34,6 +37,10 @@ def build(mode: str, *, url: str, namespace: str) -> tuple[dramatiq.Broker, dict
         store = RedisRateLimitStore(redis.Redis.from_url(url), namespace=namespace)
         broker = RedisBroker(url=url, namespace=namespace)
         broker.add_middleware(RateLimits(store, limit=HOT_LIMIT, window=60_000))
+    elif mode == "bare_ours":
+        from gcmc_jobs.redis_broker import RedisBroker as OurRedisBroker
+
+        broker = OurRedisBroker(url=url, namespace=namespace)  # type: ignore[no-untyped-call]
     else:
         broker = RedisBroker(url=url, namespace=namespace)
 
