@@ -63,6 +63,12 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: commit when the block ends normally, roll back when it raises."""
-    with make_sessionmaker(engine).begin() as session:
+    """One transaction: commit when the block ends normally, roll back when it raises.
+
+    The session is configured as :func:`make_sessionmaker`'s are, but built directly: a
+    ``sessionmaker`` defines a new ``Session`` subclass each time it is built and SQLAlchemy
+    then sets up that class's event dispatch, CPU that every job paid when the factory was
+    built per call.
+    """
+    with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
