@@ -118,18 +118,3 @@ def test_messages_flow_on_after_redis_drops_the_brokers_own_connection(
         consumer.ack(message)
     assert built.client.hlen(f"{namespace}:q.msgs") == 0
     consumer.close()
-
-
-def test_the_fast_path_writes_the_bytes_redis_py_writes() -> None:
-    from redis._parsers.encoders import Encoder
-    from redis.connection import PythonRespSerializer
-
-    from gcmc_jobs._redis_fastpath import _pack
-
-    serializer = PythonRespSerializer(6000, Encoder("utf-8", "strict", False).encode)
-    for command in [
-        ("EVALSHA", "0" * 40, 1, "ns", "ack", 1_732_870_000_000, "q", "é-ü", -1, 0, ""),
-        ("EVALSHA", "0" * 40, 1, "k", b"\xff\x00" * 5_000),
-    ]:
-        assert _pack(command) == b"".join(serializer.pack(*command))
-    assert _pack(("EVALSHA", "0" * 40, 0, 1.5)) is None  # redis-py packs other types
