@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -155,6 +155,22 @@ class BufferedLineLogger:
     warning = warn = error = err = critical = fatal = exception = failure = _now
 
 
+class _CurrentStderr:
+    """Writes to ``sys.stderr`` as it is at each write, not as it was when logging was
+    configured: a test runner (pytest's capture, Click's ``CliRunner``) swaps ``sys.stderr``
+    for a stream of its own and closes it afterwards, which a logger bound to that stream
+    would then fail on (``ValueError: I/O operation on closed file``) in every later test."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(
     settings: Settings,
     *,
@@ -166,12 +182,13 @@ def configure_logging(
 
     ``settings.log_format``: ``json`` (one JSON object per line), ``console`` (coloured,
     human), ``auto`` (console when ``stream`` is a terminal, else JSON). ``settings.log_level``
-    filters events. ``stream`` defaults to ``sys.stderr``. ``cache=False`` keeps loggers
+    filters events. ``stream`` defaults to ``sys.stderr``, looked up at each write (so a
+    swapped and closed ``sys.stderr`` is never written to afterwards). ``cache=False`` keeps loggers
     re-configurable (the CLI, tests); the worker caches them for speed. ``buffer_ms > 0``
     writes lines below WARNING in batches (:class:`BufferedLineLogger`); the worker uses
     ``settings.log_buffer_ms``.
     """
-    stream = stream if stream is not None else sys.stderr
+    stream = stream if stream is not None else cast(TextIO, _CurrentStderr())
     level = logging.getLevelName(settings.log_level.upper())
     if not isinstance(level, int):
         raise ValueError(f"unknown log level {settings.log_level!r}")

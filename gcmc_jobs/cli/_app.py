@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from typing import NoReturn
 
+import click
+import structlog
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
 
 from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.errors import GcmcJobsError
+from gcmc_jobs.logging import configure_logging
 from gcmc_jobs.settings import Settings
 
-__all__ = ["app", "console", "engine", "err_console", "fail", "handle", "settings"]
+__all__ = [
+    "app",
+    "configure_command_logging",
+    "console",
+    "engine",
+    "err_console",
+    "fail",
+    "handle",
+    "settings",
+]
 
 app = typer.Typer(
     name="gcmc-jobs",
@@ -49,3 +62,23 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def handle(exc: GcmcJobsError) -> NoReturn:
     """Turn one of our errors into a clean exit."""
     fail(str(exc))
+
+
+def configure_command_logging(current: Settings) -> None:
+    """``configure_logging(current, cache=False)`` for the running command only: the previous
+    structlog configuration and root logger level are restored when the command ends, so a
+    process that runs commands in-process (a host app, ``CliRunner`` in tests) is left as
+    it was found."""
+    previous = structlog.get_config()
+    root = logging.getLogger()
+    previous_level = root.level
+    configure_logging(current, cache=False)
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return
+
+    def restore() -> None:
+        structlog.configure(**previous)
+        root.setLevel(previous_level)
+
+    context.call_on_close(restore)

@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 import typer
 from rich.table import Table
 
-from gcmc_jobs.cli._app import app, console, fail, handle, settings
+from gcmc_jobs.cli._app import app, configure_command_logging, console, fail, handle, settings
 from gcmc_jobs.errors import GcmcJobsError
-from gcmc_jobs.logging import configure_logging
 from gcmc_jobs.middleware.stores.dead_letters import SqlDeadLetterStore
 from gcmc_jobs.services import dead_letters as service
 
@@ -51,7 +50,7 @@ def parse_since(value: str | None) -> datetime | None:
 
 def _store() -> SqlDeadLetterStore:
     current = settings()
-    configure_logging(current, cache=False)
+    configure_command_logging(current)
     from gcmc_jobs.db.engine import make_engine
 
     return SqlDeadLetterStore(make_engine(current.database_url.get_secret_value()))

@@ -22,11 +22,10 @@ from sqlalchemy import select, true
 from gcmc_jobs import broker as _broker
 from gcmc_jobs import runtime as _runtime
 from gcmc_jobs.bulk import enqueue_many
-from gcmc_jobs.cli._app import app, console, fail, handle, settings
+from gcmc_jobs.cli._app import app, configure_command_logging, console, fail, handle, settings
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.models import JobRun, Tenant
 from gcmc_jobs.errors import GcmcJobsError
-from gcmc_jobs.logging import configure_logging
 from gcmc_jobs.scheduling.clock import next_due
 from gcmc_jobs.scheduling.jobs import JOB_NAMES, check_job
 from gcmc_jobs.scheduling.mailing import digest_sender
@@ -66,7 +65,7 @@ def _configured() -> Iterator[_runtime.Runtime]:
     """gcmc-jobs configured from the environment; with the stub broker, a worker in this
     process delivers what the jobs send, and is drained before returning."""
     current = settings()
-    configure_logging(current, cache=False)
+    configure_command_logging(current)
     previous = _runtime._current
     runtime = _runtime.configure(current)
     worker: dramatiq.Worker | None = None
