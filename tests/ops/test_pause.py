@@ -59,15 +59,16 @@ def test_a_paused_queue_holds_its_messages_while_another_flows_and_resume_drains
     assert redis_client.llen(done_held) == 0
     [stats] = queue_stats(redis_settings, ["ops_held"])
     assert stats.paused is True
-    # (counted by message id: while the Pause middleware moves a message back to the delay
-    # queue, its copy is enqueued before the original is acknowledged, so the counters of
-    # queue_stats may count it twice for a moment; ready + in flight ids are the keys of
-    # .msgs, delayed ones of .DQ.msgs, read in one transaction)
+    # (counted by Dramatiq message id: while the Pause middleware moves a message back to the
+    # delay queue, its copy is enqueued before the original is acknowledged, so the counters
+    # of queue_stats may count it twice for a moment; ready + in flight messages are the
+    # values of .msgs, delayed ones of .DQ.msgs, read in one transaction)
     queue = f"{namespace}:ops_held"
     with redis_client.pipeline(transaction=True) as snapshot:
-        snapshot.hkeys(f"{queue}.msgs").hkeys(f"{queue}.DQ.msgs")
+        snapshot.hvals(f"{queue}.msgs").hvals(f"{queue}.DQ.msgs")
         waiting, delayed = snapshot.execute()
-    assert len(set(waiting) | set(delayed)) == 20
+    held_ids = {dramatiq.Message.decode(data).message_id for data in [*waiting, *delayed]}
+    assert len(held_ids) == 20
 
     # When it is resumed, all of them run, each once
     pause_store_for(redis_settings).resume("ops_held")
