@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import NoReturn
+from typing import Any, NoReturn
 
-import click
 import structlog
 import typer
 from rich.console import Console
@@ -73,7 +72,7 @@ def configure_command_logging(current: Settings) -> None:
     root = logging.getLogger()
     previous_level = root.level
     configure_logging(current, cache=False)
-    context = click.get_current_context(silent=True)
+    context = _current_context()
     if context is None:
         return
 
@@ -82,3 +81,19 @@ def configure_command_logging(current: Settings) -> None:
         root.setLevel(previous_level)
 
     context.call_on_close(restore)
+
+
+def _current_context() -> Any:
+    """The running command's context, or None outside a command.
+
+    Typer 0.2x vendors its own copy of click (``typer._click``) and no longer installs
+    click: its context stack is the one Typer commands run in. Older Typer runs on click.
+    """
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:
+        try:
+            from click import get_current_context  # type: ignore[no-redef]
+        except ImportError:
+            return None
+    return get_current_context(silent=True)

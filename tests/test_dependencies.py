@@ -1,0 +1,72 @@
+"""Every package the library imports at module level is one it declares.
+
+The README's demo command installs gcmc-jobs without the dev extras, so a package that only a
+dev tool pulls in would break it on a fresh machine (Typer stopped installing click, which a
+module once imported). Imports inside functions are the deliberate optional paths (uvicorn
+for ``serve``, aiosmtpd for the ``smtp_server`` fixture) and are not checked here.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import tomllib
+from importlib.metadata import packages_distributions, requires
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "gcmc_jobs"
+#: Where a module may import more than the base dependencies.
+ALLOWED = {
+    "http": {"extra:server"},  # the admin API: `pip install gcmc-jobs[server]`
+    "testing.py": {"pytest"},  # the pytest plugin only loads under pytest
+}
+
+
+def _name(requirement: str) -> str:
+    return Requirement(requirement).name.lower().replace("_", "-")
+
+
+def _declared(extras: set[str]) -> set[str]:
+    """The base dependencies, the named extras', and what their own extras pull in."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = list(project["dependencies"])
+    for extra in extras:
+        lines += project["optional-dependencies"][extra]
+    declared = set()
+    for line in lines:
+        requirement = Requirement(line)
+        declared.add(_name(line))
+        for dependency in requires(requirement.name) or []:
+            marker = Requirement(dependency).marker
+            if marker and any(marker.evaluate({"extra": e}) for e in requirement.extras):
+                declared.add(_name(dependency))
+    return declared
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_module_level_import_of_the_package_is_a_declared_dependency() -> None:
+    distributions = packages_distributions()
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        allowed = ALLOWED.get(path.relative_to(PACKAGE).parts[0], set())
+        extras = {a.removeprefix("extra:") for a in allowed if a.startswith("extra:")}
+        declared = _declared(extras) | allowed
+        for name in _module_level_imports(path):
+            if name in sys.stdlib_module_names or name in {"gcmc_jobs", "__future__"}:
+                continue
+            owners = {d.lower().replace("_", "-") for d in distributions.get(name, [name])}
+            if not owners & declared:
+                missing.append(f"{path.relative_to(ROOT)} imports {name} ({sorted(owners)})")
+    assert missing == []
