@@ -92,12 +92,6 @@ class RefreshResult:
         return data
 
 
-def _one_of(column: Any, values: tuple[Any, ...]) -> ColumnElement[bool]:
-    """``column IN values`` as ``column = v1 OR …``: plain bound parameters, where ``IN`` would
-    take an "expanding" parameter that SQLAlchemy re-renders into the SQL on every execution."""
-    return or_(*(column == value for value in values))
-
-
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
@@ -143,9 +137,7 @@ def _build_upsert(dialect: str) -> Any:
             _count_if(
                 or_(
                     version.c.id.is_(None),
-                    _one_of(
-                        version.c.status, (DocumentStatus.PENDING_REVIEW, DocumentStatus.REJECTED)
-                    ),
+                    version.c.status.in_([DocumentStatus.PENDING_REVIEW, DocumentStatus.REJECTED]),
                 )
             ).label("missing"),
             _count_if(version.c.expiry_date < today).label("expired"),
@@ -161,53 +153,41 @@ def _build_upsert(dialect: str) -> Any:
         select(Filing.client_id.label("client_id"), func.count().label("overdue"))
         .where(
             Filing.tenant_id == tenant_id,
-            _one_of(Filing.status, OPEN_FILING_STATUSES),
+            Filing.status.in_(OPEN_FILING_STATUSES),
             Filing.due_date < today,
         )
         .group_by(Filing.client_id)
         .subquery("filings_by_client")
     )
-    # Three levels, so that each expression is written once: the counts, then the score
-    # from them, then the level from the score. (Inlined, the score appeared four times and
-    # the statement was 4,569 characters, over psycopg's 4,096-character limit for caching
-    # its parse of a query: every refresh re-parsed the statement in Python.)
-    counts = (
+    missing = func.coalesce(documents.c.missing, 0)
+    expired = func.coalesce(documents.c.expired, 0)
+    expiring = func.coalesce(documents.c.expiring, 0)
+    overdue = func.coalesce(filings.c.overdue, 0)
+    raw = 100 - POINTS_PER_ISSUE * (missing + expired + expiring + overdue)
+    score = cast(case((raw < 0, 0), else_=raw), Integer)
+    level = case(
+        (score >= 80, literal(ComplianceLevel.LOW.value)),
+        (score >= 50, literal(ComplianceLevel.MEDIUM.value)),
+        else_=literal(ComplianceLevel.HIGH.value),
+    )
+    rows = (
         select(
-            Client.id.label("client_id"),
-            Client.tenant_id.label("tenant_id"),
-            func.coalesce(documents.c.missing, 0).label("missing"),
-            func.coalesce(documents.c.expired, 0).label("expired"),
-            func.coalesce(documents.c.expiring, 0).label("expiring"),
-            func.coalesce(filings.c.overdue, 0).label("overdue"),
+            Client.id,
+            Client.tenant_id,
+            score,
+            level,
+            missing,
+            expired,
+            expiring,
+            overdue,
+            now,
         )
         .select_from(Client)
         .outerjoin(documents, documents.c.client_id == Client.id)
         .outerjoin(filings, filings.c.client_id == Client.id)
+        # SQLite needs a WHERE in an INSERT … SELECT … ON CONFLICT (parser ambiguity).
         .where(and_(Client.tenant_id == tenant_id, Client.is_active.is_(True)))
-        .subquery("counts")
     )
-    raw = 100 - POINTS_PER_ISSUE * (
-        counts.c.missing + counts.c.expired + counts.c.expiring + counts.c.overdue
-    )
-    scored = select(counts, cast(case((raw < 0, 0), else_=raw), Integer).label("score")).subquery(
-        "scored"
-    )
-    level = case(
-        (scored.c.score >= 80, literal(ComplianceLevel.LOW.value)),
-        (scored.c.score >= 50, literal(ComplianceLevel.MEDIUM.value)),
-        else_=literal(ComplianceLevel.HIGH.value),
-    )
-    rows = select(
-        scored.c.client_id,
-        scored.c.tenant_id,
-        scored.c.score,
-        level,
-        scored.c.missing,
-        scored.c.expired,
-        scored.c.expiring,
-        scored.c.overdue,
-        now,
-    ).where(true())  # SQLite needs a WHERE in an INSERT … SELECT … ON CONFLICT (parser ambiguity)
     insert: Any
     if dialect == "postgresql":
         insert = postgresql.insert
