@@ -14,7 +14,8 @@
     │                               (raised by send(); also a KeyError and a MiddlewareError)
     ├── PermanentError              retrying cannot help: the message is dead-lettered at once
     │   ├── InvalidPayload          a payload failed validation (also a ValueError)
-    │   │   └── UnknownJob          no daily job has this name
+    │   │   ├── UnknownJob          no daily job has this name
+    │   │   └── UnknownTenant       no tenant has this id (also a LookupError)
     │   ├── UnknownTemplate         no template for an email kind
     │   ├── TemplateRenderError     an email template failed to render (undefined variable…)
     │   ├── RecipientSuppressed     the address is on the suppression list
@@ -53,6 +54,7 @@ __all__ = [
     "UnknownJob",
     "UnknownQueue",
     "UnknownTemplate",
+    "UnknownTenant",
 ]
 
 
@@ -110,6 +112,10 @@ class InvalidPayload(PermanentError, ValueError):
 
 class UnknownJob(InvalidPayload):
     """No daily job has this name (``gcmc_jobs.scheduling.jobs.JOB_NAMES`` lists them)."""
+
+
+class UnknownTenant(InvalidPayload, LookupError):
+    """No tenant has this id (a daily run was asked for one that does not exist)."""
 
 
 class UnknownTemplate(PermanentError):

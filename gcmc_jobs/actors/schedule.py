@@ -47,7 +47,13 @@ def scheduler_tick() -> None:
     now = utcnow()
     if not is_tick_minute(now, runtime.settings.scheduler_tick_minutes):
         return
-    tick(runtime.engine, runtime.broker, now=now, job_times=runtime.settings.job_times)
+    tick(
+        runtime.engine,
+        runtime.broker,
+        now=now,
+        job_times=runtime.settings.job_times,
+        make_message=run_daily_job.message_with_options,
+    )
 
 
 @actor(

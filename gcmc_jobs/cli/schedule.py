@@ -8,6 +8,7 @@ messages for the real workers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -21,18 +22,19 @@ from sqlalchemy import select, true
 
 from gcmc_jobs import broker as _broker
 from gcmc_jobs import runtime as _runtime
-from gcmc_jobs.bulk import enqueue_many
+from gcmc_jobs.actors.schedule import run_daily_job
 from gcmc_jobs.cli._app import app, configure_command_logging, console, fail, handle, settings
-from gcmc_jobs.db.engine import session_scope
-from gcmc_jobs.db.models import JobRun, Tenant
+from gcmc_jobs.db.engine import make_engine, session_scope
+from gcmc_jobs.db.models import Tenant
 from gcmc_jobs.errors import GcmcJobsError
-from gcmc_jobs.scheduling.clock import next_due
 from gcmc_jobs.scheduling.jobs import JOB_NAMES, check_job
+from gcmc_jobs.scheduling.ledger_view import list_runs, next_runs
 from gcmc_jobs.scheduling.mailing import digest_sender
+from gcmc_jobs.scheduling.run_messages import trigger_runs
 from gcmc_jobs.scheduling.runner import RunResult, run_for_tenant
-from gcmc_jobs.scheduling.scheduler import run_key, tick
-from gcmc_jobs.scheduling.tick import DueRun, due_runs
-from gcmc_jobs.services.tenancy import local_today, tenant_zone, utcnow
+from gcmc_jobs.scheduling.scheduler import tick
+from gcmc_jobs.scheduling.tick import due_runs
+from gcmc_jobs.services.tenancy import utcnow
 
 __all__ = ["parse_date", "parse_now"]
 
@@ -138,12 +140,12 @@ def run_command(
         handle(exc)
     day = parse_date(on)
     with _configured() as runtime:
-        tenant_ids = _tenant_ids(runtime, tenant)
         if enqueue:
             if isinstance(runtime.broker, StubBroker):
                 fail("--enqueue needs GCMC_JOBS_BROKER_URL to be redis:// or amqp://")
-            _enqueue(runtime, job, tenant_ids, day, force)
+            _enqueue(runtime, job, tenant, day, force)
             return
+        tenant_ids = _tenant_ids(runtime, tenant)
         send = digest_sender(runtime.broker, portal_url=runtime.settings.portal_url)
         results: list[RunResult] = []
         with Progress(
@@ -174,26 +176,25 @@ def run_command(
 
 
 def _enqueue(
-    runtime: _runtime.Runtime, job: str, tenant_ids: list[int], day: date | None, force: bool
+    runtime: _runtime.Runtime, job: str, tenant: int | None, day: date | None, force: bool
 ) -> None:
-    from gcmc_jobs.actors.schedule import run_daily_job
-
-    now = utcnow()
-    messages = []
-    with session_scope(runtime.engine) as session:
-        for tenant_id in tenant_ids:
-            local = day or local_today(session, tenant_id, now)
-            kwargs = {"job": job, "tenant_id": tenant_id, "local_date": local.isoformat()}
-            if force:
-                messages.append(
-                    run_daily_job.message_with_options(kwargs={**kwargs, "force": True})
-                )
-            else:
-                key = run_key(DueRun(job, tenant_id, local, now))
-                messages.append(run_daily_job.message_with_options(kwargs=kwargs, dedup_key=key))
-    result = enqueue_many(runtime.broker, messages)
+    """One ``run_daily_job`` message per tenant, keyed as the tick's (unless forced)."""
+    try:
+        with session_scope(runtime.engine) as session:
+            result = trigger_runs(
+                session,
+                runtime.broker,
+                run_daily_job.message_with_options,
+                job,
+                None if tenant is None else [tenant],
+                now=utcnow(),
+                local_date=day,
+                force=force,
+            )
+    except GcmcJobsError as exc:
+        handle(exc)
     console.print(
-        f"enqueued {len(result.enqueued)} {job} message(s)"
+        f"enqueued {result.enqueued} {job} message(s)"
         + (f", {result.duplicates} already pending" if result.duplicates else "")
     )
 
@@ -212,7 +213,13 @@ def tick_command(
     with _configured() as runtime:
         job_times = runtime.settings.job_times
         if not isinstance(runtime.broker, StubBroker):
-            result = tick(runtime.engine, runtime.broker, now=instant, job_times=job_times)
+            result = tick(
+                runtime.engine,
+                runtime.broker,
+                now=instant,
+                job_times=job_times,
+                make_message=run_daily_job.message_with_options,
+            )
             console.print(
                 f"tick at {instant.isoformat()}: {len(result.due)} due, "
                 f"{result.enqueued} enqueued, {result.duplicates} already pending"
@@ -240,51 +247,41 @@ def tick_command(
 def schedules_command(
     tenant: int | None = typer.Option(None, "--tenant", help="Only this tenant."),
     now: str | None = typer.Option(None, "--now", help="As of this ISO 8601 instant."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Each daily job's next run per tenant, in the tenant's local time and in UTC."""
+    """Each daily job's next run per tenant, in the tenant's local time and in UTC.
+
+    The instant is the one the scheduler's tick enqueues the run from (DST-correct): today's
+    until the ledger has a row for it, then tomorrow's. "today" is the ledger status of the
+    tenant's local today.
+    """
     instant = parse_now(now)
     current = settings()
-    from gcmc_jobs.db.engine import make_engine
-
     engine = make_engine(current.database_url.get_secret_value())
+    try:
+        with session_scope(engine) as session:
+            rows = next_runs(session, current.job_times, now=instant, tenant_id=tenant)
+    except GcmcJobsError as exc:
+        handle(exc)
+    finally:
+        engine.dispose()
+    if as_json:
+        console.print_json(json.dumps([row.as_dict() for row in rows]))
+        return
     table = Table(title=f"Next runs after {instant.isoformat(timespec='minutes')}")
     for column in ("tenant", "timezone", "job", "at", "next local", "next UTC", "today"):
         table.add_column(column, no_wrap=True)
-    try:
-        with session_scope(engine) as session:
-            query = select(Tenant).where(Tenant.is_active.is_(true())).order_by(Tenant.id)
-            if tenant is not None:
-                query = select(Tenant).where(Tenant.id == tenant)
-            tenants = session.scalars(query).all()
-            if tenant is not None and not tenants:
-                fail(f"no tenant with id {tenant}")
-            ledger = {
-                (r.job, r.tenant_id, r.local_date): r.status.value
-                for r in session.scalars(
-                    select(JobRun).where(JobRun.tenant_id.in_([t.id for t in tenants]))
-                )
-            }
-            for t in tenants:
-                try:
-                    zone = tenant_zone(t.timezone)
-                except GcmcJobsError as exc:
-                    table.add_row(t.name, t.timezone, "-", "-", f"[red]{exc}[/]", "", "")
-                    continue
-                today = instant.astimezone(zone).date()
-                for job, at in current.job_times.items():
-                    status = ledger.get((job, t.id, today))
-                    when = next_due(instant, at, zone, done_today=status is not None)
-                    table.add_row(
-                        f"{t.name} (#{t.id})",
-                        t.timezone,
-                        job,
-                        at.strftime("%H:%M"),
-                        when.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
-                        when.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
-                        status or "-",
-                    )
-    finally:
-        engine.dispose()
+    for row in rows:
+        local, utc = row.due_local, row.due_at
+        table.add_row(
+            f"{row.tenant_name} (#{row.tenant_id})",
+            row.timezone,
+            row.job,
+            row.at.strftime("%H:%M"),
+            f"[red]{row.problem}[/]" if local is None else local.strftime("%Y-%m-%d %H:%M %Z"),
+            "" if utc is None else utc.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+            "-" if row.today_status is None else row.today_status.value,
+        )
     console.print(table)
 
 
@@ -294,6 +291,8 @@ def runs_command(
     tenant: int | None = typer.Option(None, "--tenant", help="Only this tenant."),
     since: str | None = typer.Option(None, "--since", help="Local dates from YYYY-MM-DD."),
     limit: int = typer.Option(50, "--limit", min=1, help="At most this many, newest first."),
+    offset: int = typer.Option(0, "--offset", min=0, help="Skip this many first (paging)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """The run ledger: what ran, for whom, on which local date, how it went."""
     if job is not None:
@@ -303,26 +302,22 @@ def runs_command(
             handle(exc)
     start = parse_date(since)
     current = settings()
-    from gcmc_jobs.db.engine import make_engine
-
     engine = make_engine(current.database_url.get_secret_value())
-    query = select(JobRun).order_by(JobRun.local_date.desc(), JobRun.id.desc()).limit(limit)
-    if job is not None:
-        query = query.where(JobRun.job == job)
-    if tenant is not None:
-        query = query.where(JobRun.tenant_id == tenant)
-    if start is not None:
-        query = query.where(JobRun.local_date >= start)
     try:
         with session_scope(engine) as session:
-            runs = session.scalars(query).all()
+            runs = list_runs(
+                session, job=job, tenant_id=tenant, since=start, limit=limit, offset=offset
+            )
     finally:
         engine.dispose()
+    if as_json:
+        console.print_json(json.dumps([r.as_dict() for r in runs]))
+        return
     table = Table(title=f"{len(runs)} run(s)")
     for column in ("job", "tenant", "local date", "status", "started (UTC)", "ms", "stats"):
         table.add_column(column)
     for r in runs:
-        stats = dict(r.stats or {})
+        stats = dict(r.stats)
         duration = stats.pop("duration_ms", None)
         stats.pop("tenants", None)
         colour = {"succeeded": "green", "failed": "red"}.get(r.status.value, "yellow")

@@ -16,6 +16,7 @@ from rich import box
 from rich.table import Table
 from sqlalchemy import func, select, true
 
+from gcmc_jobs.actors.schedule import run_daily_job
 from gcmc_jobs.db.models import EmailLog, JobRun, Tenant
 from gcmc_jobs.demo.context import DemoContext
 from gcmc_jobs.redaction import redact_text
@@ -61,7 +62,13 @@ def run(ctx: DemoContext) -> None:
     now = start
     ticks = 0
     while now < end:
-        result = tick(ctx.engine, ctx.broker, now=now, job_times=job_times)
+        result = tick(
+            ctx.engine,
+            ctx.broker,
+            now=now,
+            job_times=job_times,
+            make_message=run_daily_job.message_with_options,
+        )
         ctx.wait()
         ticks += 1
         for due in result.due:

@@ -9,11 +9,15 @@ module             what it holds
 ``jobs``           the daily jobs by name (``JOBS``), each a function of a ``JobContext``
 ``runner``         ``run_for_tenant``: claim, run and record one job for one tenant
 ``scheduler``      ``tick``: enqueue one ``run_daily_job`` message per due run, in bulk
+``run_messages``   the ``run_daily_job`` message and its dedup key; ``trigger_runs`` by hand
+``ledger_view``    the ledger as operators read it: runs, next runs, overdue runs
 ``mailing``        digests → validated email messages, enqueued in bulk
 =================  ==========================================================================
 
 The actors are :func:`gcmc_jobs.actors.scheduler_tick` (periodic, every minute, working
 every ``Settings.scheduler_tick_minutes``) and :func:`gcmc_jobs.actors.run_daily_job`.
+Scheduling imports neither: whoever enqueues a run passes ``run_daily_job``'s
+``message_with_options`` (a :class:`RunMessageFactory`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,22 @@ from __future__ import annotations
 from gcmc_jobs.scheduling.clock import due_instant, is_due, next_due
 from gcmc_jobs.scheduling.jobs import JOB_NAMES, JOBS, check_job
 from gcmc_jobs.scheduling.ledger import Claim
+from gcmc_jobs.scheduling.ledger_view import (
+    JobStatus,
+    LedgerRun,
+    NextRun,
+    job_statuses,
+    list_runs,
+    next_runs,
+    overdue_runs,
+)
+from gcmc_jobs.scheduling.run_messages import (
+    RunMessageFactory,
+    TriggeredRun,
+    TriggerResult,
+    run_key,
+    trigger_runs,
+)
 from gcmc_jobs.scheduling.runner import RunResult, run_for_tenant
 from gcmc_jobs.scheduling.scheduler import TickResult, tick
 from gcmc_jobs.scheduling.tick import DueRun, due_runs
@@ -30,13 +50,25 @@ __all__ = [
     "JOB_NAMES",
     "Claim",
     "DueRun",
+    "JobStatus",
+    "LedgerRun",
+    "NextRun",
+    "RunMessageFactory",
     "RunResult",
     "TickResult",
+    "TriggerResult",
+    "TriggeredRun",
     "check_job",
     "due_instant",
     "due_runs",
     "is_due",
+    "job_statuses",
+    "list_runs",
     "next_due",
+    "next_runs",
+    "overdue_runs",
     "run_for_tenant",
+    "run_key",
     "tick",
+    "trigger_runs",
 ]

@@ -5,7 +5,9 @@ work it finds travels as ordinary messages of ``run_daily_job``, which retry lik
 (periodiq's ``skip_delay`` never applies to them). Each message carries the dedup key
 ``job_run:<job>:<tenant>:<local date>``, so a tick that runs again before the first message
 is processed does not queue a second copy; and if one slips through, the ledger's claim
-still runs the job once.
+still runs the job once. The messages are built by
+:func:`gcmc_jobs.scheduling.run_messages.run_message` from the factory the caller passes
+(the ``run_daily_job`` actor's ``message_with_options``): scheduling imports no actor.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Any
 
 import dramatiq
 import structlog
@@ -21,9 +22,10 @@ from sqlalchemy import Engine
 
 from gcmc_jobs.bulk import enqueue_many
 from gcmc_jobs.db.engine import session_scope
+from gcmc_jobs.scheduling.run_messages import RunMessageFactory, run_message
 from gcmc_jobs.scheduling.tick import DueRun, due_runs
 
-__all__ = ["TickResult", "run_key", "run_message", "tick"]
+__all__ = ["TickResult", "tick"]
 
 log = structlog.get_logger("gcmc_jobs.schedule")
 
@@ -38,41 +40,29 @@ class TickResult:
     duplicates: int = 0
 
 
-def run_key(run: DueRun) -> str:
-    """The dedup key of a due run's message."""
-    return f"job_run:{run.job}:{run.tenant_id}:{run.local_date.isoformat()}"
-
-
-def run_message(run: DueRun) -> dramatiq.Message[Any]:
-    """The ``run_daily_job`` message of a due run."""
-    from gcmc_jobs.actors.schedule import run_daily_job
-
-    return run_daily_job.message_with_options(
-        kwargs={
-            "job": run.job,
-            "tenant_id": run.tenant_id,
-            "local_date": run.local_date.isoformat(),
-            "scheduled_for": run.scheduled_for.isoformat(),
-        },
-        dedup_key=run_key(run),
-        tenant_id=run.tenant_id,
-    )
-
-
 def tick(
     engine: Engine,
     broker: dramatiq.Broker,
     *,
     now: datetime,
     job_times: Mapping[str, time],
+    make_message: RunMessageFactory,
     jobs: Iterable[str] | None = None,
 ) -> TickResult:
-    """Enqueue every run due at ``now`` (aware) that has no ``job_runs`` row yet."""
+    """Enqueue every run due at ``now`` (aware) that has no ``job_runs`` row yet, each as
+    the message ``make_message`` builds (the ``run_daily_job`` actor's
+    ``message_with_options``)."""
     with session_scope(engine) as session:
         due = due_runs(session, now, job_times, jobs=jobs)
     if not due:
         return TickResult(now=now)
-    result = enqueue_many(broker, [run_message(run) for run in due])
+    messages = [
+        run_message(
+            make_message, run.job, run.tenant_id, run.local_date, scheduled_for=run.scheduled_for
+        )
+        for run in due
+    ]
+    result = enqueue_many(broker, messages)
     log.info(
         "schedule.tick",
         now=now.isoformat(),

@@ -20,6 +20,8 @@ from gcmc_jobs.services.tenancy import utcnow
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES
 from tests import factories as f
 
+MAKE = run_daily_job.message_with_options
+
 
 def _drain(broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
     for queue in (queues.SCHEDULED, queues.EMAIL, queues.SCHEDULED, queues.EMAIL):
@@ -51,8 +53,8 @@ def test_a_tick_runs_each_job_once_and_mails_one_digest_listing_all_twelve_docum
     now = datetime.combine(today, datetime.min.time(), tzinfo=UTC) + timedelta(hours=23)
 
     # When two ticks run before any worker picks their messages up
-    first = tick(gcmc_db, gcmc_broker, now=now, job_times=DEFAULT_JOB_TIMES)
-    second = tick(gcmc_db, gcmc_broker, now=now, job_times=DEFAULT_JOB_TIMES)
+    first = tick(gcmc_db, gcmc_broker, now=now, job_times=DEFAULT_JOB_TIMES, make_message=MAKE)
+    second = tick(gcmc_db, gcmc_broker, now=now, job_times=DEFAULT_JOB_TIMES, make_message=MAKE)
     worker = dramatiq.Worker(gcmc_broker, worker_timeout=50, worker_threads=2)
     worker.start()
     try:

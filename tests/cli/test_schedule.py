@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from gcmc_jobs.cli import app
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.models import EmailLog, JobRun, Role
 from gcmc_jobs.services.tenancy import utcnow
+from gcmc_jobs.settings import DEFAULT_JOB_TIMES
 from tests import factories as f
 
 
@@ -123,3 +125,30 @@ def test_runs_lists_the_ledger_with_filters(world: dict[str, int]) -> None:
     code, output = _invoke("runs", "--tenant", str(world["utc"]), "--since", "2000-01-01")
     assert "1 run(s)" in output
     assert "compliance_refresh" in output
+
+
+def test_schedules_json_gives_each_jobs_due_instant_and_todays_status(
+    world: dict[str, int],
+) -> None:
+    _invoke("run", "compliance_refresh", "--tenant", str(world["utc"]), "--date", "2026-06-01")
+    code, output = _invoke(
+        "schedules", "--json", "--tenant", str(world["utc"]), "--now", "2026-06-01T12:00:00Z"
+    )
+    assert code == 0, output
+    rows = {row["job"]: row for row in json.loads(output)}
+    assert set(rows) == set(DEFAULT_JOB_TIMES)
+    # Ran today: tomorrow's 02:00 is next; the 09:00 one has not run: due, waiting for a tick
+    assert rows["compliance_refresh"]["next_run_utc"] == "2026-06-02T02:00:00+00:00"
+    assert rows["compliance_refresh"]["today_status"] == "succeeded"
+    assert rows["filing_reminders"]["next_run_utc"] == "2026-06-01T09:00:00+00:00"
+    assert rows["filing_reminders"]["today_status"] is None
+    code, output = _invoke("schedules", "--tenant", "999")
+    assert (code, "no tenant with id 999" in output) == (1, True)
+
+
+def test_runs_json_pages_through_the_ledger(world: dict[str, int]) -> None:
+    for day in ("2026-06-01", "2026-06-02", "2026-06-03"):
+        _invoke("run", "filing_reminders", "--tenant", str(world["utc"]), "--date", day)
+    code, output = _invoke("runs", "--json", "--limit", "2", "--offset", "1")
+    assert code == 0, output
+    assert [r["local_date"] for r in json.loads(output)] == ["2026-06-02", "2026-06-01"]
