@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from gcmc_jobs.middleware.metrics import REGISTRY
+from gcmc_jobs.ops.queues import queue_stats
 from gcmc_jobs.settings import Settings
 
 __all__ = ["QueueCollector", "render_metrics"]
@@ -22,8 +24,6 @@ class QueueCollector(Collector):
         self.settings = settings
 
     def collect(self) -> Iterator[Any]:
-        from gcmc_jobs.ops.queues import queue_stats
-
         messages = GaugeMetricFamily(
             "gcmc_queue_messages", "Messages per queue and state.", labels=["queue", "state"]
         )
@@ -54,6 +54,4 @@ class QueueCollector(Collector):
 
 def render_metrics(queue_registry: CollectorRegistry) -> bytes:
     """The text exposition of the middleware's registry followed by ``queue_registry``."""
-    from gcmc_jobs.middleware.metrics import REGISTRY
-
     return generate_latest(REGISTRY) + generate_latest(queue_registry)

@@ -91,12 +91,23 @@ class JobRunBody(BaseModel):
 
 
 class ScheduleBody(BaseModel):
+    """One job's next run for one tenant: the instant the scheduler enqueues it from."""
+
     job: str
     local_time: str = Field(description="HH:MM in each tenant's own timezone.")
     tenant_id: int | None = None
     timezone: str | None = None
-    next_run_local: datetime | None = None
+    local_date: date | None = Field(default=None, description="The local date of the next run.")
+    next_run_local: datetime | None = Field(
+        default=None, description="In the past when due and waiting for the next tick."
+    )
     next_run_utc: datetime | None = None
+    today_status: str | None = Field(
+        default=None, description="The ledger status of the tenant's local today (null: none)."
+    )
+    problem: str | None = Field(
+        default=None, description="Why the job is not scheduled (unknown timezone, inactive)."
+    )
 
 
 class TriggerRequest(BaseModel):
@@ -104,9 +115,18 @@ class TriggerRequest(BaseModel):
     local_date: date | None = Field(
         default=None, description="The tenant-local date to run for; today by default."
     )
+    force: bool = Field(
+        default=False,
+        description="Run again even if it already succeeded (the message has no dedup key).",
+    )
 
 
 class TriggerBody(BaseModel):
     job: str
     tenant_id: int
+    local_date: date = Field(description="The tenant-local date the run is for.")
+    force: bool
+    dedup_key: str | None = Field(
+        description="job_run:<job>:<tenant>:<local date>, as the scheduler's; null when forced."
+    )
     message_id: str = Field(description="The id of the enqueued message.")

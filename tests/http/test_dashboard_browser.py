@@ -7,17 +7,22 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import dramatiq
 import pytest
 import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.models import DeadLetter
 from gcmc_jobs.errors import PermanentError
 from gcmc_jobs.http import create_app
+from gcmc_jobs.scheduling.ledger_view import next_runs
 from gcmc_jobs.settings import Settings
+from tests import factories
 from tests.http.conftest import TOKEN
 
 CHROMIUM = "/usr/bin/chromium"
@@ -129,3 +134,26 @@ def test_the_dashboard_refuses_a_wrong_token(server_url: str, page: Page) -> Non
     page.click("#login button[type=submit]")
     expect(page.locator("#login-error")).to_have_text("wrong bearer token")
     expect(page.locator("#main")).to_be_hidden()
+
+
+def test_the_dashboard_shows_each_jobs_next_run_as_the_scheduler_computes_it(
+    gcmc_session: Session, gcmc_settings: Settings, server_url: str, page: Page
+) -> None:
+    # Given a tenant in Paris
+    tenant = factories.tenant(gcmc_session, "Paris", timezone="Europe/Paris")
+    gcmc_session.commit()
+
+    # When an operator signs in
+    page.goto(f"{server_url}/dashboard")
+    page.fill("#token", TOKEN)
+    page.click("#login button[type=submit]")
+
+    # Then every job's row shows the next run the ledger read model computes (stable while
+    # the page loads: a run stays "next" until the ledger has its row)
+    expected = next_runs(gcmc_session, gcmc_settings.job_times, now=datetime.now(UTC))
+    for run in expected:
+        assert run.due_at is not None
+        row = page.locator(f'#schedules tr[data-tenant="{tenant.id}"][data-job="{run.job}"]')
+        expect(row.locator(".next-utc")).to_have_text(run.due_at.strftime("%Y-%m-%d %H:%M:%SZ"))
+        local = run.due_at.astimezone(ZoneInfo("Europe/Paris")).isoformat(sep=" ")
+        expect(row.locator(".next-local")).to_have_text(local)

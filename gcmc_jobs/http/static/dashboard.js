@@ -114,12 +114,17 @@
         cell(row, when(r.finished_at));
         cell(row, r.error || JSON.stringify(r.stats));
       });
+      // The instants are the scheduler's (DST-correct); one in the past is due now.
       fill("schedules", schedules, (row, s) => {
+        row.dataset.tenant = s.tenant_id;
+        row.dataset.job = s.job;
         cell(row, s.job);
         cell(row, s.local_time);
         cell(row, s.tenant_id);
         cell(row, s.timezone);
-        cell(row, when(s.next_run_local));
+        cell(row, s.problem || when(s.next_run_local), s.problem ? "error" : "next-local");
+        cell(row, when(s.next_run_utc), "next-utc");
+        cell(row, s.today_status, s.today_status === "failed" ? "error" : "");
       });
       setStatus("updated " + new Date().toLocaleTimeString(), false);
     } catch (e) {

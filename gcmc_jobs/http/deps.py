@@ -1,0 +1,68 @@
+"""What every route module shares: the process's runtime, settings and database, and the
+validated shapes of common parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query, Request
+from sqlalchemy import Engine
+
+from gcmc_jobs.errors import GcmcJobsError, NotConfiguredError
+from gcmc_jobs.runtime import Runtime, configure, current
+from gcmc_jobs.settings import Settings
+
+__all__ = [
+    "NAME",
+    "Limit",
+    "Name",
+    "QueueName",
+    "UnknownId",
+    "db_int",
+    "engine",
+    "is_stub",
+    "runtime",
+    "settings",
+]
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many rows.")]
+#: Queue, actor, job and error-type names: identifiers, so no NUL or control character
+#: ever reaches the database.
+NAME = r"^[A-Za-z0-9_.:-]{1,200}$"
+Name = Annotated[str | None, Query(pattern=NAME)]
+QueueName = Annotated[str, Path(pattern=NAME, description="A queue name.")]
+
+
+def runtime(request: Request) -> Runtime:
+    """The process's configured runtime; configured from the app's settings if not yet."""
+    try:
+        return current()
+    except NotConfiguredError:
+        return configure(request.app.state.settings)
+
+
+def settings(request: Request) -> Settings:
+    """The settings the application was created with."""
+    found: Settings = request.app.state.settings
+    return found
+
+
+def engine(request: Request) -> Engine:
+    """The runtime's database engine."""
+    return runtime(request).engine
+
+
+def is_stub(settings: Settings) -> bool:
+    """Whether the broker is the in-process stub (its queues live in this process)."""
+    return settings.broker_url.get_secret_value().startswith("stub://")
+
+
+class UnknownId(GcmcJobsError, LookupError):
+    """An id outside any stored range (answered 404, never sent to the database)."""
+
+
+def db_int(value: int) -> int:
+    """Reject ids no database integer column can hold (a clean 404, not a driver error)."""
+    if not 1 <= value <= 2**63 - 1:
+        raise UnknownId(f"no row with id {value}")
+    return value

@@ -1,0 +1,19 @@
+"""The admin application's routes, one module per resource.
+
+==================  ===========================================================================
+module              paths
+==================  ===========================================================================
+``health``          ``/health/live``, ``/health/ready`` (open probes), ``/api/health``
+``metrics``         ``/metrics``
+``queues``          ``/api/queues``, ``/api/queues/{queue}/pause``, ``…/resume``
+``dead_letters``    ``/api/dead-letters``, ``/api/dead-letters/{id}``, ``…/replay``, ``…/purge``
+``daily_jobs``      ``/api/runs``, ``/api/schedules``, ``/api/jobs/{job}/run``
+==================  ===========================================================================
+
+Route functions parse, call one function of the layers below (:mod:`gcmc_jobs.ops`,
+:mod:`gcmc_jobs.services`, :mod:`gcmc_jobs.scheduling`) and shape the answer: no SQL here.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
