@@ -27,7 +27,7 @@ def build(mode: str, *, url: str, namespace: str) -> tuple[dramatiq.Broker, dict
     """The broker of ``mode`` with its actors (also used by the benchmark to enqueue)."""
     actors: dict[str, Any] = {}
     if mode == "stack":
-        from gcmc_jobs.runtime import configure
+        from gcmc_jobs.bootstrap import configure
         from gcmc_jobs.settings import Settings
 
         broker = configure(Settings(), set_global=False).broker
@@ -38,7 +38,7 @@ def build(mode: str, *, url: str, namespace: str) -> tuple[dramatiq.Broker, dict
         broker = RedisBroker(url=url, namespace=namespace)
         broker.add_middleware(RateLimits(store, limit=HOT_LIMIT, window=60_000))
     elif mode == "bare_ours":
-        from gcmc_jobs.redis_broker import RedisBroker as OurRedisBroker
+        from gcmc_jobs.brokers.redis_broker import RedisBroker as OurRedisBroker
 
         broker = OurRedisBroker(url=url, namespace=namespace)  # type: ignore[no-untyped-call]
     else:

@@ -59,8 +59,8 @@ from gcmc_jobs.db.models import (
     Filing,
     Tenant,
 )
+from gcmc_jobs.seeding import seed
 from gcmc_jobs.services.compliance import level_for, refresh_tenant, score_for
-from gcmc_jobs.services.seed import seed
 
 console = Console()
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -17,7 +17,7 @@ Part 1, the two daily email jobs (document expiry, filing reminders) for every t
     actor and middleware;
 (b) **ours** — :func:`gcmc_jobs.scheduling.run_for_tenant` (the ``run_daily_job`` actor's
     work): ledger claim, one SELECT per job and tenant for all (item, recipient) pairs, one
-    digest per recipient, enqueued with :func:`gcmc_jobs.bulk.enqueue_many`.
+    digest per recipient, enqueued with :func:`gcmc_jobs.brokers.bulk.enqueue_many`.
 
 Part 2, enqueueing N messages (100,000) of a trivial actor on a plain Dramatiq RedisBroker:
 one-by-one ``send()``; ``enqueue_many`` (``batched``, default, and ``dispatch``: Dramatiq's
@@ -51,9 +51,10 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gcmc_jobs import broker as _broker
-from gcmc_jobs import runtime as _runtime
-from gcmc_jobs.bulk import enqueue_many
+from gcmc_jobs.actors.schedule import digests_of
+from gcmc_jobs.bootstrap import configured
+from gcmc_jobs.brokers import build_broker
+from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import (
@@ -67,10 +68,10 @@ from gcmc_jobs.db.models import (
     User,
 )
 from gcmc_jobs.logging import configure_logging
-from gcmc_jobs.scheduling.mailing import digest_sender
+from gcmc_jobs.middleware.stores import Stores
 from gcmc_jobs.scheduling.runner import run_for_tenant
+from gcmc_jobs.seeding import seed
 from gcmc_jobs.services.digests import DOCUMENT_WARNING_DAYS, FILING_WARNING_DAYS
-from gcmc_jobs.services.seed import seed
 from gcmc_jobs.settings import Settings
 
 console = Console(width=130)
@@ -197,12 +198,10 @@ def audited(engine: Engine, tenant_ids: list[int], send: Callable[..., Any]) -> 
 
 
 def part1(engine: Engine, settings: Settings, tenants: int, baseline_tenants: int) -> list[Run]:
-    from gcmc_jobs.email import queue_email
+    from gcmc_jobs.sending import queue_email
 
-    runtime = _runtime.configure(settings)
-    runtime._engine = engine
-    client = redis.Redis.from_url(settings.broker_url.get_secret_value())
-    try:
+    with configured(settings, engine=engine) as runtime:
+        client = redis.Redis.from_url(settings.broker_url.get_secret_value())
         with Session(engine) as session:
             tenant_ids = list(session.scalars(select(Tenant.id).order_by(Tenant.id)))
             names = dict(session.execute(select(Tenant.id, Tenant.name)).all())
@@ -231,7 +230,7 @@ def part1(engine: Engine, settings: Settings, tenants: int, baseline_tenants: in
         )
         console.print(f"  audited: {items:,} documents/filings hit a reminder day, {sent:,} sends")
 
-        sender = digest_sender(runtime.broker, portal_url=settings.portal_url)
+        sender = digests_of(runtime)
         before = queue_length(client, settings.namespace, "gcmc_email")
         started = time.perf_counter()
         with counting(engine) as statements:
@@ -245,10 +244,6 @@ def part1(engine: Engine, settings: Settings, tenants: int, baseline_tenants: in
             queue_length(client, settings.namespace, "gcmc_email") - before,
         )
         return [base, ours]
-    finally:
-        runtime.broker.close()
-        _broker.bind(_broker.unconfigured)
-        _runtime._current = None
 
 
 # -- Part 2 -------------------------------------------------------------------------------
@@ -304,9 +299,12 @@ def part2(redis_url: str, namespace: str, count: int) -> list[Run]:
     plain.close()
 
     # With dedup keys, on gcmc-jobs' stack (Deduplication claims in Redis).
-    stack = _broker.build_broker(
-        Settings(broker_url=redis_url, namespace=f"{namespace}:stack", log_level="WARNING")
+    stack_settings = Settings(
+        broker_url=redis_url, namespace=f"{namespace}:stack", log_level="WARNING"
     )
+    # The stack's stores (dedup claims in Redis); its dead-letter store is never written here.
+    stores = Stores.from_settings(stack_settings, engine=lambda: make_engine("sqlite://"))
+    stack = build_broker(stack_settings, stores)
 
     @dramatiq.actor(broker=stack, queue_name="bulk", actor_name="keyed")
     def keyed(n: int) -> None: ...

@@ -189,8 +189,8 @@ def critical_path(bulk: int, processes: int, threads: int) -> None:
     workers: subprocess.Popen[bytes] | None = None
     try:
         import gcmc_jobs
-        from gcmc_jobs.bulk import enqueue_many
-        from gcmc_jobs.email import build_message, queue_password_reset_email
+        from gcmc_jobs.brokers.bulk import enqueue_many
+        from gcmc_jobs.sending import build_message, queue_password_reset_email
         from gcmc_jobs.settings import Settings
 
         settings = Settings(
@@ -280,11 +280,11 @@ def critical_path(bulk: int, processes: int, threads: int) -> None:
         keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])
-        from gcmc_jobs.runtime import _current
+        from gcmc_jobs.runtime import installed
 
-        if _current is not None:
-            _current.broker.close()
-            _current.engine.dispose()
+        configured_runtime = installed()
+        if configured_runtime is not None:
+            configured_runtime.close()
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._worker_overhead_app import QUEUE, build  # noqa: E402
-from gcmc_jobs.bulk import enqueue_many  # noqa: E402
+from gcmc_jobs.brokers.bulk import enqueue_many  # noqa: E402
 from gcmc_jobs.db.engine import make_engine  # noqa: E402
 from gcmc_jobs.db.migrate import upgrade  # noqa: E402
 

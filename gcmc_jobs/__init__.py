@@ -8,10 +8,16 @@ application calls :func:`configure` once at start-up, then sends actors::
 
     gcmc_jobs.configure()              # reads GCMC_JOBS_* settings
     refresh_compliance.send(tenant_id=42)
+
+or, for a block that leaves the process as it found it (scripts, tests)::
+
+    with gcmc_jobs.configured(settings) as runtime:
+        refresh_compliance.send(tenant_id=42)
 """
 
 from __future__ import annotations
 
+from gcmc_jobs.bootstrap import configure, configured
 from gcmc_jobs.errors import (
     ConfigurationError,
     GcmcJobsError,
@@ -20,7 +26,7 @@ from gcmc_jobs.errors import (
     PermanentError,
     TransientError,
 )
-from gcmc_jobs.runtime import Runtime, configure, current
+from gcmc_jobs.runtime import Runtime, current
 from gcmc_jobs.settings import Settings
 
 __version__ = "0.1.0.dev0"
@@ -38,5 +44,6 @@ __all__ = [
     "TransientError",
     "__version__",
     "configure",
+    "configured",
     "current",
 ]

@@ -1,80 +1,142 @@
-"""The configured state of a process: its settings, broker and database engine.
+"""The runtime of a process: its settings, broker, database engine, email transport and
+stores, owned by one :class:`Runtime` and closed with it.
 
-:func:`configure` is the one call a host application (or ``gcmc_jobs.worker``) makes at
-start-up. Actors read the state back with :func:`current`.
+This module holds the one piece of process state gcmc-jobs keeps: the runtime actors read
+with :func:`current`. It sits below the actors in the layering (they import it) and knows
+nothing of them; :func:`gcmc_jobs.configure` and :func:`gcmc_jobs.configured`
+(:mod:`gcmc_jobs.bootstrap`, above the actors) build a runtime, bind the actors to its
+broker and :func:`install` it.
+
+Nothing else in the package caches a connection: the engine, the email transport (its
+SMTP connection), the Redis clients of the stores and the stub stores of one process all
+belong to its runtime. :meth:`Runtime.close` releases them.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 
 import dramatiq
 from sqlalchemy import Engine
 
-from gcmc_jobs import broker as _broker
-from gcmc_jobs.db.engine import engine_for
+from gcmc_jobs.brokers import build_broker
+from gcmc_jobs.db.engine import make_engine
+from gcmc_jobs.email.transports import Transport, from_url
 from gcmc_jobs.errors import NotConfiguredError
+from gcmc_jobs.middleware.stores.bundle import Stores
 from gcmc_jobs.settings import Settings
 
-__all__ = ["Runtime", "configure", "current"]
+__all__ = ["Runtime", "current", "install", "installed"]
 
 
-@dataclass
 class Runtime:
-    """What :func:`configure` built: read by actors through :func:`current`."""
+    """What a process runs on: built from ``settings``, read by actors through :func:`current`.
 
-    settings: Settings
-    broker: dramatiq.Broker
-    _engine: Engine | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    Parameters:
+      settings: the configuration.
+      broker: a broker you built (it should carry :func:`gcmc_jobs.brokers.build_middleware`'s
+        stack, on its own stores); by default one is built from ``settings`` on this
+        runtime's :attr:`stores`, and closed with the runtime.
+      engine: an engine to use (a test's, a host's), left open by :meth:`close`; by default
+        one is built from ``settings.database_url`` on first use and disposed by
+        :meth:`close`.
+
+    Builds no connection: the engine, the transport and the Redis connections open on first
+    use.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        broker: dramatiq.Broker | None = None,
+        engine: Engine | None = None,
+    ) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._engine = engine
+        self._owns_engine = engine is None
+        self._transport: Transport | None = None
+        #: The dedup, rate-limit, dead-letter and pause stores (the dead-letter store writes
+        #: with :attr:`engine`).
+        self.stores = Stores.from_settings(settings, engine=lambda: self.engine)
+        self._owns_broker = broker is None
+        #: The broker the actors are bound to.
+        self.broker = broker if broker is not None else build_broker(settings, self.stores)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<Runtime broker={type(self.broker).__name__} namespace={self.settings.namespace}>"
 
     @property
     def engine(self) -> Engine:
-        """The process-wide database engine, created on first use."""
+        """The database engine, created on first use."""
         with self._lock:
             if self._engine is None:
-                self._engine = engine_for(
+                self._engine = make_engine(
                     self.settings.database_url.get_secret_value(),
                     pool_size=self.settings.database_pool_size,
                     max_overflow=self.settings.database_max_overflow,
                 )
             return self._engine
 
+    @property
+    def email_transport(self) -> Transport:
+        """The email transport of ``settings.email_url``, created on first use and reused
+        (an SMTP connection serves many messages)."""
+        with self._lock:
+            if self._transport is None:
+                self._transport = from_url(
+                    self.settings.email_url.get_secret_value(),
+                    timeout_ms=self.settings.email_timeout_ms,
+                    retry_attempts=self.settings.email_retry_attempts,
+                    retry_max_wait_ms=self.settings.email_retry_max_wait_ms,
+                )
+            return self._transport
+
+    def close(self) -> None:
+        """Close what the runtime owns: the broker it built, the email transport, the stores'
+        connections, the engine it built. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            transport, self._transport = self._transport, None
+            engine = self._engine if self._owns_engine else None
+            self._engine = None if self._owns_engine else self._engine
+        if self._owns_broker:
+            self.broker.close()
+        if transport is not None:
+            transport.close()
+        self.stores.close()
+        if engine is not None:
+            engine.dispose()
+
 
 _current: Runtime | None = None
 
 
-def configure(
-    settings: Settings | None = None,
-    *,
-    broker: dramatiq.Broker | None = None,
-    set_global: bool = False,
-) -> Runtime:
-    """Bind gcmc-jobs' actors to a broker built from ``settings`` and remember both.
-
-    ``settings`` defaults to ``Settings()`` (read from ``GCMC_JOBS_*``). Pass ``broker`` to
-    use one you built (it should carry :func:`gcmc_jobs.broker.build_middleware`'s stack).
-    ``set_global=True`` also makes it Dramatiq's global broker, which the ``dramatiq`` and
-    ``periodiq`` command lines need; a host application usually leaves its own alone.
-    """
-    global _current
-    settings = settings if settings is not None else Settings()
-    broker = broker if broker is not None else _broker.build_broker(settings)
-    # Import the actors so that every one of them is declared before binding.
-    import gcmc_jobs.actors  # noqa: F401
-
-    _broker.bind(broker)
-    if set_global:
-        dramatiq.set_broker(broker)
-    _current = Runtime(settings=settings, broker=broker)
-    return _current
-
-
 def current() -> Runtime:
-    """The runtime :func:`configure` built; raises :class:`NotConfiguredError` before."""
+    """The runtime :func:`gcmc_jobs.configure` installed; raises :class:`NotConfiguredError`
+    before."""
     if _current is None:
         raise NotConfiguredError(
             "gcmc_jobs is not configured: call gcmc_jobs.configure() at start-up."
         )
     return _current
+
+
+def installed() -> Runtime | None:
+    """The installed runtime, or None before :func:`gcmc_jobs.configure`."""
+    return _current
+
+
+def install(runtime: Runtime | None) -> Runtime | None:
+    """Make ``runtime`` the current one (None: none) and return the one it replaces.
+
+    :func:`gcmc_jobs.configure` and :func:`gcmc_jobs.configured` call it after binding the
+    actors to the runtime's broker; a host calls those instead.
+    """
+    global _current
+    previous, _current = _current, runtime
+    return previous

@@ -16,7 +16,36 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["BrokerKind", "Settings", "broker_kind_of"]
+
+#: The kinds of broker gcmc-jobs builds (:attr:`Settings.broker_kind`).
+BrokerKind = Literal["redis", "amqp", "stub"]
+
+#: Broker URL scheme -> broker kind.
+BROKER_SCHEMES: dict[str, BrokerKind] = {
+    "redis": "redis",
+    "rediss": "redis",
+    "unix": "redis",
+    "amqp": "amqp",
+    "amqps": "amqp",
+    "stub": "stub",
+}
+
+
+def broker_kind_of(url: str) -> BrokerKind:
+    """The kind of broker ``url`` names, by its scheme; ``ValueError`` naming
+    ``GCMC_JOBS_BROKER_URL`` and the accepted schemes otherwise (the URL is not echoed: it
+    may hold a password)."""
+    scheme, sep, _ = url.partition("://")
+    kind = BROKER_SCHEMES.get(scheme.lower()) if sep else None
+    if kind is None:
+        accepted = ", ".join(f"{s}://" for s in BROKER_SCHEMES)
+        raise ValueError(
+            f"GCMC_JOBS_BROKER_URL must start with one of {accepted}; got scheme "
+            f"{scheme[:12] if sep else '(none)'!r}"
+        )
+    return kind
+
 
 #: The default daily schedule, in each tenant's local time (DOMAIN.md).
 DEFAULT_JOB_TIMES: dict[str, time] = {
@@ -206,6 +235,12 @@ class Settings(BaseSettings):
         "missing before health reports it overdue, ms (2 hours by default).",
     )
 
+    @field_validator("broker_url", mode="after")
+    @classmethod
+    def _known_broker_scheme(cls, value: SecretStr) -> SecretStr:
+        broker_kind_of(value.get_secret_value())
+        return value
+
     @field_validator("job_times", mode="after")
     @classmethod
     def _known_jobs(cls, value: dict[str, time]) -> dict[str, time]:
@@ -217,11 +252,16 @@ class Settings(BaseSettings):
         return {**DEFAULT_JOB_TIMES, **value}
 
     @property
+    def broker_kind(self) -> BrokerKind:
+        """``"redis"``, ``"amqp"`` or ``"stub"``: the broker ``broker_url`` names, parsed once
+        here (its scheme is validated when the settings are built)."""
+        return broker_kind_of(self.broker_url.get_secret_value())
+
+    @property
     def store_redis_url(self) -> str | None:
         """The Redis URL the middleware's stores use, or None for in-process stubs."""
         if self.redis_url is not None:
             return self.redis_url.get_secret_value()
-        broker = self.broker_url.get_secret_value()
-        if broker.startswith(("redis://", "rediss://", "unix://")):
-            return broker
+        if self.broker_kind == "redis":
+            return self.broker_url.get_secret_value()
         return None

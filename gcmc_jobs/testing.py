@@ -36,11 +36,12 @@ from typing import Any
 
 import dramatiq
 import pytest
+import redis
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session
 
-from gcmc_jobs import broker as _broker
-from gcmc_jobs import runtime as _runtime
+from gcmc_jobs import redis_keys
+from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import Base
@@ -116,8 +117,6 @@ def gcmc_postgres_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def gcmc_redis_url() -> str:
     """The Redis URL tests use, checked reachable."""
-    import redis
-
     url = os.environ.get("GCMC_JOBS_TEST_REDIS_URL", DEFAULT_REDIS_URL)
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
@@ -129,12 +128,10 @@ def gcmc_redis_url() -> str:
 @pytest.fixture(scope="session")
 def gcmc_namespace(gcmc_redis_url: str) -> Iterator[str]:
     """A Redis key namespace for this test session; its keys are deleted at the end."""
-    import redis
-
     namespace = f"gcmc_test_{uuid.uuid4().hex[:12]}"
     yield namespace
     client = redis.Redis.from_url(gcmc_redis_url)
-    keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+    keys = list(client.scan_iter(match=redis_keys.namespace_pattern(namespace), count=1000))
     for start in range(0, len(keys), 500):
         client.delete(*keys[start : start + 500])
 
@@ -189,35 +186,28 @@ def gcmc_broker(gcmc_settings: Settings, gcmc_db: Engine) -> Iterator[dramatiq.B
 
     The database is emptied first, and the middleware's deduplication keys and rate-limit
     counters of the namespace are deleted, so one test's keys never make another's message
-    a duplicate. After the test the actors are bound back to the unconfigured broker, so no
-    test leaks its broker into the next.
+    a duplicate. The runtime runs on ``gcmc_db``'s engine, inside :func:`gcmc_jobs.configured`:
+    after the test it is closed and whatever was configured before comes back, so no test
+    leaks its broker into the next.
     """
     _delete_middleware_keys(gcmc_settings)
-    runtime = _runtime.configure(gcmc_settings)
-    runtime._engine = gcmc_db
-    broker = runtime.broker
-    broker.emit_after("process_boot")
-    try:
-        yield broker
-    finally:
-        broker.flush_all()
-        broker.close()
-        _broker.bind(_broker.unconfigured)
-        _runtime._current = None
+    with configured(gcmc_settings, engine=gcmc_db) as runtime:
+        broker = runtime.broker
+        broker.emit_after("process_boot")
+        try:
+            yield broker
+        finally:
+            broker.flush_all()
 
 
 def _delete_middleware_keys(settings: Settings) -> None:
     url = settings.store_redis_url
     if url is None:
         return
-    import redis
-
-    from gcmc_jobs.middleware import keys
-
     client = redis.Redis.from_url(url)
     try:
-        for pattern in (keys.dedup_key(settings.namespace, "*"),
-                        keys.rate_limit_key(settings.namespace, "*", "*")):  # fmt: skip
+        for pattern in (redis_keys.dedup_key(settings.namespace, "*"),
+                        redis_keys.rate_limit_key(settings.namespace, "*", "*")):  # fmt: skip
             found = list(client.scan_iter(match=pattern, count=1000))
             for start in range(0, len(found), 500):
                 client.delete(*found[start : start + 500])

@@ -11,8 +11,8 @@ and makes it Dramatiq's global broker: it is an entry point, not a library modul
 
 from __future__ import annotations
 
+from gcmc_jobs.bootstrap import configure
 from gcmc_jobs.logging import configure_logging
-from gcmc_jobs.runtime import configure
 from gcmc_jobs.settings import Settings
 
 settings = Settings()

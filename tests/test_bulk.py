@@ -13,8 +13,8 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, MiddlewareError
 
-from gcmc_jobs.broker import build_broker
-from gcmc_jobs.bulk import enqueue_many
+from gcmc_jobs.brokers.bulk import enqueue_many
+from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.settings import Settings
 
 
@@ -101,7 +101,8 @@ def test_duplicate_keys_are_claimed_in_bulk_and_dropped(
     settings = Settings(
         broker_url=gcmc_redis_url, namespace=f"{gcmc_namespace}:dd{uuid.uuid4().hex[:6]}"
     )
-    broker = build_broker(settings)
+    runtime = Runtime(settings)  # gcmc-jobs' broker and stack, not installed
+    broker = runtime.broker
     try:
 
         @dramatiq.actor(broker=broker, queue_name="bulk", actor_name="keyed")
@@ -117,7 +118,7 @@ def test_duplicate_keys_are_claimed_in_bulk_and_dropped(
         assert redis.Redis.from_url(gcmc_redis_url).llen(f"{settings.namespace}:bulk") == 3
     finally:
         broker.flush_all()
-        broker.close()
+        runtime.close()
 
 
 def test_other_brokers_enqueue_one_by_one_with_the_same_result() -> None:

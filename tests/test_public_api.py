@@ -19,6 +19,7 @@ PUBLIC = {
     "TransientError",
     "__version__",
     "configure",
+    "configured",
     "current",
 }
 

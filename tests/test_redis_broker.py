@@ -1,4 +1,4 @@
-"""gcmc_jobs.redis_broker: a message that does not decode is dead-lettered, and the
+"""gcmc_jobs.brokers.redis_broker: a message that does not decode is dead-lettered, and the
 messages fetched with it are still delivered (Dramatiq's consumer strands them all)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import dramatiq
 import pytest
 import redis
 
-from gcmc_jobs.redis_broker import UNDECODABLE_ACTOR, RedisBroker
+from gcmc_jobs.brokers.redis_broker import UNDECODABLE_ACTOR, RedisBroker
 
 
 class _Nacks(dramatiq.Middleware):

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from gcmc_jobs import broker as _broker
-from gcmc_jobs import queues
-from gcmc_jobs import runtime as _runtime
+from gcmc_jobs import queue_names as queues
 from gcmc_jobs.actors import refresh_compliance
-from gcmc_jobs.broker import build_broker
+from gcmc_jobs.bootstrap import configured
+from gcmc_jobs.brokers import build_broker
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.models import ComplianceScore, DocumentStatus
+from gcmc_jobs.middleware.stores import Stores
 from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.settings import Settings
 from tests import factories as f
@@ -57,13 +57,8 @@ def producer(gcmc_postgres_url: str, gcmc_redis_url: str, gcmc_namespace: str) -
         namespace=f"{gcmc_namespace}_send",
         email_url="memory://",
     )
-    runtime = _runtime.configure(settings)
-    try:
+    with configured(settings) as runtime:
         yield runtime
-    finally:
-        runtime.broker.close()
-        _broker.bind(_broker.unconfigured)
-        _runtime._current = None
 
 
 def test_a_refresh_sent_from_one_process_is_processed_by_a_dramatiq_worker(
@@ -125,7 +120,7 @@ def test_periodiq_starts_and_stops_on_sigterm(broker_env: dict[str, str], tmp_pa
         # The scheduler may have sent a tick: RabbitMQ queues have no namespace, so leave
         # the shared one empty (Redis keys go with the test session's namespace).
         if broker_env["GCMC_JOBS_BROKER_URL"].startswith("amqp"):
-            rabbit = build_broker(Settings(broker_url=RABBITMQ_URL))
+            rabbit = build_broker(Settings(broker_url=RABBITMQ_URL), Stores.stubs())
             rabbit.declare_queue(queues.SCHEDULER)
             rabbit.flush(queues.SCHEDULER)
             rabbit.close()

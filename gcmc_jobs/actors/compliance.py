@@ -7,8 +7,8 @@ from datetime import date
 import structlog
 from sqlalchemy import select
 
-from gcmc_jobs import queues
-from gcmc_jobs.broker import actor
+from gcmc_jobs import queue_names as queues
+from gcmc_jobs.brokers import actor
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.models import Tenant
 from gcmc_jobs.errors import PermanentError

@@ -1,8 +1,8 @@
 """The email actors: ``send_email`` (every kind, ``queues.EMAIL``) and its critical twin
-``send_security_email`` (``password_reset``, ``queues.EMAIL_CRITICAL``).
+``send_security_email`` (critical kinds: ``password_reset``, ``queues.EMAIL_CRITICAL``).
 
 Both share :class:`EmailActor`, whose :meth:`~EmailActor.message_with_options` (the method
-every ``send`` goes through, and :func:`gcmc_jobs.email.build_message` too) validates the
+every ``send`` goes through, and :func:`email_message` too) validates the
 payload **in the caller**: an unknown kind, a bad address, a missing field or a CR/LF in a
 subject-bound field raises :class:`~gcmc_jobs.errors.InvalidPayload` and nothing is
 enqueued. It then:
@@ -10,7 +10,7 @@ enqueued. It then:
 * routes the message: critical kinds go to ``send_security_email`` on
   ``gcmc_email_critical``, whatever actor the caller used;
 * resolves the dedup key (message option > ``dedup_key`` argument > the deterministic
-  :func:`~gcmc_jobs.email.keys.email_dedup_key`) and writes it both in the arguments (the
+  :func:`~gcmc_jobs.email.dedup_keys.email_dedup_key`) and writes it both in the arguments (the
   ``email_log`` row) and in the ``dedup_key`` option (the ``Deduplication`` middleware);
 * sets the middleware options ``tenant_id``, ``rate_limit_key`` (the lowercased recipient)
   and ``rate_limit_class`` (``"security"`` for password resets, else ``"default"``);
@@ -38,11 +38,10 @@ import structlog
 from dramatiq.middleware import CurrentMessage
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
-from gcmc_jobs import queues
-from gcmc_jobs.broker import actor
-from gcmc_jobs.email import transports
+from gcmc_jobs import queue_names as queues
+from gcmc_jobs.brokers import actor
+from gcmc_jobs.email.dedup_keys import email_dedup_key
 from gcmc_jobs.email.delivery import deliver
-from gcmc_jobs.email.keys import email_dedup_key
 from gcmc_jobs.email.kinds import EmailPayload
 from gcmc_jobs.email.registry import get_kind, validate_payload
 from gcmc_jobs.errors import InvalidPayload, PermanentError
@@ -50,7 +49,7 @@ from gcmc_jobs.middleware.deduplication import DeduplicatedActor
 from gcmc_jobs.middleware.metrics import email_sent
 from gcmc_jobs.runtime import current
 
-__all__ = ["EmailActor", "send_email", "send_security_email"]
+__all__ = ["EmailActor", "email_call", "email_message", "send_email", "send_security_email"]
 
 logger = structlog.get_logger("gcmc_jobs.actors.email")
 
@@ -140,6 +139,40 @@ class EmailActor(DeduplicatedActor):
         )
 
 
+def email_call(
+    kind: str,
+    to: str,
+    payload: EmailPayload | Mapping[str, Any],
+    tenant_id: int | None = None,
+    dedup_key: str | None = None,
+    correlation_id: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``(kwargs, options)`` of an email actor call (validated when a message is built
+    from them, by :meth:`EmailActor.message_with_options`)."""
+    kwargs: dict[str, Any] = {"kind": kind, "to": to, "payload": payload, "tenant_id": tenant_id}
+    if dedup_key is not None:
+        kwargs["dedup_key"] = dedup_key
+    options = {"correlation_id": correlation_id} if correlation_id is not None else {}
+    return kwargs, options
+
+
+def email_message(
+    kind: str,
+    to: str,
+    payload: EmailPayload | Mapping[str, Any],
+    *,
+    tenant_id: int | None = None,
+    dedup_key: str | None = None,
+    correlation_id: str | None = None,
+) -> dramatiq.Message[Any]:
+    """A validated, routed, not yet enqueued email message (see
+    :func:`gcmc_jobs.sending.build_message`); the message factory the scheduler's digest
+    mailing receives."""
+    kwargs, options = email_call(kind, to, payload, tenant_id, dedup_key, correlation_id)
+    message: dramatiq.Message[Any] = send_email.message_with_options(kwargs=kwargs, **options)
+    return message
+
+
 def _send(
     kind: str,
     to: str,
@@ -161,7 +194,7 @@ def _send(
     try:
         delivery = deliver(
             runtime.engine,
-            transports.for_settings(settings),
+            runtime.email_transport,
             kind=entry.name,
             to=to,
             payload=model,

@@ -13,17 +13,19 @@ from datetime import date, datetime
 
 from periodiq import cron
 
-from gcmc_jobs import queues
-from gcmc_jobs.broker import actor
+from gcmc_jobs import queue_names as queues
+from gcmc_jobs.actors.email import email_message
+from gcmc_jobs.brokers import actor
 from gcmc_jobs.errors import PermanentError, RunInProgress
-from gcmc_jobs.runtime import current
+from gcmc_jobs.runtime import Runtime, current
+from gcmc_jobs.scheduling.jobs import DigestSender
 from gcmc_jobs.scheduling.ledger import Claim
 from gcmc_jobs.scheduling.mailing import digest_sender
 from gcmc_jobs.scheduling.runner import run_for_tenant
-from gcmc_jobs.scheduling.scheduler import tick
+from gcmc_jobs.scheduling.tick import TickResult, tick
 from gcmc_jobs.services.tenancy import utcnow
 
-__all__ = ["run_daily_job", "scheduler_tick"]
+__all__ = ["digests_of", "run_daily_job", "scheduler_tick", "tick_now"]
 
 
 def is_tick_minute(now: datetime, every_minutes: int) -> bool:
@@ -47,13 +49,7 @@ def scheduler_tick() -> None:
     now = utcnow()
     if not is_tick_minute(now, runtime.settings.scheduler_tick_minutes):
         return
-    tick(
-        runtime.engine,
-        runtime.broker,
-        now=now,
-        job_times=runtime.settings.job_times,
-        make_message=run_daily_job.message_with_options,
-    )
+    tick_now(runtime, now)
 
 
 @actor(
@@ -86,7 +82,27 @@ def run_daily_job(
         local_date=date.fromisoformat(local_date),
         scheduled_for=datetime.fromisoformat(scheduled_for) if scheduled_for else None,
         force=force,
-        send_digests=digest_sender(runtime.broker, portal_url=runtime.settings.portal_url),
+        send_digests=digests_of(runtime),
     )
     if result.claim is Claim.RUNNING_ELSEWHERE:
         raise RunInProgress(f"{job} for tenant {tenant_id} on {local_date} is running elsewhere")
+
+
+def tick_now(runtime: Runtime, now: datetime, *, jobs: list[str] | None = None) -> TickResult:
+    """One scheduler tick at ``now`` on ``runtime``: the due runs' messages, in bulk."""
+    return tick(
+        runtime.engine,
+        runtime.broker,
+        now=now,
+        job_times=runtime.settings.job_times,
+        make_message=run_daily_job.message_with_options,
+        jobs=jobs,
+    )
+
+
+def digests_of(runtime: Runtime) -> DigestSender:
+    """The digest sender of ``runtime``: email messages built by the email actor, enqueued
+    in bulk on its broker."""
+    return digest_sender(
+        runtime.broker, portal_url=runtime.settings.portal_url, build_message=email_message
+    )

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 import typer
 from rich.table import Table
 
+from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.cli._app import app, configure_command_logging, console, fail, handle, settings
+from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.errors import GcmcJobsError
 from gcmc_jobs.middleware.stores.dead_letters import SqlDeadLetterStore
-from gcmc_jobs.services import dead_letters as service
+from gcmc_jobs.ops import dead_letters as service
 
 __all__ = ["dead_letters_app", "parse_age", "parse_since"]
 
@@ -51,8 +53,6 @@ def parse_since(value: str | None) -> datetime | None:
 def _store() -> SqlDeadLetterStore:
     current = settings()
     configure_command_logging(current)
-    from gcmc_jobs.db.engine import make_engine
-
     return SqlDeadLetterStore(make_engine(current.database_url.get_secret_value()))
 
 
@@ -139,21 +139,19 @@ def replay_command(
     if ids and any(x is not None for x in (actor, queue, error, since)):
         fail("filters only apply with --all-matching")
     store = _store()
-    from gcmc_jobs.runtime import configure
-
-    broker = configure(settings()).broker
     try:
-        results = service.replay_dead_letters(
-            store,
-            broker,
-            ids=ids or None,
-            actor=actor,
-            queue=queue,
-            error=error,
-            since=parse_since(since),
-            dry_run=dry_run,
-            again=again,
-        )
+        with configured(settings()) as runtime:
+            results = service.replay_dead_letters(
+                store,
+                runtime.broker,
+                ids=ids or None,
+                actor=actor,
+                queue=queue,
+                error=error,
+                since=parse_since(since),
+                dry_run=dry_run,
+                again=again,
+            )
     except GcmcJobsError as exc:
         handle(exc)
     table = Table(title=("dry run: " if dry_run else "") + f"{len(results)} dead letter(s)")

@@ -35,10 +35,10 @@ def queues_command(
     """Show each queue: ready, delayed, in flight, broker dead-letter queue, oldest age."""
     import json
 
-    from gcmc_jobs.ops.queues import queue_stats
+    from gcmc_jobs.ops.queue_stats import queue_stats
 
     current = settings()
-    if current.broker_url.get_secret_value().startswith("stub://"):
+    if current.broker_kind == "stub":
         fail("the stub broker lives inside one process: set GCMC_JOBS_BROKER_URL to inspect it")
     try:
         stats = queue_stats(current, timeout_ms=current.health_timeout_ms)

@@ -20,20 +20,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select, true
 
-from gcmc_jobs import broker as _broker
-from gcmc_jobs import runtime as _runtime
-from gcmc_jobs.actors.schedule import run_daily_job
+from gcmc_jobs.actors.schedule import digests_of, run_daily_job, tick_now
+from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.cli._app import app, configure_command_logging, console, fail, handle, settings
 from gcmc_jobs.db.engine import make_engine, session_scope
 from gcmc_jobs.db.models import Tenant
 from gcmc_jobs.errors import GcmcJobsError
+from gcmc_jobs.runtime import Runtime
+from gcmc_jobs.scheduling.due_runs import due_runs
 from gcmc_jobs.scheduling.jobs import JOB_NAMES, check_job
 from gcmc_jobs.scheduling.ledger_view import list_runs, next_runs
-from gcmc_jobs.scheduling.mailing import digest_sender
 from gcmc_jobs.scheduling.run_messages import trigger_runs
 from gcmc_jobs.scheduling.runner import RunResult, run_for_tenant
-from gcmc_jobs.scheduling.scheduler import tick
-from gcmc_jobs.scheduling.tick import due_runs
 from gcmc_jobs.services.tenancy import utcnow
 
 __all__ = ["parse_date", "parse_now"]
@@ -63,34 +61,31 @@ def parse_now(value: str | None) -> datetime:
 
 
 @contextmanager
-def _configured() -> Iterator[_runtime.Runtime]:
-    """gcmc-jobs configured from the environment; with the stub broker, a worker in this
-    process delivers what the jobs send, and is drained before returning."""
+def _configured() -> Iterator[Runtime]:
+    """gcmc-jobs configured from the environment for the command (the process's previous
+    configuration is restored after); with the stub broker, a worker in this process
+    delivers what the jobs send, and is drained before returning."""
     current = settings()
     configure_command_logging(current)
-    previous = _runtime._current
-    runtime = _runtime.configure(current)
-    worker: dramatiq.Worker | None = None
-    try:
-        if isinstance(runtime.broker, StubBroker):
-            runtime.broker.emit_after("process_boot")
-            worker = dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=2)
-            worker.start()
-        yield runtime
-        if worker is not None:
-            for _ in range(2):
-                for queue in sorted(runtime.broker.get_declared_queues()):
-                    runtime.broker.join(queue)
-                worker.join()
-    finally:
-        if worker is not None:
-            worker.stop()
-        runtime.broker.close()
-        _broker.bind(previous.broker if previous is not None else _broker.unconfigured)
-        _runtime._current = previous
+    with configured(current) as runtime:
+        worker: dramatiq.Worker | None = None
+        try:
+            if isinstance(runtime.broker, StubBroker):
+                runtime.broker.emit_after("process_boot")
+                worker = dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=2)
+                worker.start()
+            yield runtime
+            if worker is not None:
+                for _ in range(2):
+                    for queue in sorted(runtime.broker.get_declared_queues()):
+                        runtime.broker.join(queue)
+                    worker.join()
+        finally:
+            if worker is not None:
+                worker.stop()
 
 
-def _tenant_ids(runtime: _runtime.Runtime, tenant: int | None) -> list[int]:
+def _tenant_ids(runtime: Runtime, tenant: int | None) -> list[int]:
     with session_scope(runtime.engine) as session:
         if tenant is not None:
             if session.get(Tenant, tenant) is None:
@@ -146,7 +141,7 @@ def run_command(
             _enqueue(runtime, job, tenant, day, force)
             return
         tenant_ids = _tenant_ids(runtime, tenant)
-        send = digest_sender(runtime.broker, portal_url=runtime.settings.portal_url)
+        send = digests_of(runtime)
         results: list[RunResult] = []
         with Progress(
             TextColumn(f"[bold]{job}[/]"),
@@ -175,9 +170,7 @@ def run_command(
     console.print(_results_table(f"{job}: {sum(r.ran for r in results)} ran", results))
 
 
-def _enqueue(
-    runtime: _runtime.Runtime, job: str, tenant: int | None, day: date | None, force: bool
-) -> None:
+def _enqueue(runtime: Runtime, job: str, tenant: int | None, day: date | None, force: bool) -> None:
     """One ``run_daily_job`` message per tenant, keyed as the tick's (unless forced)."""
     try:
         with session_scope(runtime.engine) as session:
@@ -213,13 +206,7 @@ def tick_command(
     with _configured() as runtime:
         job_times = runtime.settings.job_times
         if not isinstance(runtime.broker, StubBroker):
-            result = tick(
-                runtime.engine,
-                runtime.broker,
-                now=instant,
-                job_times=job_times,
-                make_message=run_daily_job.message_with_options,
-            )
+            result = tick_now(runtime, instant)
             console.print(
                 f"tick at {instant.isoformat()}: {len(result.due)} due, "
                 f"{result.enqueued} enqueued, {result.duplicates} already pending"
@@ -227,7 +214,7 @@ def tick_command(
             return
         with session_scope(runtime.engine) as session:
             due = due_runs(session, instant, job_times)
-        send = digest_sender(runtime.broker, portal_url=runtime.settings.portal_url)
+        send = digests_of(runtime)
         results = [
             run_for_tenant(
                 runtime.engine,

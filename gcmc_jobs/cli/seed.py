@@ -11,7 +11,7 @@ from rich.table import Table
 from gcmc_jobs.cli._app import app, console, engine, handle, settings
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.errors import GcmcJobsError
-from gcmc_jobs.services.seed import seed
+from gcmc_jobs.seeding import seed
 
 
 @app.command("seed")

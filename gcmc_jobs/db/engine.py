@@ -1,8 +1,8 @@
-"""Engines and sessions: one engine per process and database URL, sessions per unit of work."""
+"""Engines and sessions: how an engine is built (the runtime owns the process's), sessions per
+unit of work."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,10 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["engine_for", "make_engine", "make_sessionmaker", "session_scope"]
-
-_engines: dict[str, Engine] = {}
-_engines_lock = threading.Lock()
+__all__ = ["make_engine", "make_sessionmaker", "session_scope"]
 
 
 def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10, **kwargs: Any) -> Engine:
@@ -45,15 +42,6 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10, **kwarg
         pool_pre_ping=True,
         **kwargs,
     )
-
-
-def engine_for(url: str, **kwargs: Any) -> Engine:
-    """The process-wide engine for ``url``, built on first use (actors share it)."""
-    with _engines_lock:
-        engine = _engines.get(url)
-        if engine is None:
-            engine = _engines[url] = make_engine(url, **kwargs)
-        return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -17,8 +17,9 @@ Adding a step
    later steps and for tests. See :mod:`gcmc_jobs.demo.compliance`.
 2. Add one line, its module name, to :data:`STEPS` below, where it belongs in the story.
 
-Steps run in one process; the worker and the broker are stopped, and the actors bound back
-to where they were, when the demo ends, even if a step fails.
+Steps run in one process, in a :func:`gcmc_jobs.configured` block: the worker stops, the
+runtime closes (broker, engine, transport, stores) and the process's previous configuration
+comes back when the demo ends, even if a step fails.
 """
 
 from __future__ import annotations
@@ -33,12 +34,11 @@ from pydantic import SecretStr
 from rich.console import Console
 from sqlalchemy import Engine, func, inspect, make_url, select, text
 
-from gcmc_jobs import broker as _broker
-from gcmc_jobs import runtime as _runtime
+from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import Base, Tenant
 from gcmc_jobs.demo.context import DemoContext
-from gcmc_jobs.services.seed import seed
+from gcmc_jobs.seeding import seed
 from gcmc_jobs.services.tenancy import utcnow
 from gcmc_jobs.settings import Settings
 
@@ -106,58 +106,53 @@ def run_demo(
     settings = _absolute_sqlite(settings if settings is not None else Settings())
     console = console if console is not None else Console()
     now = now or utcnow()
-    previous = _runtime._current
-    runtime = _runtime.configure(settings)
-    worker: dramatiq.Worker | None = None
-    try:
-        engine = runtime.engine
-        console.print(
-            f"[bold]gcmc-jobs demo[/]: database [cyan]{engine.url.render_as_string()}[/], "
-            f"broker [cyan]{type(runtime.broker).__name__}[/]"
-        )
-        if reset:
-            reset_database(engine)
-            console.print("  database reset")
-        upgrade(engine)
-        with engine.connect() as connection:
-            existing = connection.scalar(select(func.count()).select_from(Tenant)) or 0
-        if existing:
-            console.print(f"  using the {existing} tenants already there (--reset starts over)")
-        else:
-            result = seed(
-                engine,
+    with configured(settings) as runtime:
+        worker: dramatiq.Worker | None = None
+        try:
+            engine = runtime.engine
+            console.print(
+                f"[bold]gcmc-jobs demo[/]: database [cyan]{engine.url.render_as_string()}[/], "
+                f"broker [cyan]{type(runtime.broker).__name__}[/]"
+            )
+            if reset:
+                reset_database(engine)
+                console.print("  database reset")
+            upgrade(engine)
+            with engine.connect() as connection:
+                existing = connection.scalar(select(func.count()).select_from(Tenant)) or 0
+            if existing:
+                console.print(f"  using the {existing} tenants already there (--reset starts over)")
+            else:
+                result = seed(
+                    engine,
+                    tenants=tenants,
+                    clients_per_tenant=clients_per_tenant,
+                    seed=seed_value,
+                    now=now,
+                )
+                console.print(
+                    f"  seeded {tenants} tenants x {clients_per_tenant} clients "
+                    f"({result.total:,} rows)"
+                )
+            runtime.broker.emit_after("process_boot")
+            worker = dramatiq.Worker(
+                runtime.broker, worker_timeout=100, worker_threads=worker_threads
+            )
+            worker.start()
+            ctx = DemoContext(
+                settings=settings,
+                runtime=runtime,
+                worker=worker,
+                console=console,
+                now=now,
                 tenants=tenants,
                 clients_per_tenant=clients_per_tenant,
                 seed=seed_value,
-                now=now,
             )
-            console.print(
-                f"  seeded {tenants} tenants x {clients_per_tenant} clients ({result.total:,} rows)"
-            )
-        runtime.broker.emit_after("process_boot")
-        worker = dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=worker_threads)
-        worker.start()
-        ctx = DemoContext(
-            settings=settings,
-            runtime=runtime,
-            worker=worker,
-            console=console,
-            now=now,
-            tenants=tenants,
-            clients_per_tenant=clients_per_tenant,
-            seed=seed_value,
-        )
-        for step in load_steps(steps):
-            console.rule(f"[bold]{step.TITLE}")
-            step.run(ctx)
-        return ctx
-    finally:
-        if worker is not None:
-            worker.stop()
-        runtime.broker.close()
-        # Leave the process as it was: a host's configuration, or none.
-        if previous is not None:
-            _broker.bind(previous.broker)
-        else:
-            _broker.bind(_broker.unconfigured)
-        _runtime._current = previous
+            for step in load_steps(steps):
+                console.rule(f"[bold]{step.TITLE}")
+                step.run(ctx)
+            return ctx
+        finally:
+            if worker is not None:
+                worker.stop()

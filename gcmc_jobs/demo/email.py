@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from gcmc_jobs.db.models import Client, EmailSuppression, Tenant, User
 from gcmc_jobs.demo.context import DemoContext
-from gcmc_jobs.email import PasswordReset, Welcome, queue_password_reset_email, queue_welcome_email
+from gcmc_jobs.email import PasswordReset, Welcome
+from gcmc_jobs.sending import queue_password_reset_email, queue_welcome_email
 from gcmc_jobs.services import email_log
 
 __all__ = ["TITLE", "run"]

@@ -1,6 +1,6 @@
 """Demo step: a simulated day of the scheduler, ticking every 15 minutes on an injected clock.
 
-Each tick is :func:`gcmc_jobs.scheduling.tick` as of the simulated instant: it enqueues one
+Each tick is :func:`gcmc_jobs.scheduling.tick.tick` as of the simulated instant: it enqueues one
 ``run_daily_job`` message per due (job, tenant, local date), which the demo's worker runs
 through the real actors (notifications in the database, digest emails through the email
 actor, so to ``./outbox`` by default). Then the step shows what ran when, in each tenant's
@@ -20,7 +20,7 @@ from gcmc_jobs.actors.schedule import run_daily_job
 from gcmc_jobs.db.models import EmailLog, JobRun, Tenant
 from gcmc_jobs.demo.context import DemoContext
 from gcmc_jobs.redaction import redact_text
-from gcmc_jobs.scheduling.scheduler import tick
+from gcmc_jobs.scheduling.tick import tick
 from gcmc_jobs.services.tenancy import tenant_zone
 
 __all__ = ["TICK", "TITLE", "Ran", "run"]

@@ -18,8 +18,7 @@ from typing import Any
 import dramatiq
 from pydantic import SecretStr
 
-from gcmc_jobs import broker as _broker
-from gcmc_jobs import runtime as _runtime
+from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.settings import Settings
 
 __all__ = ["DemoDashboard", "demo_dashboard"]
@@ -42,9 +41,10 @@ class DemoDashboard:
 def demo_dashboard(settings: Settings, *, worker_threads: int = 2) -> Iterator[DemoDashboard]:
     """Configure gcmc-jobs on ``settings`` with an in-process worker, for the dashboard.
 
-    Needs the ``[server]`` extra. On exit the worker and broker stop and the process's
-    previous configuration is restored.
+    Needs the ``[server]`` extra. On exit the worker stops, the runtime closes and the
+    process's previous configuration is restored.
     """
+    # Deferred on purpose: the admin application needs the optional [server] extra (FastAPI).
     from gcmc_jobs.http import create_app
 
     generated = settings.admin_token is None
@@ -54,15 +54,11 @@ def demo_dashboard(settings: Settings, *, worker_threads: int = 2) -> Iterator[D
         else settings.admin_token.get_secret_value()
     )
     settings = settings.model_copy(update={"admin_token": SecretStr(token)})
-    previous = _runtime._current
-    runtime = _runtime.configure(settings)
-    runtime.broker.emit_after("process_boot")
-    worker = dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=worker_threads)
-    worker.start()
-    try:
-        yield DemoDashboard(app=create_app(settings), token=token, generated=generated)
-    finally:
-        worker.stop()
-        runtime.broker.close()
-        _broker.bind(previous.broker if previous is not None else _broker.unconfigured)
-        _runtime._current = previous
+    with configured(settings) as runtime:
+        runtime.broker.emit_after("process_boot")
+        worker = dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=worker_threads)
+        worker.start()
+        try:
+            yield DemoDashboard(app=create_app(settings), token=token, generated=generated)
+        finally:
+            worker.stop()

@@ -1,10 +1,11 @@
-"""Transactional email: eight typed kinds, Jinja2 templates, transports, and the helpers a
-host application calls.
+"""Transactional email: eight typed kinds, Jinja2 templates, transports, delivery.
 
-::
+This package is the email domain: it knows nothing of Dramatiq. The actors that deliver
+are in :mod:`gcmc_jobs.actors.email`; the helpers a host application calls to send are above
+them, in :mod:`gcmc_jobs.sending`::
 
     import gcmc_jobs
-    from gcmc_jobs.email import queue_welcome_email
+    from gcmc_jobs.sending import queue_welcome_email
 
     gcmc_jobs.configure()
     queue_welcome_email(
@@ -14,16 +15,18 @@ host application calls.
         tenant_id=42,
     )
 
-Modules: :mod:`.kinds` (payload models), :mod:`.registry` (kind → model, templates, path),
+Modules: :mod:`.kinds` (payload models, each stating its kind's name and whether it is
+critical), :mod:`.registry` (kind → model, templates, path, derived from the models),
 :mod:`.rendering` (sandboxed Jinja2), :mod:`.mime` (the MIME message), :mod:`.transports`
-(SMTP, file, memory), :mod:`.keys` (dedup keys), :mod:`.delivery` (send once per key),
-:mod:`.queueing` (the helpers below). The actors are in :mod:`gcmc_jobs.actors.email`.
+(SMTP, file, memory), :mod:`.dedup_keys` (deterministic dedup keys), :mod:`.delivery` (send
+once per key).
 """
 
 from __future__ import annotations
 
-from gcmc_jobs.email.keys import email_dedup_key
+from gcmc_jobs.email.dedup_keys import email_dedup_key
 from gcmc_jobs.email.kinds import (
+    PAYLOADS,
     Custom,
     DocumentExpiryItem,
     DocumentExpiryWarning,
@@ -36,23 +39,12 @@ from gcmc_jobs.email.kinds import (
     TaskAssignment,
     Welcome,
 )
-from gcmc_jobs.email.queueing import (
-    build_message,
-    queue_custom_email,
-    queue_document_expiry_warning,
-    queue_email,
-    queue_filing_reminder,
-    queue_invoice_email,
-    queue_password_reset_email,
-    queue_service_request_update_email,
-    queue_task_assignment_email,
-    queue_welcome_email,
-)
 from gcmc_jobs.email.registry import KINDS, EmailKind, get_kind, validate_payload
 from gcmc_jobs.email.rendering import RenderedEmail, render
 
 __all__ = [
     "KINDS",
+    "PAYLOADS",
     "Custom",
     "DocumentExpiryItem",
     "DocumentExpiryWarning",
@@ -66,18 +58,8 @@ __all__ = [
     "ServiceRequestUpdate",
     "TaskAssignment",
     "Welcome",
-    "build_message",
     "email_dedup_key",
     "get_kind",
-    "queue_custom_email",
-    "queue_document_expiry_warning",
-    "queue_email",
-    "queue_filing_reminder",
-    "queue_invoice_email",
-    "queue_password_reset_email",
-    "queue_service_request_update_email",
-    "queue_task_assignment_email",
-    "queue_welcome_email",
     "render",
     "validate_payload",
 ]

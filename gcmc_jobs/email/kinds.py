@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "PAYLOADS",
     "Custom",
     "DocumentExpiryItem",
     "DocumentExpiryWarning",
@@ -88,8 +89,12 @@ class EmailPayload(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
-    #: The email kind this model is the payload of (set on each subclass).
+    #: The email kind this model is the payload of (set on each subclass): its name in
+    #: messages, ``email_log`` rows and template file names.
     kind: ClassVar[str] = ""
+    #: Security mail: travels on ``queue_names.EMAIL_CRITICAL`` (``send_security_email``) and
+    #: is rate limited in the ``"security"`` class. The registry and the routing read it.
+    critical: ClassVar[bool] = False
 
     tenant_name: Line
 
@@ -296,6 +301,7 @@ class PasswordReset(EmailPayload):
     """
 
     kind: ClassVar[str] = "password_reset"
+    critical: ClassVar[bool] = True
 
     user_name: Line
     reset_url: SecretStr
@@ -362,3 +368,17 @@ class Custom(EmailPayload):
             recipient_name="Jane Doe",
             body="Our office is closed on Friday.\nWe reply to messages on Monday.",
         )
+
+
+#: Every kind's payload class, in the order the registry lists them: adding a kind is adding
+#: a class here (with its ``kind``, ``critical``, ``sample`` and templates).
+PAYLOADS: tuple[type[EmailPayload], ...] = (
+    Welcome,
+    DocumentExpiryWarning,
+    FilingReminder,
+    TaskAssignment,
+    ServiceRequestUpdate,
+    PasswordReset,
+    Invoice,
+    Custom,
+)

@@ -1,4 +1,9 @@
-"""The registry of email kinds: each kind's payload model, templates and delivery path."""
+"""The registry of email kinds: each kind's payload model, templates and delivery path.
+
+Derived from the payload classes (:data:`gcmc_jobs.email.kinds.PAYLOADS`): each class states
+its kind's name (``kind``) and whether it is security mail (``critical``); nothing here
+repeats them.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +22,24 @@ __all__ = ["KINDS", "EmailKind", "get_kind", "validate_payload"]
 
 @dataclass(frozen=True)
 class EmailKind:
-    """One email kind.
+    """One email kind: its payload class, and what the class states.
 
-    ``critical`` kinds (security mail) travel on ``queues.EMAIL_CRITICAL`` and are rate
-    limited in the ``"security"`` class; the others on ``queues.EMAIL``, class ``"default"``.
+    ``critical`` kinds (security mail) travel on ``queue_names.EMAIL_CRITICAL`` and are rate
+    limited in the ``"security"`` class; the others on ``queue_names.EMAIL``, class
+    ``"default"``.
     """
 
-    name: str
     model: type[_kinds.EmailPayload]
-    critical: bool = False
+
+    @property
+    def name(self) -> str:
+        """The kind's name: ``model.kind``."""
+        return self.model.kind
+
+    @property
+    def critical(self) -> bool:
+        """Security mail: ``model.critical``."""
+        return self.model.critical
 
     @property
     def subject_template(self) -> str:
@@ -48,20 +62,9 @@ class EmailKind:
         return "security" if self.critical else "default"
 
 
+#: Every kind by name, from :data:`~gcmc_jobs.email.kinds.PAYLOADS`.
 KINDS: Mapping[str, EmailKind] = MappingProxyType(
-    {
-        kind.name: kind
-        for kind in (
-            EmailKind("welcome", _kinds.Welcome),
-            EmailKind("document_expiry_warning", _kinds.DocumentExpiryWarning),
-            EmailKind("filing_reminder", _kinds.FilingReminder),
-            EmailKind("task_assignment", _kinds.TaskAssignment),
-            EmailKind("service_request_update", _kinds.ServiceRequestUpdate),
-            EmailKind("password_reset", _kinds.PasswordReset, critical=True),
-            EmailKind("invoice", _kinds.Invoice),
-            EmailKind("custom", _kinds.Custom),
-        )
-    }
+    {model.kind: EmailKind(model) for model in _kinds.PAYLOADS}
 )
 
 

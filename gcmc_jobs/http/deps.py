@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import Path, Query, Request
 from sqlalchemy import Engine
 
+from gcmc_jobs.bootstrap import configure
 from gcmc_jobs.errors import GcmcJobsError, NotConfiguredError
-from gcmc_jobs.runtime import Runtime, configure, current
+from gcmc_jobs.runtime import Runtime, current
 from gcmc_jobs.settings import Settings
 
 __all__ = [
@@ -54,7 +55,7 @@ def engine(request: Request) -> Engine:
 
 def is_stub(settings: Settings) -> bool:
     """Whether the broker is the in-process stub (its queues live in this process)."""
-    return settings.broker_url.get_secret_value().startswith("stub://")
+    return settings.broker_kind == "stub"
 
 
 class UnknownId(GcmcJobsError, LookupError):

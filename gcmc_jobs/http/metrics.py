@@ -10,7 +10,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gcmc_jobs.middleware.metrics import REGISTRY
-from gcmc_jobs.ops.queues import queue_stats
+from gcmc_jobs.ops.queue_stats import queue_stats
 from gcmc_jobs.settings import Settings
 
 __all__ = ["QueueCollector", "render_metrics"]

@@ -12,8 +12,10 @@ module                     middleware
                            cluster-wide; over the limit a message is deferred, not failed
 ``structured_logging``     :class:`StructuredLogging`: one structlog event per message state
 ``metrics``                :class:`Metrics`: Prometheus counters and histograms
-``stores``                 the Redis/stub backends of deduplication and rate limits
-``keys``                   every Redis key name, in one place
+``pause``                  :class:`Pause`: hold back the messages of paused queues
+``worker_registry``        :class:`WorkerRegistry`: a Redis worker records the queues it consumes
+``stores``                 the Redis/SQL/stub backends of deduplication, rate limits, dead
+                           letters and pauses (every Redis key name: :mod:`gcmc_jobs.redis_keys`)
 =========================  =====================================================================
 
 The contract: options the middleware read
@@ -91,9 +93,9 @@ Other hooks for other engineers
 - ``gcmc_jobs.middleware.metrics.email_sent(kind, status)`` counts an email;
   ``gcmc_jobs.middleware.metrics.REGISTRY`` is the ``CollectorRegistry`` to expose at
   ``/metrics``.
-- ``gcmc_jobs.broker.build_middleware`` holds a documented slot for ``Pause`` before
+- ``gcmc_jobs.brokers.build_middleware`` holds a documented slot for ``Pause`` before
   ``Deduplication``/``RateLimits``.
-- ``gcmc_jobs.services.dead_letters`` (list/show/replay/purge) returns plain dataclasses.
+- ``gcmc_jobs.ops.dead_letters`` (list/show/replay/purge) returns plain dataclasses.
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ from gcmc_jobs.errors import DuplicateMessage, RateLimitDeferralFailed
 from gcmc_jobs.middleware.dead_letters import DeadLetters
 from gcmc_jobs.middleware.deduplication import DeduplicatedActor, Deduplication
 from gcmc_jobs.middleware.metrics import Metrics
+from gcmc_jobs.middleware.pause import Pause
 from gcmc_jobs.middleware.rate_limits import RateLimits
 from gcmc_jobs.middleware.stores import (
     ClaimResult,
@@ -109,15 +112,20 @@ from gcmc_jobs.middleware.stores import (
     DeadLetterRecord,
     DeadLetterStore,
     DedupStore,
+    PauseStore,
     RateLimitStore,
     RedisDedupStore,
+    RedisPauseStore,
     RedisRateLimitStore,
     SqlDeadLetterStore,
+    Stores,
     StubDeadLetterStore,
     StubDedupStore,
+    StubPauseStore,
     StubRateLimitStore,
 )
 from gcmc_jobs.middleware.structured_logging import StructuredLogging
+from gcmc_jobs.middleware.worker_registry import WorkerRegistry
 
 __all__ = [
     # Stores
@@ -133,14 +141,20 @@ __all__ = [
     "Deduplication",
     "DuplicateMessage",
     "Metrics",
+    "Pause",
+    "PauseStore",
     "RateLimitDeferralFailed",
     "RateLimitStore",
     "RateLimits",
     "RedisDedupStore",
+    "RedisPauseStore",
     "RedisRateLimitStore",
     "SqlDeadLetterStore",
+    "Stores",
     "StructuredLogging",
     "StubDeadLetterStore",
     "StubDedupStore",
+    "StubPauseStore",
     "StubRateLimitStore",
+    "WorkerRegistry",
 ]

@@ -4,7 +4,7 @@
 exception the actor ``throws``), or a middleware failed the message (``dead_letter_reason``,
 e.g. a rate-limit deferral past its maximum). The record holds the whole call (message id,
 queue, actor, args, kwargs, options), the error's type, text and traceback, and the number of
-attempts; :mod:`gcmc_jobs.services.dead_letters` lists, shows, replays and purges them.
+attempts; :mod:`gcmc_jobs.ops.dead_letters` lists, shows, replays and purges them.
 
 Nothing is lost when the store is down: the broker has already put the nacked message in its
 own dead-letter queue (Redis ``<queue>.XQ``, RabbitMQ ``<queue>.XQ``, kept 7 days by

@@ -1,6 +1,7 @@
 """``Pause``: hold back the messages of paused queues, on every worker, until resumed.
 
-A queue is paused by adding its name to the :class:`~gcmc_jobs.ops.pauses.PauseStore`
+A queue is paused by adding its name to the
+:class:`~gcmc_jobs.middleware.stores.pauses.PauseStore`
 (``gcmc-jobs pause QUEUE``, the admin API). Before a message runs, this middleware looks its
 queue up in a cached copy of the paused set; a paused queue's message is sent again with a
 short delay and skipped, so it waits in the broker (in the queue's delay queue) and runs
@@ -29,7 +30,7 @@ from typing import Any
 from dramatiq import Broker, Middleware
 from dramatiq.middleware import SkipMessage
 
-from gcmc_jobs.ops.pauses import PauseStore
+from gcmc_jobs.middleware.stores.pauses import PauseStore
 
 __all__ = ["Pause"]
 

@@ -1,9 +1,9 @@
 """``WorkerRegistry``: each Redis worker writes down which queues it consumes.
 
-Dramatiq's Redis broker records a heartbeat per worker process (``{namespace}:__heartbeats__``,
-a sorted set of broker ids scored by the last contact, in ms) but not what the worker
-consumes. At boot this middleware adds ``{broker_id: {"host", "pid", "queues", "started_at"}}``
-to the hash ``{namespace}:gcmc:workers`` and removes it at shutdown; ``gcmc-jobs health``
+Dramatiq's Redis broker records a heartbeat per worker process (``heartbeats_key``: a sorted
+set of broker ids scored by the last contact, in ms) but not what the worker consumes. At
+boot this middleware adds ``{broker_id: {"host", "pid", "queues", "started_at"}}`` to the
+hash :func:`gcmc_jobs.redis_keys.workers_key` and removes it at shutdown; ``gcmc-jobs health``
 joins the two. One Redis write per worker boot and shutdown, none per message. On other
 brokers it does nothing.
 """
@@ -19,14 +19,11 @@ from typing import Any
 
 from dramatiq import Middleware
 
-__all__ = ["WorkerRegistry", "workers_key"]
+from gcmc_jobs.redis_keys import workers_key
+
+__all__ = ["WorkerRegistry"]
 
 logger = logging.getLogger(__name__)
-
-
-def workers_key(namespace: str) -> str:
-    """The Redis hash of registered workers."""
-    return f"{namespace}:gcmc:workers"
 
 
 class WorkerRegistry(Middleware):

@@ -4,11 +4,11 @@
 module             what it holds
 =================  ==========================================================================
 ``clock``          when a tenant-local daily time happens, as a UTC instant, across DST
-``tick``           which (job, tenant, local date) runs are due and have no ledger row yet
+``due_runs``       which (job, tenant, local date) runs are due and have no ledger row yet
 ``ledger``         claim / succeed / fail a ``job_runs`` row: the once-per-day guard
 ``jobs``           the daily jobs by name (``JOBS``), each a function of a ``JobContext``
 ``runner``         ``run_for_tenant``: claim, run and record one job for one tenant
-``scheduler``      ``tick``: enqueue one ``run_daily_job`` message per due run, in bulk
+``tick``           ``tick``: enqueue one ``run_daily_job`` message per due run, in bulk
 ``run_messages``   the ``run_daily_job`` message and its dedup key; ``trigger_runs`` by hand
 ``ledger_view``    the ledger as operators read it: runs, next runs, overdue runs
 ``mailing``        digests → validated email messages, enqueued in bulk
@@ -16,13 +16,15 @@ module             what it holds
 
 The actors are :func:`gcmc_jobs.actors.scheduler_tick` (periodic, every minute, working
 every ``Settings.scheduler_tick_minutes``) and :func:`gcmc_jobs.actors.run_daily_job`.
-Scheduling imports neither: whoever enqueues a run passes ``run_daily_job``'s
-``message_with_options`` (a :class:`RunMessageFactory`).
+Scheduling imports neither (they sit above it): whoever enqueues a run passes
+``run_daily_job``'s ``message_with_options`` (a :class:`RunMessageFactory`), and digest
+mailing receives the email message factory (``gcmc_jobs.actors.email.email_message``).
 """
 
 from __future__ import annotations
 
 from gcmc_jobs.scheduling.clock import due_instant, is_due, next_due
+from gcmc_jobs.scheduling.due_runs import DueRun, due_runs
 from gcmc_jobs.scheduling.jobs import JOB_NAMES, JOBS, check_job
 from gcmc_jobs.scheduling.ledger import Claim
 from gcmc_jobs.scheduling.ledger_view import (
@@ -42,8 +44,7 @@ from gcmc_jobs.scheduling.run_messages import (
     trigger_runs,
 )
 from gcmc_jobs.scheduling.runner import RunResult, run_for_tenant
-from gcmc_jobs.scheduling.scheduler import TickResult, tick
-from gcmc_jobs.scheduling.tick import DueRun, due_runs
+from gcmc_jobs.scheduling.tick import TickResult, tick
 
 __all__ = [
     "JOBS",

@@ -26,8 +26,8 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from gcmc_jobs.db.dialect import insert_for
 from gcmc_jobs.db.models import JobRun, JobRunStatus
-from gcmc_jobs.services._sql import insert_for
 
 __all__ = ["DEFAULT_STALE_AFTER", "Claim", "claim", "fail", "succeed"]
 

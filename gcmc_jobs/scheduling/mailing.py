@@ -1,9 +1,11 @@
 """Turn digests into validated email messages and enqueue them in bulk.
 
 Each :class:`~gcmc_jobs.services.digests.Digest` becomes one ``document_expiry_warning`` or
-``filing_reminder`` message built by :func:`gcmc_jobs.email.build_message` (the payload is
-validated here, in the scheduler, not later in a worker), keyed by the digest's dedup key,
-and all of a run's messages go out in one :func:`gcmc_jobs.bulk.enqueue_many` call.
+``filing_reminder`` message built by the :data:`EmailMessageFactory` the caller passes (the
+actors layer passes :func:`gcmc_jobs.actors.email.email_message`: the payload is validated
+here, in the scheduler, not later in a worker), keyed by the digest's dedup key, and all of a
+run's messages go out in one :func:`gcmc_jobs.brokers.bulk.enqueue_many` call. Scheduling
+receives that factory rather than importing the actors, which sit above it.
 
 A digest longer than the email kinds accept (1,000 items) is split into parts; each part
 after the first has its own dedup key (``…:part2``), so a re-run still sends each part once.
@@ -12,15 +14,15 @@ after the first has its own dedup key (``…:part2``), so a re-run still sends e
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import dramatiq
 
-from gcmc_jobs.bulk import enqueue_many
+from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.scheduling.jobs import DigestSender, SentDigests
 from gcmc_jobs.services.digests import Digest
 
-__all__ = ["MAX_ITEMS_PER_EMAIL", "digest_messages", "digest_sender"]
+__all__ = ["MAX_ITEMS_PER_EMAIL", "EmailMessageFactory", "digest_messages", "digest_sender"]
 
 #: Items one digest email may list (the email kinds' limit).
 MAX_ITEMS_PER_EMAIL = 1_000
@@ -51,10 +53,24 @@ def _filing_item(item: dict[str, Any], portal_url: str) -> dict[str, Any]:
 _ITEMS = {"document_expiry_warning": _document_item, "filing_reminder": _filing_item}
 
 
-def digest_messages(digests: Sequence[Digest], *, portal_url: str) -> list[dramatiq.Message[Any]]:
-    """One validated, not yet enqueued, email message per digest (or per part)."""
-    from gcmc_jobs.email import build_message
+class EmailMessageFactory(Protocol):
+    """Builds a validated, not yet enqueued email message (``email_message`` of the actors)."""
 
+    def __call__(
+        self,
+        kind: str,
+        to: str,
+        payload: dict[str, Any],
+        *,
+        tenant_id: int | None = None,
+        dedup_key: str | None = None,
+    ) -> dramatiq.Message[Any]: ...
+
+
+def digest_messages(
+    digests: Sequence[Digest], *, portal_url: str, build_message: EmailMessageFactory
+) -> list[dramatiq.Message[Any]]:
+    """One validated, not yet enqueued, email message per digest (or per part)."""
     portal_url = portal_url.rstrip("/")
     messages = []
     for digest in digests:
@@ -76,11 +92,15 @@ def digest_messages(digests: Sequence[Digest], *, portal_url: str) -> list[drama
     return messages
 
 
-def digest_sender(broker: dramatiq.Broker, *, portal_url: str) -> DigestSender:
-    """A :data:`~gcmc_jobs.scheduling.jobs.DigestSender` that bulk-enqueues on ``broker``."""
+def digest_sender(
+    broker: dramatiq.Broker, *, portal_url: str, build_message: EmailMessageFactory
+) -> DigestSender:
+    """A :data:`~gcmc_jobs.scheduling.jobs.DigestSender` that builds each digest's message
+    with ``build_message`` and bulk-enqueues them on ``broker``."""
 
     def send(digests: Sequence[Digest]) -> SentDigests:
-        result = enqueue_many(broker, digest_messages(digests, portal_url=portal_url))
+        messages = digest_messages(digests, portal_url=portal_url, build_message=build_message)
+        result = enqueue_many(broker, messages)
         return SentDigests(queued=len(result.enqueued), duplicates=result.duplicates)
 
     return send

@@ -1,7 +1,7 @@
 """The ``run_daily_job`` messages: their dedup key, how they are built, and manual triggers.
 
 Every way a daily run is enqueued builds its message here, so they share one dedup key,
-``job_run:<job>:<tenant id>:<local date>``: the scheduler tick (:func:`~.scheduler.tick`),
+``job_run:<job>:<tenant id>:<local date>``: the scheduler tick (:func:`~.tick.tick`),
 ``gcmc-jobs run --enqueue``, ``POST /api/jobs/{job}/run`` and the demo. A second message for
 the same run is dropped at enqueue as a duplicate while the first is pending, and for the
 deduplication TTL (24 h) after it succeeded; the ``job_runs`` row still guards the run itself.
@@ -24,7 +24,7 @@ import dramatiq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gcmc_jobs.bulk import enqueue_many
+from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.db.models import Tenant
 from gcmc_jobs.errors import UnknownTenant
 from gcmc_jobs.scheduling.clock import local_date as local_date_at

@@ -1,124 +1,73 @@
-"""The scheduler tick's query: which (job, tenant, local date) runs are due and not yet run.
+"""One scheduler tick: find the due runs and enqueue one ordinary message per run.
 
-For each active timezone (one ``SELECT DISTINCT``) the tick computes in Python, with
-:mod:`zoneinfo`, the tenant-local date and whether each job's local time has been reached
-(:mod:`gcmc_jobs.scheduling.clock`: DST-correct). Then one ``SELECT`` per due job finds the
-tenants in those timezones that have no ``job_runs`` row for (job, tenant, local date). The
-number of statements depends on the number of jobs, never on the number of tenants; no
-database timezone function is used, so PostgreSQL and SQLite agree with Python.
-
-Only *today* is considered: after downtime, today's missed runs are due at the next tick,
-and older days are not replayed. A tenant whose last run of a job is older than yesterday
-has its skipped days logged (``schedule.days_skipped``).
+The tick is the only periodic message (``gcmc_jobs.actors.schedule.scheduler_tick``); the
+work it finds (:mod:`gcmc_jobs.scheduling.due_runs`) travels as ordinary messages of
+``run_daily_job``, which retry like any job (periodiq's ``skip_delay`` never applies to
+them). Each message carries the dedup key ``job_run:<job>:<tenant>:<local date>``, so a tick
+that runs again before the first message is processed does not queue a second copy; and if
+one slips through, the ledger's claim still runs the job once. The messages are built by
+:func:`gcmc_jobs.scheduling.run_messages.run_message` from the factory the caller passes
+(the ``run_daily_job`` actor's ``message_with_options``): scheduling imports no actor.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass, field
+from datetime import datetime, time
 
+import dramatiq
 import structlog
-from sqlalchemy import and_, exists, func, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
-from gcmc_jobs.db.models import JobRun, Tenant
-from gcmc_jobs.errors import InvalidPayload
-from gcmc_jobs.scheduling.clock import is_due
-from gcmc_jobs.services.tenancy import tenant_zone
+from gcmc_jobs.brokers.bulk import enqueue_many
+from gcmc_jobs.db.engine import session_scope
+from gcmc_jobs.scheduling.due_runs import DueRun, due_runs
+from gcmc_jobs.scheduling.run_messages import RunMessageFactory, run_message
 
-__all__ = ["DueRun", "due_runs"]
+__all__ = ["TickResult", "tick"]
 
 log = structlog.get_logger("gcmc_jobs.schedule")
 
 
 @dataclass(frozen=True)
-class DueRun:
-    """One daily run that is due: ``scheduled_for`` is the UTC instant it became due."""
+class TickResult:
+    """What one tick found due, and how many messages it enqueued."""
 
-    job: str
-    tenant_id: int
-    local_date: date
-    scheduled_for: datetime
-
-
-def _zones(session: Session) -> dict[str, ZoneInfo]:
-    names = session.scalars(
-        select(Tenant.timezone).where(Tenant.is_active.is_(true())).distinct()
-    ).all()
-    zones: dict[str, ZoneInfo] = {}
-    for name in names:
-        try:
-            zones[name] = tenant_zone(name)
-        except InvalidPayload as exc:
-            log.error("schedule.bad_timezone", timezone=name, error=str(exc))
-    return zones
+    now: datetime
+    due: list[DueRun] = field(default_factory=list)
+    enqueued: int = 0
+    duplicates: int = 0
 
 
-def due_runs(
-    session: Session,
+def tick(
+    engine: Engine,
+    broker: dramatiq.Broker,
+    *,
     now: datetime,
     job_times: Mapping[str, time],
-    *,
+    make_message: RunMessageFactory,
     jobs: Iterable[str] | None = None,
-    tenant_ids: Iterable[int] | None = None,
-) -> list[DueRun]:
-    """Every run due at the aware instant ``now`` that has no ``job_runs`` row yet.
-
-    ``jobs`` and ``tenant_ids`` narrow the search. Ordered by scheduled time, job, tenant.
-    """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    zones = _zones(session)
-    only = list(tenant_ids) if tenant_ids is not None else None
-    found: list[DueRun] = []
-    for job in jobs if jobs is not None else job_times:
-        at = job_times[job]
-        # (local date) -> {timezone name: due instant}
-        by_day: dict[date, dict[str, datetime]] = defaultdict(dict)
-        for name, zone in zones.items():
-            due, day, instant = is_due(now, at, zone)
-            if due:
-                by_day[day][name] = instant
-        if not by_day:
-            continue
-        last_run = (
-            select(func.max(JobRun.local_date))
-            .where(JobRun.job == job, JobRun.tenant_id == Tenant.id)
-            .scalar_subquery()
+) -> TickResult:
+    """Enqueue every run due at ``now`` (aware) that has no ``job_runs`` row yet, each as
+    the message ``make_message`` builds (the ``run_daily_job`` actor's
+    ``message_with_options``)."""
+    with session_scope(engine) as session:
+        due = due_runs(session, now, job_times, jobs=jobs)
+    if not due:
+        return TickResult(now=now)
+    messages = [
+        run_message(
+            make_message, run.job, run.tenant_id, run.local_date, scheduled_for=run.scheduled_for
         )
-        pending = or_(
-            *(
-                and_(
-                    Tenant.timezone.in_(list(names)),
-                    ~exists().where(
-                        JobRun.job == job,
-                        JobRun.tenant_id == Tenant.id,
-                        JobRun.local_date == day,
-                    ),
-                )
-                for day, names in by_day.items()
-            )
-        )
-        query = select(Tenant.id, Tenant.timezone, last_run).where(
-            Tenant.is_active.is_(true()), pending
-        )
-        if only is not None:
-            query = query.where(Tenant.id.in_(only))
-        for tenant_id, zone_name, last in session.execute(query.order_by(Tenant.id)):
-            day = now.astimezone(zones[zone_name]).date()
-            if last is not None and last < day - timedelta(days=1):
-                log.warning(
-                    "schedule.days_skipped",
-                    job=job,
-                    tenant_id=tenant_id,
-                    last_run=last.isoformat(),
-                    today=day.isoformat(),
-                    skipped=(day - last).days - 1,
-                    note="older days are not replayed",
-                )
-            found.append(DueRun(job, tenant_id, day, by_day[day][zone_name]))
-    found.sort(key=lambda run: (run.scheduled_for, run.job, run.tenant_id))
-    return found
+        for run in due
+    ]
+    result = enqueue_many(broker, messages)
+    log.info(
+        "schedule.tick",
+        now=now.isoformat(),
+        due=len(due),
+        enqueued=len(result.enqueued),
+        duplicates=result.duplicates,
+    )
+    return TickResult(now, due, len(result.enqueued), result.duplicates)

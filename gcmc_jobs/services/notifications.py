@@ -20,6 +20,7 @@ from sqlalchemy import and_, case, func, literal, select, true
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from gcmc_jobs.db.dialect import concat, insert_for
 from gcmc_jobs.db.models import (
     OPEN_FILING_STATUSES,
     Client,
@@ -29,7 +30,6 @@ from gcmc_jobs.db.models import (
     Notification,
     NotificationCategory,
 )
-from gcmc_jobs.services._sql import concat, insert_for
 from gcmc_jobs.services.recipients import Channel, Rows, join_recipients
 
 __all__ = [

@@ -8,7 +8,7 @@ import dramatiq
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from gcmc_jobs import queues
+from gcmc_jobs import queue_names as queues
 from gcmc_jobs.actors import refresh_all_compliance, refresh_compliance
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.models import ComplianceScore, DocumentStatus, Tenant

@@ -8,14 +8,14 @@ import dramatiq
 import pytest
 from sqlalchemy import Engine, select
 
-from gcmc_jobs import queues
+from gcmc_jobs import queue_names as queues
 from gcmc_jobs.actors import run_daily_job, scheduler_tick
 from gcmc_jobs.actors.schedule import is_tick_minute
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.models import Document, EmailLog, JobRun, JobRunStatus, Notification, Role
 from gcmc_jobs.email.transports import memory
 from gcmc_jobs.runtime import current
-from gcmc_jobs.scheduling.scheduler import TickResult, tick
+from gcmc_jobs.scheduling.tick import TickResult, tick
 from gcmc_jobs.services.tenancy import utcnow
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES
 from tests import factories as f

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from gcmc_jobs import broker as _broker
-from gcmc_jobs import runtime as _runtime
 from gcmc_jobs.cli import app
 from gcmc_jobs.middleware import DeadLetterRecord, SqlDeadLetterStore
 
@@ -20,7 +17,7 @@ runner = CliRunner()
 @pytest.fixture
 def env(
     monkeypatch: pytest.MonkeyPatch, gcmc_postgres_url: str, gcmc_db: Engine
-) -> Iterator[SqlDeadLetterStore]:
+) -> SqlDeadLetterStore:
     monkeypatch.setenv("GCMC_JOBS_DATABASE_URL", gcmc_postgres_url)
     monkeypatch.setenv("GCMC_JOBS_BROKER_URL", "stub://")
     monkeypatch.delenv("GCMC_JOBS_REDIS_URL", raising=False)
@@ -45,11 +42,7 @@ def env(
                 failed_at=datetime.now(UTC) - timedelta(days=days),
             )
         )
-    try:
-        yield store
-    finally:
-        _broker.bind(_broker.unconfigured)
-        _runtime._current = None
+    return store
 
 
 def test_list_shows_a_table_filtered_by_since(env: SqlDeadLetterStore) -> None:

@@ -10,9 +10,9 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from gcmc_jobs import queues
+from gcmc_jobs import queue_names as queues
 from gcmc_jobs.cli import app
-from gcmc_jobs.ops.pauses import RedisPauseStore
+from gcmc_jobs.middleware.stores import RedisPauseStore
 
 runner = CliRunner()
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from gcmc_jobs import broker as _broker
+from gcmc_jobs import brokers as _broker
 from gcmc_jobs import runtime as _runtime
 from gcmc_jobs.actors import refresh_compliance
 from gcmc_jobs.cli import app
@@ -36,7 +36,7 @@ def no_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def _assert_process_left_unconfigured() -> None:
-    assert _runtime._current is None
+    assert _runtime.installed() is None
     assert refresh_compliance.broker is _broker.unconfigured
     with pytest.raises(NotConfiguredError):
         refresh_compliance.send(1)
@@ -112,11 +112,11 @@ def test_demo_restores_a_host_applications_configuration(
     gcmc_broker: dramatiq.Broker, tmp_path: Path
 ) -> None:
     # Given a host process configured on its own broker
-    host = _runtime._current
+    host = _runtime.installed()
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'demo.sqlite3'}", broker_url="stub://")
 
     run_demo(settings, tenants=1, clients_per_tenant=2, steps=["gcmc_jobs.demo.compliance"])
 
     # Then its runtime and broker are back
-    assert _runtime._current is host
+    assert _runtime.installed() is host
     assert refresh_compliance.broker is gcmc_broker

@@ -27,7 +27,7 @@ def test_demo_dashboard_serves_the_api_with_a_fresh_token_and_restores_the_proce
         email_url="memory://",
         namespace="gcmc_demo_serve_test",
     )
-    before = runtime._current
+    before = runtime.installed()
     with demo_dashboard(settings) as dashboard:
         assert len(dashboard.token) >= 20
         assert dashboard.generated is True
@@ -37,7 +37,7 @@ def test_demo_dashboard_serves_the_api_with_a_fresh_token_and_restores_the_proce
         assert client.get("/api/queues", headers=headers).status_code == 200
         assert client.get("/api/runs", headers=headers).json() == []
         assert client.get("/api/queues", headers={"Authorization": "Bearer x"}).status_code == 403
-    assert runtime._current is before
+    assert runtime.installed() is before
 
 
 def test_demo_serve_prints_the_url_and_serves_what_the_demo_left(
@@ -75,4 +75,4 @@ def test_demo_serve_prints_the_url_and_serves_what_the_demo_left(
     assert runs.status_code == 200
     assert {r["job"] for r in runs.json()} >= {"compliance_refresh"}
     # and the process is left unconfigured
-    assert runtime._current is None
+    assert runtime.installed() is None

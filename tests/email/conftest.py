@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from gcmc_jobs.email import transports
 from gcmc_jobs.settings import Settings
 from gcmc_jobs.testing import SmtpSink
 
@@ -27,12 +25,6 @@ def gcmc_settings(
         email_retry_max_wait_ms=0,
         log_format="json",
     )
-
-
-@pytest.fixture(autouse=True)
-def _close_transports() -> Iterator[None]:
-    yield
-    transports.close_all()
 
 
 @pytest.fixture

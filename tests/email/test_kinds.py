@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gcmc_jobs.email import KINDS, PasswordReset, build_message, validate_payload
+from gcmc_jobs.email import KINDS, PasswordReset, validate_payload
 from gcmc_jobs.errors import InvalidPayload
+from gcmc_jobs.sending import build_message
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))

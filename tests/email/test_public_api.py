@@ -5,11 +5,13 @@ from __future__ import annotations
 from _pytest.fixtures import FixtureFunctionDefinition
 
 import gcmc_jobs.email
+import gcmc_jobs.sending
 import gcmc_jobs.testing
 from gcmc_jobs.actors import send_email, send_security_email
 
 PUBLIC = {
     "KINDS",
+    "PAYLOADS",
     "Custom",
     "DocumentExpiryItem",
     "DocumentExpiryWarning",
@@ -23,9 +25,15 @@ PUBLIC = {
     "ServiceRequestUpdate",
     "TaskAssignment",
     "Welcome",
-    "build_message",
     "email_dedup_key",
     "get_kind",
+    "render",
+    "validate_payload",
+}
+
+
+SENDING = {
+    "build_message",
     "queue_custom_email",
     "queue_document_expiry_warning",
     "queue_email",
@@ -35,9 +43,13 @@ PUBLIC = {
     "queue_service_request_update_email",
     "queue_task_assignment_email",
     "queue_welcome_email",
-    "render",
-    "validate_payload",
 }
+
+
+def test_the_sending_helpers_export_exactly_their_public_names() -> None:
+    assert set(gcmc_jobs.sending.__all__) == SENDING
+    for name in SENDING:
+        assert hasattr(gcmc_jobs.sending, name), name
 
 
 def test_the_email_package_exports_exactly_its_public_names() -> None:

@@ -11,23 +11,20 @@ import dramatiq
 import pytest
 from sqlalchemy import Engine, insert
 
-from gcmc_jobs import queues
+from gcmc_jobs import queue_names as queues
 from gcmc_jobs.actors.email import send_email, send_security_email
 from gcmc_jobs.db.models import EmailStatus, EmailSuppression, SuppressionReason
-from gcmc_jobs.email import (
-    KINDS,
-    PasswordReset,
-    Welcome,
+from gcmc_jobs.email import KINDS, PasswordReset, Welcome, render
+from gcmc_jobs.email.delivery import Outcome, deliver
+from gcmc_jobs.email.transports import SmtpTransport
+from gcmc_jobs.errors import InvalidPayload
+from gcmc_jobs.sending import (
     build_message,
     queue_custom_email,
     queue_email,
     queue_password_reset_email,
     queue_welcome_email,
-    render,
 )
-from gcmc_jobs.email.delivery import Outcome, deliver
-from gcmc_jobs.email.transports import SmtpTransport
-from gcmc_jobs.errors import InvalidPayload
 from gcmc_jobs.services import email_log
 from gcmc_jobs.testing import SmtpSink
 from tests import factories

@@ -17,8 +17,7 @@ import pytest
 import structlog
 from sqlalchemy import Engine, text
 
-from gcmc_jobs import broker as _broker
-from gcmc_jobs import runtime as _runtime
+from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.runtime import Runtime
@@ -171,16 +170,11 @@ def start_workers(
 def producer(worker_env: dict[str, str]) -> Iterator[Runtime]:
     """gcmc-jobs configured in the test process on the scenario's broker, to send messages."""
     settings = Settings(**{k.removeprefix("GCMC_JOBS_").lower(): v for k, v in worker_env.items()})
-    runtime = _runtime.configure(settings)
     # The producer's own "enqueued" events would print one line per message sent.
     previous = structlog.get_config()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     try:
-        yield runtime
+        with configured(settings) as runtime:
+            yield runtime
     finally:
         structlog.configure(**previous)
-        runtime.broker.close()
-        if runtime._engine is not None:
-            runtime._engine.dispose()
-        _broker.bind(_broker.unconfigured)
-        _runtime._current = None

@@ -24,10 +24,11 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
-from gcmc_jobs import queues
-from gcmc_jobs.email import KINDS, get_kind, queue_email, validate_payload
+from gcmc_jobs import queue_names as queues
+from gcmc_jobs.email import KINDS, get_kind, validate_payload
 from gcmc_jobs.errors import InvalidPayload
 from gcmc_jobs.runtime import Runtime
+from gcmc_jobs.sending import queue_email
 from gcmc_jobs.settings import Settings
 from tests.faults.data import custom_email
 from tests.faults.harness import RedisServer, SmtpSink, WorkerGroup, wait_until

@@ -33,7 +33,7 @@ from sqlalchemy import Engine, text
 from gcmc_jobs.actors.compliance import refresh_compliance
 from gcmc_jobs.actors.email import send_email
 from gcmc_jobs.actors.schedule import run_daily_job
-from gcmc_jobs.bulk import enqueue_many
+from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.runtime import Runtime
 from tests.faults.data import (
     custom_email,

@@ -24,11 +24,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from gcmc_jobs import broker as _broker
-from gcmc_jobs import runtime as _runtime
+from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.db.engine import make_engine
-from gcmc_jobs.email import queue_password_reset_email
 from gcmc_jobs.http.app import create_app
+from gcmc_jobs.sending import queue_password_reset_email
 from gcmc_jobs.settings import Settings
 from tests.faults.conftest import TEMPLATE_DB
 from tests.faults.harness import (
@@ -108,12 +107,8 @@ def _run(env: dict[str, str], cwd: Path, *args: str) -> str:
 @contextlib.contextmanager
 def _configured(env: dict[str, str]) -> Iterator[Settings]:
     settings = Settings(**{k.removeprefix("GCMC_JOBS_").lower(): v for k, v in env.items()})
-    _runtime.configure(settings)
-    try:
+    with configured(settings):
         yield settings
-    finally:
-        _broker.bind(_broker.unconfigured)
-        _runtime._current = None
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")

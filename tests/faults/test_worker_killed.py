@@ -22,8 +22,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from gcmc_jobs.email import queue_email
 from gcmc_jobs.runtime import Runtime
+from gcmc_jobs.sending import queue_email
 from tests.faults.data import custom_email, email_statuses
 from tests.faults.harness import RedisServer, SmtpSink, WorkerGroup, wait_until
 from tests.faults.logs import dead_lettered, queue_is_drained

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from gcmc_jobs import queues
+from gcmc_jobs import queue_names as queues
 from gcmc_jobs.db.models import JobRun, JobRunStatus
 from gcmc_jobs.http import create_app
 from gcmc_jobs.ops.pauses import pause_store_for

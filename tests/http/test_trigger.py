@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from gcmc_jobs import queues
+from gcmc_jobs import queue_names as queues
 from gcmc_jobs.actors.schedule import run_daily_job
 from gcmc_jobs.cli import app as cli
 from gcmc_jobs.db.engine import session_scope
@@ -19,7 +19,7 @@ from gcmc_jobs.db.models import JobRun, JobRunStatus
 from gcmc_jobs.scheduling.clock import local_date
 from gcmc_jobs.scheduling.run_messages import run_key
 from gcmc_jobs.scheduling.runner import run_for_tenant
-from gcmc_jobs.scheduling.scheduler import tick
+from gcmc_jobs.scheduling.tick import tick
 from gcmc_jobs.services.tenancy import tenant_zone
 from gcmc_jobs.settings import Settings
 from tests import factories as f

@@ -49,8 +49,8 @@ if __name__ != "__main__" and not __name__.endswith("conftest"):
     import os
 
     if os.environ.get("GCMC_JOBS_MW_TEST_WORKER") == "1":
+        from gcmc_jobs.bootstrap import configure
         from gcmc_jobs.logging import configure_logging
-        from gcmc_jobs.runtime import configure
         from gcmc_jobs.settings import Settings
 
         settings = Settings()

@@ -1,9 +1,12 @@
 """The middleware order of gcmc-jobs' broker is pinned: each position has a reason
-(documented in ``gcmc_jobs.broker``); change both together."""
+(documented in ``gcmc_jobs.brokers``); change both together."""
 
 from __future__ import annotations
 
-from gcmc_jobs import broker
+from sqlalchemy import Engine
+
+from gcmc_jobs import brokers as broker
+from gcmc_jobs.middleware.stores import Stores
 from gcmc_jobs.settings import Settings
 
 EXPECTED = [
@@ -25,8 +28,13 @@ EXPECTED = [
 ]
 
 
+def _no_engine() -> Engine:
+    raise AssertionError("building the stack must not ask for the engine")
+
+
 def test_the_middleware_order_is_the_documented_one() -> None:
-    names = [type(m).__name__ for m in broker.build_middleware(Settings.model_construct())]
+    stack = broker.build_middleware(Settings.model_construct(), Stores.stubs())
+    names = [type(m).__name__ for m in stack]
     assert names == EXPECTED
     documented = [
         line.split()[1]
@@ -39,7 +47,8 @@ def test_the_middleware_order_is_the_documented_one() -> None:
 def test_without_a_redis_url_the_stores_are_in_process_stubs() -> None:
     from gcmc_jobs.middleware import Deduplication, RateLimits, StubDedupStore, StubRateLimitStore
 
-    stack = broker.build_middleware(Settings(broker_url="stub://", redis_url=None))
+    settings = Settings(broker_url="stub://", redis_url=None)
+    stack = broker.build_middleware(settings, Stores.from_settings(settings, engine=_no_engine))
     (dedup,) = [m for m in stack if isinstance(m, Deduplication)]
     (limits,) = [m for m in stack if isinstance(m, RateLimits)]
     assert isinstance(dedup.store, StubDedupStore)

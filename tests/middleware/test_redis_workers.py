@@ -20,12 +20,11 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from gcmc_jobs import broker as _broker
-from gcmc_jobs import runtime as _runtime
+from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.db.models import DeadLetter
 from gcmc_jobs.errors import DuplicateMessage
 from gcmc_jobs.middleware import SqlDeadLetterStore
-from gcmc_jobs.services import dead_letters as service
+from gcmc_jobs.ops import dead_letters as service
 from gcmc_jobs.settings import Settings
 from tests.middleware.redis_app import QUEUE, calls_key, declare, fail_key
 
@@ -94,17 +93,12 @@ def workers(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture
 def sender(settings: Settings, gcmc_db: Engine) -> Iterator[tuple[dramatiq.Broker, dict[str, Any]]]:
     """The test process's own broker (whole stack) with the test actors."""
-    broker = _runtime.configure(settings).broker
-    _runtime.current()._engine = gcmc_db
-    actors = declare(
-        broker, redis_url=settings.broker_url.get_secret_value(), namespace=settings.namespace
-    )
-    try:
+    with configured(settings, engine=gcmc_db) as runtime:
+        broker = runtime.broker
+        actors = declare(
+            broker, redis_url=settings.broker_url.get_secret_value(), namespace=settings.namespace
+        )
         yield broker, actors
-    finally:
-        broker.close()
-        _broker.bind(_broker.unconfigured)
-        _runtime._current = None
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import gcmc_jobs.actors  # noqa: F401  (declares every package actor)
-from gcmc_jobs import broker
+from gcmc_jobs import brokers as broker
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

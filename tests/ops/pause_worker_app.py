@@ -7,7 +7,7 @@ from __future__ import annotations
 import dramatiq
 import redis
 
-from gcmc_jobs.runtime import configure
+from gcmc_jobs.bootstrap import configure
 from gcmc_jobs.settings import Settings
 
 settings = Settings()

@@ -7,16 +7,11 @@ import importlib
 import pytest
 
 PUBLIC = {
-    "gcmc_jobs.ops.queues": {"QueueStats", "known_queues", "queue_stats", "redis_client"},
-    "gcmc_jobs.ops.pauses": {
-        "PauseStore",
-        "RedisPauseStore",
-        "StubPauseStore",
-        "pause_queue",
-        "pause_store_for",
-        "paused_key",
-        "resume_queue",
-    },
+    "gcmc_jobs.ops.queue_stats": {"QueueStats", "queue_stats"},
+    "gcmc_jobs.ops.known_queues": {"known_queues"},
+    "gcmc_jobs.ops.redis_client": {"redis_client"},
+    "gcmc_jobs.ops.pauses": {"pause_queue", "pause_store_for", "paused_queues", "resume_queue"},
+    "gcmc_jobs.middleware.stores.pauses": {"PauseStore", "RedisPauseStore", "StubPauseStore"},
     "gcmc_jobs.ops.health": {
         "ALL_CHECKS",
         "READINESS_CHECKS",
@@ -26,7 +21,7 @@ PUBLIC = {
         "check_health",
     },
     "gcmc_jobs.middleware.pause": {"Pause"},
-    "gcmc_jobs.middleware.worker_registry": {"WorkerRegistry", "workers_key"},
+    "gcmc_jobs.middleware.worker_registry": {"WorkerRegistry"},
     "gcmc_jobs.http": {"create_app"},
     "gcmc_jobs.demo.serve": {"DemoDashboard", "demo_dashboard"},
 }

@@ -77,7 +77,7 @@ def test_a_deep_or_old_queue_is_unhealthy_and_a_paused_one_a_warning(
     broker = RedisBroker(url=gcmc_redis_url, namespace=redis_settings.namespace)
     import dramatiq
 
-    from gcmc_jobs import queues
+    from gcmc_jobs import queue_names as queues
 
     send = dramatiq.actor(lambda: None, actor_name="x", queue_name=queues.EMAIL, broker=broker)
     for _ in range(3):

@@ -14,8 +14,9 @@ from dramatiq.brokers.stub import StubBroker
 
 from gcmc_jobs.errors import UnknownQueue
 from gcmc_jobs.middleware.pause import Pause
-from gcmc_jobs.ops.pauses import StubPauseStore, pause_queue, pause_store_for, resume_queue
-from gcmc_jobs.ops.queues import queue_stats
+from gcmc_jobs.middleware.stores import StubPauseStore
+from gcmc_jobs.ops.pauses import pause_queue, pause_store_for, resume_queue
+from gcmc_jobs.ops.queue_stats import queue_stats
 from gcmc_jobs.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

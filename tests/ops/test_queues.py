@@ -13,7 +13,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 
 from gcmc_jobs.ops.pauses import pause_store_for
-from gcmc_jobs.ops.queues import queue_stats
+from gcmc_jobs.ops.queue_stats import queue_stats
 from gcmc_jobs.settings import Settings
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"

@@ -9,8 +9,8 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import Engine
 
 from gcmc_jobs.db.engine import session_scope
+from gcmc_jobs.scheduling.due_runs import due_runs
 from gcmc_jobs.scheduling.runner import RunResult, run_for_tenant
-from gcmc_jobs.scheduling.tick import due_runs
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES
 
 

@@ -20,7 +20,7 @@ from gcmc_jobs.actors.schedule import run_daily_job
 from gcmc_jobs.cli import app as cli
 from gcmc_jobs.http import create_app
 from gcmc_jobs.ops.health import check_health
-from gcmc_jobs.scheduling.scheduler import tick
+from gcmc_jobs.scheduling.tick import tick
 from gcmc_jobs.settings import Settings
 from tests import factories as f
 

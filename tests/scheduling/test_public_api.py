@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import gcmc_jobs.bulk
+import gcmc_jobs.brokers.bulk
 import gcmc_jobs.scheduling
 
 
@@ -34,8 +34,8 @@ def test_scheduling_exports_exactly_its_public_names() -> None:
         "tick",
         "trigger_runs",
     }
-    assert set(gcmc_jobs.bulk.__all__) == {"BulkResult", "enqueue_many"}
-    for module in (gcmc_jobs.scheduling, gcmc_jobs.bulk):
+    assert set(gcmc_jobs.brokers.bulk.__all__) == {"BulkResult", "enqueue_many"}
+    for module in (gcmc_jobs.scheduling, gcmc_jobs.brokers.bulk):
         for name in module.__all__:
             assert hasattr(module, name), name
 

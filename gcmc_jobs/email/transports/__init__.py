@@ -9,13 +9,13 @@ URL                        transport
 ``memory://``              :class:`MemoryTransport`: appended to :data:`memory.outbox`, per process
 =========================  ===================================================================
 
-:func:`for_settings` returns one transport per process and configuration, so that SMTP
-connections are reused across messages.
+:func:`from_url` builds a transport; the process's :class:`~gcmc_jobs.runtime.Runtime` keeps
+the one of ``settings.email_url`` (``runtime.email_transport``), so that SMTP connections are
+reused across messages, and closes it.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -25,15 +25,12 @@ from gcmc_jobs.email.transports.file import FileTransport
 from gcmc_jobs.email.transports.memory import MemoryTransport
 from gcmc_jobs.email.transports.smtp import SmtpTransport
 from gcmc_jobs.errors import ConfigurationError
-from gcmc_jobs.settings import Settings
 
 __all__ = [
     "FileTransport",
     "MemoryTransport",
     "SmtpTransport",
     "Transport",
-    "close_all",
-    "for_settings",
     "from_url",
     "memory",
 ]
@@ -67,36 +64,3 @@ def from_url(
         "GCMC_JOBS_EMAIL_URL must start with smtp://, smtps://, file:// or memory://, "
         f"got {url.partition(':')[0]!r}"
     )
-
-
-_cache: dict[tuple[str, int, int, int], Transport] = {}
-_cache_lock = threading.Lock()
-
-
-def for_settings(settings: Settings) -> Transport:
-    """The process-wide transport for ``settings`` (built on first use, then reused)."""
-    key = (
-        settings.email_url.get_secret_value(),
-        settings.email_timeout_ms,
-        settings.email_retry_attempts,
-        settings.email_retry_max_wait_ms,
-    )
-    with _cache_lock:
-        transport = _cache.get(key)
-        if transport is None:
-            transport = _cache[key] = from_url(
-                key[0],
-                timeout_ms=settings.email_timeout_ms,
-                retry_attempts=settings.email_retry_attempts,
-                retry_max_wait_ms=settings.email_retry_max_wait_ms,
-            )
-        return transport
-
-
-def close_all() -> None:
-    """Close and forget every transport :func:`for_settings` built (worker shutdown, tests)."""
-    with _cache_lock:
-        transports = list(_cache.values())
-        _cache.clear()
-    for transport in transports:
-        transport.close()

@@ -1,4 +1,4 @@
-"""Dead letters: list, show, replay and purge (:mod:`gcmc_jobs.services.dead_letters`)."""
+"""Dead letters: list, show, replay and purge (:mod:`gcmc_jobs.ops.dead_letters`)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from gcmc_jobs.http import deps, schemas
 from gcmc_jobs.http.deps import NAME, Limit, Name
 from gcmc_jobs.middleware.stores.dead_letters import SqlDeadLetterStore
-from gcmc_jobs.redaction import redact
-from gcmc_jobs.services.dead_letters import (
+from gcmc_jobs.ops.dead_letters import (
     list_dead_letters,
     purge_dead_letters,
     replay_dead_letters,
     show_dead_letter,
 )
+from gcmc_jobs.redaction import redact
 
 __all__ = ["router"]
 

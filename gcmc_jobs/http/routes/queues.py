@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from gcmc_jobs.http import deps, schemas
 from gcmc_jobs.http.deps import QueueName
 from gcmc_jobs.ops.pauses import pause_queue, resume_queue
-from gcmc_jobs.ops.queues import queue_stats
+from gcmc_jobs.ops.queue_stats import queue_stats
 
 __all__ = ["router"]
 

@@ -1,11 +1,22 @@
 """The stores behind the middleware: each an interface, a Redis/SQL implementation and a stub.
 
+=================  ==========================================================================
+module             store
+=================  ==========================================================================
+``dedup``          :class:`DedupStore`: deduplication claims
+``rate_limits``    :class:`RateLimitStore`: per-key bookings per window
+``dead_letters``   :class:`DeadLetterStore`: messages that failed for good (SQL table)
+``pauses``         :class:`PauseStore`: which queues are paused
+``bundle``         :class:`Stores`: the four of one stack, built from settings, closed together
+=================  ==========================================================================
+
 Stub stores keep their state in the process: they are for tests and single-process use only
 (two worker processes with stub stores do not see each other's keys or counters).
 """
 
 from __future__ import annotations
 
+from gcmc_jobs.middleware.stores.bundle import Stores
 from gcmc_jobs.middleware.stores.dead_letters import (
     DeadLetterFilter,
     DeadLetterRecord,
@@ -19,6 +30,7 @@ from gcmc_jobs.middleware.stores.dedup import (
     RedisDedupStore,
     StubDedupStore,
 )
+from gcmc_jobs.middleware.stores.pauses import PauseStore, RedisPauseStore, StubPauseStore
 from gcmc_jobs.middleware.stores.rate_limits import (
     RateLimitStore,
     RedisRateLimitStore,
@@ -31,11 +43,15 @@ __all__ = [
     "DeadLetterRecord",
     "DeadLetterStore",
     "DedupStore",
+    "PauseStore",
     "RateLimitStore",
     "RedisDedupStore",
+    "RedisPauseStore",
     "RedisRateLimitStore",
     "SqlDeadLetterStore",
+    "Stores",
     "StubDeadLetterStore",
     "StubDedupStore",
+    "StubPauseStore",
     "StubRateLimitStore",
 ]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from enum import IntEnum
 from typing import Any
 
-from gcmc_jobs.middleware import keys
+from gcmc_jobs import redis_keys as keys
 
 __all__ = ["ClaimResult", "DedupStore", "RedisDedupStore", "StubDedupStore"]
 

@@ -12,8 +12,8 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Any, NamedTuple
 
-from gcmc_jobs._redis_fastpath import ScriptRunner
-from gcmc_jobs.middleware import keys
+from gcmc_jobs import redis_keys as keys
+from gcmc_jobs.redis_scripts import ScriptRunner
 
 __all__ = ["Booking", "RateLimitStore", "RedisRateLimitStore", "StubRateLimitStore"]
 
@@ -83,7 +83,7 @@ class RedisRateLimitStore(RateLimitStore):
     """Counters in Redis, one Lua script per check (no WATCH/MULTI loop to collapse).
 
     The check runs on every keyed message, in the worker's hot path, so it is sent with a
-    :class:`~gcmc_jobs._redis_fastpath.ScriptRunner` (a connection per thread, ``EVALSHA``
+    :class:`~gcmc_jobs.redis_scripts.ScriptRunner` (a connection per thread, ``EVALSHA``
     straight on it; redis-py's ordinary path as the fallback).
     """
 

@@ -10,29 +10,24 @@ from datetime import datetime
 from sqlalchemy import Engine, text
 
 from gcmc_jobs.ops.health.report import CheckResult
-from gcmc_jobs.ops.queues import redis_client
+from gcmc_jobs.ops.redis_client import redis_client
 from gcmc_jobs.settings import Settings
 
-__all__ = ["check_broker", "check_database", "check_redis", "is_redis_url"]
-
-
-def is_redis_url(url: str) -> bool:
-    """Whether ``url`` names a Redis server."""
-    return url.startswith(("redis://", "rediss://", "unix://"))
+__all__ = ["check_broker", "check_database", "check_redis"]
 
 
 def check_broker(settings: Settings, engine: Engine | None, now: datetime) -> CheckResult:
     """Unhealthy when the broker does not answer (a PING, or an AMQP connection)."""
     url = settings.broker_url.get_secret_value()
     timeout_ms = settings.health_timeout_ms
-    if is_redis_url(url):
+    if settings.broker_kind == "redis":
         client = redis_client(url, timeout_ms=timeout_ms)
         try:
             client.ping()
         finally:
             client.close()
         return CheckResult("ok", "Redis broker answers")
-    if url.startswith(("amqp://", "amqps://")):
+    if settings.broker_kind == "amqp":
         # Lazy: pika is only needed with a RabbitMQ broker, and importing it is not free.
         import pika
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from gcmc_jobs.ops.health.report import CheckResult, Status, worst
-from gcmc_jobs.ops.queues import queue_stats
+from gcmc_jobs.ops.queue_stats import queue_stats
 from gcmc_jobs.settings import Settings
 
 __all__ = ["check_queues"]

@@ -7,10 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from gcmc_jobs.middleware.worker_registry import workers_key
-from gcmc_jobs.ops.health.connectivity import is_redis_url
 from gcmc_jobs.ops.health.report import CheckResult
-from gcmc_jobs.ops.queues import redis_client
+from gcmc_jobs.ops.redis_client import redis_client
+from gcmc_jobs.redis_keys import heartbeats_key, workers_key
 from gcmc_jobs.settings import Settings
 
 __all__ = ["check_workers"]
@@ -20,7 +19,7 @@ def check_workers(settings: Settings, engine: Engine | None, now: datetime) -> C
     """A warning when no Redis worker sent a heartbeat within
     ``broker_heartbeat_timeout_ms``; lists each live one's host, pid and queues."""
     url = settings.broker_url.get_secret_value()
-    if not is_redis_url(url):
+    if settings.broker_kind != "redis":
         return CheckResult(
             "ok", "heartbeats exist on Redis only; see each queue's consumers", {"workers": []}
         )
@@ -28,7 +27,7 @@ def check_workers(settings: Settings, engine: Engine | None, now: datetime) -> C
     client = redis_client(url, timeout_ms=settings.health_timeout_ms)
     try:
         beats = client.zrangebyscore(
-            f"{settings.namespace}:__heartbeats__",
+            heartbeats_key(settings.namespace),
             now_ms - settings.broker_heartbeat_timeout_ms,
             "+inf",
             withscores=True,

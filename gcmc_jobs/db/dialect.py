@@ -1,4 +1,5 @@
-"""Dialect helpers shared by the set-based services (PostgreSQL and SQLite)."""
+"""Dialect helpers for set-based SQL on PostgreSQL and SQLite: the upsert-capable ``insert``
+and a portable string concatenation (used by the services and the run ledger)."""
 
 from __future__ import annotations
 

@@ -25,8 +25,9 @@ from gcmc_jobs.db.models import (
     TenantUser,
     User,
 )
+from gcmc_jobs.seeding import seed
+from gcmc_jobs.seeding.generate import REMINDER_DAYS, WARNING_DAYS
 from gcmc_jobs.services.compliance import refresh_tenant
-from gcmc_jobs.services.seed import REMINDER_DAYS, WARNING_DAYS, seed
 from tests import factories as f
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

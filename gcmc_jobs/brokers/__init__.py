@@ -1,10 +1,27 @@
-"""The package's broker: its middleware stack, and how actors are bound to a real broker.
+"""The package's brokers: building one from settings with its middleware stack, and how
+actors are bound to it.
+
+=================  =========================================================================
+module             what it holds
+=================  =========================================================================
+(this package)     :func:`build_broker`, :func:`build_middleware` (the stack, in the order
+                   below), the :data:`unconfigured` broker actors are declared on, :func:`bind`
+``redis_broker``   :class:`~gcmc_jobs.brokers.redis_broker.RedisBroker`: Dramatiq's, with a
+                   consumer that dead-letters undecodable messages and filtered hooks
+``hooks``          which middleware implement which hook (shared by the broker and bulk)
+``bulk``           :func:`~gcmc_jobs.brokers.bulk.enqueue_many`: many messages per round trip
+=================  =========================================================================
+
+The Lua script runner both the Redis broker and the rate-limit store use is
+:mod:`gcmc_jobs.redis_scripts` (below the middleware, which needs it too); every Redis key
+name is in :mod:`gcmc_jobs.redis_keys`.
 
 Dramatiq binds an actor to a broker when the actor is declared, and ``get_broker()`` silently
 makes a RabbitMQ broker when none is set. gcmc-jobs does neither behind a host application's
 back: its actors are declared on :data:`unconfigured`, a broker that holds the whole
 middleware stack (so actor options are checked at import) but refuses to enqueue, and
-:func:`gcmc_jobs.configure` rebinds them to the real broker built from settings. Importing
+:func:`gcmc_jobs.configure` rebinds them (:func:`bind`) to the real broker built from
+settings. Importing
 ``gcmc_jobs`` or its actors opens no connection and never touches Dramatiq's global broker.
 
 The middleware order (first runs first on ``before_*`` hooks, last on ``after_*`` hooks):
@@ -60,28 +77,33 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 from periodiq import PeriodiqMiddleware
-from sqlalchemy import Engine
 
-from gcmc_jobs.errors import ConfigurationError, NotConfiguredError
+from gcmc_jobs.errors import NotConfiguredError
 from gcmc_jobs.middleware.dead_letters import DeadLetters
 from gcmc_jobs.middleware.deduplication import Deduplication
 from gcmc_jobs.middleware.metrics import Metrics
 from gcmc_jobs.middleware.pause import Pause
 from gcmc_jobs.middleware.rate_limits import RateLimits
-from gcmc_jobs.middleware.stores.dedup import DedupStore
-from gcmc_jobs.middleware.stores.rate_limits import RateLimitStore
+from gcmc_jobs.middleware.stores.bundle import Stores
 from gcmc_jobs.middleware.structured_logging import StructuredLogging
 from gcmc_jobs.middleware.worker_registry import WorkerRegistry
-from gcmc_jobs.ops.pauses import pause_store_for
 from gcmc_jobs.settings import Settings
 
-__all__ = ["UnconfiguredBroker", "actor", "build_broker", "build_middleware", "unconfigured"]
+__all__ = [
+    "UnconfiguredBroker",
+    "actor",
+    "bind",
+    "build_broker",
+    "build_middleware",
+    "unconfigured",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def build_middleware(settings: Settings) -> list[Middleware]:
-    """The middleware stack, in the order documented in this module's docstring."""
+def build_middleware(settings: Settings, stores: Stores) -> list[Middleware]:
+    """The middleware stack, in the order documented in this module's docstring, each
+    middleware given its store from ``stores`` (the runtime's: it closes them)."""
     return [
         AgeLimit(),
         TimeLimit(time_limit=settings.time_limit_ms),
@@ -97,93 +119,50 @@ def build_middleware(settings: Settings) -> list[Middleware]:
             max_backoff=settings.max_backoff_ms,
         ),
         Pause(
-            pause_store_for(settings),
-            refresh_ms=settings.pause_refresh_ms,
-            delay_ms=settings.pause_delay_ms,
+            stores.pauses, refresh_ms=settings.pause_refresh_ms, delay_ms=settings.pause_delay_ms
         ),
-        *_observing_middleware(settings),
-        WorkerRegistry(),
-        CurrentMessage(),
-    ]
-
-
-def _observing_middleware(settings: Settings) -> list[Middleware]:
-    """Positions 9-13: deduplication, rate limits, dead letters, logging, metrics.
-
-    Their Redis stores use ``settings.store_redis_url``; without one they are in-process
-    stubs, which only work within one process (tests, the embedded demo).
-    """
-    from gcmc_jobs.middleware.stores import (
-        RedisDedupStore,
-        RedisRateLimitStore,
-        SqlDeadLetterStore,
-        StubDedupStore,
-        StubRateLimitStore,
-    )
-
-    dedup_store: DedupStore
-    rate_store: RateLimitStore
-    redis_url = settings.store_redis_url
-    if redis_url is not None:
-        import redis
-
-        client = redis.Redis.from_url(redis_url)
-        dedup_store = RedisDedupStore(client, namespace=settings.namespace)
-        rate_store = RedisRateLimitStore(client, namespace=settings.namespace)
-    else:
-        dedup_store, rate_store = StubDedupStore(), StubRateLimitStore()
-
-    def engine() -> Engine:
-        from gcmc_jobs.runtime import current
-
-        return current().engine
-
-    return [
-        Deduplication(dedup_store, ttl=settings.dedup_ttl_ms),
+        Deduplication(stores.dedup, ttl=settings.dedup_ttl_ms),
         RateLimits(
-            rate_store,
+            stores.rate_limits,
             limit=settings.rate_limit,
             window=settings.rate_limit_window_ms,
             limits={"security": settings.security_rate_limit},
             max_deferral=settings.rate_limit_max_deferral_ms,
         ),
-        DeadLetters(SqlDeadLetterStore(engine)),
+        DeadLetters(stores.dead_letters),
         StructuredLogging(),
         Metrics(port=settings.metrics_port),
+        WorkerRegistry(),
+        CurrentMessage(),
     ]
 
 
-def build_broker(settings: Settings) -> Broker:
-    """Build the broker named by ``settings.broker_url``, with the whole middleware stack.
+def build_broker(settings: Settings, stores: Stores) -> Broker:
+    """Build the broker ``settings.broker_kind`` names, with the whole middleware stack on
+    ``stores``.
 
     Connects to nothing: Redis and RabbitMQ connections open on first use.
     """
     url = settings.broker_url.get_secret_value()
-    middleware = build_middleware(settings)
-    broker: Broker
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        # Dramatiq's Redis broker, whose consumers dead-letter a message they cannot decode
-        # instead of stranding it with everything prefetched alongside (see the module).
-        from gcmc_jobs.redis_broker import RedisBroker
+    middleware = build_middleware(settings, stores)
+    kind = settings.broker_kind
+    if kind == "redis":
+        # Deferred on purpose: the Redis and RabbitMQ broker modules load their client
+        # libraries, which `import gcmc_jobs` must not (tests/test_imports.py).
+        from gcmc_jobs.brokers.redis_broker import RedisBroker
 
-        broker = RedisBroker(  # type: ignore[no-untyped-call]
+        return RedisBroker(  # type: ignore[no-untyped-call]
             url=url,
             middleware=middleware,
             namespace=settings.namespace,
             heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
             maintenance_chance=settings.broker_maintenance_chance,
         )
-    elif url.startswith(("amqp://", "amqps://")):
-        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+    if kind == "amqp":
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker  # deferred: see above
 
-        broker = RabbitmqBroker(url=url, middleware=middleware)
-    elif url.startswith("stub://"):
-        broker = StubBroker(middleware=middleware)
-    else:
-        raise ConfigurationError(
-            f"GCMC_JOBS_BROKER_URL must start with redis://, amqp:// or stub://, got {url[:12]!r}…"
-        )
-    return broker
+        return RabbitmqBroker(url=url, middleware=middleware)
+    return StubBroker(middleware=middleware)
 
 
 class UnconfiguredBroker(StubBroker):
@@ -197,8 +176,11 @@ class UnconfiguredBroker(StubBroker):
         )
 
 
-#: The broker every package actor is declared on until ``configure()`` rebinds them.
-unconfigured = UnconfiguredBroker(middleware=build_middleware(Settings.model_construct()))
+#: The broker every package actor is declared on until ``configure()`` rebinds them. Its
+#: stack holds in-process stub stores: it validates actor options and never runs a message.
+unconfigured = UnconfiguredBroker(
+    middleware=build_middleware(Settings.model_construct(), Stores.stubs())
+)
 
 
 @overload
@@ -212,7 +194,8 @@ def actor(fn: F | None = None, **options: Any) -> Any:
 
 
 def bind(broker: Broker) -> None:
-    """Rebind every package actor to ``broker`` (what ``configure()`` does)."""
+    """Rebind every package actor to ``broker`` (what ``configure()`` does; the actors must
+    be declared, i.e. :mod:`gcmc_jobs.actors` imported)."""
     for declared in list(unconfigured.actors.values()):
         declared.broker = broker
         broker.declare_actor(declared)

@@ -18,9 +18,9 @@ from structlog.testing import capture_logs
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.models import EmailLog, JobRun, JobRunStatus, Notification, Role
 from gcmc_jobs.scheduling.clock import due_instant
+from gcmc_jobs.scheduling.due_runs import due_runs
 from gcmc_jobs.scheduling.ledger import Claim
 from gcmc_jobs.scheduling.runner import run_for_tenant
-from gcmc_jobs.scheduling.tick import due_runs
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES
 from tests import factories as f
 from tests.scheduling.conftest import simulate, tick_inline

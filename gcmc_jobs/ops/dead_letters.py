@@ -33,7 +33,7 @@ __all__ = [
     "show_dead_letter",
 ]
 
-logger = structlog.get_logger("gcmc_jobs.services.dead_letters")
+logger = structlog.get_logger("gcmc_jobs.ops.dead_letters")
 
 #: Options a replay drops: the old run's retry count and traceback, broker bookkeeping,
 #: rate-limit deferral state, dedup claim marker, failure reason. Everything else (the

@@ -21,35 +21,37 @@ The Redis numbers are read by one Lua script, so they are one consistent snapsho
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dramatiq import Broker
+from dramatiq import Broker, Message
 
-from gcmc_jobs import queues as _queues
-from gcmc_jobs.errors import ConfigurationError
+from gcmc_jobs.ops.known_queues import known_queues
+from gcmc_jobs.ops.pauses import paused_queues
+from gcmc_jobs.ops.redis_client import redis_client
+from gcmc_jobs.redis_keys import dead_queue_key, messages_key, queue_key
+from gcmc_jobs.runtime import current
 from gcmc_jobs.settings import Settings
 
-__all__ = ["QueueStats", "known_queues", "queue_stats", "redis_client"]
+__all__ = ["QueueStats", "queue_stats"]
 
-# KEYS: none; ARGV: namespace, queue names. Returns, per queue:
+# KEYS: none; ARGV: per queue, its ready list, messages hash, delay queue's messages hash and
+# dead set keys (gcmc_jobs.redis_keys). Returns, per queue:
 # ready, messages (ready + in flight), delayed, dead, head message data (or false).
 _STATS_LUA = """
-local ns = ARGV[1]
 local out = {}
-for i = 2, #ARGV do
-    local q = ns .. ":" .. ARGV[i]
+for i = 1, #ARGV, 4 do
+    local q, msgs = ARGV[i], ARGV[i + 1]
     local head = redis.call("lindex", q, 0)
     local data = false
-    if head then data = redis.call("hget", q .. ".msgs", head) end
+    if head then data = redis.call("hget", msgs, head) end
     table.insert(out, {
         redis.call("llen", q),
-        redis.call("hlen", q .. ".msgs"),
-        redis.call("hlen", q .. ".DQ.msgs"),
-        redis.call("zcard", q .. ".XQ"),
+        redis.call("hlen", msgs),
+        redis.call("hlen", ARGV[i + 2]),
+        redis.call("zcard", ARGV[i + 3]),
         data,
     })
 end
@@ -79,30 +81,6 @@ class QueueStats:
         return asdict(self)
 
 
-def redis_client(url: str, *, timeout_ms: int = 2_000) -> Any:
-    """A ``redis.Redis`` on ``url`` whose connect and every call give up after ``timeout_ms``."""
-    import redis
-
-    seconds = timeout_ms / 1000
-    return redis.Redis.from_url(url, socket_timeout=seconds, socket_connect_timeout=seconds)
-
-
-def known_queues(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
-    """The package's queues, the queues registered Redis workers consume, and ``extra``."""
-    names = set(_queues.ALL) | set(extra)
-    url = settings.broker_url.get_secret_value()
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from gcmc_jobs.middleware.worker_registry import workers_key
-
-        client = redis_client(url)
-        try:
-            for raw in client.hvals(workers_key(settings.namespace)):
-                names.update(json.loads(raw).get("queues", []))
-        finally:
-            client.close()
-    return sorted(names)
-
-
 def queue_stats(
     settings: Settings,
     queues: Sequence[str] | None = None,
@@ -116,37 +94,26 @@ def queue_stats(
 
     ``broker`` is needed only for the in-process stub broker (default: the configured
     runtime's). ``paused`` names the queues to flag as paused (default: read from
-    :func:`~gcmc_jobs.ops.pauses.pause_store_for`). Each network call gives up
+    :func:`~gcmc_jobs.ops.pauses.paused_queues`). Each network call gives up
     after ``timeout_ms`` (default 2,000 ms) and raises the client's error.
     """
     names = list(queues) if queues is not None else known_queues(settings)
-    if paused is None:
-        from gcmc_jobs.ops.pauses import pause_store_for
-
-        paused = pause_store_for(settings).paused()
-    paused = set(paused)
+    paused = set(paused if paused is not None else paused_queues(settings))
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     url = settings.broker_url.get_secret_value()
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    kind = settings.broker_kind
+    if kind == "redis":
         stats = _redis_stats(url, settings.namespace, names, timeout_ms, now_ms)
-    elif url.startswith(("amqp://", "amqps://")):
+    elif kind == "amqp":
         stats = _rabbitmq_stats(url, names, timeout_ms)
-    elif url.startswith("stub://"):
-        if broker is None:
-            from gcmc_jobs.runtime import current
-
-            broker = current().broker
-        stats = _stub_stats(broker, names, now_ms)
     else:
-        raise ConfigurationError(f"unknown broker URL scheme: {url[:12]!r}…")
+        stats = _stub_stats(broker if broker is not None else current().broker, names, now_ms)
     return [QueueStats(**{**s.as_dict(), "paused": s.name in paused}) for s in stats]
 
 
 def _ready_since(data: bytes | None) -> int | None:
     if not data:
         return None
-    from dramatiq import Message
-
     try:
         message = Message.decode(data)
         eta = message.options.get("eta")
@@ -163,9 +130,19 @@ def _age(data: bytes | None, now_ms: int) -> int | None:
 def _redis_stats(
     url: str, namespace: str, names: list[str], timeout_ms: int, now_ms: int
 ) -> list[QueueStats]:
+    keys = [
+        key
+        for name in names
+        for key in (
+            queue_key(namespace, name),
+            messages_key(namespace, name),
+            messages_key(namespace, f"{name}.DQ"),
+            dead_queue_key(namespace, name),
+        )
+    ]
     client = redis_client(url, timeout_ms=timeout_ms)
     try:
-        rows = client.eval(_STATS_LUA, 0, namespace, *names) if names else []
+        rows = client.eval(_STATS_LUA, 0, *keys) if names else []
     finally:
         client.close()
     return [
@@ -182,6 +159,7 @@ def _redis_stats(
 
 
 def _rabbitmq_stats(url: str, names: list[str], timeout_ms: int) -> list[QueueStats]:
+    # Deferred on purpose: the RabbitMQ client is loaded only for a RabbitMQ broker.
     import pika
     from pika.exceptions import ChannelClosedByBroker
 

@@ -1,8 +1,9 @@
-"""Realistic, reproducible data for demos, benchmarks and manual testing (``gcmc-jobs seed``).
+"""The seed data generator: realistic, reproducible rows of whole tenants, as plain tuples.
 
-Every tenant is generated from its own random stream (``Random(f"{seed}:{tenant number}")``),
-so the same ``seed``, sizes and day give the same rows, and tenants do not depend on each
-other. Dates are relative to each tenant's local "today" at ``now``. What one tenant gets:
+Pure data: nothing here touches a database. :func:`generate` yields one :data:`Batch` per
+tenant, each from its own random stream (``Random(f"{seed}:{tenant number}")``), so the same
+``seed``, sizes and day give the same rows, and tenants do not depend on each other. Dates
+are relative to each tenant's local "today" at ``now``. What one tenant gets:
 
 - a timezone from :data:`TIMEZONES` (round robin), about 16 members with every role, ~8 %
   of them inactive and ~10 % with a notification category turned off;
@@ -16,30 +17,22 @@ other. Dates are relative to each tenant's local "today" at ``now``. What one te
   exactly today + 14, 7, 3, 0 and 1 to 7 days overdue (the reminder days);
 - a few addresses on the email suppression list, with every reason.
 
-Rows get explicit ids following the largest id already in each table, so seeding twice adds
-a second data set. On PostgreSQL the rows are loaded with ``COPY`` in one transaction; the
-foreign keys and secondary indexes of the bulk tables are dropped for the load and
-re-created (each foreign key validated in one pass) before commit, as PostgreSQL's
-"Populating a Database" advises, and the identity sequences are moved past the new ids.
-On SQLite, Core ``executemany`` with deferred foreign keys.
+Ids are taken from :class:`Ids`, which starts after the largest id already in each table
+(:func:`gcmc_jobs.seeding.load.next_ids` reads them), so seeding twice adds a second data
+set. :mod:`gcmc_jobs.seeding.load` writes the batches.
 """
 
 from __future__ import annotations
 
-import queue
 import random
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, ForeignKeyConstraint, Table, func, select, text
-from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
+from sqlalchemy import Table
 
 from gcmc_jobs.db.models import (
-    Base,
     Client,
     Document,
     DocumentStatus,
@@ -55,10 +48,9 @@ from gcmc_jobs.db.models import (
     TenantUser,
     User,
 )
-from gcmc_jobs.errors import ConfigurationError
-from gcmc_jobs.services.tenancy import utcnow
 
-__all__ = ["TIMEZONES", "SeedResult", "seed"]
+__all__ = ["COLUMNS", "TABLES", "TIMEZONES", "Batch", "Ids", "generate"]
+
 
 #: Timezones tenants get, in turn: both sides of UTC, half-hour offsets, both hemispheres.
 TIMEZONES = (
@@ -83,7 +75,7 @@ ROLE_COUNTS = (
     (Role.VIEWER, 3),
 )
 
-# The tables in load order, with the columns each row tuple holds.
+#: The tables in load order, with the columns each row tuple holds.
 COLUMNS: dict[Table, tuple[str, ...]] = {
     Tenant.__table__: ("id", "name", "timezone", "is_active"),  # type: ignore[dict-item]
     User.__table__: ("id", "email", "name", "is_active"),  # type: ignore[dict-item]
@@ -126,8 +118,6 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
     EmailSuppression.__table__: ("address", "reason", "created_at"),  # type: ignore[dict-item]
 }
 TABLES = tuple(COLUMNS)
-#: The large tables whose foreign keys are dropped during a PostgreSQL load.
-BULK_TABLES = ("clients", "documents", "document_versions", "filings")
 
 FIRM_WORDS = ("Harbor", "Summit", "Ledger", "Crescent", "Oak", "Meridian", "Beacon", "Granite")
 FIRM_KINDS = ("CPA", "Accounting", "Tax Partners", "Advisory", "& Co.")
@@ -208,27 +198,12 @@ _PROFILE_CUM = {name: tuple(_cumulative(w) for w in weights) for name, weights i
 _FUTURE_FILING_CUM = _cumulative(_OPEN_FUTURE_WEIGHTS)
 
 
-@dataclass
-class SeedResult:
-    """How many rows of each table one :func:`seed` call inserted."""
+class Ids:
+    """The next free id of each table with an ``id`` column (``next_ids`` maps table name
+    to its first free id)."""
 
-    rows: dict[str, int] = field(default_factory=lambda: {t.name: 0 for t in TABLES})
-
-    @property
-    def total(self) -> int:
-        """All rows inserted."""
-        return sum(self.rows.values())
-
-
-class _Ids:
-    """The next free id of each table with an ``id`` column."""
-
-    def __init__(self, connection: Connection) -> None:
-        self.next: dict[str, int] = {}
-        for table in TABLES:
-            if "id" in table.c:
-                largest = connection.scalar(select(func.coalesce(func.max(table.c.id), 0)))
-                self.next[table.name] = int(largest or 0) + 1
+    def __init__(self, next_ids: Mapping[str, int]) -> None:
+        self.next: dict[str, int] = dict(next_ids)
 
     def take(self, table: str, count: int) -> int:
         """Reserve ``count`` ids of ``table``; returns the first."""
@@ -238,7 +213,7 @@ class _Ids:
 
 
 def _tenant_rows(
-    rng: random.Random, ids: _Ids, number: int, clients_per_tenant: int, now: datetime
+    rng: random.Random, ids: Ids, number: int, clients_per_tenant: int, now: datetime
 ) -> Batch:
     """Every row of one tenant, per table name, as tuples in :data:`COLUMNS` order."""
     rows: Batch = {table.name: [] for table in TABLES}
@@ -391,163 +366,11 @@ def _due(today: date, randint: Callable[[int, int], int], rand: Callable[[], flo
     return today + timedelta(days=offset)
 
 
-def _generate(
-    ids: _Ids, *, tenants: int, clients_per_tenant: int, seed: int, now: datetime
+def generate(
+    ids: Ids, *, tenants: int, clients_per_tenant: int, seed: int, now: datetime
 ) -> Iterator[Batch]:
+    """One :data:`Batch` per tenant, ``tenants`` of them, of ``clients_per_tenant`` clients."""
     first_tenant_number = ids.next["tenants"] - 1
     for number in range(tenants):
         rng = random.Random(f"{seed}:{number}")
         yield _tenant_rows(rng, ids, first_tenant_number + number, clients_per_tenant, now)
-
-
-def _bulk_foreign_keys() -> list[ForeignKeyConstraint]:
-    """Foreign keys on, or pointing at, the bulk tables (dropped during a COPY load)."""
-    found = []
-    for table in Base.metadata.sorted_tables:
-        for constraint in table.foreign_key_constraints:
-            if table.name in BULK_TABLES or constraint.referred_table.name in BULK_TABLES:
-                found.append(constraint)
-    return found
-
-
-def _prefetched(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
-    """``batches``, generated in a thread one step ahead of the consumer.
-
-    While the main thread waits for PostgreSQL to take a COPY (the GIL is released on the
-    socket), the next tenant is being generated: the load costs max(generate, copy) rather
-    than their sum.
-    """
-    handoff: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        handoff.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            handoff.put(None)
-        except BaseException as exc:  # re-raised in the consumer
-            handoff.put(exc)
-
-    producer = threading.Thread(target=produce, name="gcmc-seed-generator", daemon=True)
-    producer.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        producer.join()
-
-
-def _load_postgresql(connection: Connection, batches: Iterator[Batch]) -> None:
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        for batch in _prefetched(batches):
-            for table in TABLES:
-                batch_rows = batch[table.name]
-                if not batch_rows:
-                    continue
-                columns = ", ".join(COLUMNS[table])
-                with cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
-                    for row in batch_rows:
-                        copy.write_row(row)
-    finally:
-        cursor.close()
-
-
-def _load_sqlite(connection: Connection, batches: Iterator[Batch]) -> None:
-    for batch in batches:
-        for table in TABLES:
-            names = COLUMNS[table]
-            batch_rows = batch[table.name]
-            if batch_rows:
-                connection.execute(
-                    table.insert(), [dict(zip(names, row, strict=True)) for row in batch_rows]
-                )
-
-
-def seed(
-    engine: Engine,
-    *,
-    tenants: int,
-    clients_per_tenant: int,
-    seed: int = 0,
-    now: datetime | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> SeedResult:
-    """Insert ``tenants`` tenants of ``clients_per_tenant`` clients each, in one transaction.
-
-    ``seed`` (default 0) picks the data: the same seed, sizes and ``now`` (default: this
-    instant; only its day in each tenant's timezone matters) give the same rows on an empty
-    database. ``progress`` is called with the number of tenants loaded so far. Returns how
-    many rows each table received. Raises :class:`~gcmc_jobs.errors.ConfigurationError` for
-    sizes below zero or a database other than PostgreSQL and SQLite.
-    """
-    if tenants < 0 or clients_per_tenant < 0:
-        raise ConfigurationError("--tenants and --clients-per-tenant must be ≥ 0")
-    now = (now or utcnow()).astimezone(UTC)
-    result = SeedResult()
-    dialect = engine.dialect.name
-    if dialect not in ("postgresql", "sqlite"):
-        raise ConfigurationError(f"cannot seed {dialect!r}: use PostgreSQL or SQLite")
-
-    def counted(
-        batches: Iterator[Batch],
-    ) -> Iterator[Batch]:
-        for done, batch in enumerate(batches, start=1):
-            yield batch
-            for name, batch_rows in batch.items():
-                result.rows[name] += len(batch_rows)
-            if progress is not None:
-                progress(done)
-
-    with engine.begin() as connection:
-        batches = counted(
-            _generate(
-                _Ids(connection),
-                tenants=tenants,
-                clients_per_tenant=clients_per_tenant,
-                seed=seed,
-                now=now,
-            )
-        )
-        if dialect == "postgresql":
-            foreign_keys = _bulk_foreign_keys()
-            indexes = [
-                index for table in TABLES if table.name in BULK_TABLES for index in table.indexes
-            ]
-            for constraint in foreign_keys:
-                connection.execute(DropConstraint(constraint))
-            for index in indexes:
-                connection.execute(DropIndex(index))
-            _load_postgresql(connection, batches)
-            connection.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
-            for index in indexes:
-                connection.execute(CreateIndex(index))
-            for constraint in foreign_keys:
-                connection.execute(AddConstraint(constraint))
-            for table in TABLES:
-                if "id" in table.c:
-                    connection.execute(
-                        text(
-                            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                            f"(SELECT coalesce(max(id), 0) + 1 FROM {table.name}), false)"
-                        )
-                    )
-            for table in TABLES:
-                connection.execute(text(f"ANALYZE {table.name}"))
-        else:
-            connection.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
-            _load_sqlite(connection, batches)
-    return result

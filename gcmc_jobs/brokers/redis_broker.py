@@ -28,11 +28,13 @@ from dramatiq.common import current_millis
 from dramatiq.errors import DecodeError
 from dramatiq.middleware import Middleware, MiddlewareError
 
-from gcmc_jobs._redis_fastpath import ScriptRunner
+from gcmc_jobs.brokers.hooks import implementing
+from gcmc_jobs.redis_keys import acks_key, messages_key
+from gcmc_jobs.redis_scripts import ScriptRunner
 
 __all__ = ["UNDECODABLE_ACTOR", "RedisBroker"]
 
-logger = structlog.get_logger("gcmc_jobs.redis_broker")
+logger = structlog.get_logger("gcmc_jobs.brokers.redis_broker")
 
 #: ``actor`` of the dead-letter record of a message that could not be decoded.
 UNDECODABLE_ACTOR = "(undecodable message)"
@@ -56,8 +58,8 @@ class _DeadLetteringConsumer(_RedisConsumer):
         broker = self.broker
         client = broker.client
         data = exc.data
-        acks = f"{broker.namespace}:__acks__.{broker.broker_id}.{self.queue_name}"
-        bodies = f"{broker.namespace}:{self.queue_name}.msgs"
+        acks = acks_key(broker.namespace, broker.broker_id, self.queue_name)
+        bodies = messages_key(broker.namespace, self.queue_name)
         candidates = sorted(client.smembers(acks))
         found = client.hmget(bodies, candidates) if candidates else []
         matches = [c for c, body in zip(candidates, found, strict=True) if body == data]
@@ -99,17 +101,16 @@ class RedisBroker(_DramatiqRedisBroker):
     """Dramatiq's ``RedisBroker`` whose consumers dead-letter undecodable messages, and
     whose hooks skip the middleware that do not implement them.
 
-    Dramatiq's ``emit_before``/``emit_after`` look up and call the hook on *every*
-    middleware: with the 15 of our stack, a message's four per-message signals cost 60
-    calls, about half of them :class:`~dramatiq.Middleware`'s empty defaults. Here the
-    bound hooks that do something are listed once per signal and reused while
+    Dramatiq's ``emit_before``/``emit_after`` call the hook on *every* middleware. Here
+    the bound hooks that do something (:func:`~gcmc_jobs.brokers.hooks.implementing`, the
+    filter bulk enqueue uses too) are listed once per signal and reused while
     ``self.middleware`` holds the same objects in the same order (compared on every emit,
     so ``add_middleware`` and direct edits of the list are seen). Exceptions are handled
     exactly as Dramatiq does. A hook assigned on a middleware *instance* after its signal
     was first emitted is not seen (nothing does that).
 
     Its commands (fetch, ack, nack, enqueue: Dramatiq's one ``dispatch`` Lua script, with
-    Dramatiq's arguments) are sent with a :class:`~gcmc_jobs._redis_fastpath.ScriptRunner`,
+    Dramatiq's arguments) are sent with a :class:`~gcmc_jobs.redis_scripts.ScriptRunner`,
     which halves redis-py's client CPU per call; the ack of every message is one of them.
     """
 
@@ -149,13 +150,8 @@ class RedisBroker(_DramatiqRedisBroker):
         cached = cache.get(signal)
         if cached is not None and cached[0] == self.middleware:
             return cached[1]
-        default = getattr(Middleware, signal, None)
         middleware = list(self.middleware)
-        hooks = tuple(
-            getattr(m, signal)
-            for m in middleware
-            if signal in vars(m) or getattr(type(m), signal, None) is not default
-        )
+        hooks = implementing(middleware, signal)
         cache[signal] = (middleware, hooks)
         return hooks
 

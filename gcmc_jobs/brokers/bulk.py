@@ -25,6 +25,7 @@ stub) the messages go through ``broker.enqueue`` one by one.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -32,9 +33,11 @@ from uuid import uuid4
 
 import dramatiq
 from dramatiq.common import current_millis, dq_name
-from dramatiq.middleware import Middleware, MiddlewareError
+from dramatiq.middleware import MiddlewareError
 
+from gcmc_jobs.brokers.hooks import implementing
 from gcmc_jobs.errors import DuplicateMessage
+from gcmc_jobs.redis_keys import messages_key, queue_key
 
 __all__ = ["BulkResult", "enqueue_many"]
 
@@ -56,6 +59,15 @@ def _claimer(broker: dramatiq.Broker) -> Any | None:
         if callable(getattr(middleware, "claim_many", None)):
             return middleware
     return None
+
+
+def _is_redis(broker: dramatiq.Broker) -> bool:
+    """Whether ``broker`` is a Dramatiq ``RedisBroker`` (ours or Dramatiq's). Checked without
+    importing ``dramatiq.brokers.redis``, so that importing this module keeps ``import
+    gcmc_jobs`` light (``tests/test_imports.py``): when that module is not loaded, no Redis
+    broker exists."""
+    module = sys.modules.get("dramatiq.brokers.redis")
+    return module is not None and isinstance(broker, module.RedisBroker)
 
 
 def _is_duplicate(error: BaseException) -> bool:
@@ -87,9 +99,7 @@ def enqueue_many(
         result.duplicates += sum(1 for won in flags if not won)
         pending = [message for message, won in zip(pending, flags, strict=True) if won]
 
-    from dramatiq.brokers.redis import RedisBroker
-
-    if not isinstance(broker, RedisBroker):
+    if not _is_redis(broker):
         for message in pending:
             try:
                 result.enqueued.append(broker.enqueue(message, delay=delay))
@@ -108,16 +118,16 @@ Hook = Callable[[dramatiq.Message[Any], int | None], None]
 
 
 def _hooks(broker: dramatiq.Broker, when: Literal["before", "after"]) -> Hook:
-    """``broker.emit_<when>("enqueue", …)``, calling only the middleware that override the
-    hook (Dramatiq's ``emit_*`` looks every middleware's method up, per message), with the
-    same order and error handling. A broker that overrides ``emit_*`` keeps its own."""
+    """``broker.emit_<when>("enqueue", …)``, calling only the middleware that implement the
+    hook (:func:`~gcmc_jobs.brokers.hooks.implementing`, the filter of gcmc-jobs'
+    ``RedisBroker``), with the same order and error handling. A broker that overrides
+    ``emit_*`` (gcmc-jobs' ``RedisBroker`` does, with the same filter) keeps its own."""
     emit = getattr(broker, f"emit_{when}")
     if getattr(type(broker), f"emit_{when}") is not getattr(dramatiq.Broker, f"emit_{when}"):
         return lambda message, delay: emit("enqueue", message, delay)
     name = f"{when}_enqueue"
-    base = getattr(Middleware, name)
-    stack = broker.middleware if when == "before" else list(reversed(broker.middleware))
-    hooks = [getattr(m, name) for m in stack if getattr(type(m), name, base) is not base]
+    found = implementing(broker.middleware, name)
+    hooks = found if when == "before" else tuple(reversed(found))
     logger = broker.logger
 
     def call(message: dramatiq.Message[Any], delay: int | None) -> None:
@@ -180,12 +190,12 @@ def _redis_chunk(
             for queue_name, message in ready:
                 by_queue.setdefault(queue_name, []).append(message)
             for queue_name, queued in by_queue.items():
-                key = f"{broker.namespace}:{queue_name}"
                 ids = [m.options["redis_message_id"] for m in queued]
                 pipeline.hset(
-                    f"{key}.msgs", mapping={i: m.encode() for i, m in zip(ids, queued, strict=True)}
+                    messages_key(broker.namespace, queue_name),
+                    mapping={i: m.encode() for i, m in zip(ids, queued, strict=True)},
                 )
-                pipeline.rpush(key, *ids)
+                pipeline.rpush(queue_key(broker.namespace, queue_name), *ids)
         else:
             dispatch = broker.scripts["dispatch"]
             unpack = broker._max_unpack_size()

@@ -2,7 +2,12 @@
 
 Every helper validates in the caller (:class:`~gcmc_jobs.errors.InvalidPayload`, nothing
 enqueued), derives a deterministic dedup key unless one is given, and returns the
-``dramatiq.Message`` (for a duplicate key still taken: the message, not enqueued).
+``dramatiq.Message`` (for a duplicate key still taken: the message, not enqueued). Each
+``queue_<kind>`` helper takes its kind's name from the payload class (``Welcome.kind``).
+
+These helpers sit above the email actors they call (:mod:`gcmc_jobs.actors.email`), which
+sit above the email domain (:mod:`gcmc_jobs.email`: kinds, rendering, transports, delivery),
+so they live here, outside that package: ``from gcmc_jobs.sending import queue_welcome_email``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Any
 
 import dramatiq
 
+from gcmc_jobs.actors.email import email_call, email_message, send_email
 from gcmc_jobs.email import kinds
 
 __all__ = [
@@ -28,21 +34,6 @@ __all__ = [
 ]
 
 Data = kinds.EmailPayload | Mapping[str, Any]
-
-
-def _call(
-    kind: str,
-    to: str,
-    data: Data,
-    tenant_id: int | None,
-    dedup_key: str | None,
-    correlation_id: str | None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    kwargs = {"kind": kind, "to": to, "payload": data, "tenant_id": tenant_id}
-    if dedup_key is not None:
-        kwargs["dedup_key"] = dedup_key
-    options = {"correlation_id": correlation_id} if correlation_id is not None else {}
-    return kwargs, options
 
 
 def build_message(
@@ -70,11 +61,9 @@ def build_message(
     ``Deduplication.claim_many`` if you batch. Requires the actors to be declared (import of
     :mod:`gcmc_jobs.actors`); the broker need not be configured to *build* a message.
     """
-    from gcmc_jobs.actors.email import send_email
-
-    kwargs, options = _call(kind, to, payload, tenant_id, dedup_key, correlation_id)
-    message: dramatiq.Message[Any] = send_email.message_with_options(kwargs=kwargs, **options)
-    return message
+    return email_message(
+        kind, to, payload, tenant_id=tenant_id, dedup_key=dedup_key, correlation_id=correlation_id
+    )
 
 
 def queue_email(
@@ -87,9 +76,7 @@ def queue_email(
     correlation_id: str | None = None,
 ) -> dramatiq.Message[Any]:
     """Validate and enqueue an email of ``kind`` (what every ``queue_*`` helper calls)."""
-    from gcmc_jobs.actors.email import send_email
-
-    kwargs, options = _call(kind, to, data, tenant_id, dedup_key, correlation_id)
+    kwargs, options = email_call(kind, to, data, tenant_id, dedup_key, correlation_id)
     message: dramatiq.Message[Any] = send_email.send_with_options(kwargs=kwargs, **options)
     return message
 
@@ -104,7 +91,7 @@ def queue_welcome_email(
 ) -> dramatiq.Message[Any]:
     """Welcome a new client (:class:`~gcmc_jobs.email.kinds.Welcome`)."""
     return queue_email(
-        "welcome",
+        kinds.Welcome.kind,
         to,
         data,
         tenant_id=tenant_id,
@@ -123,7 +110,7 @@ def queue_document_expiry_warning(
 ) -> dramatiq.Message[Any]:
     """A digest of expiring documents (:class:`~gcmc_jobs.email.kinds.DocumentExpiryWarning`)."""
     return queue_email(
-        "document_expiry_warning",
+        kinds.DocumentExpiryWarning.kind,
         to,
         data,
         tenant_id=tenant_id,
@@ -142,7 +129,7 @@ def queue_filing_reminder(
 ) -> dramatiq.Message[Any]:
     """A digest of filings due or overdue (:class:`~gcmc_jobs.email.kinds.FilingReminder`)."""
     return queue_email(
-        "filing_reminder",
+        kinds.FilingReminder.kind,
         to,
         data,
         tenant_id=tenant_id,
@@ -161,7 +148,7 @@ def queue_task_assignment_email(
 ) -> dramatiq.Message[Any]:
     """A task was assigned (:class:`~gcmc_jobs.email.kinds.TaskAssignment`)."""
     return queue_email(
-        "task_assignment",
+        kinds.TaskAssignment.kind,
         to,
         data,
         tenant_id=tenant_id,
@@ -180,7 +167,7 @@ def queue_service_request_update_email(
 ) -> dramatiq.Message[Any]:
     """A service request changed status (:class:`~gcmc_jobs.email.kinds.ServiceRequestUpdate`)."""
     return queue_email(
-        "service_request_update",
+        kinds.ServiceRequestUpdate.kind,
         to,
         data,
         tenant_id=tenant_id,
@@ -200,7 +187,7 @@ def queue_password_reset_email(
     """A password-reset link (:class:`~gcmc_jobs.email.kinds.PasswordReset`), on the
     critical queue; the link travels in the ``secrets`` option, never in the arguments."""
     return queue_email(
-        "password_reset",
+        kinds.PasswordReset.kind,
         to,
         data,
         tenant_id=tenant_id,
@@ -219,7 +206,7 @@ def queue_invoice_email(
 ) -> dramatiq.Message[Any]:
     """An invoice (:class:`~gcmc_jobs.email.kinds.Invoice`)."""
     return queue_email(
-        "invoice",
+        kinds.Invoice.kind,
         to,
         data,
         tenant_id=tenant_id,
@@ -238,7 +225,7 @@ def queue_custom_email(
 ) -> dramatiq.Message[Any]:
     """Any other message: a subject and a text body (:class:`~gcmc_jobs.email.kinds.Custom`)."""
     return queue_email(
-        "custom",
+        kinds.Custom.kind,
         to,
         data,
         tenant_id=tenant_id,

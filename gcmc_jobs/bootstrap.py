@@ -1,0 +1,84 @@
+"""Start-up: build a :class:`~gcmc_jobs.runtime.Runtime`, bind the actors to its broker, and
+make it the process's current runtime.
+
+:func:`configure` is the one call a host application (or ``gcmc_jobs.worker``) makes at
+start-up; :func:`configured` does the same for a block and then puts back exactly what was
+there before (the CLI, the demo, tests, a host running gcmc-jobs for a while). This module
+imports the actors (so every one is declared before binding): it sits above them in the
+layering, and the runtime they read (:mod:`gcmc_jobs.runtime`) below them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dramatiq
+from dramatiq import broker as dramatiq_broker
+from sqlalchemy import Engine
+
+import gcmc_jobs.actors  # noqa: F401  (declares every actor on brokers.unconfigured)
+from gcmc_jobs import brokers
+from gcmc_jobs import runtime as _runtime
+from gcmc_jobs.runtime import Runtime
+from gcmc_jobs.settings import Settings
+
+__all__ = ["configure", "configured"]
+
+
+def configure(
+    settings: Settings | None = None,
+    *,
+    broker: dramatiq.Broker | None = None,
+    set_global: bool = False,
+    engine: Engine | None = None,
+) -> Runtime:
+    """Build a runtime from ``settings``, bind gcmc-jobs' actors to its broker, and make it
+    the current runtime (:func:`gcmc_jobs.current`).
+
+    ``settings`` defaults to ``Settings()`` (read from ``GCMC_JOBS_*``). Pass ``broker`` to
+    use one you built (it should carry :func:`gcmc_jobs.brokers.build_middleware`'s stack),
+    ``engine`` to use your database engine. ``set_global=True`` also makes the broker
+    Dramatiq's global broker, which the ``dramatiq`` and ``periodiq`` command lines need; a
+    host application usually leaves its own alone. A runtime configured before is replaced,
+    not closed (use :func:`configured` to get it back).
+    """
+    runtime = Runtime(
+        settings if settings is not None else Settings(), broker=broker, engine=engine
+    )
+    brokers.bind(runtime.broker)
+    if set_global:
+        dramatiq.set_broker(runtime.broker)
+    _runtime.install(runtime)
+    return runtime
+
+
+@contextmanager
+def configured(
+    settings: Settings | None = None,
+    *,
+    broker: dramatiq.Broker | None = None,
+    set_global: bool = False,
+    engine: Engine | None = None,
+) -> Iterator[Runtime]:
+    """:func:`configure` for the ``with`` block; on exit the runtime is closed (its broker,
+    engine, transport and stores: see :meth:`~gcmc_jobs.runtime.Runtime.close`) and what was
+    configured before is restored exactly: the actors' binding, the current runtime, and
+    Dramatiq's global broker when ``set_global`` replaced it. ::
+
+        with gcmc_jobs.configured(Settings(broker_url="stub://")) as runtime:
+            refresh_compliance.send(tenant_id=42)
+    """
+    previous = _runtime.installed()
+    previous_global = dramatiq_broker.global_broker
+    runtime = configure(settings, broker=broker, set_global=set_global, engine=engine)
+    try:
+        yield runtime
+    finally:
+        try:
+            runtime.close()
+        finally:
+            brokers.bind(previous.broker if previous is not None else brokers.unconfigured)
+            if set_global:  # None puts back "no global broker"
+                dramatiq.set_broker(previous_global)  # type: ignore[arg-type]
+            _runtime.install(previous)
