@@ -15,16 +15,22 @@ PUBLIC = {
     "Deduplication",
     "DuplicateMessage",
     "Metrics",
+    "Pause",
+    "PauseStore",
     "RateLimitDeferralFailed",
     "RateLimitStore",
     "RateLimits",
     "RedisDedupStore",
+    "RedisPauseStore",
     "RedisRateLimitStore",
     "SqlDeadLetterStore",
+    "Stores",
     "StructuredLogging",
     "StubDeadLetterStore",
     "StubDedupStore",
+    "StubPauseStore",
     "StubRateLimitStore",
+    "WorkerRegistry",
 }
 
 
