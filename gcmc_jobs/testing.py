@@ -45,6 +45,7 @@ from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import Base
+from gcmc_jobs.email.transports import memory
 from gcmc_jobs.settings import Settings
 
 __all__ = [
@@ -310,8 +311,6 @@ def smtp_server() -> Iterator[SmtpSink]:
 @pytest.fixture
 def gcmc_outbox() -> Iterator[list[Any]]:
     """The messages the ``memory://`` email transport sent (emptied before and after)."""
-    from gcmc_jobs.email.transports import memory
-
     memory.outbox.clear()
     yield memory.outbox
     memory.outbox.clear()

@@ -89,6 +89,8 @@ def _current_context() -> Any:
     Typer 0.2x vendors its own copy of click (``typer._click``) and no longer installs
     click: its context stack is the one Typer commands run in. Older Typer runs on click.
     """
+    # Looked up at call time on purpose: which of the two exists depends on the Typer release
+    # (tests/test_dramatiq_contract.py pins the private typer._click one we rely on).
     try:
         from typer._click.globals import get_current_context
     except ImportError:

@@ -11,6 +11,8 @@ import structlog
 import typer
 
 from gcmc_jobs.cli._app import app, console, fail, handle, settings
+from gcmc_jobs.demo import run_demo
+from gcmc_jobs.demo.serve import demo_dashboard
 from gcmc_jobs.errors import GcmcJobsError
 from gcmc_jobs.logging import configure_logging
 from gcmc_jobs.settings import Settings
@@ -54,8 +56,6 @@ def demo_command(
     written to ./outbox. With GCMC_JOBS_DATABASE_URL and GCMC_JOBS_BROKER_URL set, the same
     demo runs on PostgreSQL and Redis (or RabbitMQ); the worker still runs in this process.
     """
-    from gcmc_jobs.demo import run_demo
-
     current = settings()
     started = time.perf_counter()
     try:
@@ -78,9 +78,8 @@ def demo_command(
 def _serve_dashboard(current: Settings, port: int) -> None:
     """Serve the dashboard on 127.0.0.1:``port`` over what the demo left, until Ctrl-C."""
     try:
+        # Deferred on purpose: the dashboard needs the optional server extra (uvicorn).
         import uvicorn
-
-        from gcmc_jobs.demo.serve import demo_dashboard
     except ImportError:
         fail("--serve needs the server extra: pip install 'gcmc-jobs\\[server]'")
     with demo_dashboard(current) as dashboard:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -9,6 +10,9 @@ from rich.table import Table
 
 from gcmc_jobs.cli._app import app, console, fail, handle, settings
 from gcmc_jobs.errors import GcmcJobsError
+from gcmc_jobs.ops.health import ALL_CHECKS, check_health
+from gcmc_jobs.ops.pauses import pause_queue, resume_queue
+from gcmc_jobs.ops.queue_stats import queue_stats
 
 __all__ = ["health_command", "pause_command", "queues_command", "resume_command", "serve_command"]
 
@@ -33,10 +37,6 @@ def queues_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Show each queue: ready, delayed, in flight, broker dead-letter queue, oldest age."""
-    import json
-
-    from gcmc_jobs.ops.queue_stats import queue_stats
-
     current = settings()
     if current.broker_kind == "stub":
         fail("the stub broker lives inside one process: set GCMC_JOBS_BROKER_URL to inspect it")
@@ -72,8 +72,6 @@ def queues_command(
 @app.command("pause")
 def pause_command(queue: str = typer.Argument(..., help="The queue to pause.")) -> None:
     """Pause QUEUE on every worker: its messages wait, none lost, none run, until resumed."""
-    from gcmc_jobs.ops.pauses import pause_queue
-
     current = settings()
     try:
         changed = pause_queue(current, queue)
@@ -88,8 +86,6 @@ def pause_command(queue: str = typer.Argument(..., help="The queue to pause.")) 
 @app.command("resume")
 def resume_command(queue: str = typer.Argument(..., help="The queue to resume.")) -> None:
     """Resume QUEUE: its waiting messages run again within GCMC_JOBS_PAUSE_DELAY_MS."""
-    from gcmc_jobs.ops.pauses import resume_queue
-
     current = settings()
     try:
         changed = resume_queue(current, queue)
@@ -107,8 +103,6 @@ def health_command(
     ] = None,
 ) -> None:
     """Print the health report as JSON; exit 1 when unhealthy (warnings exit 0)."""
-    from gcmc_jobs.ops.health import ALL_CHECKS, check_health
-
     unknown = set(check or ()) - set(ALL_CHECKS)
     if unknown:
         fail(f"unknown check(s) {sorted(unknown)}; known: {', '.join(ALL_CHECKS)}", code=2)
@@ -124,6 +118,8 @@ def serve_command(
 ) -> None:
     """Run the admin HTTP API and dashboard (needs the server extra of gcmc-jobs)."""
     try:
+        # Deferred on purpose: the admin API needs the optional server extra (FastAPI,
+        # uvicorn), which the rest of the command line does not.
         import uvicorn
 
         from gcmc_jobs.http import create_app

@@ -35,7 +35,7 @@ import dramatiq
 import structlog
 from dramatiq.common import q_name
 from dramatiq.middleware import Middleware
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 __all__ = [
     "REGISTRY",
@@ -141,8 +141,6 @@ class Metrics(Middleware):
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         if self.port is None or self.server_port is not None:
             return
-        from prometheus_client import start_http_server
-
         for port in range(self.port, self.port + 64):
             try:
                 start_http_server(port, addr=self.host, registry=REGISTRY)

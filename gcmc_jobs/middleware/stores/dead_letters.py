@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from sqlalchemy import Engine, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.models import DeadLetter
 
@@ -213,8 +214,6 @@ class SqlDeadLetterStore(DeadLetterStore):
     def find(
         self, where: DeadLetterFilter = DeadLetterFilter(), *, limit: int | None = None
     ) -> list[DeadLetterRecord]:
-        from sqlalchemy.orm import Session
-
         query = (
             select(DeadLetter)
             .where(*self._where(where))
@@ -225,8 +224,6 @@ class SqlDeadLetterStore(DeadLetterStore):
             return [self._record(row) for row in session.scalars(query)]
 
     def get(self, ids: Sequence[int]) -> list[DeadLetterRecord]:
-        from sqlalchemy.orm import Session
-
         query = select(DeadLetter).where(DeadLetter.id.in_(list(ids))).order_by(DeadLetter.id)
         with Session(self.engine) as session:
             return [self._record(row) for row in session.scalars(query)]
