@@ -70,6 +70,9 @@ class Settings(BaseSettings):
         env_file=None,
         extra="ignore",
         frozen=True,
+        # Values are secrets (URLs with passwords): a validation error names the setting and
+        # the problem, never the value.
+        hide_input_in_errors=True,
     )
 
     # -- Services -----------------------------------------------------------------------

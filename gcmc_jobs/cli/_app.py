@@ -9,6 +9,7 @@ import structlog
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
+from typer._click.globals import get_current_context
 
 from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.errors import GcmcJobsError
@@ -86,16 +87,9 @@ def configure_command_logging(current: Settings) -> None:
 def _current_context() -> Any:
     """The running command's context, or None outside a command.
 
-    Typer 0.2x vendors its own copy of click (``typer._click``) and no longer installs
-    click: its context stack is the one Typer commands run in. Older Typer runs on click.
+    Typer 0.2x vendors its own copy of click (``typer._click``, private) and no longer
+    installs click: its context stack is the one Typer commands run in.
+    ``tests/test_dramatiq_contract.py`` checks the name, and ``pyproject.toml`` pins Typer to
+    the releases that check passed on.
     """
-    # Looked up at call time on purpose: which of the two exists depends on the Typer release
-    # (tests/test_dramatiq_contract.py pins the private typer._click one we rely on).
-    try:
-        from typer._click.globals import get_current_context
-    except ImportError:
-        try:
-            from click import get_current_context  # type: ignore[no-redef]
-        except ImportError:
-            return None
     return get_current_context(silent=True)

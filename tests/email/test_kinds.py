@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gcmc_jobs.email import KINDS, PasswordReset, validate_payload
+from gcmc_jobs import sending
+from gcmc_jobs.email import KINDS, PAYLOADS, EmailPayload, PasswordReset, validate_payload
 from gcmc_jobs.errors import InvalidPayload
 from gcmc_jobs.sending import build_message
 
@@ -85,3 +86,41 @@ def test_build_message_derives_the_same_key_for_the_same_email() -> None:
 def test_build_message_refuses_an_invalid_address() -> None:
     with pytest.raises(InvalidPayload, match="not a valid email address"):
         build_message("welcome", "jane@", KINDS["welcome"].model.sample())
+
+
+def test_the_registry_is_derived_from_the_payload_classes() -> None:
+    assert list(KINDS) == [model.kind for model in PAYLOADS]
+    for model in PAYLOADS:
+        entry = KINDS[model.kind]
+        assert (entry.name, entry.model, entry.critical) == (model.kind, model, model.critical)
+    assert [name for name, entry in KINDS.items() if entry.critical] == ["password_reset"]
+
+
+HELPERS = {
+    "welcome": sending.queue_welcome_email,
+    "document_expiry_warning": sending.queue_document_expiry_warning,
+    "filing_reminder": sending.queue_filing_reminder,
+    "task_assignment": sending.queue_task_assignment_email,
+    "service_request_update": sending.queue_service_request_update_email,
+    "password_reset": sending.queue_password_reset_email,
+    "invoice": sending.queue_invoice_email,
+    "custom": sending.queue_custom_email,
+}
+
+
+@pytest.mark.usefixtures("gcmc_broker")
+@pytest.mark.parametrize("model", PAYLOADS, ids=lambda model: model.kind)
+def test_each_helper_sends_its_payload_classs_kind_on_the_route_the_class_states(
+    model: type[EmailPayload],
+) -> None:
+    message = HELPERS[model.kind]("jane@example.com", model.sample())
+
+    assert message.kwargs["kind"] == model.kind
+    expected = ("send_security_email", "gcmc_email_critical", "security")
+    if not model.critical:
+        expected = ("send_email", "gcmc_email", "default")
+    assert (
+        message.actor_name,
+        message.queue_name,
+        message.options["rate_limit_class"],
+    ) == expected

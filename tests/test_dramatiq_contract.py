@@ -1,0 +1,242 @@
+"""Every private name of Dramatiq (and Typer) gcmc-jobs relies on, checked against the
+installed release, so that a release which renames or changes one fails here, loudly, and not
+in a worker. ``pyproject.toml`` pins ``dramatiq`` to the range this file passed on (2.2.x):
+widen the pin only after this file passes on the new release.
+
+==========================================  =============================================
+private name                                where gcmc-jobs relies on it
+==========================================  =============================================
+``dramatiq.brokers.redis._RedisConsumer``    subclassed (``brokers.redis_broker``): its
+                                             ``__init__``, ``broker``, ``queue_name``,
+                                             ``queued_message_ids``, ``__next__`` raising
+                                             ``DecodeError`` (``.data``, ``.error``)
+``RedisBroker.consumer_class``               overridden; ``consume()`` must build it
+``RedisBroker._dispatch(command)``           overridden: returns a callable taking
+                                             ``(queue_name, *args)``; the ``do_<command>``
+                                             attributes go through it
+``RedisBroker._max_unpack_size()``           called (our dispatch, bulk ``dispatch``)
+``RedisBroker._should_do_maintenance(cmd)``  called (our dispatch)
+``RedisBroker.scripts["dispatch"]``          run ourselves: its commands and argument
+                                             order, and the Redis key names it writes
+                                             (``gcmc_jobs.redis_keys``)
+``MessageProxy._exception``                  read by ``DeadLetters`` / ``StructuredLogging``
+                                             (the error of a failed message)
+``dramatiq.broker.global_broker``            read by ``gcmc_jobs.configured`` to restore it
+``typer._click.globals.get_current_context`` the CLI's running command (``cli._app``)
+==========================================  =============================================
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import dramatiq
+import pytest
+import redis
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers import redis as dramatiq_redis
+from dramatiq.errors import DecodeError
+
+from gcmc_jobs import redis_keys
+from gcmc_jobs.brokers.redis_broker import RedisBroker
+
+
+class _Recorder:
+    """Stands in for a Redis script or our ScriptRunner: records what it was called with."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[Any], list[Any]]] = []
+
+    def __call__(self, keys: Any = None, args: Any = None, **kwargs: Any) -> Any:
+        self.calls.append((list(keys), list(args)))
+        return []
+
+
+@pytest.fixture
+def namespace(gcmc_redis_url: str) -> Iterator[str]:
+    name = f"gcmc_test_contract_{uuid.uuid4().hex[:10]}"
+    yield name
+    client = redis.Redis.from_url(gcmc_redis_url)
+    found = list(client.scan_iter(match=redis_keys.namespace_pattern(name)))
+    if found:
+        client.delete(*found)
+    client.close()
+
+
+def test_the_redis_consumer_we_subclass_keeps_its_constructor_and_state(
+    gcmc_redis_url: str, namespace: str
+) -> None:
+    consumer_class = dramatiq_redis._RedisConsumer
+    assert issubclass(consumer_class, dramatiq.Consumer)
+    assert list(inspect.signature(consumer_class.__init__).parameters) == [
+        "self",
+        "broker",
+        "queue_name",
+        "prefetch",
+        "timeout",
+    ]
+    # Dramatiq's own broker names it as its consumer class, and consume() builds that class,
+    # so overriding consumer_class is how ours gets used.
+    assert dramatiq_redis.RedisBroker.consumer_class.fget(None) is consumer_class  # type: ignore[attr-defined]
+    broker = RedisBroker(url=gcmc_redis_url, namespace=namespace)
+    try:
+        consumer = broker.consume("q", prefetch=1, timeout=100)
+        assert isinstance(consumer, consumer_class)
+        assert type(consumer) is not consumer_class
+        assert (consumer.broker, consumer.queue_name) == (broker, "q")
+        assert consumer.queued_message_ids == set()
+    finally:
+        broker.close()
+
+
+def test_a_decode_error_carries_the_body_and_the_cause() -> None:
+    cause = ValueError("not json")
+    error = DecodeError("bad", b"\xff", cause)  # type: ignore[no-untyped-call]
+    assert (error.data, error.error) == (b"\xff", cause)
+
+
+def test_an_undecodable_body_raises_decode_error_out_of_the_consumer(
+    gcmc_redis_url: str, namespace: str
+) -> None:
+    # Dramatiq's own consumer (not ours) decodes inside __next__: what ours catches.
+    broker = dramatiq_redis.RedisBroker(url=gcmc_redis_url, namespace=namespace)
+    try:
+        broker.declare_queue("q")
+        message_id = str(uuid.uuid4())
+        broker.client.hset(redis_keys.messages_key(namespace, "q"), message_id, b"\xff junk")
+        broker.client.rpush(redis_keys.queue_key(namespace, "q"), message_id)
+        consumer = dramatiq_redis._RedisConsumer(broker, "q", 10, 100)
+
+        def drain() -> None:
+            for _ in range(50):
+                next(consumer)
+
+        with pytest.raises(DecodeError) as raised:
+            drain()
+        assert raised.value.data == b"\xff junk"
+    finally:
+        broker.close()
+
+
+def test_dispatch_returns_a_callable_of_the_queue_and_arguments_with_dramatiqs_argv(
+    gcmc_redis_url: str, namespace: str
+) -> None:
+    # Given Dramatiq's broker and ours, neither doing maintenance (a random draw otherwise)
+    theirs = dramatiq_redis.RedisBroker(
+        url=gcmc_redis_url, namespace=namespace, maintenance_chance=0
+    )
+    ours = RedisBroker(url=gcmc_redis_url, namespace=namespace, maintenance_chance=0)
+    try:
+        recorded_theirs, recorded_ours = _Recorder(), _Recorder()
+        theirs.scripts["dispatch"] = recorded_theirs
+        ours.__dict__["_dispatch_runner"] = recorded_ours
+
+        # When both dispatch the same command, directly and through do_<command>
+        for broker in (theirs, ours):
+            broker._dispatch("nack")("q", "some-id")
+            broker.do_nack("q", "other-id")
+
+        # Then both send Dramatiq's keys and ARGV: command, timestamp, queue, broker id,
+        # heartbeat timeout, dead message TTL, maintenance flag, max unpack size, *args
+        def shape(call: tuple[list[Any], list[Any]]) -> list[Any]:
+            keys, args = call
+            assert isinstance(args[1], int)  # the timestamp, ms
+            return [keys, args[0], *args[2:]]
+
+        def expected(broker: Any) -> list[list[Any]]:
+            fixed = [broker.heartbeat_timeout, broker.dead_message_ttl, 0]
+            return [
+                [[namespace], "nack", "q", broker.broker_id, *fixed, broker._max_unpack_size(), i]
+                for i in ("some-id", "other-id")
+            ]
+
+        assert [shape(c) for c in recorded_theirs.calls] == expected(theirs)
+        assert [shape(c) for c in recorded_ours.calls] == expected(ours)
+    finally:
+        theirs.close()
+        ours.close()
+
+
+def test_the_unpack_size_and_maintenance_helpers_keep_their_signatures(
+    gcmc_redis_url: str, namespace: str
+) -> None:
+    broker = RedisBroker(url=gcmc_redis_url, namespace=namespace, maintenance_chance=0)
+    try:
+        size = broker._max_unpack_size()
+        assert isinstance(size, int)
+        assert size > 0
+        assert broker._should_do_maintenance("fetch") == 0
+        assert list(inspect.signature(broker._should_do_maintenance).parameters) == ["command"]
+    finally:
+        broker.close()
+
+
+def test_the_dispatch_script_has_the_commands_we_call(gcmc_redis_url: str, namespace: str) -> None:
+    broker = RedisBroker(url=gcmc_redis_url, namespace=namespace)
+    try:
+        source = broker.scripts["dispatch"].script
+        source = source.decode() if isinstance(source, bytes) else source
+        for command in ("enqueue", "fetch", "ack", "nack", "requeue"):
+            assert f'command == "{command}"' in source, command
+    finally:
+        broker.close()
+
+
+def test_the_dispatch_script_writes_the_keys_redis_keys_names(
+    gcmc_redis_url: str, namespace: str
+) -> None:
+    broker = RedisBroker(url=gcmc_redis_url, namespace=namespace)
+    client = broker.client
+    try:
+        broker.declare_queue("q")
+        sent = broker.enqueue(
+            dramatiq.Message(queue_name="q", actor_name="a", args=(), kwargs={}, options={})
+        )
+        redis_id = sent.options["redis_message_id"]
+        assert client.lrange(redis_keys.queue_key(namespace, "q"), 0, -1) == [redis_id.encode()]
+        assert client.hexists(redis_keys.messages_key(namespace, "q"), redis_id)
+
+        consumer = broker.consume("q", prefetch=1, timeout=100)
+        received = next(m for m in consumer if m is not None)
+        acks = redis_keys.acks_key(namespace, broker.broker_id, "q")
+        assert client.smembers(acks) == {redis_id.encode()}
+        assert client.zscore(redis_keys.heartbeats_key(namespace), broker.broker_id) is not None
+
+        consumer.nack(received)
+        assert client.zrange(redis_keys.dead_queue_key(namespace, "q"), 0, -1) == [
+            redis_id.encode()
+        ]
+        consumer.close()
+    finally:
+        broker.close()
+
+
+def test_a_message_proxy_keeps_the_stuffed_exception_in__exception() -> None:
+    proxy = MessageProxy(
+        dramatiq.Message(queue_name="q", actor_name="a", args=(), kwargs={}, options={})
+    )
+    error = RuntimeError("boom")
+    proxy.stuff_exception(error)
+    assert proxy._exception is error
+
+
+def test_the_global_broker_is_a_module_attribute_that_set_broker_writes() -> None:
+    before = dramatiq.broker.global_broker
+    stub = dramatiq.brokers.stub.StubBroker()
+    try:
+        dramatiq.set_broker(stub)
+        assert dramatiq.broker.global_broker is stub
+        dramatiq.set_broker(None)  # type: ignore[arg-type]
+        assert dramatiq.broker.global_broker is None
+    finally:
+        dramatiq.broker.global_broker = before
+        stub.close()
+
+
+def test_typer_vendors_clicks_context_stack() -> None:
+    from typer._click.globals import get_current_context
+
+    assert get_current_context(silent=True) is None

@@ -1,0 +1,104 @@
+"""The Runtime owns the process's connections, and gcmc_jobs.configured() puts back exactly
+what was configured before it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dramatiq
+import pytest
+from sqlalchemy import Engine, event
+
+import gcmc_jobs
+from gcmc_jobs import brokers, runtime
+from gcmc_jobs.actors import refresh_compliance
+from gcmc_jobs.errors import NotConfiguredError
+from gcmc_jobs.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Everything in-process: a SQLite file, the stub broker, in-memory email and stores."""
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'runtime.sqlite3'}",
+        broker_url="stub://",
+        redis_url=None,
+        email_url="memory://",
+    )
+
+
+@pytest.fixture
+def unconfigured() -> Iterator[None]:
+    """The process as `import gcmc_jobs` leaves it (and as this test must leave it)."""
+    assert runtime.installed() is None
+    yield
+    assert runtime.installed() is None
+    assert refresh_compliance.broker is brokers.unconfigured
+
+
+def test_configured_restores_the_runtime_the_binding_and_the_global_broker(
+    settings: Settings, unconfigured: None
+) -> None:
+    global_before = dramatiq.broker.global_broker
+    # Given a host configured as the dramatiq command line is (global broker set)
+    with gcmc_jobs.configured(settings, set_global=True) as host:
+        # When a block configures gcmc-jobs again
+        with gcmc_jobs.configured(settings, set_global=True) as inner:
+            assert gcmc_jobs.current() is inner
+            assert refresh_compliance.broker is inner.broker
+            assert dramatiq.broker.global_broker is inner.broker
+        # Then the host's runtime, binding and global broker are back
+        assert gcmc_jobs.current() is host
+        assert refresh_compliance.broker is host.broker
+        assert dramatiq.broker.global_broker is host.broker
+    assert dramatiq.broker.global_broker is global_before
+
+
+def test_configured_leaves_an_unconfigured_process_unconfigured_even_when_the_block_fails(
+    settings: Settings, unconfigured: None
+) -> None:
+    with pytest.raises(RuntimeError, match="a step failed"), gcmc_jobs.configured(settings):
+        raise RuntimeError("a step failed")
+    with pytest.raises(NotConfiguredError):
+        gcmc_jobs.current()
+    with pytest.raises(NotConfiguredError):
+        refresh_compliance.send(1)
+
+
+def test_the_runtime_disposes_the_engine_it_built_and_leaves_a_given_one_open(
+    settings: Settings, gcmc_sqlite_db: Engine
+) -> None:
+    disposed: list[Engine] = []
+    built = gcmc_jobs.Runtime(settings)
+    event.listen(built.engine, "engine_disposed", lambda conn: disposed.append(built.engine))
+    given = gcmc_jobs.Runtime(settings, engine=gcmc_sqlite_db)
+    event.listen(gcmc_sqlite_db, "engine_disposed", lambda conn: disposed.append(gcmc_sqlite_db))
+
+    built.close()
+    given.close()
+
+    assert len(disposed) == 1
+    assert disposed[0] is not gcmc_sqlite_db
+
+
+def test_the_dead_letter_store_writes_with_the_runtimes_engine(
+    settings: Settings, gcmc_sqlite_db: Engine
+) -> None:
+    owned = gcmc_jobs.Runtime(settings, engine=gcmc_sqlite_db)
+    try:
+        assert owned.stores.dead_letters.engine is gcmc_sqlite_db  # type: ignore[attr-defined]
+    finally:
+        owned.close()
+
+
+def test_two_runtimes_share_no_connection_or_store(settings: Settings) -> None:
+    first, second = gcmc_jobs.Runtime(settings), gcmc_jobs.Runtime(settings)
+    try:
+        assert first.engine is not second.engine
+        assert first.email_transport is not second.email_transport
+        assert first.stores.pauses is not second.stores.pauses
+        assert first.broker is not second.broker
+    finally:
+        first.close()
+        second.close()
