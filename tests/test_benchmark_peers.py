@@ -1,0 +1,67 @@
+"""The pure helpers and the command line of ``benchmarks/peers.py`` (the benchmark itself is
+never run by the suite: it installs the peers and takes minutes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import peers
+
+
+def test_median_ignores_missing_rounds() -> None:
+    assert peers.median([3.0, None, 1.0, 2.0]) == 2.0
+
+
+def test_median_of_nothing_is_none() -> None:
+    assert peers.median([None, None]) is None
+
+
+def test_ratios_are_taken_round_by_round_and_skip_a_round_missing_either_side() -> None:
+    assert peers.ratios([2.0, None, 9.0, 4.0], [1.0, 5.0, None, 8.0]) == [2.0, 0.5]
+
+
+def test_window_marks_are_ten_and_ninety_percent() -> None:
+    assert peers.window_marks(10_000) == (1_000, 9_000)
+
+
+def test_round_order_reverses_every_other_round() -> None:
+    keys = ["gcmc-jobs", "bullmq", "celery"]
+    assert [peers.round_order(keys, r) for r in range(3)] == [keys, keys[::-1], keys]
+
+
+def test_markdown_table_has_a_separator_row_per_column() -> None:
+    table = peers.markdown_table(["a", "b"], [["1", "2"]])
+    assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |"]
+
+
+def test_numbers_are_grouped_and_missing_ones_shown_as_a_dash() -> None:
+    assert (peers.fmt_number(12_345.4, " µs"), peers.fmt_number(None)) == ("12,345 µs", "-")
+
+
+def test_summary_marks_a_failed_system_and_gives_ratios_to_gcmc_jobs_and_the_targets() -> None:
+    systems = [peers.SYSTEMS["gcmc-jobs"], peers.SYSTEMS["bullmq"], peers.SYSTEMS["celery"]]
+    results = [
+        peers.Result("gcmc-jobs", "W1", 0, rate=1_000.0, worker_us=900.0, redis_us=100.0),
+        peers.Result("bullmq", "W1", 0, rate=2_000.0, worker_us=300.0, redis_us=90.0),
+        peers.Result("celery", "W1", 0, failed="900 of 1000 processed after 200 s"),
+    ]
+    text = peers.summarize(results, systems, ["W1"], 1, {"W1": 1_000})
+    assert "| W1: jobs/s | 1,000 | 2,000 (2.00x) | FAILED |" in text
+    assert "FAILED r1: 900 of 1000 processed after 200 s" in text
+    assert "W1: 0.50x (target >= 1.0x: NOT met)" in text
+
+
+def test_help_exits_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        peers.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--systems" in capsys.readouterr().out
+
+
+def test_an_unknown_system_is_refused_before_anything_is_set_up(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        peers.main(["--systems", "sidekiq"])
+    assert exit_info.value.code == 2
+    assert "unknown system(s) ['sidekiq']" in capsys.readouterr().err
