@@ -23,7 +23,9 @@ Workloads:
 - W1: N no-op jobs (10,000), preloaded, then processed: jobs per second, worker CPU per
   job, Redis CPU per job;
 - W2: N jobs (50,000) enqueued with each system's bulk API (a loop where it has none; the
-  table says which): jobs per second, and the enqueuing process's CPU per job;
+  table says which), timed inside the enqueuing process (building the jobs and sending
+  them, after its connection is open): jobs per second, that process's CPU per job, and
+  Redis CPU per job over the whole enqueue command;
 - W3: N jobs (10,000), each with a deduplication key (all distinct) and a per-key rate
   limit over 1,000 keys, the limit far above what a key receives: the mechanisms' cost
   only. Each system does what it has; the table says what (see ``_peers/*``).
