@@ -4,7 +4,7 @@ Loaded as ``gcmc_jobs.worker`` is (``GCMC_JOBS_*`` settings, ``configure_logging
 ``configure(set_global=True)``), plus the benchmark's actors on the configured broker.
 Workers: ``dramatiq gcmc_peer --processes 2 --threads 8 --queues bench``.
 
-- W1/W2: ``noop``; enqueued with ``gcmc_jobs.bulk.enqueue_many`` (chunks of 1,000).
+- W1/W2: ``noop``; enqueued with ``gcmc_jobs.brokers.bulk.enqueue_many`` (chunks of 1,000).
 - W3: ``limited``: a ``dedup_key`` per job and a ``rate_limit_key`` over 1,000 keys
   (``GCMC_JOBS_RATE_LIMIT`` set far above what a key receives): both mechanisms.
 """
@@ -15,9 +15,9 @@ import dramatiq
 import peer_common as c
 import redis
 
-from gcmc_jobs.bulk import enqueue_many
+from gcmc_jobs.bootstrap import configure
+from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.logging import configure_logging
-from gcmc_jobs.runtime import configure
 from gcmc_jobs.settings import Settings
 
 settings = Settings()
