@@ -64,3 +64,13 @@ def test_importing_the_package_connects_to_nothing(modules: tuple[str, ...]) -> 
     loaded = set(seen["modules"])  # type: ignore[arg-type]
     # no broker client is even loaded: they are imported when configure() builds one
     assert not loaded & {"pika", "dramatiq.brokers.redis", "dramatiq.brokers.rabbitmq"}
+
+
+def test_the_pytest_plugin_connects_to_nothing_and_loads_aiosmtpd_only_when_used() -> None:
+    # Every pytest run of a host that installs gcmc-jobs imports the plugin; the SMTP sink's
+    # aiosmtpd is an optional extra (gcmc-jobs[testing]).
+    seen = _import("gcmc_jobs.testing", "gcmc_jobs.logging")
+
+    assert seen["attempts"] == []
+    assert seen["set_broker"] == []
+    assert "aiosmtpd" not in set(seen["modules"])  # type: ignore[arg-type]

@@ -33,6 +33,19 @@ FIXTURES = {
     "gcmc_settings",
     "gcmc_sqlite_db",
     "gcmc_worker",
+    "gcmc_worker_process",
+}
+
+#: What host test suites import from the plugin besides its fixtures.
+HELPERS = {
+    "Delivery",
+    "SmtpSink",
+    "WorkerProcess",
+    "capture_events",
+    "free_port",
+    "reset_tables",
+    "settings_env",
+    "wait_until",
 }
 
 
@@ -47,6 +60,12 @@ def test_the_pytest_plugin_exports_its_fixtures() -> None:
     assert exported >= FIXTURES
     for name in FIXTURES:
         assert isinstance(getattr(gcmc_jobs.testing, name), FixtureFunctionDefinition), name
+
+
+def test_the_pytest_plugin_exports_its_helpers() -> None:
+    assert set(gcmc_jobs.testing.__all__) == FIXTURES | HELPERS | {"smtp_server", "gcmc_outbox"}
+    for name in HELPERS:
+        assert getattr(gcmc_jobs.testing, name).__module__.startswith("gcmc_jobs.testing"), name
 
 
 def test_the_pytest_plugin_is_registered_by_its_entry_point(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -41,26 +40,23 @@ class Probe(Middleware):
         self.enqueued: list[tuple[Any, int | None]] = []
         self.nacked: list[Any] = []
         self.fail_enqueue_when: Callable[[Any, int | None], bool] = lambda message, delay: False
-        self.changed = threading.Condition()
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30) -> None:
-        """Block until ``predicate()`` holds after an enqueue or nack (fails after timeout)."""
-        with self.changed:
-            assert self.changed.wait_for(predicate, timeout), "condition not reached"
+    def describe(self) -> str:
+        """What it saw so far: the diagnosis of a wait that timed out."""
+        return (
+            f"enqueued: {[(m.actor_name, delay) for m, delay in self.enqueued]}\n"
+            f"nacked: {[m.message_id for m in self.nacked]}"
+        )
 
     def before_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
         if self.fail_enqueue_when(message, delay):
             raise ProbeEnqueueError("enqueue refused by the test")
 
     def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
-        with self.changed:
-            self.enqueued.append((message, delay))
-            self.changed.notify_all()
+        self.enqueued.append((message, delay))
 
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
-        with self.changed:
-            self.nacked.append(message)
-            self.changed.notify_all()
+        self.nacked.append(message)
 
     def deferred(self) -> list[Any]:
         """Messages enqueued with a delay by the rate limiter."""

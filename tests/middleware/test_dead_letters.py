@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.models import DeadLetter
 from gcmc_jobs.errors import PermanentError
-from gcmc_jobs.logging import capture_events
 from gcmc_jobs.middleware import DeadLetters, SqlDeadLetterStore, StubDeadLetterStore
 from gcmc_jobs.ops import dead_letters as service
+from gcmc_jobs.testing import capture_events
 from tests.middleware.conftest import middleware_of
 
 

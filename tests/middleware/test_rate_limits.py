@@ -7,10 +7,10 @@ from typing import Any
 import dramatiq
 import pytest
 
-from gcmc_jobs.logging import capture_events
 from gcmc_jobs.middleware import RateLimits, StubDeadLetterStore, StubRateLimitStore
 from gcmc_jobs.middleware.dead_letters import DeadLetters
 from gcmc_jobs.middleware.stores.rate_limits import Booking
+from gcmc_jobs.testing import capture_events, wait_until
 from tests.middleware.conftest import FakeClock, Probe, middleware_of, release_due
 
 HOUR_MS = 3_600_000
@@ -112,7 +112,9 @@ def test_a_message_deferred_past_the_maximum_is_dead_lettered_with_its_reason(
     to = f"max-{unique}@example.com"
     for _ in range(3):
         send_email.send(kind="notice", to=to, payload={})
-    probe.wait_for(lambda: len(probe.nacked) == 1)  # after DeadLetters stored it
+    wait_until(  # after DeadLetters stored it
+        lambda: len(probe.nacked) == 1, timeout_s=30, what="one nack", diagnose=probe.describe
+    )
     gcmc_broker.queues[send_email.queue_name].join()
     assert len(runs) == 1
     assert len(probe.deferred()) == 1
@@ -142,7 +144,12 @@ def test_a_deferral_that_cannot_be_enqueued_is_retried_not_acked(
     with capture_events() as events:
         for _ in range(2):
             send_email.send(kind="notice", to=to, payload={})
-        probe.wait_for(lambda: len(probe.deferred()) == 1)
+        wait_until(
+            lambda: len(probe.deferred()) == 1,
+            timeout_s=30,
+            what="one deferral",
+            diagnose=probe.describe,
+        )
         gcmc_broker.queues[send_email.queue_name].join()
 
     # The message over the limit could not be deferred: that counted as a failed attempt and

@@ -12,8 +12,9 @@ import dramatiq
 import structlog
 from pydantic import SecretStr
 
-from gcmc_jobs.logging import capture_events, configure_logging, redact_event
+from gcmc_jobs.logging import BufferedLineLogger, configure_logging, redact_event
 from gcmc_jobs.settings import Settings
+from gcmc_jobs.testing import capture_events
 
 REQUIRED = {"message_id", "actor", "queue", "attempt", "correlation_id"}
 
@@ -151,8 +152,6 @@ def test_configure_logging_writes_json_lines_at_the_configured_level() -> None:
 
 
 def test_the_worker_logger_batches_info_lines_and_writes_warnings_at_once() -> None:
-    from gcmc_jobs.logging import BufferedLineLogger
-
     stream = io.StringIO()
     logger = BufferedLineLogger(stream, buffer_ms=60_000)
     logger.info("one")

@@ -3,36 +3,45 @@
 Installed with the package (entry point ``pytest11``), so its fixtures are available in any
 test suite as soon as gcmc-jobs is installed:
 
-=====================  ========  =============================================================
-fixture                scope     what it gives
-=====================  ========  =============================================================
-gcmc_postgres_url      session   a fresh, migrated PostgreSQL database, dropped at the end
-gcmc_redis_url         session   the Redis URL tests use (checked reachable)
-gcmc_namespace         session   a Redis key namespace of this test session alone
-gcmc_db                function  an engine on ``gcmc_postgres_url``, every table emptied
-gcmc_session           function  a SQLAlchemy session on ``gcmc_db``
-gcmc_sqlite_db         function  an engine on a fresh, migrated SQLite file
-gcmc_settings          function  :class:`~gcmc_jobs.Settings` for the stub broker and these
-gcmc_broker            function  gcmc-jobs configured on Dramatiq's ``StubBroker``
-gcmc_worker            function  a started Dramatiq worker on ``gcmc_broker``
-smtp_server            function  a real SMTP server (aiosmtpd) on a free loopback port:
-                                 :class:`SmtpSink` records messages, answers scripted codes
-gcmc_outbox            function  the ``memory://`` email transport's outbox, emptied
-=====================  ========  =============================================================
+===================  ========  ===============================================================
+fixture              scope     what it gives
+===================  ========  ===============================================================
+gcmc_postgres_url    session   a fresh, migrated PostgreSQL database, dropped at the end
+gcmc_redis_url       session   the Redis URL tests use (checked reachable)
+gcmc_namespace       session   a Redis key namespace of this test session alone
+gcmc_db              function  an engine on ``gcmc_postgres_url``, every table emptied
+gcmc_session         function  a SQLAlchemy session on ``gcmc_db``
+gcmc_sqlite_db       function  an engine on a fresh, migrated SQLite file
+gcmc_settings        function  :class:`~gcmc_jobs.Settings` for the stub broker and these
+gcmc_broker          function  gcmc-jobs configured on Dramatiq's ``StubBroker``
+gcmc_worker          function  a started Dramatiq worker (threads) on ``gcmc_broker``
+gcmc_worker_process  function  starts real ``dramatiq`` worker processes
+                               (:class:`WorkerProcess`), stopped after the test
+smtp_server          function  a real SMTP server (aiosmtpd) on a free loopback port:
+                               :class:`SmtpSink`
+gcmc_outbox          function  the ``memory://`` email transport's outbox, emptied
+===================  ========  ===============================================================
 
 The real services default to the loopback ones; point elsewhere with
 ``GCMC_JOBS_TEST_POSTGRES_URL`` (a server URL whose database is used for ``CREATE DATABASE``)
 and ``GCMC_JOBS_TEST_REDIS_URL``. When a service is unreachable the run stops at once with a
 message saying how to start it. Override ``gcmc_settings`` to change any setting.
+
+The helpers behind the fixtures are importable from here, one concept per module:
+:class:`SmtpSink` (:mod:`gcmc_jobs.testing.smtp`, needs aiosmtpd: the ``testing`` extra),
+:class:`WorkerProcess` and :func:`settings_env` (:mod:`gcmc_jobs.testing.workers`),
+:func:`wait_until` (:mod:`gcmc_jobs.testing.waiting`), :func:`capture_events`
+(:mod:`gcmc_jobs.testing.logs`), :func:`free_port` (:mod:`gcmc_jobs.testing.ports`) and
+:func:`reset_tables`.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import pytest
@@ -47,9 +56,20 @@ from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import Base
 from gcmc_jobs.email.transports import memory
 from gcmc_jobs.settings import Settings
+from gcmc_jobs.testing.logs import capture_events
+from gcmc_jobs.testing.ports import free_port
+from gcmc_jobs.testing.waiting import wait_until
+from gcmc_jobs.testing.workers import WorkerProcess, settings_env
+
+if TYPE_CHECKING:
+    from gcmc_jobs.testing.smtp import Delivery, SmtpSink
 
 __all__ = [
+    "Delivery",
     "SmtpSink",
+    "WorkerProcess",
+    "capture_events",
+    "free_port",
     "gcmc_broker",
     "gcmc_db",
     "gcmc_namespace",
@@ -60,9 +80,23 @@ __all__ = [
     "gcmc_settings",
     "gcmc_sqlite_db",
     "gcmc_worker",
+    "gcmc_worker_process",
     "reset_tables",
+    "settings_env",
     "smtp_server",
+    "wait_until",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy loading of an optional extra: the SMTP sink needs aiosmtpd (``gcmc-jobs[testing]``),
+    # and this module is imported by every pytest run of a host that installs gcmc-jobs.
+    if name in ("SmtpSink", "Delivery"):
+        from gcmc_jobs.testing import smtp
+
+        return getattr(smtp, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -227,85 +261,69 @@ def gcmc_worker(gcmc_broker: dramatiq.Broker) -> Iterator[dramatiq.Worker]:
         worker.stop()
 
 
-# -- Email ---------------------------------------------------------------------------------
+@pytest.fixture
+def gcmc_worker_process(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start real ``dramatiq`` worker processes for this test; each is stopped after it.
 
-
-class SmtpSink:
-    """A real SMTP server (aiosmtpd) on loopback that records what it accepts.
-
-    ``url`` is the ``GCMC_JOBS_EMAIL_URL`` to reach it. :meth:`script` queues replies to the
-    next DATA commands (``"421 4.3.0 try later"``, ``"550 5.1.1 no such user"``): each
-    scripted reply refuses one message; then messages are accepted again. ``messages`` are
-    the accepted ones, parsed (``email.message.EmailMessage``); ``peers`` the client
-    ``(host, port)`` of each accepted message, so ``len(set(peers))`` counts connections.
+    ``gcmc_worker_process(settings, processes=1, threads=2, queues=(), modules=(...))``
+    starts ``python -m dramatiq gcmc_jobs.worker`` (plus ``modules``, the host's own actor
+    modules) with ``settings`` as its ``GCMC_JOBS_*`` environment, waits until every
+    process is ready and returns its :class:`WorkerProcess` (``stop()``, ``kill()``,
+    ``describe()``, ...). ``settings`` must name a broker the test process shares, Redis
+    or RabbitMQ: configure the test's own process on the same settings to send to it. The
+    test's root directory is put on the workers' ``PYTHONPATH``; their output goes to a file
+    in ``tmp_path``. At the end of the test each still running is sent SIGTERM, then killed
+    with whatever of its process group remains.
     """
+    started: list[WorkerProcess] = []
 
-    def __init__(self) -> None:
-        import threading
+    def start(
+        settings: Settings,
+        *,
+        processes: int = 1,
+        threads: int = 2,
+        queues: Sequence[str] = (),
+        modules: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        ready_timeout_s: float = 60,
+    ) -> WorkerProcess:
+        worker = WorkerProcess.dramatiq(
+            settings=settings,
+            env=env,
+            modules=("gcmc_jobs.worker", *modules),
+            processes=processes,
+            threads=threads,
+            queues=queues,
+            log_path=tmp_path / f"gcmc-worker-{len(started)}.log",
+            cwd=tmp_path,
+            pythonpath=[request.config.rootpath],
+        )
+        started.append(worker)
+        worker.start()
+        worker.wait_ready(timeout_s=ready_timeout_s)
+        return worker
 
-        self.messages: list[Any] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-        self.peers: list[tuple[str, int]] = []
-        self.refused: list[str] = []
-        self._script: list[str] = []
-        self._lock = threading.Lock()
-        self.host = "127.0.0.1"
-        self.port = 0
-        self.controller: Any = None
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.close()
 
-    @property
-    def url(self) -> str:
-        """``smtp://127.0.0.1:<port>?starttls=off``."""
-        return f"smtp://{self.host}:{self.port}?starttls=off"
 
-    def script(self, *replies: str) -> None:
-        """Answer the next DATA commands with ``replies``, in order."""
-        with self._lock:
-            self._script.extend(replies)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        import email
-        import email.policy
-
-        with self._lock:
-            if self._script:
-                reply = self._script.pop(0)
-                self.refused.append(reply)
-                return reply
-            content = envelope.original_content or envelope.content
-            self.messages.append(email.message_from_bytes(content, policy=email.policy.default))
-            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-            self.peers.append(tuple(session.peer[:2]))
-        return "250 2.0.0 Ok: queued"
-
-    def start(self) -> None:
-        """Start the server on a free loopback port."""
-        import socket
-
-        from aiosmtpd.controller import Controller
-
-        with socket.socket() as probe:
-            probe.bind((self.host, 0))
-            self.port = probe.getsockname()[1]
-        self.controller = Controller(self, hostname=self.host, port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        """Stop the server."""
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
+# -- Email ---------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpSink]:
-    """A started :class:`SmtpSink` (real aiosmtpd SMTP server), stopped after the test."""
-    sink = SmtpSink()
-    sink.start()
-    try:
+    """A started :class:`SmtpSink` (a real aiosmtpd SMTP server on a free loopback port),
+    stopped after the test. Needs aiosmtpd (``pip install gcmc-jobs[testing]``)."""
+    # Lazy loading of an optional extra (aiosmtpd), as for the module attribute above.
+    from gcmc_jobs.testing.smtp import SmtpSink
+
+    with SmtpSink() as sink:
         yield sink
-    finally:
-        sink.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,71 @@
+"""Configuring structlog (and the stdlib root logger's level) for an entry point:
+:func:`configure_logging`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO, cast
+
+import structlog
+
+from gcmc_jobs.logging.buffered import BufferedLineLogger, SharedLoggerFactory
+from gcmc_jobs.logging.processors import processors, render_json
+from gcmc_jobs.settings import Settings
+
+__all__ = ["configure_logging"]
+
+
+class _CurrentStderr:
+    """Writes to ``sys.stderr`` as it is at each write, not as it was when logging was
+    configured: a test runner (pytest's capture, Click's ``CliRunner``) swaps ``sys.stderr``
+    for a stream of its own and closes it afterwards, which a logger bound to that stream
+    would then fail on (``ValueError: I/O operation on closed file``) in every later test."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+def configure_logging(
+    settings: Settings,
+    *,
+    stream: TextIO | None = None,
+    cache: bool = True,
+    buffer_ms: int = 0,
+) -> None:
+    """Configure structlog (and the stdlib root logger's level) from ``settings``.
+
+    ``settings.log_format``: ``json`` (one JSON object per line), ``console`` (coloured,
+    human), ``auto`` (console when ``stream`` is a terminal, else JSON). ``settings.log_level``
+    filters events. ``stream`` defaults to ``sys.stderr``, looked up at each write (so a
+    swapped and closed ``sys.stderr`` is never written to afterwards). ``cache=False`` keeps loggers
+    re-configurable (the CLI, tests); the worker caches them for speed. ``buffer_ms > 0``
+    writes lines below WARNING in batches (:class:`BufferedLineLogger`); the worker uses
+    ``settings.log_buffer_ms``.
+    """
+    stream = stream if stream is not None else cast(TextIO, _CurrentStderr())
+    level = logging.getLevelName(settings.log_level.upper())
+    if not isinstance(level, int):
+        raise ValueError(f"unknown log level {settings.log_level!r}")
+    fmt = settings.log_format
+    if fmt == "auto":
+        fmt = "console" if stream.isatty() else "json"
+    renderer: Any = structlog.dev.ConsoleRenderer() if fmt == "console" else render_json
+    structlog.configure(
+        processors=[*processors(), renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=(
+            structlog.WriteLoggerFactory(file=stream)
+            if buffer_ms <= 0
+            else SharedLoggerFactory(BufferedLineLogger(stream, buffer_ms=buffer_ms))
+        ),
+        cache_logger_on_first_use=cache,
+    )
+    logging.basicConfig(level=level, stream=stream, format="%(levelname)s %(name)s %(message)s")
+    logging.getLogger().setLevel(level)

@@ -1,0 +1,277 @@
+"""A real SMTP server for tests: :class:`SmtpSink` (aiosmtpd on a loopback port).
+
+It records what it accepts and can be told how to misbehave, the ways a mail server does::
+
+    with SmtpSink() as sink:                     # or the ``smtp_server`` fixture
+        settings = Settings(email_url=sink.url, ...)
+        sink.script("421 4.3.0 try later")       # the next message is refused, once
+        sink.reject("nobody@example.com")        # 550 for this recipient, for good
+        sink.hold()                              # accept, but hold the 250 until release()
+        ...
+        sink.per_dedup_key()                     # Counter: deliveries per logical email
+
+:meth:`SmtpSink.stop` closes the listening socket (clients get "connection refused", as
+when a mail server is down) and :meth:`SmtpSink.start` listens again on the same port.
+With ``credentials=(login, password)`` it requires SMTP AUTH (over plain TCP: loopback only).
+
+aiosmtpd is an optional dependency: ``pip install gcmc-jobs[testing]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from functools import cached_property
+from types import TracebackType
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+
+from gcmc_jobs.testing.ports import free_port
+
+__all__ = ["Delivery", "SmtpSink"]
+
+#: What a recipient of :meth:`SmtpSink.reject` is answered.
+REJECT_REPLY = "550 5.1.1 mailbox unavailable"
+ACCEPT_REPLY = "250 2.0.0 Ok: queued"
+
+_HEADERS = BytesHeaderParser(policy=policy.compat32)
+
+
+class Delivery:
+    """One message the sink accepted: its envelope, a few headers, the parsed message."""
+
+    def __init__(
+        self,
+        content: bytes,
+        *,
+        mail_from: str,
+        recipients: list[str],
+        peer: tuple[str, int],
+        received_at: float,
+    ) -> None:
+        headers = _HEADERS.parsebytes(content, headersonly=True)
+        #: The raw message, as received.
+        self.content = content
+        self.mail_from = mail_from
+        #: ``RCPT TO`` addresses, as the client wrote them.
+        self.recipients = tuple(recipients)
+        #: The client's ``(host, port)``: one per connection.
+        self.peer = peer
+        self.message_id = str(headers.get("Message-ID", ""))
+        #: The ``X-GCMC-Dedup-Key`` header: which logical email this is.
+        self.dedup_key = str(headers.get("X-GCMC-Dedup-Key", ""))
+        self.subject = str(headers.get("Subject", ""))
+        #: When the sink accepted it (``time.time()``).
+        self.received_at = received_at
+
+    @cached_property
+    def message(self) -> EmailMessage:
+        """The message parsed (``email.policy.default``), on first use."""
+        message: EmailMessage = message_from_bytes(self.content, policy=policy.default)
+        return message
+
+    def __repr__(self) -> str:
+        return f"Delivery(message_id={self.message_id!r}, recipients={self.recipients!r})"
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on loopback that records what it accepts.
+
+    ``url`` is the ``GCMC_JOBS_EMAIL_URL`` that reaches it; the port is chosen when the sink
+    is made, so the URL is known before :meth:`start` and stays the same across restarts.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.credentials = credentials
+        #: Logins that authenticated (with ``credentials``).
+        self.logins: list[str] = []
+        #: Every reply that refused a message (scripted or rejected), in order.
+        self.refused: list[str] = []
+        #: Set while the ``250`` of a message is being held (see :meth:`hold`).
+        self.holding = threading.Event()
+        self._deliveries: list[Delivery] = []
+        self._script: list[str] = []
+        self._rejected: set[str] = set()
+        self._gate: threading.Event | None = None
+        self._lock = threading.Lock()
+        self._controller: Controller | None = None
+
+    # -- Lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``smtp://[login:password@]127.0.0.1:<port>?starttls=off``."""
+        userinfo = f"{self.credentials[0]}:{self.credentials[1]}@" if self.credentials else ""
+        return f"smtp://{userinfo}{self.host}:{self.port}?starttls=off"
+
+    def start(self) -> SmtpSink:
+        """Listen (again) on the sink's port."""
+        if self._controller is not None:
+            return self
+        options: dict[str, Any] = {}
+        if self.credentials is not None:  # AUTH over plain TCP: loopback only, for tests
+            options = {
+                "authenticator": self._authenticate,
+                "auth_require_tls": False,
+                "auth_required": True,
+            }
+        controller = Controller(_Handler(self), hostname=self.host, port=self.port, **options)
+        controller.start()
+        self._controller = controller
+        return self
+
+    def stop(self) -> None:
+        """Stop listening (a held reply is released first). Recorded messages are kept."""
+        self.release()
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> SmtpSink:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- Behaviour -----------------------------------------------------------------------------
+
+    def script(self, *replies: str) -> None:
+        """Answer the next DATA commands with ``replies``, in order (``"421 4.3.0 try
+        later"``, ``"550 5.1.1 no such user"``): each refuses one message; then messages
+        are accepted again."""
+        with self._lock:
+            self._script.extend(replies)
+
+    def reject(self, *addresses: str) -> None:
+        """Refuse for good (``550``) every message to one of ``addresses`` (any case), like
+        a mailbox that does not exist."""
+        with self._lock:
+            self._rejected.update(address.lower() for address in addresses)
+
+    def hold(self) -> None:
+        """Accept (and record) each message from now on, but hold its ``250`` reply until
+        :meth:`release`: the instant where the server has a message and the client does not
+        know it yet. :attr:`holding` is set while a reply waits."""
+        with self._lock:
+            self._gate = threading.Event()
+
+    def release(self) -> None:
+        """Send the held replies, and stop holding."""
+        with self._lock:
+            gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.set()
+
+    # -- What it received ------------------------------------------------------------------------
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """The accepted messages, in order."""
+        with self._lock:
+            return list(self._deliveries)
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        """The accepted messages, parsed."""
+        return [delivery.message for delivery in self.deliveries]
+
+    @property
+    def envelopes(self) -> list[tuple[str, list[str]]]:
+        """``(MAIL FROM, [RCPT TO, ...])`` of each accepted message."""
+        return [(d.mail_from, list(d.recipients)) for d in self.deliveries]
+
+    @property
+    def peers(self) -> list[tuple[str, int]]:
+        """The client ``(host, port)`` of each accepted message: ``len(set(peers))`` counts
+        connections."""
+        return [d.peer for d in self.deliveries]
+
+    def count(self) -> int:
+        """How many messages were accepted."""
+        with self._lock:
+            return len(self._deliveries)
+
+    def per_dedup_key(self) -> Counter[str]:
+        """Deliveries per logical email (the ``X-GCMC-Dedup-Key`` header)."""
+        return Counter(d.dedup_key for d in self.deliveries)
+
+    def per_message_id(self) -> Counter[str]:
+        """Deliveries per ``Message-ID``."""
+        return Counter(d.message_id for d in self.deliveries)
+
+    def per_recipient(self) -> Counter[str]:
+        """Deliveries per recipient address (lower-cased)."""
+        return Counter(r.lower() for d in self.deliveries for r in d.recipients)
+
+    # -- The server side ---------------------------------------------------------------------------
+
+    def _receive(self, envelope: Envelope, session: Session) -> tuple[str, threading.Event | None]:
+        content = envelope.original_content or envelope.content
+        assert isinstance(content, bytes)
+        recipients = [str(r) for r in envelope.rcpt_tos]
+        with self._lock:
+            if self._script:
+                reply = self._script.pop(0)
+                self.refused.append(reply)
+                return reply, None
+            if any(r.lower() in self._rejected for r in recipients):
+                self.refused.append(REJECT_REPLY)
+                return REJECT_REPLY, None
+            peer: Any = session.peer  # (host, port); aiosmtpd's annotation says str
+            self._deliveries.append(
+                Delivery(
+                    content,
+                    mail_from=str(envelope.mail_from),
+                    recipients=recipients,
+                    peer=(str(peer[0]), int(peer[1])),
+                    received_at=time.time(),
+                )
+            )
+            return ACCEPT_REPLY, self._gate
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        login = data.login.decode() if isinstance(data.login, bytes) else str(data.login)
+        password = data.password.decode() if isinstance(data.password, bytes) else data.password
+        ok = self.credentials is not None and (login, password) == self.credentials
+        if ok:
+            self.logins.append(login)
+        # handled=False: aiosmtpd answers a refusal itself (535); its default (True) sends
+        # nothing and leaves the client waiting for a reply.
+        return AuthResult(success=ok, handled=False)
+
+
+class _Handler:
+    """aiosmtpd's handler: hands each DATA to the sink, waits out a held reply."""
+
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        reply, gate = self.sink._receive(envelope, session)
+        if gate is not None:
+            self.sink.holding.set()
+            while not gate.is_set():
+                await asyncio.sleep(0.01)
+        return reply
