@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +20,7 @@ from gcmc_jobs.middleware.stores import Stores
 from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.settings import Settings
 from tests import factories as f
-from tests.support.processes import (
-    dramatiq_worker,
-    gcmc_env,
-    periodiq_scheduler,
-    running,
-    wait_until,
-)
+from tests.support import WorkerProcess, dramatiq_worker, periodiq_scheduler, wait_until
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -39,13 +33,13 @@ def broker_env(
 ) -> dict[str, str]:
     """Worker settings for the broker named by the test's parameter."""
     url = gcmc_redis_url if request.param == "redis" else RABBITMQ_URL
-    return gcmc_env(
-        GCMC_JOBS_BROKER_URL=url,
-        GCMC_JOBS_REDIS_URL=gcmc_redis_url,
-        GCMC_JOBS_NAMESPACE=f"{gcmc_namespace}_cli",
-        GCMC_JOBS_DATABASE_URL=gcmc_postgres_url,
-        GCMC_JOBS_EMAIL_URL="memory://",
-    )
+    return {
+        "GCMC_JOBS_BROKER_URL": url,
+        "GCMC_JOBS_REDIS_URL": gcmc_redis_url,
+        "GCMC_JOBS_NAMESPACE": f"{gcmc_namespace}_cli",
+        "GCMC_JOBS_DATABASE_URL": gcmc_postgres_url,
+        "GCMC_JOBS_EMAIL_URL": "memory://",
+    }
 
 
 @pytest.fixture
@@ -62,7 +56,7 @@ def producer(gcmc_postgres_url: str, gcmc_redis_url: str, gcmc_namespace: str) -
 
 
 def test_a_refresh_sent_from_one_process_is_processed_by_a_dramatiq_worker(
-    gcmc_db: Engine, producer: Runtime, tmp_path: Path
+    gcmc_db: Engine, producer: Runtime, gcmc_worker_process: Callable[..., WorkerProcess]
 ) -> None:
     # Given a tenant with a client missing a document, in PostgreSQL
     with session_scope(gcmc_db) as session:
@@ -70,28 +64,21 @@ def test_a_refresh_sent_from_one_process_is_processed_by_a_dramatiq_worker(
         c = f.client(session, t)
         f.document(session, c, status=DocumentStatus.PENDING_REVIEW)
         tenant_id, client_id = t.id, c.id
-    settings = producer.settings
-    env = gcmc_env(
-        GCMC_JOBS_BROKER_URL=settings.broker_url.get_secret_value(),
-        GCMC_JOBS_NAMESPACE=settings.namespace,
-        GCMC_JOBS_DATABASE_URL=settings.database_url.get_secret_value(),
-        GCMC_JOBS_EMAIL_URL="memory://",
-    )
+    # and a worker process on this process's settings (the plugin's fixture)
+    worker = gcmc_worker_process(producer.settings, threads=1)
 
-    with running(dramatiq_worker(env, tmp_path / "worker.log")) as worker:
-        worker.wait_ready()
-        # When this process sends the refresh over Redis
-        refresh_compliance.send(tenant_id)
+    # When this process sends the refresh over Redis
+    refresh_compliance.send(tenant_id)
 
-        # Then the worker process stores the score in PostgreSQL
-        def scored() -> ComplianceScore | None:
-            with Session(gcmc_db) as session:
-                return session.get(ComplianceScore, client_id)
+    # Then the worker process stores the score in PostgreSQL
+    def scored() -> ComplianceScore | None:
+        with Session(gcmc_db) as session:
+            return session.get(ComplianceScore, client_id)
 
-        score = wait_until(scored, timeout_s=60, what="the score", diagnose=worker.describe)
-        assert (score.missing_count, score.score) == (1, 95)
-        # and SIGTERM stops it cleanly
-        assert worker.stop() == 0, worker.describe()
+    score = wait_until(scored, timeout_s=60, what="the score", diagnose=worker.describe)
+    assert (score.missing_count, score.score) == (1, 95)
+    # and SIGTERM stops it cleanly
+    assert worker.stop() == 0, worker.describe()
     assert "Traceback" not in worker.output()
 
 
@@ -100,7 +87,7 @@ def test_a_refresh_sent_from_one_process_is_processed_by_a_dramatiq_worker(
 def test_dramatiq_worker_starts_and_stops_cleanly_on_sigterm(
     broker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    with running(dramatiq_worker(broker_env, tmp_path / "worker.log")) as worker:
+    with dramatiq_worker(broker_env, tmp_path / "worker.log") as worker:
         worker.wait_ready()
         assert worker.stop() == 0, worker.describe()
     assert "Traceback" not in worker.output()
@@ -109,7 +96,7 @@ def test_dramatiq_worker_starts_and_stops_cleanly_on_sigterm(
 @pytest.mark.parametrize("broker_env", ["redis", "rabbitmq"], indirect=True)
 def test_periodiq_starts_and_stops_on_sigterm(broker_env: dict[str, str], tmp_path: Path) -> None:
     try:
-        with running(periodiq_scheduler(broker_env, tmp_path / "periodiq.log")) as scheduler:
+        with periodiq_scheduler(broker_env, tmp_path / "periodiq.log") as scheduler:
             scheduler.wait_ready()
             assert "scheduler_tick" in scheduler.output()
             # periodiq keeps no state and installs no SIGTERM handler: it ends by the signal's

@@ -1,5 +1,9 @@
 """Fixtures of the fault suite: private services a scenario may break, and worker processes.
 
+The services and the worker class are the suite's one harness (``tests/support``,
+``gcmc_jobs.testing``); the SMTP server is the plugin's ``smtp_server`` fixture, which a
+scenario may stop and start again on the same port.
+
 Every test in this folder is marked ``faults`` (and runs in the default ``pytest`` run).
 """
 
@@ -12,6 +16,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -22,13 +27,8 @@ from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.settings import Settings
-from tests.faults.harness import (
-    PostgresCluster,
-    RedisServer,
-    SmtpSink,
-    WorkerGroup,
-    unique_namespace,
-)
+from gcmc_jobs.testing import SmtpSink
+from tests.support import PostgresCluster, RedisServer, WorkerProcess, dramatiq_worker
 
 TEMPLATE_DB = "gcmc_faults_template"
 
@@ -101,15 +101,9 @@ def redis_server(fault_dir: Path) -> Iterator[RedisServer]:
         server.kill()
 
 
-@pytest.fixture
-def smtp_sink() -> Iterator[SmtpSink]:
-    """A real SMTP server that counts deliveries; the scenario may stop and restart it."""
-    sink = SmtpSink()
-    sink.start()
-    try:
-        yield sink
-    finally:
-        sink.stop()
+def unique_namespace() -> str:
+    """A Redis key namespace no other scenario uses."""
+    return f"gcmc_faults_{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture
@@ -128,14 +122,14 @@ FAST_RETRIES = {
 
 @pytest.fixture
 def worker_env(
-    fault_db: tuple[str, Engine], redis_server: RedisServer, smtp_sink: SmtpSink, namespace: str
+    fault_db: tuple[str, Engine], redis_server: RedisServer, smtp_server: SmtpSink, namespace: str
 ) -> dict[str, str]:
     """The environment of this scenario's workers."""
     return {
         "GCMC_JOBS_DATABASE_URL": fault_db[0],
         "GCMC_JOBS_BROKER_URL": redis_server.url,
         "GCMC_JOBS_NAMESPACE": namespace,
-        "GCMC_JOBS_EMAIL_URL": smtp_sink.url,
+        "GCMC_JOBS_EMAIL_URL": smtp_server.url,
         **FAST_RETRIES,
     }
 
@@ -143,27 +137,34 @@ def worker_env(
 @pytest.fixture
 def start_workers(
     fault_dir: Path, worker_env: dict[str, str]
-) -> Iterator[Callable[..., WorkerGroup]]:
-    """Start ``dramatiq gcmc_jobs.worker`` groups; all are stopped when the test ends."""
-    groups: list[WorkerGroup] = []
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start ``dramatiq gcmc_jobs.worker`` processes (4 threads, a 30 s shutdown timeout by
+    default); all are killed when the test ends."""
+    started: list[WorkerProcess] = []
 
     def start(
-        *, processes: int = 1, threads: int = 4, env: dict[str, str] | None = None, **kwargs: object
-    ) -> WorkerGroup:
-        group = WorkerGroup(
-            env={**worker_env, **(env or {})},
-            log_path=fault_dir / f"worker-{len(groups)}.log",
+        *,
+        processes: int = 1,
+        threads: int = 4,
+        env: dict[str, str] | None = None,
+        shutdown_timeout_ms: int = 30_000,
+        **options: Any,
+    ) -> WorkerProcess:
+        worker = dramatiq_worker(
+            {**worker_env, **(env or {})},
+            fault_dir / f"worker-{len(started)}.log",
             processes=processes,
             threads=threads,
+            shutdown_timeout_ms=shutdown_timeout_ms,
             cwd=fault_dir,
-            **kwargs,  # type: ignore[arg-type]
+            **options,
         )
-        groups.append(group)
-        return group.start()
+        started.append(worker)
+        return worker.start()
 
     yield start
-    for group in groups:  # the scenario is over: no need for a graceful stop
-        group.kill()
+    for worker in started:  # the scenario is over: no need for a graceful stop
+        worker.kill()
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, text
 
 from gcmc_jobs.actors.compliance import refresh_compliance
 from gcmc_jobs.runtime import Runtime
-from tests.faults.harness import PostgresCluster, RedisServer, WorkerGroup, wait_until
 from tests.faults.logs import dead_lettered, events
+from tests.support import PostgresCluster, RedisServer, WorkerProcess, wait_until
 
 
 def test_a_message_failing_for_good_while_the_store_is_down_stays_in_the_broker_dlq(
@@ -24,14 +24,14 @@ def test_a_message_failing_for_good_while_the_store_is_down_stays_in_the_broker_
     redis_server: RedisServer,
     namespace: str,
     producer: Runtime,
-    start_workers: Callable[..., WorkerGroup],
+    start_workers: Callable[..., WorkerProcess],
 ) -> None:
     # Given the database (which holds the dead_letters table) is down
     _, engine = fault_db
     client = redis_server.client()
     queue = refresh_compliance.queue_name
     workers = start_workers(processes=1, threads=2)
-    workers.wait_ready(client, namespace)
+    workers.wait_ready()
     pg_cluster.stop("fast")
 
     # When a message with no retries left fails (it cannot reach the database either)
@@ -47,7 +47,7 @@ def test_a_message_failing_for_good_while_the_store_is_down_stays_in_the_broker_
     logged = wait_until(
         lambda: [
             e
-            for e in events(workers.log_text())
+            for e in events(workers.output())
             if e.get("event") == "dead_letter_store_failed"
             and e.get("message_id") == message.message_id
         ],

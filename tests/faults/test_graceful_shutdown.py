@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from gcmc_jobs.actors.compliance import refresh_compliance
 from gcmc_jobs.runtime import Runtime
 from tests.faults.data import ScoresLock, install_refresh_ledger, refreshes_per_tenant, seed_tenants
-from tests.faults.harness import RedisServer, WorkerGroup, wait_until
 from tests.faults.logs import dead_lettered, queue_is_drained
+from tests.support import RedisServer, WorkerProcess, wait_until
 
 TODAY = date(2026, 11, 29)
 TENANTS = 300
@@ -29,7 +29,7 @@ def test_sigterm_mid_run_finishes_in_flight_work_and_requeues_the_rest(
     redis_server: RedisServer,
     namespace: str,
     producer: Runtime,
-    start_workers: Callable[..., WorkerGroup],
+    start_workers: Callable[..., WorkerProcess],
 ) -> None:
     # Given 300 refreshes queued and every thread of two worker processes in the middle of one
     _, engine = fault_db
@@ -37,7 +37,7 @@ def test_sigterm_mid_run_finishes_in_flight_work_and_requeues_the_rest(
     install_refresh_ledger(engine)
     client = redis_server.client()
     workers = start_workers(processes=PROCESSES, threads=THREADS)
-    workers.wait_ready(client, namespace)
+    workers.wait_ready()
     with ScoresLock(engine) as lock:
         for tenant_id in tenant_ids:
             refresh_compliance.send(tenant_id, today=TODAY.isoformat())
@@ -51,13 +51,13 @@ def test_sigterm_mid_run_finishes_in_flight_work_and_requeues_the_rest(
         # When the worker group receives SIGTERM and both processes begin shutting down
         workers.send_sigterm()
         wait_until(
-            lambda: workers.log_text().count("Shutting down") >= PROCESSES,
+            lambda: workers.output().count("Shutting down") >= PROCESSES,
             timeout_s=30,
             what="both worker processes to begin their shutdown",
             diagnose=workers.log_tail,
         )
     # (the lock is released: the in-flight refreshes may now finish)
-    exit_code = workers.terminate(timeout_s=60)
+    exit_code = workers.stop(timeout_s=60)
 
     # Then the in-flight refreshes completed, and everything else is back on the queue
     finished_before_exit = refreshes_per_tenant(engine)

@@ -30,9 +30,10 @@ from gcmc_jobs.errors import InvalidPayload
 from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.sending import queue_email
 from gcmc_jobs.settings import Settings
+from gcmc_jobs.testing import SmtpSink
 from tests.faults.data import custom_email
-from tests.faults.harness import RedisServer, SmtpSink, WorkerGroup, wait_until
 from tests.faults.logs import dead_lettered, queue_is_drained
+from tests.support import RedisServer, WorkerProcess, wait_until
 
 HOSTILE_STRINGS = [
     "{{ 7*7 }}",
@@ -182,16 +183,16 @@ def test_template_syntax_in_user_data_renders_as_text(
 def test_malformed_messages_in_a_redis_queue_are_dead_lettered_with_a_readable_error(
     fault_db: tuple[str, Engine],
     redis_server: RedisServer,
-    smtp_sink: SmtpSink,
+    smtp_server: SmtpSink,
     namespace: str,
     producer: Runtime,
-    start_workers: Callable[..., WorkerGroup],
+    start_workers: Callable[..., WorkerProcess],
 ) -> None:
     # Given a running worker
     _, engine = fault_db
     client = redis_server.client()
     workers = start_workers(processes=1, threads=2)
-    workers.wait_ready(client, namespace)
+    workers.wait_ready()
 
     # When messages that never went through send() are written straight into the queue
     def raw(queue: str, body: bytes, message_id: str | None = None) -> str:
@@ -222,7 +223,7 @@ def test_malformed_messages_in_a_redis_queue_are_dead_lettered_with_a_readable_e
 
     # Then the good email is delivered: the worker kept working
     wait_until(
-        lambda: smtp_sink.count() == 1,
+        lambda: smtp_server.count() == 1,
         timeout_s=60,
         what="the good email",
         diagnose=workers.log_tail,

@@ -35,6 +35,7 @@ from gcmc_jobs.actors.email import send_email
 from gcmc_jobs.actors.schedule import run_daily_job
 from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.runtime import Runtime
+from gcmc_jobs.testing import SmtpSink
 from tests.faults.data import (
     custom_email,
     email_statuses,
@@ -42,8 +43,8 @@ from tests.faults.data import (
     refreshes_per_tenant,
     seed_tenants,
 )
-from tests.faults.harness import RedisServer, SmtpSink, WorkerGroup, wait_until
 from tests.faults.logs import dead_lettered, queue_is_drained
+from tests.support import RedisServer, WorkerProcess, wait_until
 
 TODAY = date(2026, 11, 29)
 TENANTS = 1_000
@@ -120,10 +121,10 @@ def _poison(producer: Runtime) -> list[dramatiq.Message[Any]]:
 def test_fifty_thousand_mixed_messages_are_each_processed_once_or_dead_lettered(
     fault_db: tuple[str, Engine],
     redis_server: RedisServer,
-    smtp_sink: SmtpSink,
+    smtp_server: SmtpSink,
     namespace: str,
     producer: Runtime,
-    start_workers: Callable[..., WorkerGroup],
+    start_workers: Callable[..., WorkerProcess],
 ) -> None:
     _, engine = fault_db
     client = redis_server.client()
@@ -184,7 +185,7 @@ def test_fifty_thousand_mixed_messages_are_each_processed_once_or_dead_lettered(
 
     def done() -> bool:
         return (
-            smtp_sink.count() >= len(emails)
+            smtp_server.count() >= len(emails)
             and sum(refreshes_per_tenant(engine).values()) >= expected_refreshes
             and all(queue_is_drained(client, namespace, queue) for queue in QUEUES)
         )
@@ -197,7 +198,7 @@ def test_fifty_thousand_mixed_messages_are_each_processed_once_or_dead_lettered(
     def logged() -> list[dict[str, Any]] | None:
         # Workers write info lines in batches: wait until the last batch is in the log.
         names = {"succeeded", "rate_limited", "dead_lettered", "skipped_duplicate"}
-        found = _events(workers.log_text(), names)
+        found = _events(workers.output(), names)
         done = {e["message_id"] for e in found if e["event"] == "succeeded"}
         return found if done >= expected_successes else None
 
@@ -234,7 +235,7 @@ def test_fifty_thousand_mixed_messages_are_each_processed_once_or_dead_lettered(
     }
 
     # Emails: each delivered once; the hot recipients' extra ones were deferred, not failed
-    per_key = smtp_sink.per_dedup_key()
+    per_key = smtp_server.per_dedup_key()
     email_keys = {m.kwargs["dedup_key"] for m in emails}
     duplicates = sum(n - 1 for n in per_key.values())
     assert set(per_key) == email_keys

@@ -22,8 +22,8 @@ from tests.faults.data import (
     refreshes_per_tenant,
     seed_tenants,
 )
-from tests.faults.harness import PostgresCluster, RedisServer, WorkerGroup, wait_until
 from tests.faults.logs import queue_is_drained, retry_events
+from tests.support import PostgresCluster, RedisServer, WorkerProcess, wait_until
 
 TODAY = date(2026, 11, 29)
 
@@ -34,7 +34,7 @@ def test_a_refresh_interrupted_by_a_database_outage_retries_and_commits_every_sc
     redis_server: RedisServer,
     namespace: str,
     producer: Runtime,
-    start_workers: Callable[..., WorkerGroup],
+    start_workers: Callable[..., WorkerProcess],
 ) -> None:
     # Given a tenant with 200 clients, and a worker
     _, engine = fault_db
@@ -42,7 +42,7 @@ def test_a_refresh_interrupted_by_a_database_outage_retries_and_commits_every_sc
     tenant_id = seeded.tenant_ids[0]
     install_refresh_ledger(engine)
     workers = start_workers(processes=1, threads=2)
-    workers.wait_ready(redis_server.client(), namespace)
+    workers.wait_ready()
 
     # And the refresh is running: its upsert waits on a lock the test holds
     lock = ScoresLock(engine).__enter__()
@@ -53,7 +53,7 @@ def test_a_refresh_interrupted_by_a_database_outage_retries_and_commits_every_sc
     pg_cluster.stop("fast")
     lock.lost()
     wait_until(
-        lambda: len(retry_events(workers.log_text())) >= 2,
+        lambda: len(retry_events(workers.output())) >= 2,
         timeout_s=60,
         what="two retries while the database is down",
         diagnose=workers.log_tail,
@@ -78,7 +78,7 @@ def test_a_refresh_interrupted_by_a_database_outage_retries_and_commits_every_sc
                 ComplianceScore.tenant_id == tenant_id
             )
         ).all()
-    retries = len(retry_events(workers.log_text()))
+    retries = len(retry_events(workers.output()))
     print(f"\n[scenario 3] sent=1 retries={retries} committed={refreshes_per_tenant(engine)}")
     assert refreshes_per_tenant(engine) == {tenant_id: 1}
     assert len(scores) == seeded.clients_per_tenant

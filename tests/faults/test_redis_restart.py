@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from gcmc_jobs.actors.compliance import refresh_compliance
 from gcmc_jobs.runtime import Runtime
 from tests.faults.data import ScoresLock, install_refresh_ledger, refreshes_per_tenant, seed_tenants
-from tests.faults.harness import RedisServer, WorkerGroup, wait_until
 from tests.faults.logs import dead_lettered, queue_is_drained
+from tests.support import RedisServer, WorkerProcess, wait_until
 
 TODAY = date(2026, 11, 29)
 TENANTS = 600
@@ -29,14 +29,14 @@ def test_workers_survive_a_redis_crash_mid_run_and_every_refresh_runs_once(
     redis_server: RedisServer,
     namespace: str,
     producer: Runtime,
-    start_workers: Callable[..., WorkerGroup],
+    start_workers: Callable[..., WorkerProcess],
 ) -> None:
     # Given 600 tenants and two worker processes that have already refreshed some of them
     _, engine = fault_db
     tenant_ids = seed_tenants(engine, tenants=TENANTS, clients_per_tenant=2, today=TODAY).tenant_ids
     install_refresh_ledger(engine)
     workers = start_workers(processes=PROCESSES, threads=THREADS)
-    workers.wait_ready(redis_server.client(), namespace)
+    workers.wait_ready()
     first, rest = tenant_ids[:100], tenant_ids[100:]
     for tenant_id in first:
         refresh_compliance.send(tenant_id, today=TODAY.isoformat())

@@ -29,16 +29,9 @@ from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.http.app import create_app
 from gcmc_jobs.sending import queue_password_reset_email
 from gcmc_jobs.settings import Settings
-from tests.faults.conftest import TEMPLATE_DB
-from tests.faults.harness import (
-    PostgresCluster,
-    RedisServer,
-    SmtpSink,
-    WorkerGroup,
-    running,
-    unique_namespace,
-    wait_until,
-)
+from gcmc_jobs.testing import SmtpSink
+from tests.faults.conftest import TEMPLATE_DB, unique_namespace
+from tests.support import PostgresCluster, RedisServer, dramatiq_worker, wait_until
 
 GCMC_JOBS = str(Path(sys.executable).with_name("gcmc-jobs"))
 
@@ -62,7 +55,7 @@ def secret_env(
     redis_server = RedisServer(fault_dir / "redis-secret", password=secret["redis"])
     redis_server.start()
     sink = SmtpSink(credentials=("mailer", secret["smtp"]))
-    sink.handler.reject.add("refused@example.com")
+    sink.reject("refused@example.com")
     sink.start()
     env = {
         "GCMC_JOBS_DATABASE_URL": pg_cluster.url(name).replace(
@@ -141,8 +134,14 @@ def test_no_log_line_output_dead_letter_or_api_response_contains_a_secret(
                 "reset_url": f"https://portal.example/reset?token={refused_token}",
             },
         )
-        worker = WorkerGroup(env=env, log_path=fault_dir / "worker-secrets.log", threads=2)
-        with running(worker):
+        worker = dramatiq_worker(
+            env,
+            fault_dir / "worker-secrets.log",
+            threads=2,
+            shutdown_timeout_ms=30_000,
+            cwd=fault_dir,
+        )
+        with worker:
             engine = make_engine(env["GCMC_JOBS_DATABASE_URL"])
             dead_id = wait_until(
                 lambda: _dead_letter_id(engine),
@@ -151,7 +150,7 @@ def test_no_log_line_output_dead_letter_or_api_response_contains_a_secret(
                 diagnose=worker.log_tail,
             )
             engine.dispose()
-        worker_log = worker.log_text()
+        worker_log = worker.output()
 
         # When the dead letter is looked at, by command and by API
         listed = _run(env, fault_dir, "dead-letters", "list")

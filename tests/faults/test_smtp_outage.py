@@ -14,9 +14,10 @@ from sqlalchemy import Engine, text
 
 from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.sending import queue_email
+from gcmc_jobs.testing import SmtpSink
 from tests.faults.data import custom_email, email_statuses
-from tests.faults.harness import RedisServer, SmtpSink, WorkerGroup, wait_until
 from tests.faults.logs import dead_lettered, queue_is_drained
+from tests.support import RedisServer, WorkerProcess, wait_until
 
 EMAILS = 20
 
@@ -24,15 +25,15 @@ EMAILS = 20
 def test_emails_sent_while_the_mail_server_is_down_are_delivered_once_when_it_returns(
     fault_db: tuple[str, Engine],
     redis_server: RedisServer,
-    smtp_sink: SmtpSink,
+    smtp_server: SmtpSink,
     namespace: str,
     producer: Runtime,
-    start_workers: Callable[..., WorkerGroup],
+    start_workers: Callable[..., WorkerProcess],
 ) -> None:
     # Given the mail server is down
     _, engine = fault_db
     client = redis_server.client()
-    smtp_sink.stop()
+    smtp_server.stop()
     workers = start_workers(processes=1, threads=4)
     keys = [f"faults-smtp-{n}" for n in range(EMAILS)]
 
@@ -57,19 +58,19 @@ def test_emails_sent_while_the_mail_server_is_down_are_delivered_once_when_it_re
     wait_until(
         errors_noted, timeout_s=60, what="every email to fail once", diagnose=workers.log_tail
     )
-    assert smtp_sink.count() == 0
+    assert smtp_server.count() == 0
 
     # And the server comes back on the same address
-    smtp_sink.start()
+    smtp_server.start()
 
     # Then every email is delivered, exactly once, after at least one retry
     wait_until(
-        lambda: smtp_sink.count() >= EMAILS and queue_is_drained(client, namespace, "gcmc_email"),
+        lambda: smtp_server.count() >= EMAILS and queue_is_drained(client, namespace, "gcmc_email"),
         timeout_s=90,
         what="every email to be delivered after the outage",
         diagnose=workers.log_tail,
     )
-    per_key = smtp_sink.per_dedup_key()
+    per_key = smtp_server.per_dedup_key()
     with engine.connect() as connection:
         attempts = dict(connection.execute(text("SELECT dedup_key, attempts FROM email_log")).all())
     duplicates = sum(n - 1 for n in per_key.values())

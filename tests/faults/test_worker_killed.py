@@ -16,7 +16,6 @@ shows exactly what happens there.
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 
@@ -24,9 +23,10 @@ from sqlalchemy import Engine
 
 from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.sending import queue_email
+from gcmc_jobs.testing import SmtpSink
 from tests.faults.data import custom_email, email_statuses
-from tests.faults.harness import RedisServer, SmtpSink, WorkerGroup, wait_until
 from tests.faults.logs import dead_lettered, queue_is_drained
+from tests.support import RedisServer, WorkerProcess, wait_until
 
 EMAILS = 300
 #: A dead worker's messages go back to the queue after 3 s of silence; the sweep runs on
@@ -63,10 +63,10 @@ def unacked(client: object, namespace: str) -> int:
 def test_a_worker_killed_mid_batch_loses_no_email_and_sends_none_twice(
     fault_db: tuple[str, Engine],
     redis_server: RedisServer,
-    smtp_sink: SmtpSink,
+    smtp_server: SmtpSink,
     namespace: str,
     producer: Runtime,
-    start_workers: Callable[..., WorkerGroup],
+    start_workers: Callable[..., WorkerProcess],
 ) -> None:
     # Given 300 emails queued and a worker in the middle of sending them
     _, engine = fault_db
@@ -78,7 +78,7 @@ def test_a_worker_killed_mid_batch_loses_no_email_and_sends_none_twice(
         )
     doomed = start_workers(processes=1, threads=4, env=FAST_RECOVERY)
     wait_until(
-        lambda: smtp_sink.count() >= EMAILS // 5,
+        lambda: smtp_server.count() >= EMAILS // 5,
         timeout_s=60,
         what="the worker to be sending",
         diagnose=doomed.log_tail,
@@ -87,9 +87,9 @@ def test_a_worker_killed_mid_batch_loses_no_email_and_sends_none_twice(
     # When it is killed (SIGKILL) at an instant where no email is half-recorded
     for _ in range(50):
         doomed.freeze()
-        delivered = _settled_count(smtp_sink)
+        delivered = _settled_count(smtp_server)
         sent = {k for k, status in email_statuses(engine).items() if status == "sent"}
-        if set(smtp_sink.per_dedup_key()) == sent:
+        if set(smtp_server.per_dedup_key()) == sent:
             break
         doomed.thaw()
         time.sleep(random.uniform(0.0, 0.05))  # let it move on; not a measurement
@@ -104,7 +104,7 @@ def test_a_worker_killed_mid_batch_loses_no_email_and_sends_none_twice(
     survivor = start_workers(processes=1, threads=4, env=FAST_RECOVERY)
     wait_until(
         lambda: (
-            smtp_sink.count() >= EMAILS
+            smtp_server.count() >= EMAILS
             and queue_is_drained(client, namespace, "gcmc_email")
             and unacked(client, namespace) == 0
         ),
@@ -112,7 +112,7 @@ def test_a_worker_killed_mid_batch_loses_no_email_and_sends_none_twice(
         what="every email to be delivered and acknowledged",
         diagnose=survivor.log_tail,
     )
-    per_key = smtp_sink.per_dedup_key()
+    per_key = smtp_server.per_dedup_key()
     duplicates = sum(n - 1 for n in per_key.values())
     statuses = email_statuses(engine)
     print(
@@ -129,10 +129,10 @@ def test_a_worker_killed_mid_batch_loses_no_email_and_sends_none_twice(
 def test_a_crash_after_the_server_accepted_but_before_the_commit_resends_once(
     fault_db: tuple[str, Engine],
     redis_server: RedisServer,
-    smtp_sink: SmtpSink,
+    smtp_server: SmtpSink,
     namespace: str,
     producer: Runtime,
-    start_workers: Callable[..., WorkerGroup],
+    start_workers: Callable[..., WorkerProcess],
 ) -> None:
     """The one window where a crash costs a duplicate (README "Guarantees"): SMTP has no
     way to make "the server took it" and "we recorded it" one step (RFC 1047). What we
@@ -141,15 +141,14 @@ def test_a_crash_after_the_server_accepted_but_before_the_commit_resends_once(
     _, engine = fault_db
     client = redis_server.client()
     # Given the mail server takes a message but holds back its "250 OK"
-    gate = threading.Event()
-    smtp_sink.handler.gate = gate
+    smtp_server.hold()
     doomed = start_workers(processes=1, threads=1, env=FAST_RECOVERY)
     queue_email("custom", "window@example.com", custom_email(0, prefix="window"), dedup_key="w")
-    wait_until(smtp_sink.handler.holding.is_set, timeout_s=60, what="the server to hold a reply")
+    wait_until(smtp_server.holding.is_set, timeout_s=60, what="the server to hold a reply")
 
     # When the worker dies in that instant, and a new worker takes over
     doomed.kill()
-    gate.set()
+    smtp_server.release()
     start_workers(processes=1, threads=1, env=FAST_RECOVERY)
     wait_until(
         lambda: (
@@ -162,7 +161,7 @@ def test_a_crash_after_the_server_accepted_but_before_the_commit_resends_once(
     )
 
     # Then the email went out twice, both copies the same logical message and Message-ID
-    copies = [d for d in smtp_sink.deliveries if d.dedup_key == "w"]
+    copies = [d for d in smtp_server.deliveries if d.dedup_key == "w"]
     print(f"\n[scenario 1, RFC 1047 window] sent=1 deliveries={len(copies)} duplicates=1")
     assert len(copies) == 2
     assert copies[0].message_id == copies[1].message_id

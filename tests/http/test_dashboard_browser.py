@@ -3,10 +3,8 @@ the message requeued and processed by a worker thread on the same broker."""
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -24,6 +22,7 @@ from gcmc_jobs.scheduling.ledger_view import next_runs
 from gcmc_jobs.settings import Settings
 from tests import factories
 from tests.http.conftest import TOKEN
+from tests.support import free_port, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -38,26 +37,16 @@ CHROMIUM_ARGS = [
 ]
 
 
-def wait_for(condition: Callable[[], bool], *, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not reached in time")
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def server_url(gcmc_settings: Settings, gcmc_broker: dramatiq.Broker) -> Iterator[str]:
     """The admin app served by uvicorn on a free loopback port, in a thread."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(gcmc_settings), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    wait_for(lambda: server.started)
+    wait_until(lambda: server.started, timeout_s=30, what="uvicorn to start")
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
@@ -102,7 +91,12 @@ def test_replaying_a_dead_letter_from_the_dashboard_runs_it(
                 connection.execute(select(func.count()).select_from(DeadLetter)).scalar_one()
             )
 
-    wait_for(lambda: dead_letters() == 1)
+    wait_until(
+        lambda: dead_letters() == 1,
+        timeout_s=30,
+        what="the failed message in dead_letters",
+        diagnose=lambda: f"runs: {runs}, dead letters: {dead_letters()}",
+    )
 
     # ... when an operator signs in to the dashboard
     page.goto(f"{server_url}/dashboard")

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import dramatiq
-import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from gcmc_jobs.http import create_app
 from gcmc_jobs.settings import Settings
 from tests.http.conftest import TOKEN
-from tests.ops.conftest import OwnRedis
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+from tests.support import RedisServer
 
 
 def test_queues_and_readiness_answer_503_while_redis_is_down(
-    own_redis: OwnRedis, gcmc_settings: Settings, gcmc_broker: dramatiq.Broker
+    own_redis: RedisServer, gcmc_settings: Settings, gcmc_broker: dramatiq.Broker
 ) -> None:
     settings = gcmc_settings.model_copy(update={"broker_url": SecretStr(own_redis.url)})
     client = TestClient(create_app(settings), headers={"Authorization": f"Bearer {TOKEN}"})

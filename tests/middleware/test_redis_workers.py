@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import dramatiq
@@ -27,8 +21,8 @@ from gcmc_jobs.middleware import SqlDeadLetterStore
 from gcmc_jobs.ops import dead_letters as service
 from gcmc_jobs.settings import Settings
 from tests.middleware.redis_app import QUEUE, calls_key, declare, fail_key
+from tests.support import WorkerProcess, dramatiq_worker, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 DAY_MS = 86_400_000
 
 
@@ -58,11 +52,11 @@ def settings(gcmc_postgres_url: str, gcmc_redis_url: str, namespace: str) -> Set
 
 
 @pytest.fixture(scope="module")
-def workers(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """``dramatiq tests.middleware.redis_app -p 2 -t 4``; yields its log file."""
-    log = tmp_path_factory.mktemp("mw") / "workers.log"
+def workers(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    """``dramatiq tests.middleware.redis_app -p 2 -t 4`` on QUEUE, ready when yielded."""
     env = {
-        **os.environ,
         "GCMC_JOBS_MW_TEST_WORKER": "1",
         "GCMC_JOBS_DATABASE_URL": settings.database_url.get_secret_value(),
         "GCMC_JOBS_BROKER_URL": settings.broker_url.get_secret_value(),
@@ -72,22 +66,17 @@ def workers(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "GCMC_JOBS_RATE_LIMIT_WINDOW_MS": str(settings.rate_limit_window_ms),
         "GCMC_JOBS_RATE_LIMIT_MAX_DEFERRAL_MS": str(settings.rate_limit_max_deferral_ms),
     }
-    env.pop("GCMC_JOBS_REDIS_URL", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dramatiq", "tests.middleware.redis_app",
-             "--processes", "2", "--threads", "4", "--queues", QUEUE],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        yield log
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    worker = dramatiq_worker(
+        env,
+        tmp_path_factory.mktemp("mw") / "workers.log",
+        modules=("tests.middleware.redis_app",),
+        processes=2,
+        threads=4,
+        queues=(QUEUE,),
+    )
+    with worker:
+        worker.wait_ready()
+        yield worker
 
 
 @pytest.fixture
@@ -108,14 +97,6 @@ def client(gcmc_redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
-    """Poll ``condition`` (the workers are other processes: there is nothing to join)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the workers"
-        time.sleep(0.05)
-
-
 def count(client: redis.Redis, namespace: str, name: str) -> int:
     return int(client.get(calls_key(namespace, name)) or 0)
 
@@ -126,7 +107,7 @@ def queue_size(client: redis.Redis, namespace: str, queue: str) -> int:
 
 
 def test_a_message_failing_three_times_then_for_good_is_dead_lettered_once_and_replays(
-    workers: Path, sender: tuple[dramatiq.Broker, dict[str, Any]], client: redis.Redis,
+    workers: WorkerProcess, sender: tuple[dramatiq.Broker, dict[str, Any]], client: redis.Redis,
     settings: Settings, gcmc_db: Engine,
 ) -> None:  # fmt: skip
     broker, actors = sender
@@ -138,7 +119,11 @@ def test_a_message_failing_three_times_then_for_good_is_dead_lettered_once_and_r
         with Session(gcmc_db) as session:
             return list(session.scalars(select(DeadLetter).where(DeadLetter.actor == "mw_fragile")))
 
-    wait_until(lambda: len(rows()) == 1)
+    wait_until(
+        lambda: len(rows()) == 1,
+        what="one dead letter of mw_fragile",
+        diagnose=workers.describe,
+    )
     (row,) = rows()
     assert row.message_id == message.message_id
     assert row.attempts == 3
@@ -148,14 +133,22 @@ def test_a_message_failing_three_times_then_for_good_is_dead_lettered_once_and_r
     client.delete(fail_key(ns, name))
     (result,) = service.replay_dead_letters(SqlDeadLetterStore(gcmc_db), broker, ids=[row.id])
     assert result.status == "replayed"
-    wait_until(lambda: count(client, ns, name) == 4)
-    wait_until(lambda: queue_size(client, ns, QUEUE) == 0)
+    wait_until(
+        lambda: count(client, ns, name) == 4,
+        what="the replayed message's run",
+        diagnose=workers.describe,
+    )
+    wait_until(
+        lambda: queue_size(client, ns, QUEUE) == 0,
+        what="the queue to be empty",
+        diagnose=workers.describe,
+    )
     (row,) = rows()
     assert row.replayed_as == result.replayed_as
 
 
 def test_the_same_dedup_key_sent_100_times_concurrently_runs_once(
-    workers: Path, sender: tuple[dramatiq.Broker, dict[str, Any]], client: redis.Redis,
+    workers: WorkerProcess, sender: tuple[dramatiq.Broker, dict[str, Any]], client: redis.Redis,
     settings: Settings,
 ) -> None:  # fmt: skip
     _, actors = sender
@@ -182,7 +175,11 @@ def test_the_same_dedup_key_sent_100_times_concurrently_runs_once(
     for thread in threads:
         thread.join()
     assert (len(sent), len(refused)) == (1, 99)
-    wait_until(lambda: count(client, ns, name) == 1 and queue_size(client, ns, QUEUE) == 0)
+    wait_until(
+        lambda: count(client, ns, name) == 1 and queue_size(client, ns, QUEUE) == 0,
+        what="the one message to run and the queue to be empty",
+        diagnose=workers.describe,
+    )
 
     # And 100 copies enqueued by a plain Dramatiq broker (no enqueue-time claim) run once
     # on the two worker processes, checked atomically before running.
@@ -195,14 +192,18 @@ def test_the_same_dedup_key_sent_100_times_concurrently_runs_once(
         other = f"{name}-plain"
         for _ in range(100):
             mw_once.send_with_options(kwargs={"name": other}, dedup_key=other)
-        wait_until(lambda: queue_size(client, ns, QUEUE) == 0)
+        wait_until(
+            lambda: queue_size(client, ns, QUEUE) == 0,
+            what="the 100 plain copies to be consumed",
+            diagnose=workers.describe,
+        )
         assert count(client, ns, other) == 1
     finally:
         plain.close()
 
 
 def test_25_emails_to_one_address_under_10_per_window_give_10_now_and_15_deferred(
-    workers: Path, sender: tuple[dramatiq.Broker, dict[str, Any]], client: redis.Redis,
+    workers: WorkerProcess, sender: tuple[dramatiq.Broker, dict[str, Any]], client: redis.Redis,
     settings: Settings, gcmc_db: Engine,
 ) -> None:  # fmt: skip
     _, actors = sender
@@ -214,7 +215,12 @@ def test_25_emails_to_one_address_under_10_per_window_give_10_now_and_15_deferre
         actors["mw_email"].send(to=other, n=n)
 
     wait_until(
-        lambda: queue_size(client, ns, QUEUE) == 0 and queue_size(client, ns, f"{QUEUE}.DQ") == 15
+        lambda: queue_size(client, ns, QUEUE) == 0 and queue_size(client, ns, f"{QUEUE}.DQ") == 15,
+        what="the queue empty and 15 emails deferred",
+        diagnose=lambda: (
+            f"ready={queue_size(client, ns, QUEUE)} "
+            f"delayed={queue_size(client, ns, f'{QUEUE}.DQ')}\n{workers.describe()}"
+        ),
     )
     assert count(client, ns, hot.lower()) == 10
     assert count(client, ns, other) == 3

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +10,7 @@ import pytest
 import redis
 
 from gcmc_jobs.settings import Settings
+from tests.support import WorkerProcess, dramatiq_worker
 
 
 @pytest.fixture
@@ -45,99 +40,25 @@ def redis_client(gcmc_redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-class OwnRedis:
-    """A ``redis-server`` of this test alone, on a spare loopback port, that it may stop."""
-
-    def __init__(self, directory: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        client.close()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            # SHUTDOWN NOSAVE: no final save or AOF rewrite to wait for.
-            # (it closes the connection as it exits; if it refuses, it is killed below)
-            with contextlib.suppress(redis.ConnectionError, redis.ResponseError):
-                redis.Redis.from_url(self.url).shutdown(nosave=True)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
-
-
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    """A started redis-server of the test's own (never the shared one), stopped at the end."""
-    server = OwnRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def worker_process(redis_settings: Settings, gcmc_redis_url: str) -> Iterator[None]:
-    """A real ``dramatiq`` worker, 2 processes of 2 threads, running tests.ops.pause_worker_app."""
+def worker_process(redis_settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
+    """A real ``dramatiq`` worker, 2 processes of 2 threads, running tests.ops.pause_worker_app
+    on the queues ops_held and ops_flowing; ready when yielded."""
     env = {
-        **os.environ,
-        "GCMC_JOBS_BROKER_URL": gcmc_redis_url,
+        "GCMC_JOBS_BROKER_URL": redis_settings.broker_url.get_secret_value(),
         "GCMC_JOBS_NAMESPACE": redis_settings.namespace,
         "GCMC_JOBS_DATABASE_URL": redis_settings.database_url.get_secret_value(),
         "GCMC_JOBS_PAUSE_REFRESH_MS": "100",
         "GCMC_JOBS_PAUSE_DELAY_MS": "300",
     }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dramatiq",
-            "tests.ops.pause_worker_app",
-            "--processes",
-            "2",
-            "--threads",
-            "2",
-            "-Q",
-            "ops_held",
-            "ops_flowing",
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
+    worker = dramatiq_worker(
+        env,
+        tmp_path / "worker.log",
+        modules=("tests.ops.pause_worker_app",),
+        processes=2,
+        threads=2,
+        queues=("ops_held", "ops_flowing"),
     )
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with worker:
+        worker.wait_ready()
+        yield worker

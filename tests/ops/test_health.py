@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time as time_module
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 import redis
 from sqlalchemy import Engine
@@ -13,7 +13,7 @@ from gcmc_jobs.db.models import DeadLetter, JobRun, JobRunStatus, Tenant
 from gcmc_jobs.ops.health import check_health
 from gcmc_jobs.ops.pauses import pause_store_for
 from gcmc_jobs.settings import Settings
-from tests.ops.conftest import OwnRedis
+from tests.support import RedisServer, WorkerProcess, wait_until
 
 
 def settings_on(url: str, database_url: str, namespace: str, **extra: object) -> Settings:
@@ -21,7 +21,7 @@ def settings_on(url: str, database_url: str, namespace: str, **extra: object) ->
 
 
 def test_health_turns_unhealthy_when_redis_stops_and_healthy_when_it_returns(
-    own_redis: OwnRedis, gcmc_db: Engine, gcmc_postgres_url: str, ops_namespace: str
+    own_redis: RedisServer, gcmc_db: Engine, gcmc_postgres_url: str, ops_namespace: str
 ) -> None:
     settings = settings_on(own_redis.url, gcmc_postgres_url, ops_namespace, health_timeout_ms=1_000)
 
@@ -46,7 +46,7 @@ def test_health_turns_unhealthy_when_redis_stops_and_healthy_when_it_returns(
 
 
 def test_an_evicting_redis_is_unhealthy(
-    own_redis: OwnRedis, gcmc_db: Engine, gcmc_postgres_url: str, ops_namespace: str
+    own_redis: RedisServer, gcmc_db: Engine, gcmc_postgres_url: str, ops_namespace: str
 ) -> None:
     client = redis.Redis.from_url(own_redis.url)
     client.config_set("maxmemory-policy", "allkeys-lru")
@@ -60,7 +60,7 @@ def test_an_evicting_redis_is_unhealthy(
 
 
 def test_persistence_on_and_noeviction_is_ok(
-    own_redis: OwnRedis, gcmc_db: Engine, gcmc_postgres_url: str, ops_namespace: str
+    own_redis: RedisServer, gcmc_db: Engine, gcmc_postgres_url: str, ops_namespace: str
 ) -> None:
     client = redis.Redis.from_url(own_redis.url)
     client.config_set("save", "3600 1")
@@ -160,17 +160,21 @@ def _plain(settings: Settings) -> dict[str, object]:
 
 
 def test_health_lists_live_workers_and_their_queues(
-    redis_settings: Settings, gcmc_db: Engine, worker_process: None
+    redis_settings: Settings, gcmc_db: Engine, worker_process: WorkerProcess
 ) -> None:
     # Given a real worker (2 processes) consuming two queues: each registers them, then
     # heartbeats
-    deadline = time_module.monotonic() + 30
-    while True:
+    def both_listed() -> Any:
         result = check_health(redis_settings, engine=gcmc_db, checks=["workers"])
-        if len(result.checks["workers"].data["workers"]) == 2:
-            break
-        assert time_module.monotonic() < deadline, "no heartbeat from both processes in 30 s"
-        time_module.sleep(0.1)
+        return result if len(result.checks["workers"].data["workers"]) == 2 else None
+
+    result = wait_until(
+        both_listed,
+        timeout_s=30,
+        interval_s=0.1,
+        what="a heartbeat from both worker processes",
+        diagnose=worker_process.describe,
+    )
 
     workers = result.checks["workers"].data["workers"]
     assert result.status == "ok"

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from pathlib import Path
-
 import dramatiq
 import pytest
 import redis
@@ -18,21 +14,14 @@ from gcmc_jobs.middleware.stores import StubPauseStore
 from gcmc_jobs.ops.pauses import pause_queue, pause_store_for, resume_queue
 from gcmc_jobs.ops.queue_stats import queue_stats
 from gcmc_jobs.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition: Callable[[], bool], *, timeout_s: float = 30.0) -> None:
-    """Poll ``condition`` until true; fail the test after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not reached in time")
-        time.sleep(0.05)
+from tests.support import WorkerProcess, wait_until
 
 
 def test_a_paused_queue_holds_its_messages_while_another_flows_and_resume_drains_it(
-    redis_settings: Settings, gcmc_redis_url: str, redis_client: redis.Redis, worker_process: None
+    redis_settings: Settings,
+    gcmc_redis_url: str,
+    redis_client: redis.Redis,
+    worker_process: WorkerProcess,
 ) -> None:
     namespace = redis_settings.namespace
     done_held, done_flowing = (
@@ -52,9 +41,21 @@ def test_a_paused_queue_holds_its_messages_while_another_flows_and_resume_drains
         flowing.send(n)
 
     # When the worker has run every ops_flowing message
-    wait_for(lambda: redis_client.llen(done_flowing) == 20)
+    wait_until(
+        lambda: redis_client.llen(done_flowing) == 20,
+        timeout_s=30,
+        what="the 20 ops_flowing messages to run",
+        diagnose=worker_process.describe,
+    )
     # and has looked at the held ones (each was sent back to wait in the delay queue)
-    wait_for(lambda: queue_stats(redis_settings, ["ops_held"])[0].delayed == 20)
+    wait_until(
+        lambda: queue_stats(redis_settings, ["ops_held"])[0].delayed == 20,
+        timeout_s=30,
+        what="the 20 ops_held messages in the delay queue",
+        diagnose=lambda: (
+            f"{queue_stats(redis_settings, ['ops_held'])}\n{worker_process.describe()}"
+        ),
+    )
 
     # Then none of ops_held ran, and all 20 still wait in the broker
     assert redis_client.llen(done_held) == 0
@@ -74,7 +75,12 @@ def test_a_paused_queue_holds_its_messages_while_another_flows_and_resume_drains
     # When it is resumed, all of them run, each once
     pause_store_for(redis_settings).resume("ops_held")
     sender.join("ops_held", timeout=30_000)
-    wait_for(lambda: redis_client.llen(done_held) == 20)
+    wait_until(
+        lambda: redis_client.llen(done_held) == 20,
+        timeout_s=30,
+        what="the 20 ops_held messages to run after the resume",
+        diagnose=worker_process.describe,
+    )
     assert sorted(int(n) for n in redis_client.lrange(done_held, 0, -1)) == list(range(20))
     sender.close()
 
@@ -114,11 +120,16 @@ def test_a_paused_message_is_sent_again_delayed_and_skipped_on_the_stub_broker()
     worker.start()
     try:
         # the copy waits in the delay queue, the original is acknowledged, nothing ran
-        wait_for(
+        wait_until(
             lambda: (
                 broker.queues["stub_q.DQ"].unfinished_tasks == 1
                 and broker.queues["stub_q"].unfinished_tasks == 0
-            )
+            ),
+            timeout_s=30,
+            what="the paused message's copy in the delay queue, the original acknowledged",
+            diagnose=lambda: (
+                f"unfinished: { {n: q.unfinished_tasks for n, q in broker.queues.items()} }"
+            ),
         )
         assert runs == []
     finally:
