@@ -1,9 +1,10 @@
-"""A local SMTP sink for the email benchmark, run as its own process (its own GIL).
+"""The email benchmark's SMTP server, run as its own process (its own GIL).
 
-``python benchmarks/_smtp_sink.py PORT STATE_DIR``: accepts every message; writes the
-number received to ``STATE_DIR/count`` after each message,
-and the arrival time (``time.time()``) of each ``X-GCMC-Kind: password_reset`` message to
-``STATE_DIR/resets`` (one line each).
+``python benchmarks/_smtp_sink.py PORT STATE_DIR``: the packaged
+:class:`gcmc_jobs.testing.SmtpSink` (accepts every message) on ``PORT``. Every 10 ms it
+writes the number of messages received to ``STATE_DIR/count``, and appends the arrival time
+(``time.time()`` when the sink accepted it) of each ``X-GCMC-Kind: password_reset`` message
+to ``STATE_DIR/resets`` (one line each). ``STATE_DIR/ready`` appears once it listens.
 """
 
 from __future__ import annotations
@@ -11,49 +12,38 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
-from typing import Any
 
-from aiosmtpd.controller import Controller
+from gcmc_jobs.testing import SmtpSink
 
-
-class Counter:
-    def __init__(self, state: Path) -> None:
-        self.state = state
-        self.count = 0
-        self.lock = threading.Lock()
-
-    def _write_count(self) -> None:
-        tmp = self.state / "count.tmp"
-        tmp.write_text(str(self.count))
-        tmp.replace(self.state / "count")
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        now = time.time()
-        content: bytes = envelope.original_content or envelope.content
-        head = content.split(b"\r\n\r\n", 1)[0]
-        with self.lock:
-            self.count += 1
-            if b"X-GCMC-Kind: password_reset" in head:
-                with (self.state / "resets").open("a") as file:
-                    file.write(f"{now}\n")
-            self._write_count()
-        return "250 2.0.0 Ok"
+RESET = b"X-GCMC-Kind: password_reset"
 
 
 def main() -> None:
     port, state = int(sys.argv[1]), Path(sys.argv[2])
-    handler = Counter(state)
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    (state / "ready").write_text("1")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    stop.wait()
-    with handler.lock:
-        handler._write_count()
-    controller.stop()
+    seen = 0
+    with SmtpSink(port=port) as sink:
+        (state / "ready").write_text("1")
+        while True:
+            stopping = stop.wait(0.01)
+            deliveries = sink.deliveries
+            resets = [
+                d.received_at
+                for d in deliveries[seen:]
+                if RESET in d.content.split(b"\r\n\r\n", 1)[0]
+            ]
+            if resets:
+                with (state / "resets").open("a") as file:
+                    file.writelines(f"{at}\n" for at in resets)
+            if len(deliveries) != seen:
+                seen = len(deliveries)
+                tmp = state / "count.tmp"
+                tmp.write_text(str(seen))
+                tmp.replace(state / "count")
+            if stopping:
+                break
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,7 @@ from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.email import Welcome, render
 from gcmc_jobs.email.mime import build_mime, to_bytes
 from gcmc_jobs.email.transports import SmtpTransport
+from gcmc_jobs.testing import WorkerProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = os.environ.get(
@@ -44,14 +43,8 @@ REDIS_URL = os.environ.get("GCMC_JOBS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0
 SENDER = "GCMC <no-reply@gcmc.example>"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Sink:
-    """The sink process (benchmarks/_smtp_sink.py)."""
+    """The sink process (benchmarks/_smtp_sink.py: the packaged SmtpSink in its own process)."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -177,7 +170,6 @@ def critical_path(bulk: int, processes: int, threads: int) -> None:
     engine.dispose()
     sink = Sink()
     env = {
-        **os.environ,
         "GCMC_JOBS_DATABASE_URL": database_url,
         "GCMC_JOBS_BROKER_URL": REDIS_URL,
         "GCMC_JOBS_NAMESPACE": namespace,
@@ -186,7 +178,13 @@ def critical_path(bulk: int, processes: int, threads: int) -> None:
         "GCMC_JOBS_LOG_FORMAT": "json",
         "GCMC_JOBS_RATE_LIMIT": "1000",
     }
-    workers: subprocess.Popen[bytes] | None = None
+    workers = WorkerProcess.dramatiq(
+        env=env,
+        processes=processes,
+        threads=threads,
+        log_path=Path(sink.state) / "workers.log",
+        cwd=ROOT,
+    )
     try:
         import gcmc_jobs
         from gcmc_jobs.brokers.bulk import enqueue_many
@@ -216,22 +214,7 @@ def critical_path(bulk: int, processes: int, threads: int) -> None:
             f"2. {len(result.enqueued):,} bulk emails queued on Redis "
             f"(built in {built:.2f} s, built + enqueued in {enqueued:.2f} s)"
         )
-        log = open(Path(sink.state) / "workers.log", "wb")  # noqa: SIM115
-        workers = subprocess.Popen(
-            [
-                str(ROOT / ".venv/bin/dramatiq"),
-                "gcmc_jobs.worker",
-                "--processes",
-                str(processes),
-                "--threads",
-                str(threads),
-            ],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        workers.start()
         drain_started = time.perf_counter()
         while sink.count() < 500:  # the bulk is under way
             time.sleep(0.01)
@@ -269,12 +252,7 @@ def critical_path(bulk: int, processes: int, threads: int) -> None:
         )
         print(f"   target < 2 s: {'MET' if latency < 2 else 'MISSED'}")
     finally:
-        if workers is not None:
-            os.killpg(workers.pid, signal.SIGTERM)
-            try:
-                workers.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(workers.pid, signal.SIGKILL)
+        workers.close()  # SIGTERM, then SIGKILL of what remains
         sink.stop()
         client = redis.Redis.from_url(REDIS_URL)
         keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
