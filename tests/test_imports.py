@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -43,12 +44,15 @@ PROBE = textwrap.dedent(
 
 
 def _import(*modules: str) -> dict[str, object]:
+    # Default settings (stub broker, SQLite): the worker module configures from them.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GCMC_JOBS_")}
     completed = subprocess.run(
         [sys.executable, "-c", PROBE, *modules],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
+        env=env,
     )
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -74,3 +78,12 @@ def test_the_pytest_plugin_connects_to_nothing_and_loads_aiosmtpd_only_when_used
     assert seen["attempts"] == []
     assert seen["set_broker"] == []
     assert "aiosmtpd" not in set(seen["modules"])  # type: ignore[arg-type]
+
+
+def test_importing_the_worker_or_the_command_line_loads_no_migration_machinery() -> None:
+    # What `dramatiq gcmc_jobs.worker` and `periodiq gcmc_jobs.worker` import: Alembic logs
+    # seven INFO lines when imported, and only `gcmc-jobs db upgrade` (and seed, demo) migrate.
+    seen = _import("gcmc_jobs.worker", "gcmc_jobs.cli")
+
+    alembic = [name for name in seen["modules"] if name.split(".")[0] == "alembic"]  # type: ignore[union-attr]
+    assert alembic == []

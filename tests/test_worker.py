@@ -82,6 +82,19 @@ def test_a_refresh_sent_from_one_process_is_processed_by_a_dramatiq_worker(
     assert "Traceback" not in worker.output()
 
 
+@pytest.mark.parametrize("broker_env", ["redis"], indirect=True)
+def test_a_dramatiq_worker_boots_without_alembic_log_lines(
+    broker_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Importing the package once configured Alembic's plugins, logging seven INFO lines in
+    # every worker process; only migrating should touch Alembic.
+    with dramatiq_worker(broker_env, tmp_path / "worker.log") as worker:
+        worker.wait_ready()
+        assert worker.stop() == 0, worker.describe()
+    assert "Worker process is ready" in worker.output()
+    assert "alembic" not in worker.output().lower()
+
+
 # On Redis, the test above already starts a worker and stops it with SIGTERM.
 @pytest.mark.parametrize("broker_env", ["rabbitmq"], indirect=True)
 def test_dramatiq_worker_starts_and_stops_cleanly_on_sigterm(
@@ -103,6 +116,7 @@ def test_periodiq_starts_and_stops_on_sigterm(broker_env: dict[str, str], tmp_pa
             # default action (exit status 143), which process managers count as a clean stop.
             assert scheduler.stop() in (0, -signal.SIGTERM), scheduler.describe()
         assert "Traceback" not in scheduler.output()
+        assert "alembic" not in scheduler.output().lower()  # no migration machinery at boot
     finally:
         # The scheduler may have sent a tick: RabbitMQ queues have no namespace, so leave
         # the shared one empty (Redis keys go with the test session's namespace).
