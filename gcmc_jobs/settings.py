@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from datetime import time
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 __all__ = ["BrokerKind", "Settings", "broker_kind_of"]
 
@@ -45,6 +47,50 @@ def broker_kind_of(url: str) -> BrokerKind:
             f"{scheme[:12] if sep else '(none)'!r}"
         )
     return kind
+
+
+#: The schemes of ``GCMC_JOBS_REDIS_URL`` (those of a Redis broker URL).
+REDIS_SCHEMES = tuple(scheme for scheme, kind in BROKER_SCHEMES.items() if kind == "redis")
+#: The schemes of ``GCMC_JOBS_EMAIL_URL`` (:func:`gcmc_jobs.email.transports.from_url`).
+EMAIL_SCHEMES = ("smtp", "smtps", "file", "memory")
+
+
+def _scheme(url: str) -> str | None:
+    """The scheme of ``url`` (lower case), or None when it has no ``scheme://``."""
+    scheme, sep, _ = url.partition("://")
+    return scheme.lower() if sep and scheme else None
+
+
+def _check_database_url(url: str) -> None:
+    """``ValueError`` naming ``GCMC_JOBS_DATABASE_URL`` when SQLAlchemy cannot parse ``url``
+    (the value is never echoed: it may hold a password)."""
+    try:
+        make_url(url)
+    except Exception:  # ArgumentError, or ValueError for a non-numeric port
+        raise ValueError(
+            "GCMC_JOBS_DATABASE_URL is not a database URL: expected "
+            "dialect+driver://host:port/database (credentials before the host), such as "
+            "postgresql+psycopg://db.example/gcmc or sqlite:///gcmc_jobs.sqlite3"
+        ) from None
+
+
+def _check_redis_url(url: str) -> None:
+    """``ValueError`` naming ``GCMC_JOBS_REDIS_URL`` when ``url`` is not a Redis URL."""
+    if _scheme(url) not in REDIS_SCHEMES:
+        accepted = ", ".join(f"{s}://" for s in REDIS_SCHEMES)
+        raise ValueError(f"GCMC_JOBS_REDIS_URL must start with one of {accepted}")
+
+
+def _check_email_url(url: str) -> None:
+    """``ValueError`` naming ``GCMC_JOBS_EMAIL_URL`` when no transport takes ``url``."""
+    scheme = _scheme(url)
+    if scheme not in EMAIL_SCHEMES:
+        accepted = ", ".join(f"{s}://" for s in EMAIL_SCHEMES)
+        raise ValueError(f"GCMC_JOBS_EMAIL_URL must start with one of {accepted}")
+    if scheme in ("smtp", "smtps") and not urlsplit(url).hostname:
+        raise ValueError("GCMC_JOBS_EMAIL_URL names no SMTP host: smtp://user:pass@host:port")
+    if scheme == "file" and not url.partition("://")[2]:
+        raise ValueError("GCMC_JOBS_EMAIL_URL names no directory: file://./outbox")
 
 
 #: The default daily schedule, in each tenant's local time (DOMAIN.md).
@@ -242,6 +288,25 @@ class Settings(BaseSettings):
     @classmethod
     def _known_broker_scheme(cls, value: SecretStr) -> SecretStr:
         broker_kind_of(value.get_secret_value())
+        return value
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _parseable_database_url(cls, value: SecretStr) -> SecretStr:
+        _check_database_url(value.get_secret_value())
+        return value
+
+    @field_validator("redis_url", mode="after")
+    @classmethod
+    def _known_redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_redis_url(value.get_secret_value())
+        return value
+
+    @field_validator("email_url", mode="after")
+    @classmethod
+    def _known_email_scheme(cls, value: SecretStr) -> SecretStr:
+        _check_email_url(value.get_secret_value())
         return value
 
     @field_validator("job_times", mode="after")

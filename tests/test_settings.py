@@ -34,3 +34,28 @@ def test_the_error_does_not_echo_the_url(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ValidationError) as raised:
         Settings()
     assert "s3cret" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "variable"),
+    [
+        ("database_url", "garbage", "GCMC_JOBS_DATABASE_URL is not a database URL"),
+        ("database_url", "postgresql://u@h:port/db", "GCMC_JOBS_DATABASE_URL is not"),
+        ("redis_url", "127.0.0.1:6379", "GCMC_JOBS_REDIS_URL must start with"),
+        ("email_url", "garbage", "GCMC_JOBS_EMAIL_URL must start with"),
+        ("email_url", "smtp://user:pass@", "GCMC_JOBS_EMAIL_URL names no SMTP host"),
+        ("email_url", "file://", "GCMC_JOBS_EMAIL_URL names no directory"),
+    ],
+)
+def test_a_url_no_part_can_use_is_a_settings_error_naming_the_variable(
+    field: str, value: str, variable: str
+) -> None:
+    with pytest.raises(ValidationError, match=variable):
+        Settings(**{field: value})
+
+
+@pytest.mark.parametrize("field", ["database_url", "redis_url", "email_url"])
+def test_an_invalid_url_is_not_echoed(field: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Settings(**{field: "s3cret-garbage"})
+    assert "s3cret" not in str(raised.value)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from gcmc_jobs.errors import UnknownQueue
 from gcmc_jobs.middleware.stores.pauses import PauseStore, RedisPauseStore, StubPauseStore
 from gcmc_jobs.ops.known_queues import known_queues
+from gcmc_jobs.ops.redis_client import redis_client
 from gcmc_jobs.runtime import installed
 from gcmc_jobs.settings import Settings
 
@@ -21,12 +22,14 @@ __all__ = ["pause_queue", "pause_store_for", "paused_queues", "resume_queue"]
 
 
 def pause_store_for(settings: Settings) -> PauseStore:
-    """The store ``settings`` call for: a Redis store on ``settings.store_redis_url``; else
-    the pause store of the configured runtime (when it runs on the same namespace), else a
-    new, empty stub."""
+    """The store ``settings`` call for: a Redis store on ``settings.store_redis_url`` (on
+    :func:`~gcmc_jobs.ops.redis_client.redis_client`: bounded by
+    ``settings.health_timeout_ms``); else the pause store of the configured runtime (when it
+    runs on the same namespace), else a new, empty stub."""
     url = settings.store_redis_url
     if url is not None:
-        return RedisPauseStore.from_url(url, namespace=settings.namespace)
+        client = redis_client(url, timeout_ms=settings.health_timeout_ms)
+        return RedisPauseStore(client, namespace=settings.namespace)
     runtime = installed()
     if runtime is not None and runtime.settings.namespace == settings.namespace:
         return runtime.stores.pauses

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from gcmc_jobs.db.engine import make_engine
+from gcmc_jobs.ops.failures import explain
 from gcmc_jobs.ops.health.registry import ALL_CHECKS, Check
 from gcmc_jobs.ops.health.report import CheckResult, HealthReport, worst
 from gcmc_jobs.settings import Settings
@@ -28,7 +29,9 @@ def check_health(
 ) -> HealthReport:
     """Run ``checks`` (default: every one of ``registry``, :data:`ALL_CHECKS`) in parallel,
     each bounded by ``settings.health_timeout_ms``: a check that times out or raises is
-    reported ``unhealthy`` with the error in its detail, never waited for.
+    reported ``unhealthy``, never waited for, with the error in its detail as
+    :func:`~gcmc_jobs.ops.failures.explain` says it (the setting at fault named, secrets
+    masked).
 
     ``now`` (aware; default: the current instant) is the instant every check judges by.
     ``engine`` defaults to a new engine on ``settings.database_url`` (disposed after).
@@ -51,7 +54,8 @@ def check_health(
                     "unhealthy", f"timed out after {settings.health_timeout_ms} ms"
                 )
             except Exception as exc:
-                results[name] = CheckResult("unhealthy", f"{type(exc).__name__}: {exc}")
+                # One line naming the setting at fault, secrets masked.
+                results[name] = CheckResult("unhealthy", explain(exc, settings).message)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         if own_engine:
