@@ -1,4 +1,5 @@
-"""The root Typer application and the helpers every command module shares."""
+"""The root Typer application and the helpers every command module shares (see the
+package docstring for how a command reports errors and prints)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,25 @@ from typing import Any, NoReturn
 
 import structlog
 import typer
-from rich.console import Console
 from sqlalchemy import Engine
 from typer._click.globals import get_current_context
 
+from gcmc_jobs.cli._errors import EXIT_ERROR, CommandGroup, exit_with, log_library_records
+from gcmc_jobs.cli._output import (
+    JsonOption,
+    console,
+    err_console,
+    fit_consoles,
+    print_error,
+    print_json,
+    print_table,
+)
 from gcmc_jobs.db.engine import make_engine
-from gcmc_jobs.errors import GcmcJobsError
 from gcmc_jobs.logging import configure_logging
 from gcmc_jobs.settings import Settings
 
 __all__ = [
+    "JsonOption",
     "app",
     "configure_command_logging",
     "console",
@@ -24,27 +34,40 @@ __all__ = [
     "err_console",
     "fail",
     "handle",
+    "print_json",
+    "print_table",
     "settings",
 ]
 
 app = typer.Typer(
     name="gcmc-jobs",
+    cls=CommandGroup,
     help="Operate gcmc-jobs: migrate, seed, run jobs, inspect queues and dead letters.\n\n"
     "Settings come from GCMC_JOBS_* environment variables (GCMC_JOBS_DATABASE_URL, "
-    "GCMC_JOBS_BROKER_URL, GCMC_JOBS_REDIS_URL, GCMC_JOBS_EMAIL_URL, …).",
+    "GCMC_JOBS_BROKER_URL, GCMC_JOBS_REDIS_URL, GCMC_JOBS_EMAIL_URL, …). An error is one "
+    "line naming the setting at fault; exit codes: 1 error, 2 usage, 3 invalid setting, "
+    "4 service unreachable.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    debug: bool = typer.Option(
+        False, "--debug", help="On an error, also print its Python traceback."
+    ),
+) -> None:
+    """Options of every command (``CommandGroup`` reads ``--debug`` when one fails)."""
+    fit_consoles()
+    ctx.call_on_close(log_library_records(debug=debug))
 
 
 def settings() -> Settings:
-    """Settings from the environment, with a readable error when one is invalid."""
-    try:
-        return Settings()
-    except ValueError as exc:
-        fail(f"invalid GCMC_JOBS_* setting:\n{exc}")
+    """Settings from the environment. An invalid one raises pydantic's ``ValidationError``,
+    which the error path prints as one line naming each invalid variable (exit code 3)."""
+    return Settings()
 
 
 def engine(current: Settings | None = None) -> Engine:
@@ -53,15 +76,19 @@ def engine(current: Settings | None = None) -> Engine:
     return make_engine(current.database_url.get_secret_value())
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``message`` in red on stderr and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}")
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    """Print ``error: <message>`` (rich markup) on stderr as one line and exit with
+    ``code``: for a command's own refusals (bad combinations of options). Anything else,
+    raise it: the error path explains it."""
+    print_error(message, markup=True)
     raise typer.Exit(code)
 
 
-def handle(exc: GcmcJobsError) -> NoReturn:
-    """Turn one of our errors into a clean exit."""
-    fail(str(exc))
+def handle(exc: BaseException) -> NoReturn:
+    """Explain ``exc`` and exit as the error path does (for a command that catches it to
+    do something first; otherwise just let it propagate)."""
+    context = _current_context()
+    exit_with(exc, debug=bool(context is not None and context.find_root().params.get("debug")))
 
 
 def configure_command_logging(current: Settings) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import time
 from typing import Any
 
-import typer
 from pydantic import SecretStr
 from rich.table import Table
 
-from gcmc_jobs.cli._app import app, console, settings
+from gcmc_jobs.cli._app import JsonOption, app, print_json, print_table, settings
 from gcmc_jobs.redaction import MASK, redact_text
 from gcmc_jobs.settings import Settings
 
@@ -46,12 +44,12 @@ def describe(current: Settings) -> list[dict[str, Any]]:
 
 @app.command("settings")
 def settings_command(
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Show every GCMC_JOBS_* setting with its current value (secrets masked) and meaning."""
     rows = describe(settings())
     if as_json:
-        console.print_json(json.dumps(rows, default=str))
+        print_json(rows)
         return
     table = Table(title="gcmc-jobs settings (from GCMC_JOBS_* environment variables)")
     for column in ("env", "value", "description"):
@@ -60,4 +58,4 @@ def settings_command(
         changed = row["value"] != row["default"]
         value = f"[bold]{row['value']}[/]" if changed else str(row["value"])
         table.add_row(row["env"], value, row["description"])
-    console.print(table)
+    print_table(table)

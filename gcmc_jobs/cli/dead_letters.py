@@ -10,9 +10,17 @@ import typer
 from rich.table import Table
 
 from gcmc_jobs.bootstrap import configured
-from gcmc_jobs.cli._app import app, configure_command_logging, console, fail, handle, settings
+from gcmc_jobs.cli._app import (
+    JsonOption,
+    app,
+    configure_command_logging,
+    console,
+    fail,
+    print_json,
+    print_table,
+    settings,
+)
 from gcmc_jobs.db.engine import make_engine
-from gcmc_jobs.errors import GcmcJobsError
 from gcmc_jobs.middleware.stores.dead_letters import SqlDeadLetterStore
 from gcmc_jobs.ops import dead_letters as service
 
@@ -70,16 +78,15 @@ def list_command(
     error: str | None = ErrorOpt,
     since: str | None = SinceOpt,
     limit: int = typer.Option(100, "--limit", min=1, help="At most this many, newest first."),
-    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table."),
+    as_json: bool = JsonOption,
 ) -> None:
-    """List dead letters, newest first."""
+    """List dead letters, newest first (--json: one JSON list, [] when there are none)."""
     records = service.list_dead_letters(
         _store(), actor=actor, queue=queue, error=error, since=parse_since(since), limit=limit
     )
     if as_json:
-        for record in records:
-            row = record.as_dict()
-            console.print_json(json.dumps({k: row[k] for k in _LIST_FIELDS}, default=str))
+        rows = [record.as_dict() for record in records]
+        print_json([{k: row[k] for k in _LIST_FIELDS} for row in rows])
         return
     table = Table(title=f"{len(records)} dead letter(s)")
     for column in ("id", "failed at", "actor", "queue", "error", "attempts", "replayed as"):
@@ -94,7 +101,7 @@ def list_command(
             str(record.attempts),
             record.replayed_as or "",
         )
-    console.print(table)
+    print_table(table)
 
 
 _LIST_FIELDS = (
@@ -108,12 +115,15 @@ def show_command(
     reveal: bool = typer.Option(
         False, "--reveal-secrets", help="Do not mask secret fields (tokens, passwords, links)."
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON document, the traceback included as a field."
+    ),
 ) -> None:
     """Show one dead letter: its whole call, error and traceback (secrets masked)."""
-    try:
-        record = service.show_dead_letter(_store(), id, masked=not reveal)
-    except GcmcJobsError as exc:
-        handle(exc)
+    record = service.show_dead_letter(_store(), id, masked=not reveal)
+    if as_json:
+        print_json(record)
+        return
     traceback = record.pop("traceback")
     console.print_json(json.dumps(record, default=str))
     if traceback:
@@ -139,27 +149,24 @@ def replay_command(
     if ids and any(x is not None for x in (actor, queue, error, since)):
         fail("filters only apply with --all-matching")
     store = _store()
-    try:
-        with configured(settings()) as runtime:
-            results = service.replay_dead_letters(
-                store,
-                runtime.broker,
-                ids=ids or None,
-                actor=actor,
-                queue=queue,
-                error=error,
-                since=parse_since(since),
-                dry_run=dry_run,
-                again=again,
-            )
-    except GcmcJobsError as exc:
-        handle(exc)
+    with configured(settings()) as runtime:
+        results = service.replay_dead_letters(
+            store,
+            runtime.broker,
+            ids=ids or None,
+            actor=actor,
+            queue=queue,
+            error=error,
+            since=parse_since(since),
+            dry_run=dry_run,
+            again=again,
+        )
     table = Table(title=("dry run: " if dry_run else "") + f"{len(results)} dead letter(s)")
     for column in ("id", "actor", "status", "replayed as"):
         table.add_column(column)
     for result in results:
         table.add_row(str(result.id), result.actor, result.status, result.replayed_as or "")
-    console.print(table)
+    print_table(table)
     if any(r.status in ("unknown_actor", "duplicate") for r in results):
         raise typer.Exit(2)
 

@@ -10,10 +10,9 @@ from contextlib import contextmanager
 import structlog
 import typer
 
-from gcmc_jobs.cli._app import app, console, fail, handle, settings
+from gcmc_jobs.cli._app import app, console, fail, settings
 from gcmc_jobs.demo import run_demo
 from gcmc_jobs.demo.serve import demo_dashboard
-from gcmc_jobs.errors import GcmcJobsError
 from gcmc_jobs.logging import configure_logging
 from gcmc_jobs.settings import Settings
 
@@ -58,18 +57,15 @@ def demo_command(
     """
     current = settings()
     started = time.perf_counter()
-    try:
-        with _demo_logging(current, verbose):
-            run_demo(
-                current,
-                tenants=tenants,
-                clients_per_tenant=clients_per_tenant,
-                seed_value=seed_value,
-                reset=reset,
-                console=console,
-            )
-    except GcmcJobsError as exc:
-        handle(exc)
+    with _demo_logging(current, verbose):
+        run_demo(
+            current,
+            tenants=tenants,
+            clients_per_tenant=clients_per_tenant,
+            seed_value=seed_value,
+            reset=reset,
+            console=console,
+        )
     console.print(f"[bold green]demo finished[/] in {time.perf_counter() - started:.1f} s")
     if serve:
         _serve_dashboard(current, port)

@@ -9,10 +9,9 @@ from typing import Annotated
 import typer
 from rich.panel import Panel
 
-from gcmc_jobs.cli._app import app, console, fail, settings
+from gcmc_jobs.cli._app import JsonOption, app, console, print_json, settings
 from gcmc_jobs.email.registry import KINDS, get_kind, validate_payload
 from gcmc_jobs.email.rendering import render
-from gcmc_jobs.errors import GcmcJobsError
 
 __all__ = ["email_app"]
 
@@ -21,8 +20,20 @@ app.add_typer(email_app, name="email")
 
 
 @email_app.command("kinds")
-def kinds_command() -> None:
+def kinds_command(as_json: bool = JsonOption) -> None:
     """List the email kinds, their payload fields and queue."""
+    if as_json:
+        print_json(
+            [
+                {
+                    "kind": name,
+                    "path": "critical" if entry.critical else "bulk",
+                    "fields": list(entry.model.model_fields),
+                }
+                for name, entry in KINDS.items()
+            ]
+        )
+        return
     for name, entry in KINDS.items():
         fields = ", ".join(entry.model.model_fields)
         path = "critical" if entry.critical else "bulk"
@@ -54,19 +65,16 @@ def preview_command(
 
     Uses GCMC_JOBS_EMAIL_TEMPLATES_DIR when set, so a host application sees its overrides.
     """
-    try:
-        entry = get_kind(kind)
-        if data is None:
-            payload = entry.model.sample()
-        else:
-            try:
-                raw = json.loads(data.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                fail(f"cannot read {data}: {exc}")
-            payload = validate_payload(kind, raw)
-        rendered = render(kind, payload, templates_dir=settings().email_templates_dir)
-    except GcmcJobsError as exc:
-        fail(str(exc))
+    entry = get_kind(kind)
+    if data is None:
+        payload = entry.model.sample()
+    else:
+        try:
+            raw = json.loads(data.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(f"cannot read {data}: {exc}", param_hint="--data") from None
+        payload = validate_payload(kind, raw)
+    rendered = render(kind, payload, templates_dir=settings().email_templates_dir)
     target = out or Path(f"email-preview-{kind}.html")
     target.write_text(rendered.html, encoding="utf-8")
     console.print(f"[bold]Subject:[/] {rendered.subject}")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from gcmc_jobs.cli._app import app, console, fail, handle, settings
-from gcmc_jobs.errors import GcmcJobsError
+from gcmc_jobs.cli._app import JsonOption, app, console, fail, print_json, print_table, settings
 from gcmc_jobs.ops.health import ALL_CHECKS, check_health
 from gcmc_jobs.ops.pauses import pause_queue, resume_queue
 from gcmc_jobs.ops.queue_stats import queue_stats
@@ -34,20 +32,15 @@ def _count(value: int | None) -> str:
 
 @app.command("queues")
 def queues_command(
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Show each queue: ready, delayed, in flight, broker dead-letter queue, oldest age."""
     current = settings()
     if current.broker_kind == "stub":
         fail("the stub broker lives inside one process: set GCMC_JOBS_BROKER_URL to inspect it")
-    try:
-        stats = queue_stats(current, timeout_ms=current.health_timeout_ms)
-    except GcmcJobsError as exc:
-        handle(exc)
-    except Exception as exc:
-        fail(f"cannot read the queues: {type(exc).__name__}: {exc}")
+    stats = queue_stats(current, timeout_ms=current.health_timeout_ms)
     if as_json:
-        console.print_json(json.dumps([s.as_dict() for s in stats]))
+        print_json([s.as_dict() for s in stats])
         return
     table = Table(
         title="gcmc-jobs queues",
@@ -66,17 +59,14 @@ def queues_command(
             _age(s.oldest_age_ms),
             "[yellow]paused[/]" if s.paused else "[green]running[/]",
         )
-    console.print(table)
+    print_table(table)
 
 
 @app.command("pause")
 def pause_command(queue: str = typer.Argument(..., help="The queue to pause.")) -> None:
     """Pause QUEUE on every worker: its messages wait, none lost, none run, until resumed."""
     current = settings()
-    try:
-        changed = pause_queue(current, queue)
-    except GcmcJobsError as exc:
-        handle(exc)
+    changed = pause_queue(current, queue)
     note = "" if changed else " (it already was)"
     console.print(
         f"[yellow]paused[/] {queue}{note}; workers notice within {current.pause_refresh_ms} ms"
@@ -87,10 +77,7 @@ def pause_command(queue: str = typer.Argument(..., help="The queue to pause.")) 
 def resume_command(queue: str = typer.Argument(..., help="The queue to resume.")) -> None:
     """Resume QUEUE: its waiting messages run again within GCMC_JOBS_PAUSE_DELAY_MS."""
     current = settings()
-    try:
-        changed = resume_queue(current, queue)
-    except GcmcJobsError as exc:
-        handle(exc)
+    changed = resume_queue(current, queue)
     note = "" if changed else " (it was not paused)"
     console.print(f"[green]resumed[/] {queue}{note}")
 

@@ -8,7 +8,6 @@ messages for the real workers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -22,10 +21,18 @@ from sqlalchemy import select, true
 
 from gcmc_jobs.actors.schedule import digests_of, run_daily_job, tick_now
 from gcmc_jobs.bootstrap import configured
-from gcmc_jobs.cli._app import app, configure_command_logging, console, fail, handle, settings
+from gcmc_jobs.cli._app import (
+    JsonOption,
+    app,
+    configure_command_logging,
+    console,
+    fail,
+    print_json,
+    print_table,
+    settings,
+)
 from gcmc_jobs.db.engine import make_engine, session_scope
 from gcmc_jobs.db.models import Tenant
-from gcmc_jobs.errors import GcmcJobsError
 from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.scheduling.due_runs import due_runs
 from gcmc_jobs.scheduling.jobs import JOB_NAMES, check_job
@@ -129,10 +136,7 @@ def run_command(
     Without --force a job that already succeeded for a tenant's date is skipped; a failed
     one runs again. Notifications and digest emails are never duplicated, even forced.
     """
-    try:
-        check_job(job)
-    except GcmcJobsError as exc:
-        handle(exc)
+    check_job(job)
     day = parse_date(on)
     with _configured() as runtime:
         if enqueue:
@@ -153,39 +157,33 @@ def run_command(
         ) as progress:
             task = progress.add_task(job, total=len(tenant_ids))
             for tenant_id in tenant_ids:
-                try:
-                    results.append(
-                        run_for_tenant(
-                            runtime.engine,
-                            job,
-                            tenant_id,
-                            local_date=day,
-                            force=force,
-                            send_digests=send,
-                        )
+                results.append(
+                    run_for_tenant(
+                        runtime.engine,
+                        job,
+                        tenant_id,
+                        local_date=day,
+                        force=force,
+                        send_digests=send,
                     )
-                except GcmcJobsError as exc:
-                    handle(exc)
+                )
                 progress.advance(task)
-    console.print(_results_table(f"{job}: {sum(r.ran for r in results)} ran", results))
+    print_table(_results_table(f"{job}: {sum(r.ran for r in results)} ran", results))
 
 
 def _enqueue(runtime: Runtime, job: str, tenant: int | None, day: date | None, force: bool) -> None:
     """One ``run_daily_job`` message per tenant, keyed as the tick's (unless forced)."""
-    try:
-        with session_scope(runtime.engine) as session:
-            result = trigger_runs(
-                session,
-                runtime.broker,
-                run_daily_job.message_with_options,
-                job,
-                None if tenant is None else [tenant],
-                now=utcnow(),
-                local_date=day,
-                force=force,
-            )
-    except GcmcJobsError as exc:
-        handle(exc)
+    with session_scope(runtime.engine) as session:
+        result = trigger_runs(
+            session,
+            runtime.broker,
+            run_daily_job.message_with_options,
+            job,
+            None if tenant is None else [tenant],
+            now=utcnow(),
+            local_date=day,
+            force=force,
+        )
     console.print(
         f"enqueued {result.enqueued} {job} message(s)"
         + (f", {result.duplicates} already pending" if result.duplicates else "")
@@ -227,14 +225,14 @@ def tick_command(
             )
             for run in due
         ]
-    console.print(_results_table(f"tick at {instant.isoformat()}: {len(due)} due", results))
+    print_table(_results_table(f"tick at {instant.isoformat()}: {len(due)} due", results))
 
 
 @app.command("schedules")
 def schedules_command(
     tenant: int | None = typer.Option(None, "--tenant", help="Only this tenant."),
     now: str | None = typer.Option(None, "--now", help="As of this ISO 8601 instant."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Each daily job's next run per tenant, in the tenant's local time and in UTC.
 
@@ -248,12 +246,10 @@ def schedules_command(
     try:
         with session_scope(engine) as session:
             rows = next_runs(session, current.job_times, now=instant, tenant_id=tenant)
-    except GcmcJobsError as exc:
-        handle(exc)
     finally:
         engine.dispose()
     if as_json:
-        console.print_json(json.dumps([row.as_dict() for row in rows]))
+        print_json([row.as_dict() for row in rows])
         return
     table = Table(title=f"Next runs after {instant.isoformat(timespec='minutes')}")
     for column in ("tenant", "timezone", "job", "at", "next local", "next UTC", "today"):
@@ -269,7 +265,7 @@ def schedules_command(
             "" if utc is None else utc.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
             "-" if row.today_status is None else row.today_status.value,
         )
-    console.print(table)
+    print_table(table)
 
 
 @app.command("runs")
@@ -279,14 +275,11 @@ def runs_command(
     since: str | None = typer.Option(None, "--since", help="Local dates from YYYY-MM-DD."),
     limit: int = typer.Option(50, "--limit", min=1, help="At most this many, newest first."),
     offset: int = typer.Option(0, "--offset", min=0, help="Skip this many first (paging)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = JsonOption,
 ) -> None:
     """The run ledger: what ran, for whom, on which local date, how it went."""
     if job is not None:
-        try:
-            check_job(job)
-        except GcmcJobsError as exc:
-            handle(exc)
+        check_job(job)
     start = parse_date(since)
     current = settings()
     engine = make_engine(current.database_url.get_secret_value())
@@ -298,7 +291,7 @@ def runs_command(
     finally:
         engine.dispose()
     if as_json:
-        console.print_json(json.dumps([r.as_dict() for r in runs]))
+        print_json([r.as_dict() for r in runs])
         return
     table = Table(title=f"{len(runs)} run(s)")
     for column in ("job", "tenant", "local date", "status", "started (UTC)", "ms", "stats"):
@@ -317,4 +310,4 @@ def runs_command(
             "" if duration is None else f"{duration:.0f}",
             ", ".join(f"{k}={v}" for k, v in stats.items()),
         )
-    console.print(table)
+    print_table(table)

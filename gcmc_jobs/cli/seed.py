@@ -8,9 +8,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gcmc_jobs.cli._app import app, console, engine, handle, settings
+from gcmc_jobs.cli._app import app, console, engine, print_table, settings
 from gcmc_jobs.db.migrate import upgrade
-from gcmc_jobs.errors import GcmcJobsError
 from gcmc_jobs.seeding import seed
 
 
@@ -56,8 +55,6 @@ def seed_command(
                 progress=lambda done: progress.update(task, completed=done),
             )
         elapsed = time.perf_counter() - started
-    except GcmcJobsError as exc:
-        handle(exc)
     finally:
         target.dispose()
     table = Table(title=f"Seeded in {elapsed:.1f} s ({result.total:,} rows)")
@@ -65,4 +62,4 @@ def seed_command(
     table.add_column("rows", justify="right")
     for name, count in result.rows.items():
         table.add_row(name, f"{count:,}")
-    console.print(table)
+    print_table(table)

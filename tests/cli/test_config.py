@@ -38,9 +38,9 @@ def test_an_invalid_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
 
     result = CliRunner().invoke(app, ["settings"])
 
-    assert result.exit_code == 1
-    assert "invalid GCMC_JOBS_* setting" in result.output
-    assert "rate_limit" in result.output
+    assert result.exit_code == 3  # an invalid setting (README, "Command line")
+    assert result.stderr.startswith("error: GCMC_JOBS_RATE_LIMIT: Input should be a valid int")
+    assert len(result.stderr.splitlines()) == 1
 
 
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))

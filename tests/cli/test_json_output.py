@@ -1,0 +1,142 @@
+"""Output for scripts: every command with ``--json`` prints exactly one JSON document (a list
+for a listing, ``[]`` when empty), and a table through a pipe keeps its cells whole."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from gcmc_jobs.cli import app
+from gcmc_jobs.db.engine import session_scope
+from gcmc_jobs.db.models import Role
+from gcmc_jobs.middleware import DeadLetterRecord, SqlDeadLetterStore
+from tests import factories as f
+
+#: The commands that list things: each must offer ``--json``.
+LISTINGS = {"dead-letters list", "email kinds", "queues", "runs", "schedules", "settings"}
+
+#: What a ``--json`` command with a required argument runs with, on the filled database.
+ARGUMENTS: dict[str, list[str]] = {"dead-letters show": ["1"]}
+
+# Wider than any terminal's 80 columns, and breakable nowhere but at its end.
+LONG_ACTOR = "refresh_compliance_" + "x" * 100
+
+
+def json_commands() -> list[str]:
+    """Every command (as the words that invoke it) that has a ``--json`` option."""
+    found: list[str] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        children = getattr(command, "commands", None)
+        if children:
+            for name, child in sorted(children.items()):
+                walk(child, [*path, name])
+        elif any("--json" in param.opts for param in command.params):
+            found.append(" ".join(path))
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch,
+    gcmc_sqlite_db: Engine,
+    gcmc_redis_url: str,
+    gcmc_namespace: str,
+) -> Engine:
+    """The CLI on an empty migrated SQLite database and a Redis namespace of its own."""
+    for name in list(os.environ):
+        if name.startswith("GCMC_JOBS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("GCMC_JOBS_DATABASE_URL", str(gcmc_sqlite_db.url))
+    monkeypatch.setenv("GCMC_JOBS_BROKER_URL", gcmc_redis_url)
+    monkeypatch.setenv("GCMC_JOBS_NAMESPACE", f"{gcmc_namespace}:json{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("GCMC_JOBS_EMAIL_URL", "memory://")
+    return gcmc_sqlite_db
+
+
+def _fill(engine: Engine) -> None:
+    """One tenant, one run in the ledger, one dead letter."""
+    with session_scope(engine) as session:
+        tenant = f.tenant(session, "Acme CPA")
+        f.member(session, tenant, Role.OWNER)
+        f.client(session, tenant)
+    SqlDeadLetterStore(engine).add(
+        DeadLetterRecord(
+            message_id="msg-1",
+            queue="gcmc_compliance",
+            actor=LONG_ACTOR,
+            args=[1],
+            kwargs={},
+            options={},
+            error_type="builtins.RuntimeError",
+            error="boom",
+            traceback="(the traceback the worker stored)",
+            attempts=6,
+            failed_at=datetime.now(UTC),
+        )
+    )
+    assert CliRunner().invoke(app, ["run", "compliance_refresh"]).exit_code == 0
+
+
+def _json_of(*args: str) -> Any:
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # one document, nothing before or after it
+
+
+def test_every_listing_command_has_json() -> None:
+    assert set(json_commands()) >= LISTINGS
+
+
+@pytest.mark.parametrize("command", [c for c in json_commands() if c not in ARGUMENTS], ids=str)
+def test_json_is_one_document_when_there_is_nothing_to_list(command: str, env: Engine) -> None:
+    document = _json_of(*command.split())
+
+    if command in {"dead-letters list", "runs", "schedules"}:
+        assert document == []
+
+
+@pytest.mark.parametrize("command", json_commands(), ids=str)
+def test_json_is_one_document_when_there_are_rows(command: str, env: Engine) -> None:
+    _fill(env)
+
+    document = _json_of(*command.split(), *ARGUMENTS.get(command, []))
+
+    assert document, f"{command} --json printed an empty document on a filled database"
+    if command == "dead-letters list":  # one list, not one object per dead letter
+        assert [row["actor"] for row in document] == [LONG_ACTOR]
+
+
+def test_a_wide_table_through_a_pipe_keeps_its_full_cells(env: Engine) -> None:
+    _fill(env)
+    variables = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    script = Path(sys.executable).with_name("gcmc-jobs")
+
+    # stdout is a pipe; stdin and stderr too, so no terminal size is found anywhere.
+    done = subprocess.run(
+        [str(script), "dead-letters", "list"],
+        env=variables,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    [row] = [line for line in done.stdout.splitlines() if line.startswith("│ 1 ")]
+    assert LONG_ACTOR in row  # whole, on one line: not folded, not cut with "…"
+    assert len(row) > 80
