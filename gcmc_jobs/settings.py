@@ -10,8 +10,9 @@ Every duration is in milliseconds, like Dramatiq's own options.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import time
-from typing import Literal
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -333,3 +334,20 @@ class Settings(BaseSettings):
         if self.broker_kind == "redis":
             return self.broker_url.get_secret_value()
         return None
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with ``update`` applied and **validated** as ``Settings(...)`` would be:
+        ``settings.model_copy(update={"email_url": smtp_server.url})`` stores a
+        ``SecretStr``, a bad value raises ``ValidationError`` here, and an unknown name
+        ``ValueError``. (Pydantic's own ``model_copy`` validates nothing, so a plain string
+        in a secret field failed later, inside a worker.) The environment is not read again.
+        """
+        if not update:
+            return super().model_copy(deep=deep)
+        fields = type(self).model_fields
+        unknown = sorted(set(update) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown setting(s) {unknown}; known: {sorted(fields)}")
+        values = {name: getattr(self, name) for name in fields}
+        copied = self.model_validate({**values, **update})
+        return copied.model_copy(deep=True) if deep else copied

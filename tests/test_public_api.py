@@ -26,12 +26,15 @@ PUBLIC = {
 FIXTURES = {
     "gcmc_broker",
     "gcmc_db",
+    "gcmc_join",
     "gcmc_namespace",
     "gcmc_postgres_url",
     "gcmc_redis_url",
     "gcmc_session",
     "gcmc_settings",
     "gcmc_sqlite_db",
+    "gcmc_tenant",
+    "gcmc_test_policy",
     "gcmc_worker",
     "gcmc_worker_process",
 }
@@ -39,10 +42,14 @@ FIXTURES = {
 #: What host test suites import from the plugin besides its fixtures.
 HELPERS = {
     "Delivery",
+    "JoinTimeout",
     "SmtpSink",
+    "TestPolicy",
     "WorkerProcess",
     "capture_events",
     "free_port",
+    "join_all",
+    "pending",
     "reset_tables",
     "settings_env",
     "wait_until",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from gcmc_jobs.settings import Settings
 
@@ -59,3 +59,23 @@ def test_an_invalid_url_is_not_echoed(field: str) -> None:
     with pytest.raises(ValidationError) as raised:
         Settings(**{field: "s3cret-garbage"})
     assert "s3cret" not in str(raised.value)
+
+
+def test_model_copy_validates_its_update_so_strings_for_secrets_work() -> None:
+    settings = Settings(broker_url="stub://")
+
+    copied = settings.model_copy(update={"email_url": "smtp://u:p@127.0.0.1:2525"})
+
+    assert isinstance(copied.email_url, SecretStr)
+    assert copied.email_url.get_secret_value() == "smtp://u:p@127.0.0.1:2525"
+    with pytest.raises(ValidationError, match="GCMC_JOBS_EMAIL_URL"):
+        settings.model_copy(update={"email_url": "nowhere"})
+    with pytest.raises(ValueError, match="unknown setting"):
+        settings.model_copy(update={"emial_url": "memory://"})
+
+
+def test_model_copy_does_not_read_the_environment_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(max_retries=1)
+    monkeypatch.setenv("GCMC_JOBS_MAX_RETRIES", "9")
+
+    assert settings.model_copy(update={"rate_limit": 3}).max_retries == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import structlog
 from sqlalchemy import select
 
 from gcmc_jobs import queue_names as queues
@@ -12,6 +11,7 @@ from gcmc_jobs.brokers import actor
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.models import Tenant
 from gcmc_jobs.errors import PermanentError
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.runtime import current
 from gcmc_jobs.services import compliance
 
@@ -19,7 +19,7 @@ __all__ = ["refresh_all_compliance", "refresh_compliance"]
 
 # Actors return None: a return value without Dramatiq's Results middleware only earns a
 # warning per message. What a run did is logged instead.
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @actor(

@@ -34,7 +34,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import dramatiq
-import structlog
 from dramatiq.middleware import CurrentMessage
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
@@ -45,13 +44,14 @@ from gcmc_jobs.email.delivery import deliver
 from gcmc_jobs.email.kinds import EmailPayload
 from gcmc_jobs.email.registry import get_kind, validate_payload
 from gcmc_jobs.errors import InvalidPayload, PermanentError
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware.deduplication import DeduplicatedActor
 from gcmc_jobs.middleware.metrics import email_sent
 from gcmc_jobs.runtime import current
 
 __all__ = ["EmailActor", "email_call", "email_message", "send_email", "send_security_email"]
 
-logger = structlog.get_logger("gcmc_jobs.actors.email")
+logger = get_logger("gcmc_jobs.actors.email")
 
 _address = TypeAdapter(EmailStr)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from dramatiq import Message
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker as _DramatiqRedisBroker
@@ -29,12 +28,13 @@ from dramatiq.errors import DecodeError
 from dramatiq.middleware import Middleware, MiddlewareError
 
 from gcmc_jobs.brokers.hooks import implementing
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.redis_keys import acks_key, messages_key
 from gcmc_jobs.redis_scripts import ScriptRunner
 
 __all__ = ["UNDECODABLE_ACTOR", "RedisBroker"]
 
-logger = structlog.get_logger("gcmc_jobs.brokers.redis_broker")
+logger = get_logger("gcmc_jobs.brokers.redis_broker")
 
 #: ``actor`` of the dead-letter record of a message that could not be decoded.
 UNDECODABLE_ACTOR = "(undecodable message)"

@@ -1,6 +1,8 @@
 """Logging of gcmc-jobs: structlog configured by the entry points, secrets redacted.
 
-Library code only calls ``structlog.get_logger(...)``. :func:`configure_logging` is called by
+Library code only calls :func:`get_logger` (:mod:`gcmc_jobs.logging.library`: structlog once
+it is configured, redacted stdlib logging until then, so a host that configured nothing gets
+no line on stdout). :func:`configure_logging` is called by
 entry points alone (``gcmc_jobs.worker`` and the ``gcmc-jobs`` command), never on import; a
 host application that configures structlog itself should add :func:`redact_event` to its
 processors. One concept per module:
@@ -18,7 +20,8 @@ from __future__ import annotations
 
 from gcmc_jobs.logging.buffered import BufferedLineLogger
 from gcmc_jobs.logging.configuration import configure_logging
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.logging.processors import processors
 from gcmc_jobs.redaction import redact_event
 
-__all__ = ["BufferedLineLogger", "configure_logging", "processors", "redact_event"]
+__all__ = ["BufferedLineLogger", "configure_logging", "get_logger", "processors", "redact_event"]

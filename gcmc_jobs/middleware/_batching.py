@@ -8,13 +8,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-import structlog
+from gcmc_jobs.logging.library import get_logger
 
 __all__ = ["Batcher"]
 
 T = TypeVar("T")
 
-logger = structlog.get_logger("gcmc_jobs.middleware")
+logger = get_logger("gcmc_jobs.middleware")
 
 _STOP = object()
 

@@ -18,17 +18,17 @@ import traceback
 from typing import Any
 
 import dramatiq
-import structlog
 from dramatiq.common import q_name
 from dramatiq.middleware import Middleware
 
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import metrics
 from gcmc_jobs.middleware._context import message_fields
 from gcmc_jobs.middleware.stores.dead_letters import DeadLetterRecord, DeadLetterStore
 
 __all__ = ["DeadLetters", "record_for"]
 
-logger = structlog.get_logger("gcmc_jobs.middleware.dead_letters")
+logger = get_logger("gcmc_jobs.middleware.dead_letters")
 
 #: ``error_type`` of records a middleware failed on purpose, by ``dead_letter_reason``.
 REASON_ERROR_TYPES = {"rate_limit_max_deferral": "RateLimitDeferralExceeded"}

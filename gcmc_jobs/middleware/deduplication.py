@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
-import structlog
 from dramatiq.middleware import Middleware, SkipMessage
 
 from gcmc_jobs.errors import DuplicateMessage
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import metrics
 from gcmc_jobs.middleware._batching import Batcher
 from gcmc_jobs.middleware._context import message_fields, option, resolve_key
@@ -36,7 +36,7 @@ from gcmc_jobs.middleware.stores.dedup import ClaimResult, DedupStore
 
 __all__ = ["DeduplicatedActor", "Deduplication"]
 
-logger = structlog.get_logger("gcmc_jobs.middleware.deduplication")
+logger = get_logger("gcmc_jobs.middleware.deduplication")
 
 #: Set on a message whose key was claimed at enqueue: its worker need not check again.
 CLAIMED = "dedup_claimed"

@@ -32,10 +32,11 @@ import time
 from typing import Any
 
 import dramatiq
-import structlog
 from dramatiq.common import q_name
 from dramatiq.middleware import Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+from gcmc_jobs.logging.library import get_logger
 
 __all__ = [
     "REGISTRY",
@@ -46,7 +47,7 @@ __all__ = [
     "rate_limited",
 ]
 
-logger = structlog.get_logger("gcmc_jobs.middleware.metrics")
+logger = get_logger("gcmc_jobs.middleware.metrics")
 
 #: The registry holding every gcmc-jobs metric (not prometheus_client's global one).
 REGISTRY = CollectorRegistry(auto_describe=True)

@@ -22,17 +22,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import dramatiq
-import structlog
 from dramatiq.middleware import Middleware, SkipMessage
 
 from gcmc_jobs.errors import RateLimitDeferralFailed
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import _context, metrics
 from gcmc_jobs.middleware._context import message_fields, resolve_key
 from gcmc_jobs.middleware.stores.rate_limits import RateLimitStore
 
 __all__ = ["MAX_DEFERRAL_REASON", "RateLimits"]
 
-logger = structlog.get_logger("gcmc_jobs.middleware.rate_limits")
+logger = get_logger("gcmc_jobs.middleware.rate_limits")
 
 #: ``dead_letter_reason`` of a message deferred past ``max_deferral``.
 MAX_DEFERRAL_REASON = "rate_limit_max_deferral"

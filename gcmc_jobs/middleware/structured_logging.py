@@ -34,12 +34,13 @@ import dramatiq
 import structlog
 from dramatiq.middleware import Middleware
 
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import _context
 from gcmc_jobs.middleware._context import message_fields
 
 __all__ = ["StructuredLogging"]
 
-logger = structlog.get_logger("gcmc_jobs.middleware.structured_logging")
+logger = get_logger("gcmc_jobs.middleware.structured_logging")
 
 #: Option marking a message enqueued with a delay, so that its move to the queue when it
 #: falls due (an enqueue without delay, by the worker) is not logged as a new message.

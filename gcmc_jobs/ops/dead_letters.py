@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import dramatiq
-import structlog
 
 from gcmc_jobs.errors import DeadLetterNotFound, DuplicateMessage
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware.stores.dead_letters import (
     DeadLetterFilter,
     DeadLetterRecord,
@@ -33,7 +33,7 @@ __all__ = [
     "show_dead_letter",
 ]
 
-logger = structlog.get_logger("gcmc_jobs.ops.dead_letters")
+logger = get_logger("gcmc_jobs.ops.dead_letters")
 
 #: Options a replay drops: the old run's retry count and traceback, broker bookkeeping,
 #: rate-limit deferral state, dedup claim marker, failure reason. Everything else (the

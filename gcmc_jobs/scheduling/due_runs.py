@@ -21,18 +21,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import structlog
 from sqlalchemy import and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.models import JobRun, Tenant
 from gcmc_jobs.errors import InvalidPayload
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.scheduling.clock import is_due
 from gcmc_jobs.services.tenancy import tenant_zone
 
 __all__ = ["DueRun", "due_runs"]
 
-log = structlog.get_logger("gcmc_jobs.schedule")
+log = get_logger("gcmc_jobs.schedule")
 
 
 @dataclass(frozen=True)

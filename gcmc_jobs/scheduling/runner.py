@@ -19,17 +19,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import structlog
 from sqlalchemy import Engine
 
 from gcmc_jobs.db.engine import session_scope
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.scheduling import ledger
 from gcmc_jobs.scheduling.jobs import JOBS, DigestSender, JobContext, SentDigests, check_job
 from gcmc_jobs.services.tenancy import local_today, utcnow
 
 __all__ = ["RunResult", "discard_digests", "run_for_tenant"]
 
-log = structlog.get_logger("gcmc_jobs.schedule")
+log = get_logger("gcmc_jobs.schedule")
 
 
 @dataclass(frozen=True)

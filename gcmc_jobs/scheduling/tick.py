@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 
 import dramatiq
-import structlog
 from sqlalchemy import Engine
 
 from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.db.engine import session_scope
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.scheduling.due_runs import DueRun, due_runs
 from gcmc_jobs.scheduling.run_messages import RunMessageFactory, run_message
 
 __all__ = ["TickResult", "tick"]
 
-log = structlog.get_logger("gcmc_jobs.schedule")
+log = get_logger("gcmc_jobs.schedule")
 
 
 @dataclass(frozen=True)

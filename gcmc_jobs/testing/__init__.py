@@ -20,19 +20,31 @@ gcmc_worker_process  function  starts real ``dramatiq`` worker processes
 smtp_server          function  a real SMTP server (aiosmtpd) on a free loopback port:
                                :class:`SmtpSink`
 gcmc_outbox          function  the ``memory://`` email transport's outbox, emptied
+gcmc_test_policy     function  the :class:`TestPolicy` ``gcmc_broker`` applies (few, fast retries,
+                               bounded joins); override it to change it, ``None`` for none
+gcmc_join            function  ``gcmc_join(fail_fast=True, timeout_ms=None)``: wait for every
+                               queue of ``gcmc_broker`` and ``gcmc_worker``, bounded
+gcmc_tenant          function  a committed :class:`~gcmc_jobs.db.models.Tenant` (most jobs
+                               and emails belong to one)
 ===================  ========  ===============================================================
 
 The real services default to the loopback ones; point elsewhere with
 ``GCMC_JOBS_TEST_POSTGRES_URL`` (a server URL whose database is used for ``CREATE DATABASE``)
 and ``GCMC_JOBS_TEST_REDIS_URL``. When a service is unreachable the run stops at once with a
-message saying how to start it. Override ``gcmc_settings`` to change any setting.
+message saying how to start it. Override ``gcmc_settings`` to change any setting
+(``gcmc_settings.model_copy(update={...})`` validates, so strings for secrets are fine).
+
+Under the plugin every actor on ``gcmc_broker`` retries at most twice, 10-100 ms apart, and
+``gcmc_broker.join``, ``gcmc_worker.join`` and ``gcmc_join()`` give up after 30 s with a
+:class:`JoinTimeout` listing the messages still pending (:mod:`gcmc_jobs.testing.policy`).
 
 The helpers behind the fixtures are importable from here, one concept per module:
 :class:`SmtpSink` (:mod:`gcmc_jobs.testing.smtp`, needs aiosmtpd: the ``testing`` extra),
 :class:`WorkerProcess` and :func:`settings_env` (:mod:`gcmc_jobs.testing.workers`),
 :func:`wait_until` (:mod:`gcmc_jobs.testing.waiting`), :func:`capture_events`
-(:mod:`gcmc_jobs.testing.logs`), :func:`free_port` (:mod:`gcmc_jobs.testing.ports`) and
-:func:`reset_tables`.
+(:mod:`gcmc_jobs.testing.logs`), :func:`free_port` (:mod:`gcmc_jobs.testing.ports`),
+:class:`TestPolicy` (:mod:`gcmc_jobs.testing.policy`), :func:`join_all`, :func:`pending` and
+:class:`JoinTimeout` (:mod:`gcmc_jobs.testing.joining`) and :func:`reset_tables`.
 """
 
 from __future__ import annotations
@@ -53,10 +65,19 @@ from gcmc_jobs import redis_keys
 from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.db.migrate import upgrade
-from gcmc_jobs.db.models import Base
+from gcmc_jobs.db.models import Base, Tenant
 from gcmc_jobs.email.transports import memory
 from gcmc_jobs.settings import Settings
+from gcmc_jobs.testing import policy as _policy
+from gcmc_jobs.testing.joining import (
+    JoinTimeout,
+    bounded_broker_join,
+    bounded_worker_join,
+    join_all,
+    pending,
+)
 from gcmc_jobs.testing.logs import capture_events
+from gcmc_jobs.testing.policy import TestPolicy
 from gcmc_jobs.testing.ports import free_port
 from gcmc_jobs.testing.waiting import wait_until
 from gcmc_jobs.testing.workers import WorkerProcess, settings_env
@@ -66,12 +87,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Delivery",
+    "JoinTimeout",
     "SmtpSink",
+    "TestPolicy",
     "WorkerProcess",
     "capture_events",
     "free_port",
     "gcmc_broker",
     "gcmc_db",
+    "gcmc_join",
     "gcmc_namespace",
     "gcmc_outbox",
     "gcmc_postgres_url",
@@ -79,8 +103,12 @@ __all__ = [
     "gcmc_session",
     "gcmc_settings",
     "gcmc_sqlite_db",
+    "gcmc_tenant",
+    "gcmc_test_policy",
     "gcmc_worker",
     "gcmc_worker_process",
+    "join_all",
+    "pending",
     "reset_tables",
     "settings_env",
     "smtp_server",
@@ -216,21 +244,45 @@ def gcmc_settings(gcmc_postgres_url: str, gcmc_redis_url: str, gcmc_namespace: s
 
 
 @pytest.fixture
-def gcmc_broker(gcmc_settings: Settings, gcmc_db: Engine) -> Iterator[dramatiq.Broker]:
+def gcmc_test_policy() -> TestPolicy | None:
+    """The test policy ``gcmc_broker`` and ``gcmc_worker`` apply: :class:`TestPolicy`'s
+    defaults (at most 2 retries, 10-100 ms apart; joins bounded by 30 s). Override this
+    fixture to change it, or return None to keep every actor's production policy and
+    Dramatiq's unbounded joins."""
+    return TestPolicy()
+
+
+@pytest.fixture
+def gcmc_broker(
+    gcmc_settings: Settings, gcmc_db: Engine, gcmc_test_policy: TestPolicy | None
+) -> Iterator[dramatiq.Broker]:
     """gcmc-jobs configured on a ``StubBroker`` (with the whole middleware stack).
 
     The database is emptied first, and the middleware's deduplication keys and rate-limit
     counters of the namespace are deleted, so one test's keys never make another's message
     a duplicate. The runtime runs on ``gcmc_db``'s engine, inside :func:`gcmc_jobs.configured`:
     after the test it is closed and whatever was configured before comes back, so no test
-    leaks its broker into the next.
+    leaks its broker into the next. ``gcmc_test_policy`` caps the retries of every actor
+    declared on it (gcmc-jobs' and the host's; restored after the test) and bounds its
+    ``join``: a join that runs out of time raises :class:`JoinTimeout` listing what is
+    still pending.
     """
     _delete_middleware_keys(gcmc_settings)
     with configured(gcmc_settings, engine=gcmc_db) as runtime:
         broker = runtime.broker
         broker.emit_after("process_boot")
         try:
-            yield broker
+            if gcmc_test_policy is None:
+                yield broker
+                return
+            with _policy.applied(broker, gcmc_test_policy):
+                broker.join = bounded_broker_join(  # type: ignore[method-assign]
+                    broker, broker.join, gcmc_test_policy.join_timeout_ms
+                )
+                try:
+                    yield broker
+                finally:
+                    del broker.join  # the instance's own attribute: back to StubBroker.join
         finally:
             broker.flush_all()
 
@@ -251,14 +303,57 @@ def _delete_middleware_keys(settings: Settings) -> None:
 
 
 @pytest.fixture
-def gcmc_worker(gcmc_broker: dramatiq.Broker) -> Iterator[dramatiq.Worker]:
-    """A started Dramatiq worker (two threads) on ``gcmc_broker``."""
+def gcmc_worker(
+    gcmc_broker: dramatiq.Broker, gcmc_test_policy: TestPolicy | None
+) -> Iterator[dramatiq.Worker]:
+    """A started Dramatiq worker (two threads) on ``gcmc_broker``; its ``join`` is bounded
+    by ``gcmc_test_policy``."""
     worker = dramatiq.Worker(gcmc_broker, worker_timeout=50, worker_threads=2)
+    if gcmc_test_policy is not None:
+        worker.join = bounded_worker_join(  # type: ignore[method-assign]
+            worker, worker.join, gcmc_test_policy.join_timeout_ms
+        )
     worker.start()
     try:
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture
+def gcmc_join(
+    gcmc_broker: dramatiq.Broker,
+    gcmc_worker: dramatiq.Worker,
+    gcmc_test_policy: TestPolicy | None,
+) -> Callable[..., None]:
+    """``gcmc_join(fail_fast=True, timeout_ms=None)``: wait until every queue of
+    ``gcmc_broker`` is empty and ``gcmc_worker`` idle (starting the worker), following the
+    messages messages send. ``fail_fast`` re-raises the error of a message that failed for
+    good (Dramatiq's ``join`` does); ``fail_fast=False`` to assert on its dead letter.
+    Bounded by ``timeout_ms`` (default: the test policy's, else 30 s): :class:`JoinTimeout`
+    lists what is still pending."""
+    default_ms = gcmc_test_policy.join_timeout_ms if gcmc_test_policy else 30_000
+
+    def join(*, fail_fast: bool = True, timeout_ms: int | None = None) -> None:
+        join_all(
+            gcmc_broker,
+            gcmc_worker,
+            timeout_ms=timeout_ms if timeout_ms is not None else default_ms,
+            fail_fast=fail_fast,
+        )
+
+    return join
+
+
+@pytest.fixture
+def gcmc_tenant(gcmc_db: Engine) -> Tenant:
+    """A committed tenant (``Test tenant``, UTC), created after the tables are emptied: the
+    compliance refresh, the daily jobs and an email's ``tenant_id`` need one."""
+    with Session(gcmc_db, expire_on_commit=False) as session:
+        tenant = Tenant(name="Test tenant", timezone="UTC")
+        session.add(tenant)
+        session.commit()
+    return tenant
 
 
 @pytest.fixture
