@@ -3,7 +3,8 @@
 
 Both share :class:`EmailActor`, whose :meth:`~EmailActor.message_with_options` (the method
 every ``send`` goes through, and :func:`email_message` too) validates the
-payload **in the caller**: an unknown kind, a bad address, a missing field or a CR/LF in a
+payload **in the caller**: an unknown kind, an address that is not bare (see
+:mod:`gcmc_jobs.email.addresses`), a missing field or a control character in a
 subject-bound field raises :class:`~gcmc_jobs.errors.InvalidPayload` and nothing is
 enqueued. It then:
 
@@ -12,7 +13,8 @@ enqueued. It then:
 * resolves the dedup key (message option > ``dedup_key`` argument > the deterministic
   :func:`~gcmc_jobs.email.dedup_keys.email_dedup_key`) and writes it both in the arguments (the
   ``email_log`` row) and in the ``dedup_key`` option (the ``Deduplication`` middleware);
-* sets the middleware options ``tenant_id``, ``rate_limit_key`` (the lowercased recipient)
+* normalises the recipient once (lowercased: :func:`~gcmc_jobs.email.addresses.normalize_address`);
+* sets the middleware options ``tenant_id``, ``rate_limit_key`` (the normalised recipient)
   and ``rate_limit_class`` (``"security"`` for password resets, else ``"default"``);
 * moves secret fields (the reset link) out of the arguments into the ``secrets`` option:
   Dramatiq logs a message's arguments (``Received message send_email(...)``), never its
@@ -35,10 +37,10 @@ from typing import Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
-from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from gcmc_jobs import queue_names as queues
 from gcmc_jobs.brokers import actor
+from gcmc_jobs.email.addresses import normalize_address
 from gcmc_jobs.email.dedup_keys import email_dedup_key
 from gcmc_jobs.email.delivery import deliver
 from gcmc_jobs.email.kinds import EmailPayload
@@ -53,20 +55,9 @@ __all__ = ["EmailActor", "email_call", "email_message", "send_email", "send_secu
 
 logger = get_logger("gcmc_jobs.actors.email")
 
-_address = TypeAdapter(EmailStr)
-
 #: The actor names; critical kinds are routed to :data:`SECURITY_ACTOR`.
 BULK_ACTOR = "send_email"
 SECURITY_ACTOR = "send_security_email"
-
-
-def _recipient(to: Any) -> str:
-    if not isinstance(to, str):
-        raise InvalidPayload(f"the recipient must be an address string, got {type(to).__name__}")
-    try:
-        return str(_address.validate_python(to))
-    except ValidationError:
-        raise InvalidPayload(f"{to!r} is not a valid email address") from None
 
 
 class EmailActor(DeduplicatedActor):
@@ -94,7 +85,9 @@ class EmailActor(DeduplicatedActor):
                 f"got arguments {sorted(call)}"
             )
         entry = get_kind(call["kind"])
-        to = _recipient(call["to"])
+        # Normalised once, here: every later step (key, rate limit, suppressions, the
+        # email_log row, the envelope) uses this form (gcmc_jobs.email.addresses).
+        to = normalize_address(call["to"], field="to")
         data = call["payload"]
         secrets = options.pop("secrets", None) or {}
         if isinstance(data, Mapping):
@@ -114,7 +107,7 @@ class EmailActor(DeduplicatedActor):
             raise InvalidPayload("dedup_key must be a printable string of 1 to 255 characters")
         options.update(
             dedup_key=key,
-            rate_limit_key=to.lower(),
+            rate_limit_key=to,
             rate_limit_class=entry.rate_limit_class,
         )
         if tenant_id is not None:
@@ -186,6 +179,7 @@ def _send(
     message = CurrentMessage.get_current_message()
     options: dict[str, Any] = message.options if message is not None else {}
     entry = get_kind(kind)
+    to = normalize_address(to)  # already normalised by the sender; a no-op then
     model = validate_payload(entry.name, {**payload, **(options.get("secrets") or {})})
     key = dedup_key or email_dedup_key(entry.name, to, model, tenant_id=tenant_id)
     declared = runtime.broker.get_actor(SECURITY_ACTOR if entry.critical else BULK_ACTOR)

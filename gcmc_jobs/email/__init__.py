@@ -15,15 +15,16 @@ them, in :mod:`gcmc_jobs.sending`::
         tenant_id=42,
     )
 
-Modules: :mod:`.kinds` (payload models, each stating its kind's name and whether it is
-critical), :mod:`.registry` (kind → model, templates, path, derived from the models),
-:mod:`.rendering` (sandboxed Jinja2), :mod:`.mime` (the MIME message), :mod:`.transports`
-(SMTP, file, memory), :mod:`.dedup_keys` (deterministic dedup keys), :mod:`.delivery` (send
-once per key).
+Modules: :mod:`.addresses` (bare, normalised addresses; IDNA and SMTPUTF8), :mod:`.kinds`
+(payload models, each stating its kind's name and whether it is critical), :mod:`.registry`
+(kind → model, templates, path, derived from the models), :mod:`.rendering` (sandboxed
+Jinja2), :mod:`.mime` (the MIME message), :mod:`.transports` (SMTP, file, memory),
+:mod:`.dedup_keys` (deterministic dedup keys), :mod:`.delivery` (send once per key).
 """
 
 from __future__ import annotations
 
+from gcmc_jobs.email.addresses import normalize_address
 from gcmc_jobs.email.dedup_keys import email_dedup_key
 from gcmc_jobs.email.kinds import (
     PAYLOADS,
@@ -60,6 +61,7 @@ __all__ = [
     "Welcome",
     "email_dedup_key",
     "get_kind",
+    "normalize_address",
     "render",
     "validate_payload",
 ]

@@ -3,10 +3,12 @@
 Every model is strict about what may reach a header or a template:
 
 * :data:`Line` fields (names, titles, statuses: anything that may end up in a subject) refuse
-  every control character, CR and LF included, so no payload can inject a header;
-* :data:`Paragraph` fields (free text bodies) accept newlines and tabs, no other control
-  character;
-* addresses are :class:`~pydantic.EmailStr`, links are ``http(s)`` URLs;
+  every control character, C0 (CR and LF included) and C1 (U+0080 to U+009F), and the Unicode
+  line and paragraph separators (U+2028, U+2029), so no payload can inject a header;
+* :data:`Paragraph` fields (free text bodies) accept newlines (LF, CR) and tabs, none of the
+  other characters a :data:`Line` refuses;
+* addresses are :data:`EmailAddress`: bare (no display name), normalised (see
+  :mod:`gcmc_jobs.email.addresses`); links are ``http(s)`` URLs;
 * the password-reset link is a :class:`~pydantic.SecretStr`: it never prints, and
   :meth:`EmailPayload.public_data` / :meth:`EmailPayload.secret_data` split it from the rest
   so that the queue carries it outside the message's arguments (see ``gcmc_jobs.actors.email``).
@@ -26,17 +28,19 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     SecretStr,
     field_validator,
 )
+
+from gcmc_jobs.email.addresses import bare_address
 
 __all__ = [
     "PAYLOADS",
     "Custom",
     "DocumentExpiryItem",
     "DocumentExpiryWarning",
+    "EmailAddress",
     "EmailPayload",
     "FilingReminder",
     "FilingReminderItem",
@@ -50,8 +54,11 @@ __all__ = [
     "Welcome",
 ]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
-_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: C0 and C1 control characters (U+0000 to U+001F, U+007F to U+009F, NEL included) and the Unicode
+#: line and paragraph separators (U+2028, U+2029): nothing that can end or bend a line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: The same, but for newlines (LF, CR) and tabs, which free text may hold.
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
 
@@ -79,6 +86,8 @@ Line = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_singl
 Paragraph = Annotated[str, Field(max_length=10_000), AfterValidator(_paragraph)]
 #: An ``http(s)://`` URL of at most 2,000 characters.
 Url = Annotated[str, Field(max_length=2_000), AfterValidator(_url)]
+#: A bare email address (no display name), normalised: see :mod:`gcmc_jobs.email.addresses`.
+EmailAddress = Annotated[str, AfterValidator(bare_address)]
 
 
 class EmailPayload(BaseModel):
@@ -136,7 +145,7 @@ class Welcome(EmailPayload):
 
     client_name: Line
     portal_url: Url
-    support_email: EmailStr
+    support_email: EmailAddress
 
     @classmethod
     def sample(cls) -> Self:

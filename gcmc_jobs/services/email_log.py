@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gcmc_jobs.db.models import EmailLog, EmailStatus, EmailSuppression, SuppressionReason
@@ -159,11 +159,14 @@ def suppression_reason(
     """Why ``address`` must not be mailed, or None. ``security=True`` (password resets)
     ignores :data:`SECURITY_IGNORED_REASONS`.
 
-    Addresses are matched as given and lowercased (store suppressions lowercased).
+    Addresses are compared case-insensitively (``lower()`` on both sides), as the digest
+    jobs compare them: a suppression stored as ``Mixed.Case@Example.com`` applies to
+    ``mixed.case@example.com``.
     """
-    candidates = list({address, address.lower()})
     reasons = connection.scalars(
-        select(EmailSuppression.reason).where(EmailSuppression.address.in_(candidates))
+        select(EmailSuppression.reason).where(
+            func.lower(EmailSuppression.address) == address.lower()
+        )
     ).all()
     for reason in reasons:
         if not (security and reason in SECURITY_IGNORED_REASONS):

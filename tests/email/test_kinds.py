@@ -84,7 +84,7 @@ def test_build_message_derives_the_same_key_for_the_same_email() -> None:
 
 
 def test_build_message_refuses_an_invalid_address() -> None:
-    with pytest.raises(InvalidPayload, match="not a valid email address"):
+    with pytest.raises(InvalidPayload, match=r"to: .*must be a bare email address"):
         build_message("welcome", "jane@", KINDS["welcome"].model.sample())
 
 
@@ -124,3 +124,64 @@ def test_each_helper_sends_its_payload_classs_kind_on_the_route_the_class_states
         message.queue_name,
         message.options["rate_limit_class"],
     ) == expected
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["\x80", "\x85", "\x9b", "\x9f", "\u2028", "\u2029"],
+    ids=["U+0080", "U+0085", "U+009B", "U+009F", "U+2028", "U+2029"],
+)
+def test_a_c1_control_or_a_unicode_line_separator_is_refused_in_every_text_field(
+    bad: str,
+) -> None:
+    # Given a single-line field (subject-bound) and a free-text one, each with the character
+    custom = KINDS["custom"].model.sample().model_dump()
+    for field in ("subject", "body", "tenant_name"):
+        # Then each is refused at validation, naming the field
+        with pytest.raises(InvalidPayload, match=field):
+            validate_payload("custom", custom | {field: f"Office{bad}closed"})
+    item = KINDS["filing_reminder"].model.sample().model_dump()
+    item["items"][0]["client_name"] = f"Jane{bad}Doe"
+    with pytest.raises(InvalidPayload, match=r"items\.0\.client_name"):
+        validate_payload("filing_reminder", item)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        '"a@b.c" <evil@x.com>',
+        "Jane Doe <jane@example.com>",
+        "<jane@example.com>",
+        "jane@example.com, evil@x.com",
+        '"jane doe"@example.com',
+        "jane@[127.0.0.1]",
+    ],
+)
+def test_only_a_bare_address_is_taken_as_a_recipient_naming_the_field(address: str) -> None:
+    with pytest.raises(InvalidPayload, match=r"to: .*must be a bare email address"):
+        build_message("welcome", address, KINDS["welcome"].model.sample())
+
+
+def test_only_a_bare_address_is_taken_inside_a_payload_naming_the_field() -> None:
+    data = KINDS["welcome"].model.sample().model_dump()
+    with pytest.raises(InvalidPayload, match=r"support_email: .*bare email address"):
+        validate_payload("welcome", data | {"support_email": '"a@b.c" <evil@x.com>'})
+    with pytest.raises(InvalidPayload, match="support_email"):
+        build_message(
+            "welcome", "jane@example.com", data | {"support_email": "Help <help@acme.example>"}
+        )
+
+
+def test_addresses_are_normalised_once_lowercased_in_the_message_and_its_keys() -> None:
+    # Given the same address written in two cases, with blanks around one
+    payload = KINDS["welcome"].model.sample()
+    upper = build_message("welcome", "  Mixed.Case@Example.COM ", payload)
+    lower = build_message("welcome", "mixed.case@example.com", payload)
+    # Then both messages carry the one normalised form, as recipient and in every key
+    assert upper.kwargs["to"] == lower.kwargs["to"] == "mixed.case@example.com"
+    assert upper.options["rate_limit_key"] == "mixed.case@example.com"
+    assert upper.options["dedup_key"] == lower.options["dedup_key"]
+    support = validate_payload(
+        "welcome", payload.model_dump() | {"support_email": "Help@ACME.example"}
+    )
+    assert support.support_email == "help@acme.example"  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ PUBLIC = {
     "Welcome",
     "email_dedup_key",
     "get_kind",
+    "normalize_address",
     "render",
     "validate_payload",
 }

@@ -51,6 +51,9 @@ HOSTILE_STRINGS = [
     "x" * 20_000,
     "https://evil.example/\r\nX-Injected: 1",
     "javascript:alert(1)",
+    '"a@b.c" <evil@x.com>',
+    "c1\x85nel\x9bcsi",
+    "line\u2028separator",
 ]
 hostile_values = st.one_of(
     st.sampled_from(HOSTILE_STRINGS),
