@@ -7,11 +7,14 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 
+from gcmc_jobs.email.addresses import envelope_address
 from gcmc_jobs.email.rendering import RenderedEmail
 
-__all__ = ["build_mime", "message_id_for", "to_bytes"]
+__all__ = ["build_mime", "envelope", "message_id_for", "needs_utf8", "to_bytes"]
+
+_SMTPUTF8 = SMTP.clone(utf8=True)
 
 
 def build_mime(
@@ -33,7 +36,10 @@ def build_mime(
     domain = parseaddr(sender)[1].rpartition("@")[2] or "gcmc-jobs.invalid"
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = Address(addr_spec=to)
+    wire = envelope_address(to)
+    # An ASCII local part travels in ASCII everywhere (its domain in IDNA form); a non-ASCII
+    # one stays UTF-8, which only an SMTPUTF8 server takes (see needs_smtputf8 and to_bytes).
+    message["To"] = Address(addr_spec=wire) if wire.isascii() else wire
     message["Subject"] = rendered.subject
     message["Date"] = format_datetime(now or datetime.now(UTC))
     message["Message-ID"] = message_id_for(dedup_key, domain=domain)
@@ -46,12 +52,29 @@ def build_mime(
     return message
 
 
-def to_bytes(message: EmailMessage) -> bytes:
+def envelope(message: EmailMessage) -> tuple[str, list[str]]:
+    """``(MAIL FROM, [RCPT TO, ...])`` of ``message``: its ``From`` and ``To`` addresses, each
+    domain in IDNA form (:func:`~gcmc_jobs.email.addresses.envelope_address`)."""
+    sender = envelope_address(parseaddr(str(message["From"]))[1])
+    recipients = [envelope_address(address) for _, address in getaddresses([str(message["To"])])]
+    return sender, recipients
+
+
+def needs_utf8(message: EmailMessage) -> bool:
+    """True when an address of ``message`` has a non-ASCII local part: the message can only
+    travel as UTF-8 (SMTPUTF8, RFC 6531/6532)."""
+    sender, recipients = envelope(message)
+    return not all(address.isascii() for address in (sender, *recipients))
+
+
+def to_bytes(message: EmailMessage, *, utf8: bool = False) -> bytes:
     """The message as SMTP wants it: CRLF line endings, lines folded (``email.policy.SMTP``).
 
-    ``smtplib.SMTP.sendmail`` sends bytes as they are, so the policy must do this.
+    ``smtplib.SMTP.sendmail`` sends bytes as they are, so the policy must do this. With
+    ``utf8`` (an SMTPUTF8 transaction, or an ``.eml`` file) headers stay UTF-8 (RFC 6532)
+    instead of being encoded, which is the only form a non-ASCII address can take.
     """
-    return message.as_bytes(policy=SMTP)
+    return message.as_bytes(policy=_SMTPUTF8 if utf8 else SMTP)
 
 
 def message_id_for(dedup_key: str | None, *, domain: str) -> str:

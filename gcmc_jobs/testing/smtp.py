@@ -12,7 +12,9 @@ It records what it accepts and can be told how to misbehave, the ways a mail ser
 
 :meth:`SmtpSink.stop` closes the listening socket (clients get "connection refused", as
 when a mail server is down) and :meth:`SmtpSink.start` listens again on the same port.
-With ``credentials=(login, password)`` it requires SMTP AUTH (over plain TCP: loopback only).
+With ``credentials=(login, password)`` it requires SMTP AUTH (over plain TCP: loopback only);
+with ``smtputf8=True`` it offers SMTPUTF8 (RFC 6531: non-ASCII addresses), which it does
+not by default, like many servers.
 
 aiosmtpd is an optional dependency: ``pip install gcmc-jobs[testing]``.
 """
@@ -55,6 +57,7 @@ class Delivery:
         recipients: list[str],
         peer: tuple[str, int],
         received_at: float,
+        mail_options: tuple[str, ...] = (),
     ) -> None:
         headers = _HEADERS.parsebytes(content, headersonly=True)
         #: The raw message, as received.
@@ -62,6 +65,8 @@ class Delivery:
         self.mail_from = mail_from
         #: ``RCPT TO`` addresses, as the client wrote them.
         self.recipients = tuple(recipients)
+        #: The ``MAIL FROM`` parameters (``"SMTPUTF8"`` for an SMTPUTF8 transaction).
+        self.mail_options = mail_options
         #: The client's ``(host, port)``: one per connection.
         self.peer = peer
         self.message_id = str(headers.get("Message-ID", ""))
@@ -94,10 +99,13 @@ class SmtpSink:
         host: str = "127.0.0.1",
         port: int = 0,
         credentials: tuple[str, str] | None = None,
+        smtputf8: bool = False,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.credentials = credentials
+        #: Whether the server offers SMTPUTF8 in its EHLO reply.
+        self.smtputf8 = smtputf8
         #: Logins that authenticated (with ``credentials``).
         self.logins: list[str] = []
         #: Every reply that refused a message (scripted or rejected), in order.
@@ -123,9 +131,9 @@ class SmtpSink:
         """Listen (again) on the sink's port."""
         if self._controller is not None:
             return self
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"enable_SMTPUTF8": self.smtputf8}
         if self.credentials is not None:  # AUTH over plain TCP: loopback only, for tests
-            options = {
+            options |= {
                 "authenticator": self._authenticate,
                 "auth_require_tls": False,
                 "auth_required": True,
@@ -245,6 +253,7 @@ class SmtpSink:
                     recipients=recipients,
                     peer=(str(peer[0]), int(peer[1])),
                     received_at=time.time(),
+                    mail_options=tuple(str(option) for option in envelope.mail_options),
                 )
             )
             return ACCEPT_REPLY, self._gate

@@ -9,7 +9,7 @@ from typing import Any
 
 import dramatiq
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, text
 
 from gcmc_jobs import queue_names as queues
 from gcmc_jobs.actors.email import send_email, send_security_email
@@ -262,6 +262,34 @@ def test_a_suppressed_address_is_not_mailed(
 
 
 @pytest.mark.parametrize(
+    ("stored", "sent_to"),
+    [
+        ("Mixed.Case@Example.com", "mixed.case@example.com"),
+        ("mixed.case@example.com", "MIXED.Case@EXAMPLE.com"),
+    ],
+)
+def test_a_suppression_applies_whatever_the_case_of_either_address(
+    stored: str,
+    sent_to: str,
+    gcmc_broker: dramatiq.Broker,
+    gcmc_worker: dramatiq.Worker,
+    gcmc_db: Engine,
+    smtp_server: SmtpSink,
+) -> None:
+    # Given a hard bounce stored in one case
+    _suppress(gcmc_db, stored, SuppressionReason.HARD_BOUNCE)
+    # When a transactional email and a password reset go to the address in another case
+    welcome = queue_welcome_email(sent_to, Welcome.sample())
+    reset = queue_password_reset_email(sent_to, RESET)
+    _drain(gcmc_broker, gcmc_worker)
+    # Then neither is mailed: both are recorded suppressed, under the normalised address
+    assert smtp_server.messages == []
+    for message in (welcome, reset):
+        row = _row(gcmc_db, message.options["dedup_key"])
+        assert (row.status, row.to_address) == (EmailStatus.SUPPRESSED, "mixed.case@example.com")
+
+
+@pytest.mark.parametrize(
     ("reason", "mailed"),
     [(SuppressionReason.COMPLAINT, True), (SuppressionReason.HARD_BOUNCE, False)],
 )
@@ -372,3 +400,35 @@ def test_a_password_reset_model_is_accepted_and_kept_secret(
     message = queue_password_reset_email(recipient, PasswordReset.sample())
     assert "sample-token" not in str(message)
     assert "sample-token" not in repr(message.kwargs)
+
+
+def test_a_non_ascii_recipient_fails_alone_and_the_next_email_on_the_thread_is_delivered(
+    gcmc_broker: dramatiq.Broker, gcmc_db: Engine, smtp_server: SmtpSink, recipient: str
+) -> None:
+    # Given one worker thread and a server without SMTPUTF8
+    worker = dramatiq.Worker(gcmc_broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    try:
+        # When an email to a non-ASCII local part is sent, then an unrelated one
+        custom = {"tenant_name": "Acme", "subject": "Hello", "body": "Hi"}
+        bad = queue_custom_email("jürgen@müller.example", custom)
+        _drain(gcmc_broker, worker)
+        good = queue_custom_email(recipient, custom)
+        _drain(gcmc_broker, worker)
+    finally:
+        worker.stop()
+    # Then the first failed for good after one attempt, with a clear error, dead-lettered
+    row = _row(gcmc_db, bad.kwargs["dedup_key"])
+    assert (row.status, row.attempts) == (EmailStatus.FAILED, 1)
+    assert row.error is not None
+    assert "SMTPUTF8" in row.error
+    with gcmc_db.connect() as connection:
+        dead = connection.execute(
+            text("SELECT message_id, error_type, attempts FROM dead_letters")
+        ).all()
+    assert [tuple(d) for d in dead] == [
+        (bad.message_id, "gcmc_jobs.errors.PermanentDeliveryError", 1)
+    ]
+    # And the next email on the same thread was delivered
+    assert _row(gcmc_db, good.kwargs["dedup_key"]).status == EmailStatus.SENT
+    assert [d.recipients for d in smtp_server.deliveries] == [(recipient,)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,108 @@ def test_smtp_reconnects_after_the_server_dropped_the_connection(smtp_server: Sm
     transport.send(_message())
     transport.close()
     assert len(smtp_server.messages) == 2
+
+
+@pytest.fixture
+def utf8_server() -> Iterator[SmtpSink]:
+    """An SMTP server that offers SMTPUTF8 (``smtp_server`` does not)."""
+    with SmtpSink(smtputf8=True) as sink:
+        yield sink
+
+
+def test_smtp_sends_a_non_ascii_local_part_with_smtputf8_when_the_server_offers_it(
+    utf8_server: SmtpSink,
+) -> None:
+    transport = SmtpTransport(utf8_server.url)
+    transport.send(_message("jürgen@müller.example"))
+    transport.close()
+    [delivery] = utf8_server.deliveries
+    assert delivery.recipients == ("jürgen@xn--mller-kva.example",)
+    assert "SMTPUTF8" in delivery.mail_options
+    assert delivery.message["To"] == "jürgen@xn--mller-kva.example"
+
+
+@pytest.mark.parametrize("offers_smtputf8", [False, True], ids=["plain", "smtputf8"])
+def test_smtp_sends_an_internationalised_domain_in_idna_form(offers_smtputf8: bool) -> None:
+    with SmtpSink(smtputf8=offers_smtputf8) as sink:
+        transport = SmtpTransport(sink.url)
+        transport.send(_message("jane@müller.example"))
+        transport.close()
+        [delivery] = sink.deliveries
+    assert delivery.recipients == ("jane@xn--mller-kva.example",)
+    assert "SMTPUTF8" not in delivery.mail_options  # plain ASCII: not needed
+    assert delivery.message["To"] == "jane@xn--mller-kva.example"
+
+
+def test_smtp_a_non_ascii_local_part_without_smtputf8_fails_for_that_email_alone(
+    smtp_server: SmtpSink,
+) -> None:
+    # Given a server without SMTPUTF8 and one connection reused by the thread
+    waits: list[float] = []
+    transport = SmtpTransport(smtp_server.url, sleep=waits.append)
+    transport.send(_message("first@example.com"))
+    # When an email to a non-ASCII local part is sent
+    with pytest.raises(PermanentDeliveryError, match=r"jürgen@xn--mller-kva\.example.*SMTPUTF8"):
+        transport.send(_message("jürgen@müller.example"))
+    # Then it failed for good at once, and the next, unrelated email is delivered
+    transport.send(_message("next@example.com"))
+    transport.close()
+    assert waits == []
+    assert smtp_server.refused == []
+    assert [d.recipients for d in smtp_server.deliveries] == [
+        ("first@example.com",),
+        ("next@example.com",),
+    ]
+
+
+def test_smtp_an_exception_after_mail_from_drops_the_connection_so_the_next_email_goes(
+    smtp_server: SmtpSink,
+) -> None:
+    # Given a connection that has sent one email
+    transport = SmtpTransport(smtp_server.url, sleep=lambda _: None)
+    transport.send(_message("first@example.com"))
+    first = transport._local.connection
+    # When an exception is raised inside the next transaction, after MAIL FROM (smtplib
+    # cannot encode a non-ASCII RCPT TO without SMTPUTF8: the issue's UnicodeEncodeError)
+    with pytest.raises(UnicodeEncodeError):
+        transport._send_once(
+            "no-reply@gcmc.example", ["jürgen@example.com"], b"Subject: x\r\n\r\nx\r\n", utf8=False
+        )
+    # Then that connection was dropped, and the next email goes on a new one (no "503 nested
+    # MAIL command")
+    assert transport._local.connection is None
+    transport.send(_message("next@example.com"))
+    assert transport._local.connection is not first
+    transport.close()
+    assert [d.recipients for d in smtp_server.deliveries] == [
+        ("first@example.com",),
+        ("next@example.com",),
+    ]
+    assert len(set(smtp_server.peers)) == 2
+
+
+def test_smtp_a_timeout_inside_a_transaction_drops_the_connection_so_the_next_email_goes(
+    smtp_server: SmtpSink,
+) -> None:
+    # Given a server that holds its reply to DATA past the client's timeout
+    transport = SmtpTransport(smtp_server.url, timeout_ms=300, retry_attempts=1)
+    smtp_server.hold()
+    with pytest.raises(TransientDeliveryError):
+        transport.send(_message("slow@example.com"))
+    smtp_server.release()
+    # When the thread sends its next email
+    transport.send(_message("next@example.com"))
+    transport.close()
+    # Then it is delivered, on a new connection
+    assert smtp_server.deliveries[-1].recipients == ("next@example.com",)
+    assert len(set(smtp_server.peers)) == 2
+
+
+def test_file_transport_writes_a_non_ascii_address_as_utf8(tmp_path: Path) -> None:
+    transport = FileTransport(str(tmp_path))
+    path = transport.send(_message("jürgen@müller.example"))
+    content = Path(path).read_bytes()
+    assert "To: jürgen@xn--mller-kva.example".encode() in content
 
 
 def test_smtp_url_credentials_never_show(smtp_server: SmtpSink) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from gcmc_jobs.email.mime import to_bytes
+from gcmc_jobs.email.mime import needs_utf8, to_bytes
 from gcmc_jobs.email.transports.base import Transport
 from gcmc_jobs.errors import TransientDeliveryError
 
@@ -36,7 +36,7 @@ class FileTransport(Transport):
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             temporary = path.with_suffix(".tmp")
-            temporary.write_bytes(to_bytes(message))
+            temporary.write_bytes(to_bytes(message, utf8=needs_utf8(message)))
             temporary.replace(path)
         except OSError as exc:
             raise TransientDeliveryError(f"cannot write {path}: {exc}") from exc

@@ -16,6 +16,12 @@ Each worker thread keeps its own connection (``threading.local``): no lock, no s
 socket between threads, and one connection reused for every message that thread sends. A
 failure drops the thread's connection; the next try connects again.
 
+Internationalised addresses: a non-ASCII domain travels in IDNA form; a non-ASCII local part
+is sent with SMTPUTF8 (RFC 6531) when the server offers it, and is a
+:class:`PermanentDeliveryError` for that email alone when it does not. After any exception
+inside an SMTP transaction the connection is reset (smtplib's RSET on a refusal) or dropped,
+so the next email on the thread starts clean.
+
 Failures are classified: connection errors, timeouts and 4xx replies are transient, retried
 here a few times with a small jittered wait (``retry_attempts``, ``retry_max_wait_ms``;
 ``sleep`` is injectable), then raised as :class:`TransientDeliveryError` for Dramatiq's
@@ -31,7 +37,6 @@ import threading
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
-from email.utils import getaddresses, parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tenacity import (
@@ -41,13 +46,14 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from gcmc_jobs.email.mime import to_bytes
+from gcmc_jobs.email.mime import envelope, needs_utf8, to_bytes
 from gcmc_jobs.email.transports.base import Transport
 from gcmc_jobs.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 
 __all__ = ["SmtpTransport"]
 
 _STARTTLS = ("auto", "required", "off")
+_UTF8 = ("SMTPUTF8",)
 
 
 class SmtpTransport(Transport):
@@ -160,14 +166,25 @@ class SmtpTransport(Transport):
 
     # -- sending -------------------------------------------------------------------------
 
-    def _send_once(self, sender: str, recipients: list[str], data: bytes) -> None:
+    def _send_once(self, sender: str, recipients: list[str], data: bytes, *, utf8: bool) -> None:
         connection = self._connection()
+        if utf8 and not connection.has_extn("smtputf8"):
+            # Checked before MAIL FROM: no transaction is open, the connection stays usable.
+            address = next(a for a in (*recipients, sender) if not a.isascii())
+            raise PermanentDeliveryError(
+                f"{address!r} has a non-ASCII local part, which needs SMTPUTF8; SMTP server "
+                f"{self.host}:{self.port} does not offer it"
+            )
         try:
-            connection.sendmail(sender, recipients, data)
+            connection.sendmail(sender, recipients, data, mail_options=_UTF8 if utf8 else ())
         except smtplib.SMTPRecipientsRefused as exc:
+            # smtplib sent RSET (or closed on a 421): the connection is out of the transaction.
             code, reply = next(iter(exc.recipients.values()))
+            if code == 421:
+                self._drop()
             raise _classify(code, reply, "recipient refused") from None
         except smtplib.SMTPResponseException as exc:
+            # Sender refused / data refused: smtplib sent RSET, or closed on a 421.
             if exc.smtp_code == 421 or exc.smtp_code < 400:
                 self._drop()  # 421: the server is closing this connection
             raise _classify(exc.smtp_code, exc.smtp_error, "message refused") from None
@@ -176,11 +193,17 @@ class SmtpTransport(Transport):
             raise TransientDeliveryError(
                 f"SMTP connection to {self.host}:{self.port} failed: {type(exc).__name__}"
             ) from None
+        except BaseException:
+            # Anything else (an encoding error, a time limit raised in this thread) may leave
+            # the connection in the middle of a transaction, where the next email would get
+            # "503 nested MAIL command": drop it, so no other email is ever affected.
+            self._drop()
+            raise
 
     def send(self, message: EmailMessage) -> str:
-        sender = parseaddr(str(message["From"]))[1]
-        recipients = [address for _, address in getaddresses([str(message["To"])])]
-        data = to_bytes(message)
+        sender, recipients = envelope(message)
+        utf8 = needs_utf8(message)
+        data = to_bytes(message, utf8=utf8)
         retrying = Retrying(
             stop=stop_after_attempt(self.retry_attempts),
             wait=wait_random_exponential(multiplier=0.05, max=self.retry_max_wait_ms / 1000),
@@ -190,7 +213,7 @@ class SmtpTransport(Transport):
         )
         for attempt in retrying:
             with attempt:
-                self._send_once(sender, recipients, data)
+                self._send_once(sender, recipients, data, utf8=utf8)
         return str(message["Message-ID"])
 
 
