@@ -18,6 +18,7 @@ or, for a block that leaves the process as it found it (scripts, tests)::
 from __future__ import annotations
 
 from gcmc_jobs.bootstrap import configure, configured
+from gcmc_jobs.brokers import actor
 from gcmc_jobs.errors import (
     ConfigurationError,
     GcmcJobsError,
@@ -43,6 +44,7 @@ __all__ = [
     "Settings",
     "TransientError",
     "__version__",
+    "actor",  # host actors, on the package's broker with its middleware
     "configure",
     "configured",
     "current",

@@ -21,6 +21,7 @@ import gcmc_jobs.actors  # noqa: F401  (declares every actor on brokers.unconfig
 from gcmc_jobs import brokers
 from gcmc_jobs import runtime as _runtime
 from gcmc_jobs.runtime import Runtime
+from gcmc_jobs.scheduling.jobs import import_host_modules
 from gcmc_jobs.settings import Settings
 
 __all__ = ["configure", "configured"]
@@ -42,6 +43,10 @@ def configure(
     Dramatiq's global broker, which the ``dramatiq`` and ``periodiq`` command lines need; a
     host application usually leaves its own alone. A runtime configured before is replaced,
     not closed (use :func:`configured` to get it back).
+
+    Then it imports the host's modules named by ``settings.host_modules``
+    (``GCMC_JOBS_HOST_MODULES``), which declare the host's actors (``@gcmc_jobs.actor``,
+    bound to this broker as they are declared) and register its daily jobs.
     """
     runtime = Runtime(
         settings if settings is not None else Settings(), broker=broker, engine=engine
@@ -50,6 +55,7 @@ def configure(
     if set_global:
         dramatiq.set_broker(runtime.broker)
     _runtime.install(runtime)
+    import_host_modules(runtime.settings)
     return runtime
 
 

@@ -10,13 +10,14 @@ Every duration is in milliseconds, like Dramatiq's own options.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import time
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 __all__ = ["BrokerKind", "Settings", "broker_kind_of"]
@@ -167,6 +168,14 @@ class Settings(BaseSettings):
         "default, 1,000).",
     )
 
+    host_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Modules of the host application that `configure()` imports (so every "
+        "worker, the scheduler tick and every command know them): where the host declares "
+        "its actors (`@gcmc_jobs.actor`) and registers its daily jobs "
+        "(`@gcmc_jobs.scheduling.daily_job`). Comma-separated: `host_app.jobs,host_app.mail`.",
+    )
+
     # -- Retry policy defaults (each actor may override; see README) ---------------------
     max_retries: int = Field(default=5, ge=0, description="Retries after the first attempt.")
     min_backoff_ms: int = Field(default=1_000, ge=0, description="First retry delay, ms.")
@@ -284,6 +293,16 @@ class Settings(BaseSettings):
         description="How long after its scheduled local time a daily job may still be "
         "missing before health reports it overdue, ms (2 hours by default).",
     )
+
+    @field_validator("host_modules", mode="before")
+    @classmethod
+    def _module_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):  # JSON, as settings_env writes a list
+                return json.loads(text)
+            return [name.strip() for name in text.split(",") if name.strip()]
+        return value
 
     @field_validator("broker_url", mode="after")
     @classmethod

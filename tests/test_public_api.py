@@ -18,6 +18,7 @@ PUBLIC = {
     "Settings",
     "TransientError",
     "__version__",
+    "actor",
     "configure",
     "configured",
     "current",

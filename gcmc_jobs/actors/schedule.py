@@ -18,7 +18,7 @@ from gcmc_jobs.actors.email import email_message
 from gcmc_jobs.brokers import actor
 from gcmc_jobs.errors import PermanentError, RunInProgress
 from gcmc_jobs.runtime import Runtime, current
-from gcmc_jobs.scheduling.jobs import DigestSender
+from gcmc_jobs.scheduling.jobs import DigestSender, job_times
 from gcmc_jobs.scheduling.ledger import Claim
 from gcmc_jobs.scheduling.mailing import digest_sender
 from gcmc_jobs.scheduling.runner import run_for_tenant
@@ -94,7 +94,7 @@ def tick_now(runtime: Runtime, now: datetime, *, jobs: list[str] | None = None) 
         runtime.engine,
         runtime.broker,
         now=now,
-        job_times=runtime.settings.job_times,
+        job_times=job_times(runtime.settings),
         make_message=run_daily_job.message_with_options,
         jobs=jobs,
     )

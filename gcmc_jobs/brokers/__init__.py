@@ -183,19 +183,42 @@ unconfigured = UnconfiguredBroker(
 )
 
 
+#: The broker :func:`bind` last bound the actors to (None: :data:`unconfigured`).
+_bound: Broker | None = None
+
+
 @overload
 def actor(fn: F) -> dramatiq.Actor[Any, Any]: ...
 @overload
 def actor(fn: None = None, **options: Any) -> Callable[[F], dramatiq.Actor[Any, Any]]: ...
 def actor(fn: F | None = None, **options: Any) -> Any:
-    """Declare a package actor on :data:`unconfigured` (``dramatiq.actor`` otherwise)."""
-    decorator = dramatiq.actor(broker=unconfigured, **options)
-    return decorator(fn) if fn is not None else decorator
+    """Declare an actor on the package's broker: ``@gcmc_jobs.actor(queue_name=...,
+    max_retries=..., ...)``, or bare ``@gcmc_jobs.actor``; options as ``dramatiq.actor``'s,
+    plus those of the package's middleware (``dedup_key``, ``rate_limit_key``, ...).
+
+    The actor is declared on :data:`unconfigured` (its options checked against the whole
+    stack), rebound by every :func:`gcmc_jobs.configure` like the package's own, and bound
+    at once to the broker configured when it is declared after ``configure()`` (a host
+    module the worker imports after ``gcmc_jobs.worker``).
+    """
+
+    def declare(function: F) -> dramatiq.Actor[Any, Any]:
+        declared: dramatiq.Actor[Any, Any] = dramatiq.actor(broker=unconfigured, **options)(
+            function
+        )
+        if _bound is not None:
+            declared.broker = _bound
+            _bound.declare_actor(declared)
+        return declared
+
+    return declare(fn) if fn is not None else declare
 
 
 def bind(broker: Broker) -> None:
-    """Rebind every package actor to ``broker`` (what ``configure()`` does; the actors must
-    be declared, i.e. :mod:`gcmc_jobs.actors` imported)."""
+    """Rebind every actor declared with :func:`actor` to ``broker`` (what ``configure()``
+    does; the package's actors must be declared, i.e. :mod:`gcmc_jobs.actors` imported)."""
+    global _bound
     for declared in list(unconfigured.actors.values()):
         declared.broker = broker
         broker.declare_actor(declared)
+    _bound = None if broker is unconfigured else broker

@@ -35,7 +35,7 @@ from gcmc_jobs.db.engine import make_engine, session_scope
 from gcmc_jobs.db.models import Tenant
 from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.scheduling.due_runs import due_runs
-from gcmc_jobs.scheduling.jobs import JOB_NAMES, check_job
+from gcmc_jobs.scheduling.jobs import JOB_NAMES, check_job, import_host_modules, job_times
 from gcmc_jobs.scheduling.ledger_view import list_runs, next_runs
 from gcmc_jobs.scheduling.run_messages import trigger_runs
 from gcmc_jobs.scheduling.runner import RunResult, run_for_tenant
@@ -116,7 +116,9 @@ def _results_table(title: str, results: list[RunResult]) -> Table:
     return table
 
 
-JobArg = typer.Argument(..., help=f"One of: {', '.join(JOB_NAMES)}.")
+JobArg = typer.Argument(
+    ..., help=f"One of: {', '.join(JOB_NAMES)}, or a daily job of GCMC_JOBS_HOST_MODULES."
+)
 
 
 @app.command("run")
@@ -136,6 +138,7 @@ def run_command(
     Without --force a job that already succeeded for a tenant's date is skipped; a failed
     one runs again. Notifications and digest emails are never duplicated, even forced.
     """
+    import_host_modules(settings())  # the host's registered jobs are jobs too
     check_job(job)
     day = parse_date(on)
     with _configured() as runtime:
@@ -202,7 +205,7 @@ def tick_command(
     """
     instant = parse_now(now)
     with _configured() as runtime:
-        job_times = runtime.settings.job_times
+        times = job_times(runtime.settings)
         if not isinstance(runtime.broker, StubBroker):
             result = tick_now(runtime, instant)
             console.print(
@@ -211,7 +214,7 @@ def tick_command(
             )
             return
         with session_scope(runtime.engine) as session:
-            due = due_runs(session, instant, job_times)
+            due = due_runs(session, instant, times)
         send = digests_of(runtime)
         results = [
             run_for_tenant(
@@ -245,7 +248,7 @@ def schedules_command(
     engine = make_engine(current.database_url.get_secret_value())
     try:
         with session_scope(engine) as session:
-            rows = next_runs(session, current.job_times, now=instant, tenant_id=tenant)
+            rows = next_runs(session, job_times(current), now=instant, tenant_id=tenant)
     finally:
         engine.dispose()
     if as_json:

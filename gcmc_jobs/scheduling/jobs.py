@@ -16,22 +16,43 @@ job                                default  what it does (DOMAIN.md)
                                             exactly 14, 7, 3 or 0 days, or 1 to 7 days late
 ``filing_reminders``               09:00    in-app: open filings due within 7 days, or late
 =================================  =======  ==============================================
+
+A host application registers its own tenant-local daily jobs next to these
+(:func:`daily_job`, :func:`register_daily_job`): the tick enqueues them, the ledger runs each
+once per tenant per local day, and ``gcmc-jobs schedules`` / ``runs`` show them. The modules
+that register them are imported by :func:`import_host_modules` (``GCMC_JOBS_HOST_MODULES``),
+which :func:`job_times` calls, so every process that asks for the schedule knows them.
 """
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gcmc_jobs.errors import UnknownJob
+from gcmc_jobs.errors import ConfigurationError, UnknownJob
 from gcmc_jobs.services import compliance, digests, notifications
-from gcmc_jobs.settings import DEFAULT_JOB_TIMES
+from gcmc_jobs.settings import DEFAULT_JOB_TIMES, Settings
 
-__all__ = ["JOBS", "JOB_NAMES", "DigestSender", "JobContext", "SentDigests", "check_job"]
+__all__ = [
+    "JOBS",
+    "JOB_NAMES",
+    "DigestSender",
+    "JobContext",
+    "JobFunction",
+    "SentDigests",
+    "check_job",
+    "daily_job",
+    "host_jobs",
+    "import_host_modules",
+    "job_times",
+    "register_daily_job",
+]
 
 
 @dataclass(frozen=True)
@@ -91,20 +112,100 @@ def _emails(
     return job
 
 
-#: Every daily job by name; the default local times are ``Settings.job_times``.
-JOBS: dict[str, Callable[[JobContext], dict[str, Any]]] = {
+#: What a daily job is: a function of its context returning its counts (``job_runs.stats``).
+JobFunction = Callable[[JobContext], dict[str, Any]]
+
+#: Every daily job by name, the package's and those the host registered; the package's
+#: local times are ``Settings.job_times``, a host job's is given when it is registered.
+JOBS: dict[str, JobFunction] = {
     "compliance_refresh": _compliance_refresh,
     "document_expiry_emails": _emails(digests.document_expiry_digests),
     "document_expiry_notifications": _notifications(notifications.notify_document_expiry),
     "filing_reminder_emails": _emails(digests.filing_reminder_digests),
     "filing_reminders": _notifications(notifications.notify_filing_reminders),
 }
+#: The package's own daily jobs.
 JOB_NAMES: tuple[str, ...] = tuple(DEFAULT_JOB_TIMES)
 assert set(JOBS) == set(JOB_NAMES)
+
+#: The host's daily jobs, by name: their local time.
+_HOST_TIMES: dict[str, time] = {}
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def register_daily_job(name: str, job: JobFunction, *, at: time | str) -> JobFunction:
+    """Register a host's tenant-local daily job: ``job(ctx)`` runs once per active tenant per
+    local day at ``at`` (a ``time`` or ``"HH:MM"``, the tenant's local time), under the run
+    ledger, and returns its counts (a JSON-able dict, stored in ``job_runs.stats``).
+
+    ``ctx`` is a :class:`JobContext`: ``session`` (the run's transaction: the job's writes
+    and the ledger's ``succeeded`` row commit together), ``tenant_id``, ``today`` (the
+    tenant's local date), ``now``. Like the package's jobs it should issue a constant number
+    of statements per tenant and be safe to run again (``--force``). Raises ``ValueError``
+    for a name that is not lower-case ``[a-z0-9_]`` (at most 64), that is a package job's,
+    or that another function already took. Returns ``job``.
+    """
+    if not _NAME.match(name):
+        raise ValueError(f"daily job name {name!r}: lower-case letters, digits and _, <= 64")
+    if name in JOB_NAMES:
+        raise ValueError(f"daily job name {name!r} is one of gcmc-jobs' own")
+    previous = JOBS.get(name)
+    if previous is not None and _qualified(previous) != _qualified(job):
+        raise ValueError(f"daily job {name!r} is already registered by {_qualified(previous)}")
+    when = at if isinstance(at, time) else time.fromisoformat(at)
+    JOBS[name] = job
+    _HOST_TIMES[name] = when
+    return job
+
+
+def daily_job(name: str, *, at: time | str) -> Callable[[JobFunction], JobFunction]:
+    """:func:`register_daily_job` as a decorator::
+
+    @daily_job("stale_drafts_report", at="06:00")
+    def stale_drafts_report(ctx: JobContext) -> dict[str, Any]:
+        ...
+        return {"drafts": count}
+    """
+
+    def register(job: JobFunction) -> JobFunction:
+        return register_daily_job(name, job, at=at)
+
+    return register
+
+
+def _qualified(job: JobFunction) -> str:
+    return f"{getattr(job, '__module__', '?')}.{getattr(job, '__qualname__', repr(job))}"
+
+
+def host_jobs() -> dict[str, time]:
+    """The daily jobs the host registered, by name, with their local time."""
+    return dict(_HOST_TIMES)
+
+
+def import_host_modules(settings: Settings) -> None:
+    """Import the host's modules named by ``settings.host_modules`` (``GCMC_JOBS_HOST_MODULES``):
+    their ``@gcmc_jobs.actor`` and ``@daily_job`` declarations run. Idempotent (Python
+    imports a module once). A module that cannot be imported raises
+    :class:`~gcmc_jobs.errors.ConfigurationError` naming the setting."""
+    for module in settings.host_modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"GCMC_JOBS_HOST_MODULES: cannot import {module!r}: {exc}"
+            ) from exc
+
+
+def job_times(settings: Settings) -> dict[str, time]:
+    """Every daily job's local time: the package's (``settings.job_times``) then the host's
+    (imported first: :func:`import_host_modules`). What the tick, ``gcmc-jobs schedules``,
+    the API and the health check use."""
+    import_host_modules(settings)
+    return {**settings.job_times, **_HOST_TIMES}
 
 
 def check_job(name: str) -> str:
     """``name`` if it is a daily job, else :class:`UnknownJob` listing the known ones."""
     if name not in JOBS:
-        raise UnknownJob(f"unknown job {name!r}; known jobs: {', '.join(JOB_NAMES)}")
+        raise UnknownJob(f"unknown job {name!r}; known jobs: {', '.join(JOBS)}")
     return name

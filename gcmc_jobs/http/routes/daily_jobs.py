@@ -15,6 +15,7 @@ from gcmc_jobs.errors import UnknownJob
 from gcmc_jobs.http import deps, schemas
 from gcmc_jobs.http.deps import NAME, Limit, Name
 from gcmc_jobs.scheduling.jobs import check_job
+from gcmc_jobs.scheduling.jobs import job_times as all_job_times
 from gcmc_jobs.scheduling.ledger_view import list_runs, next_runs
 from gcmc_jobs.scheduling.run_messages import trigger_runs
 
@@ -57,7 +58,7 @@ def schedules(
         int | None, Query(ge=1, le=2**31 - 1, description="Only this tenant (active or not).")
     ] = None,
 ) -> list[schemas.ScheduleBody]:
-    job_times = deps.settings(request).job_times
+    job_times = all_job_times(deps.settings(request))
     with Session(deps.engine(request)) as session:
         found = next_runs(
             session,

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.ops.health.report import CheckResult
+from gcmc_jobs.scheduling.jobs import job_times
 from gcmc_jobs.scheduling.ledger_view import job_statuses
 from gcmc_jobs.settings import Settings
 
@@ -26,9 +27,10 @@ def check_daily_jobs(settings: Settings, engine: Engine | None, now: datetime) -
     unknown timezone); lists each job's status per tenant. Three statements."""
     assert engine is not None
     grace = timedelta(milliseconds=settings.health_job_grace_ms)
+    times = job_times(settings)  # the host's registered jobs too
     with Session(engine) as session:
-        statuses = job_statuses(session, settings.job_times, now=now, grace=grace)
-    jobs: dict[str, list[dict[str, Any]]] = {job: [] for job in settings.job_times}
+        statuses = job_statuses(session, times, now=now, grace=grace)
+    jobs: dict[str, list[dict[str, Any]]] = {job: [] for job in times}
     for status in statuses:
         jobs[status.job].append(status.as_dict())
     overdue = sum(status.overdue for status in statuses)
