@@ -23,10 +23,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
-from gcmc_jobs.db.models import EmailLog, EmailStatus, EmailSuppression, SuppressionReason
+from gcmc_jobs.db.models import (
+    EmailLog,
+    EmailStatus,
+    EmailSuppression,
+    SuppressionReason,
+    Tenant,
+)
+from gcmc_jobs.errors import UnknownTenant
 
 __all__ = [
     "SECURITY_IGNORED_REASONS",
@@ -75,7 +83,13 @@ def ensure_queued(
     subject: str,
     tenant_id: int | None = None,
 ) -> None:
-    """Insert the row as ``queued`` unless one with this key exists (then change nothing)."""
+    """Insert the row as ``queued`` unless one with this key exists (then change nothing).
+
+    Raises :class:`~gcmc_jobs.errors.UnknownTenant` (permanent: dead-lettered at once, never
+    retried) when ``tenant_id`` names no tenant. The foreign key would say so on our own
+    schema, but a host's tenants table may carry none, so when the row is new the tenant's
+    existence is checked in the same transaction (one indexed lookup, once per email).
+    """
     values = {
         "dedup_key": dedup_key,
         "tenant_id": tenant_id,
@@ -85,20 +99,35 @@ def ensure_queued(
         "status": EmailStatus.QUEUED,
         "attempts": 0,
     }
+    statement: postgresql.Insert | sqlite.Insert
     if connection.dialect.name == "postgresql":
-        connection.execute(
-            postgresql.insert(EmailLog)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["dedup_key"])
-        )
+        statement = postgresql.insert(EmailLog).values(values)
     elif connection.dialect.name == "sqlite":
-        connection.execute(
-            sqlite.insert(EmailLog)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["dedup_key"])
-        )
+        statement = sqlite.insert(EmailLog).values(values)
     else:  # pragma: no cover - gcmc-jobs supports PostgreSQL and SQLite
         raise NotImplementedError(connection.dialect.name)
+    try:
+        result = connection.execute(statement.on_conflict_do_nothing(index_elements=["dedup_key"]))
+    except IntegrityError as exc:
+        if tenant_id is not None and _is_foreign_key_violation(exc):
+            raise _unknown_tenant(tenant_id, kind) from None
+        raise
+    if tenant_id is not None and result.rowcount == 1:
+        known = connection.scalar(select(exists().where(Tenant.id == tenant_id)))
+        if not known:  # the caller's transaction rolls the new row back
+            raise _unknown_tenant(tenant_id, kind)
+
+
+def _unknown_tenant(tenant_id: int, kind: str) -> UnknownTenant:
+    return UnknownTenant(
+        f"no tenant has id {tenant_id}: the {kind!r} email for it is not sent "
+        "(check the tenant_id the host passed)"
+    )
+
+
+def _is_foreign_key_violation(exc: IntegrityError) -> bool:
+    # psycopg: SQLSTATE 23503; SQLite (with PRAGMA foreign_keys=ON): its message.
+    return getattr(exc.orig, "sqlstate", None) == "23503" or "FOREIGN KEY" in str(exc.orig)
 
 
 def claim(connection: Connection, dedup_key: str) -> bool:

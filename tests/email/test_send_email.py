@@ -17,7 +17,7 @@ from gcmc_jobs.db.models import EmailStatus, EmailSuppression, SuppressionReason
 from gcmc_jobs.email import KINDS, PasswordReset, Welcome, render
 from gcmc_jobs.email.delivery import Outcome, deliver
 from gcmc_jobs.email.transports import SmtpTransport
-from gcmc_jobs.errors import InvalidPayload
+from gcmc_jobs.errors import InvalidPayload, UnknownTenant
 from gcmc_jobs.sending import (
     build_message,
     queue_custom_email,
@@ -432,3 +432,70 @@ def test_a_non_ascii_recipient_fails_alone_and_the_next_email_on_the_thread_is_d
     # And the next email on the same thread was delivered
     assert _row(gcmc_db, good.kwargs["dedup_key"]).status == EmailStatus.SENT
     assert [d.recipients for d in smtp_server.deliveries] == [(recipient,)]
+
+
+def test_an_unknown_tenant_id_is_dead_lettered_at_once_naming_it(
+    gcmc_broker: dramatiq.Broker,
+    gcmc_worker: dramatiq.Worker,
+    gcmc_db: Engine,
+    smtp_server: SmtpSink,
+    recipient: str,
+) -> None:
+    # Given a tenant id the database does not know
+    custom = {"tenant_name": "Acme", "subject": "Hello", "body": "Hi"}
+    # When an email for it is sent
+    message = queue_custom_email(recipient, custom, tenant_id=987_654_321)
+    _drain(gcmc_broker, gcmc_worker)
+    # Then it is dead-lettered after its first attempt, naming the tenant id; nothing mailed
+    with gcmc_db.connect() as connection:
+        dead = connection.execute(
+            text("SELECT message_id, error_type, error, attempts FROM dead_letters")
+        ).all()
+        assert email_log.get(connection, message.kwargs["dedup_key"]) is None
+    [(message_id, error_type, error, attempts)] = dead
+    assert (message_id, error_type, attempts) == (
+        message.message_id,
+        "gcmc_jobs.errors.UnknownTenant",
+        1,
+    )
+    assert "no tenant has id 987654321" in error
+    assert smtp_server.messages == []
+
+
+def test_an_unknown_tenant_is_refused_without_a_foreign_key_to_say_so(
+    gcmc_sqlite_db: Engine, smtp_server: SmtpSink, recipient: str
+) -> None:
+    # Given a database where email_log.tenant_id is not enforced (a host's tenants table
+    # may carry no foreign key: here SQLite's enforcement is off on the connection)
+    transport = SmtpTransport(smtp_server.url)
+    with gcmc_sqlite_db.connect() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+        # When a row for an unknown tenant is inserted, Then UnknownTenant names it
+        with pytest.raises(UnknownTenant, match="no tenant has id 4242"):
+            email_log.ensure_queued(
+                connection,
+                dedup_key="custom:unknown-tenant",
+                to_address=recipient,
+                kind="custom",
+                subject="Hello",
+                tenant_id=4242,
+            )
+        connection.rollback()
+        assert email_log.get(connection, "custom:unknown-tenant") is None
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+    # And deliver() mails nothing for it
+    with pytest.raises(UnknownTenant):
+        deliver(
+            gcmc_sqlite_db,
+            transport,
+            kind="welcome",
+            to=recipient,
+            payload=Welcome.sample(),
+            dedup_key="welcome:unknown-tenant",
+            sender="no-reply@gcmc.example",
+            tenant_id=4242,
+        )
+    transport.close()
+    assert smtp_server.messages == []
