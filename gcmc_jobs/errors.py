@@ -18,7 +18,6 @@
     │   │   └── UnknownTenant       no tenant has this id (also a LookupError)
     │   ├── UnknownTemplate         no template for an email kind
     │   ├── TemplateRenderError     an email template failed to render (undefined variable…)
-    │   ├── RecipientSuppressed     the address is on the suppression list
     │   └── PermanentDeliveryError  the mail server refused for good (5xx)
     ├── TransientError              worth retrying with backoff
     │   ├── TransientDeliveryError  the mail server is down or said 4xx
@@ -46,7 +45,6 @@ __all__ = [
     "PermanentDeliveryError",
     "PermanentError",
     "RateLimitDeferralFailed",
-    "RecipientSuppressed",
     "RunInProgress",
     "TemplateRenderError",
     "TransientDeliveryError",
@@ -115,7 +113,8 @@ class UnknownJob(InvalidPayload):
 
 
 class UnknownTenant(InvalidPayload, LookupError):
-    """No tenant has this id (a daily run was asked for one that does not exist)."""
+    """No tenant has this id: a daily run was asked for one that does not exist, or an
+    email names a ``tenant_id`` the database does not know (dead-lettered at once)."""
 
 
 class UnknownTemplate(PermanentError):
@@ -124,10 +123,6 @@ class UnknownTemplate(PermanentError):
 
 class TemplateRenderError(PermanentError):
     """An email template failed to render (an undefined variable, a sandbox violation)."""
-
-
-class RecipientSuppressed(PermanentError):
-    """The recipient's address is on the suppression list."""
 
 
 class PermanentDeliveryError(PermanentError):
