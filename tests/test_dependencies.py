@@ -72,3 +72,29 @@ def test_every_module_level_import_of_the_package_is_a_declared_dependency() -> 
             if not owners & declared:
                 missing.append(f"{path.relative_to(ROOT)} imports {name} ({sorted(owners)})")
     assert missing == []
+
+
+def _all_imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_testing_extra_installs_everything_the_pytest_plugin_imports() -> None:
+    # `pip install gcmc-jobs[testing]` is what the README tells a host's test environment to
+    # install: every import of the plugin, deferred ones (aiosmtpd) included, must come with it.
+    distributions = packages_distributions()
+    declared = _declared({"testing"})
+    missing = []
+    for path in sorted((PACKAGE / "testing").rglob("*.py")):
+        for name in _all_imports(path):
+            if name in sys.stdlib_module_names or name in {"gcmc_jobs", "__future__"}:
+                continue
+            owners = {d.lower().replace("_", "-") for d in distributions.get(name, [name])}
+            if not owners & declared:
+                missing.append(f"{path.relative_to(ROOT)} imports {name} ({sorted(owners)})")
+    assert missing == []
