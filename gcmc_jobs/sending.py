@@ -2,7 +2,8 @@
 
 Every helper validates in the caller (:class:`~gcmc_jobs.errors.InvalidPayload`, nothing
 enqueued), derives a deterministic dedup key unless one is given, and returns the
-``dramatiq.Message`` (for a duplicate key still taken: the message, not enqueued). Each
+``dramatiq.Message`` (for a duplicate key still taken: the message, not enqueued, for which
+:func:`is_duplicate` is true). Each
 ``queue_<kind>`` helper takes its kind's name from the payload class (``Welcome.kind``).
 
 These helpers sit above the email actors they call (:mod:`gcmc_jobs.actors.email`), which
@@ -17,11 +18,12 @@ from typing import Any
 
 import dramatiq
 
-from gcmc_jobs.actors.email import email_call, email_message, send_email
+from gcmc_jobs.actors.email import email_call, email_message, is_duplicate, send_email
 from gcmc_jobs.email import kinds
 
 __all__ = [
     "build_message",
+    "is_duplicate",
     "queue_custom_email",
     "queue_document_expiry_warning",
     "queue_email",
@@ -49,8 +51,9 @@ def build_message(
 
     ``kind`` is one of :data:`gcmc_jobs.email.KINDS`; ``payload`` its model or a mapping of
     its fields; ``tenant_id`` the tenant the email belongs to (``email_log.tenant_id``);
-    ``dedup_key`` names the logical email (default: a hash of kind, recipient, payload and
-    tenant; a daily digest should pass its own, e.g. ``f"digest:docs:{tenant}:{user}:{day}"``);
+    ``dedup_key`` names the logical email, once ever (default: a hash of kind, recipient,
+    payload and tenant, recorded per dedup-TTL window, see the README's "Duplicates of an
+    email"; a daily digest should pass its own, e.g. ``f"digest:docs:{tenant}:{user}:{day}"``);
     ``correlation_id`` ties the email to the operation that caused it in the logs.
 
     Raises :class:`~gcmc_jobs.errors.InvalidPayload` at once for an invalid call. The

@@ -10,9 +10,11 @@ enqueued. It then:
 
 * routes the message: critical kinds go to ``send_security_email`` on
   ``gcmc_email_critical``, whatever actor the caller used;
-* resolves the dedup key (message option > ``dedup_key`` argument > the deterministic
-  :func:`~gcmc_jobs.email.dedup_keys.email_dedup_key`) and writes it both in the arguments (the
-  ``email_log`` row) and in the ``dedup_key`` option (the ``Deduplication`` middleware);
+* resolves the dedup keys: an explicit key (message option > ``dedup_key`` argument) goes
+  both in the ``dedup_key`` option (claimed by the ``Deduplication`` middleware) and in the
+  arguments (the ``email_log`` row): once ever. Without one, the option is the content key
+  (:func:`~gcmc_jobs.email.dedup_keys.email_dedup_key`) and the argument that key in its
+  dedup-TTL window (:func:`~gcmc_jobs.email.dedup_keys.windowed_key`): once per window;
 * normalises the recipient once (lowercased: :func:`~gcmc_jobs.email.addresses.normalize_address`);
 * sets the middleware options ``tenant_id``, ``rate_limit_key`` (the normalised recipient)
   and ``rate_limit_class`` (``"security"`` for password resets, else ``"default"``);
@@ -21,8 +23,8 @@ enqueued. It then:
   options, and the dead-letter view masks ``secrets``.
 
 A duplicate (same dedup key, still taken) is not an error for the sender: ``send`` returns
-the message without enqueuing it (``DeduplicatedActor``), and the worker side never mails a
-key whose ``email_log`` row says ``sent``.
+the message without enqueuing it, and :func:`is_duplicate` says so; the worker side never
+mails a key whose ``email_log`` row says ``sent``.
 
 Workers consume both queues (``dramatiq gcmc_jobs.worker``); the critical actor's priority
 puts its messages ahead of prefetched bulk mail. A dedicated worker for security mail::
@@ -32,6 +34,7 @@ puts its messages ahead of prefetched bulk mail. A dedicated worker for security
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,19 +44,31 @@ from dramatiq.middleware import CurrentMessage
 from gcmc_jobs import queue_names as queues
 from gcmc_jobs.brokers import actor
 from gcmc_jobs.email.addresses import normalize_address
-from gcmc_jobs.email.dedup_keys import email_dedup_key
+from gcmc_jobs.email.dedup_keys import email_dedup_key, windowed_key
 from gcmc_jobs.email.delivery import deliver
 from gcmc_jobs.email.kinds import EmailPayload
 from gcmc_jobs.email.registry import get_kind, validate_payload
-from gcmc_jobs.errors import InvalidPayload, PermanentError
+from gcmc_jobs.errors import DuplicateMessage, InvalidPayload, PermanentError
 from gcmc_jobs.logging.library import get_logger
-from gcmc_jobs.middleware.deduplication import DeduplicatedActor
+from gcmc_jobs.middleware.deduplication import DeduplicatedActor, Deduplication
 from gcmc_jobs.middleware.metrics import email_sent
 from gcmc_jobs.runtime import current
 
-__all__ = ["EmailActor", "email_call", "email_message", "send_email", "send_security_email"]
+__all__ = [
+    "EmailActor",
+    "email_call",
+    "email_message",
+    "is_duplicate",
+    "send_email",
+    "send_security_email",
+]
 
 logger = get_logger("gcmc_jobs.actors.email")
+
+#: The option marking a message a send returned as a duplicate, not enqueued.
+DUPLICATE = "duplicate"
+#: The default key's window when the broker has no ``Deduplication`` middleware: 24 h.
+DEFAULT_WINDOW_MS = 86_400_000
 
 #: The actor names; critical kinds are routed to :data:`SECURITY_ACTOR`.
 BULK_ACTOR = "send_email"
@@ -98,13 +113,18 @@ class EmailActor(DeduplicatedActor):
             isinstance(tenant_id, bool) or not isinstance(tenant_id, int)
         ):
             raise InvalidPayload(f"tenant_id must be an int, got {tenant_id!r}")
-        key = (
-            options.get("dedup_key")
-            or call.get("dedup_key")
-            or email_dedup_key(entry.name, to, payload, tenant_id=tenant_id)
-        )
-        if not isinstance(key, str) or not 0 < len(key) <= 255 or not key.isprintable():
-            raise InvalidPayload("dedup_key must be a printable string of 1 to 255 characters")
+        # Two keys (gcmc_jobs.email.dedup_keys): ``key`` is claimed at enqueue for the dedup
+        # TTL, ``record`` names the logical email (email_log, X-GCMC-Dedup-Key). An explicit
+        # key is both ("once ever"); the default content key is recorded per TTL window.
+        key = options.get("dedup_key") or call.get("dedup_key")
+        record = call.get("dedup_key") or key
+        if key is None:
+            key = email_dedup_key(entry.name, to, payload, tenant_id=tenant_id)
+            now_ms = int(time.time() * 1000)
+            record = windowed_key(key, now_ms=now_ms, window_ms=self._window(options))
+        for value in (key, record):
+            if not isinstance(value, str) or not 0 < len(value) <= 255 or not value.isprintable():
+                raise InvalidPayload("dedup_key must be a printable string of 1 to 255 characters")
         options.update(
             dedup_key=key,
             rate_limit_key=to,
@@ -126,10 +146,48 @@ class EmailActor(DeduplicatedActor):
                 "to": to,
                 "payload": payload.public_data(),
                 "tenant_id": tenant_id,
-                "dedup_key": key,
+                "dedup_key": record,
             },
             **options,
         )
+
+    def _window(self, options: Mapping[str, Any]) -> int:
+        """The dedup TTL, ms: the message's ``dedup_ttl`` option, the actor's, or the
+        ``Deduplication`` middleware's (``GCMC_JOBS_DEDUP_TTL_MS``, 24 h)."""
+        ttl = options.get("dedup_ttl") or self.options.get("dedup_ttl")
+        if ttl is None:
+            for middleware in self.broker.middleware:
+                if isinstance(middleware, Deduplication):
+                    ttl = middleware.ttl
+                    break
+        return int(ttl or DEFAULT_WINDOW_MS)
+
+    def send_with_options(
+        self,
+        *,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        delay: Any = None,
+        **options: Any,
+    ) -> dramatiq.Message[Any]:
+        """Enqueue the message; a duplicate (its dedup key is taken) is returned, not
+        enqueued, marked so that :func:`is_duplicate` tells the caller."""
+        try:
+            return dramatiq.Actor.send_with_options(
+                self, args=args, kwargs=kwargs, delay=delay, **options
+            )
+        except DuplicateMessage as exc:
+            duplicate: dramatiq.Message[Any] = exc.message.copy(options={DUPLICATE: True})
+            return duplicate
+
+
+def is_duplicate(message: dramatiq.Message[Any]) -> bool:
+    """True when ``message`` was returned by a send as a duplicate and **not enqueued**: its
+    dedup key was taken (the same email sent within the dedup TTL, or an explicit key that
+    was used). A message that was enqueued may still find its email already sent in the
+    worker (``email_log`` is the record of that): it then mails nothing and logs
+    ``email_already_done``."""
+    return bool(message.options.get(DUPLICATE))
 
 
 def email_call(

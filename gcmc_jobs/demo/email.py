@@ -50,7 +50,7 @@ def run(ctx: DemoContext) -> None:
             support_email=settings.support_email,
         )
         message = queue_welcome_email(client_email, welcome, tenant_id=tenant_id)
-        keys.append(("welcome", message.options["dedup_key"]))
+        keys.append(("welcome", message.kwargs["dedup_key"]))
     if user_email and user_name:
         token = secrets.token_urlsafe(24)
         reset = PasswordReset(
@@ -60,7 +60,7 @@ def run(ctx: DemoContext) -> None:
             expires_in_minutes=60,
         )
         message = queue_password_reset_email(user_email, reset, tenant_id=tenant_id)
-        keys.append(("password_reset", message.options["dedup_key"]))
+        keys.append(("password_reset", message.kwargs["dedup_key"]))
     ctx.wait()
 
     table = Table(title="email_log")

@@ -26,6 +26,7 @@ import threading
 import time
 from collections import Counter
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from functools import cached_property
@@ -44,6 +45,13 @@ REJECT_REPLY = "550 5.1.1 mailbox unavailable"
 ACCEPT_REPLY = "250 2.0.0 Ok: queued"
 
 _HEADERS = BytesHeaderParser(policy=policy.compat32)
+
+
+def _decoded(value: str) -> str:
+    """A raw header value unfolded and RFC 2047-decoded (a long value without spaces, such
+    as a dedup key, is folded into encoded words by ``email.policy.SMTP``)."""
+    unfolded = str(value).replace("\r\n", "").replace("\n", "")
+    return str(make_header(decode_header(unfolded))).strip()
 
 
 class Delivery:
@@ -69,10 +77,10 @@ class Delivery:
         self.mail_options = mail_options
         #: The client's ``(host, port)``: one per connection.
         self.peer = peer
-        self.message_id = str(headers.get("Message-ID", ""))
-        #: The ``X-GCMC-Dedup-Key`` header: which logical email this is.
-        self.dedup_key = str(headers.get("X-GCMC-Dedup-Key", ""))
-        self.subject = str(headers.get("Subject", ""))
+        self.message_id = _decoded(headers.get("Message-ID", ""))
+        #: The ``X-GCMC-Dedup-Key`` header (unfolded, decoded): which logical email this is.
+        self.dedup_key = _decoded(headers.get("X-GCMC-Dedup-Key", ""))
+        self.subject = _decoded(headers.get("Subject", ""))
         #: When the sink accepted it (``time.time()``).
         self.received_at = received_at
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 
 from gcmc_jobs import sending
 from gcmc_jobs.email import KINDS, PAYLOADS, EmailPayload, PasswordReset, validate_payload
+from gcmc_jobs.email.dedup_keys import windowed_key
 from gcmc_jobs.errors import InvalidPayload
 from gcmc_jobs.sending import build_message
 
@@ -67,7 +71,7 @@ def test_build_message_routes_a_password_reset_to_the_critical_queue() -> None:
     assert message.options["rate_limit_key"] == "sam@example.com"
     assert message.options["rate_limit_class"] == "security"
     assert message.options["tenant_id"] == 7
-    assert message.options["dedup_key"] == message.kwargs["dedup_key"]
+    assert message.kwargs["dedup_key"].startswith(message.options["dedup_key"] + ":")
     assert "reset_url" not in message.kwargs["payload"]
     assert "token=" not in str(message)
 
@@ -185,3 +189,34 @@ def test_addresses_are_normalised_once_lowercased_in_the_message_and_its_keys() 
         "welcome", payload.model_dump() | {"support_email": "Help@ACME.example"}
     )
     assert support.support_email == "help@acme.example"  # type: ignore[attr-defined]
+
+
+def test_windowed_key_names_the_utc_start_of_its_window() -> None:
+    day = 86_400_000
+    noon = 1_764_590_400_000  # 2025-12-01T12:00:00Z
+    assert windowed_key("k", now_ms=noon, window_ms=day) == "k:20251201T000000Z"
+    assert windowed_key("k", now_ms=noon + 11 * 3_600_000, window_ms=day) == ("k:20251201T000000Z")
+    assert windowed_key("k", now_ms=noon + 12 * 3_600_000, window_ms=day) == ("k:20251202T000000Z")
+    assert windowed_key("k", now_ms=noon, window_ms=3_600_000) == "k:20251201T120000Z"
+
+
+def test_the_default_key_is_recorded_per_window_and_an_explicit_key_once_ever() -> None:
+    data = KINDS["custom"].model.sample()
+    with time_machine.travel(datetime(2026, 12, 1, 9, 0, tzinfo=UTC), tick=False):
+        first = build_message("custom", "jane@example.com", data)
+        explicit = build_message("custom", "jane@example.com", data, dedup_key="notice:1")
+    with time_machine.travel(datetime(2026, 12, 1, 23, 0, tzinfo=UTC), tick=False):
+        same_day = build_message("custom", "jane@example.com", data)
+    with time_machine.travel(datetime(2027, 1, 1, 9, 0, tzinfo=UTC), tick=False):
+        month_later = build_message("custom", "jane@example.com", data)
+        explicit_later = build_message("custom", "jane@example.com", data, dedup_key="notice:1")
+    # The enqueue-time claim is the content's key, whenever it is sent
+    assert first.options["dedup_key"] == same_day.options["dedup_key"]
+    assert first.options["dedup_key"] == month_later.options["dedup_key"]
+    # The logical email (email_log) is that key in its 24 h window (the default dedup TTL)
+    assert first.kwargs["dedup_key"] == first.options["dedup_key"] + ":20261201T000000Z"
+    assert same_day.kwargs["dedup_key"] == first.kwargs["dedup_key"]
+    assert month_later.kwargs["dedup_key"] != first.kwargs["dedup_key"]
+    # An explicit key is both, whenever: once ever
+    for message in (explicit, explicit_later):
+        assert message.options["dedup_key"] == message.kwargs["dedup_key"] == "notice:1"

@@ -35,6 +35,7 @@ PUBLIC = {
 
 SENDING = {
     "build_message",
+    "is_duplicate",
     "queue_custom_email",
     "queue_document_expiry_warning",
     "queue_email",

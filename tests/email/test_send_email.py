@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dramatiq
 import pytest
+import redis
+import time_machine
 from sqlalchemy import Engine, insert, text
 
 from gcmc_jobs import queue_names as queues
+from gcmc_jobs import redis_keys
 from gcmc_jobs.actors.email import send_email, send_security_email
 from gcmc_jobs.db.models import EmailStatus, EmailSuppression, SuppressionReason
 from gcmc_jobs.email import KINDS, PasswordReset, Welcome, render
@@ -20,12 +24,14 @@ from gcmc_jobs.email.transports import SmtpTransport
 from gcmc_jobs.errors import InvalidPayload, UnknownTenant
 from gcmc_jobs.sending import (
     build_message,
+    is_duplicate,
     queue_custom_email,
     queue_email,
     queue_password_reset_email,
     queue_welcome_email,
 )
 from gcmc_jobs.services import email_log
+from gcmc_jobs.settings import Settings
 from gcmc_jobs.testing import SmtpSink
 from tests import factories
 
@@ -71,7 +77,7 @@ def test_each_kind_arrives_as_multipart_with_its_subject_and_both_parts(
     html = received.get_body(("html",)).get_content()
     assert "Acme CPA" in text
     assert "Acme CPA" in html
-    row = _row(gcmc_db, message.options["dedup_key"])
+    row = _row(gcmc_db, message.kwargs["dedup_key"])
     assert (row.status, row.attempts, row.kind) == (EmailStatus.SENT, 1, kind)
     assert row.provider_message_id == received["Message-ID"]
 
@@ -103,7 +109,7 @@ def test_a_421_then_success_is_retried_and_delivered_once(
     message = queue_welcome_email(recipient, Welcome.sample())
     _drain(gcmc_broker, gcmc_worker)
     assert len(smtp_server.messages) == 1
-    assert _row(gcmc_db, message.options["dedup_key"]).status == EmailStatus.SENT
+    assert _row(gcmc_db, message.kwargs["dedup_key"]).status == EmailStatus.SENT
 
 
 def test_a_server_down_longer_than_one_attempt_is_retried_by_dramatiq(
@@ -124,7 +130,7 @@ def test_a_server_down_longer_than_one_attempt_is_retried_by_dramatiq(
     _drain(gcmc_broker, gcmc_worker)
     # Then the second attempt delivered it, once
     assert len(smtp_server.messages) == 1
-    row = _row(gcmc_db, message.options["dedup_key"])
+    row = _row(gcmc_db, message.kwargs["dedup_key"])
     assert (row.status, row.attempts, row.error) == (EmailStatus.SENT, 2, None)
 
 
@@ -140,7 +146,7 @@ def test_a_550_is_not_retried_and_is_recorded_failed(
     _drain(gcmc_broker, gcmc_worker)
     assert smtp_server.messages == []
     assert smtp_server.refused == ["550 5.1.1 no such user"]
-    row = _row(gcmc_db, message.options["dedup_key"])
+    row = _row(gcmc_db, message.kwargs["dedup_key"])
     assert (row.status, row.attempts) == (EmailStatus.FAILED, 1)
     assert row.error is not None
     assert "550" in row.error
@@ -190,7 +196,7 @@ def test_the_same_message_processed_twice_mails_once(
     _drain(gcmc_broker, gcmc_worker)
     # Then the server got it once, and the record counts one attempt
     assert len(smtp_server.messages) == 1
-    assert _row(gcmc_db, message.options["dedup_key"]).attempts == 1
+    assert _row(gcmc_db, message.kwargs["dedup_key"]).attempts == 1
 
 
 def test_two_workers_delivering_the_same_key_at_once_mail_once(
@@ -257,7 +263,7 @@ def test_a_suppressed_address_is_not_mailed(
     message = queue_welcome_email(recipient.upper(), Welcome.sample())
     _drain(gcmc_broker, gcmc_worker)
     assert smtp_server.messages == []
-    row = _row(gcmc_db, message.options["dedup_key"])
+    row = _row(gcmc_db, message.kwargs["dedup_key"])
     assert row.status == EmailStatus.SUPPRESSED
 
 
@@ -285,7 +291,7 @@ def test_a_suppression_applies_whatever_the_case_of_either_address(
     # Then neither is mailed: both are recorded suppressed, under the normalised address
     assert smtp_server.messages == []
     for message in (welcome, reset):
-        row = _row(gcmc_db, message.options["dedup_key"])
+        row = _row(gcmc_db, message.kwargs["dedup_key"])
         assert (row.status, row.to_address) == (EmailStatus.SUPPRESSED, "mixed.case@example.com")
 
 
@@ -359,7 +365,7 @@ def test_a_tenant_id_is_recorded(
     message = queue_welcome_email(recipient, Welcome.sample(), tenant_id=tenant.id)
     assert message.options["tenant_id"] == tenant.id
     _drain(gcmc_broker, gcmc_worker)
-    assert _row(gcmc_db, message.options["dedup_key"]).tenant_id == tenant.id
+    assert _row(gcmc_db, message.kwargs["dedup_key"]).tenant_id == tenant.id
 
 
 def test_no_log_line_contains_a_reset_token(
@@ -499,3 +505,67 @@ def test_an_unknown_tenant_is_refused_without_a_foreign_key_to_say_so(
         )
     transport.close()
     assert smtp_server.messages == []
+
+
+def _forget_claim(settings: Settings, key: str) -> None:
+    """The enqueue-time claim of ``key`` expires (its dedup TTL passed)."""
+    assert settings.store_redis_url is not None
+    client = redis.Redis.from_url(settings.store_redis_url)
+    try:
+        assert client.delete(redis_keys.dedup_key(settings.namespace, key)) == 1
+    finally:
+        client.close()
+
+
+def test_the_same_email_goes_again_in_a_later_window_and_the_caller_sees_duplicates(
+    gcmc_broker: dramatiq.Broker,
+    gcmc_worker: dramatiq.Worker,
+    gcmc_settings: Settings,
+    smtp_server: SmtpSink,
+    recipient: str,
+) -> None:
+    custom = {"tenant_name": "Acme", "subject": "Your monthly reminder", "body": "Hi"}
+    # Given a custom email without a key, delivered
+    first = queue_custom_email(recipient, custom)
+    _drain(gcmc_broker, gcmc_worker)
+    assert not is_duplicate(first)
+    # When the same email is sent again at once, Then the caller is told: not enqueued
+    again = queue_custom_email(recipient, custom)
+    assert is_duplicate(again)
+    assert gcmc_broker.queues[queues.EMAIL].qsize() == 0
+    # When its claim expired but the window is the same, Then it is enqueued, not mailed
+    _forget_claim(gcmc_settings, first.options["dedup_key"])
+    same_window = queue_custom_email(recipient, custom)
+    assert not is_duplicate(same_window)
+    assert same_window.kwargs["dedup_key"] == first.kwargs["dedup_key"]
+    _drain(gcmc_broker, gcmc_worker)
+    assert len(smtp_server.messages) == 1
+    # When the same email is sent a month later, Then it is mailed again
+    _forget_claim(gcmc_settings, first.options["dedup_key"])
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=31)):
+        month_later = queue_custom_email(recipient, custom)
+    _drain(gcmc_broker, gcmc_worker)
+    assert not is_duplicate(month_later)
+    assert [d.dedup_key for d in smtp_server.deliveries] == [
+        first.kwargs["dedup_key"],
+        month_later.kwargs["dedup_key"],
+    ]
+
+
+def test_an_explicit_key_is_mailed_once_ever(
+    gcmc_broker: dramatiq.Broker,
+    gcmc_worker: dramatiq.Worker,
+    gcmc_settings: Settings,
+    smtp_server: SmtpSink,
+    recipient: str,
+) -> None:
+    custom = {"tenant_name": "Acme", "subject": "Welcome aboard", "body": "Hi"}
+    queue_custom_email(recipient, custom, dedup_key="onboarding:7")
+    _drain(gcmc_broker, gcmc_worker)
+    assert is_duplicate(queue_custom_email(recipient, custom, dedup_key="onboarding:7"))
+    _forget_claim(gcmc_settings, "onboarding:7")
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=400)):
+        later = queue_custom_email(recipient, custom, dedup_key="onboarding:7")
+    _drain(gcmc_broker, gcmc_worker)
+    assert not is_duplicate(later)  # enqueued (the claim had expired) ...
+    assert len(smtp_server.messages) == 1  # ... and the worker found it sent: not mailed
