@@ -388,6 +388,11 @@ class EmailSuppression(Base):
     created_at: Mapped[created]
 
 
+# Addresses are compared case-insensitively (lower() on both sides): this index serves that
+# lookup, once per email (gcmc_jobs.services.email_log.suppression_reason).
+Index("ix_email_suppressions_address_lower", func.lower(EmailSuppression.address))
+
+
 # -- Operations -------------------------------------------------------------------------------
 
 
