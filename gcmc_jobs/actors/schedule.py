@@ -22,7 +22,7 @@ from gcmc_jobs.scheduling.jobs import DigestSender, job_times
 from gcmc_jobs.scheduling.ledger import Claim
 from gcmc_jobs.scheduling.mailing import digest_sender
 from gcmc_jobs.scheduling.runner import run_for_tenant
-from gcmc_jobs.scheduling.tick import TickResult, tick
+from gcmc_jobs.scheduling.tick import TickResult, catch_up_for, tick
 from gcmc_jobs.services.tenancy import utcnow
 
 __all__ = ["digests_of", "run_daily_job", "scheduler_tick", "tick_now"]
@@ -97,6 +97,7 @@ def tick_now(runtime: Runtime, now: datetime, *, jobs: list[str] | None = None) 
         job_times=job_times(runtime.settings),
         make_message=run_daily_job.message_with_options,
         jobs=jobs,
+        catch_up=catch_up_for(runtime.settings.scheduler_tick_minutes),
     )
 
 

@@ -39,6 +39,7 @@ from gcmc_jobs.scheduling.jobs import JOB_NAMES, check_job, import_host_modules,
 from gcmc_jobs.scheduling.ledger_view import list_runs, next_runs
 from gcmc_jobs.scheduling.run_messages import trigger_runs
 from gcmc_jobs.scheduling.runner import RunResult, run_for_tenant
+from gcmc_jobs.scheduling.tick import catch_up_for
 from gcmc_jobs.services.tenancy import utcnow
 
 __all__ = ["parse_date", "parse_now"]
@@ -214,7 +215,12 @@ def tick_command(
             )
             return
         with session_scope(runtime.engine) as session:
-            due = due_runs(session, instant, times)
+            due = due_runs(
+                session,
+                instant,
+                times,
+                catch_up=catch_up_for(runtime.settings.scheduler_tick_minutes),
+            )
         send = digests_of(runtime)
         results = [
             run_for_tenant(

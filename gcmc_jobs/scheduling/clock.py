@@ -10,6 +10,12 @@ instant whose local wall-clock time is at or after ``day at``:
 - a time skipped by a spring-forward change (02:30 in Europe/Paris on the last Sunday of
   March) is due at the end of the gap (03:00 local), so the first tick after it runs it.
 
+A tick at ``now`` runs the *pending occurrence* (:func:`pending_occurrence`): today's run
+once it is due, else yesterday's while ``now`` is within ``catch_up`` of its due instant.
+The second case is what makes a time near midnight run whatever the tick period: with
+23:58 and a tick every 5 minutes, the tick at 23:55 finds it not yet due and the next, at
+00:00, is on the following local day; that tick still owes yesterday's run.
+
 Everything here is pure: the caller passes ``now``. periodiq's process-local timezone is
 never consulted.
 """
@@ -19,7 +25,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["due_instant", "is_due", "local_date", "next_due"]
+__all__ = ["due_instant", "is_due", "local_date", "next_due", "pending_occurrence"]
 
 
 def local_date(now: datetime, zone: ZoneInfo) -> date:
@@ -68,3 +74,25 @@ def next_due(now: datetime, at: time, zone: ZoneInfo, *, done_today: bool) -> da
     if not due:
         return instant
     return due_instant(day + timedelta(days=1), at, zone)
+
+
+def pending_occurrence(
+    now: datetime, at: time, zone: ZoneInfo, *, catch_up: timedelta
+) -> tuple[date, datetime] | None:
+    """The occurrence of the job at ``at`` that a tick at ``now`` owes, as (local date, due
+    instant), or None when it owes none.
+
+    Today's once it is due; before that, yesterday's while ``now - due instant <
+    catch_up``. The tick passes twice its period: the previous tick may have been
+    processed up to one period late (periodiq's ``skip_delay``), and a time that fell
+    between it and local midnight would otherwise never run. A longer gap (the scheduler
+    down across midnight) is not replayed; ``schedule.days_skipped`` logs it later.
+    """
+    due, day, instant = is_due(now, at, zone)
+    if due:
+        return day, instant
+    yesterday = day - timedelta(days=1)
+    previous = due_instant(yesterday, at, zone)
+    if now - previous < catch_up:
+        return yesterday, previous
+    return None

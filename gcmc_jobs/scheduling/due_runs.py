@@ -8,9 +8,12 @@ tenants in those timezones that have no ``job_runs`` row for (job, tenant, local
 number of statements depends on the number of jobs, never on the number of tenants; no
 database timezone function is used, so PostgreSQL and SQLite agree with Python.
 
-Only *today* is considered: after downtime, today's missed runs are due at the next tick,
-and older days are not replayed. A tenant whose last run of a job is older than yesterday
-has its skipped days logged (``schedule.days_skipped``).
+Each (tenant, job) owes at most one run per tick, its *pending occurrence*
+(:func:`gcmc_jobs.scheduling.clock.pending_occurrence`): today's once due, else yesterday's
+for ``catch_up`` after its due instant (so 23:58 runs though the next tick is on the next
+local day). After downtime, today's missed runs are due at the next tick, and older days are
+not replayed. A tenant whose last run of a job is older than the day before the run's has
+its skipped days logged (``schedule.days_skipped``).
 """
 
 from __future__ import annotations
@@ -27,10 +30,14 @@ from sqlalchemy.orm import Session
 from gcmc_jobs.db.models import JobRun, Tenant
 from gcmc_jobs.errors import InvalidPayload
 from gcmc_jobs.logging.library import get_logger
-from gcmc_jobs.scheduling.clock import is_due
+from gcmc_jobs.scheduling.clock import pending_occurrence
 from gcmc_jobs.services.tenancy import tenant_zone
 
-__all__ = ["DueRun", "due_runs"]
+__all__ = ["DEFAULT_CATCH_UP", "DueRun", "due_runs"]
+
+#: How long after its due instant a run of the previous local day stays due: twice the
+#: default tick period (5 minutes), see :func:`~gcmc_jobs.scheduling.clock.pending_occurrence`.
+DEFAULT_CATCH_UP = timedelta(minutes=10)
 
 log = get_logger("gcmc_jobs.schedule")
 
@@ -65,10 +72,13 @@ def due_runs(
     *,
     jobs: Iterable[str] | None = None,
     tenant_ids: Iterable[int] | None = None,
+    catch_up: timedelta = DEFAULT_CATCH_UP,
 ) -> list[DueRun]:
     """Every run due at the aware instant ``now`` that has no ``job_runs`` row yet.
 
-    ``jobs`` and ``tenant_ids`` narrow the search. Ordered by scheduled time, job, tenant.
+    ``jobs`` and ``tenant_ids`` narrow the search; ``catch_up`` is how long a run of the
+    previous local day stays due (the tick passes twice its period). Ordered by scheduled
+    time, job, tenant.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -79,10 +89,11 @@ def due_runs(
         at = job_times[job]
         # (local date) -> {timezone name: due instant}
         by_day: dict[date, dict[str, datetime]] = defaultdict(dict)
+        days: dict[str, date] = {}
         for name, zone in zones.items():
-            due, day, instant = is_due(now, at, zone)
-            if due:
-                by_day[day][name] = instant
+            owed = pending_occurrence(now, at, zone, catch_up=catch_up)
+            if owed is not None:
+                days[name], by_day[owed[0]][name] = owed
         if not by_day:
             continue
         last_run = (
@@ -109,7 +120,7 @@ def due_runs(
         if only is not None:
             query = query.where(Tenant.id.in_(only))
         for tenant_id, zone_name, last in session.execute(query.order_by(Tenant.id)):
-            day = now.astimezone(zones[zone_name]).date()
+            day = days[zone_name]
             if last is not None and last < day - timedelta(days=1):
                 log.warning(
                     "schedule.days_skipped",

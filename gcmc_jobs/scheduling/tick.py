@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 import dramatiq
 from sqlalchemy import Engine
@@ -22,12 +22,18 @@ from sqlalchemy import Engine
 from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.logging.library import get_logger
-from gcmc_jobs.scheduling.due_runs import DueRun, due_runs
+from gcmc_jobs.scheduling.due_runs import DEFAULT_CATCH_UP, DueRun, due_runs
 from gcmc_jobs.scheduling.run_messages import RunMessageFactory, run_message
 
-__all__ = ["TickResult", "tick"]
+__all__ = ["TickResult", "catch_up_for", "tick"]
 
 log = get_logger("gcmc_jobs.schedule")
+
+
+def catch_up_for(tick_minutes: int) -> timedelta:
+    """How long a previous-day run stays due for a scheduler ticking every
+    ``tick_minutes``: twice the period (the previous tick may run one period late)."""
+    return timedelta(minutes=2 * tick_minutes)
 
 
 @dataclass(frozen=True)
@@ -48,12 +54,14 @@ def tick(
     job_times: Mapping[str, time],
     make_message: RunMessageFactory,
     jobs: Iterable[str] | None = None,
+    catch_up: timedelta = DEFAULT_CATCH_UP,
 ) -> TickResult:
     """Enqueue every run due at ``now`` (aware) that has no ``job_runs`` row yet, each as
     the message ``make_message`` builds (the ``run_daily_job`` actor's
-    ``message_with_options``)."""
+    ``message_with_options``). ``catch_up``: see :func:`due_runs` (twice the tick
+    period)."""
     with session_scope(engine) as session:
-        due = due_runs(session, now, job_times, jobs=jobs)
+        due = due_runs(session, now, job_times, jobs=jobs, catch_up=catch_up)
     if not due:
         return TickResult(now=now)
     messages = [
