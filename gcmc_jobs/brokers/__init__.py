@@ -159,7 +159,7 @@ def build_broker(settings: Settings, stores: Stores) -> Broker:
             maintenance_chance=settings.broker_maintenance_chance,
         )
     if kind == "amqp":
-        from dramatiq.brokers.rabbitmq import RabbitmqBroker  # deferred: see above
+        from gcmc_jobs.brokers.rabbitmq_broker import RabbitmqBroker  # deferred: see above
 
         return RabbitmqBroker(url=url, middleware=middleware)
     return StubBroker(middleware=middleware)

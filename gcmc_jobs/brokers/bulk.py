@@ -21,6 +21,12 @@ Deduplication stays pipelined too: when the broker carries a middleware with
 in one call first and the losers are dropped (counted in :attr:`BulkResult.duplicates`);
 the winners' ``before_enqueue`` then needs no round trip. On other brokers (RabbitMQ, the
 stub) the messages go through ``broker.enqueue`` one by one.
+
+When writing fails (the broker is down, a hook stops the call), the keys claimed for the
+messages that were not written are released (:func:`release_unsent`) before the error
+propagates: a claimed key of an unwritten message would drop every later send of that key
+(the next tick's run) for the whole dedup TTL. ``bulk.enqueue_failed`` logs what was not
+written; the ``enqueued`` event is logged only for written messages.
 """
 
 from __future__ import annotations
@@ -37,9 +43,12 @@ from dramatiq.middleware import MiddlewareError
 
 from gcmc_jobs.brokers.hooks import implementing
 from gcmc_jobs.errors import DuplicateMessage
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.redis_keys import messages_key, queue_key
 
-__all__ = ["BulkResult", "enqueue_many"]
+__all__ = ["BulkResult", "enqueue_many", "release_unsent"]
+
+log = get_logger("gcmc_jobs.brokers.bulk")
 
 #: Messages written per Redis round trip.
 DEFAULT_CHUNK_SIZE = 1_000
@@ -59,6 +68,24 @@ def _claimer(broker: dramatiq.Broker) -> Any | None:
         if callable(getattr(middleware, "claim_many", None)):
             return middleware
     return None
+
+
+def release_unsent(broker: dramatiq.Broker, messages: Sequence[dramatiq.Message[Any]]) -> None:
+    """Release the dedup keys ``messages`` claimed but were never written, on the broker's
+    deduplicating middleware (if any). A failure to release is logged, never raised: the
+    caller is already handling the enqueue's own error."""
+    claimer = _claimer(broker)
+    if claimer is None or not messages or not callable(getattr(claimer, "release_unsent", None)):
+        return
+    try:
+        claimer.release_unsent(broker, messages)
+    except Exception as exc:
+        log.error(
+            "bulk.release_failed",
+            messages=len(messages),
+            error=f"{type(exc).__name__}: {exc}",
+            note="their dedup keys stay claimed until the dedup TTL",
+        )
 
 
 def _is_redis(broker: dramatiq.Broker) -> bool:
@@ -99,18 +126,30 @@ def enqueue_many(
         result.duplicates += sum(1 for won in flags if not won)
         pending = [message for message, won in zip(pending, flags, strict=True) if won]
 
-    if not _is_redis(broker):
-        for message in pending:
-            try:
-                result.enqueued.append(broker.enqueue(message, delay=delay))
-            except MiddlewareError as exc:
-                if not _is_duplicate(exc):
-                    raise
-                result.duplicates += 1
-        return result
-
-    for start in range(0, len(pending), chunk_size):
-        _redis_chunk(broker, pending[start : start + chunk_size], delay, strategy, result)
+    try:
+        if not _is_redis(broker):
+            for message in pending:
+                try:
+                    result.enqueued.append(broker.enqueue(message, delay=delay))
+                except MiddlewareError as exc:
+                    if not _is_duplicate(exc):
+                        raise
+                    result.duplicates += 1
+            return result
+        for start in range(0, len(pending), chunk_size):
+            _redis_chunk(broker, pending[start : start + chunk_size], delay, strategy, result)
+    except BaseException as exc:
+        written = {message.message_id for message in result.enqueued}
+        unsent = [message for message in pending if message.message_id not in written]
+        release_unsent(broker, unsent)
+        log.error(
+            "bulk.enqueue_failed",
+            enqueued=len(result.enqueued),
+            not_enqueued=len(unsent),
+            duplicates=result.duplicates,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        raise
     return result
 
 

@@ -27,6 +27,7 @@ from dramatiq.common import current_millis
 from dramatiq.errors import DecodeError
 from dramatiq.middleware import Middleware, MiddlewareError
 
+from gcmc_jobs.brokers.bulk import release_unsent
 from gcmc_jobs.brokers.hooks import implementing
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.redis_keys import acks_key, messages_key
@@ -115,6 +116,18 @@ class RedisBroker(_DramatiqRedisBroker):
     """
 
     _dispatch_runner: ScriptRunner  # made on first use: Dramatiq's __init__ dispatches
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        """Dramatiq's enqueue; when Redis fails to write the message, the dedup key its
+        ``before_enqueue`` claimed is released before the error propagates
+        (:func:`~gcmc_jobs.brokers.bulk.release_unsent`)."""
+        try:
+            return super().enqueue(message, delay=delay)
+        except MiddlewareError:
+            raise  # a hook refused it (a duplicate): no claim of its own to release
+        except Exception:
+            release_unsent(self, [message])
+            raise
 
     def _dispatch(self, command: str) -> Any:
         # Dramatiq's _dispatch (dramatiq 2.2), only the transport changed.

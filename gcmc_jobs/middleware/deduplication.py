@@ -105,6 +105,18 @@ class Deduplication(Middleware):
                 self._skipped(messages[index], at="enqueue")
         return verdicts
 
+    def release_unsent(self, broker: dramatiq.Broker, messages: Sequence[Any]) -> None:
+        """Release the keys ``messages`` claimed at enqueue when they were never written
+        (the broker failed): otherwise each key would stay claimed for its TTL and every
+        later send of the same key, such as the next tick's, would be dropped as a
+        duplicate. Each release is owner-checked, so a key another message holds stays."""
+        preclaimed = self._preclaimed_ids()
+        for message in messages:
+            preclaimed.discard(message.message_id)
+            key = message.options.get("dedup_key")
+            if key is not None:
+                self.store.release(key, message.message_id)
+
     def _preclaimed_ids(self) -> set[str]:
         ids: set[str] | None = getattr(self._preclaimed, "ids", None)
         if ids is None:

@@ -3,7 +3,7 @@
 =====================  =====================  ===============================================
 event                  when                   extra fields
 =====================  =====================  ===============================================
-``enqueued``           a message is sent      ``delay_ms`` (None: no delay)
+``enqueued``           a message was written  ``delay_ms`` (None: no delay)
 ``started``            an attempt begins
 ``succeeded``          an attempt succeeded   ``duration_ms``
 ``retried``            ``Retries`` re-sent it ``attempt`` (the failed one), ``delay_ms``,
@@ -42,6 +42,10 @@ __all__ = ["StructuredLogging"]
 
 logger = get_logger("gcmc_jobs.middleware.structured_logging")
 
+#: Send-side events held per thread for messages whose write has not completed (a bulk
+#: enqueue holds a chunk's); beyond this, those of failed writes are dropped.
+_MAX_HELD = 10_000
+
 #: Option marking a message enqueued with a delay, so that its move to the queue when it
 #: falls due (an enqueue without delay, by the worker) is not logged as a new message.
 DELAYED = "logged_delayed"
@@ -76,7 +80,9 @@ class StructuredLogging(Middleware):
         failure: tuple[str, BaseException] | None = getattr(self._local, "failure", None)
         if failure is not None and failure[0] == message.message_id and options.get("retries"):
             self._local.failure = None
-            self.logger.warning(
+            self._defer(
+                message,
+                self.logger.warning,
                 "retried",
                 delay_ms=delay,
                 error=_error(failure[1]),
@@ -85,7 +91,26 @@ class StructuredLogging(Middleware):
             return
         if _context.REENQUEUE.get() is not None:
             return  # the middleware re-sending it logs its own event
-        self.logger.info("enqueued", delay_ms=delay, **message_fields(message))
+        self._defer(
+            message, self.logger.info, "enqueued", delay_ms=delay, **message_fields(message)
+        )
+
+    def _defer(self, message: Any, log: Any, event: str, **fields: Any) -> None:
+        """Hold the send-side event until ``after_enqueue``: a message the broker failed
+        to write (Redis down) is never logged as sent."""
+        held: dict[str, tuple[Any, str, dict[str, Any]]] | None = getattr(self._local, "held", None)
+        if held is None:
+            held = self._local.held = {}
+        while len(held) >= _MAX_HELD:  # events of failed writes: drop the oldest
+            del held[next(iter(held))]
+        held[message.message_id] = (log, event, fields)
+
+    def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
+        held: dict[str, tuple[Any, str, dict[str, Any]]] | None = getattr(self._local, "held", None)
+        entry = None if held is None else held.pop(message.message_id, None)
+        if entry is not None:
+            log, event, fields = entry
+            log(event, **fields)
 
     # -- worker side ---------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ def test_scheduling_exports_exactly_its_public_names() -> None:
         "tick",
         "trigger_runs",
     }
-    assert set(gcmc_jobs.brokers.bulk.__all__) == {"BulkResult", "enqueue_many"}
+    assert set(gcmc_jobs.brokers.bulk.__all__) == {"BulkResult", "enqueue_many", "release_unsent"}
     for module in (gcmc_jobs.scheduling, gcmc_jobs.brokers.bulk):
         for name in module.__all__:
             assert hasattr(module, name), name
