@@ -8,9 +8,11 @@ import typer
 from rich.table import Table
 
 from gcmc_jobs.cli._app import JsonOption, app, console, fail, print_json, print_table, settings
+from gcmc_jobs.errors import ConfigurationError
 from gcmc_jobs.ops.health import ALL_CHECKS, check_health
 from gcmc_jobs.ops.pauses import pause_queue, resume_queue
 from gcmc_jobs.ops.queue_stats import queue_stats
+from gcmc_jobs.settings import Settings
 
 __all__ = ["health_command", "pause_command", "queues_command", "resume_command", "serve_command"]
 
@@ -62,10 +64,25 @@ def queues_command(
     print_table(table)
 
 
+def _shared_pauses(command: str) -> Settings:
+    """The settings, when they name the Redis the workers read pauses from. Without one
+    (a RabbitMQ or stub broker and no ``GCMC_JOBS_REDIS_URL``), a pause would go to an
+    in-process set of this command that no worker reads: refused, in one line."""
+    current = settings()
+    if current.store_redis_url is None:
+        raise ConfigurationError(
+            f"gcmc-jobs {command} needs Redis: set GCMC_JOBS_REDIS_URL (the workers read the "
+            f"paused queues there); with the {current.broker_kind} broker and no Redis, no "
+            "worker would see it"
+        )
+    return current
+
+
 @app.command("pause")
 def pause_command(queue: str = typer.Argument(..., help="The queue to pause.")) -> None:
-    """Pause QUEUE on every worker: its messages wait, none lost, none run, until resumed."""
-    current = settings()
+    """Pause QUEUE on every worker: its messages wait, none lost, none run, until resumed.
+    Needs Redis (GCMC_JOBS_REDIS_URL, or a redis:// broker)."""
+    current = _shared_pauses("pause")
     changed = pause_queue(current, queue)
     note = "" if changed else " (it already was)"
     console.print(
@@ -75,8 +92,9 @@ def pause_command(queue: str = typer.Argument(..., help="The queue to pause.")) 
 
 @app.command("resume")
 def resume_command(queue: str = typer.Argument(..., help="The queue to resume.")) -> None:
-    """Resume QUEUE: its waiting messages run again within GCMC_JOBS_PAUSE_DELAY_MS."""
-    current = settings()
+    """Resume QUEUE: its waiting messages run again within GCMC_JOBS_PAUSE_DELAY_MS.
+    Needs Redis (GCMC_JOBS_REDIS_URL, or a redis:// broker)."""
+    current = _shared_pauses("resume")
     changed = resume_queue(current, queue)
     note = "" if changed else " (it was not paused)"
     console.print(f"[green]resumed[/] {queue}{note}")

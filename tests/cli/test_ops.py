@@ -92,3 +92,20 @@ def test_health_exits_1_when_the_broker_is_unreachable(
 def test_health_refuses_an_unknown_check(namespace: str) -> None:
     result = runner.invoke(app, ["health", "--check", "nope"])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("command", ["pause", "resume"])
+@pytest.mark.parametrize("broker_url", ["amqp://guest:guest@127.0.0.1:5672/", "stub://"])
+def test_pause_and_resume_without_redis_fail_naming_the_redis_setting(
+    monkeypatch: pytest.MonkeyPatch, namespace: str, command: str, broker_url: str
+) -> None:
+    # Given a broker that is not Redis, and no GCMC_JOBS_REDIS_URL: no worker could read it
+    monkeypatch.setenv("GCMC_JOBS_BROKER_URL", broker_url)
+
+    result = runner.invoke(app, [command, queues.EMAIL])
+
+    # Then the command refuses, in one line naming the setting
+    assert result.exit_code == 3, result.output
+    [line] = result.output.strip().splitlines()
+    assert "GCMC_JOBS_REDIS_URL" in line
+    assert "Traceback" not in result.output
