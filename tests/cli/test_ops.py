@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import dramatiq
 import pytest
@@ -109,3 +113,26 @@ def test_pause_and_resume_without_redis_fail_naming_the_redis_setting(
     [line] = result.output.strip().splitlines()
     assert "GCMC_JOBS_REDIS_URL" in line
     assert "Traceback" not in result.output
+
+
+def test_health_on_the_default_in_process_broker_is_healthy(tmp_path: Path) -> None:
+    # Issue 11, item 14: with the default (stub) broker, the queues check raised
+    # NotConfiguredError and `health` exited 1. A new user's first run: the console script,
+    # no GCMC_JOBS_* but a migrated database of its own.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GCMC_JOBS_")}
+    env["GCMC_JOBS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    script = str(Path(sys.executable).with_name("gcmc-jobs"))
+
+    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [script, *arguments], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    assert run("db", "upgrade").returncode == 0
+    done = run("health")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["checks"]["queues"]["status"] == "ok"
+    assert "stub broker" in report["checks"]["queues"]["detail"]
+    assert report["status"] == "warning"  # only the "no Redis" warning

@@ -180,3 +180,52 @@ def test_health_lists_live_workers_and_their_queues(
     assert result.status == "ok"
     assert [w["queues"] for w in workers] == [["ops_flowing", "ops_held"]] * 2
     assert len({w["pid"] for w in workers}) == 2
+
+
+def test_a_process_that_only_sends_is_not_counted_as_a_worker(
+    redis_settings: Settings, gcmc_db: Engine, gcmc_redis_url: str, worker_process: WorkerProcess
+) -> None:
+    # Issue 11, item 12: Dramatiq writes a heartbeat on every enqueue, so a host process
+    # that only sends looked like a live worker.
+    from dramatiq import Message
+    from dramatiq.brokers.redis import RedisBroker
+
+    sender = RedisBroker(url=gcmc_redis_url, namespace=redis_settings.namespace)
+
+    def send() -> None:
+        sender.enqueue(Message("ops_nobody", "nothing", (), {}, {}))
+
+    def consuming_workers() -> dict[str, Any]:
+        return (
+            check_health(redis_settings, engine=gcmc_db, checks=["workers"]).checks["workers"].data
+        )
+
+    try:
+        # Given the real worker's two processes registered and a host process sending
+        wait_until(
+            lambda: len(consuming_workers()["workers"]) == 2,
+            timeout_s=30,
+            interval_s=0.1,
+            what="both worker processes listed",
+            diagnose=worker_process.describe,
+        )
+        send()
+
+        # Then the sender is counted apart, and only the two consuming processes are workers
+        data = consuming_workers()
+        assert len(data["workers"]) == 2, data
+        assert sender.broker_id not in {w["id"] for w in data["workers"]}
+        assert data["not_consuming"] == 1
+
+        # When every worker stops (their heartbeats are still fresh) and the host still sends
+        assert worker_process.stop() == 0, worker_process.describe()
+        send()
+        result = check_health(redis_settings, engine=gcmc_db, checks=["workers"])
+
+        # Then no live worker is reported: a warning, not "ok, N live worker(s)"
+        workers = result.checks["workers"]
+        assert workers.status == "warning", workers
+        assert workers.data["workers"] == []
+        assert workers.data["not_consuming"] == 3  # the sender and the two stopped processes
+    finally:
+        sender.close()

@@ -16,10 +16,13 @@ late). The checks, by name in :data:`ALL_CHECKS` (:mod:`.registry`):
                                  ``appendonly no``; CONFIG refused)
  database      connectivity      ``SELECT 1`` fails
  workers       workers           — (warning: no live worker: no heartbeat within
-                                 ``broker_heartbeat_timeout_ms``)
+                                 ``broker_heartbeat_timeout_ms`` from a process that
+                                 ``WorkerRegistry`` registered; senders do not count)
  queues        queue_backlog     a running queue has more than ``health_max_ready`` ready
                                  messages, or its oldest ready message is older than
-                                 ``health_max_age_ms``; (warning: a queue is paused)
+                                 ``health_max_age_ms``; (warning: a queue is paused;
+                                 ``ok`` on the stub broker with no runtime in this
+                                 process: nothing to inspect)
  dead_letters  dead_letters      — (warning: dead letters wait to be replayed or purged)
  daily_jobs    daily_jobs        an active tenant's daily job has not succeeded for its due local
                                  date ``health_job_grace_ms`` after its due instant (the
