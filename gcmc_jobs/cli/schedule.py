@@ -31,14 +31,16 @@ from gcmc_jobs.cli._app import (
     print_table,
     settings,
 )
+from gcmc_jobs.cli._output import print_error
 from gcmc_jobs.db.engine import make_engine, session_scope
 from gcmc_jobs.db.models import Tenant
 from gcmc_jobs.runtime import Runtime
-from gcmc_jobs.scheduling.due_runs import due_runs
+from gcmc_jobs.scheduling.due_runs import scan_due_runs
 from gcmc_jobs.scheduling.jobs import JOB_NAMES, check_job, import_host_modules, job_times
 from gcmc_jobs.scheduling.ledger_view import list_runs, next_runs
 from gcmc_jobs.scheduling.run_messages import trigger_runs
 from gcmc_jobs.scheduling.runner import RunResult, run_for_tenant
+from gcmc_jobs.scheduling.tenant_problems import TenantProblem, zones_of
 from gcmc_jobs.scheduling.tick import catch_up_for
 from gcmc_jobs.services.tenancy import utcnow
 
@@ -93,17 +95,31 @@ def _configured() -> Iterator[Runtime]:
                 worker.stop()
 
 
-def _tenant_ids(runtime: Runtime, tenant: int | None) -> list[int]:
+def _tenant_ids(runtime: Runtime, tenant: int | None) -> tuple[list[int], list[TenantProblem]]:
+    """The tenants to run (every active one, or ``tenant``), and those skipped because
+    their timezone is unusable (reported, never a reason to stop the others)."""
+    query = select(Tenant.id, Tenant.name, Tenant.timezone).order_by(Tenant.id)
     with session_scope(runtime.engine) as session:
         if tenant is not None:
             if session.get(Tenant, tenant) is None:
                 fail(f"no tenant with id {tenant}")
-            return [tenant]
-        return list(
-            session.scalars(
-                select(Tenant.id).where(Tenant.is_active.is_(true())).order_by(Tenant.id)
-            )
-        )
+            rows = session.execute(query.where(Tenant.id == tenant)).all()
+        else:
+            rows = session.execute(query.where(Tenant.is_active.is_(true()))).all()
+    _, bad = zones_of({row.timezone for row in rows})
+    problems = [
+        TenantProblem(r.id, r.name, r.timezone, bad[r.timezone]) for r in rows if r.timezone in bad
+    ]
+    return [row.id for row in rows if row.timezone not in bad], problems
+
+
+def _report(problems: list[TenantProblem]) -> None:
+    """Each skipped tenant on stderr, by id and name; exit 1 when there is any (after the
+    other tenants were served)."""
+    for problem in problems:
+        print_error(f"skipped {problem}")
+    if problems:
+        raise typer.Exit(1)
 
 
 def _results_table(title: str, results: list[RunResult]) -> Table:
@@ -148,7 +164,7 @@ def run_command(
                 fail("--enqueue needs GCMC_JOBS_BROKER_URL to be redis:// or amqp://")
             _enqueue(runtime, job, tenant, day, force)
             return
-        tenant_ids = _tenant_ids(runtime, tenant)
+        tenant_ids, problems = _tenant_ids(runtime, tenant)
         send = digests_of(runtime)
         results: list[RunResult] = []
         with Progress(
@@ -173,6 +189,7 @@ def run_command(
                 )
                 progress.advance(task)
     print_table(_results_table(f"{job}: {sum(r.ran for r in results)} ran", results))
+    _report(problems)
 
 
 def _enqueue(runtime: Runtime, job: str, tenant: int | None, day: date | None, force: bool) -> None:
@@ -192,6 +209,7 @@ def _enqueue(runtime: Runtime, job: str, tenant: int | None, day: date | None, f
         f"enqueued {result.enqueued} {job} message(s)"
         + (f", {result.duplicates} already pending" if result.duplicates else "")
     )
+    _report(result.problems)
 
 
 @app.command("tick")
@@ -213,9 +231,10 @@ def tick_command(
                 f"tick at {instant.isoformat()}: {len(result.due)} due, "
                 f"{result.enqueued} enqueued, {result.duplicates} already pending"
             )
+            _report(result.problems)
             return
         with session_scope(runtime.engine) as session:
-            due = due_runs(
+            scan = scan_due_runs(
                 session,
                 instant,
                 times,
@@ -232,9 +251,10 @@ def tick_command(
                 scheduled_for=run.scheduled_for,
                 send_digests=send,
             )
-            for run in due
+            for run in scan.runs
         ]
-    print_table(_results_table(f"tick at {instant.isoformat()}: {len(due)} due", results))
+    print_table(_results_table(f"tick at {instant.isoformat()}: {len(scan.runs)} due", results))
+    _report(scan.problems)
 
 
 @app.command("schedules")

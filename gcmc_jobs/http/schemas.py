@@ -96,6 +96,7 @@ class ScheduleBody(BaseModel):
     job: str
     local_time: str = Field(description="HH:MM in each tenant's own timezone.")
     tenant_id: int | None = None
+    tenant: str | None = Field(default=None, description="The tenant's name.")
     timezone: str | None = None
     local_date: date | None = Field(default=None, description="The local date of the next run.")
     next_run_local: datetime | None = Field(

@@ -20,20 +20,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.models import JobRun, Tenant
-from gcmc_jobs.errors import InvalidPayload
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.scheduling.clock import pending_occurrence
-from gcmc_jobs.services.tenancy import tenant_zone
+from gcmc_jobs.scheduling.tenant_problems import TenantProblem, active_zones
 
-__all__ = ["DEFAULT_CATCH_UP", "DueRun", "due_runs"]
+__all__ = ["DEFAULT_CATCH_UP", "DueRun", "DueScan", "due_runs", "scan_due_runs"]
 
 #: How long after its due instant a run of the previous local day stays due: twice the
 #: default tick period (5 minutes), see :func:`~gcmc_jobs.scheduling.clock.pending_occurrence`.
@@ -52,17 +50,12 @@ class DueRun:
     scheduled_for: datetime
 
 
-def _zones(session: Session) -> dict[str, ZoneInfo]:
-    names = session.scalars(
-        select(Tenant.timezone).where(Tenant.is_active.is_(true())).distinct()
-    ).all()
-    zones: dict[str, ZoneInfo] = {}
-    for name in names:
-        try:
-            zones[name] = tenant_zone(name)
-        except InvalidPayload as exc:
-            log.error("schedule.bad_timezone", timezone=name, error=str(exc))
-    return zones
+@dataclass(frozen=True)
+class DueScan:
+    """What :func:`scan_due_runs` found: the due runs, and the tenants it had to skip."""
+
+    runs: list[DueRun] = field(default_factory=list)
+    problems: list[TenantProblem] = field(default_factory=list)
 
 
 def due_runs(
@@ -74,7 +67,24 @@ def due_runs(
     tenant_ids: Iterable[int] | None = None,
     catch_up: timedelta = DEFAULT_CATCH_UP,
 ) -> list[DueRun]:
-    """Every run due at the aware instant ``now`` that has no ``job_runs`` row yet.
+    """The runs of :func:`scan_due_runs` (the tenants it skipped are logged)."""
+    return scan_due_runs(
+        session, now, job_times, jobs=jobs, tenant_ids=tenant_ids, catch_up=catch_up
+    ).runs
+
+
+def scan_due_runs(
+    session: Session,
+    now: datetime,
+    job_times: Mapping[str, time],
+    *,
+    jobs: Iterable[str] | None = None,
+    tenant_ids: Iterable[int] | None = None,
+    catch_up: timedelta = DEFAULT_CATCH_UP,
+) -> DueScan:
+    """Every run due at the aware instant ``now`` that has no ``job_runs`` row yet, and the
+    active tenants skipped because their timezone is unusable (each logged as
+    ``schedule.bad_timezone`` with its id and name; every other tenant is served).
 
     ``jobs`` and ``tenant_ids`` narrow the search; ``catch_up`` is how long a run of the
     previous local day stays due (the tick passes twice its period). Ordered by scheduled
@@ -82,8 +92,18 @@ def due_runs(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    zones = _zones(session)
+    zones, problems = active_zones(session)
     only = list(tenant_ids) if tenant_ids is not None else None
+    if only is not None:
+        problems = [p for p in problems if p.tenant_id in only]
+    for problem in problems:
+        log.error(
+            "schedule.bad_timezone",
+            tenant_id=problem.tenant_id,
+            tenant=problem.tenant_name,
+            timezone=problem.timezone,
+            error=problem.problem,
+        )
     found: list[DueRun] = []
     for job in jobs if jobs is not None else job_times:
         at = job_times[job]
@@ -133,4 +153,4 @@ def due_runs(
                 )
             found.append(DueRun(job, tenant_id, day, by_day[day][zone_name]))
     found.sort(key=lambda run: (run.scheduled_for, run.job, run.tenant_id))
-    return found
+    return DueScan(found, problems)

@@ -269,11 +269,13 @@ class JobStatus:
     last_success_date: date | None
     overdue: bool
     problem: str | None = None
+    tenant_name: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready values: one row of the ``daily_jobs`` health check."""
         return {
             "tenant_id": self.tenant_id,
+            "tenant": self.tenant_name,
             "last_run_date": _iso(self.last_run_date),
             "last_run_status": None if self.last_run_status is None else self.last_run_status.value,
             "last_success_date": _iso(self.last_success_date),
@@ -292,7 +294,9 @@ def job_statuses(
     success."""
     _aware(now)
     tenants = session.execute(
-        select(Tenant.id, Tenant.timezone).where(Tenant.is_active.is_(True)).order_by(Tenant.id)
+        select(Tenant.id, Tenant.timezone, Tenant.name)
+        .where(Tenant.is_active.is_(True))
+        .order_by(Tenant.id)
     ).all()
     jobs = list(job_times)
     latest = (
@@ -320,10 +324,10 @@ def job_statuses(
             .group_by(JobRun.job, JobRun.tenant_id)
         )
     }
-    zones = {name: _zone(name) for name in {timezone for _, timezone in tenants}}
+    zones = {name: _zone(name) for name in {tenant.timezone for tenant in tenants}}
     found: list[JobStatus] = []
     for job, at in job_times.items():
-        for tenant_id, timezone in tenants:
+        for tenant_id, timezone, tenant_name in tenants:
             last_date, last_status = last.get((job, tenant_id), (None, None))
             done = succeeded.get((job, tenant_id))
             zone = zones[timezone]
@@ -343,6 +347,7 @@ def job_statuses(
                     last_success_date=done,
                     overdue=day is None or done is None or done < day,
                     problem=zone if isinstance(zone, str) else None,
+                    tenant_name=tenant_name,
                 )
             )
     return found

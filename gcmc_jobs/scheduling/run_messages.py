@@ -29,7 +29,7 @@ from gcmc_jobs.db.models import Tenant
 from gcmc_jobs.errors import UnknownTenant
 from gcmc_jobs.scheduling.clock import local_date as local_date_at
 from gcmc_jobs.scheduling.jobs import check_job
-from gcmc_jobs.services.tenancy import tenant_zone
+from gcmc_jobs.scheduling.tenant_problems import TenantProblem, zones_of
 
 __all__ = [
     "RunMessageFactory",
@@ -98,9 +98,11 @@ class TriggeredRun:
 
 @dataclass(frozen=True)
 class TriggerResult:
-    """Every run :func:`trigger_runs` asked for, in tenant id order."""
+    """Every run :func:`trigger_runs` asked for, in tenant id order, and the tenants it
+    skipped because their local date cannot be known (an unusable timezone)."""
 
     runs: list[TriggeredRun] = field(default_factory=list)
+    problems: list[TenantProblem] = field(default_factory=list)
 
     @property
     def enqueued(self) -> int:
@@ -129,14 +131,15 @@ def trigger_runs(
 
     The messages are the tick's (:func:`run_message`); ``force`` re-runs a run that already
     succeeded. One ``SELECT`` whatever the number of tenants, then one bulk enqueue. Raises
-    :class:`~gcmc_jobs.errors.UnknownJob`, :class:`~gcmc_jobs.errors.UnknownTenant`, or
-    :class:`~gcmc_jobs.errors.InvalidPayload` (a tenant's timezone is not an IANA name)
-    before enqueueing anything.
+    :class:`~gcmc_jobs.errors.UnknownJob` or :class:`~gcmc_jobs.errors.UnknownTenant`
+    before enqueueing anything. A tenant whose timezone is not an IANA name (when its local
+    date is needed) is skipped and listed in :attr:`TriggerResult.problems`; the others are
+    enqueued.
     """
     check_job(job)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    query = select(Tenant.id, Tenant.timezone).order_by(Tenant.id)
+    query = select(Tenant.id, Tenant.name, Tenant.timezone).order_by(Tenant.id)
     wanted = sorted(set(tenant_ids)) if tenant_ids is not None else None
     if wanted is None:
         query = query.where(Tenant.is_active.is_(True))
@@ -144,12 +147,19 @@ def trigger_runs(
         query = query.where(Tenant.id.in_(wanted))
     tenants = session.execute(query).all()
     if wanted is not None:
-        missing = sorted(set(wanted) - {tenant_id for tenant_id, _ in tenants})
+        missing = sorted(set(wanted) - {tenant.id for tenant in tenants})
         if missing:
             raise UnknownTenant(f"no tenant with id {', '.join(map(str, missing))}")
+    zones, bad = zones_of({t.timezone for t in tenants} if local_date is None else ())
+    problems = [
+        TenantProblem(t.id, t.name, t.timezone, bad[t.timezone])
+        for t in tenants
+        if t.timezone in bad
+    ]
     days = {
-        tenant_id: local_date or local_date_at(now, tenant_zone(timezone))
-        for tenant_id, timezone in tenants
+        t.id: local_date or local_date_at(now, zones[t.timezone])
+        for t in tenants
+        if t.timezone not in bad
     }
     messages = [
         run_message(make_message, job, tenant_id, day, force=force)
@@ -167,5 +177,6 @@ def trigger_runs(
                 message.message_id if message.message_id in sent else None,
             )
             for tenant_id, message in zip(days, messages, strict=True)
-        ]
+        ],
+        problems,
     )

@@ -22,8 +22,9 @@ from sqlalchemy import Engine
 from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.logging.library import get_logger
-from gcmc_jobs.scheduling.due_runs import DEFAULT_CATCH_UP, DueRun, due_runs
+from gcmc_jobs.scheduling.due_runs import DEFAULT_CATCH_UP, DueRun, scan_due_runs
 from gcmc_jobs.scheduling.run_messages import RunMessageFactory, run_message
+from gcmc_jobs.scheduling.tenant_problems import TenantProblem
 
 __all__ = ["TickResult", "catch_up_for", "tick"]
 
@@ -38,12 +39,14 @@ def catch_up_for(tick_minutes: int) -> timedelta:
 
 @dataclass(frozen=True)
 class TickResult:
-    """What one tick found due, and how many messages it enqueued."""
+    """What one tick found due, how many messages it enqueued, and the tenants it skipped
+    (an unusable timezone; every other tenant was served)."""
 
     now: datetime
     due: list[DueRun] = field(default_factory=list)
     enqueued: int = 0
     duplicates: int = 0
+    problems: list[TenantProblem] = field(default_factory=list)
 
 
 def tick(
@@ -61,9 +64,10 @@ def tick(
     ``message_with_options``). ``catch_up``: see :func:`due_runs` (twice the tick
     period)."""
     with session_scope(engine) as session:
-        due = due_runs(session, now, job_times, jobs=jobs, catch_up=catch_up)
+        scan = scan_due_runs(session, now, job_times, jobs=jobs, catch_up=catch_up)
+    due = scan.runs
     if not due:
-        return TickResult(now=now)
+        return TickResult(now=now, problems=scan.problems)
     messages = [
         run_message(
             make_message, run.job, run.tenant_id, run.local_date, scheduled_for=run.scheduled_for
@@ -77,5 +81,6 @@ def tick(
         due=len(due),
         enqueued=len(result.enqueued),
         duplicates=result.duplicates,
+        skipped_tenants=len(scan.problems),
     )
-    return TickResult(now, due, len(result.enqueued), result.duplicates)
+    return TickResult(now, due, len(result.enqueued), result.duplicates, scan.problems)

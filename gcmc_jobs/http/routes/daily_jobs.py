@@ -80,6 +80,10 @@ def schedules(
     summary="Enqueue one daily job for one tenant (the ledger still runs it once a day)",
     responses={
         404: {"description": "unknown job or tenant"},
+        422: {
+            "description": "the tenant's timezone is not an IANA name (say local_date to "
+            "run it anyway)"
+        },
         409: {
             "description": "a message for this run is pending or recently succeeded (its "
             "dedup key is taken); force=true runs it again"
@@ -95,7 +99,7 @@ def trigger(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     runtime = deps.runtime(request)
     with Session(runtime.engine) as session:
-        [run] = trigger_runs(
+        result = trigger_runs(
             session,
             runtime.broker,
             run_daily_job.message_with_options,
@@ -104,7 +108,12 @@ def trigger(
             now=datetime.now(UTC),
             local_date=body.local_date,
             force=body.force,
-        ).runs
+        )
+    if result.problems:  # its timezone is unusable: its local date cannot be known
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, f"not enqueued: {result.problems[0]}"
+        )
+    [run] = result.runs
     if run.message_id is None:
         raise HTTPException(
             status.HTTP_409_CONFLICT,

@@ -34,8 +34,18 @@ def check_daily_jobs(settings: Settings, engine: Engine | None, now: datetime) -
     for status in statuses:
         jobs[status.job].append(status.as_dict())
     overdue = sum(status.overdue for status in statuses)
+    # A tenant with an unusable timezone is named once (id and name), not per job; the
+    # other tenants' statuses are listed as usual.
+    skipped = {
+        status.tenant_id: f"tenant {status.tenant_id} ({status.tenant_name}): {status.problem}"
+        for status in statuses
+        if status.problem is not None
+    }
     if overdue:
-        return CheckResult("unhealthy", f"{overdue} daily run(s) overdue", {"jobs": jobs})
+        detail = f"{overdue} daily run(s) overdue"
+        if skipped:
+            detail += "; not scheduled: " + "; ".join(skipped.values())
+        return CheckResult("unhealthy", detail, {"jobs": jobs})
     tenants = len({status.tenant_id for status in statuses})
     return CheckResult(
         "ok", f"every daily job is up to date for {tenants} tenant(s)", {"jobs": jobs}
