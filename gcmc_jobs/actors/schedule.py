@@ -9,7 +9,7 @@ process-local timezone cannot shift it; all tenant-local time is handled in the 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from periodiq import cron
 
@@ -17,6 +17,7 @@ from gcmc_jobs import queue_names as queues
 from gcmc_jobs.actors.email import email_message
 from gcmc_jobs.brokers import actor
 from gcmc_jobs.errors import PermanentError, RunInProgress
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.runtime import Runtime, current
 from gcmc_jobs.scheduling.jobs import DigestSender, job_times
 from gcmc_jobs.scheduling.ledger import Claim
@@ -25,12 +26,48 @@ from gcmc_jobs.scheduling.runner import run_for_tenant
 from gcmc_jobs.scheduling.tick import TickResult, catch_up_for, tick
 from gcmc_jobs.services.tenancy import utcnow
 
-__all__ = ["digests_of", "run_daily_job", "scheduler_tick", "tick_now"]
+__all__ = [
+    "digests_of",
+    "log_scheduler_plan",
+    "next_tick_minute",
+    "run_daily_job",
+    "scheduler_tick",
+    "tick_now",
+]
+
+log = get_logger("gcmc_jobs.schedule")
 
 
 def is_tick_minute(now: datetime, every_minutes: int) -> bool:
     """Whether a tick at ``now`` (UTC) should work, ticking every ``every_minutes``."""
     return (now.hour * 60 + now.minute) % every_minutes == 0
+
+
+def next_tick_minute(now: datetime, every_minutes: int) -> datetime:
+    """The first minute at or after ``now`` (aware) on which the tick works."""
+    minute = now.astimezone(UTC).replace(second=0, microsecond=0)
+    if minute < now:
+        minute += timedelta(minutes=1)
+    while not is_tick_minute(minute, every_minutes):
+        minute += timedelta(minutes=1)
+    return minute
+
+
+def log_scheduler_plan(runtime: Runtime, now: datetime) -> datetime:
+    """Log, at start, when the scheduler tick will next look for due runs
+    (``schedule.next_tick``): the periodic message fires every minute, but works only every
+    ``scheduler_tick_minutes``, so a new operator watching it would otherwise see nothing
+    happen for minutes. Returns that instant."""
+    every = runtime.settings.scheduler_tick_minutes
+    at = next_tick_minute(now, every)
+    log.info(
+        "schedule.next_tick",
+        at=at.isoformat(),
+        every_minutes=every,
+        note="periodiq sends scheduler_tick every minute; it looks for due runs on the "
+        f"minutes (since 00:00 UTC) divisible by {every}",
+    )
+    return at
 
 
 @actor(
@@ -47,7 +84,9 @@ def scheduler_tick() -> None:
     """
     runtime = current()
     now = utcnow()
-    if not is_tick_minute(now, runtime.settings.scheduler_tick_minutes):
+    every = runtime.settings.scheduler_tick_minutes
+    if not is_tick_minute(now, every):
+        log.debug("schedule.tick_idle", next_tick=next_tick_minute(now, every).isoformat())
         return
     tick_now(runtime, now)
 

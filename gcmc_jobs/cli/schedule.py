@@ -266,8 +266,9 @@ def schedules_command(
     """Each daily job's next run per tenant, in the tenant's local time and in UTC.
 
     The instant is the one the scheduler's tick enqueues the run from (DST-correct): today's
-    until the ledger has a row for it, then tomorrow's. "today" is the ledger status of the
-    tenant's local today.
+    until the ledger has a row for it, then tomorrow's. A run whose instant has passed and
+    that has not run yet is shown as "due, not run yet" (the next tick enqueues it). "today"
+    is the ledger status of the tenant's local today.
     """
     instant = parse_now(now)
     current = settings()
@@ -280,11 +281,21 @@ def schedules_command(
     if as_json:
         print_json([row.as_dict() for row in rows])
         return
-    table = Table(title=f"Next runs after {instant.isoformat(timespec='minutes')}")
-    for column in ("tenant", "timezone", "job", "at", "next local", "next UTC", "today"):
+    waiting = sum(row.waiting for row in rows)
+    table = Table(
+        title=f"Daily runs as of {instant.isoformat(timespec='minutes')}"
+        + (f": {waiting} due, waiting for the next tick" if waiting else "")
+    )
+    for column in ("tenant", "timezone", "job", "at", "run local", "run UTC", "state", "today"):
         table.add_column(column, no_wrap=True)
     for row in rows:
         local, utc = row.due_local, row.due_at
+        if local is None:
+            state = "[red]not scheduled[/]"
+        elif row.waiting:
+            state = "[yellow]due, not run yet[/]"
+        else:
+            state = "next"
         table.add_row(
             f"{row.tenant_name} (#{row.tenant_id})",
             row.timezone,
@@ -292,6 +303,7 @@ def schedules_command(
             row.at.strftime("%H:%M"),
             f"[red]{row.problem}[/]" if local is None else local.strftime("%Y-%m-%d %H:%M %Z"),
             "" if utc is None else utc.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+            state,
             "-" if row.today_status is None else row.today_status.value,
         )
     print_table(table)

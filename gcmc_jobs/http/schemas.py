@@ -106,6 +106,10 @@ class ScheduleBody(BaseModel):
     today_status: str | None = Field(
         default=None, description="The ledger status of the tenant's local today (null: none)."
     )
+    waiting: bool = Field(
+        default=False,
+        description="Due and not run yet: the next tick enqueues it (next_run_* is past).",
+    )
     problem: str | None = Field(
         default=None, description="Why the job is not scheduled (unknown timezone, inactive)."
     )

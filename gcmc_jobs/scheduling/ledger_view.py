@@ -136,7 +136,7 @@ class NextRun:
 
     ``due_at`` (UTC) is the instant the scheduler's tick enqueues it from: today's run until
     the ledger has a row for it (a ``due_at`` in the past is due and waits for the next
-    tick), then tomorrow's. ``today_status`` is the ledger status of the tenant's
+    tick: ``waiting``), then tomorrow's. ``today_status`` is the ledger status of the tenant's
     ``today`` run (None: no row). ``problem`` says why there is no next run (an unknown
     timezone, an inactive tenant); the instants are then None.
     """
@@ -151,6 +151,9 @@ class NextRun:
     due_at: datetime | None
     today_status: JobRunStatus | None
     problem: str | None = None
+    #: True when ``due_at`` is at or before the ``now`` it was computed at and the run has
+    #: no ledger row: due, not run yet, waiting for the next tick (not a future run).
+    waiting: bool = False
 
     @property
     def due_local(self) -> datetime | None:
@@ -169,6 +172,7 @@ class NextRun:
             "next_run_local": _iso(self.due_local),
             "next_run_utc": _iso(self.due_at),
             "today_status": None if self.today_status is None else self.today_status.value,
+            "waiting": self.waiting,
             "problem": self.problem,
         }
 
@@ -241,6 +245,7 @@ def next_runs(
                     due_at=instant,
                     today_status=status,
                     problem=problem,
+                    waiting=instant is not None and instant <= now,
                 )
             )
     return found
