@@ -13,6 +13,10 @@ queue's dead-letter queue (``<queue>.XQ``, Dramatiq's own ``nack``) and announce
 middleware as a failed message (``after_nack``), so ``DeadLetters`` records it with a
 readable error (``error_type`` ``dramatiq.errors.DecodeError``, the first bytes of the body
 in ``options``); the consumer keeps going with the messages after it.
+
+:meth:`RedisBroker.forget_dead_message` takes a message out of ``<queue>.XQ`` once
+``DeadLetters`` has stored it: the broker's dead-letter queue keeps only what the store
+could not take.
 """
 
 from __future__ import annotations
@@ -23,14 +27,14 @@ from dramatiq import Message
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker as _DramatiqRedisBroker
 from dramatiq.brokers.redis import _RedisConsumer
-from dramatiq.common import current_millis
+from dramatiq.common import current_millis, q_name
 from dramatiq.errors import DecodeError
 from dramatiq.middleware import Middleware, MiddlewareError
 
 from gcmc_jobs.brokers.bulk import release_unsent
 from gcmc_jobs.brokers.hooks import implementing
 from gcmc_jobs.logging.library import get_logger
-from gcmc_jobs.redis_keys import acks_key, messages_key
+from gcmc_jobs.redis_keys import acks_key, dead_queue_key, messages_key
 from gcmc_jobs.redis_scripts import ScriptRunner
 
 __all__ = ["UNDECODABLE_ACTOR", "RedisBroker"]
@@ -155,6 +159,20 @@ class RedisBroker(_DramatiqRedisBroker):
             )
 
         return do_dispatch
+
+    def forget_dead_message(self, message: Any) -> None:
+        """Remove ``message`` from its queue's dead-letter queue (``<queue>.XQ`` and its
+        ``.XQ.msgs`` body): called once the dead-letter store holds it, so the broker's
+        queue holds a dead message only while the store could not take it. One ``MULTI``
+        of ``ZREM`` and ``HDEL``; nothing when the message is not there."""
+        redis_id = message.options.get("redis_message_id")
+        if redis_id is None:
+            return
+        dead = dead_queue_key(self.namespace, q_name(message.queue_name))
+        pipeline = self.client.pipeline(transaction=True)
+        pipeline.zrem(dead, redis_id)
+        pipeline.hdel(f"{dead}.msgs", redis_id)
+        pipeline.execute()
 
     def _hooks(self, signal: str) -> tuple[Any, ...]:
         # Set here, not in __init__: Dramatiq's __init__ already emits signals.

@@ -9,6 +9,13 @@ attempts; :mod:`gcmc_jobs.ops.dead_letters` lists, shows, replays and purges the
 Nothing is lost when the store is down: the broker has already put the nacked message in its
 own dead-letter queue (Redis ``<queue>.XQ``, RabbitMQ ``<queue>.XQ``, kept 7 days by
 default); this middleware logs ``dead_letter_store_failed`` at ERROR and leaves it there.
+Once the store holds the record, the middleware asks the broker to forget its copy
+(``forget_dead_message``, which gcmc-jobs' Redis broker has): the ``.XQ`` holds a message
+only while the store could not take it, so a dead message is not counted twice (``gcmc-jobs
+queues``, health) and a secret option does not stay in Redis for the broker's 7 days. A
+failure to forget is logged (``dead_letter_not_forgotten``, WARNING) and harmless: the
+broker expires its copy. RabbitMQ cannot remove one message from a queue, so there the
+copy stays until the broker's ``dead_message_ttl``.
 """
 
 from __future__ import annotations
@@ -100,3 +107,15 @@ class DeadLetters(Middleware):
             **{**message_fields(message), "attempt": record.attempts},
         )
         metrics.dead_lettered(message.actor_name)
+        forget = getattr(broker, "forget_dead_message", None)
+        if forget is None:
+            return
+        try:
+            forget(message)
+        except Exception as exc:
+            logger.warning(
+                "dead_letter_not_forgotten",
+                error=f"{type(exc).__name__}: {exc}",
+                kept_in=f"{q_name(message.queue_name)}.XQ",
+                **message_fields(message),
+            )

@@ -19,6 +19,7 @@ from gcmc_jobs.db.models import DeadLetter
 from gcmc_jobs.errors import DuplicateMessage
 from gcmc_jobs.middleware import SqlDeadLetterStore
 from gcmc_jobs.ops import dead_letters as service
+from gcmc_jobs.ops.queue_stats import queue_stats
 from gcmc_jobs.settings import Settings
 from tests.middleware.redis_app import QUEUE, calls_key, declare, fail_key
 from tests.support import WorkerProcess, dramatiq_worker, wait_until
@@ -145,6 +146,43 @@ def test_a_message_failing_three_times_then_for_good_is_dead_lettered_once_and_r
     )
     (row,) = rows()
     assert row.replayed_as == result.replayed_as
+
+
+def test_a_stored_dead_letter_leaves_the_brokers_dead_letter_queue(
+    workers: WorkerProcess, sender: tuple[dramatiq.Broker, dict[str, Any]], client: redis.Redis,
+    settings: Settings, gcmc_db: Engine,
+) -> None:  # fmt: skip
+    # Issue 11, item 15: the message stayed in <queue>.XQ for 7 days after the dead_letters
+    # table took it, so it was counted twice (and its options, secrets included, stayed).
+    _, actors = sender
+    ns, name = settings.namespace, f"secret-{uuid.uuid4().hex[:8]}"
+    client.set(fail_key(ns, name), 1)
+    message = actors["mw_fragile"].send(name=name)
+
+    def stored() -> bool:
+        with Session(gcmc_db) as session:
+            return (
+                session.scalar(
+                    select(DeadLetter).where(DeadLetter.message_id == message.message_id)
+                )
+                is not None
+            )
+
+    wait_until(stored, what="the dead letter stored", diagnose=workers.describe)
+
+    # Then the broker's dead-letter queue no longer holds it (its last attempt's Redis id is
+    # not the first one's: each retry is enqueued anew, so look for its message id)
+    def in_broker_dlq() -> bool:
+        bodies = client.hvals(f"{ns}:{QUEUE}.XQ.msgs")
+        return any(message.message_id.encode() in body for body in bodies)
+
+    wait_until(
+        lambda: not in_broker_dlq(),
+        what="the message gone from the broker's dead-letter queue",
+        diagnose=workers.describe,
+    )
+    [stats] = queue_stats(settings, [QUEUE], paused=())
+    assert stats.dead == 0
 
 
 def test_the_same_dedup_key_sent_100_times_concurrently_runs_once(
