@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import and_, or_, select, true
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.models import (
@@ -32,7 +32,7 @@ from gcmc_jobs.db.models import (
     NotificationCategory,
     Tenant,
 )
-from gcmc_jobs.services.recipients import Channel, Rows, join_recipients
+from gcmc_jobs.services.recipients import Channel, Rows, assignee_or_fallback, join_recipients
 
 __all__ = [
     "DOCUMENT_WARNING_DAYS",
@@ -163,7 +163,9 @@ def filing_reminder_digests(session: Session, tenant_id: int, today: date) -> li
     query, person = join_recipients(
         query,
         tenant_id=tenant_id,
-        assigned_user_id=func.coalesce(Filing.assigned_user_id, Client.assigned_user_id),
+        assigned_user_id=assignee_or_fallback(
+            tenant_id, Filing.assigned_user_id, Client.assigned_user_id
+        ),
         category=NotificationCategory.FILINGS,
         channel=Channel.EMAIL,
     )

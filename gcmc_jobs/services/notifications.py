@@ -30,7 +30,7 @@ from gcmc_jobs.db.models import (
     Notification,
     NotificationCategory,
 )
-from gcmc_jobs.services.recipients import Channel, Rows, join_recipients
+from gcmc_jobs.services.recipients import Channel, Rows, assignee_or_fallback, join_recipients
 
 __all__ = [
     "DOCUMENT_EXPIRY_WITHIN_DAYS",
@@ -116,7 +116,9 @@ def filing_reminder_candidates(tenant_id: int, today: date) -> Rows:
     query, person = join_recipients(
         query,
         tenant_id=tenant_id,
-        assigned_user_id=func.coalesce(Filing.assigned_user_id, Client.assigned_user_id),
+        assigned_user_id=assignee_or_fallback(
+            tenant_id, Filing.assigned_user_id, Client.assigned_user_id
+        ),
         category=NotificationCategory.FILINGS,
         channel=Channel.IN_APP,
     )

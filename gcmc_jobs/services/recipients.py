@@ -2,7 +2,9 @@
 
 A document's or filing's recipients are the members of its tenant with role ``owner``,
 ``admin`` or ``manager``, plus its assigned user whatever their role (a document: the
-client's ``assigned_user_id``; a filing: its own, falling back to the client's), minus
+client's ``assigned_user_id``; a filing: its own, falling back to the client's whenever the
+filing's cannot receive alerts: null, inactive, or not a member of the tenant; see
+:func:`assignee_or_fallback`), minus
 inactive users and users whose preference turns the channel off for the category; for
 email, also minus addresses on the suppression list (any reason). A ``viewer`` receives only
 what is assigned to them, and an assigned user who is not a member of the tenant receives
@@ -18,7 +20,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql import Select
 
@@ -34,7 +36,7 @@ from gcmc_jobs.db.models import (
 #: A SELECT of any columns (SQLAlchemy 2.1 types a Select by its column types).
 Rows = Select[*tuple[Any, ...]]
 
-__all__ = ["Channel", "Rows", "join_recipients"]
+__all__ = ["Channel", "Rows", "assignee_or_fallback", "join_recipients"]
 
 
 class Channel(enum.StrEnum):
@@ -42,6 +44,33 @@ class Channel(enum.StrEnum):
 
     IN_APP = "in_app"
     EMAIL = "email"
+
+
+def assignee_or_fallback(
+    tenant_id: int,
+    assigned: ColumnElement[Any] | InstrumentedAttribute[Any],
+    fallback: ColumnElement[Any] | InstrumentedAttribute[Any],
+) -> ColumnElement[Any]:
+    """``assigned`` when that user can receive the tenant's alerts (an active member of the
+    tenant), else ``fallback`` (DOMAIN.md: a filing's alerts go to the client's assigned
+    user when the filing's is null, inactive or not a member of the tenant).
+
+    A correlated ``EXISTS`` inside the caller's one ``SELECT``: no statement per row. A
+    preference that turns a channel off is the user's choice, not an inability: it does
+    not move the alert to someone else.
+    """
+    member = aliased(TenantUser, name="assignee_member")
+    person = aliased(User, name="assignee_person")
+    can_receive = exists(
+        select(member.user_id)
+        .join(person, person.id == member.user_id)
+        .where(
+            member.tenant_id == tenant_id,
+            member.user_id == assigned,
+            person.is_active.is_(true()),
+        )
+    )
+    return case((can_receive, assigned), else_=fallback)
 
 
 def join_recipients(

@@ -261,3 +261,66 @@ def test_statements_do_not_grow_with_clients(gcmc_session: Session, gcmc_db: Eng
         }
         assert len(counts) == 1, job.__name__
         assert counts <= {1, 2}
+
+
+def _filings_with_unreachable_assignees(session: Session, firm: Firm) -> dict[str, int]:
+    """Open filings of a client assigned to the viewer, each assigned to someone who can or
+    cannot receive alerts (issue 11, item 11)."""
+    client = f.client(session, firm.tenant, assigned=firm.assigned_viewer)
+    inactive_staff = f.member(session, firm.tenant, Role.STAFF, active=False)
+    return {
+        "none": f.filing(session, client, due=days(7)).id,
+        "inactive": f.filing(session, client, due=days(7), assigned=inactive_staff).id,
+        "outsider": f.filing(session, client, due=days(7), assigned=firm.outsider).id,
+        "staff": f.filing(session, client, due=days(7), assigned=firm.staff).id,
+    }
+
+
+def test_a_filing_whose_assignee_cannot_receive_alerts_falls_back_to_the_clients(
+    gcmc_session: Session, firm: Firm
+) -> None:
+    # Given filings assigned to nobody, to an inactive member, to a member of another
+    # tenant, and to an active member, of a client assigned to the viewer
+    filings = _filings_with_unreachable_assignees(gcmc_session, firm)
+
+    # When the in-app reminders are created
+    notify_filing_reminders(gcmc_session, firm.tenant.id, TODAY)
+
+    # Then only the active member's filing goes to them; the others to the client's assignee
+    notified = _notified(gcmc_session)
+    for name in ("none", "inactive", "outsider"):
+        assert notified[filings[name]] == firm.ids(*IN_APP, "assigned_viewer"), name
+    assert notified[filings["staff"]] == firm.ids(*IN_APP, "staff")
+
+
+def test_a_filing_digest_falls_back_to_the_clients_assignee_the_same_way(
+    gcmc_session: Session, firm: Firm
+) -> None:
+    filings = _filings_with_unreachable_assignees(gcmc_session, firm)
+
+    digests = filing_reminder_digests(gcmc_session, firm.tenant.id, TODAY)
+
+    listed: dict[int, set[int]] = {}
+    for digest in digests:
+        for item in digest.items:
+            listed.setdefault(item["filing_id"], set()).add(digest.user_id)
+    for name in ("none", "inactive", "outsider"):
+        assert listed[filings[name]] == firm.ids(*EMAIL, "assigned_viewer"), name
+    assert listed[filings["staff"]] == firm.ids(*EMAIL, "staff")
+
+
+def test_the_fallback_costs_no_statement_per_filing(gcmc_session: Session, gcmc_db: Engine) -> None:
+    small, large = f.tenant(gcmc_session, "small"), f.tenant(gcmc_session, "large")
+    for t, clients in ((small, 3), (large, 60)):
+        people = [f.member(gcmc_session, t, Role.MANAGER) for _ in range(2)]
+        gone = f.member(gcmc_session, t, Role.STAFF, active=False)
+        for n in range(clients):
+            c = f.client(gcmc_session, t, assigned=people[n % 2])
+            f.filing(gcmc_session, c, due=days(-2), assigned=gone)
+    gcmc_session.commit()
+    for job in (notify_filing_reminders, filing_reminder_digests):
+        counts = {
+            _statements(gcmc_db, lambda t=t, job=job: job(gcmc_session, t.id, TODAY))  # type: ignore[misc]
+            for t in (small, large)
+        }
+        assert len(counts) == 1, job.__name__
