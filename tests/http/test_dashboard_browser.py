@@ -151,3 +151,26 @@ def test_the_dashboard_shows_each_jobs_next_run_as_the_scheduler_computes_it(
         expect(row.locator(".next-utc")).to_have_text(run.due_at.strftime("%Y-%m-%d %H:%M:%SZ"))
         local = run.due_at.astimezone(ZoneInfo("Europe/Paris")).isoformat(sep=" ")
         expect(row.locator(".next-local")).to_have_text(local)
+
+
+def test_the_dashboard_marks_a_run_due_but_not_run_yet(
+    gcmc_session: Session, server_url: str, page: Page
+) -> None:
+    # Given a tenant in a zone where it is now between 03:00 and 22:59, so its 02:00
+    # compliance refresh (the default time) is due and, with an empty ledger, has not run
+    now = datetime.now(UTC)
+    zone = next(
+        name
+        for name in ("UTC", "Etc/GMT-12", "Etc/GMT+12")
+        if 3 <= now.astimezone(ZoneInfo(name)).hour <= 22
+    )
+    tenant = factories.tenant(gcmc_session, "Waiting", timezone=zone)
+    gcmc_session.commit()
+
+    page.goto(f"{server_url}/dashboard")
+    page.fill("#token", TOKEN)
+    page.click("#login button[type=submit]")
+
+    # Then its row says the run is due and not run yet
+    row = page.locator(f'#schedules tr[data-tenant="{tenant.id}"][data-job="compliance_refresh"]')
+    expect(row.locator("td.waiting")).to_have_text("due, not run yet")

@@ -124,7 +124,12 @@
         cell(row, s.timezone);
         cell(row, s.problem || when(s.next_run_local), s.problem ? "error" : "next-local");
         cell(row, when(s.next_run_utc), "next-utc");
-        cell(row, s.today_status, s.today_status === "failed" ? "error" : "");
+        // A past instant with no ledger row yet: due, waiting for the next tick.
+        cell(
+          row,
+          s.today_status || (s.waiting ? "due, not run yet" : null),
+          s.today_status === "failed" ? "error" : s.waiting ? "today waiting" : "today",
+        );
       });
       setStatus("updated " + new Date().toLocaleTimeString(), false);
     } catch (e) {
