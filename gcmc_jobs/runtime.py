@@ -21,6 +21,8 @@ from sqlalchemy import Engine
 
 from gcmc_jobs.brokers import build_broker
 from gcmc_jobs.db.engine import make_engine
+from gcmc_jobs.db.mapping import load_mapping
+from gcmc_jobs.db.tables import Tables, bind, build_tables
 from gcmc_jobs.email.transports import Transport, from_url
 from gcmc_jobs.errors import NotConfiguredError
 from gcmc_jobs.middleware.stores.bundle import Stores
@@ -54,7 +56,16 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self._lock = threading.Lock()
+        #: The tables of ``settings.schema_mapping`` (built once, shared by every runtime of
+        #: the same mapping); bound to :attr:`engine`, so the services find them from a
+        #: session (:func:`gcmc_jobs.db.tables.tables_of`).
+        self.tables: Tables = build_tables(
+            load_mapping(settings.schema_mapping),
+            managed=settings.platform_tables == "managed",
+        )
         self._engine = engine
+        if engine is not None:
+            bind(engine, self.tables)
         self._owns_engine = engine is None
         self._transport: Transport | None = None
         #: The dedup, rate-limit, dead-letter and pause stores (the dead-letter store writes
@@ -78,6 +89,7 @@ class Runtime:
                     pool_size=self.settings.database_pool_size,
                     max_overflow=self.settings.database_max_overflow,
                 )
+                bind(self._engine, self.tables)
             return self._engine
 
     @property

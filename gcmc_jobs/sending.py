@@ -43,7 +43,7 @@ def build_message(
     to: str,
     payload: Data,
     *,
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
     dedup_key: str | None = None,
     correlation_id: str | None = None,
 ) -> dramatiq.Message[Any]:
@@ -74,7 +74,7 @@ def queue_email(
     to: str,
     data: Data,
     *,
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
     dedup_key: str | None = None,
     correlation_id: str | None = None,
 ) -> dramatiq.Message[Any]:
@@ -88,7 +88,7 @@ def queue_welcome_email(
     to: str,
     data: kinds.Welcome | Mapping[str, Any],
     *,
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
     dedup_key: str | None = None,
     correlation_id: str | None = None,
 ) -> dramatiq.Message[Any]:
@@ -107,7 +107,7 @@ def queue_document_expiry_warning(
     to: str,
     data: kinds.DocumentExpiryWarning | Mapping[str, Any],
     *,
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
     dedup_key: str | None = None,
     correlation_id: str | None = None,
 ) -> dramatiq.Message[Any]:
@@ -126,7 +126,7 @@ def queue_filing_reminder(
     to: str,
     data: kinds.FilingReminder | Mapping[str, Any],
     *,
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
     dedup_key: str | None = None,
     correlation_id: str | None = None,
 ) -> dramatiq.Message[Any]:
@@ -145,7 +145,7 @@ def queue_task_assignment_email(
     to: str,
     data: kinds.TaskAssignment | Mapping[str, Any],
     *,
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
     dedup_key: str | None = None,
     correlation_id: str | None = None,
 ) -> dramatiq.Message[Any]:
@@ -164,7 +164,7 @@ def queue_service_request_update_email(
     to: str,
     data: kinds.ServiceRequestUpdate | Mapping[str, Any],
     *,
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
     dedup_key: str | None = None,
     correlation_id: str | None = None,
 ) -> dramatiq.Message[Any]:
@@ -183,7 +183,7 @@ def queue_password_reset_email(
     to: str,
     data: kinds.PasswordReset | Mapping[str, Any],
     *,
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
     dedup_key: str | None = None,
     correlation_id: str | None = None,
 ) -> dramatiq.Message[Any]:
@@ -203,7 +203,7 @@ def queue_invoice_email(
     to: str,
     data: kinds.Invoice | Mapping[str, Any],
     *,
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
     dedup_key: str | None = None,
     correlation_id: str | None = None,
 ) -> dramatiq.Message[Any]:
@@ -222,7 +222,7 @@ def queue_custom_email(
     to: str,
     data: kinds.Custom | Mapping[str, Any],
     *,
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
     dedup_key: str | None = None,
     correlation_id: str | None = None,
 ) -> dramatiq.Message[Any]:

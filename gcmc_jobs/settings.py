@@ -129,6 +129,18 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the database: `postgresql+psycopg://…` in production, "
         "a SQLite file in the working directory by default.",
     )
+    schema_mapping: str = Field(
+        default="gcmc",
+        description="How the platform's tables are named and typed (README \"The platform's "
+        "database\"): `gcmc` (the package's own names), `prisma` (Prisma's default names), a "
+        "path to a `.json` or `.toml` mapping, or `module:attribute` of a `SchemaMapping`.",
+    )
+    platform_tables: Literal["managed", "external"] = Field(
+        default="managed",
+        description="`managed`: `gcmc-jobs db upgrade` creates the platform's tables too (the "
+        "demo, tests); `external`: the platform owns and migrates them, and the package creates "
+        "and touches only its own tables.",
+    )
     database_pool_size: int = Field(
         default=5, ge=1, description="Connections kept open per worker process (PostgreSQL)."
     )

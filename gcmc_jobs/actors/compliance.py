@@ -9,7 +9,7 @@ from sqlalchemy import select
 from gcmc_jobs import queue_names as queues
 from gcmc_jobs.brokers import actor
 from gcmc_jobs.db.engine import session_scope
-from gcmc_jobs.db.models import Tenant
+from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.errors import PermanentError
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.runtime import current
@@ -30,7 +30,7 @@ log = get_logger(__name__)
     time_limit=600_000,
     throws=(PermanentError,),
 )
-def refresh_compliance(tenant_id: int, today: str | None = None) -> None:
+def refresh_compliance(tenant_id: Id, today: str | None = None) -> None:
     """Recompute every active client's compliance score of one tenant, atomically.
 
     ``today`` (``YYYY-MM-DD``) pins the tenant's local date; by default it is taken in the
@@ -54,8 +54,9 @@ def refresh_compliance(tenant_id: int, today: str | None = None) -> None:
 def refresh_all_compliance() -> None:
     """Send one :func:`refresh_compliance` message per active tenant."""
     with session_scope(current().engine) as session:
+        tenant = tables_of(session).tenants.c
         tenant_ids = session.scalars(
-            select(Tenant.id).where(Tenant.is_active.is_(True)).order_by(Tenant.id)
+            select(tenant.id).where(tenant.is_active.is_(True)).order_by(tenant.id)
         ).all()
     for tenant_id in tenant_ids:
         refresh_compliance.send(tenant_id)

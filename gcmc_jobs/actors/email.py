@@ -110,9 +110,11 @@ class EmailActor(DeduplicatedActor):
         payload: EmailPayload = validate_payload(entry.name, data)
         tenant_id = call.get("tenant_id")
         if tenant_id is not None and (
-            isinstance(tenant_id, bool) or not isinstance(tenant_id, int)
+            isinstance(tenant_id, bool) or not isinstance(tenant_id, int | str) or tenant_id == ""
         ):
-            raise InvalidPayload(f"tenant_id must be an int, got {tenant_id!r}")
+            raise InvalidPayload(
+                f"tenant_id must be an int or a text id (the mapping's id type), got {tenant_id!r}"
+            )
         # Two keys (gcmc_jobs.email.dedup_keys): ``key`` is claimed at enqueue for the dedup
         # TTL, ``record`` names the logical email (email_log, X-GCMC-Dedup-Key). An explicit
         # key is both ("once ever"); the default content key is recorded per TTL window.
@@ -194,7 +196,7 @@ def email_call(
     kind: str,
     to: str,
     payload: EmailPayload | Mapping[str, Any],
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
     dedup_key: str | None = None,
     correlation_id: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -212,7 +214,7 @@ def email_message(
     to: str,
     payload: EmailPayload | Mapping[str, Any],
     *,
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
     dedup_key: str | None = None,
     correlation_id: str | None = None,
 ) -> dramatiq.Message[Any]:
@@ -228,7 +230,7 @@ def _send(
     kind: str,
     to: str,
     payload: dict[str, Any],
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
     dedup_key: str | None = None,
 ) -> None:
     """Deliver one email (see :func:`gcmc_jobs.email.delivery.deliver`)."""

@@ -16,6 +16,7 @@ from periodiq import cron
 from gcmc_jobs import queue_names as queues
 from gcmc_jobs.actors.email import email_message
 from gcmc_jobs.brokers import actor
+from gcmc_jobs.db.tables import Id
 from gcmc_jobs.errors import PermanentError, RunInProgress
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.runtime import Runtime, current
@@ -103,7 +104,7 @@ def scheduler_tick() -> None:
 )
 def run_daily_job(
     job: str,
-    tenant_id: int,
+    tenant_id: Id,
     local_date: str,
     scheduled_for: str | None = None,
     force: bool = False,

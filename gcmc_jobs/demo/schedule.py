@@ -18,6 +18,7 @@ from sqlalchemy import func, select, true
 
 from gcmc_jobs.actors.schedule import run_daily_job
 from gcmc_jobs.db.models import EmailLog, JobRun, Tenant
+from gcmc_jobs.db.tables import Id
 from gcmc_jobs.demo.context import DemoContext
 from gcmc_jobs.redaction import redact_text
 from gcmc_jobs.scheduling.tick import tick
@@ -34,7 +35,7 @@ TICK = timedelta(minutes=15)
 class Ran:
     """One run the simulated day enqueued, and the tick that did it."""
 
-    tenant_id: int
+    tenant_id: Id
     tenant: str
     timezone: str
     job: str
@@ -52,7 +53,7 @@ def _window(ctx: DemoContext) -> tuple[datetime, datetime]:
 def run(ctx: DemoContext) -> None:
     """Tick across the day, let the worker run what each tick enqueued, and report."""
     with ctx.session() as session:
-        tenants = {
+        tenants: dict[Id, tuple[str, str]] = {
             t.id: (t.name, t.timezone)
             for t in session.scalars(select(Tenant).where(Tenant.is_active.is_(true())))
         }
@@ -114,7 +115,7 @@ def run(ctx: DemoContext) -> None:
             for run in session.scalars(select(JobRun).where(JobRun.tenant_id.in_(tenants)))
             if (run.tenant_id, run.local_date) in days
         ]
-        digests = dict(
+        digests: dict[Id | None, int] = dict(
             session.execute(
                 select(EmailLog.tenant_id, func.count())
                 .where(EmailLog.kind.in_(["document_expiry_warning", "filing_reminder"]))

@@ -21,7 +21,7 @@ __all__ = ["email_dedup_key", "windowed_key"]
 
 
 def email_dedup_key(
-    kind: str, to: str, payload: EmailPayload, *, tenant_id: int | None = None
+    kind: str, to: str, payload: EmailPayload, *, tenant_id: int | str | None = None
 ) -> str:
     """``email:<kind>:<sha256 hex, 40 chars>`` of the kind, the lowercased recipient, the
     canonical JSON of the whole payload (secrets included, hashed: two reset links are two

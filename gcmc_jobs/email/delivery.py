@@ -56,7 +56,7 @@ def deliver(
     payload: EmailPayload,
     dedup_key: str,
     sender: str,
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
     templates_dir: str | None = None,
     final_attempt: bool = True,
 ) -> Delivery:

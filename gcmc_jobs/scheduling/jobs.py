@@ -35,6 +35,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gcmc_jobs.db.tables import Id
 from gcmc_jobs.errors import ConfigurationError, UnknownJob
 from gcmc_jobs.services import compliance, digests, notifications
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES, Settings
@@ -72,7 +73,7 @@ class JobContext:
     """Everything a job needs: the session of its transaction, whose and which day it is."""
 
     session: Session
-    tenant_id: int
+    tenant_id: Id
     today: date
     now: datetime
     send_digests: DigestSender
@@ -84,7 +85,7 @@ def _compliance_refresh(ctx: JobContext) -> dict[str, Any]:
 
 
 def _notifications(
-    notify: Callable[[Session, int, date], notifications.NotifyResult],
+    notify: Callable[[Session, Id, date], notifications.NotifyResult],
 ) -> Callable[[JobContext], dict[str, Any]]:
     def job(ctx: JobContext) -> dict[str, Any]:
         result = notify(ctx.session, ctx.tenant_id, ctx.today)
@@ -97,7 +98,7 @@ def _notifications(
 
 
 def _emails(
-    compute: Callable[[Session, int, date], list[digests.Digest]],
+    compute: Callable[[Session, Id, date], list[digests.Digest]],
 ) -> Callable[[JobContext], dict[str, Any]]:
     def job(ctx: JobContext) -> dict[str, Any]:
         found = compute(ctx.session, ctx.tenant_id, ctx.today)

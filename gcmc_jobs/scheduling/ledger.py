@@ -27,7 +27,8 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.dialect import insert_for
-from gcmc_jobs.db.models import JobRun, JobRunStatus
+from gcmc_jobs.db.enums import JobRunStatus
+from gcmc_jobs.db.tables import Id, tables_of
 
 __all__ = ["DEFAULT_STALE_AFTER", "Claim", "claim", "fail", "succeed"]
 
@@ -44,14 +45,14 @@ class Claim(enum.StrEnum):
     RUNNING_ELSEWHERE = "running_elsewhere"
 
 
-def _key(job: str, tenant_id: int, local_date: date) -> Any:
-    return and_(JobRun.job == job, JobRun.tenant_id == tenant_id, JobRun.local_date == local_date)
+def _key(jr: Any, job: str, tenant_id: Id, local_date: date) -> Any:
+    return and_(jr.job == job, jr.tenant_id == tenant_id, jr.local_date == local_date)
 
 
 def claim(
     session: Session,
     job: str,
-    tenant_id: int,
+    tenant_id: Id,
     local_date: date,
     *,
     now: datetime,
@@ -60,8 +61,10 @@ def claim(
     stale_after: timedelta = DEFAULT_STALE_AFTER,
 ) -> Claim:
     """Claim the run of ``job`` for ``tenant_id`` on ``local_date``. At most 3 statements."""
+    job_runs = tables_of(session).job_runs
+    jr = job_runs.c
     inserted: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        insert_for(session)(JobRun)
+        insert_for(session)(job_runs)
         .values(
             job=job,
             tenant_id=tenant_id,
@@ -77,14 +80,14 @@ def claim(
     if inserted.rowcount == 1:
         return Claim.CLAIMED
     takeable = [
-        JobRun.status == JobRunStatus.FAILED,
-        and_(JobRun.status == JobRunStatus.RUNNING, JobRun.started_at < now - stale_after),
+        jr.status == JobRunStatus.FAILED,
+        and_(jr.status == JobRunStatus.RUNNING, jr.started_at < now - stale_after),
     ]
     if force:
-        takeable.append(JobRun.status == JobRunStatus.SUCCEEDED)
+        takeable.append(jr.status == JobRunStatus.SUCCEEDED)
     taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(JobRun)
-        .where(_key(job, tenant_id, local_date), or_(*takeable))
+        update(job_runs)
+        .where(_key(jr, job, tenant_id, local_date), or_(*takeable))
         .values(
             status=JobRunStatus.RUNNING,
             started_at=now,
@@ -96,14 +99,14 @@ def claim(
     )
     if taken.rowcount == 1:
         return Claim.CLAIMED
-    status = session.scalar(select(JobRun.status).where(_key(job, tenant_id, local_date)))
+    status = session.scalar(select(jr.status).where(_key(jr, job, tenant_id, local_date)))
     return Claim.ALREADY_DONE if status == JobRunStatus.SUCCEEDED else Claim.RUNNING_ELSEWHERE
 
 
 def _finish(
     session: Session,
     job: str,
-    tenant_id: int,
+    tenant_id: Id,
     local_date: date,
     *,
     status: JobRunStatus,
@@ -111,12 +114,14 @@ def _finish(
     stats: dict[str, Any] | None,
     error: str | None,
 ) -> None:
+    job_runs = tables_of(session).job_runs
+    jr = job_runs.c
     values: dict[str, Any] = {"status": status, "finished_at": now, "error": error}
     if stats is not None:
         values["stats"] = stats
     session.execute(
-        update(JobRun)
-        .where(_key(job, tenant_id, local_date), JobRun.status == JobRunStatus.RUNNING)
+        update(job_runs)
+        .where(_key(jr, job, tenant_id, local_date), jr.status == JobRunStatus.RUNNING)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -125,7 +130,7 @@ def _finish(
 def succeed(
     session: Session,
     job: str,
-    tenant_id: int,
+    tenant_id: Id,
     local_date: date,
     *,
     now: datetime,
@@ -147,7 +152,7 @@ def succeed(
 def fail(
     session: Session,
     job: str,
-    tenant_id: int,
+    tenant_id: Id,
     local_date: date,
     *,
     now: datetime,

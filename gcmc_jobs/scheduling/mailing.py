@@ -62,7 +62,7 @@ class EmailMessageFactory(Protocol):
         to: str,
         payload: dict[str, Any],
         *,
-        tenant_id: int | None = None,
+        tenant_id: int | str | None = None,
         dedup_key: str | None = None,
     ) -> dramatiq.Message[Any]: ...
 

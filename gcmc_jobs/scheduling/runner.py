@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from gcmc_jobs.db.engine import session_scope
+from gcmc_jobs.db.tables import Id
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.scheduling import ledger
 from gcmc_jobs.scheduling.jobs import JOBS, DigestSender, JobContext, SentDigests, check_job
@@ -37,7 +38,7 @@ class RunResult:
     """The outcome of one :func:`run_for_tenant` call."""
 
     job: str
-    tenant_id: int
+    tenant_id: Id
     local_date: date
     claim: ledger.Claim
     stats: dict[str, Any] = field(default_factory=dict)
@@ -56,7 +57,7 @@ def discard_digests(found: Any) -> SentDigests:
 def run_for_tenant(
     engine: Engine,
     job: str,
-    tenant_id: int,
+    tenant_id: Id,
     *,
     local_date: date | None = None,
     now: datetime | None = None,

@@ -77,17 +77,17 @@ ROLE_COUNTS = (
 
 #: The tables in load order, with the columns each row tuple holds.
 COLUMNS: dict[Table, tuple[str, ...]] = {
-    Tenant.__table__: ("id", "name", "timezone", "is_active"),  # type: ignore[dict-item]
-    User.__table__: ("id", "email", "name", "is_active"),  # type: ignore[dict-item]
-    TenantUser.__table__: ("tenant_id", "user_id", "role"),  # type: ignore[dict-item]
-    NotificationPreference.__table__: (  # type: ignore[dict-item]
+    Tenant.__table__: ("id", "name", "timezone", "is_active"),
+    User.__table__: ("id", "email", "name", "is_active"),
+    TenantUser.__table__: ("tenant_id", "user_id", "role"),
+    NotificationPreference.__table__: (
         "user_id",
         "tenant_id",
         "category",
         "in_app",
         "email",
     ),
-    Client.__table__: (  # type: ignore[dict-item]
+    Client.__table__: (
         "id",
         "tenant_id",
         "name",
@@ -95,7 +95,7 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "assigned_user_id",
         "is_active",
     ),
-    Document.__table__: (  # type: ignore[dict-item]
+    Document.__table__: (
         "id",
         "tenant_id",
         "client_id",
@@ -103,8 +103,8 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "document_type",
         "latest_version_id",
     ),
-    DocumentVersion.__table__: ("id", "document_id", "status", "expiry_date"),  # type: ignore[dict-item]
-    Filing.__table__: (  # type: ignore[dict-item]
+    DocumentVersion.__table__: ("id", "document_id", "status", "expiry_date"),
+    Filing.__table__: (
         "id",
         "tenant_id",
         "client_id",
@@ -115,7 +115,7 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "status",
         "assigned_user_id",
     ),
-    EmailSuppression.__table__: ("address", "reason", "created_at"),  # type: ignore[dict-item]
+    EmailSuppression.__table__: ("address", "reason", "created_at"),
 }
 TABLES = tuple(COLUMNS)
 

@@ -23,9 +23,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Date,
-    DateTime,
     Integer,
     and_,
     bindparam,
@@ -42,16 +40,12 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from gcmc_jobs.db.models import (
+from gcmc_jobs.db.enums import (
     OPEN_FILING_STATUSES,
-    Client,
     ComplianceLevel,
-    ComplianceScore,
-    Document,
     DocumentStatus,
-    DocumentVersion,
-    Filing,
 )
+from gcmc_jobs.db.tables import Id, Tables, tables_of
 from gcmc_jobs.errors import ConfigurationError
 from gcmc_jobs.services.tenancy import local_today, utcnow
 
@@ -81,7 +75,7 @@ def level_for(score: int) -> ComplianceLevel:
 class RefreshResult:
     """What one tenant's refresh did."""
 
-    tenant_id: int
+    tenant_id: Id
     today: date
     clients: int
 
@@ -96,44 +90,48 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-#: The upsert, built once per dialect: only its bound parameters change between tenants.
-#: (Building this statement costs several milliseconds of Python per call, more than
-#: the database takes to run it for a small tenant.)
-_UPSERTS: dict[str, Any] = {}
+#: The upsert, built once per dialect and mapping: only its bound parameters change between
+#: tenants. (Building this statement costs several milliseconds of Python per call, more
+#: than the database takes to run it for a small tenant.) Keyed by the id of the
+#: :class:`Tables`, which :func:`~gcmc_jobs.db.tables.build_tables` keeps for the process.
+_UPSERTS: dict[tuple[str, int], Any] = {}
 
 
-def _upsert_statement(dialect: str) -> Any:
-    """The refresh's ``INSERT … SELECT … ON CONFLICT`` for ``dialect``, with the bound
-    parameters ``tenant_id``, ``today``, ``expiring_until`` and ``now``."""
-    statement = _UPSERTS.get(dialect)
+def _upsert_statement(dialect: str, t: Tables) -> Any:
+    """The refresh's ``INSERT … SELECT … ON CONFLICT`` for ``dialect`` on tables ``t``, with
+    the bound parameters ``tenant_id``, ``today``, ``expiring_until`` and ``now``."""
+    key = (dialect, id(t))
+    statement = _UPSERTS.get(key)
     if statement is None:
-        statement = _UPSERTS[dialect] = _build_upsert(dialect)
+        statement = _UPSERTS[key] = _build_upsert(dialect, t)
     return statement
 
 
-def _build_upsert(dialect: str) -> Any:
-    tenant_id = bindparam("tenant_id", type_=BigInteger())
+def _build_upsert(dialect: str, t: Tables) -> Any:
+    document, document_version, filing = t.documents.c, t.document_versions.c, t.filings.c
+    client, scores = t.clients.c, t.compliance_scores
+    tenant_id = bindparam("tenant_id", type_=client.tenant_id.type)
     today = bindparam("today", type_=Date())
     expiring_until = bindparam("expiring_until", type_=Date())
-    now = bindparam("now", type_=DateTime(timezone=True))
+    now = bindparam("now", type_=scores.c.computed_at.type)
     version: Any
     if dialect == "postgresql":
         # Each document's latest version by primary key, one index lookup per document: a
         # plain join lets PostgreSQL hash the whole document_versions table once per tenant
         # (measured: a sequential scan of every tenant's versions for each refresh).
         version = (
-            select(DocumentVersion.id, DocumentVersion.status, DocumentVersion.expiry_date)
-            .where(DocumentVersion.id == Document.latest_version_id)
+            select(document_version.id, document_version.status, document_version.expiry_date)
+            .where(document_version.id == document.latest_version_id)
             .limit(1)  # keeps the planner from flattening the subquery back into a join
             .lateral("latest_version")
         )
         onclause: Any = true()
     else:  # SQLite has no LATERAL; its planner looks the version up by key anyway.
-        version = DocumentVersion.__table__
-        onclause = version.c.id == Document.latest_version_id
+        version = t.document_versions
+        onclause = version.c.id == document.latest_version_id
     documents = (
         select(
-            Document.client_id.label("client_id"),
+            document.client_id.label("client_id"),
             _count_if(
                 or_(
                     version.c.id.is_(None),
@@ -143,20 +141,20 @@ def _build_upsert(dialect: str) -> Any:
             _count_if(version.c.expiry_date < today).label("expired"),
             _count_if(version.c.expiry_date.between(today, expiring_until)).label("expiring"),
         )
-        .select_from(Document)
+        .select_from(t.documents)
         .outerjoin(version, onclause)
-        .where(Document.tenant_id == tenant_id)
-        .group_by(Document.client_id)
+        .where(document.tenant_id == tenant_id)
+        .group_by(document.client_id)
         .subquery("documents_by_client")
     )
     filings = (
-        select(Filing.client_id.label("client_id"), func.count().label("overdue"))
+        select(filing.client_id.label("client_id"), func.count().label("overdue"))
         .where(
-            Filing.tenant_id == tenant_id,
-            Filing.status.in_(OPEN_FILING_STATUSES),
-            Filing.due_date < today,
+            filing.tenant_id == tenant_id,
+            filing.status.in_(OPEN_FILING_STATUSES),
+            filing.due_date < today,
         )
-        .group_by(Filing.client_id)
+        .group_by(filing.client_id)
         .subquery("filings_by_client")
     )
     missing = func.coalesce(documents.c.missing, 0)
@@ -165,15 +163,18 @@ def _build_upsert(dialect: str) -> Any:
     overdue = func.coalesce(filings.c.overdue, 0)
     raw = 100 - POINTS_PER_ISSUE * (missing + expired + expiring + overdue)
     score = cast(case((raw < 0, 0), else_=raw), Integer)
+    # Literals of the level column's type: they bind as the mapping's stored values (and, on
+    # a native enum, are cast to its type).
+    level_type = scores.c.level.type
     level = case(
-        (score >= 80, literal(ComplianceLevel.LOW.value)),
-        (score >= 50, literal(ComplianceLevel.MEDIUM.value)),
-        else_=literal(ComplianceLevel.HIGH.value),
+        (score >= 80, literal(ComplianceLevel.LOW, level_type)),
+        (score >= 50, literal(ComplianceLevel.MEDIUM, level_type)),
+        else_=literal(ComplianceLevel.HIGH, level_type),
     )
     rows = (
         select(
-            Client.id,
-            Client.tenant_id,
+            client.id,
+            client.tenant_id,
             score,
             level,
             missing,
@@ -181,12 +182,13 @@ def _build_upsert(dialect: str) -> Any:
             expiring,
             overdue,
             now,
+            *[now for _ in t.extra_columns.get("compliance_scores", ())],
         )
-        .select_from(Client)
-        .outerjoin(documents, documents.c.client_id == Client.id)
-        .outerjoin(filings, filings.c.client_id == Client.id)
+        .select_from(t.clients)
+        .outerjoin(documents, documents.c.client_id == client.id)
+        .outerjoin(filings, filings.c.client_id == client.id)
         # SQLite needs a WHERE in an INSERT … SELECT … ON CONFLICT (parser ambiguity).
-        .where(and_(Client.tenant_id == tenant_id, Client.is_active.is_(True)))
+        .where(and_(client.tenant_id == tenant_id, client.is_active.is_(True)))
     )
     insert: Any
     if dialect == "postgresql":
@@ -205,23 +207,27 @@ def _build_upsert(dialect: str) -> Any:
         "expiring_count",
         "overdue_count",
         "computed_at",
+        # The platform's bookkeeping columns (Prisma's createdAt/updatedAt), when mapped.
+        *t.extra_columns.get("compliance_scores", ()),
     ]
-    statement = insert(ComplianceScore).from_select(columns, rows)
+    statement = insert(scores).from_select(
+        [scores.c[name] for name in columns], rows, include_defaults=False
+    )
     return statement.on_conflict_do_update(
-        index_elements=[ComplianceScore.client_id],
+        index_elements=[scores.c.client_id],
         # A client's tenant never changes: leaving tenant_id out of the update spares a
         # foreign-key check per row.
         set_={
-            name: statement.excluded[name]
+            scores.c[name]: statement.excluded[name]
             for name in columns
-            if name not in ("client_id", "tenant_id")
+            if name not in ("client_id", "tenant_id", "created_at")
         },
     )
 
 
 def refresh_tenant(
     session: Session,
-    tenant_id: int,
+    tenant_id: Id,
     *,
     today: date | None = None,
     now: datetime | None = None,
@@ -240,7 +246,7 @@ def refresh_tenant(
     # parameter dictionary on an INSERT for a bulk insert.
     connection = session.connection()
     result: CursorResult[Any] = connection.execute(
-        _upsert_statement(connection.dialect.name),
+        _upsert_statement(connection.dialect.name, tables_of(session)),
         {
             "tenant_id": tenant_id,
             "today": today,

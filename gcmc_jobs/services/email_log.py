@@ -62,7 +62,7 @@ class LogEntry:
     """One ``email_log`` row, as plain values."""
 
     dedup_key: str
-    tenant_id: int | None
+    tenant_id: int | str | None
     to_address: str
     kind: str
     subject: str
@@ -81,7 +81,7 @@ def ensure_queued(
     to_address: str,
     kind: str,
     subject: str,
-    tenant_id: int | None = None,
+    tenant_id: int | str | None = None,
 ) -> None:
     """Insert the row as ``queued`` unless one with this key exists (then change nothing).
 

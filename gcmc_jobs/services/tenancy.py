@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gcmc_jobs.db.models import Tenant
+from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.errors import InvalidPayload
 
 __all__ = ["local_today", "tenant_zone", "utcnow"]
@@ -27,9 +27,10 @@ def tenant_zone(name: str) -> ZoneInfo:
         raise InvalidPayload(f"unknown timezone {name!r}: use an IANA name such as 'UTC'") from exc
 
 
-def local_today(session: Session, tenant_id: int, now: datetime | None = None) -> date:
+def local_today(session: Session, tenant_id: Id, now: datetime | None = None) -> date:
     """The tenant's local calendar date at ``now`` (default: the current instant)."""
-    zone_name = session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id))
+    tenants = tables_of(session).tenants
+    zone_name = session.scalar(select(tenants.c.timezone).where(tenants.c.id == tenant_id))
     if zone_name is None:
         raise InvalidPayload(f"no tenant with id {tenant_id}")
     return (now or utcnow()).astimezone(tenant_zone(zone_name)).date()

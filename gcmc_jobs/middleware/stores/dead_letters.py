@@ -12,9 +12,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Engine, Table, delete, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -154,7 +154,7 @@ class SqlDeadLetterStore(DeadLetterStore):
             "attempts": record.attempts,
             "failed_at": record.failed_at,
         }
-        table = cast(Table, DeadLetter.__table__)
+        table = DeadLetter.__table__
         with engine.begin() as connection:
             if engine.dialect.name == "postgresql":
                 statement: Any = postgresql.insert(table).on_conflict_do_nothing(

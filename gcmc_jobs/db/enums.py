@@ -1,0 +1,89 @@
+"""The logical enums of the domain (DOMAIN.md), as Python ``StrEnum``s.
+
+These are the values the code speaks; a :class:`~gcmc_jobs.db.mapping.SchemaMapping` says how
+each is stored (``owner`` here may be ``OWNER`` in a Prisma enum type).
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "ALERT_ROLES",
+    "OPEN_FILING_STATUSES",
+    "ComplianceLevel",
+    "DocumentStatus",
+    "EmailStatus",
+    "FilingStatus",
+    "JobRunStatus",
+    "NotificationCategory",
+    "Role",
+    "SuppressionReason",
+]
+
+
+class Role(enum.StrEnum):
+    """A member's role in a tenant. ``viewer`` never receives compliance alerts."""
+
+    OWNER = "owner"
+    ADMIN = "admin"
+    MANAGER = "manager"
+    STAFF = "staff"
+    VIEWER = "viewer"
+
+
+#: Roles that receive every compliance alert of their tenant (DOMAIN.md, recipients).
+ALERT_ROLES = (Role.OWNER, Role.ADMIN, Role.MANAGER)
+
+
+class DocumentStatus(enum.StrEnum):
+    PENDING_REVIEW = "pending_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class FilingStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PREPARED = "prepared"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+#: A filing is open while it is still being worked on.
+OPEN_FILING_STATUSES = (FilingStatus.DRAFT, FilingStatus.PREPARED)
+
+
+class ComplianceLevel(enum.StrEnum):
+    """Risk level of a client: ``low`` risk when the score is ≥ 80, ``medium`` ≥ 50."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class NotificationCategory(enum.StrEnum):
+    DOCUMENTS = "documents"
+    FILINGS = "filings"
+    TASKS = "tasks"
+    SERVICE_REQUESTS = "service_requests"
+    BILLING = "billing"
+
+
+class EmailStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+
+
+class SuppressionReason(enum.StrEnum):
+    HARD_BOUNCE = "hard_bounce"
+    COMPLAINT = "complaint"
+    MANUAL = "manual"
+
+
+class JobRunStatus(enum.StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
