@@ -239,11 +239,6 @@ class EmailSuppression(Base):
     created_at: Mapped[datetime]
 
 
-# Addresses are compared case-insensitively (lower() on both sides): this index serves that
-# lookup, once per email (gcmc_jobs.services.email_log.suppression_reason).
-Index("ix_email_suppressions_address_lower", func.lower(EmailSuppression.address))
-
-
 # -- Operations -------------------------------------------------------------------------------
 
 

@@ -585,6 +585,9 @@ class _Builder:
             Column("reason", self.own_enum(SuppressionReason), nullable=False),
             Column("created_at", tz, server_default=func.current_timestamp(), nullable=False),
         )
+        # Addresses are compared case-insensitively (lower() on both sides): this index serves
+        # that lookup, once per email (gcmc_jobs.services.email_log.suppression_reason).
+        Index("ix_email_suppressions_address_lower", func.lower(suppressions.c.address))
         email_log = self.own_table(
             "email_log",
             Column("id", BigId, primary_key=True, autoincrement=True),

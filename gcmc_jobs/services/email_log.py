@@ -118,7 +118,7 @@ def ensure_queued(
             raise _unknown_tenant(tenant_id, kind)
 
 
-def _unknown_tenant(tenant_id: int, kind: str) -> UnknownTenant:
+def _unknown_tenant(tenant_id: int | str, kind: str) -> UnknownTenant:
     return UnknownTenant(
         f"no tenant has id {tenant_id}: the {kind!r} email for it is not sent "
         "(check the tenant_id the host passed)"
