@@ -85,7 +85,7 @@ def _compliance_refresh(ctx: JobContext) -> dict[str, Any]:
 
 
 def _notifications(
-    notify: Callable[[Session, Id, date], notifications.NotifyResult],
+    notify: Callable[[Session, Any, date], notifications.NotifyResult],
 ) -> Callable[[JobContext], dict[str, Any]]:
     def job(ctx: JobContext) -> dict[str, Any]:
         result = notify(ctx.session, ctx.tenant_id, ctx.today)
@@ -98,7 +98,7 @@ def _notifications(
 
 
 def _emails(
-    compute: Callable[[Session, Id, date], list[digests.Digest]],
+    compute: Callable[[Session, Any, date], list[digests.Digest]],
 ) -> Callable[[JobContext], dict[str, Any]]:
     def job(ctx: JobContext) -> dict[str, Any]:
         found = compute(ctx.session, ctx.tenant_id, ctx.today)
