@@ -163,13 +163,16 @@ def _build_upsert(dialect: str, t: Tables) -> Any:
     overdue = func.coalesce(filings.c.overdue, 0)
     raw = 100 - POINTS_PER_ISSUE * (missing + expired + expiring + overdue)
     score = cast(case((raw < 0, 0), else_=raw), Integer)
-    # Literals of the level column's type: they bind as the mapping's stored values (and, on
-    # a native enum, are cast to its type).
+    # Literals of the level column's type bind as the mapping's stored values; the CASE is
+    # cast to the column's type (a native enum on Prisma: text does not convert implicitly).
     level_type = scores.c.level.type
-    level = case(
-        (score >= 80, literal(ComplianceLevel.LOW, level_type)),
-        (score >= 50, literal(ComplianceLevel.MEDIUM, level_type)),
-        else_=literal(ComplianceLevel.HIGH, level_type),
+    level = cast(
+        case(
+            (score >= 80, literal(ComplianceLevel.LOW, level_type)),
+            (score >= 50, literal(ComplianceLevel.MEDIUM, level_type)),
+            else_=literal(ComplianceLevel.HIGH, level_type),
+        ),
+        level_type,
     )
     rows = (
         select(
