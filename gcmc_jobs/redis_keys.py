@@ -14,6 +14,8 @@ key                                        what it holds (who writes it)
 ``{ns}:gcmc:paused``                       set of paused queue names (``RedisPauseStore``)
 ``{ns}:gcmc:workers``                      hash broker id -> the queues a worker consumes
                                            (``WorkerRegistry``)
+``{ns}:outbox:relayed:{message id}``       the outbox relay enqueued this message (written
+                                           atomically with the enqueue; ``OutboxRelay``)
 ``{ns}:__heartbeats__``                    sorted set broker id -> last contact, ms
                                            (Dramatiq's Redis broker)
 ``{ns}:{queue}``                           list of ready message ids (Dramatiq)
@@ -37,6 +39,7 @@ __all__ = [
     "heartbeats_key",
     "messages_key",
     "namespace_pattern",
+    "outbox_relayed_key",
     "paused_key",
     "queue_key",
     "rate_limit_key",
@@ -62,6 +65,13 @@ def paused_key(namespace: str) -> str:
 def workers_key(namespace: str) -> str:
     """The Redis hash of registered workers."""
     return f"{namespace}:gcmc:workers"
+
+
+def outbox_relayed_key(namespace: str, message_id: str) -> str:
+    """Set by the outbox relay in the same ``MULTI`` as the enqueue of ``message_id``: the
+    relay's own dedup key, so that a relay killed before deleting the row never sends the
+    message again."""
+    return f"{namespace}:outbox:relayed:{message_id}"
 
 
 def heartbeats_key(namespace: str) -> str:

@@ -213,6 +213,23 @@ class Settings(BaseSettings):
         description="An email deferred longer than this in total is dead-lettered.",
     )
 
+    # -- Outbox -------------------------------------------------------------------------------
+    outbox_relay: bool = Field(
+        default=True,
+        description="Run the outbox relay in every worker process (it moves the messages "
+        "hosts committed with gcmc_jobs.outbox to the broker). Off: run `gcmc-jobs outbox "
+        "relay` instead.",
+    )
+    outbox_batch_size: int = Field(
+        default=500, ge=1, description="Outbox rows the relay takes per transaction."
+    )
+    outbox_poll_ms: int = Field(
+        default=1_000,
+        ge=10,
+        description="Longest wait of the relay between two looks at the outbox, ms; on "
+        "PostgreSQL a commit wakes it at once (NOTIFY). Also its wait after a failure.",
+    )
+
     # -- Email ------------------------------------------------------------------------------
     email_url: SecretStr = Field(
         default=SecretStr("file://./outbox"),

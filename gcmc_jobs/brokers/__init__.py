@@ -56,6 +56,8 @@ The middleware order (first runs first on ``before_*`` hooks, last on ``after_*`
   14    WorkerRegistry            a Redis worker records the queues it consumes (for health)
   15    CurrentMessage            the message being processed, for actors that read its options
                                   (the email actor reads its ``secrets`` option there)
+  16    OutboxRelay               processes no message: starts the outbox relay thread at worker
+                                  boot; last, so its enqueues pass every enqueue hook above
 =====  ========================  ==================================================================
 """
 
@@ -78,10 +80,12 @@ from dramatiq.middleware import (
 )
 from periodiq import PeriodiqMiddleware
 
+from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.errors import NotConfiguredError
 from gcmc_jobs.middleware.dead_letters import DeadLetters
 from gcmc_jobs.middleware.deduplication import Deduplication
 from gcmc_jobs.middleware.metrics import Metrics
+from gcmc_jobs.middleware.outbox_relay import OutboxRelay
 from gcmc_jobs.middleware.pause import Pause
 from gcmc_jobs.middleware.rate_limits import RateLimits
 from gcmc_jobs.middleware.stores.bundle import Stores
@@ -134,6 +138,14 @@ def build_middleware(settings: Settings, stores: Stores) -> list[Middleware]:
         Metrics(port=settings.metrics_port),
         WorkerRegistry(),
         CurrentMessage(),
+        OutboxRelay(
+            stores.outbox,
+            enqueue_many,
+            enabled=settings.outbox_relay,
+            batch_size=settings.outbox_batch_size,
+            poll_ms=settings.outbox_poll_ms,
+            marker_ttl=settings.dedup_ttl_ms,
+        ),
     ]
 
 

@@ -53,6 +53,9 @@ log = get_logger("gcmc_jobs.brokers.bulk")
 #: Messages written per Redis round trip.
 DEFAULT_CHUNK_SIZE = 1_000
 
+#: ``also(pipeline, messages)``: more writes for a chunk's transaction (see ``enqueue_many``).
+Also = Callable[[Any, Sequence[dramatiq.Message[Any]]], None]
+
 
 @dataclass
 class BulkResult:
@@ -108,8 +111,14 @@ def enqueue_many(
     delay: int | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     strategy: Literal["batched", "dispatch"] = "batched",
+    also: Also | None = None,
 ) -> BulkResult:
     """Enqueue ``messages`` on ``broker`` in bulk; ``delay`` in ms applies to all.
+
+    ``also(pipeline, messages)``, on a Redis broker, adds writes to the pipeline of each
+    chunk with the chunk's messages (as stored); with ``strategy="batched"`` they commit in
+    the same ``MULTI`` as the messages, atomically (the outbox relay writes its relay keys
+    so). Other brokers never call it.
 
     Messages are built with ``actor.message(...)`` / ``actor.message_with_options(...)``
     (validated there, as ``send`` would). A ``MiddlewareError`` other than a duplicate,
@@ -137,7 +146,7 @@ def enqueue_many(
                     result.duplicates += 1
             return result
         for start in range(0, len(pending), chunk_size):
-            _redis_chunk(broker, pending[start : start + chunk_size], delay, strategy, result)
+            _redis_chunk(broker, pending[start : start + chunk_size], delay, strategy, result, also)
     except BaseException as exc:
         written = {message.message_id for message in result.enqueued}
         unsent = [message for message in pending if message.message_id not in written]
@@ -202,6 +211,7 @@ def _redis_chunk(
     delay: int | None,
     strategy: str,
     result: BulkResult,
+    also: Also | None = None,
 ) -> None:
     ready: list[tuple[str, dramatiq.Message[Any]]] = []
     error: MiddlewareError | None = None
@@ -252,6 +262,8 @@ def _redis_chunk(
                     message.encode(),
                 ]
                 dispatch(keys=[broker.namespace], args=args, client=pipeline)
+        if also is not None:
+            also(pipeline, [message for _, message in ready])
         pipeline.execute()
         for _, message in ready:
             after(message, delay)

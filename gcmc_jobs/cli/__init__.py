@@ -40,6 +40,7 @@ from gcmc_jobs.cli import dead_letters as _dead_letters  # noqa: F401
 from gcmc_jobs.cli import demo as _demo  # noqa: F401
 from gcmc_jobs.cli import email as _email  # noqa: F401
 from gcmc_jobs.cli import ops as _ops  # noqa: F401
+from gcmc_jobs.cli import outbox as _outbox  # noqa: F401
 from gcmc_jobs.cli import schedule as _schedule  # noqa: F401
 from gcmc_jobs.cli import seed as _seed  # noqa: F401
 from gcmc_jobs.cli._app import app

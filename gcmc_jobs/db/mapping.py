@@ -100,7 +100,13 @@ LOGICAL_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 PLATFORM_TABLES: tuple[str, ...] = tuple(LOGICAL_COLUMNS)
 #: The package's own tables: nobody else reads them; their names never change.
-OWN_TABLES: tuple[str, ...] = ("email_log", "email_suppressions", "dead_letters", "job_runs")
+OWN_TABLES: tuple[str, ...] = (
+    "email_log",
+    "email_suppressions",
+    "dead_letters",
+    "job_runs",
+    "outbox_messages",
+)
 
 #: The platform's enums, with their logical values.
 LOGICAL_ENUMS: dict[str, tuple[str, ...]] = {

@@ -52,6 +52,7 @@ __all__ = [
     "Notification",
     "NotificationCategory",
     "NotificationPreference",
+    "OutboxMessage",
     "Role",
     "SuppressionReason",
     "Tenant",
@@ -278,3 +279,21 @@ class JobRun(Base):
     status: Mapped[JobRunStatus]
     stats: Mapped[dict[str, Any]]
     error: Mapped[str | None]
+
+
+class OutboxMessage(Base):
+    """A message a host wrote in its own transaction (:mod:`gcmc_jobs.outbox`), waiting for the
+    relay to move it to the broker; the relay deletes the row once the broker has it. A
+    package table with no foreign key, whatever the platform's id types."""
+
+    __table__ = _T.outbox_messages
+
+    id: Mapped[int]
+    message_id: Mapped[str]
+    queue_name: Mapped[str]
+    actor_name: Mapped[str]
+    #: The whole Dramatiq message, encoded as ``Message.encode()`` does (JSON).
+    body: Mapped[str]
+    #: Epoch ms before which the message must not run (a ``delay``), or None.
+    not_before_ms: Mapped[int | None]
+    created_at: Mapped[datetime]

@@ -190,6 +190,7 @@ class Tables:
     email_suppressions: Table
     dead_letters: Table
     job_runs: Table
+    outbox_messages: Table
     extra_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def table(self, logical: str) -> Table:
@@ -624,11 +625,23 @@ class _Builder:
             Column("error", Text),
             UniqueConstraint("job", "tenant_id", "local_date"),
         )
+        # The transactional outbox (gcmc_jobs.outbox): no foreign key, whatever the ids.
+        outbox_messages = self.own_table(
+            "outbox_messages",
+            Column("id", BigId, primary_key=True, autoincrement=True),
+            Column("message_id", String(64), nullable=False, unique=True),
+            Column("queue_name", String(200), nullable=False),
+            Column("actor_name", String(200), nullable=False),
+            Column("body", Text, nullable=False),
+            Column("not_before_ms", BigInteger),
+            Column("created_at", tz, server_default=func.current_timestamp(), nullable=False),
+        )
         return {
             "email_log": email_log,
             "email_suppressions": suppressions,
             "dead_letters": dead_letters,
             "job_runs": job_runs,
+            "outbox_messages": outbox_messages,
         }
 
 

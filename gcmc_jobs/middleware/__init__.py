@@ -14,6 +14,7 @@ module                     middleware
 ``metrics``                :class:`Metrics`: Prometheus counters and histograms
 ``pause``                  :class:`Pause`: hold back the messages of paused queues
 ``worker_registry``        :class:`WorkerRegistry`: a Redis worker records the queues it consumes
+``outbox_relay``           :class:`OutboxRelay`: moves committed outbox rows to the broker
 ``stores``                 the Redis/SQL/stub backends of deduplication, rate limits, dead
                            letters and pauses (every Redis key name: :mod:`gcmc_jobs.redis_keys`)
 =========================  =====================================================================
@@ -104,6 +105,7 @@ from gcmc_jobs.errors import DuplicateMessage, RateLimitDeferralFailed
 from gcmc_jobs.middleware.dead_letters import DeadLetters
 from gcmc_jobs.middleware.deduplication import DeduplicatedActor, Deduplication
 from gcmc_jobs.middleware.metrics import Metrics
+from gcmc_jobs.middleware.outbox_relay import OutboxRelay
 from gcmc_jobs.middleware.pause import Pause
 from gcmc_jobs.middleware.rate_limits import RateLimits
 from gcmc_jobs.middleware.stores import (
@@ -112,15 +114,19 @@ from gcmc_jobs.middleware.stores import (
     DeadLetterRecord,
     DeadLetterStore,
     DedupStore,
+    OutboxRow,
+    OutboxStore,
     PauseStore,
     RateLimitStore,
     RedisDedupStore,
     RedisPauseStore,
     RedisRateLimitStore,
     SqlDeadLetterStore,
+    SqlOutboxStore,
     Stores,
     StubDeadLetterStore,
     StubDedupStore,
+    StubOutboxStore,
     StubPauseStore,
     StubRateLimitStore,
 )
@@ -141,6 +147,9 @@ __all__ = [
     "Deduplication",
     "DuplicateMessage",
     "Metrics",
+    "OutboxRelay",
+    "OutboxRow",
+    "OutboxStore",
     "Pause",
     "PauseStore",
     "RateLimitDeferralFailed",
@@ -150,10 +159,12 @@ __all__ = [
     "RedisPauseStore",
     "RedisRateLimitStore",
     "SqlDeadLetterStore",
+    "SqlOutboxStore",
     "Stores",
     "StructuredLogging",
     "StubDeadLetterStore",
     "StubDedupStore",
+    "StubOutboxStore",
     "StubPauseStore",
     "StubRateLimitStore",
     "WorkerRegistry",

@@ -25,6 +25,7 @@ EXPECTED = [
     "Metrics",
     "WorkerRegistry",
     "CurrentMessage",
+    "OutboxRelay",
 ]
 
 

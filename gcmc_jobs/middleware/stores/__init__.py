@@ -7,7 +7,8 @@ module             store
 ``rate_limits``    :class:`RateLimitStore`: per-key bookings per window
 ``dead_letters``   :class:`DeadLetterStore`: messages that failed for good (SQL table)
 ``pauses``         :class:`PauseStore`: which queues are paused
-``bundle``         :class:`Stores`: the four of one stack, built from settings, closed together
+``outbox``         :class:`OutboxStore`: committed outbox rows, taken by the relay (SQL table)
+``bundle``         :class:`Stores`: those of one stack, built from settings, closed together
 =================  ==========================================================================
 
 Stub stores keep their state in the process: they are for tests and single-process use only
@@ -30,6 +31,12 @@ from gcmc_jobs.middleware.stores.dedup import (
     RedisDedupStore,
     StubDedupStore,
 )
+from gcmc_jobs.middleware.stores.outbox import (
+    OutboxRow,
+    OutboxStore,
+    SqlOutboxStore,
+    StubOutboxStore,
+)
 from gcmc_jobs.middleware.stores.pauses import PauseStore, RedisPauseStore, StubPauseStore
 from gcmc_jobs.middleware.stores.rate_limits import (
     RateLimitStore,
@@ -43,15 +50,19 @@ __all__ = [
     "DeadLetterRecord",
     "DeadLetterStore",
     "DedupStore",
+    "OutboxRow",
+    "OutboxStore",
     "PauseStore",
     "RateLimitStore",
     "RedisDedupStore",
     "RedisPauseStore",
     "RedisRateLimitStore",
     "SqlDeadLetterStore",
+    "SqlOutboxStore",
     "Stores",
     "StubDeadLetterStore",
     "StubDedupStore",
+    "StubOutboxStore",
     "StubPauseStore",
     "StubRateLimitStore",
 ]

@@ -1,4 +1,4 @@
-"""The four stores one middleware stack uses, built from settings and closed together.
+"""The stores one middleware stack uses, built from settings and closed together.
 
 :class:`~gcmc_jobs.runtime.Runtime` builds a :class:`Stores` and owns it: it hands each store
 to its middleware (:func:`gcmc_jobs.brokers.build_middleware`) and to the operations that
@@ -8,7 +8,7 @@ read it (``gcmc-jobs pause``, ``queue_stats``), and closes them with the runtime
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from sqlalchemy import Engine
@@ -19,6 +19,7 @@ from gcmc_jobs.middleware.stores.dead_letters import (
     StubDeadLetterStore,
 )
 from gcmc_jobs.middleware.stores.dedup import DedupStore, RedisDedupStore, StubDedupStore
+from gcmc_jobs.middleware.stores.outbox import OutboxStore, SqlOutboxStore, StubOutboxStore
 from gcmc_jobs.middleware.stores.pauses import PauseStore, RedisPauseStore, StubPauseStore
 from gcmc_jobs.middleware.stores.rate_limits import (
     RateLimitStore,
@@ -32,7 +33,7 @@ __all__ = ["Stores"]
 
 @dataclass
 class Stores:
-    """The deduplication, rate-limit, dead-letter and pause stores of one stack."""
+    """The deduplication, rate-limit, dead-letter, pause and outbox stores of one stack."""
 
     dedup: DedupStore
     rate_limits: RateLimitStore
@@ -40,6 +41,8 @@ class Stores:
     pauses: PauseStore
     #: The Redis client the dedup and rate-limit stores share (closed by :meth:`close`).
     redis_client: redis.Redis | None = None
+    #: The committed outbox rows the relay takes (``outbox_messages``, on the engine).
+    outbox: OutboxStore = field(default_factory=StubOutboxStore)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, engine: Callable[[], Engine]) -> Stores:
@@ -49,8 +52,15 @@ class Stores:
         building the stores opens no connection)."""
         url = settings.store_redis_url
         dead_letters = SqlDeadLetterStore(engine)
+        outbox = SqlOutboxStore(engine)
         if url is None:
-            return cls(StubDedupStore(), StubRateLimitStore(), dead_letters, StubPauseStore())
+            return cls(
+                StubDedupStore(),
+                StubRateLimitStore(),
+                dead_letters,
+                StubPauseStore(),
+                outbox=outbox,
+            )
         client = redis.Redis.from_url(url)
         return cls(
             dedup=RedisDedupStore(client, namespace=settings.namespace),
@@ -58,6 +68,7 @@ class Stores:
             dead_letters=dead_letters,
             pauses=RedisPauseStore.from_url(url, namespace=settings.namespace),
             redis_client=client,
+            outbox=outbox,
         )
 
     @classmethod
@@ -68,5 +79,6 @@ class Stores:
     def close(self) -> None:
         """Close the Redis connections the stores hold (they reconnect if used again)."""
         self.pauses.close()
+        self.outbox.close()
         if self.redis_client is not None:
             self.redis_client.close()
