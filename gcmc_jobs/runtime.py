@@ -15,18 +15,21 @@ belong to its runtime. :meth:`Runtime.close` releases them.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
-import dramatiq
-from sqlalchemy import Engine
-
-from gcmc_jobs.brokers import build_broker
-from gcmc_jobs.db.engine import make_engine
-from gcmc_jobs.db.mapping import load_mapping
-from gcmc_jobs.db.tables import Tables, bind, build_tables
-from gcmc_jobs.email.transports import Transport, from_url
 from gcmc_jobs.errors import NotConfiguredError
-from gcmc_jobs.middleware.stores.bundle import Stores
-from gcmc_jobs.settings import Settings
+
+if TYPE_CHECKING:
+    import dramatiq
+    from sqlalchemy import Engine
+
+    from gcmc_jobs.db.tables import Tables
+    from gcmc_jobs.email.transports import Transport
+    from gcmc_jobs.settings import Settings
+
+# The broker, the engine, the transport and the stores are imported when a Runtime builds
+# them, not with this module: ops commands read the current runtime (`installed()`) without
+# loading the middleware stack, SQLAlchemy or the email package.
 
 __all__ = ["Runtime", "current", "install", "installed"]
 
@@ -54,6 +57,11 @@ class Runtime:
         broker: dramatiq.Broker | None = None,
         engine: Engine | None = None,
     ) -> None:
+        from gcmc_jobs.brokers import build_broker
+        from gcmc_jobs.db.mapping import load_mapping
+        from gcmc_jobs.db.tables import bind, build_tables
+        from gcmc_jobs.middleware.stores.bundle import Stores
+
         self.settings = settings
         self._lock = threading.Lock()
         #: The tables of ``settings.schema_mapping`` (built once, shared by every runtime of
@@ -84,6 +92,9 @@ class Runtime:
         """The database engine, created on first use."""
         with self._lock:
             if self._engine is None:
+                from gcmc_jobs.db.engine import make_engine
+                from gcmc_jobs.db.tables import bind
+
                 self._engine = make_engine(
                     self.settings.database_url.get_secret_value(),
                     pool_size=self.settings.database_pool_size,
@@ -98,6 +109,8 @@ class Runtime:
         (an SMTP connection serves many messages)."""
         with self._lock:
             if self._transport is None:
+                from gcmc_jobs.email.transports import from_url
+
                 self._transport = from_url(
                     self.settings.email_url.get_secret_value(),
                     timeout_ms=self.settings.email_timeout_ms,

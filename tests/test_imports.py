@@ -87,3 +87,48 @@ def test_importing_the_worker_or_the_command_line_loads_no_migration_machinery()
 
     alembic = [name for name in seen["modules"] if name.split(".")[0] == "alembic"]  # type: ignore[union-attr]
     assert alembic == []
+
+
+# What no light import may load: the ORM and migrations, the broker clients, pydantic-settings,
+# templates, logging, the scheduler, and gcmc-jobs' own middleware stack, models and actors.
+HEAVY = {
+    "sqlalchemy",
+    "alembic",
+    "redis",
+    "pika",
+    "pydantic_settings",
+    "jinja2",
+    "structlog",
+    "periodiq",
+    "prometheus_client",
+    "fastapi",
+}
+HEAVY_OURS = (
+    "gcmc_jobs.middleware.",
+    "gcmc_jobs.db",
+    "gcmc_jobs.actors",
+    "gcmc_jobs.brokers",
+    "gcmc_jobs.bootstrap",
+    "gcmc_jobs.settings",
+    "gcmc_jobs.ops",
+)
+
+
+def _heavy(modules: object) -> list[str]:
+    names = list(modules)  # type: ignore[call-overload]
+    return sorted(n for n in names if n.split(".")[0] in HEAVY or n.startswith(HEAVY_OURS))
+
+
+def test_importing_the_package_loads_none_of_its_public_names() -> None:
+    # import gcmc_jobs loads only the package: configure() etc. are imported on first use.
+    seen = _import("gcmc_jobs")
+    ours = [name for name in seen["modules"] if name.startswith("gcmc_jobs")]  # type: ignore[union-attr]
+    assert sorted(ours) == ["gcmc_jobs", "gcmc_jobs._lazy"]
+
+
+def test_building_the_command_line_loads_no_command_implementation() -> None:
+    # What `gcmc-jobs --help` (and every command, before it runs) imports: the Typer app and
+    # the command modules, whose implementations are imported when the command runs.
+    seen = _import("gcmc_jobs.cli")
+    assert _heavy(seen["modules"]) == []
+    assert "gcmc_jobs.cli.ops" in seen["modules"]  # type: ignore[operator]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
+from sqlalchemy.engine import make_url
 
-from gcmc_jobs.settings import Settings
+from gcmc_jobs.settings import Settings, _check_database_url
 
 
 @pytest.mark.parametrize(
@@ -79,3 +82,51 @@ def test_model_copy_does_not_read_the_environment_again(monkeypatch: pytest.Monk
     monkeypatch.setenv("GCMC_JOBS_MAX_RETRIES", "9")
 
     assert settings.model_copy(update={"rate_limit": 3}).max_retries == 1
+
+
+_URL_PIECES = st.sampled_from(
+    [
+        "postgresql+psycopg",
+        "sqlite",
+        "://",
+        ":",
+        "/",
+        "@",
+        "?",
+        "[",
+        "]",
+        "::1",
+        "u",
+        "pw",
+        "db.example",
+        "5432",
+        "port",
+        "x=1",
+        "&",
+        "%20",
+        " ",
+        "-1",
+        "+",
+        "é",
+    ]
+)
+
+
+@given(st.lists(_URL_PIECES, max_size=10).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_the_database_url_check_accepts_exactly_what_sqlalchemy_parses(url: str) -> None:
+    # Settings checks the URL without importing SQLAlchemy (the command line starts faster);
+    # it must agree with SQLAlchemy's make_url, which builds the engine later.
+    try:
+        make_url(url)
+    except Exception:
+        parses = False
+    else:
+        parses = True
+    try:
+        _check_database_url(url)
+    except ValueError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted == parses

@@ -4,11 +4,9 @@ package docstring for how a command reports errors and prints)."""
 from __future__ import annotations
 
 import logging
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import structlog
 import typer
-from sqlalchemy import Engine
 from typer._click.globals import get_current_context
 
 from gcmc_jobs.cli._errors import EXIT_ERROR, CommandGroup, exit_with, log_library_records
@@ -21,9 +19,11 @@ from gcmc_jobs.cli._output import (
     print_json,
     print_table,
 )
-from gcmc_jobs.db.engine import make_engine
-from gcmc_jobs.logging import configure_logging
-from gcmc_jobs.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from gcmc_jobs.settings import Settings
 
 __all__ = [
     "JsonOption",
@@ -67,11 +67,15 @@ def _options(
 def settings() -> Settings:
     """Settings from the environment. An invalid one raises pydantic's ``ValidationError``,
     which the error path prints as one line naming each invalid variable (exit code 3)."""
+    from gcmc_jobs.settings import Settings
+
     return Settings()
 
 
 def engine(current: Settings | None = None) -> Engine:
     """An engine on the configured database."""
+    from gcmc_jobs.db.engine import make_engine
+
     current = current or settings()
     return make_engine(current.database_url.get_secret_value())
 
@@ -96,6 +100,10 @@ def configure_command_logging(current: Settings) -> None:
     structlog configuration and root logger level are restored when the command ends, so a
     process that runs commands in-process (a host app, ``CliRunner`` in tests) is left as
     it was found."""
+    import structlog
+
+    from gcmc_jobs.logging import configure_logging
+
     previous = structlog.get_config()
     root = logging.getLogger()
     previous_level = root.level

@@ -10,14 +10,16 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
 from gcmc_jobs.cli._output import print_error
-from gcmc_jobs.ops.failures import FailureKind, explain
-from gcmc_jobs.settings import Settings
+
+if TYPE_CHECKING:
+    from gcmc_jobs.ops.failures import FailureKind
+    from gcmc_jobs.settings import Settings
 
 __all__ = [
     "EXIT_CODES",
@@ -71,6 +73,10 @@ class CommandGroup(TyperGroup):
 def exit_with(exc: BaseException, *, debug: bool = False) -> NoReturn:
     """Print ``exc`` as one line naming the setting at fault (secrets masked) and exit with
     its code; with ``debug``, print the Python traceback first."""
+    # Imported when a command fails: explaining needs pydantic, redis-py and SQLAlchemy's
+    # error types, which a command that succeeds may never load.
+    from gcmc_jobs.ops.failures import explain
+
     failure = explain(exc, _settings_or_none())
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
@@ -81,6 +87,8 @@ def exit_with(exc: BaseException, *, debug: bool = False) -> NoReturn:
 
 def _settings_or_none() -> Settings | None:
     """The settings of the environment, to name and mask; None when they are invalid."""
+    from gcmc_jobs.settings import Settings
+
     try:
         return Settings()
     except Exception:

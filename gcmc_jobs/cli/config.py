@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from datetime import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
 from rich.table import Table
 
 from gcmc_jobs.cli._app import JsonOption, app, print_json, print_table, settings
-from gcmc_jobs.redaction import MASK, redact_text
-from gcmc_jobs.settings import Settings
+
+if TYPE_CHECKING:
+    from gcmc_jobs.settings import Settings
 
 
 def _shown(value: Any) -> Any:
     """A value fit to print: secrets masked (a URL keeps its scheme and host)."""
+    from pydantic import SecretStr
+
+    from gcmc_jobs.redaction import MASK, redact_text
+
     if isinstance(value, SecretStr):
         raw = value.get_secret_value()
         return redact_text(raw) if "://" in raw else MASK
@@ -28,7 +32,7 @@ def _shown(value: Any) -> Any:
 def describe(current: Settings) -> list[dict[str, Any]]:
     """One row per setting: env var, current value (secrets masked), default, description."""
     rows = []
-    for name, field in Settings.model_fields.items():
+    for name, field in type(current).model_fields.items():
         default = field.get_default(call_default_factory=True)
         rows.append(
             {

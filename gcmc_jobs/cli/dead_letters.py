@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.cli._app import (
     JsonOption,
     app,
@@ -20,9 +20,9 @@ from gcmc_jobs.cli._app import (
     print_table,
     settings,
 )
-from gcmc_jobs.db.engine import make_engine
-from gcmc_jobs.middleware.stores.dead_letters import SqlDeadLetterStore
-from gcmc_jobs.ops import dead_letters as service
+
+if TYPE_CHECKING:
+    from gcmc_jobs.middleware.stores.dead_letters import SqlDeadLetterStore
 
 __all__ = ["dead_letters_app", "parse_age", "parse_since"]
 
@@ -59,6 +59,9 @@ def parse_since(value: str | None) -> datetime | None:
 
 
 def _store() -> SqlDeadLetterStore:
+    from gcmc_jobs.db.engine import make_engine
+    from gcmc_jobs.middleware.stores.dead_letters import SqlDeadLetterStore
+
     current = settings()
     configure_command_logging(current)
     return SqlDeadLetterStore(make_engine(current.database_url.get_secret_value()))
@@ -81,6 +84,8 @@ def list_command(
     as_json: bool = JsonOption,
 ) -> None:
     """List dead letters, newest first (--json: one JSON list, [] when there are none)."""
+    from gcmc_jobs.ops import dead_letters as service
+
     records = service.list_dead_letters(
         _store(), actor=actor, queue=queue, error=error, since=parse_since(since), limit=limit
     )
@@ -120,6 +125,8 @@ def show_command(
     ),
 ) -> None:
     """Show one dead letter: its whole call, error and traceback (secrets masked)."""
+    from gcmc_jobs.ops import dead_letters as service
+
     record = service.show_dead_letter(_store(), id, masked=not reveal)
     if as_json:
         print_json(record)
@@ -144,11 +151,15 @@ def replay_command(
     again: bool = typer.Option(False, "--again", help="Also replay ids replayed before."),
 ) -> None:
     """Re-send dead letters with fresh retries (new message ids)."""
+    from gcmc_jobs.ops import dead_letters as service
+
     if bool(ids) == all_matching:
         fail("give dead letter ids, or --all-matching with filters (not both)")
     if ids and any(x is not None for x in (actor, queue, error, since)):
         fail("filters only apply with --all-matching")
     store = _store()
+    from gcmc_jobs.bootstrap import configured
+
     with configured(settings()) as runtime:
         results = service.replay_dead_letters(
             store,
@@ -181,6 +192,8 @@ def purge_command(
     error: str | None = ErrorOpt,
 ) -> None:
     """Delete old dead letters."""
+    from gcmc_jobs.ops import dead_letters as service
+
     count = service.purge_dead_letters(
         _store(), older_than=parse_age(older_than), actor=actor, queue=queue, error=error
     )

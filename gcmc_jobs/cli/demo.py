@@ -6,21 +6,24 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import structlog
 import typer
 
 from gcmc_jobs.cli._app import app, console, fail, settings
-from gcmc_jobs.demo import run_demo
-from gcmc_jobs.demo.serve import demo_dashboard
-from gcmc_jobs.logging import configure_logging
-from gcmc_jobs.settings import Settings
+
+if TYPE_CHECKING:
+    from gcmc_jobs.settings import Settings
 
 
 @contextmanager
 def _demo_logging(current: Settings, verbose: bool) -> Iterator[None]:
     """Log only warnings (all events with ``--verbose``) while the demo runs, then restore
     the previous configuration, so the demo leaves a host process as it found it."""
+    import structlog
+
+    from gcmc_jobs.logging import configure_logging
+
     previous = structlog.get_config()
     root = logging.getLogger()
     previous_level = root.level
@@ -55,6 +58,8 @@ def demo_command(
     written to ./outbox. With GCMC_JOBS_DATABASE_URL and GCMC_JOBS_BROKER_URL set, the same
     demo runs on PostgreSQL and Redis (or RabbitMQ); the worker still runs in this process.
     """
+    from gcmc_jobs.demo import run_demo
+
     current = settings()
     started = time.perf_counter()
     with _demo_logging(current, verbose):
@@ -78,6 +83,8 @@ def _serve_dashboard(current: Settings, port: int) -> None:
         import uvicorn
     except ImportError:
         fail("--serve needs the server extra: pip install 'gcmc-jobs\\[server]'")
+    from gcmc_jobs.demo.serve import demo_dashboard
+
     with demo_dashboard(current) as dashboard:
         token = dashboard.token if dashboard.generated else "the one in GCMC_JOBS_ADMIN_TOKEN"
         console.print(

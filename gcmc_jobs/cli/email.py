@@ -10,8 +10,6 @@ import typer
 from rich.panel import Panel
 
 from gcmc_jobs.cli._app import JsonOption, app, console, print_json, settings
-from gcmc_jobs.email.registry import KINDS, get_kind, validate_payload
-from gcmc_jobs.email.rendering import render
 
 __all__ = ["email_app"]
 
@@ -22,6 +20,8 @@ app.add_typer(email_app, name="email")
 @email_app.command("kinds")
 def kinds_command(as_json: bool = JsonOption) -> None:
     """List the email kinds, their payload fields and queue."""
+    from gcmc_jobs.email.registry import KINDS
+
     if as_json:
         print_json(
             [
@@ -42,7 +42,7 @@ def kinds_command(as_json: bool = JsonOption) -> None:
 
 @email_app.command("preview")
 def preview_command(
-    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}.")],
+    kind: Annotated[str, typer.Argument(help="An email kind (gcmc-jobs email kinds lists them).")],
     data: Annotated[
         Path | None,
         typer.Option(
@@ -65,6 +65,9 @@ def preview_command(
 
     Uses GCMC_JOBS_EMAIL_TEMPLATES_DIR when set, so a host application sees its overrides.
     """
+    from gcmc_jobs.email.registry import get_kind, validate_payload
+    from gcmc_jobs.email.rendering import render
+
     entry = get_kind(kind)
     if data is None:
         payload = entry.model.sample()

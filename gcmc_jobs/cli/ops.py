@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from gcmc_jobs.cli._app import JsonOption, app, console, fail, print_json, print_table, settings
 from gcmc_jobs.errors import ConfigurationError
-from gcmc_jobs.ops.health import ALL_CHECKS, check_health
-from gcmc_jobs.ops.pauses import pause_queue, resume_queue
-from gcmc_jobs.ops.queue_stats import queue_stats
-from gcmc_jobs.settings import Settings
+
+if TYPE_CHECKING:
+    from gcmc_jobs.settings import Settings
 
 __all__ = ["health_command", "pause_command", "queues_command", "resume_command", "serve_command"]
 
@@ -37,6 +36,8 @@ def queues_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Show each queue: ready, delayed, in flight, broker dead-letter queue, oldest age."""
+    from gcmc_jobs.ops.queue_stats import queue_stats
+
     current = settings()
     if current.broker_kind == "stub":
         fail("the stub broker lives inside one process: set GCMC_JOBS_BROKER_URL to inspect it")
@@ -82,6 +83,8 @@ def _shared_pauses(command: str) -> Settings:
 def pause_command(queue: str = typer.Argument(..., help="The queue to pause.")) -> None:
     """Pause QUEUE on every worker: its messages wait, none lost, none run, until resumed.
     Needs Redis (GCMC_JOBS_REDIS_URL, or a redis:// broker)."""
+    from gcmc_jobs.ops.pauses import pause_queue
+
     current = _shared_pauses("pause")
     changed = pause_queue(current, queue)
     note = "" if changed else " (it already was)"
@@ -94,6 +97,8 @@ def pause_command(queue: str = typer.Argument(..., help="The queue to pause.")) 
 def resume_command(queue: str = typer.Argument(..., help="The queue to resume.")) -> None:
     """Resume QUEUE: its waiting messages run again within GCMC_JOBS_PAUSE_DELAY_MS.
     Needs Redis (GCMC_JOBS_REDIS_URL, or a redis:// broker)."""
+    from gcmc_jobs.ops.pauses import resume_queue
+
     current = _shared_pauses("resume")
     changed = resume_queue(current, queue)
     note = "" if changed else " (it was not paused)"
@@ -108,6 +113,8 @@ def health_command(
     ] = None,
 ) -> None:
     """Print the health report as JSON; exit 1 when unhealthy (warnings exit 0)."""
+    from gcmc_jobs.ops.health import ALL_CHECKS, check_health
+
     unknown = set(check or ()) - set(ALL_CHECKS)
     if unknown:
         fail(f"unknown check(s) {sorted(unknown)}; known: {', '.join(ALL_CHECKS)}", code=2)

@@ -9,11 +9,7 @@ from types import FrameType
 
 import typer
 
-from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.cli._app import app, configure_command_logging, console, fail, settings
-from gcmc_jobs.middleware.outbox_relay import OutboxRelay
-from gcmc_jobs.ops.health.connectivity import check_broker
-from gcmc_jobs.ops.redis_client import redis_client
 
 __all__ = ["relay_command"]
 
@@ -32,6 +28,11 @@ def relay_command(
     Workers already do this when GCMC_JOBS_OUTBOX_RELAY is on (the default); any number of
     relays may run at once (each takes rows the others do not hold).
     """
+    from gcmc_jobs.bootstrap import configured
+    from gcmc_jobs.middleware.outbox_relay import OutboxRelay
+    from gcmc_jobs.ops.health.connectivity import check_broker
+    from gcmc_jobs.ops.redis_client import redis_client
+
     current = settings()
     if current.broker_kind == "stub":
         fail("the stub broker lives inside one process: set GCMC_JOBS_BROKER_URL to relay to it")

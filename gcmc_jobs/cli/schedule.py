@@ -11,16 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import dramatiq
 import typer
-from dramatiq.brokers.stub import StubBroker
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import select, true
 
-from gcmc_jobs.actors.schedule import digests_of, run_daily_job, tick_now
-from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.cli._app import (
     JsonOption,
     app,
@@ -32,17 +29,15 @@ from gcmc_jobs.cli._app import (
     settings,
 )
 from gcmc_jobs.cli._output import print_error
-from gcmc_jobs.db.engine import make_engine, session_scope
-from gcmc_jobs.db.models import Tenant
-from gcmc_jobs.runtime import Runtime
-from gcmc_jobs.scheduling.due_runs import scan_due_runs
-from gcmc_jobs.scheduling.jobs import JOB_NAMES, check_job, import_host_modules, job_times
-from gcmc_jobs.scheduling.ledger_view import list_runs, next_runs
-from gcmc_jobs.scheduling.run_messages import trigger_runs
-from gcmc_jobs.scheduling.runner import RunResult, run_for_tenant
-from gcmc_jobs.scheduling.tenant_problems import TenantProblem, zones_of
-from gcmc_jobs.scheduling.tick import catch_up_for
-from gcmc_jobs.services.tenancy import utcnow
+
+if TYPE_CHECKING:
+    from gcmc_jobs.runtime import Runtime
+    from gcmc_jobs.scheduling.runner import RunResult
+    from gcmc_jobs.scheduling.tenant_problems import TenantProblem
+
+# The actors, the database and the scheduling code are imported inside the functions that
+# use them: a command module loads its implementation only when a command runs
+# (gcmc_jobs.cli._app).
 
 __all__ = ["parse_date", "parse_now"]
 
@@ -59,6 +54,8 @@ def parse_date(value: str | None) -> date | None:
 
 def parse_now(value: str | None) -> datetime:
     """An ISO 8601 instant (UTC when it has no offset), or the current instant."""
+    from gcmc_jobs.services.tenancy import utcnow
+
     if value is None:
         return utcnow()
     try:
@@ -75,6 +72,10 @@ def _configured() -> Iterator[Runtime]:
     """gcmc-jobs configured from the environment for the command (the process's previous
     configuration is restored after); with the stub broker, a worker in this process
     delivers what the jobs send, and is drained before returning."""
+    from dramatiq.brokers.stub import StubBroker
+
+    from gcmc_jobs.bootstrap import configured
+
     current = settings()
     configure_command_logging(current)
     with configured(current) as runtime:
@@ -98,6 +99,12 @@ def _configured() -> Iterator[Runtime]:
 def _tenant_ids(runtime: Runtime, tenant: int | None) -> tuple[list[int], list[TenantProblem]]:
     """The tenants to run (every active one, or ``tenant``), and those skipped because
     their timezone is unusable (reported, never a reason to stop the others)."""
+    from sqlalchemy import select, true
+
+    from gcmc_jobs.db.engine import session_scope
+    from gcmc_jobs.db.models import Tenant
+    from gcmc_jobs.scheduling.tenant_problems import TenantProblem, zones_of
+
     query = select(Tenant.id, Tenant.name, Tenant.timezone).order_by(Tenant.id)
     with session_scope(runtime.engine) as session:
         if tenant is not None:
@@ -134,7 +141,9 @@ def _results_table(title: str, results: list[RunResult]) -> Table:
 
 
 JobArg = typer.Argument(
-    ..., help=f"One of: {', '.join(JOB_NAMES)}, or a daily job of GCMC_JOBS_HOST_MODULES."
+    ...,
+    help="A daily job (a key of GCMC_JOBS_JOB_TIMES), or a daily job of "
+    "GCMC_JOBS_HOST_MODULES; gcmc-jobs schedules lists them.",
 )
 
 
@@ -155,6 +164,12 @@ def run_command(
     Without --force a job that already succeeded for a tenant's date is skipped; a failed
     one runs again. Notifications and digest emails are never duplicated, even forced.
     """
+    from dramatiq.brokers.stub import StubBroker
+
+    from gcmc_jobs.actors.schedule import digests_of
+    from gcmc_jobs.scheduling.jobs import check_job, import_host_modules
+    from gcmc_jobs.scheduling.runner import run_for_tenant
+
     import_host_modules(settings())  # the host's registered jobs are jobs too
     check_job(job)
     day = parse_date(on)
@@ -194,6 +209,11 @@ def run_command(
 
 def _enqueue(runtime: Runtime, job: str, tenant: int | None, day: date | None, force: bool) -> None:
     """One ``run_daily_job`` message per tenant, keyed as the tick's (unless forced)."""
+    from gcmc_jobs.actors.schedule import run_daily_job
+    from gcmc_jobs.db.engine import session_scope
+    from gcmc_jobs.scheduling.run_messages import trigger_runs
+    from gcmc_jobs.services.tenancy import utcnow
+
     with session_scope(runtime.engine) as session:
         result = trigger_runs(
             session,
@@ -222,6 +242,15 @@ def tick_command(
 
     With the stub broker the runs happen here; otherwise they are enqueued for the workers.
     """
+    from dramatiq.brokers.stub import StubBroker
+
+    from gcmc_jobs.actors.schedule import digests_of, tick_now
+    from gcmc_jobs.db.engine import session_scope
+    from gcmc_jobs.scheduling.due_runs import scan_due_runs
+    from gcmc_jobs.scheduling.jobs import job_times
+    from gcmc_jobs.scheduling.runner import run_for_tenant
+    from gcmc_jobs.scheduling.tick import catch_up_for
+
     instant = parse_now(now)
     with _configured() as runtime:
         times = job_times(runtime.settings)
@@ -270,6 +299,10 @@ def schedules_command(
     that has not run yet is shown as "due, not run yet" (the next tick enqueues it). "today"
     is the ledger status of the tenant's local today.
     """
+    from gcmc_jobs.db.engine import make_engine, session_scope
+    from gcmc_jobs.scheduling.jobs import job_times
+    from gcmc_jobs.scheduling.ledger_view import next_runs
+
     instant = parse_now(now)
     current = settings()
     engine = make_engine(current.database_url.get_secret_value())
@@ -319,6 +352,10 @@ def runs_command(
     as_json: bool = JsonOption,
 ) -> None:
     """The run ledger: what ran, for whom, on which local date, how it went."""
+    from gcmc_jobs.db.engine import make_engine, session_scope
+    from gcmc_jobs.scheduling.jobs import check_job
+    from gcmc_jobs.scheduling.ledger_view import list_runs
+
     if job is not None:
         check_job(job)
     start = parse_date(since)

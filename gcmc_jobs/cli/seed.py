@@ -9,8 +9,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gcmc_jobs.cli._app import app, console, engine, print_table, settings
-from gcmc_jobs.db.migrate import upgrade
-from gcmc_jobs.seeding import seed
 
 
 @app.command("seed")
@@ -33,6 +31,9 @@ def seed_command(
 
     Loads 100 tenants x 1,000 clients (~2.6M rows) into PostgreSQL with COPY in seconds.
     """
+    from gcmc_jobs.db.migrate import upgrade
+    from gcmc_jobs.seeding import seed
+
     target = engine(settings())
     try:
         if migrate:

@@ -101,37 +101,42 @@ Other hooks for other engineers
 
 from __future__ import annotations
 
-from gcmc_jobs.errors import DuplicateMessage, RateLimitDeferralFailed
-from gcmc_jobs.middleware.dead_letters import DeadLetters
-from gcmc_jobs.middleware.deduplication import DeduplicatedActor, Deduplication
-from gcmc_jobs.middleware.metrics import Metrics
-from gcmc_jobs.middleware.outbox_relay import OutboxRelay
-from gcmc_jobs.middleware.pause import Pause
-from gcmc_jobs.middleware.rate_limits import RateLimits
-from gcmc_jobs.middleware.stores import (
-    ClaimResult,
-    DeadLetterFilter,
-    DeadLetterRecord,
-    DeadLetterStore,
-    DedupStore,
-    OutboxRow,
-    OutboxStore,
-    PauseStore,
-    RateLimitStore,
-    RedisDedupStore,
-    RedisPauseStore,
-    RedisRateLimitStore,
-    SqlDeadLetterStore,
-    SqlOutboxStore,
-    Stores,
-    StubDeadLetterStore,
-    StubDedupStore,
-    StubOutboxStore,
-    StubPauseStore,
-    StubRateLimitStore,
-)
-from gcmc_jobs.middleware.structured_logging import StructuredLogging
-from gcmc_jobs.middleware.worker_registry import WorkerRegistry
+from typing import TYPE_CHECKING
+
+from gcmc_jobs._lazy import exports
+
+if TYPE_CHECKING:
+    from gcmc_jobs.errors import DuplicateMessage, RateLimitDeferralFailed
+    from gcmc_jobs.middleware.dead_letters import DeadLetters
+    from gcmc_jobs.middleware.deduplication import DeduplicatedActor, Deduplication
+    from gcmc_jobs.middleware.metrics import Metrics
+    from gcmc_jobs.middleware.outbox_relay import OutboxRelay
+    from gcmc_jobs.middleware.pause import Pause
+    from gcmc_jobs.middleware.rate_limits import RateLimits
+    from gcmc_jobs.middleware.stores import (
+        ClaimResult,
+        DeadLetterFilter,
+        DeadLetterRecord,
+        DeadLetterStore,
+        DedupStore,
+        OutboxRow,
+        OutboxStore,
+        PauseStore,
+        RateLimitStore,
+        RedisDedupStore,
+        RedisPauseStore,
+        RedisRateLimitStore,
+        SqlDeadLetterStore,
+        SqlOutboxStore,
+        Stores,
+        StubDeadLetterStore,
+        StubDedupStore,
+        StubOutboxStore,
+        StubPauseStore,
+        StubRateLimitStore,
+    )
+    from gcmc_jobs.middleware.structured_logging import StructuredLogging
+    from gcmc_jobs.middleware.worker_registry import WorkerRegistry
 
 __all__ = [
     # Stores
@@ -169,3 +174,42 @@ __all__ = [
     "StubRateLimitStore",
     "WorkerRegistry",
 ]
+
+# Each public name and the module that defines it, imported on first use
+# (gcmc_jobs._lazy): importing this package loads none of them.
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "DuplicateMessage": "gcmc_jobs.errors",
+        "RateLimitDeferralFailed": "gcmc_jobs.errors",
+        "DeadLetters": "gcmc_jobs.middleware.dead_letters",
+        "DeduplicatedActor": "gcmc_jobs.middleware.deduplication",
+        "Deduplication": "gcmc_jobs.middleware.deduplication",
+        "Metrics": "gcmc_jobs.middleware.metrics",
+        "OutboxRelay": "gcmc_jobs.middleware.outbox_relay",
+        "Pause": "gcmc_jobs.middleware.pause",
+        "RateLimits": "gcmc_jobs.middleware.rate_limits",
+        "ClaimResult": "gcmc_jobs.middleware.stores",
+        "DeadLetterFilter": "gcmc_jobs.middleware.stores",
+        "DeadLetterRecord": "gcmc_jobs.middleware.stores",
+        "DeadLetterStore": "gcmc_jobs.middleware.stores",
+        "DedupStore": "gcmc_jobs.middleware.stores",
+        "OutboxRow": "gcmc_jobs.middleware.stores",
+        "OutboxStore": "gcmc_jobs.middleware.stores",
+        "PauseStore": "gcmc_jobs.middleware.stores",
+        "RateLimitStore": "gcmc_jobs.middleware.stores",
+        "RedisDedupStore": "gcmc_jobs.middleware.stores",
+        "RedisPauseStore": "gcmc_jobs.middleware.stores",
+        "RedisRateLimitStore": "gcmc_jobs.middleware.stores",
+        "SqlDeadLetterStore": "gcmc_jobs.middleware.stores",
+        "SqlOutboxStore": "gcmc_jobs.middleware.stores",
+        "Stores": "gcmc_jobs.middleware.stores",
+        "StubDeadLetterStore": "gcmc_jobs.middleware.stores",
+        "StubDedupStore": "gcmc_jobs.middleware.stores",
+        "StubOutboxStore": "gcmc_jobs.middleware.stores",
+        "StubPauseStore": "gcmc_jobs.middleware.stores",
+        "StubRateLimitStore": "gcmc_jobs.middleware.stores",
+        "StructuredLogging": "gcmc_jobs.middleware.structured_logging",
+        "WorkerRegistry": "gcmc_jobs.middleware.worker_registry",
+    },
+)

@@ -17,32 +17,37 @@ Stub stores keep their state in the process: they are for tests and single-proce
 
 from __future__ import annotations
 
-from gcmc_jobs.middleware.stores.bundle import Stores
-from gcmc_jobs.middleware.stores.dead_letters import (
-    DeadLetterFilter,
-    DeadLetterRecord,
-    DeadLetterStore,
-    SqlDeadLetterStore,
-    StubDeadLetterStore,
-)
-from gcmc_jobs.middleware.stores.dedup import (
-    ClaimResult,
-    DedupStore,
-    RedisDedupStore,
-    StubDedupStore,
-)
-from gcmc_jobs.middleware.stores.outbox import (
-    OutboxRow,
-    OutboxStore,
-    SqlOutboxStore,
-    StubOutboxStore,
-)
-from gcmc_jobs.middleware.stores.pauses import PauseStore, RedisPauseStore, StubPauseStore
-from gcmc_jobs.middleware.stores.rate_limits import (
-    RateLimitStore,
-    RedisRateLimitStore,
-    StubRateLimitStore,
-)
+from typing import TYPE_CHECKING
+
+from gcmc_jobs._lazy import exports
+
+if TYPE_CHECKING:
+    from gcmc_jobs.middleware.stores.bundle import Stores
+    from gcmc_jobs.middleware.stores.dead_letters import (
+        DeadLetterFilter,
+        DeadLetterRecord,
+        DeadLetterStore,
+        SqlDeadLetterStore,
+        StubDeadLetterStore,
+    )
+    from gcmc_jobs.middleware.stores.dedup import (
+        ClaimResult,
+        DedupStore,
+        RedisDedupStore,
+        StubDedupStore,
+    )
+    from gcmc_jobs.middleware.stores.outbox import (
+        OutboxRow,
+        OutboxStore,
+        SqlOutboxStore,
+        StubOutboxStore,
+    )
+    from gcmc_jobs.middleware.stores.pauses import PauseStore, RedisPauseStore, StubPauseStore
+    from gcmc_jobs.middleware.stores.rate_limits import (
+        RateLimitStore,
+        RedisRateLimitStore,
+        StubRateLimitStore,
+    )
 
 __all__ = [
     "ClaimResult",
@@ -66,3 +71,31 @@ __all__ = [
     "StubPauseStore",
     "StubRateLimitStore",
 ]
+
+# Each public name and the module that defines it, imported on first use
+# (gcmc_jobs._lazy): importing this package loads none of them.
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "Stores": "gcmc_jobs.middleware.stores.bundle",
+        "DeadLetterFilter": "gcmc_jobs.middleware.stores.dead_letters",
+        "DeadLetterRecord": "gcmc_jobs.middleware.stores.dead_letters",
+        "DeadLetterStore": "gcmc_jobs.middleware.stores.dead_letters",
+        "SqlDeadLetterStore": "gcmc_jobs.middleware.stores.dead_letters",
+        "StubDeadLetterStore": "gcmc_jobs.middleware.stores.dead_letters",
+        "ClaimResult": "gcmc_jobs.middleware.stores.dedup",
+        "DedupStore": "gcmc_jobs.middleware.stores.dedup",
+        "RedisDedupStore": "gcmc_jobs.middleware.stores.dedup",
+        "StubDedupStore": "gcmc_jobs.middleware.stores.dedup",
+        "OutboxRow": "gcmc_jobs.middleware.stores.outbox",
+        "OutboxStore": "gcmc_jobs.middleware.stores.outbox",
+        "SqlOutboxStore": "gcmc_jobs.middleware.stores.outbox",
+        "StubOutboxStore": "gcmc_jobs.middleware.stores.outbox",
+        "PauseStore": "gcmc_jobs.middleware.stores.pauses",
+        "RedisPauseStore": "gcmc_jobs.middleware.stores.pauses",
+        "StubPauseStore": "gcmc_jobs.middleware.stores.pauses",
+        "RateLimitStore": "gcmc_jobs.middleware.stores.rate_limits",
+        "RedisRateLimitStore": "gcmc_jobs.middleware.stores.rate_limits",
+        "StubRateLimitStore": "gcmc_jobs.middleware.stores.rate_limits",
+    },
+)
