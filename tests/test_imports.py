@@ -132,3 +132,15 @@ def test_building_the_command_line_loads_no_command_implementation() -> None:
     seen = _import("gcmc_jobs.cli")
     assert _heavy(seen["modules"]) == []
     assert "gcmc_jobs.cli.ops" in seen["modules"]  # type: ignore[operator]
+
+
+def test_the_queues_command_loads_settings_and_redis_but_no_orm_or_middleware_stack() -> None:
+    # What `gcmc-jobs queues` imports to run: the CLI, Settings, redis-py and its Lua reader.
+    seen = _import("gcmc_jobs.cli", "gcmc_jobs.ops.queue_stats")
+    loaded = set(seen["modules"])  # type: ignore[arg-type]
+    assert {"redis", "pydantic_settings", "gcmc_jobs.ops.queue_stats"} <= loaded
+    heavy = [n for n in _heavy(loaded) if n.split(".")[0] not in {"redis", "pydantic_settings"}]
+    allowed = ("gcmc_jobs.settings", "gcmc_jobs.ops", "gcmc_jobs.middleware.stores.pauses")
+    packages = {"gcmc_jobs.middleware.stores"}  # a package __init__: its names load lazily
+    assert [n for n in heavy if not n.startswith(allowed) and n not in packages] == []
+    assert not loaded & {"gcmc_jobs.middleware.deduplication", "gcmc_jobs.brokers"}
