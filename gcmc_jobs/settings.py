@@ -167,8 +167,8 @@ class Settings(BaseSettings):
     platform_tables: Literal["managed", "external"] = Field(
         default="managed",
         description="`managed`: `gcmc-jobs db upgrade` creates the platform's tables too (the "
-        "demo, tests); `external`: the platform owns and migrates them, and the package creates "
-        "and touches only its own tables.",
+        "demo, tests); `external`: the platform owns and migrates them, and the package's tables "
+        "get no foreign key to them (`db upgrade` does not honour it yet: issue 12, in progress).",
     )
     database_pool_size: int = Field(
         default=5, ge=1, description="Connections kept open per worker process (PostgreSQL)."
