@@ -51,12 +51,34 @@ def configure(
     runtime = Runtime(
         settings if settings is not None else Settings(), broker=broker, engine=engine
     )
+    previous = _runtime.installed()
+    previous_global = dramatiq_broker.global_broker
     brokers.bind(runtime.broker)
     if set_global:
         dramatiq.set_broker(runtime.broker)
     _runtime.install(runtime)
-    import_host_modules(runtime.settings)
+    try:
+        import_host_modules(runtime.settings)
+    except BaseException:
+        # A host module that cannot be imported leaves the process as it found it.
+        _restore(runtime, previous, previous_global if set_global else _KEEP_GLOBAL)
+        raise
     return runtime
+
+
+_KEEP_GLOBAL = object()
+
+
+def _restore(runtime: Runtime, previous: Runtime | None, previous_global: object) -> None:
+    """Close ``runtime`` and put back the binding, the current runtime and (unless
+    ``previous_global`` is ``_KEEP_GLOBAL``) Dramatiq's global broker."""
+    try:
+        runtime.close()
+    finally:
+        brokers.bind(previous.broker if previous is not None else brokers.unconfigured)
+        if previous_global is not _KEEP_GLOBAL:  # None puts back "no global broker"
+            dramatiq.set_broker(previous_global)  # type: ignore[arg-type]
+        _runtime.install(previous)
 
 
 @contextmanager
@@ -81,10 +103,4 @@ def configured(
     try:
         yield runtime
     finally:
-        try:
-            runtime.close()
-        finally:
-            brokers.bind(previous.broker if previous is not None else brokers.unconfigured)
-            if set_global:  # None puts back "no global broker"
-                dramatiq.set_broker(previous_global)  # type: ignore[arg-type]
-            _runtime.install(previous)
+        _restore(runtime, previous, previous_global if set_global else _KEEP_GLOBAL)

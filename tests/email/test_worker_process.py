@@ -3,6 +3,7 @@ every email below goes through the same SMTP connection slot (issue 11, items 1 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -82,4 +83,6 @@ def test_a_worker_dead_letters_undeliverable_emails_at_once_and_delivers_the_nex
     assert (error_type, attempts) == ("gcmc_jobs.errors.UnknownTenant", 1)
     assert "987654320" in error
     assert worker.stop() == 0, worker.describe()
-    assert "503" not in worker.output()
+    # And no SMTP command was refused out of sequence ("503 Error: nested MAIL command" and
+    # the like, which a half-used connection returned to the pool would cause)
+    assert not re.search(r"(?<![\d.,:])503(?!\d)", worker.output()), worker.output()

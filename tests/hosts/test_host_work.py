@@ -13,9 +13,12 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 import gcmc_jobs
+from gcmc_jobs import brokers
+from gcmc_jobs.actors import refresh_compliance
 from gcmc_jobs.cli import app
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.errors import ConfigurationError, DuplicateMessage
+from gcmc_jobs.runtime import installed as installed_runtime
 from gcmc_jobs.scheduling import (
     JOB_NAMES,
     due_runs,
@@ -64,11 +67,17 @@ def test_host_modules_are_imported_by_configure_and_name_the_setting_when_missin
     assert settings.host_modules == [MODULE]
     with gcmc_jobs.configured(settings):
         assert "host_nightly_count" in job_times(settings)
+    before = installed_runtime()
     with (
         pytest.raises(ConfigurationError, match=r"GCMC_JOBS_HOST_MODULES.*no_such_module"),
-        gcmc_jobs.configured(Settings(host_modules=["no_such_module"])),
+        gcmc_jobs.configured(Settings(broker_url="stub://", host_modules=["no_such_module"])),
     ):
         pass
+    # And a configure that failed leaves the process as it found it
+    assert installed_runtime() is before
+    assert refresh_compliance.broker is (
+        before.broker if before is not None else brokers.unconfigured
+    )
 
 
 def test_a_registered_daily_job_is_due_and_runs_once_per_tenant_day(gcmc_db: Engine) -> None:
