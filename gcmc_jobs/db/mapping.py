@@ -106,6 +106,7 @@ OWN_TABLES: tuple[str, ...] = (
     "dead_letters",
     "job_runs",
     "outbox_messages",
+    "scheduled_tenants",
 )
 
 #: The platform's enums, with their logical values.

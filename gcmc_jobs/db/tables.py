@@ -191,6 +191,7 @@ class Tables:
     dead_letters: Table
     job_runs: Table
     outbox_messages: Table
+    scheduled_tenants: Table
     extra_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def table(self, logical: str) -> Table:
@@ -636,12 +637,21 @@ class _Builder:
             Column("not_before_ms", BigInteger),
             Column("created_at", tz, server_default=func.current_timestamp(), nullable=False),
         )
+        # When the scheduler's tick first found each active tenant (gcmc_jobs.scheduling.
+        # seen_tenants): a day before it is not overdue. No foreign key (a row outliving its
+        # tenant is harmless: readers join it to the tenants), whatever the platform's ids.
+        scheduled_tenants = self.own_table(
+            "scheduled_tenants",
+            Column("tenant_id", self.id_type(), primary_key=True),
+            Column("first_seen_at", tz, nullable=False),
+        )
         return {
             "email_log": email_log,
             "email_suppressions": suppressions,
             "dead_letters": dead_letters,
             "job_runs": job_runs,
             "outbox_messages": outbox_messages,
+            "scheduled_tenants": scheduled_tenants,
         }
 
 

@@ -16,6 +16,7 @@ function                answers                                            state
                         and UTC) and today's ledger status
 :func:`job_statuses`    per active tenant and job: the latest local date   3
                         that should have run by now, and whether it did
+                        (counted only once the scheduler knew the tenant)
 :func:`overdue_runs`    the overdue ones among :func:`job_statuses`        3
 ======================  =================================================  ==================
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +37,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.models import JobRun, JobRunStatus, Tenant
+from gcmc_jobs.db.tables import tables_of
 from gcmc_jobs.errors import InvalidPayload, UnknownTenant
 from gcmc_jobs.scheduling.clock import due_instant, is_due, local_date
 from gcmc_jobs.services.tenancy import tenant_zone
@@ -260,8 +262,10 @@ class JobStatus:
 
     ``due_date`` is the latest local date whose run was due (:func:`due_instant`, as the
     tick) at least ``grace`` before ``now``; ``due_at`` its due instant (UTC). The run is
-    ``overdue`` when no run succeeded for that date or a later one, or when the tenant's
-    timezone is unknown (``problem``: the scheduler never runs it).
+    ``overdue`` when no run succeeded for that date or a later one and the run was possible
+    (:func:`run_was_possible`: the scheduler knew the tenant, ``scheduled_since``, by that
+    local day, and ``grace`` has passed since), or when the tenant's timezone is unknown
+    (``problem``: the scheduler never runs it).
     """
 
     job: str
@@ -275,6 +279,9 @@ class JobStatus:
     overdue: bool
     problem: str | None = None
     tenant_name: str = ""
+    #: When the scheduler's tick first saw the tenant (``scheduled_tenants``); None: not
+    #: yet, so none of its runs is overdue.
+    scheduled_since: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready values: one row of the ``daily_jobs`` health check."""
@@ -288,6 +295,7 @@ class JobStatus:
             "due_at": _iso(self.due_at),
             "overdue": self.overdue,
             "problem": self.problem,
+            "scheduled_since": _iso(self.scheduled_since),
         }
 
 
@@ -295,11 +303,13 @@ def job_statuses(
     session: Session, job_times: Mapping[str, time], *, now: datetime, grace: timedelta
 ) -> list[JobStatus]:
     """Every job's status for every active tenant, by job (in ``job_times`` order) then
-    tenant id. Three ``SELECT``s: the tenants, each (job, tenant)'s last run, and its last
-    success."""
+    tenant id. Three ``SELECT``s: the tenants (with when the scheduler first saw them), each
+    (job, tenant)'s last run, and its last success."""
     _aware(now)
+    seen = tables_of(session).scheduled_tenants
     tenants = session.execute(
-        select(Tenant.id, Tenant.timezone, Tenant.name)
+        select(Tenant.id, Tenant.timezone, Tenant.name, seen.c.first_seen_at)
+        .outerjoin(seen, seen.c.tenant_id == Tenant.id)
         .where(Tenant.is_active.is_(True))
         .order_by(Tenant.id)
     ).all()
@@ -332,14 +342,16 @@ def job_statuses(
     zones = {name: _zone(name) for name in {tenant.timezone for tenant in tenants}}
     found: list[JobStatus] = []
     for job, at in job_times.items():
-        for tenant_id, timezone, tenant_name in tenants:
+        for tenant_id, timezone, tenant_name, since in tenants:
             last_date, last_status = last.get((job, tenant_id), (None, None))
             done = succeeded.get((job, tenant_id))
             zone = zones[timezone]
             day: date | None = None
             instant: datetime | None = None
+            possible = False
             if not isinstance(zone, str):
                 day, instant = latest_due(now, at, zone, grace)
+                possible = run_was_possible(day, instant, _utc(since), zone, now, grace)
             found.append(
                 JobStatus(
                     job=job,
@@ -350,9 +362,10 @@ def job_statuses(
                     last_run_date=last_date,
                     last_run_status=last_status,
                     last_success_date=done,
-                    overdue=day is None or done is None or done < day,
+                    overdue=day is None or (possible and (done is None or done < day)),
                     problem=zone if isinstance(zone, str) else None,
                     tenant_name=tenant_name,
+                    scheduled_since=_utc(since),
                 )
             )
     return found
@@ -378,7 +391,35 @@ def latest_due(now: datetime, at: time, zone: ZoneInfo, grace: timedelta) -> tup
         day -= timedelta(days=1)
 
 
+def run_was_possible(
+    day: date,
+    instant: datetime,
+    since: datetime | None,
+    zone: ZoneInfo,
+    now: datetime,
+    grace: timedelta,
+) -> bool:
+    """Whether the run of local ``day`` (due at ``instant``) can be overdue at ``now``
+    for a tenant the scheduler first saw at ``since`` (None: not yet).
+
+    The tick runs a day's missed run at any tick of that local day, so the run was possible
+    when the scheduler knew the tenant by the end of ``day``; it is late ``grace`` after
+    the later of its due instant and that first sighting. A day before the first sighting
+    (the tenant did not exist, or the package was not installed) never is.
+    """
+    if since is None or local_date(since, zone) > day:
+        return False
+    return max(instant, since) + grace <= now
+
+
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """``value`` as an aware instant (SQLite returns naive UTC timestamps)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def _aware(now: datetime) -> None:

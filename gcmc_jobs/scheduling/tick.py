@@ -24,6 +24,7 @@ from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.scheduling.due_runs import DEFAULT_CATCH_UP, DueRun, scan_due_runs
 from gcmc_jobs.scheduling.run_messages import RunMessageFactory, run_message
+from gcmc_jobs.scheduling.seen_tenants import record_seen_tenants
 from gcmc_jobs.scheduling.tenant_problems import TenantProblem
 
 __all__ = ["TickResult", "catch_up_for", "tick"]
@@ -62,8 +63,10 @@ def tick(
     """Enqueue every run due at ``now`` (aware) that has no ``job_runs`` row yet, each as
     the message ``make_message`` builds (the ``run_daily_job`` actor's
     ``message_with_options``). ``catch_up``: see :func:`due_runs` (twice the tick
-    period)."""
+    period). First records ``now`` as the first sighting of each active tenant new to the
+    scheduler (:func:`~gcmc_jobs.scheduling.seen_tenants.record_seen_tenants`)."""
     with session_scope(engine) as session:
+        record_seen_tenants(session, now)
         scan = scan_due_runs(session, now, job_times, jobs=jobs, catch_up=catch_up)
     due = scan.runs
     if not due:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from gcmc_jobs.db.models import DeadLetter, JobRun, JobRunStatus, Tenant
 from gcmc_jobs.ops.health import check_health
 from gcmc_jobs.ops.pauses import pause_store_for
+from gcmc_jobs.scheduling.seen_tenants import record_seen_tenants
 from gcmc_jobs.settings import Settings
 from tests.support import RedisServer, WorkerProcess, wait_until
 
@@ -120,10 +121,12 @@ def test_dead_letters_waiting_are_a_warning(
 def test_a_daily_job_missing_after_its_time_and_grace_is_overdue(
     redis_settings: Settings, gcmc_db: Engine, gcmc_session: Session
 ) -> None:
-    # Given a tenant in Paris whose compliance refresh ran yesterday, not today
+    # Given a tenant in Paris, known to the scheduler since March 1, whose compliance
+    # refresh ran yesterday, not today
     tenant = Tenant(name="Firm", timezone="Europe/Paris")
     gcmc_session.add(tenant)
     gcmc_session.flush()
+    record_seen_tenants(gcmc_session, datetime(2026, 3, 1, tzinfo=UTC))
     for job in redis_settings.job_times:
         gcmc_session.add(
             JobRun(

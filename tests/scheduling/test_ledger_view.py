@@ -23,6 +23,7 @@ from gcmc_jobs.scheduling.ledger_view import (
     overdue_runs,
 )
 from gcmc_jobs.scheduling.run_messages import trigger_runs
+from gcmc_jobs.scheduling.seen_tenants import record_seen_tenants
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES
 from tests import factories as f
 
@@ -184,6 +185,7 @@ def test_a_late_evening_run_is_overdue_only_its_grace_after_its_due_instant(
 ) -> None:
     # Given a job at 23:30 UTC whose run of May 31 succeeded, and a 2 h grace
     tenant = f.tenant(gcmc_session)
+    record_seen_tenants(gcmc_session, datetime(2026, 5, 1, tzinfo=UTC))
     gcmc_session.add(
         JobRun(
             job="compliance_refresh",

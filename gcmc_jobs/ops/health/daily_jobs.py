@@ -2,7 +2,10 @@
 
 It reads the ledger through :func:`gcmc_jobs.scheduling.ledger_view.job_statuses`, so a
 run's due instant is the scheduler's (DST-correct), and ``health_job_grace_ms`` after it
-the run must have succeeded.
+the run must have succeeded. A run counts only once it was possible: a tenant the
+scheduler has not seen yet, or a day before it first saw it (a fresh deployment, a new
+tenant), is never overdue (:func:`~gcmc_jobs.scheduling.ledger_view.run_was_possible`), so
+the check can serve as a readiness probe on day one.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ def check_daily_jobs(settings: Settings, engine: Engine | None, now: datetime) -
             detail += "; not scheduled: " + "; ".join(skipped.values())
         return CheckResult("unhealthy", detail, {"jobs": jobs})
     tenants = len({status.tenant_id for status in statuses})
-    return CheckResult(
-        "ok", f"every daily job is up to date for {tenants} tenant(s)", {"jobs": jobs}
-    )
+    detail = f"every daily job is up to date for {tenants} tenant(s)"
+    unseen = len({s.tenant_id for s in statuses if s.scheduled_since is None})
+    if unseen:
+        detail += f" ({unseen} not seen by the scheduler's tick yet)"
+    return CheckResult("ok", detail, {"jobs": jobs})
