@@ -5,7 +5,8 @@
 =====================================  ======  ===============================================
  ``GET  /health/live``                  open    the process answers (always 200)
  ``GET  /health/ready``                 open    broker, Redis and database reachable (200/503)
- ``GET  /metrics``                      token   Prometheus text format
+ ``GET  /metrics``                      token   Prometheus text format (the message counters
+                                                live in the workers' exporters, listed here)
  ``GET  /api/health``                   token   the full health report (``gcmc-jobs health``)
  ``GET  /api/queues``                   token   per-queue statistics
  ``POST /api/queues/{queue}/pause``     token   pause a queue on every worker
@@ -36,7 +37,7 @@ from sqlalchemy.exc import OperationalError
 from gcmc_jobs.errors import ConfigurationError, GcmcJobsError
 from gcmc_jobs.http import dashboard
 from gcmc_jobs.http.auth import require_token
-from gcmc_jobs.http.metrics import QueueCollector
+from gcmc_jobs.http.metrics import QueueCollector, WorkerCollector
 from gcmc_jobs.http.routes import daily_jobs, dead_letters, health, metrics, queues
 from gcmc_jobs.settings import Settings
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.queue_registry = CollectorRegistry(auto_describe=True)
     app.state.queue_registry.register(QueueCollector(settings))
+    app.state.queue_registry.register(WorkerCollector(settings))
     app.add_exception_handler(GcmcJobsError, _gcmc_error)  # type: ignore[arg-type]
     for unreachable in (RedisError, AMQPError, OperationalError):
         app.add_exception_handler(unreachable, _unreachable)

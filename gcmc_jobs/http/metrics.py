@@ -1,8 +1,19 @@
-"""``/metrics``: the middleware's Prometheus registry plus queue gauges read at scrape time."""
+"""``/metrics``: the middleware's Prometheus registry plus queue gauges and the live workers'
+exporters, read at scrape time.
+
+The message counters (``gcmc_jobs_messages_total`` and the other counters of
+:mod:`gcmc_jobs.middleware.metrics`) are counted in the process that handles the message:
+each worker serves its own on its exporter (``GCMC_JOBS_METRICS_PORT``); this process has
+only what it did itself (the messages it enqueued). Rather than sum other processes' figures
+(lost at each restart, double-counted when scraped too), ``serve`` lists where they are:
+``gcmc_jobs_worker_info{worker, host, pid, metrics}``, one sample per live worker, its
+``metrics`` label the exporter's URL (empty: that worker exports nothing).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -10,10 +21,20 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gcmc_jobs.middleware.metrics import REGISTRY
+from gcmc_jobs.ops.live_workers import live_workers
 from gcmc_jobs.ops.queue_stats import queue_stats
 from gcmc_jobs.settings import Settings
 
-__all__ = ["QueueCollector", "render_metrics"]
+__all__ = ["WORKER_INFO_HELP", "QueueCollector", "WorkerCollector", "render_metrics"]
+
+#: The HELP text of ``gcmc_jobs_worker_info``: says where the message counters are.
+WORKER_INFO_HELP = (
+    "A live consuming worker process (value 1). The message counters "
+    "(gcmc_jobs_messages_total, gcmc_jobs_message_duration_seconds, "
+    "gcmc_jobs_dead_lettered_total, ...) are counted in each worker and served by its own "
+    "exporter (GCMC_JOBS_METRICS_PORT), at the URL of the metrics label (empty: that worker "
+    "exports nothing); this endpoint has only this process's own figures."
+)
 
 
 class QueueCollector(Collector):
@@ -50,6 +71,28 @@ class QueueCollector(Collector):
         yield messages
         yield age
         yield paused
+
+
+class WorkerCollector(Collector):
+    """``gcmc_jobs_worker_info{worker, host, pid, metrics}``: each live worker and its
+    exporter's URL, read on each scrape (two Redis reads; none on other brokers)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def collect(self) -> Iterator[Any]:
+        info = GaugeMetricFamily(
+            "gcmc_jobs_worker_info", WORKER_INFO_HELP, labels=["worker", "host", "pid", "metrics"]
+        )
+        try:
+            workers = live_workers(self.settings, datetime.now(UTC)).workers
+        except Exception:  # a scrape must not fail because the broker is down
+            workers = []
+        for w in workers:
+            info.add_metric(
+                [w["id"], str(w["host"] or ""), str(w["pid"] or ""), w["metrics"] or ""], 1
+            )
+        yield info
 
 
 def render_metrics(queue_registry: CollectorRegistry) -> bytes:

@@ -5,6 +5,10 @@ Expose :data:`REGISTRY` at ``/metrics`` (``prometheus_client.generate_latest(REG
 let the worker serve it: ``Metrics(port=...)`` starts an HTTP exporter in
 ``after_worker_boot`` (never at import). Each worker process serves its own figures; with
 several processes on one host the first takes ``port``, the next ``port + 1``, and so on.
+The message counters are counted where messages are processed, so only the worker
+exporters have them: ``gcmc-jobs serve``'s ``/metrics`` lists each live worker's exporter
+(``gcmc_jobs_worker_info``, from :attr:`Metrics.address`, which ``WorkerRegistry``
+registers) instead of summing them.
 
 =========================================  ============================  ==================
 metric                                     labels                        counts
@@ -27,6 +31,7 @@ metric                                     labels                        counts
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from typing import Any
@@ -123,6 +128,17 @@ class Metrics(Middleware):
         self._children: dict[tuple[str, str, str], Any] = {}
         self._durations: dict[str, Any] = {}
 
+    @property
+    def address(self) -> str | None:
+        """The URL this process's exporter serves (None: no exporter): the host name when
+        it listens on every interface."""
+        if self.server_port is None:
+            return None
+        host = socket.gethostname() if self.host in ("", "0.0.0.0", "::") else self.host  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.server_port}/metrics"
+
     def _count(self, message: Any, state: str) -> None:
         # Children are cached: ``labels()`` takes a lock and builds a key on every call.
         key = (message.actor_name, message.queue_name, state)
@@ -140,8 +156,14 @@ class Metrics(Middleware):
         return child
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.start_exporter()
+
+    def start_exporter(self) -> str | None:
+        """Start this process's exporter if ``port`` is set and it is not running yet;
+        returns :attr:`address`. Idempotent: ``WorkerRegistry`` calls it too, since Dramatiq
+        runs the ``after_*`` hooks in reverse order and it needs the address first."""
         if self.port is None or self.server_port is not None:
-            return
+            return self.address
         for port in range(self.port, self.port + 64):
             try:
                 start_http_server(port, addr=self.host, registry=REGISTRY)
@@ -149,8 +171,9 @@ class Metrics(Middleware):
                 continue
             self.server_port = port
             logger.info("metrics_exporter_started", port=port)
-            return
+            return self.address
         logger.error("metrics_exporter_failed", port=self.port)
+        return None
 
     def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
         self._count(message, "enqueued")

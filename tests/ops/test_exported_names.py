@@ -10,6 +10,7 @@ PUBLIC = {
     "gcmc_jobs.ops.queue_stats": {"QueueStats", "queue_stats"},
     "gcmc_jobs.ops.known_queues": {"known_queues"},
     "gcmc_jobs.ops.redis_client": {"redis_client"},
+    "gcmc_jobs.ops.live_workers": {"LiveWorkers", "live_workers"},
     "gcmc_jobs.ops.failures": {"Failure", "FailureKind", "explain", "mask_secrets"},
     "gcmc_jobs.ops.pauses": {"pause_queue", "pause_store_for", "paused_queues", "resume_queue"},
     "gcmc_jobs.middleware.stores.pauses": {"PauseStore", "RedisPauseStore", "StubPauseStore"},
