@@ -268,3 +268,18 @@ def test_the_upgrade_records_tenants_with_runs_as_seen_at_their_first_run(
 
     # Then the tenant with runs is known since its first run; the other awaits the tick
     assert _seen(fresh_database) == {ids[0]: _at(2, 0, DAY - timedelta(days=30))}
+
+
+def test_sightings_work_on_sqlite_too(gcmc_sqlite_db: Engine) -> None:
+    # Given a tenant on SQLite (the demo's database), seen at 10:00 by the first tick
+    times = {"compliance_refresh": time(23)}
+    with Session(gcmc_sqlite_db) as session:
+        f.tenant(session)
+        session.commit()
+        assert record_seen_tenants(session, _at(10)) == 1
+        assert record_seen_tenants(session, _at(11)) == 0
+        session.commit()
+
+        # Then yesterday's run is not overdue, and the sighting reads back as an aware instant
+        [status] = job_statuses(session, times, now=_at(10, 30), grace=GRACE)
+    assert (status.overdue, status.scheduled_since) == (False, _at(10))
