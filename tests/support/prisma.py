@@ -1,0 +1,68 @@
+"""A Prisma-shaped database: the platform's tables as Prisma's migrations create them
+(``prisma_migration.sql``, the ``migration.sql`` that ``prisma migrate`` writes for the
+platform's models), in a PostgreSQL schema of their own. The ``prisma_migrated_db`` fixture
+(``tests/conftest.py``) gives one."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from gcmc_jobs.db.mapping import PRISMA, SchemaMapping
+from gcmc_jobs.db.tables import Tables
+
+__all__ = ["MIGRATION", "PrismaDatabase", "apply_prisma_migration", "prisma_mapping"]
+
+MIGRATION = Path(__file__).with_name("prisma_migration.sql")
+
+
+@dataclass(frozen=True)
+class PrismaDatabase:
+    """The platform's tables as Prisma made them, and nothing of the package's yet.
+
+    ``url`` is the database, ``schema`` the PostgreSQL schema of the tables, ``mapping`` the
+    ``prisma`` preset pointed at it (the package's own tables in the same schema),
+    ``tables`` its tables (``platform_tables=external``), bound to ``engine``.
+    """
+
+    url: str
+    engine: Engine
+    schema: str
+    mapping: SchemaMapping
+    tables: Tables
+
+    def create_own_tables(self) -> None:
+        """Create the package's own tables next to Prisma's (what ``gcmc-jobs db upgrade``
+        does when the platform's tables are external)."""
+        with self.engine.begin() as connection:
+            self.tables.metadata.create_all(connection, tables=self.tables.own)
+
+    def write_mapping(self, path: Path) -> Path:
+        """Write :attr:`mapping` as a JSON file for ``GCMC_JOBS_SCHEMA_MAPPING``."""
+        path.write_text(json.dumps(self.mapping.model_dump(mode="json", by_alias=True)))
+        return path
+
+
+def prisma_mapping(schema: str) -> SchemaMapping:
+    """The ``prisma`` preset with its tables and the package's in ``schema``."""
+    return PRISMA.model_copy(update={"db_schema": schema, "package_schema": schema})
+
+
+def apply_prisma_migration(engine: Engine, schema: str) -> None:
+    """Create ``schema`` and run Prisma's migration in it, as ``prisma migrate deploy`` does
+    (its SQL is unqualified: the schema is the connection's search path)."""
+    statements = [s.strip() for s in re.split(r";\s*$", MIGRATION.read_text(), flags=re.M)]
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        connection.execute(text(f'SET LOCAL search_path TO "{schema}"'))
+        for statement in statements:
+            if _without_comments(statement):
+                connection.exec_driver_sql(statement)
+
+
+def _without_comments(statement: str) -> str:
+    return "\n".join(line for line in statement.splitlines() if not line.startswith("--"))
