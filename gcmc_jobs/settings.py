@@ -170,6 +170,11 @@ class Settings(BaseSettings):
         "demo, tests); `external`: the platform owns and migrates them, and the package's tables "
         "get no foreign key to them (`db upgrade` does not honour it yet: issue 12, in progress).",
     )
+    schema_check: bool = Field(
+        default=True,
+        description="Workers compare the database with the schema mapping at start-up (what "
+        "`gcmc-jobs db check` reports) and refuse to start on a mismatch; `false` skips it.",
+    )
     database_pool_size: int = Field(
         default=5, ge=1, description="Connections kept open per worker process (PostgreSQL)."
     )
