@@ -249,7 +249,8 @@ _PRISMA_MODELS = {
     "notification_preferences": "NotificationPreference",
 }
 
-#: Prisma's default names for the platform's models (``tests/support/prisma/schema.prisma``).
+#: Prisma's default names for the platform's models (the tables of
+#: ``tests/support/prisma_migration.sql``, which ``gcmc-jobs db check`` accepts on this preset).
 PRISMA = SchemaMapping(
     name="prisma",
     id_type="text",
