@@ -212,3 +212,18 @@ def test_a_varchar_enum_lacking_a_value_in_its_check_is_reported(
         'column "tenant_users"."role" (tenant_users.role): expected value \'viewer\' allowed, '
         "found a CHECK allowing only 'admin', 'manager', 'owner', 'staff'"
     ]
+
+
+def test_a_sqlite_file_that_does_not_exist_is_an_error_not_an_empty_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "nowhere.sqlite3"
+
+    result = _db_check(monkeypatch, f"sqlite:///{path}")
+
+    assert result.exit_code == 3  # a setting to fix (README, "Command line")
+    assert result.stderr == (
+        f"error: GCMC_JOBS_DATABASE_URL: no SQLite database at {path}: "
+        "run `gcmc-jobs db upgrade` first\n"
+    )
+    assert not path.exists()
