@@ -4,7 +4,10 @@
 
     GcmcJobsError
     ├── ConfigurationError          settings or wiring that cannot work
-    │   └── NotConfiguredError      an actor was sent before gcmc_jobs.configure()
+    │   ├── NotConfiguredError      an actor was sent before gcmc_jobs.configure()
+    │   ├── SchemaMismatch          the database does not match the schema mapping
+    │   │                           (gcmc-jobs db check; a worker refuses to start)
+    │   └── NoDatabaseFile          the SQLite file of the database URL does not exist
     ├── DuplicateMessage            send() of a message whose dedup key is taken (nothing enqueued;
     │                               also a dramatiq MiddlewareError)
     ├── RateLimitDeferralFailed     a rate-limited message could not be re-enqueued: it is retried
@@ -41,11 +44,13 @@ __all__ = [
     "GcmcJobsError",
     "InvalidPayload",
     "KeyTemplateError",
+    "NoDatabaseFile",
     "NotConfiguredError",
     "PermanentDeliveryError",
     "PermanentError",
     "RateLimitDeferralFailed",
     "RunInProgress",
+    "SchemaMismatch",
     "TemplateRenderError",
     "TransientDeliveryError",
     "TransientError",
@@ -66,6 +71,28 @@ class ConfigurationError(GcmcJobsError):
 
 class NotConfiguredError(ConfigurationError):
     """An actor was sent before :func:`gcmc_jobs.configure` bound the actors to a broker."""
+
+
+class SchemaMismatch(ConfigurationError):
+    """The database does not match the schema mapping (:mod:`gcmc_jobs.db.check`).
+
+    ``report`` is the :class:`~gcmc_jobs.db.check.CheckReport`; the message names the
+    mapping and has one line per problem, as ``gcmc-jobs db check`` prints them.
+    """
+
+    def __init__(self, report: Any) -> None:
+        lines = "\n".join(str(problem) for problem in report.problems)
+        super().__init__(
+            f"the database does not match the schema mapping {report.mapping!r} "
+            "(GCMC_JOBS_SCHEMA_MAPPING); `gcmc-jobs db check` lists the same problems, "
+            "GCMC_JOBS_SCHEMA_CHECK=false starts anyway:\n" + lines
+        )
+        self.report = report
+
+
+class NoDatabaseFile(ConfigurationError):
+    """The SQLite file of ``GCMC_JOBS_DATABASE_URL`` does not exist: a check does not create
+    an empty one (``gcmc-jobs db upgrade`` does)."""
 
 
 class DuplicateMessage(MiddlewareError, GcmcJobsError):

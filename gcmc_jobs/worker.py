@@ -9,7 +9,7 @@ Importing this module reads ``GCMC_JOBS_*`` settings, configures logging, builds
 and makes it Dramatiq's global broker: it is an entry point, not a library module.
 
 It also compares the database with the schema mapping (``gcmc-jobs db check``) and refuses
-to start on a mismatch, raising :class:`~gcmc_jobs.db.check.SchemaMismatch` (a
+to start on a mismatch, raising :class:`~gcmc_jobs.errors.SchemaMismatch` (a
 ``ConfigurationError``) that names every problem, rather than failing later inside a job
 (``GCMC_JOBS_SCHEMA_CHECK=false`` skips it). A database it cannot reach (or a SQLite file
 that does not exist yet) is not a mismatch: the worker starts as it did before the check
@@ -32,7 +32,8 @@ def _check_schema(runtime: Runtime) -> None:
     # Imported here: the check's module and the error explanations load only when it runs.
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    from gcmc_jobs.db.check import NoDatabaseFile, require_schema
+    from gcmc_jobs.db.check import require_schema
+    from gcmc_jobs.errors import NoDatabaseFile
     from gcmc_jobs.logging.library import get_logger
     from gcmc_jobs.ops.failures import explain
 

@@ -96,7 +96,7 @@ def test_a_dramatiq_worker_refuses_to_start_on_a_mismatch_naming_it(
 
     # Then it exits with an error naming the problem, as `gcmc-jobs db check` words it
     assert done.returncode != 0
-    assert "gcmc_jobs.db.check.SchemaMismatch: the database does not match" in done.stderr
+    assert "gcmc_jobs.errors.SchemaMismatch: the database does not match" in done.stderr
     assert MISSING_COLUMN in done.stderr.splitlines()
 
 

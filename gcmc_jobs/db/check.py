@@ -54,14 +54,12 @@ from sqlalchemy.types import (
 
 from gcmc_jobs.db.mapping import LOGICAL_ENUMS, OWN_TABLES, PLATFORM_TABLES
 from gcmc_jobs.db.tables import MappedEnum, Tables
-from gcmc_jobs.errors import ConfigurationError
+from gcmc_jobs.errors import NoDatabaseFile, SchemaMismatch
 
 __all__ = [
     "WRITTEN_TABLES",
     "CheckReport",
-    "NoDatabaseFile",
     "Problem",
-    "SchemaMismatch",
     "check_schema",
     "require_schema",
 ]
@@ -122,30 +120,12 @@ class CheckReport:
         }
 
 
-class SchemaMismatch(ConfigurationError):
-    """The database does not match the schema mapping; ``report`` holds every problem."""
-
-    def __init__(self, report: CheckReport) -> None:
-        lines = "\n".join(str(problem) for problem in report.problems)
-        super().__init__(
-            f"the database does not match the schema mapping {report.mapping!r} "
-            "(GCMC_JOBS_SCHEMA_MAPPING); `gcmc-jobs db check` lists the same problems, "
-            "GCMC_JOBS_SCHEMA_CHECK=false starts anyway:\n" + lines
-        )
-        self.report = report
-
-
 def require_schema(bind: Engine | Connection, tables: Tables) -> CheckReport:
     """:func:`check_schema`, raising :class:`SchemaMismatch` on any problem."""
     report = check_schema(bind, tables)
     if not report.ok:
         raise SchemaMismatch(report)
     return report
-
-
-class NoDatabaseFile(ConfigurationError):
-    """The SQLite file of ``GCMC_JOBS_DATABASE_URL`` does not exist: the check does not
-    create an empty one (``gcmc-jobs db upgrade`` does)."""
 
 
 def check_schema(bind: Engine | Connection, tables: Tables) -> CheckReport:
