@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner, Result
 
 from gcmc_jobs.cli import app
@@ -182,14 +183,12 @@ def test_json_lists_the_problems(
     ]
 
 
-def test_a_varchar_enum_lacking_a_value_in_its_check_is_reported(
-    gcmc_postgres_url: str, prisma_migrated_db: PrismaDatabase
-) -> None:
+def test_a_varchar_enum_lacking_a_value_in_its_check_is_reported(gcmc_postgres_url: str) -> None:
     # Given the gcmc preset's tables (VARCHAR enums with a CHECK) in a schema of their own,
     # the CHECK of tenant_users.role without 'viewer'
-    schema = prisma_migrated_db.schema + "_gcmc"
+    schema = f"gcmc_{uuid.uuid4().hex[:10]}"
     tables = build_tables(GCMC.model_copy(update={"db_schema": schema, "package_schema": schema}))
-    engine = prisma_migrated_db.engine
+    engine = create_engine(gcmc_postgres_url)
     with engine.begin() as connection:
         connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
         tables.metadata.create_all(connection)
@@ -206,6 +205,7 @@ def test_a_varchar_enum_lacking_a_value_in_its_check_is_reported(
     finally:
         with engine.begin() as connection:
             connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        engine.dispose()
 
     # Then the missing value is the one problem
     assert [str(p) for p in report.problems] == [
@@ -227,3 +227,22 @@ def test_a_sqlite_file_that_does_not_exist_is_an_error_not_an_empty_database(
         "run `gcmc-jobs db upgrade` first\n"
     )
     assert not path.exists()
+
+
+def test_a_mapping_without_prismas_updated_at_is_told_the_package_s_inserts_would_fail(
+    prisma: PrismaDatabase,
+) -> None:
+    # Given the prisma preset without its bookkeeping columns (Prisma's @updatedAt has no
+    # database default: the package must fill it)
+    mapping = prisma.mapping.model_copy(update={"timestamps": {}})
+
+    report = check_schema(prisma.engine, build_tables(mapping, managed=False))
+
+    assert [str(p) for p in report.problems] == [
+        f'column "{model}"."updatedAt" (not mapped): expected nullable or a default (the '
+        f"package inserts rows into {table}), found NOT NULL without a default"
+        for model, table in (
+            ("ComplianceScore", "compliance_scores"),
+            ("Notification", "notifications"),
+        )
+    ]
