@@ -193,9 +193,7 @@ def _declared(column: Column[Any], dialect: str) -> TypeEngine[Any]:
 
 
 def _enum_values(type_: TypeEngine[Any]) -> tuple[str, ...]:
-    """The stored values of a declared enum type (empty for any other type)."""
-    if isinstance(type_, MappedEnum):
-        return tuple(physical for _, physical in type_.values)
+    """The stored values of a declared enum type (:func:`_declared`), empty for any other."""
     if isinstance(type_, SaEnum):
         return tuple(type_.enums)
     return ()
@@ -220,7 +218,6 @@ def _relies_on_default(column: Column[Any]) -> bool:
 
 class _Checker:
     def __init__(self, connection: Connection, tables: Tables) -> None:
-        self.connection = connection
         self.tables = tables
         self.dialect = connection.dialect.name
         self.inspector: Inspector = inspect(connection)
