@@ -1,5 +1,10 @@
 """Shared fixtures come from gcmc_jobs.testing (the plugin host applications use too); the
-suite's own harness is in tests/support."""
+suite's own harness is in tests/support.
+
+Tests that must hold on every schema mapping take ``preset_session`` (or ``preset_db``):
+parametrized over the ``gcmc`` preset (the plugin's ``gcmc_db``) and Prisma-shaped tables
+(``prisma_db``), with ``tests.factories`` building the same world on either.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,11 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
 
-from gcmc_jobs.db.tables import bind, build_tables
+from gcmc_jobs.db.mapping import PRISMA
+from gcmc_jobs.db.tables import Tables, bind, build_tables
 from tests.support import RedisServer
 from tests.support.prisma import PrismaDatabase, apply_prisma_migration, prisma_mapping
 
@@ -21,6 +28,9 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 settings.load_profile("default")
+
+#: The presets ``preset_db`` and ``preset_session`` run a test on.
+PRESET_NAMES = ("gcmc", "prisma")
 
 
 @pytest.fixture
@@ -52,3 +62,43 @@ def prisma_migrated_db(gcmc_postgres_url: str) -> Iterator[PrismaDatabase]:
         with engine.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+@pytest.fixture
+def prisma_db(gcmc_postgres_url: str) -> Iterator[tuple[Engine, Tables]]:
+    """Prisma-shaped tables (the preset's DDL: quoted PascalCase tables, camelCase columns,
+    enum types with upper-case values, text ids, ``createdAt``/``updatedAt``) in a schema of
+    their own, the package's tables next to them, on an engine bound to them; the schema is
+    dropped afterwards."""
+    schema = f"prisma_{uuid.uuid4().hex[:8]}"
+    mapping = PRISMA.model_copy(update={"db_schema": schema, "package_schema": schema})
+    tables = build_tables(mapping)
+    engine = create_engine(gcmc_postgres_url)
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        tables.metadata.create_all(connection)
+    bind(engine, tables)
+    try:
+        yield engine, tables
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(params=PRESET_NAMES)
+def preset_db(request: pytest.FixtureRequest) -> Engine:
+    """An empty database on each preset in turn: the ``gcmc`` tables (``gcmc_db``), then
+    Prisma-shaped ones (``prisma_db``). ``tables_of(engine)`` gives its tables."""
+    if request.param == "gcmc":
+        engine: Engine = request.getfixturevalue("gcmc_db")
+        return engine
+    prisma: tuple[Engine, Tables] = request.getfixturevalue("prisma_db")
+    return prisma[0]
+
+
+@pytest.fixture
+def preset_session(preset_db: Engine) -> Iterator[Session]:
+    """A session on ``preset_db``; what the test does not commit is rolled back."""
+    with Session(preset_db, expire_on_commit=False) as session:
+        yield session

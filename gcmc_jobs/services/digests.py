@@ -11,7 +11,8 @@ the recipient, the kind and the local date, so a re-run the same day sends nothi
   overdue.
 
 Recipients follow :mod:`gcmc_jobs.services.recipients` with the email channel (preferences
-and the suppression list apply).
+and the suppression list apply). The statements run on the session's mapped tables
+(:func:`~gcmc_jobs.db.tables.tables_of`); ids are the mapping's (integers or text).
 """
 
 from __future__ import annotations
@@ -23,15 +24,8 @@ from typing import Any
 from sqlalchemy import and_, or_, select, true
 from sqlalchemy.orm import Session
 
-from gcmc_jobs.db.models import (
-    OPEN_FILING_STATUSES,
-    Client,
-    Document,
-    DocumentVersion,
-    Filing,
-    NotificationCategory,
-    Tenant,
-)
+from gcmc_jobs.db.enums import OPEN_FILING_STATUSES, NotificationCategory
+from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.services.recipients import Channel, Rows, assignee_or_fallback, join_recipients
 
 __all__ = [
@@ -56,12 +50,13 @@ FILING_OVERDUE_DAYS = 7
 class Digest:
     """One email to one recipient listing every item of one kind for one local day.
 
-    ``items`` are JSON-ready dicts (dates as ``YYYY-MM-DD``), sorted by date then title.
+    ``items`` are JSON-ready dicts (dates as ``YYYY-MM-DD``), sorted by date then title
+    (documents) or by due date (filings). Ids are the mapping's: ints or strs.
     """
 
     kind: str
-    tenant_id: int
-    user_id: int
+    tenant_id: Id
+    user_id: Id
     to: str
     name: str
     tenant_name: str
@@ -74,13 +69,13 @@ class Digest:
         return digest_key(self.kind, self.tenant_id, self.user_id, self.local_date)
 
 
-def digest_key(kind: str, tenant_id: int, user_id: int, local_date: date) -> str:
+def digest_key(kind: str, tenant_id: Id, user_id: Id, local_date: date) -> str:
     """``digest:<kind>:<tenant>:<user>:<YYYY-MM-DD>``."""
     return f"digest:{kind}:{tenant_id}:{user_id}:{local_date.isoformat()}"
 
 
-def _group(kind: str, tenant_id: int, today: date, rows: Any) -> list[Digest]:
-    digests: dict[int, Digest] = {}
+def _group(kind: str, tenant_id: Id, today: date, rows: Any) -> list[Digest]:
+    digests: dict[Id, Digest] = {}
     for row in rows:
         values = dict(row._mapping)
         user_id, to, name = values.pop("user_id"), values.pop("to"), values.pop("name")
@@ -96,42 +91,45 @@ def _group(kind: str, tenant_id: int, today: date, rows: Any) -> list[Digest]:
     return list(digests.values())
 
 
-def document_expiry_digests(session: Session, tenant_id: int, today: date) -> list[Digest]:
+def document_expiry_digests(session: Session, tenant_id: Id, today: date) -> list[Digest]:
     """One digest per recipient of documents expiring exactly 30/14/7/3/1 days from
     ``today``. One statement."""
-    version = DocumentVersion
+    t = tables_of(session)
+    document, version, client, tenant = t.documents, t.document_versions, t.clients, t.tenants
     days = [today + timedelta(days=n) for n in DOCUMENT_WARNING_DAYS]
     query: Rows = (
-        select(Document)
-        .join(version, version.id == Document.latest_version_id)
-        .join(Client, and_(Client.id == Document.client_id, Client.tenant_id == tenant_id))
-        .join(Tenant, Tenant.id == Document.tenant_id)
+        select(document.c.id)
+        .select_from(document)
+        .join(version, version.c.id == document.c.latest_version_id)
+        .join(client, and_(client.c.id == document.c.client_id, client.c.tenant_id == tenant_id))
+        .join(tenant, tenant.c.id == document.c.tenant_id)
         .where(
-            Document.tenant_id == tenant_id,
-            Client.is_active.is_(true()),
-            version.expiry_date.in_(days),
+            document.c.tenant_id == tenant_id,
+            client.c.is_active.is_(true()),
+            version.c.expiry_date.in_(days),
         )
     )
     query, person = join_recipients(
         query,
+        tables=t,
         tenant_id=tenant_id,
-        assigned_user_id=Client.assigned_user_id,
+        assigned_user_id=client.c.assigned_user_id,
         category=NotificationCategory.DOCUMENTS,
         channel=Channel.EMAIL,
     )
     query = query.with_only_columns(
-        person.id.label("user_id"),
-        person.email.label("to"),
-        person.name.label("name"),
-        Tenant.name.label("tenant_name"),
-        Document.id.label("document_id"),
-        version.id.label("version_id"),
-        Document.title.label("title"),
-        Document.document_type.label("document_type"),
-        Client.id.label("client_id"),
-        Client.name.label("client_name"),
-        version.expiry_date.label("expiry_date"),
-    ).order_by(person.id, version.expiry_date, Document.title, Document.id)
+        person.c.id.label("user_id"),
+        person.c.email.label("to"),
+        person.c.name.label("name"),
+        tenant.c.name.label("tenant_name"),
+        document.c.id.label("document_id"),
+        version.c.id.label("version_id"),
+        document.c.title.label("title"),
+        document.c.document_type.label("document_type"),
+        client.c.id.label("client_id"),
+        client.c.name.label("client_name"),
+        version.c.expiry_date.label("expiry_date"),
+    ).order_by(person.c.id, version.c.expiry_date, document.c.title, document.c.id)
     rows = session.execute(query).all()
     digests = _group("document_expiry_warning", tenant_id, today, rows)
     for digest in digests:
@@ -140,21 +138,24 @@ def document_expiry_digests(session: Session, tenant_id: int, today: date) -> li
     return digests
 
 
-def filing_reminder_digests(session: Session, tenant_id: int, today: date) -> list[Digest]:
+def filing_reminder_digests(session: Session, tenant_id: Id, today: date) -> list[Digest]:
     """One digest per recipient of open filings due exactly 14/7/3/0 days from ``today``
     or 1 to 7 days overdue. One statement."""
+    t = tables_of(session)
+    filing, client, tenant = t.filings, t.clients, t.tenants
     days = [today + timedelta(days=n) for n in FILING_WARNING_DAYS]
     query: Rows = (
-        select(Filing)
-        .join(Client, and_(Client.id == Filing.client_id, Client.tenant_id == tenant_id))
-        .join(Tenant, Tenant.id == Filing.tenant_id)
+        select(filing.c.id)
+        .select_from(filing)
+        .join(client, and_(client.c.id == filing.c.client_id, client.c.tenant_id == tenant_id))
+        .join(tenant, tenant.c.id == filing.c.tenant_id)
         .where(
-            Filing.tenant_id == tenant_id,
-            Client.is_active.is_(true()),
-            Filing.status.in_(OPEN_FILING_STATUSES),
+            filing.c.tenant_id == tenant_id,
+            client.c.is_active.is_(true()),
+            filing.c.status.in_(OPEN_FILING_STATUSES),
             or_(
-                Filing.due_date.in_(days),
-                Filing.due_date.between(
+                filing.c.due_date.in_(days),
+                filing.c.due_date.between(
                     today - timedelta(days=FILING_OVERDUE_DAYS), today - timedelta(days=1)
                 ),
             ),
@@ -162,31 +163,33 @@ def filing_reminder_digests(session: Session, tenant_id: int, today: date) -> li
     )
     query, person = join_recipients(
         query,
+        tables=t,
         tenant_id=tenant_id,
         assigned_user_id=assignee_or_fallback(
-            tenant_id, Filing.assigned_user_id, Client.assigned_user_id
+            t, tenant_id, filing.c.assigned_user_id, client.c.assigned_user_id
         ),
         category=NotificationCategory.FILINGS,
         channel=Channel.EMAIL,
     )
     query = query.with_only_columns(
-        person.id.label("user_id"),
-        person.email.label("to"),
-        person.name.label("name"),
-        Tenant.name.label("tenant_name"),
-        Filing.id.label("filing_id"),
-        Filing.filing_type.label("filing_type"),
-        Client.id.label("client_id"),
-        Client.name.label("client_name"),
-        Filing.period_start.label("period_start"),
-        Filing.period_end.label("period_end"),
-        Filing.due_date.label("due_date"),
-        Filing.status.label("status"),
-    ).order_by(person.id, Filing.due_date, Filing.id)
+        person.c.id.label("user_id"),
+        person.c.email.label("to"),
+        person.c.name.label("name"),
+        tenant.c.name.label("tenant_name"),
+        filing.c.id.label("filing_id"),
+        filing.c.filing_type.label("filing_type"),
+        client.c.id.label("client_id"),
+        client.c.name.label("client_name"),
+        filing.c.period_start.label("period_start"),
+        filing.c.period_end.label("period_end"),
+        filing.c.due_date.label("due_date"),
+        filing.c.status.label("status"),
+    ).order_by(person.c.id, filing.c.due_date, filing.c.id)
     rows = session.execute(query).all()
     digests = _group("filing_reminder", tenant_id, today, rows)
     for digest in digests:
         for item in digest.items:
+            # The logical value ("draft"), whatever the mapping stores ("DRAFT" on Prisma).
             item["status"] = str(item["status"])
             item["days_left"] = (date.fromisoformat(item["due_date"]) - today).days
     return digests

@@ -15,7 +15,10 @@ processing the same key blocks on that row (PostgreSQL row lock; SQLite's write 
 re-evaluates the condition against the committed row: ``sent`` → zero rows → it does not
 mail. The same statement works on both databases; no ``SELECT … FOR UPDATE`` is needed.
 
-Every function takes a SQLAlchemy ``Connection`` and issues a constant number of statements.
+Every function takes a SQLAlchemy ``Connection`` and issues a constant number of statements,
+on the connection's mapped tables (:func:`~gcmc_jobs.db.tables.tables_of`): ``email_log`` and
+``email_suppressions`` are the package's own; the tenant check reads the platform's
+``tenants`` wherever the mapping puts it, with the mapping's id type.
 """
 
 from __future__ import annotations
@@ -27,13 +30,8 @@ from sqlalchemy import Connection, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from gcmc_jobs.db.models import (
-    EmailLog,
-    EmailStatus,
-    EmailSuppression,
-    SuppressionReason,
-    Tenant,
-)
+from gcmc_jobs.db.enums import EmailStatus, SuppressionReason
+from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.errors import UnknownTenant
 
 __all__ = [
@@ -62,7 +60,7 @@ class LogEntry:
     """One ``email_log`` row, as plain values."""
 
     dedup_key: str
-    tenant_id: int | str | None
+    tenant_id: Id | None
     to_address: str
     kind: str
     subject: str
@@ -81,7 +79,7 @@ def ensure_queued(
     to_address: str,
     kind: str,
     subject: str,
-    tenant_id: int | str | None = None,
+    tenant_id: Id | None = None,
 ) -> None:
     """Insert the row as ``queued`` unless one with this key exists (then change nothing).
 
@@ -99,11 +97,12 @@ def ensure_queued(
         "status": EmailStatus.QUEUED,
         "attempts": 0,
     }
+    t = tables_of(connection)
     statement: postgresql.Insert | sqlite.Insert
     if connection.dialect.name == "postgresql":
-        statement = postgresql.insert(EmailLog).values(values)
+        statement = postgresql.insert(t.email_log).values(values)
     elif connection.dialect.name == "sqlite":
-        statement = sqlite.insert(EmailLog).values(values)
+        statement = sqlite.insert(t.email_log).values(values)
     else:  # pragma: no cover - gcmc-jobs supports PostgreSQL and SQLite
         raise NotImplementedError(connection.dialect.name)
     try:
@@ -113,12 +112,12 @@ def ensure_queued(
             raise _unknown_tenant(tenant_id, kind) from None
         raise
     if tenant_id is not None and result.rowcount == 1:
-        known = connection.scalar(select(exists().where(Tenant.id == tenant_id)))
+        known = connection.scalar(select(exists().where(t.tenants.c.id == tenant_id)))
         if not known:  # the caller's transaction rolls the new row back
             raise _unknown_tenant(tenant_id, kind)
 
 
-def _unknown_tenant(tenant_id: int | str, kind: str) -> UnknownTenant:
+def _unknown_tenant(tenant_id: Id, kind: str) -> UnknownTenant:
     return UnknownTenant(
         f"no tenant has id {tenant_id}: the {kind!r} email for it is not sent "
         "(check the tenant_id the host passed)"
@@ -135,19 +134,21 @@ def claim(connection: Connection, dedup_key: str) -> bool:
 
     Call inside the transaction that sends and records the outcome (see module docstring).
     """
+    log = tables_of(connection).email_log
     result = connection.execute(
-        update(EmailLog)
-        .where(EmailLog.dedup_key == dedup_key, EmailLog.status.in_(_CLAIMABLE))
-        .values(attempts=EmailLog.attempts + 1)
+        update(log)
+        .where(log.c.dedup_key == dedup_key, log.c.status.in_(_CLAIMABLE))
+        .values(attempts=log.c.attempts + 1)
     )
     return result.rowcount == 1
 
 
 def mark_sent(connection: Connection, dedup_key: str, provider_message_id: str) -> None:
     """Record that the server accepted the email."""
+    log = tables_of(connection).email_log
     connection.execute(
-        update(EmailLog)
-        .where(EmailLog.dedup_key == dedup_key)
+        update(log)
+        .where(log.c.dedup_key == dedup_key)
         .values(
             status=EmailStatus.SENT,
             provider_message_id=provider_message_id[:998],
@@ -159,25 +160,28 @@ def mark_sent(connection: Connection, dedup_key: str, provider_message_id: str) 
 
 def mark_failed(connection: Connection, dedup_key: str, error: str) -> None:
     """Record that the email failed for good (a 5xx, or retries exhausted)."""
+    log = tables_of(connection).email_log
     connection.execute(
-        update(EmailLog)
-        .where(EmailLog.dedup_key == dedup_key)
+        update(log)
+        .where(log.c.dedup_key == dedup_key)
         .values(status=EmailStatus.FAILED, error=error[:_ERROR_MAX])
     )
 
 
 def note_transient_error(connection: Connection, dedup_key: str, error: str) -> None:
     """Keep the last transient error; the row stays ``queued`` for the next attempt."""
+    log = tables_of(connection).email_log
     connection.execute(
-        update(EmailLog).where(EmailLog.dedup_key == dedup_key).values(error=error[:_ERROR_MAX])
+        update(log).where(log.c.dedup_key == dedup_key).values(error=error[:_ERROR_MAX])
     )
 
 
 def mark_suppressed(connection: Connection, dedup_key: str, reason: str) -> None:
     """Record that the address is suppressed: not mailed, not an error to retry."""
+    log = tables_of(connection).email_log
     connection.execute(
-        update(EmailLog)
-        .where(EmailLog.dedup_key == dedup_key)
+        update(log)
+        .where(log.c.dedup_key == dedup_key)
         .values(status=EmailStatus.SUPPRESSED, error=f"address suppressed ({reason})")
     )
 
@@ -192,12 +196,11 @@ def suppression_reason(
     jobs compare them: a suppression stored as ``Mixed.Case@Example.com`` applies to
     ``mixed.case@example.com``.
     """
+    suppressions = tables_of(connection).email_suppressions
     reasons = connection.scalars(
-        select(EmailSuppression.reason).where(
-            func.lower(EmailSuppression.address) == address.lower()
-        )
+        select(suppressions.c.reason).where(func.lower(suppressions.c.address) == address.lower())
     ).all()
-    for reason in reasons:
+    for reason in map(SuppressionReason, reasons):
         if not (security and reason in SECURITY_IGNORED_REASONS):
             return reason
     return None
@@ -205,9 +208,8 @@ def suppression_reason(
 
 def get(connection: Connection, dedup_key: str) -> LogEntry | None:
     """The row of ``dedup_key``, or None."""
-    row = connection.execute(
-        select(*EmailLog.__table__.columns).where(EmailLog.dedup_key == dedup_key)
-    ).first()
+    log = tables_of(connection).email_log
+    row = connection.execute(select(log).where(log.c.dedup_key == dedup_key)).first()
     if row is None:
         return None
     values = row._mapping

@@ -8,29 +8,29 @@ a forced run never notifies anyone twice:
 - ``document_expiry:<document version id>:<user id>``, once ever per version: a new
   version (a renewed document) is a new subject;
 - ``filing_due_soon:<filing id>:<user id>`` and ``filing_overdue:<filing id>:<user id>``.
+
+The statements run on the mapped tables of the session (:func:`~gcmc_jobs.db.tables.tables_of`).
+``notifications`` is the platform's table: the rows written here fill what the mapping says
+the platform keeps on it (a text id when ids are text, Prisma's ``createdAt`` and
+``updatedAt``), since such a platform makes them in its client, not in the database.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal, select, true
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from gcmc_jobs.db.dialect import concat, insert_for
-from gcmc_jobs.db.models import (
-    OPEN_FILING_STATUSES,
-    Client,
-    Document,
-    DocumentVersion,
-    Filing,
-    Notification,
-    NotificationCategory,
-)
+from gcmc_jobs.db.enums import OPEN_FILING_STATUSES, NotificationCategory
+from gcmc_jobs.db.tables import Id, Tables, new_text_id, tables_of
 from gcmc_jobs.services.recipients import Channel, Rows, assignee_or_fallback, join_recipients
+from gcmc_jobs.services.tenancy import utcnow
 
 __all__ = [
     "DOCUMENT_EXPIRY_WITHIN_DAYS",
@@ -47,7 +47,17 @@ DOCUMENT_EXPIRY_WITHIN_DAYS = 7
 #: An open filing due in [today, today + this] is "due soon".
 FILING_DUE_WITHIN_DAYS = 7
 
-_COLUMNS = ["tenant_id", "user_id", "kind", "subject_type", "subject_id", "title", "body"]
+#: The logical columns a candidate row fills, in order.
+_COLUMNS = [
+    "tenant_id",
+    "user_id",
+    "kind",
+    "subject_type",
+    "subject_id",
+    "title",
+    "body",
+    "dedup_key",
+]
 
 
 @dataclass(frozen=True)
@@ -63,94 +73,122 @@ class NotifyResult:
         return self.candidates - self.created
 
 
-def document_expiry_candidates(tenant_id: int, today: date) -> Rows:
-    """One row per (expiring document version, recipient), in notification column order."""
-    version = DocumentVersion
+def _tenant(t: Tables, tenant_id: Id) -> ColumnElement[Any]:
+    return literal(tenant_id, t.notifications.c.tenant_id.type).label("tenant_id")
+
+
+def document_expiry_candidates(t: Tables, tenant_id: Id, today: date) -> Rows:
+    """One row per (expiring document version, recipient) on tables ``t``, in the order of
+    the notification columns ``tenant_id, user_id, kind, subject_type, subject_id, title,
+    body, dedup_key``."""
+    document, version, client = t.documents, t.document_versions, t.clients
     query: Rows = (
-        select(Document)
-        .join(version, version.id == Document.latest_version_id)
-        .join(Client, and_(Client.id == Document.client_id, Client.tenant_id == tenant_id))
+        select(document.c.id)
+        .select_from(document)
+        .join(version, version.c.id == document.c.latest_version_id)
+        .join(client, and_(client.c.id == document.c.client_id, client.c.tenant_id == tenant_id))
         .where(
-            Document.tenant_id == tenant_id,
-            Client.is_active.is_(true()),
-            version.expiry_date.between(today, today + timedelta(days=DOCUMENT_EXPIRY_WITHIN_DAYS)),
+            document.c.tenant_id == tenant_id,
+            client.c.is_active.is_(true()),
+            version.c.expiry_date.between(
+                today, today + timedelta(days=DOCUMENT_EXPIRY_WITHIN_DAYS)
+            ),
         )
     )
     query, person = join_recipients(
         query,
+        tables=t,
         tenant_id=tenant_id,
-        assigned_user_id=Client.assigned_user_id,
+        assigned_user_id=client.c.assigned_user_id,
         category=NotificationCategory.DOCUMENTS,
         channel=Channel.IN_APP,
     )
     return query.with_only_columns(
-        literal(tenant_id).label("tenant_id"),
-        person.id.label("user_id"),
+        _tenant(t, tenant_id),
+        person.c.id.label("user_id"),
         literal("document_expiry").label("kind"),
         literal("document_version").label("subject_type"),
-        version.id.label("subject_id"),
-        concat("Document expiring: ", Document.title).label("title"),
-        concat(Client.name, ": ", Document.title, " expires on ", version.expiry_date, ".").label(
-            "body"
-        ),
-        concat("document_expiry:", version.id, ":", person.id).label("dedup_key"),
+        version.c.id.label("subject_id"),
+        concat("Document expiring: ", document.c.title).label("title"),
+        concat(
+            client.c.name, ": ", document.c.title, " expires on ", version.c.expiry_date, "."
+        ).label("body"),
+        concat("document_expiry:", version.c.id, ":", person.c.id).label("dedup_key"),
     )
 
 
-def filing_reminder_candidates(tenant_id: int, today: date) -> Rows:
-    """One row per (open filing due soon or overdue, recipient, kind)."""
-    due_soon = Filing.due_date.between(today, today + timedelta(days=FILING_DUE_WITHIN_DAYS))
+def filing_reminder_candidates(t: Tables, tenant_id: Id, today: date) -> Rows:
+    """One row per (open filing due soon or overdue, recipient, kind) on tables ``t``, in
+    the order of :func:`document_expiry_candidates`."""
+    filing, client = t.filings, t.clients
+    due_soon = filing.c.due_date.between(today, today + timedelta(days=FILING_DUE_WITHIN_DAYS))
     kind = case(
-        (Filing.due_date < today, literal("filing_overdue")), else_=literal("filing_due_soon")
+        (filing.c.due_date < today, literal("filing_overdue")), else_=literal("filing_due_soon")
     )
     query: Rows = (
-        select(Filing)
-        .join(Client, and_(Client.id == Filing.client_id, Client.tenant_id == tenant_id))
+        select(filing.c.id)
+        .select_from(filing)
+        .join(client, and_(client.c.id == filing.c.client_id, client.c.tenant_id == tenant_id))
         .where(
-            Filing.tenant_id == tenant_id,
-            Client.is_active.is_(true()),
-            Filing.status.in_(OPEN_FILING_STATUSES),
-            (Filing.due_date < today) | due_soon,
+            filing.c.tenant_id == tenant_id,
+            client.c.is_active.is_(true()),
+            filing.c.status.in_(OPEN_FILING_STATUSES),
+            (filing.c.due_date < today) | due_soon,
         )
     )
     query, person = join_recipients(
         query,
+        tables=t,
         tenant_id=tenant_id,
         assigned_user_id=assignee_or_fallback(
-            tenant_id, Filing.assigned_user_id, Client.assigned_user_id
+            t, tenant_id, filing.c.assigned_user_id, client.c.assigned_user_id
         ),
         category=NotificationCategory.FILINGS,
         channel=Channel.IN_APP,
     )
     return query.with_only_columns(
-        literal(tenant_id).label("tenant_id"),
-        person.id.label("user_id"),
+        _tenant(t, tenant_id),
+        person.c.id.label("user_id"),
         kind.label("kind"),
         literal("filing").label("subject_type"),
-        Filing.id.label("subject_id"),
-        concat(Filing.filing_type, " for ", Client.name).label("title"),
+        filing.c.id.label("subject_id"),
+        concat(filing.c.filing_type, " for ", client.c.name).label("title"),
         concat(
-            Client.name,
+            client.c.name,
             ": ",
-            Filing.filing_type,
+            filing.c.filing_type,
             " for ",
-            Filing.period_start,
+            filing.c.period_start,
             " to ",
-            Filing.period_end,
+            filing.c.period_end,
             " is due on ",
-            Filing.due_date,
+            filing.c.due_date,
             ".",
         ).label("body"),
-        concat(kind, ":", Filing.id, ":", person.id).label("dedup_key"),
+        concat(kind, ":", filing.c.id, ":", person.c.id).label("dedup_key"),
     )
 
 
-def _insert(session: Session, candidates: Rows) -> NotifyResult:
+def _insert(session: Session, t: Tables, candidates: Rows, now: datetime) -> NotifyResult:
     count = session.scalar(select(func.count()).select_from(candidates.subquery())) or 0
+    notifications = t.notifications
+    # What the platform's client would fill: a text id (no database default on Prisma), the
+    # creation time and the mapping's bookkeeping columns (Prisma's updatedAt).
+    extra: dict[str, ColumnElement[Any]] = {
+        name: literal(value, notifications.c[name].type)
+        for name, value in {"created_at": now, **t.timestamps("notifications", now)}.items()
+    }
+    if t.mapping.id_type == "text":
+        extra["id"] = new_text_id()
+    rows = candidates.add_columns(*(value.label(name) for name, value in extra.items()))
     statement = (
-        insert_for(session)(Notification)
-        .from_select([*_COLUMNS, "dedup_key"], candidates)
-        .on_conflict_do_nothing(index_elements=[Notification.dedup_key])
+        insert_for(session)(notifications)
+        .from_select(
+            [notifications.c[name] for name in [*_COLUMNS, *extra]],
+            rows,
+            include_defaults=False,
+        )
+        .on_conflict_do_nothing(index_elements=[notifications.c.dedup_key])
     )
     # psycopg resets an INSERT's rowcount when SQLAlchemy closes the cursor: keep it.
     result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
@@ -159,14 +197,21 @@ def _insert(session: Session, candidates: Rows) -> NotifyResult:
     return NotifyResult(candidates=int(count), created=int(result.rowcount or 0))
 
 
-def notify_document_expiry(session: Session, tenant_id: int, today: date) -> NotifyResult:
+def notify_document_expiry(
+    session: Session, tenant_id: Id, today: date, *, now: datetime | None = None
+) -> NotifyResult:
     """Notify each recipient of each document whose latest version expires in
-    [today, today + 7], once per (version, recipient) ever. Two statements."""
-    return _insert(session, document_expiry_candidates(tenant_id, today))
+    [today, today + 7], once per (version, recipient) ever. Two statements. ``now``
+    (default: this instant) is the notifications' ``created_at``."""
+    t = tables_of(session)
+    return _insert(session, t, document_expiry_candidates(t, tenant_id, today), now or utcnow())
 
 
-def notify_filing_reminders(session: Session, tenant_id: int, today: date) -> NotifyResult:
+def notify_filing_reminders(
+    session: Session, tenant_id: Id, today: date, *, now: datetime | None = None
+) -> NotifyResult:
     """Notify each recipient of each open filing due in [today, today + 7]
     (``filing_due_soon``) or past due (``filing_overdue``), once per (filing, recipient,
-    kind). Two statements."""
-    return _insert(session, filing_reminder_candidates(tenant_id, today))
+    kind). Two statements. ``now`` as for :func:`notify_document_expiry`."""
+    t = tables_of(session)
+    return _insert(session, t, filing_reminder_candidates(t, tenant_id, today), now or utcnow())

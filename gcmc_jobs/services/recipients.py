@@ -12,7 +12,9 @@ nothing: every recipient is found through ``tenant_users`` of the subject's own 
 
 The functions here return join conditions and filters that the jobs add to one
 ``SELECT``, so finding the recipients of every document of a tenant is part of the one
-statement that finds the documents: never a query per document.
+statement that finds the documents: never a query per document. They are written on the
+mapped Core tables (:class:`~gcmc_jobs.db.tables.Tables`), so the same SQL runs on every
+schema mapping; roles and categories bind through the mapped enum types.
 """
 
 from __future__ import annotations
@@ -21,17 +23,11 @@ import enum
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true
-from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.selectable import NamedFromClause
 
-from gcmc_jobs.db.models import (
-    ALERT_ROLES,
-    EmailSuppression,
-    NotificationCategory,
-    NotificationPreference,
-    TenantUser,
-    User,
-)
+from gcmc_jobs.db.enums import ALERT_ROLES, NotificationCategory
+from gcmc_jobs.db.tables import Id, Tables
 
 #: A SELECT of any columns (SQLAlchemy 2.1 types a Select by its column types).
 Rows = Select[*tuple[Any, ...]]
@@ -47,9 +43,10 @@ class Channel(enum.StrEnum):
 
 
 def assignee_or_fallback(
-    tenant_id: int,
-    assigned: ColumnElement[Any] | InstrumentedAttribute[Any],
-    fallback: ColumnElement[Any] | InstrumentedAttribute[Any],
+    tables: Tables,
+    tenant_id: Id,
+    assigned: ColumnElement[Any],
+    fallback: ColumnElement[Any],
 ) -> ColumnElement[Any]:
     """``assigned`` when that user can receive the tenant's alerts (an active member of the
     tenant), else ``fallback`` (DOMAIN.md: a filing's alerts go to the client's assigned
@@ -59,15 +56,15 @@ def assignee_or_fallback(
     preference that turns a channel off is the user's choice, not an inability: it does
     not move the alert to someone else.
     """
-    member = aliased(TenantUser, name="assignee_member")
-    person = aliased(User, name="assignee_person")
+    member = tables.tenant_users.alias("assignee_member")
+    person = tables.users.alias("assignee_person")
     can_receive = exists(
-        select(member.user_id)
-        .join(person, person.id == member.user_id)
+        select(member.c.user_id)
+        .join(person, person.c.id == member.c.user_id)
         .where(
-            member.tenant_id == tenant_id,
-            member.user_id == assigned,
-            person.is_active.is_(true()),
+            member.c.tenant_id == tenant_id,
+            member.c.user_id == assigned,
+            person.c.is_active.is_(true()),
         )
     )
     return case((can_receive, assigned), else_=fallback)
@@ -76,44 +73,47 @@ def assignee_or_fallback(
 def join_recipients(
     query: Rows,
     *,
-    tenant_id: int,
-    assigned_user_id: ColumnElement[Any] | InstrumentedAttribute[Any],
+    tables: Tables,
+    tenant_id: Id,
+    assigned_user_id: ColumnElement[Any],
     category: NotificationCategory,
     channel: Channel,
-) -> tuple[Rows, type[User]]:
+) -> tuple[Rows, NamedFromClause]:
     """Join ``query`` (one row per subject) to one row per (subject, recipient).
 
     ``assigned_user_id`` is the subject's assigned user column (or expression). Returns the
-    joined query and the aliased ``User`` entity, to select its id, email and name from.
+    joined query and the aliased ``users`` table (``person``), to select its ``id``,
+    ``email`` and ``name`` from.
     """
-    member = aliased(TenantUser, name="member")
-    person = aliased(User, name="person")
-    preference = aliased(NotificationPreference, name="preference")
+    member = tables.tenant_users.alias("member")
+    person = tables.users.alias("person")
+    preference = tables.notification_preferences.alias("preference")
     query = (
         query.join(
             member,
             and_(
-                member.tenant_id == tenant_id,
-                or_(member.role.in_(ALERT_ROLES), member.user_id == assigned_user_id),
+                member.c.tenant_id == tenant_id,
+                or_(member.c.role.in_(ALERT_ROLES), member.c.user_id == assigned_user_id),
             ),
         )
-        .join(person, and_(person.id == member.user_id, person.is_active.is_(true())))
+        .join(person, and_(person.c.id == member.c.user_id, person.c.is_active.is_(true())))
         .outerjoin(
             preference,
             and_(
-                preference.user_id == person.id,
-                preference.tenant_id == tenant_id,
-                preference.category == category,
+                preference.c.user_id == person.c.id,
+                preference.c.tenant_id == tenant_id,
+                preference.c.category == category,
             ),
         )
     )
-    enabled = preference.in_app if channel is Channel.IN_APP else preference.email
+    enabled = preference.c.in_app if channel is Channel.IN_APP else preference.c.email
     query = query.where(func.coalesce(enabled, true()).is_(true()))
     if channel is Channel.EMAIL:
+        suppressions = tables.email_suppressions
         query = query.where(
             ~exists(
-                select(EmailSuppression.address).where(
-                    func.lower(EmailSuppression.address) == func.lower(person.email)
+                select(suppressions.c.address).where(
+                    func.lower(suppressions.c.address) == func.lower(person.c.email)
                 )
             )
         )

@@ -52,8 +52,7 @@ def test_refresh_all_compliance_sends_one_refresh_per_active_tenant(
 ) -> None:
     # Given three active tenants and an inactive one, each with two clients
     with session_scope(gcmc_db) as session:
-        tenants = [f.tenant(session, name=f"t{n}") for n in range(4)]
-        tenants[3].is_active = False
+        tenants = [f.tenant(session, name=f"t{n}", active=n < 3) for n in range(4)]
         for t in tenants:
             for _ in range(2):
                 f.filing(session, f.client(session, t), due=utcnow().date() - timedelta(days=9))

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, insert, select, text
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.enums import ComplianceLevel, DocumentStatus
 from gcmc_jobs.db.mapping import GCMC, PRISMA, SchemaMapping, load_mapping
-from gcmc_jobs.db.tables import Tables, bind, build_tables, tables_of
+from gcmc_jobs.db.tables import Tables, build_tables, tables_of
 from gcmc_jobs.errors import ConfigurationError
 from gcmc_jobs.services.compliance import refresh_tenant
 
@@ -74,26 +72,6 @@ def test_the_prisma_preset_renders_prisma_names() -> None:
     assert '"Client"."tenantId"' in sql
     assert '"Client"."isActive"' in sql
     assert t.enum_type("tenant_users", "role").physical("owner") == "OWNER"
-
-
-@pytest.fixture
-def prisma_db(gcmc_postgres_url: str) -> Iterator[tuple[Engine, Tables]]:
-    """Prisma-shaped tables (the preset's DDL) in a schema of their own, on an engine bound
-    to them; the schema is dropped afterwards."""
-    schema = f"prisma_{uuid.uuid4().hex[:8]}"
-    mapping = PRISMA.model_copy(update={"db_schema": schema, "package_schema": schema})
-    tables = build_tables(mapping)
-    engine = create_engine(gcmc_postgres_url)
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        tables.metadata.create_all(connection)
-    bind(engine, tables)
-    try:
-        yield engine, tables
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 def test_the_compliance_refresh_runs_on_prisma_shaped_tables(

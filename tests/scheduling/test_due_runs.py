@@ -180,8 +180,7 @@ def test_older_missed_days_are_not_replayed_and_the_skip_is_logged(
 def test_inactive_tenants_and_bad_timezones_are_not_scheduled(
     gcmc_session: Session, gcmc_db: Engine
 ) -> None:
-    inactive = f.tenant(gcmc_session, "gone")
-    inactive.is_active = False
+    f.tenant(gcmc_session, "gone", active=False)
     f.tenant(gcmc_session, "typo", timezone="Europe/Pariss")
     ok = f.tenant(gcmc_session, "ok")
     gcmc_session.commit()

@@ -162,8 +162,7 @@ def test_the_next_run_is_today_until_the_ledger_has_its_row_then_tomorrow(
 
 def test_an_unknown_timezone_or_inactive_tenant_has_no_next_run(gcmc_session: Session) -> None:
     typo = f.tenant(gcmc_session, "typo", timezone="Europe/Pariss")
-    gone = f.tenant(gcmc_session, "gone")
-    gone.is_active = False
+    gone = f.tenant(gcmc_session, "gone", active=False)
     gcmc_session.commit()
 
     [row, *_] = next_runs(gcmc_session, DEFAULT_JOB_TIMES, now=NOW)
