@@ -63,7 +63,7 @@ def test_the_tick_records_each_active_tenant_once_at_its_first_sighting(
 ) -> None:
     # Given an active and an inactive tenant
     first = f.tenant(gcmc_session, "first").id
-    f.tenant(gcmc_session, "asleep").is_active = False
+    f.tenant(gcmc_session, "asleep", active=False)
     gcmc_session.commit()
     times = {"compliance_refresh": time(2)}
 
