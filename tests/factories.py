@@ -83,7 +83,7 @@ def _add(session: Session, table: str, **values: Any) -> dict[str, Any]:
     its logical columns, the id the database made included."""
     t = tables_of(session)
     target = t.table(table)
-    now = datetime.now(UTC)
+    now = t.instant(datetime.now(UTC))
     row = session.execute(
         insert(target).values(**values, **t.timestamps(table, now)).returning(*target.c)
     ).one()

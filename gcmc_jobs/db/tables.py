@@ -25,6 +25,7 @@ import enum
 import threading
 import weakref
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -220,6 +221,14 @@ class Tables:
         ``createdAt`` / ``updatedAt``) on a row the package writes; empty when the mapping has
         none."""
         return dict.fromkeys(self.extra_columns.get(table, ()), now)
+
+    def instant(self, now: datetime) -> datetime:
+        """``now`` as the platform's timestamp columns take it: unchanged for ``timestamptz``;
+        naive UTC for a ``timestamp`` without time zone (Prisma's, read back as UTC), since
+        PostgreSQL would store an aware value in the database session's time zone."""
+        if self.mapping.timestamp_with_time_zone or now.tzinfo is None:
+            return now
+        return now.astimezone(UTC).replace(tzinfo=None)
 
 
 _BUILT: dict[tuple[str, bool], Tables] = {}

@@ -248,13 +248,15 @@ def refresh_tenant(
     # Core execution on the session's connection (same transaction): the ORM would take a
     # parameter dictionary on an INSERT for a bulk insert.
     connection = session.connection()
+    t = tables_of(session)
     result: CursorResult[Any] = connection.execute(
-        _upsert_statement(connection.dialect.name, tables_of(session)),
+        _upsert_statement(connection.dialect.name, t),
         {
             "tenant_id": tenant_id,
             "today": today,
             "expiring_until": today + timedelta(days=EXPIRING_WITHIN_DAYS),
-            "now": now,
+            # Naive UTC on Prisma's timestamps without time zone (Tables.instant).
+            "now": t.instant(now),
         },
         execution_options={"preserve_rowcount": True},
     )

@@ -172,6 +172,7 @@ def filing_reminder_candidates(t: Tables, tenant_id: Id, today: date) -> Rows:
 def _insert(session: Session, t: Tables, candidates: Rows, now: datetime) -> NotifyResult:
     count = session.scalar(select(func.count()).select_from(candidates.subquery())) or 0
     notifications = t.notifications
+    now = t.instant(now)  # naive UTC on Prisma's timestamps without time zone
     # What the platform's client would fill: a text id (no database default on Prisma), the
     # creation time and the mapping's bookkeeping columns (Prisma's updatedAt).
     extra: dict[str, ColumnElement[Any]] = {

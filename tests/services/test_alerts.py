@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.enums import FilingStatus, NotificationCategory, Role
@@ -322,15 +322,17 @@ def test_the_fallback_costs_no_statement_per_filing(
 def test_a_notification_row_carries_what_the_platform_keeps(
     preset_session: Session, firm: Firm
 ) -> None:
-    # Given a document expiring tomorrow
+    # Given a document expiring tomorrow, and a database session whose time zone is not UTC
     f.document(preset_session, f.client(preset_session, firm.tenant), expiry=days(1))
+    preset_session.execute(text("SET LOCAL TimeZone = 'Asia/Kathmandu'"))
     now = datetime(2026, 6, 1, 8, 0, 0, 123000, tzinfo=UTC)
 
     # When its notifications are written
     notify_document_expiry(preset_session, firm.tenant.id, TODAY, now=now)
 
     # Then each row has an id of the mapping's type, created at `now`, and on Prisma the
-    # updatedAt its client would have set (timestamps without time zone are UTC there)
+    # updatedAt its client would have set (timestamps without time zone hold UTC there,
+    # whatever the session's time zone)
     t = tables_of(preset_session)
     rows = preset_session.execute(select(t.notifications)).all()
     assert len(rows) == len(IN_APP)

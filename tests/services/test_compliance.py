@@ -314,3 +314,21 @@ def _scores(engine: Engine, tenant_id: int) -> dict[int, tuple[Any, ...]]:
             select(ComplianceScore).where(ComplianceScore.tenant_id == tenant_id)
         ).all()
         return {r.client_id: (r.score, r.missing_count, r.computed_at.isoformat()) for r in rows}
+
+
+def test_computed_at_is_the_instant_whatever_the_database_time_zone(
+    preset_session: Session,
+) -> None:
+    # Given a scored client, refreshed by a database session whose time zone is not UTC
+    t = f.tenant(preset_session)
+    f.client(preset_session, t)
+    preset_session.execute(text("SET LOCAL TimeZone = 'Asia/Kathmandu'"))
+    now = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+
+    refresh_tenant(preset_session, t.id, today=TODAY, now=now)
+
+    # Then computed_at is that instant: aware on timestamptz, naive UTC on Prisma's columns
+    score = preset_session.execute(select(tables_of(preset_session).compliance_scores)).one()
+    assert score.computed_at.replace(tzinfo=score.computed_at.tzinfo or UTC) == now
+    if "updated_at" in tables_of(preset_session).compliance_scores.c:
+        assert score.updated_at == datetime(2026, 3, 10, 8, 0)
