@@ -2,8 +2,9 @@
 suite's own harness is in tests/support.
 
 Tests that must hold on every schema mapping take ``preset_session`` (or ``preset_db``):
-parametrized over the ``gcmc`` preset (the plugin's ``gcmc_db``) and Prisma-shaped tables
-(``prisma_db``), with ``tests.factories`` building the same world on either.
+parametrized over the ``gcmc`` preset (the plugin's ``gcmc_db``) and the tables Prisma's
+migration creates (``prisma_db``), with ``tests.factories`` building the same world on
+either.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
-from gcmc_jobs.db.mapping import PRISMA
 from gcmc_jobs.db.tables import Tables, bind, build_tables
 from tests.support import RedisServer
 from tests.support.prisma import PrismaDatabase, apply_prisma_migration, prisma_mapping
@@ -65,25 +65,12 @@ def prisma_migrated_db(gcmc_postgres_url: str) -> Iterator[PrismaDatabase]:
 
 
 @pytest.fixture
-def prisma_db(gcmc_postgres_url: str) -> Iterator[tuple[Engine, Tables]]:
-    """Prisma-shaped tables (the preset's DDL: quoted PascalCase tables, camelCase columns,
-    enum types with upper-case values, text ids, ``createdAt``/``updatedAt``) in a schema of
-    their own, the package's tables next to them, on an engine bound to them; the schema is
-    dropped afterwards."""
-    schema = f"prisma_{uuid.uuid4().hex[:8]}"
-    mapping = PRISMA.model_copy(update={"db_schema": schema, "package_schema": schema})
-    tables = build_tables(mapping)
-    engine = create_engine(gcmc_postgres_url)
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        tables.metadata.create_all(connection)
-    bind(engine, tables)
-    try:
-        yield engine, tables
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+def prisma_db(prisma_migrated_db: PrismaDatabase) -> tuple[Engine, Tables]:
+    """``prisma_migrated_db`` with the package's own tables created next to Prisma's (what
+    ``gcmc-jobs db upgrade`` does when the platform's tables are external): an engine bound
+    to the ``prisma`` preset's tables, and those tables."""
+    prisma_migrated_db.create_own_tables()
+    return prisma_migrated_db.engine, prisma_migrated_db.tables
 
 
 @pytest.fixture(params=PRESET_NAMES)

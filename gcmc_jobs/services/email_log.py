@@ -106,7 +106,12 @@ def ensure_queued(
     else:  # pragma: no cover - gcmc-jobs supports PostgreSQL and SQLite
         raise NotImplementedError(connection.dialect.name)
     try:
-        result = connection.execute(statement.on_conflict_do_nothing(index_elements=["dedup_key"]))
+        # psycopg resets an INSERT's rowcount when SQLAlchemy closes the cursor: keep it (the
+        # tenant check below runs only for a new row).
+        result = connection.execute(
+            statement.on_conflict_do_nothing(index_elements=["dedup_key"]),
+            execution_options={"preserve_rowcount": True},
+        )
     except IntegrityError as exc:
         if tenant_id is not None and _is_foreign_key_violation(exc):
             raise _unknown_tenant(tenant_id, kind) from None

@@ -1,5 +1,6 @@
-"""The same random world on the ``gcmc`` preset and on Prisma-shaped tables gives the same
-scores, notifications and digests, and on both the jobs for one tenant stay inside it.
+"""The same random world on the ``gcmc`` preset and on the tables Prisma's migration creates
+gives the same scores, notifications and digests, and on both the jobs for one tenant stay
+inside it.
 
 Hypothesis builds two or three tenants that share people (a user may belong to several, with
 different roles), clients assigned to people of *another* tenant, documents and filings on
