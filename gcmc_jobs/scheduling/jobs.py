@@ -85,10 +85,12 @@ def _compliance_refresh(ctx: JobContext) -> dict[str, Any]:
 
 
 def _notifications(
-    notify: Callable[[Session, Any, date], notifications.NotifyResult],
+    notify: Callable[..., notifications.NotifyResult],
 ) -> Callable[[JobContext], dict[str, Any]]:
     def job(ctx: JobContext) -> dict[str, Any]:
-        result = notify(ctx.session, ctx.tenant_id, ctx.today)
+        # ``now`` is the run's clock (injected in tests and the demo's simulated day): the
+        # notifications' created_at, like the compliance refresh's computed_at.
+        result = notify(ctx.session, ctx.tenant_id, ctx.today, now=ctx.now)
         return {
             "notifications_created": result.created,
             "skipped_duplicates": result.duplicates,

@@ -65,6 +65,9 @@ def test_a_run_records_its_stats_and_duration(gcmc_db: Engine, tenant_id: int) -
     assert run.stats["notifications_created"] == 1
     assert run.stats["skipped_duplicates"] == 0
     assert run.stats["duration_ms"] >= 0
+    # And the notification is stamped with the run's clock, not the wall clock
+    with session_scope(gcmc_db) as session:
+        assert session.scalars(select(Notification.created_at)).one() == NOW
 
 
 def test_a_succeeded_run_is_not_repeated_unless_forced(gcmc_db: Engine, tenant_id: int) -> None:
