@@ -9,7 +9,8 @@ application calls :func:`configure` once at start-up, then sends actors::
     gcmc_jobs.configure()              # reads GCMC_JOBS_* settings
     refresh_compliance.send(tenant_id=42)
 
-or, for a block that leaves the process as it found it (scripts, tests)::
+and asks what became of a message (``gcmc_jobs.status(message.message_id)``), or, for a block
+that leaves the process as it found it (scripts, tests)::
 
     with gcmc_jobs.configured(settings) as runtime:
         refresh_compliance.send(tenant_id=42)
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         PermanentError,
         TransientError,
     )
+    from gcmc_jobs.ops.message_status import MessageStatus, status
     from gcmc_jobs.runtime import Runtime, current
     from gcmc_jobs.settings import Settings
 
@@ -47,6 +49,8 @@ __all__ = [
     "ConfigurationError",
     "GcmcJobsError",
     "InvalidPayload",
+    # Message status
+    "MessageStatus",
     "NotConfiguredError",
     "PermanentError",
     # Configuration
@@ -58,6 +62,7 @@ __all__ = [
     "configure",
     "configured",
     "current",
+    "status",  # what became of a sent message
 ]
 
 # Each public name and the module that defines it, imported on first use.
@@ -73,6 +78,8 @@ __getattr__, __dir__ = exports(
         "NotConfiguredError": "gcmc_jobs.errors",
         "PermanentError": "gcmc_jobs.errors",
         "TransientError": "gcmc_jobs.errors",
+        "MessageStatus": "gcmc_jobs.ops.message_status",
+        "status": "gcmc_jobs.ops.message_status",
         "Runtime": "gcmc_jobs.runtime",
         "current": "gcmc_jobs.runtime",
         "Settings": "gcmc_jobs.settings",

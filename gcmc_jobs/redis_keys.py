@@ -14,6 +14,8 @@ key                                        what it holds (who writes it)
 ``{ns}:gcmc:paused``                       set of paused queue names (``RedisPauseStore``)
 ``{ns}:gcmc:workers``                      hash broker id -> the queues a worker consumes
                                            (``WorkerRegistry``)
+``{ns}:status:{message id}``               hash: a message's last known state, attempts,
+                                           times, last error (``RedisStatusStore``)
 ``{ns}:outbox:relayed:{message id}``       the outbox relay enqueued this message (written
                                            atomically with the enqueue; ``OutboxRelay``)
 ``{ns}:__heartbeats__``                    sorted set broker id -> last contact, ms
@@ -43,6 +45,7 @@ __all__ = [
     "paused_key",
     "queue_key",
     "rate_limit_key",
+    "status_key",
     "workers_key",
 ]
 
@@ -72,6 +75,11 @@ def outbox_relayed_key(namespace: str, message_id: str) -> str:
     relay's own dedup key, so that a relay killed before deleting the row never sends the
     message again."""
     return f"{namespace}:outbox:relayed:{message_id}"
+
+
+def status_key(namespace: str, message_id: str) -> str:
+    """The hash holding the status record of ``message_id`` (expires after the status TTL)."""
+    return f"{namespace}:status:{message_id}"
 
 
 def heartbeats_key(namespace: str) -> str:

@@ -247,6 +247,13 @@ class Settings(BaseSettings):
         description="An email deferred longer than this in total is dead-lettered.",
     )
 
+    status_ttl_ms: int = Field(
+        default=604_800_000,
+        ge=0,
+        description="How long a message's status (gcmc_jobs.status, `gcmc-jobs status`) is "
+        "kept after its last change, ms (7 days by default); 0 records no status.",
+    )
+
     # -- Outbox -------------------------------------------------------------------------------
     outbox_relay: bool = Field(
         default=True,

@@ -12,6 +12,7 @@ PUBLIC = {
     "ConfigurationError",
     "GcmcJobsError",
     "InvalidPayload",
+    "MessageStatus",
     "NotConfiguredError",
     "PermanentError",
     "Runtime",
@@ -22,6 +23,7 @@ PUBLIC = {
     "configure",
     "configured",
     "current",
+    "status",
 }
 
 FIXTURES = {

@@ -44,19 +44,25 @@ The middleware order (first runs first on ``before_*`` hooks, last on ``after_*`
                                   and a retry's re-enqueue passes its claim (same message id)
   10    RateLimits                books a slot just before the message would run; a deferral
                                   is a copy with the same id, so Deduplication lets it through
-  11    DeadLetters               ``after_nack`` sees every failure for good, including the
+  11    StatusTracking            records each state change (``gcmc_jobs.status``): after Pause,
+                                  Deduplication and RateLimits, so a message they skip is never
+                                  ``running``; after Retries, so it sees an error before Retries
+                                  re-sends it (``retrying``) or gives up; before DeadLetters, so
+                                  its ``after_nack`` runs after theirs and knows whether the
+                                  store took the message (``dead_lettered``, else ``failed``)
+  12    DeadLetters               ``after_nack`` sees every failure for good, including the
                                   ones RateLimits fails (max deferral); runs before
                                   Deduplication's ``after_nack`` releases the key
-  12    StructuredLogging         after the middleware that may skip a message, so ``started``
+  13    StructuredLogging         after the middleware that may skip a message, so ``started``
                                   is logged only for messages that really run; after Retries,
                                   so its ``after_process_message`` sees the error before
                                   Retries re-sends the message (logged as ``retried``)
-  13    Metrics                   last on ``before``/first on ``after``: the duration measured
+  14    Metrics                   last on ``before``/first on ``after``: the duration measured
                                   is the actor's own
-  14    WorkerRegistry            a Redis worker records the queues it consumes (for health)
-  15    CurrentMessage            the message being processed, for actors that read its options
+  15    WorkerRegistry            a Redis worker records the queues it consumes (for health)
+  16    CurrentMessage            the message being processed, for actors that read its options
                                   (the email actor reads its ``secrets`` option there)
-  16    OutboxRelay               processes no message: starts the outbox relay thread at worker
+  17    OutboxRelay               processes no message: starts the outbox relay thread at worker
                                   boot; last, so its enqueues pass every enqueue hook above
 =====  ========================  ==================================================================
 """
@@ -88,6 +94,7 @@ from gcmc_jobs.middleware.metrics import Metrics
 from gcmc_jobs.middleware.outbox_relay import OutboxRelay
 from gcmc_jobs.middleware.pause import Pause
 from gcmc_jobs.middleware.rate_limits import RateLimits
+from gcmc_jobs.middleware.status_tracking import StatusTracking
 from gcmc_jobs.middleware.stores.bundle import Stores
 from gcmc_jobs.middleware.structured_logging import StructuredLogging
 from gcmc_jobs.middleware.worker_registry import WorkerRegistry
@@ -133,6 +140,7 @@ def build_middleware(settings: Settings, stores: Stores) -> list[Middleware]:
             limits={"security": settings.security_rate_limit},
             max_deferral=settings.rate_limit_max_deferral_ms,
         ),
+        StatusTracking(stores.status, ttl_ms=settings.status_ttl_ms),
         DeadLetters(stores.dead_letters),
         StructuredLogging(),
         Metrics(port=settings.metrics_port),

@@ -44,6 +44,7 @@ from dramatiq.middleware import MiddlewareError
 from gcmc_jobs.brokers.hooks import implementing
 from gcmc_jobs.errors import DuplicateMessage
 from gcmc_jobs.logging.library import get_logger
+from gcmc_jobs.middleware import _context
 from gcmc_jobs.redis_keys import messages_key, queue_key
 
 __all__ = ["BulkResult", "enqueue_many", "release_unsent"]
@@ -192,6 +193,12 @@ def _hooks(broker: dramatiq.Broker, when: Literal["before", "after"]) -> Hook:
     return call
 
 
+def _status_recorders(broker: dramatiq.Broker) -> list[Callable[..., None]]:
+    """``record_enqueued(messages, delay)`` of each middleware that records message statuses
+    (gcmc-jobs' ``StatusTracking``): a chunk's statuses in one call, not one per message."""
+    return [m.record_enqueued for m in broker.middleware if hasattr(m, "record_enqueued")]
+
+
 def _with_options(message: dramatiq.Message[Any], **options: Any) -> dramatiq.Message[Any]:
     """``message.copy(options=…)`` without ``dataclasses.replace``'s per-call introspection."""
     return dramatiq.Message(
@@ -265,8 +272,15 @@ def _redis_chunk(
         if also is not None:
             also(pipeline, [message for _, message in ready])
         pipeline.execute()
-        for _, message in ready:
-            after(message, delay)
-            result.enqueued.append(message)
+        written = [message for _, message in ready]
+        token = _context.BULK_ENQUEUE.set(True)
+        try:
+            for message in written:
+                after(message, delay)
+                result.enqueued.append(message)
+        finally:
+            _context.BULK_ENQUEUE.reset(token)
+        for recorder in _status_recorders(broker):
+            recorder(written, delay)
     if error is not None:
         raise error

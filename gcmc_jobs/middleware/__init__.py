@@ -15,8 +15,11 @@ module                     middleware
 ``pause``                  :class:`Pause`: hold back the messages of paused queues
 ``worker_registry``        :class:`WorkerRegistry`: a Redis worker records the queues it consumes
 ``outbox_relay``           :class:`OutboxRelay`: moves committed outbox rows to the broker
+``status_tracking``        :class:`StatusTracking`: records each message's state changes
+                           (:func:`gcmc_jobs.status` reads them)
 ``stores``                 the Redis/SQL/stub backends of deduplication, rate limits, dead
-                           letters and pauses (every Redis key name: :mod:`gcmc_jobs.redis_keys`)
+                           letters, pauses and statuses (every Redis key name:
+                           :mod:`gcmc_jobs.redis_keys`)
 =========================  =====================================================================
 
 The contract: options the middleware read
@@ -113,6 +116,7 @@ if TYPE_CHECKING:
     from gcmc_jobs.middleware.outbox_relay import OutboxRelay
     from gcmc_jobs.middleware.pause import Pause
     from gcmc_jobs.middleware.rate_limits import RateLimits
+    from gcmc_jobs.middleware.status_tracking import StatusTracking
     from gcmc_jobs.middleware.stores import (
         ClaimResult,
         DeadLetterFilter,
@@ -126,14 +130,17 @@ if TYPE_CHECKING:
         RedisDedupStore,
         RedisPauseStore,
         RedisRateLimitStore,
+        RedisStatusStore,
         SqlDeadLetterStore,
         SqlOutboxStore,
+        StatusStore,
         Stores,
         StubDeadLetterStore,
         StubDedupStore,
         StubOutboxStore,
         StubPauseStore,
         StubRateLimitStore,
+        StubStatusStore,
     )
     from gcmc_jobs.middleware.structured_logging import StructuredLogging
     from gcmc_jobs.middleware.worker_registry import WorkerRegistry
@@ -163,8 +170,11 @@ __all__ = [
     "RedisDedupStore",
     "RedisPauseStore",
     "RedisRateLimitStore",
+    "RedisStatusStore",
     "SqlDeadLetterStore",
     "SqlOutboxStore",
+    "StatusStore",
+    "StatusTracking",
     "Stores",
     "StructuredLogging",
     "StubDeadLetterStore",
@@ -172,6 +182,7 @@ __all__ = [
     "StubOutboxStore",
     "StubPauseStore",
     "StubRateLimitStore",
+    "StubStatusStore",
     "WorkerRegistry",
 ]
 
@@ -209,6 +220,10 @@ __getattr__, __dir__ = exports(
         "StubOutboxStore": "gcmc_jobs.middleware.stores",
         "StubPauseStore": "gcmc_jobs.middleware.stores",
         "StubRateLimitStore": "gcmc_jobs.middleware.stores",
+        "RedisStatusStore": "gcmc_jobs.middleware.stores",
+        "StatusStore": "gcmc_jobs.middleware.stores",
+        "StubStatusStore": "gcmc_jobs.middleware.stores",
+        "StatusTracking": "gcmc_jobs.middleware.status_tracking",
         "StructuredLogging": "gcmc_jobs.middleware.structured_logging",
         "WorkerRegistry": "gcmc_jobs.middleware.worker_registry",
     },

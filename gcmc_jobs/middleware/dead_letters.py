@@ -29,7 +29,7 @@ from dramatiq.common import q_name
 from dramatiq.middleware import Middleware
 
 from gcmc_jobs.logging.library import get_logger
-from gcmc_jobs.middleware import metrics
+from gcmc_jobs.middleware import _context, metrics
 from gcmc_jobs.middleware._context import message_fields
 from gcmc_jobs.middleware.stores.dead_letters import DeadLetterRecord, DeadLetterStore
 
@@ -100,6 +100,7 @@ class DeadLetters(Middleware):
                 **message_fields(message),
             )
             return
+        _context.DEAD_LETTERED.set(message.message_id)
         logger.error(
             "dead_lettered",
             error_type=record.error_type,

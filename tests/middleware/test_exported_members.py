@@ -26,8 +26,11 @@ PUBLIC = {
     "RedisDedupStore",
     "RedisPauseStore",
     "RedisRateLimitStore",
+    "RedisStatusStore",
     "SqlDeadLetterStore",
     "SqlOutboxStore",
+    "StatusStore",
+    "StatusTracking",
     "Stores",
     "StructuredLogging",
     "StubDeadLetterStore",
@@ -35,6 +38,7 @@ PUBLIC = {
     "StubOutboxStore",
     "StubPauseStore",
     "StubRateLimitStore",
+    "StubStatusStore",
     "WorkerRegistry",
 }
 

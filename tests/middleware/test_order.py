@@ -20,6 +20,7 @@ EXPECTED = [
     "Pause",
     "Deduplication",
     "RateLimits",
+    "StatusTracking",
     "DeadLetters",
     "StructuredLogging",
     "Metrics",

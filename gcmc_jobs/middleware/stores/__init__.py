@@ -8,6 +8,7 @@ module             store
 ``dead_letters``   :class:`DeadLetterStore`: messages that failed for good (SQL table)
 ``pauses``         :class:`PauseStore`: which queues are paused
 ``outbox``         :class:`OutboxStore`: committed outbox rows, taken by the relay (SQL table)
+``status``         :class:`StatusStore`: each message's last known state (Redis hash + TTL)
 ``bundle``         :class:`Stores`: those of one stack, built from settings, closed together
 =================  ==========================================================================
 
@@ -48,6 +49,11 @@ if TYPE_CHECKING:
         RedisRateLimitStore,
         StubRateLimitStore,
     )
+    from gcmc_jobs.middleware.stores.status import (
+        RedisStatusStore,
+        StatusStore,
+        StubStatusStore,
+    )
 
 __all__ = [
     "ClaimResult",
@@ -62,14 +68,17 @@ __all__ = [
     "RedisDedupStore",
     "RedisPauseStore",
     "RedisRateLimitStore",
+    "RedisStatusStore",
     "SqlDeadLetterStore",
     "SqlOutboxStore",
+    "StatusStore",
     "Stores",
     "StubDeadLetterStore",
     "StubDedupStore",
     "StubOutboxStore",
     "StubPauseStore",
     "StubRateLimitStore",
+    "StubStatusStore",
 ]
 
 # Each public name and the module that defines it, imported on first use
@@ -97,5 +106,8 @@ __getattr__, __dir__ = exports(
         "RateLimitStore": "gcmc_jobs.middleware.stores.rate_limits",
         "RedisRateLimitStore": "gcmc_jobs.middleware.stores.rate_limits",
         "StubRateLimitStore": "gcmc_jobs.middleware.stores.rate_limits",
+        "RedisStatusStore": "gcmc_jobs.middleware.stores.status",
+        "StatusStore": "gcmc_jobs.middleware.stores.status",
+        "StubStatusStore": "gcmc_jobs.middleware.stores.status",
     },
 )

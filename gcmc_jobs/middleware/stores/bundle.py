@@ -26,6 +26,11 @@ from gcmc_jobs.middleware.stores.rate_limits import (
     RedisRateLimitStore,
     StubRateLimitStore,
 )
+from gcmc_jobs.middleware.stores.status import (
+    RedisStatusStore,
+    StatusStore,
+    StubStatusStore,
+)
 from gcmc_jobs.settings import Settings
 
 __all__ = ["Stores"]
@@ -33,7 +38,8 @@ __all__ = ["Stores"]
 
 @dataclass
 class Stores:
-    """The deduplication, rate-limit, dead-letter, pause and outbox stores of one stack."""
+    """The deduplication, rate-limit, dead-letter, pause, outbox and status stores of one
+    stack."""
 
     dedup: DedupStore
     rate_limits: RateLimitStore
@@ -43,6 +49,8 @@ class Stores:
     redis_client: redis.Redis | None = None
     #: The committed outbox rows the relay takes (``outbox_messages``, on the engine).
     outbox: OutboxStore = field(default_factory=StubOutboxStore)
+    #: Message status records (:func:`gcmc_jobs.status`), on the shared Redis client.
+    status: StatusStore = field(default_factory=StubStatusStore)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, engine: Callable[[], Engine]) -> Stores:
@@ -60,6 +68,7 @@ class Stores:
                 dead_letters,
                 StubPauseStore(),
                 outbox=outbox,
+                status=StubStatusStore(),
             )
         client = redis.Redis.from_url(url)
         return cls(
@@ -69,6 +78,7 @@ class Stores:
             pauses=RedisPauseStore.from_url(url, namespace=settings.namespace),
             redis_client=client,
             outbox=outbox,
+            status=RedisStatusStore(client, namespace=settings.namespace),
         )
 
     @classmethod
@@ -80,5 +90,6 @@ class Stores:
         """Close the Redis connections the stores hold (they reconnect if used again)."""
         self.pauses.close()
         self.outbox.close()
+        self.status.close()
         if self.redis_client is not None:
             self.redis_client.close()

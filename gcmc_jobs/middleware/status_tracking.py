@@ -1,0 +1,238 @@
+"""Status tracking: each state change of a message is recorded in a :class:`StatusStore`, so
+that a host can ask what became of a message it sent (:func:`gcmc_jobs.status`).
+
+=================  ===========================================================================
+state              recorded when
+=================  ===========================================================================
+``enqueued``       it was written to its queue (``after_enqueue``, no delay)
+``delayed``        it was written with a delay > 0, or a middleware put it back with one (a
+                   rate limit, a paused queue)
+``running``        an attempt starts (``before_process_message``, after the middleware that
+                   may skip it)
+``succeeded``      an attempt succeeded
+``retrying``       an attempt failed and ``Retries`` re-sent it (``due_at``: the next attempt)
+``failed``         it failed for good and the dead-letter store did not take it (it stays in
+                   the broker's ``<queue>.XQ``)
+``dead_lettered``  it failed for good and :class:`~gcmc_jobs.middleware.DeadLetters` stored it
+=================  ===========================================================================
+
+Each change is one store write (one Redis round trip); a bulk enqueue
+(:func:`gcmc_jobs.brokers.bulk.enqueue_many`) records a whole chunk in one. The record holds
+the actor, queue, attempts (started so far), times in epoch ms (``enqueued_at``,
+``started_at``, ``finished_at``, ``due_at``, ``updated_at``) and the last error's type and
+text (redacted, at most :data:`ERROR_CHARS` characters); never the message's arguments or
+options. Records expire ``ttl_ms`` after their last change; ``ttl_ms=0`` records nothing.
+
+Where it sits in the stack (``gcmc_jobs.brokers``): after ``Pause``, ``Deduplication`` and
+``RateLimits`` (a message they skip is never ``running``), before ``DeadLetters`` (its
+``after_nack`` runs after theirs, and sees whether the store took the message:
+``_context.DEAD_LETTERED``), after ``Retries`` (its ``after_process_message`` sees the error
+before ``Retries`` decides to re-send or give up).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import dramatiq
+from dramatiq.common import q_name
+from dramatiq.middleware import Middleware
+
+from gcmc_jobs.logging.library import get_logger
+from gcmc_jobs.middleware import _context
+from gcmc_jobs.middleware.stores.status import StatusStore, sequence
+from gcmc_jobs.redaction import redact_text
+
+__all__ = ["DEFAULT_TTL_MS", "ERROR_CHARS", "StatusTracking"]
+
+logger = get_logger("gcmc_jobs.middleware.status_tracking")
+
+#: How long a record is kept after its last change by default: 7 days, ms.
+DEFAULT_TTL_MS = 7 * 86_400_000
+#: The longest error text a record keeps, characters.
+ERROR_CHARS = 200
+
+
+def _error_fields(exception: BaseException | None) -> dict[str, str | int]:
+    if exception is None:
+        return {}
+    return {
+        "error_type": type(exception).__name__,
+        "error": redact_text(str(exception))[:ERROR_CHARS],
+    }
+
+
+class StatusTracking(Middleware):
+    """Record each message's state changes in ``store`` (see the module docstring).
+
+    Parameters:
+      store: a :class:`~.stores.status.StatusStore` (Redis, or the in-process stub).
+      ttl_ms: how long a record is kept after its last change, ms (default 7 days); 0: record
+        nothing.
+      clock: returns the time in seconds since the epoch (``time.time``).
+    """
+
+    def __init__(
+        self,
+        store: StatusStore,
+        *,
+        ttl_ms: int = DEFAULT_TTL_MS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if ttl_ms < 0:
+            raise ValueError(f"ttl_ms must be >= 0 (0: off), not {ttl_ms}")
+        self.store = store
+        self.ttl_ms = ttl_ms
+        self.clock = clock
+        self._local = threading.local()
+
+    def _now(self) -> int:
+        return int(self.clock() * 1000)
+
+    def _write(
+        self,
+        message: Any,
+        state: str,
+        attempt: int,
+        fields: Mapping[str, str | int],
+        *,
+        redelivered: bool = False,
+    ) -> None:
+        now = self._now()
+        try:
+            self.store.record(
+                message.message_id,
+                sequence(state, attempt, redelivered=redelivered),
+                {**self._base(message, state, attempt, now), **fields},
+                self.ttl_ms,
+            )
+        except Exception as exc:  # the message goes on: only its status is missing
+            self._not_recorded(exc, state, [message.message_id])
+
+    @staticmethod
+    def _not_recorded(exc: Exception, state: str, message_ids: Sequence[str]) -> None:
+        logger.warning(
+            "status_not_recorded",
+            state=state,
+            message_id=message_ids[0],
+            messages=len(message_ids),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+
+    @staticmethod
+    def _base(message: Any, state: str, attempt: int, now: int) -> dict[str, str | int]:
+        return {
+            "state": state,
+            "actor": message.actor_name,
+            "queue": q_name(message.queue_name),
+            "attempts": attempt,
+            "enqueued_at": int(message.message_timestamp),
+            "updated_at": now,
+        }
+
+    # -- send side ---------------------------------------------------------------------
+
+    def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
+        if not self.ttl_ms or _context.BULK_ENQUEUE.get():
+            return  # off, or enqueue_many records the chunk itself (record_enqueued)
+        retries = int(message.options.get("retries") or 0)
+        failure = getattr(self._local, "failure", None)
+        if failure is not None and failure[0] == message.message_id and retries:
+            # Retries re-sent the attempt that just failed (it has counted it in "retries").
+            self._local.failure = None
+            now = self._now()
+            fields = {"due_at": now + (delay or 0), "finished_at": now}
+            self._write(message, "retrying", retries, {**fields, **_error_fields(failure[1])})
+            return
+        redelivered = _context.REENQUEUE.get() is not None
+        if delay is None and retries and not redelivered:
+            return  # a retry falling due: it stays "retrying" until it runs
+        if delay:
+            due = {"due_at": self._now() + delay}
+            self._write(message, "delayed", retries + 1, due, redelivered=redelivered)
+        else:
+            self._write(message, "enqueued", retries + 1, {"due_at": ""}, redelivered=redelivered)
+
+    def record_enqueued(self, messages: Sequence[Any], delay: int | None) -> None:
+        """Record newly sent ``messages`` as enqueued (or delayed, when ``delay`` > 0) in one
+        store call (one round trip): what :func:`~gcmc_jobs.brokers.bulk.enqueue_many` calls
+        for each chunk it has written, instead of one ``after_enqueue`` write per message."""
+        if not self.ttl_ms or not messages:
+            return
+        now = self._now()
+        state = "delayed" if delay else "enqueued"
+        due: dict[str, str | int] = {"due_at": now + delay} if delay else {}
+        records = [
+            (
+                m.message_id,
+                sequence(state, int(m.options.get("retries") or 0) + 1),
+                {**self._base(m, state, int(m.options.get("retries") or 0) + 1, now), **due},
+            )
+            for m in messages
+        ]
+        try:
+            self.store.record_many(records, self.ttl_ms)
+        except Exception as exc:
+            self._not_recorded(exc, state, [m.message_id for m in messages])
+
+    # -- worker side ---------------------------------------------------------------------
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        attempt = int(message.options.get("retries") or 0) + 1
+        self._local.failure = None
+        self._local.current = (message.message_id, attempt)
+        if self.ttl_ms:
+            self._write(message, "running", attempt, {"started_at": self._now(), "finished_at": ""})
+
+    def _attempt(self, message: Any) -> int:
+        # The attempt that ran: Retries has already counted it once we see the outcome.
+        current = getattr(self._local, "current", None)
+        if current is not None and current[0] == message.message_id:
+            return int(current[1])
+        return int(message.options.get("retries") or 0) + 1
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is not None:
+            # Retries (earlier in the stack) decides after this hook: a re-send is recorded
+            # as "retrying" by after_enqueue, giving up as "failed"/"dead_lettered" by
+            # after_nack.
+            self._local.failure = (message.message_id, exception)
+            return
+        if self.ttl_ms:
+            finished = {"finished_at": self._now()}
+            self._write(message, "succeeded", self._attempt(message), finished)
+
+    def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
+        failure = getattr(self._local, "failure", None)
+        self._local.failure = None
+        if not self.ttl_ms:
+            return
+        exception = (
+            failure[1]
+            if failure is not None and failure[0] == message.message_id
+            else getattr(message, "_exception", None)
+        )
+        stored = _context.DEAD_LETTERED.get() == message.message_id
+        fields = _error_fields(exception)
+        reason = message.options.get("dead_letter_reason")
+        if reason is not None and not fields:
+            fields = {"error_type": str(reason), "error": ""}
+        self._write(
+            message,
+            "dead_lettered" if stored else "failed",
+            self._attempt(message),
+            {"finished_at": self._now(), "due_at": "", **fields},
+        )
+
+    def after_ack(self, broker: dramatiq.Broker, message: Any) -> None:
+        self._local.failure = None

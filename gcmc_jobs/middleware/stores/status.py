@@ -1,0 +1,166 @@
+"""Message status records: the last known state of each message, kept for a TTL.
+
+A record is a small hash per message id (:func:`gcmc_jobs.redis_keys.status_key`): its
+``state``, ``actor``, ``queue``, ``attempts``, the times (epoch ms) and the last error's type
+and short, redacted text. It never holds a message's arguments or options (where secrets such
+as a password reset link travel).
+
+Every write carries a *sequence number* (the attempt and the phase within it, see
+:func:`sequence`) and is applied only when it is not older than the record's: a sender's
+``enqueued`` that reaches Redis after a worker's ``running`` (a fast worker) is dropped instead
+of turning the answer back. Each write is one round trip (one Lua call: compare, ``HSET``,
+``PEXPIRE``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from gcmc_jobs.redis_keys import status_key
+from gcmc_jobs.redis_scripts import ScriptRunner
+
+__all__ = ["PHASES", "RedisStatusStore", "StatusStore", "StubStatusStore", "sequence"]
+
+#: The phase of each state within one attempt: a write never replaces a later one. The
+#: ``retrying`` of attempt n sorts after its ``running`` and before attempt n + 1's.
+PHASES = {
+    "enqueued": 0,
+    "delayed": 0,
+    "running": 2,
+    "succeeded": 3,
+    "failed": 3,
+    "dead_lettered": 3,
+    "retrying": 4,
+}
+
+
+def sequence(state: str, attempt: int, *, redelivered: bool = False) -> int:
+    """The ordering number of ``state`` in ``attempt`` (1-based). ``redelivered``: a message a
+    middleware put back with a delay (rate limit, pause) before it ran, phase 1."""
+    phase = 1 if redelivered else PHASES[state]
+    return attempt * 10 + phase
+
+
+class StatusStore(ABC):
+    """Where status records live. Every method is one atomic operation."""
+
+    @abstractmethod
+    def record(
+        self, message_id: str, seq: int, fields: Mapping[str, str | int], ttl_ms: int
+    ) -> bool:
+        """Merge ``fields`` into the record of ``message_id`` unless it holds a later
+        sequence number than ``seq``, and make it expire ``ttl_ms`` from now; True when
+        applied. A value ``""`` clears the field."""
+
+    def record_many(
+        self, records: Sequence[tuple[str, int, Mapping[str, str | int]]], ttl_ms: int
+    ) -> None:
+        """:meth:`record` many ``(message_id, seq, fields)`` at once (one round trip)."""
+        for message_id, seq, fields in records:
+            self.record(message_id, seq, fields, ttl_ms)
+
+    @abstractmethod
+    def get(self, message_id: str) -> dict[str, str] | None:
+        """The record of ``message_id`` (fields as strings, cleared ones left out), or None
+        when there is none (never recorded, or expired)."""
+
+    def close(self) -> None:  # noqa: B027 (a no-op by default: stubs hold no connection)
+        """Release what the store holds (connections); the default holds nothing."""
+
+
+# KEYS[1]: the record; ARGV: ttl_ms, seq, then field/value pairs.
+_RECORD = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'seq') or '-1')
+if tonumber(ARGV[2]) < current then return 0 end
+redis.call('HSET', KEYS[1], 'seq', ARGV[2], unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+class RedisStatusStore(StatusStore):
+    """Records in Redis hashes, each write one Lua call on a per-thread connection
+    (:class:`~gcmc_jobs.redis_scripts.ScriptRunner`).
+
+    ``client`` is a ``redis.Redis``; ``namespace`` prefixes every key.
+    """
+
+    def __init__(self, client: Any, *, namespace: str) -> None:
+        self.client = client
+        self.namespace = namespace
+        self._record = ScriptRunner(client, client.register_script(_RECORD))
+
+    def record(
+        self, message_id: str, seq: int, fields: Mapping[str, str | int], ttl_ms: int
+    ) -> bool:
+        args: list[str | int] = [int(ttl_ms), int(seq)]
+        for name, value in fields.items():
+            args += [name, value]
+        return bool(self._record([status_key(self.namespace, message_id)], args))
+
+    def record_many(
+        self, records: Sequence[tuple[str, int, Mapping[str, str | int]]], ttl_ms: int
+    ) -> None:
+        if not records:
+            return
+        script = self._record.script
+        pipeline = self.client.pipeline(transaction=False)
+        for message_id, seq, fields in records:
+            args: list[str | int] = [int(ttl_ms), int(seq)]
+            for name, value in fields.items():
+                args += [name, value]
+            script(keys=[status_key(self.namespace, message_id)], args=args, client=pipeline)
+        pipeline.execute()
+
+    def get(self, message_id: str) -> dict[str, str] | None:
+        found = self.client.hgetall(status_key(self.namespace, message_id))
+        if not found:
+            return None
+        record = {_text(k): _text(v) for k, v in found.items()}
+        return {k: v for k, v in record.items() if v != ""}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class StubStatusStore(StatusStore):
+    """Records in a dict of this process (the stub broker, tests, the demo). ``clock``
+    returns seconds. :attr:`history` keeps, per message id, every state applied, in order:
+    what a test asserts a message went through."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.records: dict[str, tuple[dict[str, str], float]] = {}  # id -> (fields, expires)
+        self.history: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+
+    def record(
+        self, message_id: str, seq: int, fields: Mapping[str, str | int], ttl_ms: int
+    ) -> bool:
+        with self._lock:
+            current = self._live(message_id)
+            record = dict(current or {})
+            if int(record.get("seq", -1)) > seq:
+                return False
+            record.update({k: str(v) for k, v in fields.items()}, seq=str(seq))
+            self.records[message_id] = (record, self.clock() + ttl_ms / 1000)
+            if "state" in fields:
+                self.history.setdefault(message_id, []).append(str(fields["state"]))
+            return True
+
+    def get(self, message_id: str) -> dict[str, str] | None:
+        with self._lock:
+            record = self._live(message_id)
+            return None if record is None else {k: v for k, v in record.items() if v != ""}
+
+    def _live(self, message_id: str) -> dict[str, str] | None:
+        found = self.records.get(message_id)
+        if found is not None and found[1] <= self.clock():
+            del self.records[message_id]
+            return None
+        return None if found is None else found[0]
