@@ -78,6 +78,7 @@ ARGUMENTS: dict[str, list[str]] = {
     "email preview": ["welcome", "--out", "{tmp}/preview.html"],
     "pause": ["gcmc_email"],
     "resume": ["gcmc_email"],
+    "status": ["00000000-0000-4000-8000-000000000000"],
     "run": ["compliance_refresh"],
     "seed": ["--tenants", "1", "--clients-per-tenant", "1"],
     "tick": ["--now", "2026-06-01T12:00:00+00:00"],
@@ -142,6 +143,13 @@ SUCCEEDS: dict[str, set[str]] = {
     "resume": {"unreachable database", "unreachable RabbitMQ broker"},
     # Its refresh_compliance message has no deduplication key: the stores are not used.
     "dead-letters replay": {"unreachable Redis of the stores"},
+}
+
+#: The commands that work under these configurations but find nothing by the id they are
+#: given (each test has a fresh namespace): they say so and exit 1.
+ANSWERS_UNKNOWN: dict[str, set[str]] = {
+    # The stores' Redis alone (GCMC_JOBS_REDIS_URL is set in the working configuration).
+    "status": {"unreachable database", "unreachable broker", "unreachable RabbitMQ broker"},
 }
 
 
@@ -261,6 +269,10 @@ def test_a_bad_setting_is_one_line_naming_it_never_a_traceback(
     assert SECRET not in output
     if config_name in SUCCEEDS.get(command, set()):
         assert result.exit_code == 0, output
+        return
+    if config_name in ANSWERS_UNKNOWN.get(command, set()):
+        assert result.exit_code == 1, output
+        assert "unknown" in output
         return
     if command == "serve" and config.code == EXIT_UNAVAILABLE:
         # It serves, and answers that it is not ready, the health report saying why.

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import typer.main
 from sqlalchemy import Engine
 from typer.testing import CliRunner
@@ -20,14 +21,14 @@ from typer.testing import CliRunner
 from gcmc_jobs.cli import app
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.models import Role
-from gcmc_jobs.middleware import DeadLetterRecord, SqlDeadLetterStore
+from gcmc_jobs.middleware import DeadLetterRecord, RedisStatusStore, SqlDeadLetterStore
 from tests import factories as f
 
 #: The commands that list things: each must offer ``--json``.
 LISTINGS = {"dead-letters list", "email kinds", "queues", "runs", "schedules", "settings"}
 
 #: What a ``--json`` command with a required argument runs with, on the filled database.
-ARGUMENTS: dict[str, list[str]] = {"dead-letters show": ["1"]}
+ARGUMENTS: dict[str, list[str]] = {"dead-letters show": ["1"], "status": ["msg-1"]}
 
 # Wider than any terminal's 80 columns, and breakable nowhere but at its end.
 LONG_ACTOR = "refresh_compliance_" + "x" * 100
@@ -68,7 +69,7 @@ def env(
 
 
 def _fill(engine: Engine) -> None:
-    """One tenant, one run in the ledger, one dead letter."""
+    """One tenant, one run in the ledger, one dead letter, one message status."""
     with session_scope(engine) as session:
         tenant = f.tenant(session, "Acme CPA")
         f.member(session, tenant, Role.OWNER)
@@ -89,6 +90,11 @@ def _fill(engine: Engine) -> None:
         )
     )
     assert CliRunner().invoke(app, ["run", "compliance_refresh"]).exit_code == 0
+    # and the status of message msg-1, as StatusTracking records it
+    client = redis.Redis.from_url(os.environ["GCMC_JOBS_BROKER_URL"])
+    store = RedisStatusStore(client, namespace=os.environ["GCMC_JOBS_NAMESPACE"])
+    store.record("msg-1", 10, {"state": "enqueued", "actor": LONG_ACTOR}, 60_000)
+    client.close()
 
 
 def _json_of(*args: str) -> Any:
