@@ -18,6 +18,7 @@
  ``GET  /api/runs``                     token   the daily-job ledger (``job_runs``), paged
  ``GET  /api/schedules``                token   each daily job's next run per tenant
  ``POST /api/jobs/{job}/run``           token   enqueue one daily job for one tenant (force)
+ ``GET  /api/messages/{message_id}``    token   a message's status (``gcmc_jobs.status``)
  ``GET  /dashboard``                    open*   the dashboard page (*its data calls the API)
  ``GET  /openapi.json``, ``/docs``      open    the OpenAPI document and its viewer
 =====================================  ======  ===============================================
@@ -38,7 +39,7 @@ from gcmc_jobs.errors import ConfigurationError, GcmcJobsError
 from gcmc_jobs.http import dashboard
 from gcmc_jobs.http.auth import require_token
 from gcmc_jobs.http.metrics import QueueCollector, WorkerCollector
-from gcmc_jobs.http.routes import daily_jobs, dead_letters, health, metrics, queues
+from gcmc_jobs.http.routes import daily_jobs, dead_letters, health, messages, metrics, queues
 from gcmc_jobs.settings import Settings
 
 __all__ = ["create_app"]
@@ -55,7 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="gcmc-jobs admin API",
         version="1",
-        description="Queues, pauses, dead letters, daily-job runs and schedules of gcmc-jobs. "
+        description="Queues, pauses, dead letters, daily-job runs, schedules and message "
+        "statuses of gcmc-jobs. "
         "Every /api and /metrics call needs `Authorization: Bearer <GCMC_JOBS_ADMIN_TOKEN>`.",
     )
     app.state.settings = settings
@@ -67,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_exception_handler(unreachable, _unreachable)
 
     api = APIRouter(prefix="/api", responses={401: {}, 403: {}, 503: {}})
-    for resource in (health, queues, dead_letters, daily_jobs):
+    for resource in (health, queues, dead_letters, daily_jobs, messages):
         api.include_router(resource.router)
     app.include_router(health.probes)
     app.include_router(metrics.router)

@@ -12,6 +12,7 @@ __all__ = [
     "DeadLetterSummary",
     "HealthBody",
     "JobRunBody",
+    "MessageStatusBody",
     "PauseBody",
     "PurgeBody",
     "QueueBody",
@@ -135,3 +136,24 @@ class TriggerBody(BaseModel):
         description="job_run:<job>:<tenant>:<local date>, as the scheduler's; null when forced."
     )
     message_id: str = Field(description="The id of the enqueued message.")
+
+
+class MessageStatusBody(BaseModel):
+    """The last known state of one message (``gcmc_jobs.status``); times in UTC."""
+
+    message_id: str
+    state: Literal[
+        "enqueued", "delayed", "running", "retrying", "succeeded", "failed", "dead_lettered"
+    ]
+    actor: str | None
+    queue: str | None
+    attempts: int = Field(description="Attempts started so far.")
+    enqueued_at: datetime | None
+    started_at: datetime | None = Field(description="When the last attempt started.")
+    finished_at: datetime | None = Field(description="When the last attempt ended.")
+    due_at: datetime | None = Field(
+        description="When a delayed message, or a retrying one's next attempt, falls due."
+    )
+    updated_at: datetime | None
+    error_type: str | None = Field(description="The last failed attempt's error type.")
+    error: str | None = Field(description="Its text, secrets masked, at most 200 characters.")

@@ -27,6 +27,7 @@ DATA_ENDPOINTS = [
     ("POST", "/api/dead-letters/purge"),
     ("GET", "/api/runs"),
     ("GET", "/api/schedules"),
+    ("GET", "/api/messages/00000000-0000-4000-8000-000000000000"),
     ("GET", "/metrics"),
 ]
 

@@ -8,6 +8,7 @@ module              paths
 ``queues``          ``/api/queues``, ``/api/queues/{queue}/pause``, ``…/resume``
 ``dead_letters``    ``/api/dead-letters``, ``/api/dead-letters/{id}``, ``…/replay``, ``…/purge``
 ``daily_jobs``      ``/api/runs``, ``/api/schedules``, ``/api/jobs/{job}/run``
+``messages``        ``/api/messages/{message_id}``
 ==================  ===========================================================================
 
 Route functions parse, call one function of the layers below (:mod:`gcmc_jobs.ops`,
