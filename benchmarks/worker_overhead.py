@@ -13,6 +13,10 @@ workers drain the queue between 10 % and 90 % done (worker start-up is not count
 2. ``stack``: the same no-op actor on gcmc-jobs' whole stack (logging every state as JSON
    lines to a file, metrics, dedup/rate-limit/dead-letter middleware with nothing to do).
    Target >= 0.85x bare;
+2b. ``stack, status off``: the same with ``GCMC_JOBS_STATUS_TTL_MS=0`` (no status records):
+   the ratio of the two is the cost of :class:`~gcmc_jobs.middleware.StatusTracking` (two
+   Redis writes per message on the worker: ``running`` and ``succeeded``);
+   ``--only-status`` runs just these two and the bare run;
 3. ``email``: an email-shaped message on the whole stack with a dedup key (unique) and a
    recipient (10,000 distinct, under the limit): one Lua call to book the rate-limit slot,
    one to mark the dedup key done. Target >= 0.6x bare;
@@ -95,9 +99,10 @@ def run(mode: str, actor: str, n: int, database_url: str, log_dir: Path) -> tupl
     """Messages/s of ``actor`` under ``mode`` between 10 % and 90 % of ``n`` processed, and
     the worker processes' CPU time per message (µs) over the same stretch."""
     namespace = f"gcmc_bench_mw_{TAG}_{uuid.uuid4().hex[:6]}"
+    stack = mode in ("stack", "stack_quiet", "stack_nostatus")
     env = {
         **os.environ,
-        "BENCH_MODE": "stack" if mode == "stack_quiet" else mode,
+        "BENCH_MODE": "stack" if stack else mode,
         "BENCH_REDIS_URL": REDIS_URL,
         "BENCH_NAMESPACE": namespace,
         "GCMC_JOBS_BROKER_URL": REDIS_URL,
@@ -105,8 +110,10 @@ def run(mode: str, actor: str, n: int, database_url: str, log_dir: Path) -> tupl
         "GCMC_JOBS_DATABASE_URL": database_url,
         "GCMC_JOBS_LOG_FORMAT": "json",
         "GCMC_JOBS_LOG_LEVEL": "WARNING" if mode == "stack_quiet" else "INFO",
+        # Status records kept (the default, 7 days) or off.
+        "GCMC_JOBS_STATUS_TTL_MS": "0" if mode == "stack_nostatus" else "604800000",
     }
-    mode = "stack" if mode == "stack_quiet" else mode
+    mode = "stack" if stack else mode
     env.pop("GCMC_JOBS_REDIS_URL", None)
     saved = dict(os.environ)
     os.environ.update(env)
@@ -170,6 +177,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="Messages per scenario.")
     parser.add_argument("--hot-n", type=int, default=1_500, help="Messages, hot-key scenarios.")
     parser.add_argument("--rounds", type=int, default=3, help="Alternating rounds (median).")
+    parser.add_argument(
+        "--only-status",
+        action="store_true",
+        help="Only the bare run and the stack with status recording on and off.",
+    )
     args = parser.parse_args()
 
     admin = make_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
@@ -185,11 +197,15 @@ def main() -> None:
         "bare no-op": ("bare", "noop", args.n),
         "bare no-op, our RedisBroker": ("bare_ours", "noop", args.n),
         "stack no-op": ("stack", "noop", args.n),
+        "stack no-op, status off": ("stack_nostatus", "noop", args.n),
         "stack no-op, log level WARNING": ("stack_quiet", "noop", args.n),
         "stack email (dedup + rate limit)": ("stack", "email", args.n),
         "hot key: Dramatiq WindowRateLimiter": ("window", "limited", args.hot_n),
         "hot key: our RateLimits": ("ours_hot", "noop", args.hot_n),
     }
+    if args.only_status:
+        kept = ("bare no-op", "stack no-op", "stack no-op, status off")
+        scenarios = {label: scenarios[label] for label in kept}
     results: dict[str, list[float]] = {label: [] for label in scenarios}
     cpu: dict[str, list[float]] = {label: [] for label in scenarios}
     try:
@@ -211,6 +227,21 @@ def main() -> None:
 
     def ratios(label: str, base: str) -> list[float]:
         return [a / b for a, b in zip(results[label], results[base], strict=True)]
+
+    print("\nstatus recording (StatusTracking), per round, then the median:")
+    on, off = "stack no-op", "stack no-op, status off"
+    for label in (on, off):
+        wall = statistics.median(1e6 / r for r in results[label])
+        print(
+            f"  {label:40s} {wall:7.0f} µs/msg wall (16 threads)"
+            f" {statistics.median(cpu[label]):7.0f} µs CPU/msg"
+        )
+    shown = ", ".join(f"{r:.2f}" for r in ratios(on, off))
+    print(f"  throughput on/off {statistics.median(ratios(on, off)):5.2f} x  [{shown}]")
+    extra = [a - b for a, b in zip(cpu[on], cpu[off], strict=True)]
+    print(f"  worker CPU added by status records: {statistics.median(extra):6.0f} µs/msg")
+    if args.only_status:
+        return
 
     bare = statistics.median(results["bare no-op"])
     print("\nmedian msg/s (2 processes x 8 threads; shared, busy 2-core machine):")
