@@ -16,8 +16,13 @@ state              recorded when
 ``dead_lettered``  it failed for good and :class:`~gcmc_jobs.middleware.DeadLetters` stored it
 =================  ===========================================================================
 
-Each change is one store write (one Redis round trip); a bulk enqueue
-(:func:`gcmc_jobs.brokers.bulk.enqueue_many`) records a whole chunk in one. The record holds
+The sender's changes (``enqueued``, ``delayed``) are written at once, one store write (one
+Redis round trip) each, so ``status()`` right after ``send()`` sees them; a bulk enqueue
+(:func:`gcmc_jobs.brokers.bulk.enqueue_many`) records a whole chunk in one. A worker's changes
+are gathered for ``batch_ms`` (20) and written in one call per batch by a background thread
+(as ``Deduplication`` completes its keys): the two writes every message costs a worker
+(``running``, ``succeeded``) then add no round trip to its processing, and appear in the store
+within about ``batch_ms``. ``batch_ms=0`` writes each change at once. The record holds
 the actor, queue, attempts (started so far), times in epoch ms (``enqueued_at``,
 ``started_at``, ``finished_at``, ``due_at``, ``updated_at``) and the last error's type and
 text (redacted, at most :data:`ERROR_CHARS` characters); never the message's arguments or
@@ -43,6 +48,7 @@ from dramatiq.middleware import Middleware
 
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import _context
+from gcmc_jobs.middleware._batching import Batcher
 from gcmc_jobs.middleware.stores.status import StatusStore, sequence
 from gcmc_jobs.redaction import redact_text
 
@@ -72,6 +78,9 @@ class StatusTracking(Middleware):
       store: a :class:`~.stores.status.StatusStore` (Redis, or the in-process stub).
       ttl_ms: how long a record is kept after its last change, ms (default 7 days); 0: record
         nothing.
+      batch_ms: how long a worker's changes are gathered before they are written in one
+        call, ms (default 20); 0: each is written at once. A batch that cannot be written
+        (Redis down) is logged and dropped: only the statuses are lost, never a message.
       clock: returns the time in seconds since the epoch (``time.time``).
     """
 
@@ -80,14 +89,31 @@ class StatusTracking(Middleware):
         store: StatusStore,
         *,
         ttl_ms: int = DEFAULT_TTL_MS,
+        batch_ms: int = 20,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if ttl_ms < 0:
             raise ValueError(f"ttl_ms must be >= 0 (0: off), not {ttl_ms}")
+        if batch_ms < 0:
+            raise ValueError(f"batch_ms must be >= 0 (0: no batching), not {batch_ms}")
         self.store = store
         self.ttl_ms = ttl_ms
+        self.batch_ms = batch_ms
         self.clock = clock
         self._local = threading.local()
+        self._batch: Batcher[tuple[str, int, Mapping[str, str | int]]] = Batcher(
+            self._write_batch, wait_ms=batch_ms
+        )
+
+    def _write_batch(self, records: Sequence[tuple[str, int, Mapping[str, str | int]]]) -> None:
+        self.store.record_many(records, self.ttl_ms)
+
+    def flush(self) -> None:
+        """Write the worker's gathered changes now (tests; done at worker shutdown)."""
+        self._batch.close()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.flush()
 
     def _now(self) -> int:
         return int(self.clock() * 1000)
@@ -100,15 +126,16 @@ class StatusTracking(Middleware):
         fields: Mapping[str, str | int],
         *,
         redelivered: bool = False,
+        worker: bool = False,
     ) -> None:
         now = self._now()
+        seq = sequence(state, attempt, redelivered=redelivered)
+        record = {**self._base(message, state, attempt, now), **fields}
+        if worker and self.batch_ms:
+            self._batch.put((message.message_id, seq, record))
+            return
         try:
-            self.store.record(
-                message.message_id,
-                sequence(state, attempt, redelivered=redelivered),
-                {**self._base(message, state, attempt, now), **fields},
-                self.ttl_ms,
-            )
+            self.store.record(message.message_id, seq, record, self.ttl_ms)
         except Exception as exc:  # the message goes on: only its status is missing
             self._not_recorded(exc, state, [message.message_id])
 
@@ -144,8 +171,9 @@ class StatusTracking(Middleware):
             # Retries re-sent the attempt that just failed (it has counted it in "retries").
             self._local.failure = None
             now = self._now()
-            fields = {"due_at": now + (delay or 0), "finished_at": now}
-            self._write(message, "retrying", retries, {**fields, **_error_fields(failure[1])})
+            fields: dict[str, str | int] = {"due_at": now + (delay or 0), "finished_at": now}
+            fields.update(_error_fields(failure[1]))
+            self._write(message, "retrying", retries, fields, worker=True)
             return
         redelivered = _context.REENQUEUE.get() is not None
         if delay is None and retries and not redelivered:
@@ -185,7 +213,8 @@ class StatusTracking(Middleware):
         self._local.failure = None
         self._local.current = (message.message_id, attempt)
         if self.ttl_ms:
-            self._write(message, "running", attempt, {"started_at": self._now(), "finished_at": ""})
+            started: dict[str, str | int] = {"started_at": self._now(), "finished_at": ""}
+            self._write(message, "running", attempt, started, worker=True)
 
     def _attempt(self, message: Any) -> int:
         # The attempt that ran: Retries has already counted it once we see the outcome.
@@ -210,7 +239,7 @@ class StatusTracking(Middleware):
             return
         if self.ttl_ms:
             finished = {"finished_at": self._now()}
-            self._write(message, "succeeded", self._attempt(message), finished)
+            self._write(message, "succeeded", self._attempt(message), finished, worker=True)
 
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
         failure = getattr(self._local, "failure", None)
@@ -232,6 +261,7 @@ class StatusTracking(Middleware):
             "dead_lettered" if stored else "failed",
             self._attempt(message),
             {"finished_at": self._now(), "due_at": "", **fields},
+            worker=True,
         )
 
     def after_ack(self, broker: dramatiq.Broker, message: Any) -> None:

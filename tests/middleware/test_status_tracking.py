@@ -272,3 +272,41 @@ def test_secrets_are_never_stored_in_the_status_record(
         "seq", "state", "actor", "queue", "attempts", "enqueued_at", "started_at",
         "finished_at", "due_at", "updated_at", "error_type", "error",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["stub", "redis"])
+def test_a_batch_of_writes_keeps_the_order_rule_per_message(
+    kind: str, gcmc_namespace: str, client: redis.Redis
+) -> None:
+    store = (
+        StubStatusStore()
+        if kind == "stub"
+        else RedisStatusStore(client, namespace=f"{gcmc_namespace}:batch")
+    )
+    store.record("m-3", sequence("running", 1), {"state": "running"}, 60_000)
+
+    store.record_many(
+        [
+            ("m-3", sequence("enqueued", 1), {"state": "enqueued"}),  # older: dropped
+            ("m-4", sequence("running", 1), {"state": "running", "actor": "a"}),
+            ("m-4", sequence("succeeded", 1), {"state": "succeeded"}),
+        ],
+        60_000,
+    )
+
+    assert gcmc_jobs.status("m-3", store=store).state == "running"
+    four = gcmc_jobs.status("m-4", store=store)
+    assert (four.state, four.actor) == ("succeeded", "a")
+
+
+def test_a_worker_s_changes_are_written_in_batches_and_flushed() -> None:
+    store = StubStatusStore()
+    tracking = StatusTracking(store, batch_ms=50)
+    message = dramatiq.Message(queue_name="q", actor_name="batched", args=(), kwargs={}, options={})
+
+    tracking.before_process_message(None, message)  # type: ignore[arg-type]
+    tracking.after_process_message(None, message)  # type: ignore[arg-type]
+    tracking.flush()
+
+    assert store.history[message.message_id] == ["running", "succeeded"]
+    assert gcmc_jobs.status(message.message_id, store=store).state == "succeeded"

@@ -82,9 +82,29 @@ return 1
 """
 
 
+# KEYS: the records; ARGV: ttl_ms, then per record: seq, n, n field/value pairs.
+_RECORD_MANY = """
+local i = 2
+local applied = 0
+for _, key in ipairs(KEYS) do
+  local seq = ARGV[i]
+  local n = tonumber(ARGV[i + 1])
+  local first = i + 2
+  i = first + 2 * n
+  local current = tonumber(redis.call('HGET', key, 'seq') or '-1')
+  if tonumber(seq) >= current then
+    redis.call('HSET', key, 'seq', seq, unpack(ARGV, first, i - 1))
+    redis.call('PEXPIRE', key, ARGV[1])
+    applied = applied + 1
+  end
+end
+return applied
+"""
+
+
 class RedisStatusStore(StatusStore):
-    """Records in Redis hashes, each write one Lua call on a per-thread connection
-    (:class:`~gcmc_jobs.redis_scripts.ScriptRunner`).
+    """Records in Redis hashes, each write (or batch of writes) one Lua call on a per-thread
+    connection (:class:`~gcmc_jobs.redis_scripts.ScriptRunner`).
 
     ``client`` is a ``redis.Redis``; ``namespace`` prefixes every key.
     """
@@ -93,6 +113,7 @@ class RedisStatusStore(StatusStore):
         self.client = client
         self.namespace = namespace
         self._record = ScriptRunner(client, client.register_script(_RECORD))
+        self._record_many = ScriptRunner(client, client.register_script(_RECORD_MANY))
 
     def record(
         self, message_id: str, seq: int, fields: Mapping[str, str | int], ttl_ms: int
@@ -107,14 +128,14 @@ class RedisStatusStore(StatusStore):
     ) -> None:
         if not records:
             return
-        script = self._record.script
-        pipeline = self.client.pipeline(transaction=False)
+        keys: list[str] = []
+        args: list[str | int] = [int(ttl_ms)]
         for message_id, seq, fields in records:
-            args: list[str | int] = [int(ttl_ms), int(seq)]
+            keys.append(status_key(self.namespace, message_id))
+            args += [int(seq), len(fields)]
             for name, value in fields.items():
                 args += [name, value]
-            script(keys=[status_key(self.namespace, message_id)], args=args, client=pipeline)
-        pipeline.execute()
+        self._record_many(keys, args)
 
     def get(self, message_id: str) -> dict[str, str] | None:
         found = self.client.hgetall(status_key(self.namespace, message_id))
