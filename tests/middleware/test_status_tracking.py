@@ -289,14 +289,18 @@ def test_a_batch_of_writes_keeps_the_order_rule_per_message(
         [
             ("m-3", sequence("enqueued", 1), {"state": "enqueued"}),  # older: dropped
             ("m-4", sequence("running", 1), {"state": "running", "actor": "a"}),
-            ("m-4", sequence("succeeded", 1), {"state": "succeeded"}),
+            ("m-4", sequence("succeeded", 1), {"state": "succeeded", "error": "x\x1fy"}),
+            ("m-4", sequence("succeeded", 1), {"actor": "", "error_type": "E"}),
         ],
         60_000,
     )
 
     assert gcmc_jobs.status("m-3", store=store).state == "running"
     four = gcmc_jobs.status("m-4", store=store)
-    assert (four.state, four.actor) == ("succeeded", "a")
+    # an empty value clears the field
+    assert (four.state, four.actor, four.error_type) == ("succeeded", None, "E")
+    # Redis's batch joins fields with byte 31: inside a value it becomes a space
+    assert four.error == ("x\x1fy" if kind == "stub" else "x y")
 
 
 def test_a_worker_s_changes_are_written_in_batches_and_flushed() -> None:
