@@ -29,10 +29,11 @@ text (redacted, at most :data:`ERROR_CHARS` characters); never the message's arg
 options. Records expire ``ttl_ms`` after their last change; ``ttl_ms=0`` records nothing.
 
 Where it sits in the stack (``gcmc_jobs.brokers``): after ``Pause``, ``Deduplication`` and
-``RateLimits`` (a message they skip is never ``running``), before ``DeadLetters`` (its
-``after_nack`` runs after theirs, and sees whether the store took the message:
-``_context.DEAD_LETTERED``), after ``Retries`` (its ``after_process_message`` sees the error
-before ``Retries`` decides to re-send or give up).
+``RateLimits`` (a message they skip is never ``running``), before ``DeadLetters`` (so its
+``after_nack`` runs after the one of ``DeadLetters`` and sees whether the store took the
+message: ``_context.DEAD_LETTERED``), after ``Retries`` (its ``after_process_message`` sees
+the error before ``Retries`` decides to re-send or give up). A retry falling due keeps the
+state ``retrying`` until it runs; a delayed message falling due becomes ``enqueued``.
 """
 
 from __future__ import annotations
