@@ -126,7 +126,7 @@ def test_no_log_line_output_dead_letter_or_api_response_contains_a_secret(
     # And a password reset that the mail server refuses for good, dead-lettered by a worker
     refused_token = f"tok-{secrets.token_urlsafe(16)}"
     with _configured(env) as settings:
-        queue_password_reset_email(
+        reset = queue_password_reset_email(
             "refused@example.com",
             {
                 "tenant_name": "Acme CPA",
@@ -165,6 +165,7 @@ def test_no_log_line_output_dead_letter_or_api_response_contains_a_secret(
                 "/api/health",
                 "/api/queues",
                 "/api/runs",
+                f"/api/messages/{reset.message_id}",  # its status record
             )
         }
 
