@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy import Engine
 
 import gcmc_jobs
@@ -15,7 +16,7 @@ from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.ops.message_status import MessageStatus
 from gcmc_jobs.settings import Settings
 from gcmc_jobs.testing import WorkerProcess, wait_until
-from tests.middleware.status_app import declare
+from tests.middleware.status_app import declare, gate_key
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,12 @@ def settings(gcmc_postgres_url: str, gcmc_redis_url: str, gcmc_namespace: str) -
 def sender(settings: Settings, gcmc_db: Engine) -> Iterator[dict[str, Any]]:
     """This test process as a host: configured on the shared Redis, with the test actors."""
     with configured(settings, engine=gcmc_db) as runtime:
-        yield {"broker": runtime.broker, **declare(runtime.broker)}
+        actors = declare(
+            runtime.broker,
+            redis_url=settings.broker_url.get_secret_value(),
+            namespace=settings.namespace,
+        )
+        yield {"broker": runtime.broker, **actors}
 
 
 @pytest.fixture
@@ -88,3 +94,35 @@ def test_statuses_of_messages_run_by_two_worker_processes(
     assert (dead.error_type, dead.error) == ("RuntimeError", "status_broken(6) always fails")
     assert gcmc_jobs.status(later.message_id).state == "delayed"
     assert workers.stop() == 0, workers.describe()
+
+
+def test_a_message_a_worker_process_is_running_reports_running(
+    sender: dict[str, Any], workers: WorkerProcess, settings: Settings, gcmc_redis_url: str
+) -> None:
+    # Given a message whose actor runs until the test opens its gate
+    message = sender["status_gate"].send("g1")
+
+    # Then, while it runs in a worker process, it is running, attempt 1
+    running = wait_until(
+        _settled(message.message_id, ("running",)),
+        timeout_s=60,
+        what="the gated message running",
+        diagnose=workers.describe,
+    )
+    assert (running.attempts, running.finished_at) == (1, None)
+    assert running.started_at is not None
+
+    # And once the gate opens, it succeeds
+    client = redis.Redis.from_url(gcmc_redis_url)
+    client.set(gate_key(settings.namespace, "g1"), 1)
+    client.close()
+    done = wait_until(
+        _settled(message.message_id, ("succeeded", "failed", "dead_lettered")),
+        timeout_s=60,
+        what="the gated message finished",
+        diagnose=workers.describe,
+    )
+    assert done.state == "succeeded"
+    assert done.finished_at is not None
+    assert done.started_at is not None
+    assert done.finished_at >= done.started_at
