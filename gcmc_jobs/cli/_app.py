@@ -88,11 +88,20 @@ def settings() -> Settings:
 
 
 def engine(current: Settings | None = None) -> Engine:
-    """An engine on the configured database."""
+    """An engine on the configured database, bound to the tables of the configured mapping
+    (``GCMC_JOBS_SCHEMA_MAPPING``, ``GCMC_JOBS_PLATFORM_TABLES``), as the runtime's is: the
+    queries, the migrations and the seed loader find them with ``tables_of``."""
     from gcmc_jobs.db.engine import make_engine
+    from gcmc_jobs.db.mapping import load_mapping
+    from gcmc_jobs.db.tables import bind, build_tables
 
     current = current or settings()
-    return make_engine(current.database_url.get_secret_value())
+    tables = build_tables(
+        load_mapping(current.schema_mapping), managed=current.platform_tables == "managed"
+    )
+    made = make_engine(current.database_url.get_secret_value())
+    bind(made, tables)
+    return made
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:

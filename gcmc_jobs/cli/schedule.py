@@ -23,6 +23,7 @@ from gcmc_jobs.cli._app import (
     app,
     configure_command_logging,
     console,
+    engine,
     fail,
     print_json,
     print_table,
@@ -31,6 +32,7 @@ from gcmc_jobs.cli._app import (
 from gcmc_jobs.cli._output import print_error
 
 if TYPE_CHECKING:
+    from gcmc_jobs.db.tables import Id, Tables
     from gcmc_jobs.runtime import Runtime
     from gcmc_jobs.scheduling.runner import RunResult
     from gcmc_jobs.scheduling.tenant_problems import TenantProblem
@@ -96,28 +98,39 @@ def _configured() -> Iterator[Runtime]:
                 worker.stop()
 
 
-def _tenant_ids(runtime: Runtime, tenant: int | None) -> tuple[list[int], list[TenantProblem]]:
+def _tenant_ids(runtime: Runtime, tenant: str | None) -> tuple[list[Id], list[TenantProblem]]:
     """The tenants to run (every active one, or ``tenant``), and those skipped because
     their timezone is unusable (reported, never a reason to stop the others)."""
     from sqlalchemy import select, true
 
     from gcmc_jobs.db.engine import session_scope
-    from gcmc_jobs.db.models import Tenant
     from gcmc_jobs.scheduling.tenant_problems import TenantProblem, zones_of
 
-    query = select(Tenant.id, Tenant.name, Tenant.timezone).order_by(Tenant.id)
+    columns = runtime.tables.tenants.c
+    query = select(columns.id, columns.name, columns.timezone).order_by(columns.id)
     with session_scope(runtime.engine) as session:
         if tenant is not None:
-            if session.get(Tenant, tenant) is None:
+            wanted = _tenant_id(runtime.tables, tenant)
+            rows = session.execute(query.where(columns.id == wanted)).all()
+            if not rows:
                 fail(f"no tenant with id {tenant}")
-            rows = session.execute(query.where(Tenant.id == tenant)).all()
         else:
-            rows = session.execute(query.where(Tenant.is_active.is_(true()))).all()
+            rows = session.execute(query.where(columns.is_active.is_(true()))).all()
     _, bad = zones_of({row.timezone for row in rows})
     problems = [
         TenantProblem(r.id, r.name, r.timezone, bad[r.timezone]) for r in rows if r.timezone in bad
     ]
     return [row.id for row in rows if row.timezone not in bad], problems
+
+
+def _tenant_id(tables: Tables, tenant: str) -> Id:
+    """``--tenant`` as the mapping's id type: a number on integer ids, the text otherwise."""
+    if tables.mapping.id_type != "integer":
+        return tenant
+    try:
+        return int(tenant)
+    except ValueError:
+        raise typer.BadParameter(f"{tenant!r}: tenant ids are integers here") from None
 
 
 def _report(problems: list[TenantProblem]) -> None:
@@ -150,7 +163,7 @@ JobArg = typer.Argument(
 @app.command("run")
 def run_command(
     job: str = JobArg,
-    tenant: int | None = typer.Option(None, "--tenant", help="Only this tenant (default: all)."),
+    tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant (default: all)."),
     on: str | None = typer.Option(
         None, "--date", help="The tenants' local date YYYY-MM-DD (default: each one's today)."
     ),
@@ -207,7 +220,7 @@ def run_command(
     _report(problems)
 
 
-def _enqueue(runtime: Runtime, job: str, tenant: int | None, day: date | None, force: bool) -> None:
+def _enqueue(runtime: Runtime, job: str, tenant: str | None, day: date | None, force: bool) -> None:
     """One ``run_daily_job`` message per tenant, keyed as the tick's (unless forced)."""
     from gcmc_jobs.actors.schedule import run_daily_job
     from gcmc_jobs.db.engine import session_scope
@@ -220,7 +233,7 @@ def _enqueue(runtime: Runtime, job: str, tenant: int | None, day: date | None, f
             runtime.broker,
             run_daily_job.message_with_options,
             job,
-            None if tenant is None else [tenant],
+            None if tenant is None else [_tenant_id(runtime.tables, tenant)],
             now=utcnow(),
             local_date=day,
             force=force,
@@ -288,7 +301,7 @@ def tick_command(
 
 @app.command("schedules")
 def schedules_command(
-    tenant: int | None = typer.Option(None, "--tenant", help="Only this tenant."),
+    tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant."),
     now: str | None = typer.Option(None, "--now", help="As of this ISO 8601 instant."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -299,18 +312,20 @@ def schedules_command(
     that has not run yet is shown as "due, not run yet" (the next tick enqueues it). "today"
     is the ledger status of the tenant's local today.
     """
-    from gcmc_jobs.db.engine import make_engine, session_scope
+    from gcmc_jobs.db.engine import session_scope
+    from gcmc_jobs.db.tables import tables_of
     from gcmc_jobs.scheduling.jobs import job_times
     from gcmc_jobs.scheduling.ledger_view import next_runs
 
     instant = parse_now(now)
     current = settings()
-    engine = make_engine(current.database_url.get_secret_value())
+    target = engine(current)
+    only = None if tenant is None else _tenant_id(tables_of(target), tenant)
     try:
-        with session_scope(engine) as session:
-            rows = next_runs(session, job_times(current), now=instant, tenant_id=tenant)
+        with session_scope(target) as session:
+            rows = next_runs(session, job_times(current), now=instant, tenant_id=only)
     finally:
-        engine.dispose()
+        target.dispose()
     if as_json:
         print_json([row.as_dict() for row in rows])
         return
@@ -345,29 +360,30 @@ def schedules_command(
 @app.command("runs")
 def runs_command(
     job: str | None = typer.Option(None, "--job", help="Only this job."),
-    tenant: int | None = typer.Option(None, "--tenant", help="Only this tenant."),
+    tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant."),
     since: str | None = typer.Option(None, "--since", help="Local dates from YYYY-MM-DD."),
     limit: int = typer.Option(50, "--limit", min=1, help="At most this many, newest first."),
     offset: int = typer.Option(0, "--offset", min=0, help="Skip this many first (paging)."),
     as_json: bool = JsonOption,
 ) -> None:
     """The run ledger: what ran, for whom, on which local date, how it went."""
-    from gcmc_jobs.db.engine import make_engine, session_scope
+    from gcmc_jobs.db.engine import session_scope
+    from gcmc_jobs.db.tables import tables_of
     from gcmc_jobs.scheduling.jobs import check_job
     from gcmc_jobs.scheduling.ledger_view import list_runs
 
     if job is not None:
         check_job(job)
     start = parse_date(since)
-    current = settings()
-    engine = make_engine(current.database_url.get_secret_value())
+    target = engine(settings())
+    only = None if tenant is None else _tenant_id(tables_of(target), tenant)
     try:
-        with session_scope(engine) as session:
+        with session_scope(target) as session:
             runs = list_runs(
-                session, job=job, tenant_id=tenant, since=start, limit=limit, offset=offset
+                session, job=job, tenant_id=only, since=start, limit=limit, offset=offset
             )
     finally:
-        engine.dispose()
+        target.dispose()
     if as_json:
         print_json([r.as_dict() for r in runs])
         return

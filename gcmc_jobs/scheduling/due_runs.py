@@ -26,7 +26,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from gcmc_jobs.db.models import JobRun, Tenant
+from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.scheduling.clock import pending_occurrence
 from gcmc_jobs.scheduling.tenant_problems import TenantProblem, active_zones
@@ -45,7 +45,7 @@ class DueRun:
     """One daily run that is due: ``scheduled_for`` is the UTC instant it became due."""
 
     job: str
-    tenant_id: int
+    tenant_id: Id
     local_date: date
     scheduled_for: datetime
 
@@ -64,7 +64,7 @@ def due_runs(
     job_times: Mapping[str, time],
     *,
     jobs: Iterable[str] | None = None,
-    tenant_ids: Iterable[int] | None = None,
+    tenant_ids: Iterable[Id] | None = None,
     catch_up: timedelta = DEFAULT_CATCH_UP,
 ) -> list[DueRun]:
     """The runs of :func:`scan_due_runs` (the tenants it skipped are logged)."""
@@ -79,7 +79,7 @@ def scan_due_runs(
     job_times: Mapping[str, time],
     *,
     jobs: Iterable[str] | None = None,
-    tenant_ids: Iterable[int] | None = None,
+    tenant_ids: Iterable[Id] | None = None,
     catch_up: timedelta = DEFAULT_CATCH_UP,
 ) -> DueScan:
     """Every run due at the aware instant ``now`` that has no ``job_runs`` row yet, and the
@@ -104,6 +104,8 @@ def scan_due_runs(
             timezone=problem.timezone,
             error=problem.problem,
         )
+    t = tables_of(session)
+    tenant, jr = t.tenants.c, t.job_runs.c
     found: list[DueRun] = []
     for job in jobs if jobs is not None else job_times:
         at = job_times[job]
@@ -117,29 +119,29 @@ def scan_due_runs(
         if not by_day:
             continue
         last_run = (
-            select(func.max(JobRun.local_date))
-            .where(JobRun.job == job, JobRun.tenant_id == Tenant.id)
+            select(func.max(jr.local_date))
+            .where(jr.job == job, jr.tenant_id == tenant.id)
             .scalar_subquery()
         )
         pending = or_(
             *(
                 and_(
-                    Tenant.timezone.in_(list(names)),
+                    tenant.timezone.in_(list(names)),
                     ~exists().where(
-                        JobRun.job == job,
-                        JobRun.tenant_id == Tenant.id,
-                        JobRun.local_date == day,
+                        jr.job == job,
+                        jr.tenant_id == tenant.id,
+                        jr.local_date == day,
                     ),
                 )
                 for day, names in by_day.items()
             )
         )
-        query = select(Tenant.id, Tenant.timezone, last_run).where(
-            Tenant.is_active.is_(true()), pending
+        query = select(tenant.id, tenant.timezone, last_run).where(
+            tenant.is_active.is_(true()), pending
         )
         if only is not None:
-            query = query.where(Tenant.id.in_(only))
-        for tenant_id, zone_name, last in session.execute(query.order_by(Tenant.id)):
+            query = query.where(tenant.id.in_(only))
+        for tenant_id, zone_name, last in session.execute(query.order_by(tenant.id)):
             day = days[zone_name]
             if last is not None and last < day - timedelta(days=1):
                 log.warning(

@@ -36,8 +36,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gcmc_jobs.db.models import JobRun, JobRunStatus, Tenant
-from gcmc_jobs.db.tables import tables_of
+from gcmc_jobs.db.enums import JobRunStatus
+from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.errors import InvalidPayload, UnknownTenant
 from gcmc_jobs.scheduling.clock import due_instant, is_due, local_date
 from gcmc_jobs.services.tenancy import tenant_zone
@@ -66,7 +66,7 @@ class LedgerRun:
 
     id: int
     job: str
-    tenant_id: int
+    tenant_id: Id
     local_date: date
     scheduled_for: datetime | None
     started_at: datetime | None
@@ -95,7 +95,7 @@ def list_runs(
     session: Session,
     *,
     job: str | None = None,
-    tenant_id: int | None = None,
+    tenant_id: Id | None = None,
     since: date | None = None,
     limit: int = 100,
     offset: int = 0,
@@ -105,13 +105,15 @@ def list_runs(
     ``SELECT``."""
     if limit < 1 or offset < 0:
         raise ValueError("limit must be at least 1 and offset at least 0")
-    query = select(JobRun).order_by(JobRun.local_date.desc(), JobRun.id.desc())
+    job_runs = tables_of(session).job_runs
+    jr = job_runs.c
+    query = select(job_runs).order_by(jr.local_date.desc(), jr.id.desc())
     if job is not None:
-        query = query.where(JobRun.job == job)
+        query = query.where(jr.job == job)
     if tenant_id is not None:
-        query = query.where(JobRun.tenant_id == tenant_id)
+        query = query.where(jr.tenant_id == tenant_id)
     if since is not None:
-        query = query.where(JobRun.local_date >= since)
+        query = query.where(jr.local_date >= since)
     return [
         LedgerRun(
             id=r.id,
@@ -125,7 +127,7 @@ def list_runs(
             stats=dict(r.stats or {}),
             error=r.error,
         )
-        for r in session.scalars(query.limit(limit).offset(offset))
+        for r in session.execute(query.limit(limit).offset(offset))
     ]
 
 
@@ -145,7 +147,7 @@ class NextRun:
 
     job: str
     at: time
-    tenant_id: int
+    tenant_id: Id
     tenant_name: str
     timezone: str
     today: date | None
@@ -184,7 +186,7 @@ def next_runs(
     job_times: Mapping[str, time],
     *,
     now: datetime,
-    tenant_id: int | None = None,
+    tenant_id: Id | None = None,
     limit: int | None = None,
 ) -> list[NextRun]:
     """Each job's next run for every active tenant (or only ``tenant_id``, active or not),
@@ -194,11 +196,13 @@ def next_runs(
     Raises :class:`~gcmc_jobs.errors.UnknownTenant` when ``tenant_id`` does not exist.
     """
     _aware(now)
-    query = select(Tenant.id, Tenant.name, Tenant.timezone, Tenant.is_active).order_by(Tenant.id)
+    tables = tables_of(session)
+    tenant, jr = tables.tenants.c, tables.job_runs.c
+    query = select(tenant.id, tenant.name, tenant.timezone, tenant.is_active).order_by(tenant.id)
     if tenant_id is not None:
-        query = query.where(Tenant.id == tenant_id)
+        query = query.where(tenant.id == tenant_id)
     else:
-        query = query.where(Tenant.is_active.is_(True))
+        query = query.where(tenant.is_active.is_(True))
     if limit is not None:
         query = query.limit(limit)
     tenants = session.execute(query).all()
@@ -206,18 +210,18 @@ def next_runs(
         raise UnknownTenant(f"no tenant with id {tenant_id}")
     zones = {name: _zone(name) for name in {t.timezone for t in tenants}}
     # Each tenant's local date at now (only a few distinct dates across every zone).
-    todays: dict[int, date] = {}
+    todays: dict[Id, date] = {}
     for t in tenants:
         zone = zones[t.timezone]
         if not isinstance(zone, str):
             todays[t.id] = local_date(now, zone)
-    statuses: dict[tuple[str, int, date], JobRunStatus] = {}
+    statuses: dict[tuple[str, Id, date], JobRunStatus] = {}
     if todays:
         rows = session.execute(
-            select(JobRun.job, JobRun.tenant_id, JobRun.local_date, JobRun.status).where(
-                JobRun.tenant_id.in_(query.with_only_columns(Tenant.id)),
-                JobRun.local_date.in_(sorted(set(todays.values()))),
-                JobRun.job.in_(list(job_times)),
+            select(jr.job, jr.tenant_id, jr.local_date, jr.status).where(
+                jr.tenant_id.in_(query.with_only_columns(tenant.id)),
+                jr.local_date.in_(sorted(set(todays.values()))),
+                jr.job.in_(list(job_times)),
             )
         )
         statuses = {(r.job, r.tenant_id, r.local_date): r.status for r in rows}
@@ -269,7 +273,7 @@ class JobStatus:
     """
 
     job: str
-    tenant_id: int
+    tenant_id: Id
     timezone: str
     due_date: date | None
     due_at: datetime | None
@@ -306,40 +310,41 @@ def job_statuses(
     tenant id. Three ``SELECT``s: the tenants (with when the scheduler first saw them), each
     (job, tenant)'s last run, and its last success."""
     _aware(now)
-    seen = tables_of(session).scheduled_tenants
+    tables = tables_of(session)
+    tenant, jr, seen = tables.tenants.c, tables.job_runs.c, tables.scheduled_tenants.c
     tenants = session.execute(
-        select(Tenant.id, Tenant.timezone, Tenant.name, seen.c.first_seen_at)
-        .outerjoin(seen, seen.c.tenant_id == Tenant.id)
-        .where(Tenant.is_active.is_(True))
-        .order_by(Tenant.id)
+        select(tenant.id, tenant.timezone, tenant.name, seen.first_seen_at)
+        .outerjoin(tables.scheduled_tenants, seen.tenant_id == tenant.id)
+        .where(tenant.is_active.is_(True))
+        .order_by(tenant.id)
     ).all()
     jobs = list(job_times)
     latest = (
-        select(JobRun.job, JobRun.tenant_id, func.max(JobRun.local_date).label("local_date"))
-        .where(JobRun.job.in_(jobs))
-        .group_by(JobRun.job, JobRun.tenant_id)
+        select(jr.job, jr.tenant_id, func.max(jr.local_date).label("local_date"))
+        .where(jr.job.in_(jobs))
+        .group_by(jr.job, jr.tenant_id)
         .subquery()
     )
     last = {
         (r.job, r.tenant_id): (r.local_date, r.status)
         for r in session.execute(
-            select(JobRun.job, JobRun.tenant_id, JobRun.local_date, JobRun.status).join(
+            select(jr.job, jr.tenant_id, jr.local_date, jr.status).join(
                 latest,
-                (JobRun.job == latest.c.job)
-                & (JobRun.tenant_id == latest.c.tenant_id)
-                & (JobRun.local_date == latest.c.local_date),
+                (jr.job == latest.c.job)
+                & (jr.tenant_id == latest.c.tenant_id)
+                & (jr.local_date == latest.c.local_date),
             )
         )
     }
     succeeded = {
         (r.job, r.tenant_id): r.local_date
         for r in session.execute(
-            select(JobRun.job, JobRun.tenant_id, func.max(JobRun.local_date).label("local_date"))
-            .where(JobRun.status == JobRunStatus.SUCCEEDED, JobRun.job.in_(jobs))
-            .group_by(JobRun.job, JobRun.tenant_id)
+            select(jr.job, jr.tenant_id, func.max(jr.local_date).label("local_date"))
+            .where(jr.status == JobRunStatus.SUCCEEDED, jr.job.in_(jobs))
+            .group_by(jr.job, jr.tenant_id)
         )
     }
-    zones = {name: _zone(name) for name in {tenant.timezone for tenant in tenants}}
+    zones = {name: _zone(name) for name in {row.timezone for row in tenants}}
     found: list[JobStatus] = []
     for job, at in job_times.items():
         for tenant_id, timezone, tenant_name, since in tenants:

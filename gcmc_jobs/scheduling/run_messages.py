@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.brokers.bulk import enqueue_many
-from gcmc_jobs.db.models import Tenant
+from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.errors import UnknownTenant
 from gcmc_jobs.scheduling.clock import local_date as local_date_at
 from gcmc_jobs.scheduling.jobs import check_job
@@ -49,7 +49,7 @@ class RunMessageFactory(Protocol):
     ) -> dramatiq.Message[Any]: ...
 
 
-def run_key(job: str, tenant_id: int, local_date: date) -> str:
+def run_key(job: str, tenant_id: Id, local_date: date) -> str:
     """The dedup key of the run of ``job`` for ``tenant_id`` on its ``local_date``."""
     return f"job_run:{job}:{tenant_id}:{local_date.isoformat()}"
 
@@ -57,7 +57,7 @@ def run_key(job: str, tenant_id: int, local_date: date) -> str:
 def run_message(
     make_message: RunMessageFactory,
     job: str,
-    tenant_id: int,
+    tenant_id: Id,
     local_date: date,
     *,
     scheduled_for: datetime | None = None,
@@ -84,7 +84,7 @@ class TriggeredRun:
     was taken (a message for that run is pending or recently succeeded)."""
 
     job: str
-    tenant_id: int
+    tenant_id: Id
     local_date: date
     force: bool
     dedup_key: str | None
@@ -120,7 +120,7 @@ def trigger_runs(
     broker: dramatiq.Broker,
     make_message: RunMessageFactory,
     job: str,
-    tenant_ids: Iterable[int] | None = None,
+    tenant_ids: Iterable[Id] | None = None,
     *,
     now: datetime,
     local_date: date | None = None,
@@ -139,15 +139,16 @@ def trigger_runs(
     check_job(job)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    query = select(Tenant.id, Tenant.name, Tenant.timezone).order_by(Tenant.id)
+    tenant = tables_of(session).tenants.c
+    query = select(tenant.id, tenant.name, tenant.timezone).order_by(tenant.id)
     wanted = sorted(set(tenant_ids)) if tenant_ids is not None else None
     if wanted is None:
-        query = query.where(Tenant.is_active.is_(True))
+        query = query.where(tenant.is_active.is_(True))
     else:
-        query = query.where(Tenant.id.in_(wanted))
+        query = query.where(tenant.id.in_(wanted))
     tenants = session.execute(query).all()
     if wanted is not None:
-        missing = sorted(set(wanted) - {tenant.id for tenant in tenants})
+        missing = sorted(set(wanted) - {row.id for row in tenants})
         if missing:
             raise UnknownTenant(f"no tenant with id {', '.join(map(str, missing))}")
     zones, bad = zones_of({t.timezone for t in tenants} if local_date is None else ())

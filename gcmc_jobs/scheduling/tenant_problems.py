@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
-from gcmc_jobs.db.models import Tenant
+from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.errors import InvalidPayload
 from gcmc_jobs.services.tenancy import tenant_zone
 
@@ -27,7 +27,7 @@ __all__ = ["TenantProblem", "active_zones"]
 class TenantProblem:
     """A tenant skipped by the scheduler, and why."""
 
-    tenant_id: int
+    tenant_id: Id
     tenant_name: str
     timezone: str
     problem: str
@@ -58,28 +58,30 @@ def zones_of(names: Iterable[str]) -> tuple[dict[str, ZoneInfo], dict[str, str]]
 
 
 def problems_of(
-    session: Session, bad: dict[str, str], *, tenant_ids: Iterable[int] | None = None
+    session: Session, bad: dict[str, str], *, tenant_ids: Iterable[Id] | None = None
 ) -> list[TenantProblem]:
     """The active tenants (or those of ``tenant_ids``) in the timezones of ``bad``, each
     with its problem; no statement when ``bad`` is empty."""
     if not bad:
         return []
-    query = select(Tenant.id, Tenant.name, Tenant.timezone).where(Tenant.timezone.in_(list(bad)))
+    tenant = tables_of(session).tenants.c
+    query = select(tenant.id, tenant.name, tenant.timezone).where(tenant.timezone.in_(list(bad)))
     if tenant_ids is None:
-        query = query.where(Tenant.is_active.is_(true()))
+        query = query.where(tenant.is_active.is_(true()))
     else:
-        query = query.where(Tenant.id.in_(list(tenant_ids)))
+        query = query.where(tenant.id.in_(list(tenant_ids)))
     return [
         TenantProblem(tenant_id, name, timezone, bad[timezone])
-        for tenant_id, name, timezone in session.execute(query.order_by(Tenant.id))
+        for tenant_id, name, timezone in session.execute(query.order_by(tenant.id))
     ]
 
 
 def active_zones(session: Session) -> tuple[dict[str, ZoneInfo], list[TenantProblem]]:
     """The zones of the active tenants (one ``SELECT DISTINCT``), and the tenants whose
     timezone is unusable (one more ``SELECT``, only when there are such tenants)."""
+    tenant = tables_of(session).tenants.c
     names = session.scalars(
-        select(Tenant.timezone).where(Tenant.is_active.is_(true())).distinct()
+        select(tenant.timezone).where(tenant.is_active.is_(true())).distinct()
     ).all()
     zones, bad = zones_of(names)
     return zones, problems_of(session, bad)
