@@ -14,6 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from gcmc_jobs.db.migrate import migration_scope
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -25,8 +27,13 @@ def upgrade() -> None:
         "ix_email_suppressions_address_lower",
         "email_suppressions",
         [sa.text("lower(address)")],
+        schema=migration_scope().schema,
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_email_suppressions_address_lower", table_name="email_suppressions")
+    op.drop_index(
+        "ix_email_suppressions_address_lower",
+        table_name="email_suppressions",
+        schema=migration_scope().schema,
+    )

@@ -16,13 +16,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from gcmc_jobs.db.migrate import migration_scope
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
 NOTIFY_FUNCTION = """
-CREATE OR REPLACE FUNCTION gcmc_jobs_outbox_notify() RETURNS trigger AS $$
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $$
 BEGIN
   PERFORM pg_notify('gcmc_jobs_outbox', '');
   RETURN NULL;
@@ -32,6 +34,7 @@ $$ LANGUAGE plpgsql
 
 
 def upgrade() -> None:
+    scope = migration_scope()
     op.create_table(
         "outbox_messages",
         sa.Column(
@@ -53,17 +56,26 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_messages")),
         sa.UniqueConstraint("message_id", name=op.f("uq_outbox_messages_message_id")),
+        schema=scope.schema,
     )
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(NOTIFY_FUNCTION)
+    dialect = op.get_bind().dialect
+    if dialect.name == "postgresql":
+        # The function lives next to the table (the package's schema when it has one).
+        function = scope.qualified("gcmc_jobs_outbox_notify", dialect)
+        op.execute(NOTIFY_FUNCTION.format(function=function))
         op.execute(
-            "CREATE TRIGGER gcmc_jobs_outbox_notify AFTER INSERT ON outbox_messages "
-            "FOR EACH STATEMENT EXECUTE FUNCTION gcmc_jobs_outbox_notify()"
+            "CREATE TRIGGER gcmc_jobs_outbox_notify AFTER INSERT ON "
+            f"{scope.qualified('outbox_messages', dialect)} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
         )
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS gcmc_jobs_outbox_notify ON outbox_messages")
-        op.execute("DROP FUNCTION IF EXISTS gcmc_jobs_outbox_notify()")
-    op.drop_table("outbox_messages")
+    scope = migration_scope()
+    dialect = op.get_bind().dialect
+    if dialect.name == "postgresql":
+        table = scope.qualified("outbox_messages", dialect)
+        op.execute(f"DROP TRIGGER IF EXISTS gcmc_jobs_outbox_notify ON {table}")
+        function = scope.qualified("gcmc_jobs_outbox_notify", dialect)
+        op.execute(f"DROP FUNCTION IF EXISTS {function}()")
+    op.drop_table("outbox_messages", schema=scope.schema)
