@@ -30,26 +30,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table
-
-from gcmc_jobs.db.models import (
-    Client,
-    Document,
+from gcmc_jobs.db.enums import (
     DocumentStatus,
-    DocumentVersion,
-    EmailSuppression,
-    Filing,
     FilingStatus,
     NotificationCategory,
-    NotificationPreference,
     Role,
     SuppressionReason,
-    Tenant,
-    TenantUser,
-    User,
 )
 
-__all__ = ["COLUMNS", "TABLES", "TIMEZONES", "Batch", "Ids", "generate"]
+__all__ = ["COLUMNS", "ID_COLUMNS", "TABLES", "TIMEZONES", "Batch", "Ids", "generate"]
 
 
 #: Timezones tenants get, in turn: both sides of UTC, half-hour offsets, both hemispheres.
@@ -75,36 +64,17 @@ ROLE_COUNTS = (
     (Role.VIEWER, 3),
 )
 
-#: The tables in load order, with the columns each row tuple holds.
-COLUMNS: dict[Table, tuple[str, ...]] = {
-    Tenant.__table__: ("id", "name", "timezone", "is_active"),
-    User.__table__: ("id", "email", "name", "is_active"),
-    TenantUser.__table__: ("tenant_id", "user_id", "role"),
-    NotificationPreference.__table__: (
-        "user_id",
-        "tenant_id",
-        "category",
-        "in_app",
-        "email",
-    ),
-    Client.__table__: (
-        "id",
-        "tenant_id",
-        "name",
-        "email",
-        "assigned_user_id",
-        "is_active",
-    ),
-    Document.__table__: (
-        "id",
-        "tenant_id",
-        "client_id",
-        "title",
-        "document_type",
-        "latest_version_id",
-    ),
-    DocumentVersion.__table__: ("id", "document_id", "status", "expiry_date"),
-    Filing.__table__: (
+#: The tables in load order (logical names), with the logical columns each row tuple holds.
+#: Ids are integers here; :mod:`gcmc_jobs.seeding.load` writes them in the mapping's id type.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "tenants": ("id", "name", "timezone", "is_active"),
+    "users": ("id", "email", "name", "is_active"),
+    "tenant_users": ("tenant_id", "user_id", "role"),
+    "notification_preferences": ("user_id", "tenant_id", "category", "in_app", "email"),
+    "clients": ("id", "tenant_id", "name", "email", "assigned_user_id", "is_active"),
+    "documents": ("id", "tenant_id", "client_id", "title", "document_type", "latest_version_id"),
+    "document_versions": ("id", "document_id", "status", "expiry_date"),
+    "filings": (
         "id",
         "tenant_id",
         "client_id",
@@ -115,8 +85,20 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "status",
         "assigned_user_id",
     ),
-    EmailSuppression.__table__: ("address", "reason", "created_at"),
+    "email_suppressions": ("address", "reason", "created_at"),
 }
+#: The columns that hold an id (of this or another seeded table).
+ID_COLUMNS = frozenset(
+    (
+        "id",
+        "tenant_id",
+        "user_id",
+        "client_id",
+        "document_id",
+        "latest_version_id",
+        "assigned_user_id",
+    )
+)
 TABLES = tuple(COLUMNS)
 
 FIRM_WORDS = ("Harbor", "Summit", "Ledger", "Crescent", "Oak", "Meridian", "Beacon", "Granite")
@@ -216,7 +198,7 @@ def _tenant_rows(
     rng: random.Random, ids: Ids, number: int, clients_per_tenant: int, now: datetime
 ) -> Batch:
     """Every row of one tenant, per table name, as tuples in :data:`COLUMNS` order."""
-    rows: Batch = {table.name: [] for table in TABLES}
+    rows: Batch = {table: [] for table in TABLES}
     tenant_id = ids.take("tenants", 1)
     zone = TIMEZONES[number % len(TIMEZONES)]
     today = now.astimezone(ZoneInfo(zone)).date()
