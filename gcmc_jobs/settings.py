@@ -166,9 +166,10 @@ class Settings(BaseSettings):
     )
     platform_tables: Literal["managed", "external"] = Field(
         default="managed",
-        description="`managed`: `gcmc-jobs db upgrade` creates the platform's tables too (the "
-        "demo, tests); `external`: the platform owns and migrates them, and the package's tables "
-        "get no foreign key to them (`db upgrade` does not honour it yet: issue 12, in progress).",
+        description="`managed`: `gcmc-jobs db upgrade` creates the platform's tables too, with "
+        "the `gcmc` mapping only (the demo, tests); `external`: the platform owns and migrates "
+        "them: `db upgrade` creates only the package's tables, in the mapping's package schema, "
+        "with no foreign key to the platform's, and touches no platform table.",
     )
     schema_check: bool = Field(
         default=True,
