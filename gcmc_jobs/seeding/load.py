@@ -24,7 +24,7 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -113,6 +113,13 @@ class _Writer:
                 column_type = table.c[column].type
                 if isinstance(column_type, MappedEnum):
                     self.enums[(name, position)] = column_type
+        #: True when every row is written as generated (integer ids, enum values stored as
+        #: their logical values, no bookkeeping column: the ``gcmc`` preset): no conversion.
+        self.as_generated = (
+            self.id_type == "integer"
+            and all(p == v for e in self.enums.values() for v, p in e.values)
+            and not any(self.bookkeeping(name) for name in TABLES)
+        )
 
     def bookkeeping(self, name: str) -> tuple[str, ...]:
         """The bookkeeping columns of ``name`` the loader fills (logical keys)."""
@@ -123,7 +130,7 @@ class _Writer:
         table = self.t.table(name)
         return [table.c[key].name for key in (*COLUMNS[name], *self.bookkeeping(name))]
 
-    def row(self, name: str, row: tuple[Any, ...]) -> list[Any]:
+    def row(self, name: str, row: Sequence[Any]) -> list[Any]:
         """``row`` of table ``name`` with physical ids and enum values, and the bookkeeping
         columns' values."""
         out = list(row)
@@ -201,6 +208,7 @@ def _load_postgresql(connection: Connection, writer: _Writer, batches: Iterator[
     # With the platform's constraints in place, a document's latest version is set once the
     # versions exist (the two tables point at each other).
     deferred = not writer.t.managed
+    fast = writer.as_generated  # rows written as generated (the gcmc preset)
     quote = connection.dialect.identifier_preparer.quote
     documents = writer.qualified(connection, "documents")
     document = writer.t.documents.c
@@ -218,18 +226,23 @@ def _load_postgresql(connection: Connection, writer: _Writer, batches: Iterator[
         for batch in _prefetched(batches):
             pairs: list[tuple[Any, Any]] = []
             for name in TABLES:
-                batch_rows = batch[name]
+                batch_rows: Sequence[Sequence[Any]] = batch[name]
                 if not batch_rows:
                     continue
                 columns = ", ".join(quote(c) for c in writer.columns(name))
                 target = writer.qualified(connection, name)
+                if not fast:
+                    batch_rows = [writer.row(name, row) for row in batch_rows]
+                if deferred and name == "documents":
+                    pairs = [
+                        (row[0], row[latest_at]) for row in batch_rows if row[latest_at] is not None
+                    ]
+                    batch_rows = [
+                        [*row[:latest_at], None, *row[latest_at + 1 :]] for row in batch_rows
+                    ]
                 with cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
                     for row in batch_rows:
-                        values = writer.row(name, row)
-                        if deferred and name == "documents" and values[latest_at] is not None:
-                            pairs.append((values[0], values[latest_at]))
-                            values[latest_at] = None
-                        copy.write_row(values)
+                        copy.write_row(row)
             if pairs:
                 with cursor.copy(f"COPY {_LATEST} (document_id, version_id) FROM STDIN") as copy:
                     for pair in pairs:
