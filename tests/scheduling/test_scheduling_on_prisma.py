@@ -4,16 +4,20 @@ number of statements."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import dramatiq
 import pytest
 from sqlalchemy import Engine, event, insert
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from gcmc_jobs.actors.schedule import run_daily_job
+from gcmc_jobs.cli import app
 from gcmc_jobs.db.enums import JobRunStatus
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.tables import Tables
@@ -131,3 +135,41 @@ def test_the_ledger_reads_answer_with_text_ids_in_constant_statements(
             ["ten-a", "nope"],
             now=NOW,
         )
+
+
+def test_the_commands_take_a_text_tenant_id_on_prisma_tables(
+    prisma: tuple[Engine, Tables], gcmc_postgres_url: str, tmp_path: Path
+) -> None:
+    _, t = prisma
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(t.mapping.model_dump_json(by_alias=True))
+    env = {
+        "GCMC_JOBS_DATABASE_URL": gcmc_postgres_url,
+        "GCMC_JOBS_SCHEMA_MAPPING": str(mapping),
+        "GCMC_JOBS_PLATFORM_TABLES": "external",
+        "GCMC_JOBS_BROKER_URL": "stub://",
+        "GCMC_JOBS_EMAIL_URL": "memory://",
+        "GCMC_JOBS_LOG_LEVEL": "WARNING",
+    }
+    runner = CliRunner()
+    ran = runner.invoke(
+        app, ["run", "compliance_refresh", "--tenant", "ten-b", "--date", "2026-06-01"], env=env
+    )
+    assert ran.exit_code == 0, ran.output
+    listed = runner.invoke(app, ["runs", "--tenant", "ten-b", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert [(r["tenant_id"], r["status"]) for r in json.loads(listed.stdout)] == [
+        ("ten-b", "succeeded")
+    ]
+    unknown = runner.invoke(app, ["run", "compliance_refresh", "--tenant", "nope"], env=env)
+    assert unknown.exit_code != 0
+    assert "no tenant with id nope" in unknown.output
+
+
+def test_a_tenant_id_that_is_not_a_number_is_refused_on_integer_ids(
+    gcmc_db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GCMC_JOBS_DATABASE_URL", gcmc_db.url.render_as_string(hide_password=False))
+    result = CliRunner().invoke(app, ["runs", "--tenant", "ten-a"])
+    assert result.exit_code != 0
+    assert "'ten-a': tenant ids are integers here" in result.output
