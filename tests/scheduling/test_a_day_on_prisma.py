@@ -21,7 +21,7 @@ from gcmc_jobs.scheduling.runner import run_for_tenant
 from gcmc_jobs.seeding import seed
 from gcmc_jobs.services.digests import Digest
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES
-from tests.support.prisma import prisma_platform
+from tests.support.external_platform import prisma_platform
 
 #: The jobs compared on both mappings. Every daily job (``JOB_NAMES``) once the recipients,
 #: notifications and digests services run on the mapped tables; until then only the jobs that

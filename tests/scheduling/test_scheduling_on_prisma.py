@@ -26,7 +26,7 @@ from gcmc_jobs.scheduling.due_runs import scan_due_runs
 from gcmc_jobs.scheduling.ledger_view import job_statuses, list_runs, next_runs
 from gcmc_jobs.scheduling.run_messages import trigger_runs
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES
-from tests.support.prisma import prisma_platform
+from tests.support.external_platform import prisma_platform
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 TODAY = date(2026, 6, 1)

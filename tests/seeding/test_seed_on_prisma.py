@@ -15,7 +15,7 @@ from gcmc_jobs.db.tables import Tables, tables_of
 from gcmc_jobs.seeding import seed
 from gcmc_jobs.seeding.generate import COLUMNS, ID_COLUMNS, TABLES
 from gcmc_jobs.seeding.load import seed_number
-from tests.support.prisma import prisma_platform
+from tests.support.external_platform import prisma_platform
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
