@@ -7,12 +7,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import Engine, inspect, text
 from typer.testing import CliRunner
 
 from gcmc_jobs.cli import app
 from gcmc_jobs.db.mapping import OWN_TABLES
-from gcmc_jobs.db.migrate import MigrationScope, scope_of, upgrade
+from gcmc_jobs.db.migrate import MigrationScope, alembic_config, scope_of, upgrade
 from gcmc_jobs.db.tables import Tables, build_tables
 from gcmc_jobs.errors import ConfigurationError
 from tests.support.external_platform import platform_ddl, prisma_platform
@@ -113,3 +114,21 @@ def test_managed_platform_tables_need_the_gcmc_mapping(
 
 def test_managed_gcmc_tables_keep_every_table() -> None:
     assert scope_of(build_tables()) == MigrationScope(platform=True, schema=None)
+
+
+def test_a_downgrade_with_external_platform_tables_drops_only_the_package_tables(
+    gcmc_postgres_url: str,
+) -> None:
+    with prisma_platform(gcmc_postgres_url) as (engine, t):
+        schema = t.mapping.db_schema
+        assert schema is not None
+        before = platform_ddl(engine, schema)
+        upgrade(engine)
+        command.downgrade(alembic_config(engine), "base")
+        after = platform_ddl(engine, schema)
+        # Only Alembic's (now empty) version table is left next to the platform's
+        assert _tables_in(engine, schema) - {"alembic_version"} == {
+            row[0] for row in before["tables"]
+        }
+        for kind, rows in after.items():
+            assert [row for row in rows if row[0] != "alembic_version"] == before[kind], kind
