@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 from typer.testing import CliRunner
 
@@ -17,6 +18,7 @@ from gcmc_jobs.db.migrate import MigrationScope, alembic_config, scope_of, upgra
 from gcmc_jobs.db.tables import Tables, build_tables
 from gcmc_jobs.errors import ConfigurationError
 from tests.support.external_platform import platform_ddl, prisma_platform
+from tests.support.prisma import PrismaDatabase
 
 
 def _environment(tmp_path: Path, url: str, tables: Tables, ownership: str) -> dict[str, str]:
@@ -71,7 +73,8 @@ def test_db_upgrade_external_creates_only_the_package_tables_in_their_schema(
                 ),
                 {"s": package_schema},
             ).all()
-        assert version == "0003"
+        head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+        assert version == head
         assert len(triggers) == 1
 
 
@@ -132,3 +135,31 @@ def test_a_downgrade_with_external_platform_tables_drops_only_the_package_tables
         }
         for kind, rows in after.items():
             assert [row for row in rows if row[0] != "alembic_version"] == before[kind], kind
+
+
+def test_on_the_tables_prismas_migration_creates_upgrade_touches_none_and_check_passes(
+    prisma_migrated_db: PrismaDatabase, tmp_path: Path
+) -> None:
+    # Given the platform's tables as Prisma's own migration creates them
+    db = prisma_migrated_db
+    before = platform_ddl(db.engine, db.schema)
+    env = {
+        "GCMC_JOBS_DATABASE_URL": db.url,
+        "GCMC_JOBS_SCHEMA_MAPPING": str(db.write_mapping(tmp_path / "mapping.json")),
+        "GCMC_JOBS_PLATFORM_TABLES": "external",
+        "GCMC_JOBS_LOG_LEVEL": "WARNING",
+    }
+    runner = CliRunner()
+    # When db upgrade runs with the platform's tables external
+    upgraded = runner.invoke(app, ["db", "upgrade"], env=env)
+    assert upgraded.exit_code == 0, upgraded.output
+    # Then it added only the package's tables, left every platform table as it was
+    added = {row[0] for row in platform_ddl(db.engine, db.schema)["tables"]} - {
+        row[0] for row in before["tables"]
+    }
+    assert added == {*OWN_TABLES, "alembic_version"}
+    for kind, rows in platform_ddl(db.engine, db.schema).items():
+        assert [row for row in rows if row[0] not in added] == before[kind], kind
+    # and db check finds the database as the mapping says
+    checked = runner.invoke(app, ["db", "check"], env=env)
+    assert checked.exit_code == 0, checked.output
