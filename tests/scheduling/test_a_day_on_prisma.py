@@ -1,7 +1,8 @@
-"""Issue 12's "done when": on Prisma-shaped platform tables (the package's own created by
-``db upgrade`` with the platform's tables external), a day of scheduler ticks runs every job
-with the same results as on the ``gcmc`` preset: the same job runs, compliance scores,
-notifications and digests, once the ids are mapped (``seed-…`` text ids to numbers)."""
+"""Issue 12's "done when": on the platform's tables as Prisma's migration creates them (the
+package's own created by ``db upgrade`` with the platform's tables external), a day of
+scheduler ticks runs every job with the same results as on the ``gcmc`` preset: the same job
+runs, compliance scores, notifications and digests, once the ids are mapped (``seed-…`` text
+ids to numbers)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,10 @@ from gcmc_jobs.scheduling.runner import run_for_tenant
 from gcmc_jobs.seeding import seed
 from gcmc_jobs.services.digests import Digest
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES
-from tests.support.external_platform import prisma_platform
+from tests.support.prisma import PrismaDatabase
 
-#: The jobs compared on both mappings. Every daily job (``JOB_NAMES``) once the recipients,
-#: notifications and digests services run on the mapped tables; until then only the jobs that
-#: do (the others fail on text ids).
-COMPARED_JOBS: tuple[str, ...] = tuple(j for j in JOB_NAMES if j == "compliance_refresh")
+#: The jobs compared on both mappings: every daily job.
+COMPARED_JOBS: tuple[str, ...] = JOB_NAMES
 START = datetime(2026, 3, 10, 0, 0, tzinfo=UTC)
 TICK = timedelta(minutes=15)
 _SEEDED_ID = re.compile(r"seed-0*(\d+)")
@@ -140,18 +139,18 @@ def _results(engine: Engine, digests: list[Digest]) -> dict[str, list[Any]]:
 
 
 def test_a_day_of_ticks_gives_the_same_results_on_prisma_tables(
-    gcmc_db: Engine, gcmc_postgres_url: str
+    gcmc_db: Engine, prisma_migrated_db: PrismaDatabase
 ) -> None:
-    # Given the same seeded world on the gcmc preset and on Prisma-shaped tables whose
-    # package tables db upgrade created (platform tables external)
-    with prisma_platform(gcmc_postgres_url) as (prisma, _):
-        upgrade(prisma)
-        for engine in (gcmc_db, prisma):
-            seed(engine, tenants=3, clients_per_tenant=8, seed=12, now=START)
+    # Given the same seeded world on the gcmc preset and on the tables Prisma's migration
+    # creates, whose package tables db upgrade created (platform tables external)
+    prisma = prisma_migrated_db.engine
+    upgrade(prisma)
+    for engine in (gcmc_db, prisma):
+        seed(engine, tenants=3, clients_per_tenant=8, seed=12, now=START)
 
-        # When a day of ticks runs on each
-        expected = _results(gcmc_db, _a_day(gcmc_db))
-        got = _results(prisma, _a_day(prisma))
+    # When a day of ticks runs on each
+    expected = _results(gcmc_db, _a_day(gcmc_db))
+    got = _results(prisma, _a_day(prisma))
 
     # Then every job ran for every tenant, and left the same results on both
     assert {run[0] for run in expected["job_runs"]} == set(COMPARED_JOBS)

@@ -49,7 +49,7 @@ def _statements(engine: Engine) -> Iterator[list[str]]:
 @pytest.fixture
 def prisma(gcmc_postgres_url: str) -> Iterator[tuple[Engine, Tables]]:
     """Prisma-shaped tables with three tenants (text ids; one in a timezone that does not
-    exist) and one succeeded run."""
+    exist), two known to the scheduler for a week, and one succeeded run."""
     with prisma_platform(gcmc_postgres_url) as (engine, t):
         upgrade(engine)
         with engine.begin() as connection:
@@ -59,6 +59,14 @@ def prisma(gcmc_postgres_url: str) -> Iterator[tuple[Engine, Tables]]:
                     {"id": "ten-a", "name": "Acme", "timezone": "UTC"},
                     {"id": "ten-b", "name": "Bento", "timezone": "Asia/Tokyo"},
                     {"id": "ten-x", "name": "Mars", "timezone": "Mars/Olympus"},
+                ],
+            )
+            # The scheduler has known both usable tenants for a week
+            connection.execute(
+                insert(t.scheduled_tenants),
+                [
+                    {"tenant_id": tenant, "first_seen_at": NOW - timedelta(days=7)}
+                    for tenant in ("ten-a", "ten-b")
                 ],
             )
             connection.execute(
@@ -108,6 +116,7 @@ def test_the_ledger_reads_answer_with_text_ids_in_constant_statements(
     by_key = {(s.job, s.tenant_id): s for s in statuses}
     assert not by_key[("compliance_refresh", "ten-a")].overdue
     assert by_key[("compliance_refresh", "ten-b")].overdue
+    assert by_key[("compliance_refresh", "ten-b")].scheduled_since == NOW - timedelta(days=7)
     assert by_key[("compliance_refresh", "ten-x")].problem is not None
 
     with _statements(engine) as seen, Session(engine) as session:
