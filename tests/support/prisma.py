@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 
 from gcmc_jobs.db.mapping import PRISMA, SchemaMapping
+from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.tables import Tables
 
 __all__ = ["MIGRATION", "PrismaDatabase", "apply_prisma_migration", "prisma_mapping"]
@@ -36,10 +37,9 @@ class PrismaDatabase:
     tables: Tables
 
     def create_own_tables(self) -> None:
-        """Create the package's own tables next to Prisma's (what ``gcmc-jobs db upgrade``
-        does when the platform's tables are external)."""
-        with self.engine.begin() as connection:
-            self.tables.metadata.create_all(connection, tables=self.tables.own)
+        """Create the package's own tables next to Prisma's: ``gcmc-jobs db upgrade`` with
+        the platform's tables external (the packaged migrations, on :attr:`engine`)."""
+        upgrade(self.engine)
 
     def write_mapping(self, path: Path) -> Path:
         """Write :attr:`mapping` as a JSON file for ``GCMC_JOBS_SCHEMA_MAPPING``."""
