@@ -15,6 +15,7 @@ from gcmc_jobs.cli._app import (
     app,
     configure_command_logging,
     console,
+    engine,
     fail,
     print_json,
     print_table,
@@ -59,12 +60,13 @@ def parse_since(value: str | None) -> datetime | None:
 
 
 def _store() -> SqlDeadLetterStore:
-    from gcmc_jobs.db.engine import make_engine
+    """The dead letters of the configured mapping (its package schema): the engine is
+    ``_app.engine()``'s, bound to the mapping's tables as the runtime's is."""
     from gcmc_jobs.middleware.stores.dead_letters import SqlDeadLetterStore
 
     current = settings()
     configure_command_logging(current)
-    return SqlDeadLetterStore(make_engine(current.database_url.get_secret_value()))
+    return SqlDeadLetterStore(engine(current))
 
 
 ActorOpt = typer.Option(None, "--actor", help="Only this actor.")

@@ -1,7 +1,8 @@
 """Dead-letter stores: messages that failed for good, with everything needed to replay them.
 
-:class:`SqlDeadLetterStore` writes the ``dead_letters`` table; :class:`StubDeadLetterStore`
-keeps records in the process (tests, single process).
+:class:`SqlDeadLetterStore` writes the ``dead_letters`` table of its engine's mapping
+(:func:`~gcmc_jobs.db.tables.tables_of`: in the mapping's package schema);
+:class:`StubDeadLetterStore` keeps records in the process (tests, single process).
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, Row, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
-from gcmc_jobs.db.models import DeadLetter
+from gcmc_jobs.db.tables import tables_of
 
 __all__ = [
     "DeadLetterFilter",
@@ -126,7 +126,8 @@ def _utc(value: datetime) -> datetime:
 
 
 class SqlDeadLetterStore(DeadLetterStore):
-    """The ``dead_letters`` table. ``engine`` is an Engine or a function returning one
+    """The ``dead_letters`` table of the engine's mapping (:func:`tables_of`: the runtime
+    binds its engine to its tables). ``engine`` is an Engine or a function returning one
     (called at first use, so building the middleware opens no connection)."""
 
     def __init__(self, engine: Engine | Callable[[], Engine]) -> None:
@@ -138,6 +139,11 @@ class SqlDeadLetterStore(DeadLetterStore):
         if not isinstance(self._engine, Engine):
             self._engine = self._engine()
         return self._engine
+
+    @property
+    def table(self) -> Table:
+        """The ``dead_letters`` table of the engine's mapping (its package schema)."""
+        return tables_of(self.engine).dead_letters
 
     def add(self, record: DeadLetterRecord) -> None:
         engine = self.engine
@@ -154,7 +160,7 @@ class SqlDeadLetterStore(DeadLetterStore):
             "attempts": record.attempts,
             "failed_at": record.failed_at,
         }
-        table = DeadLetter.__table__
+        table = self.table
         with engine.begin() as connection:
             if engine.dialect.name == "postgresql":
                 statement: Any = postgresql.insert(table).on_conflict_do_nothing(
@@ -166,7 +172,7 @@ class SqlDeadLetterStore(DeadLetterStore):
                 )
             else:  # pragma: no cover - other dialects: check, then insert
                 exists = connection.scalar(
-                    select(DeadLetter.id).where(DeadLetter.message_id == record.message_id)
+                    select(table.c.id).where(table.c.message_id == record.message_id)
                 )
                 if exists is not None:
                     return
@@ -174,26 +180,27 @@ class SqlDeadLetterStore(DeadLetterStore):
             connection.execute(statement, values)
 
     @staticmethod
-    def _where(where: DeadLetterFilter) -> list[Any]:
+    def _where(table: Table, where: DeadLetterFilter) -> list[Any]:
+        c = table.c
         clauses: list[Any] = []
         if where.actor is not None:
-            clauses.append(DeadLetter.actor == where.actor)
+            clauses.append(c.actor == where.actor)
         if where.queue is not None:
-            clauses.append(DeadLetter.queue == where.queue)
+            clauses.append(c.queue == where.queue)
         if where.error is not None:
-            clauses.append(DeadLetter.error_type == where.error)
+            clauses.append(c.error_type == where.error)
         if where.since is not None:
-            clauses.append(DeadLetter.failed_at >= where.since)
+            clauses.append(c.failed_at >= where.since)
         if where.before is not None:
-            clauses.append(DeadLetter.failed_at < where.before)
+            clauses.append(c.failed_at < where.before)
         if where.replayed is True:
-            clauses.append(DeadLetter.replayed_at.is_not(None))
+            clauses.append(c.replayed_at.is_not(None))
         elif where.replayed is False:
-            clauses.append(DeadLetter.replayed_at.is_(None))
+            clauses.append(c.replayed_at.is_(None))
         return clauses
 
     @staticmethod
-    def _record(row: DeadLetter) -> DeadLetterRecord:
+    def _record(row: Row[Any]) -> DeadLetterRecord:
         return DeadLetterRecord(
             id=row.id,
             message_id=row.message_id,
@@ -214,31 +221,35 @@ class SqlDeadLetterStore(DeadLetterStore):
     def find(
         self, where: DeadLetterFilter = DeadLetterFilter(), *, limit: int | None = None
     ) -> list[DeadLetterRecord]:
+        table = self.table
         query = (
-            select(DeadLetter)
-            .where(*self._where(where))
-            .order_by(DeadLetter.failed_at.desc(), DeadLetter.id.desc())
+            select(table)
+            .where(*self._where(table, where))
+            .order_by(table.c.failed_at.desc(), table.c.id.desc())
             .limit(limit)
         )
-        with Session(self.engine) as session:
-            return [self._record(row) for row in session.scalars(query)]
+        with self.engine.connect() as connection:
+            return [self._record(row) for row in connection.execute(query)]
 
     def get(self, ids: Sequence[int]) -> list[DeadLetterRecord]:
-        query = select(DeadLetter).where(DeadLetter.id.in_(list(ids))).order_by(DeadLetter.id)
-        with Session(self.engine) as session:
-            return [self._record(row) for row in session.scalars(query)]
+        table = self.table
+        query = select(table).where(table.c.id.in_(list(ids))).order_by(table.c.id)
+        with self.engine.connect() as connection:
+            return [self._record(row) for row in connection.execute(query)]
 
     def mark_replayed(self, id: int, *, as_message_id: str, at: datetime) -> None:
+        table = self.table
         with self.engine.begin() as connection:
             connection.execute(
-                update(DeadLetter)
-                .where(DeadLetter.id == id)
+                update(table)
+                .where(table.c.id == id)
                 .values(replayed_at=at, replayed_as=as_message_id)
             )
 
     def purge(self, where: DeadLetterFilter) -> int:
         with self.engine.begin() as connection:
-            result = connection.execute(delete(DeadLetter).where(*self._where(where)))
+            table = self.table
+            result = connection.execute(delete(table).where(*self._where(table, where)))
             return int(result.rowcount)
 
 

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from gcmc_jobs.db.engine import make_engine
+from gcmc_jobs.db.mapping import load_mapping
+from gcmc_jobs.db.tables import bind, build_tables
 from gcmc_jobs.ops.failures import explain
 from gcmc_jobs.ops.health.registry import ALL_CHECKS, Check
 from gcmc_jobs.ops.health.report import CheckResult, HealthReport, worst
@@ -34,7 +36,10 @@ def check_health(
     masked).
 
     ``now`` (aware; default: the current instant) is the instant every check judges by.
-    ``engine`` defaults to a new engine on ``settings.database_url`` (disposed after).
+    ``engine`` defaults to a new engine on ``settings.database_url`` (disposed after), bound
+    to the tables of the configured mapping as the runtime's is (``schema_mapping``,
+    ``platform_tables``): the checks read them with
+    :func:`~gcmc_jobs.db.tables.tables_of`.
     """
     names = list(checks) if checks is not None else list(registry)
     now = now or datetime.now(UTC)
@@ -64,9 +69,16 @@ def check_health(
 
 
 def _engine(settings: Settings) -> Engine:
-    """An engine on ``settings.database_url`` that gives up connecting within the timeout."""
+    """An engine on ``settings.database_url`` that gives up connecting within the timeout,
+    bound to the configured mapping's tables."""
+    tables = build_tables(
+        load_mapping(settings.schema_mapping), managed=settings.platform_tables == "managed"
+    )
     url = settings.database_url.get_secret_value()
     seconds = max(1, settings.health_timeout_ms // 1000)
     if url.startswith("postgresql"):
-        return make_engine(url, connect_args={"connect_timeout": seconds})
-    return make_engine(url)
+        engine = make_engine(url, connect_args={"connect_timeout": seconds})
+    else:
+        engine = make_engine(url)
+    bind(engine, tables)
+    return engine
