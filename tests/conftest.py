@@ -18,9 +18,15 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
+from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.tables import Tables, bind, build_tables
 from tests.support import RedisServer
-from tests.support.prisma import PrismaDatabase, apply_prisma_migration, prisma_mapping
+from tests.support.prisma import (
+    PrismaDatabase,
+    SplitSchemas,
+    apply_prisma_migration,
+    prisma_mapping,
+)
 
 settings.register_profile(
     "default",
@@ -71,6 +77,26 @@ def prisma_db(prisma_migrated_db: PrismaDatabase) -> tuple[Engine, Tables]:
     to the ``prisma`` preset's tables, and those tables."""
     prisma_migrated_db.create_own_tables()
     return prisma_migrated_db.engine, prisma_migrated_db.tables
+
+
+@pytest.fixture
+def prisma_split_db(prisma_migrated_db: PrismaDatabase, tmp_path: Path) -> Iterator[SplitSchemas]:
+    """``prisma_migrated_db`` with the package's own tables in a schema of their own (a
+    ``package_schema`` other than the platform's), created by ``gcmc-jobs db upgrade`` with
+    the platform's tables external; that schema is dropped afterwards."""
+    package_schema = f"jobs_{uuid.uuid4().hex[:8]}"
+    mapping = prisma_migrated_db.mapping.model_copy(update={"package_schema": package_schema})
+    engine = create_engine(prisma_migrated_db.url)
+    bind(engine, build_tables(mapping, managed=False))
+    path = tmp_path / "mapping.json"
+    path.write_text(mapping.model_dump_json(by_alias=True))
+    try:
+        upgrade(engine)
+        yield SplitSchemas(prisma_migrated_db.url, engine, package_schema, mapping, path)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{package_schema}" CASCADE'))
+        engine.dispose()
 
 
 @pytest.fixture(params=PRESET_NAMES)

@@ -3,12 +3,15 @@ validated shapes of common parameters."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from typing import Annotated, Any, NoReturn
 
 from fastapi import Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
 
 from gcmc_jobs.bootstrap import configure
+from gcmc_jobs.db.tables import Id
 from gcmc_jobs.errors import GcmcJobsError, NotConfiguredError
 from gcmc_jobs.runtime import Runtime, current
 from gcmc_jobs.settings import Settings
@@ -22,6 +25,7 @@ __all__ = [
     "db_int",
     "engine",
     "is_stub",
+    "platform_id",
     "runtime",
     "settings",
 ]
@@ -60,6 +64,33 @@ def is_stub(settings: Settings) -> bool:
 
 class UnknownId(GcmcJobsError, LookupError):
     """An id outside any stored range (answered 404, never sent to the database)."""
+
+
+def platform_id(request: Request, value: int | str | None, loc: tuple[str, ...]) -> Id | None:
+    """``value`` (a :data:`~gcmc_jobs.http.schemas.PlatformId`) as an id of the configured
+    mapping (``schema_mapping``: integer, UUID or text ids), or a 422 at ``loc`` in
+    FastAPI's validation-error shape: a non-number where the ids are integers, a malformed
+    UUID where they are UUIDs."""
+    if value is None:
+        return None
+    id_type = runtime(request).tables.mapping.id_type
+    if id_type == "integer":
+        text = str(value)
+        if text.isascii() and text.isdigit() and 1 <= int(text) <= 2**31 - 1:
+            return int(text)
+        _invalid(loc, value, "the platform's ids are integers: expected one from 1 to 2147483647")
+    if id_type == "uuid":
+        try:
+            return str(uuid.UUID(str(value)))
+        except ValueError:
+            _invalid(loc, value, "the platform's ids are UUIDs: expected one")
+    return str(value)
+
+
+def _invalid(loc: tuple[str, ...], value: Any, message: str) -> NoReturn:
+    raise RequestValidationError(
+        [{"type": "value_error", "loc": loc, "msg": message, "input": value}]
+    )
 
 
 def db_int(value: int) -> int:

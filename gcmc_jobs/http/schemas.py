@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "PLATFORM_ID",
     "DeadLetterDetail",
     "DeadLetterSummary",
     "HealthBody",
     "JobRunBody",
     "MessageStatusBody",
     "PauseBody",
+    "PlatformId",
     "PurgeBody",
     "QueueBody",
     "ReplayBody",
@@ -21,6 +23,13 @@ __all__ = [
     "TriggerBody",
     "TriggerRequest",
 ]
+
+#: A text or UUID platform id: printable ASCII, no space (``cuid()``, UUIDs, slugs).
+PLATFORM_ID = r"^[!-~]{1,200}$"
+#: A tenant or user id as the API takes it: an integer, or a text id (Prisma's ``cuid()``, a
+#: UUID). :func:`gcmc_jobs.http.deps.platform_id` checks it against the configured mapping's
+#: ids (a 422 for a non-number where they are integers).
+PlatformId = Annotated[int, Field(ge=1, le=2**31 - 1)] | Annotated[str, Field(pattern=PLATFORM_ID)]
 
 
 class QueueBody(BaseModel):
@@ -81,7 +90,7 @@ class PurgeBody(BaseModel):
 class JobRunBody(BaseModel):
     id: int
     job: str
-    tenant_id: int
+    tenant_id: int | str
     local_date: date
     scheduled_for: datetime | None
     started_at: datetime | None
@@ -96,7 +105,7 @@ class ScheduleBody(BaseModel):
 
     job: str
     local_time: str = Field(description="HH:MM in each tenant's own timezone.")
-    tenant_id: int | None = None
+    tenant_id: int | str | None = None
     tenant: str | None = Field(default=None, description="The tenant's name.")
     timezone: str | None = None
     local_date: date | None = Field(default=None, description="The local date of the next run.")
@@ -117,7 +126,9 @@ class ScheduleBody(BaseModel):
 
 
 class TriggerRequest(BaseModel):
-    tenant_id: int = Field(ge=1, le=2**31 - 1, description="Run the job for this tenant.")
+    tenant_id: PlatformId = Field(
+        description="Run the job for this tenant (an integer or a text id, as the platform's)."
+    )
     local_date: date | None = Field(
         default=None, description="The tenant-local date to run for; today by default."
     )
@@ -129,7 +140,7 @@ class TriggerRequest(BaseModel):
 
 class TriggerBody(BaseModel):
     job: str
-    tenant_id: int
+    tenant_id: int | str
     local_date: date = Field(description="The tenant-local date the run is for.")
     force: bool
     dedup_key: str | None = Field(

@@ -10,9 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from gcmc_jobs import configured
 from gcmc_jobs.http import create_app
 from gcmc_jobs.middleware.stores.dead_letters import DeadLetterRecord, SqlDeadLetterStore
 from gcmc_jobs.settings import Settings
+from tests.support.prisma import SplitSchemas
 
 TOKEN = "test-admin-token"
 
@@ -37,6 +39,32 @@ def api(gcmc_settings: Settings, gcmc_broker: dramatiq.Broker) -> Iterator[TestC
     """A client of the app, sending the admin token."""
     with TestClient(
         create_app(gcmc_settings), headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def prisma_settings(prisma_split_db: SplitSchemas) -> Iterator[Settings]:
+    """Settings of the app on the ``prisma`` mapping (text ids), the package's tables in a
+    schema of their own, with the runtime configured on that database (stub broker)."""
+    settings = Settings(
+        database_url=prisma_split_db.url,
+        broker_url="stub://",
+        email_url="memory://",
+        log_format="json",
+        admin_token=TOKEN,
+        schema_mapping=str(prisma_split_db.mapping_path),
+        platform_tables="external",
+    )
+    with configured(settings, engine=prisma_split_db.engine):
+        yield settings
+
+
+@pytest.fixture
+def prisma_api(prisma_settings: Settings) -> Iterator[TestClient]:
+    """A client of the app on ``prisma_settings``, sending the admin token."""
+    with TestClient(
+        create_app(prisma_settings), headers={"Authorization": f"Bearer {TOKEN}"}
     ) as client:
         yield client
 

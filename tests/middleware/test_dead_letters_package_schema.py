@@ -5,64 +5,28 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import dramatiq
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from gcmc_jobs import configured
 from gcmc_jobs.actors import refresh_compliance
 from gcmc_jobs.cli import app
-from gcmc_jobs.db.migrate import upgrade
-from gcmc_jobs.db.tables import bind, build_tables
 from gcmc_jobs.settings import Settings
-from tests.support.prisma import PrismaDatabase
+from tests.support.prisma import SplitSchemas
 
 runner = CliRunner()
 
 
-@dataclass(frozen=True)
-class JobsSchema:
-    """The prisma preset with the package's tables in ``schema``, apart from Prisma's."""
-
-    engine: Engine
-    schema: str
-    env: dict[str, str]
-
-
 @pytest.fixture
-def jobs_schema(
-    prisma_migrated_db: PrismaDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[JobsSchema]:
-    schema = f"jobs_{uuid.uuid4().hex[:8]}"
-    mapping = prisma_migrated_db.mapping.model_copy(update={"package_schema": schema})
-    engine = create_engine(prisma_migrated_db.url)
-    bind(engine, build_tables(mapping, managed=False))
-    upgrade(engine)  # gcmc-jobs db upgrade, external: the package's tables in `schema`
-    path = tmp_path / "mapping.json"
-    path.write_text(mapping.model_dump_json(by_alias=True))
-    env = {
-        "GCMC_JOBS_DATABASE_URL": prisma_migrated_db.url,
-        "GCMC_JOBS_SCHEMA_MAPPING": str(path),
-        "GCMC_JOBS_PLATFORM_TABLES": "external",
-        "GCMC_JOBS_BROKER_URL": "stub://",
-        "GCMC_JOBS_EMAIL_URL": "memory://",
-        "GCMC_JOBS_LOG_LEVEL": "WARNING",
-    }
-    for name, value in env.items():
+def split(prisma_split_db: SplitSchemas, monkeypatch: pytest.MonkeyPatch) -> SplitSchemas:
+    """The split database, and the environment of a command on it."""
+    for name, value in prisma_split_db.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("GCMC_JOBS_REDIS_URL", raising=False)
-    try:
-        yield JobsSchema(engine, schema, env)
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
+    return prisma_split_db
 
 
 def _rows(engine: Engine, qualified: str) -> list[tuple[object, ...]]:
@@ -76,11 +40,11 @@ def _rows(engine: Engine, qualified: str) -> list[tuple[object, ...]]:
 
 
 def test_a_message_failing_for_good_lands_in_the_package_schema_and_every_reader_sees_it(
-    jobs_schema: JobsSchema, gcmc_db: Engine
+    split: SplitSchemas, gcmc_db: Engine
 ) -> None:
     # Given a worker on the prisma mapping, its package tables in a schema of their own
     settings = Settings()
-    with configured(settings, engine=jobs_schema.engine) as runtime:
+    with configured(settings, engine=split.engine) as runtime:
         broker = runtime.broker
         broker.emit_after("process_boot")
         worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=1)
@@ -94,10 +58,8 @@ def test_a_message_failing_for_good_lands_in_the_package_schema_and_every_reader
             worker.stop()
 
     # Then it is in the package schema's dead_letters, and not in the search path's
-    qualified = f'"{jobs_schema.schema}".dead_letters'
-    assert _rows(jobs_schema.engine, qualified) == [
-        (message.message_id, "refresh_compliance", None)
-    ]
+    qualified = f'"{split.package_schema}".dead_letters'
+    assert _rows(split.engine, qualified) == [(message.message_id, "refresh_compliance", None)]
     assert _rows(gcmc_db, "public.dead_letters") == []
 
     # And gcmc-jobs dead-letters list and show find it
@@ -121,7 +83,7 @@ def test_a_message_failing_for_good_lands_in_the_package_schema_and_every_reader
     assert replayed.exit_code == 0, replayed.output
 
     # Then the replay is recorded on its row, and the health check sees none waiting
-    ((_, _, replayed_as),) = _rows(jobs_schema.engine, qualified)
+    ((_, _, replayed_as),) = _rows(split.engine, qualified)
     assert replayed_as not in (None, message.message_id)
     after = json.loads(runner.invoke(app, ["health", "--check", "dead_letters"]).output)
     assert after["checks"]["dead_letters"]["waiting"] == 0

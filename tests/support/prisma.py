@@ -16,7 +16,13 @@ from gcmc_jobs.db.mapping import PRISMA, SchemaMapping
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.tables import Tables
 
-__all__ = ["MIGRATION", "PrismaDatabase", "apply_prisma_migration", "prisma_mapping"]
+__all__ = [
+    "MIGRATION",
+    "PrismaDatabase",
+    "SplitSchemas",
+    "apply_prisma_migration",
+    "prisma_mapping",
+]
 
 MIGRATION = Path(__file__).with_name("prisma_migration.sql")
 
@@ -45,6 +51,30 @@ class PrismaDatabase:
         """Write :attr:`mapping` as a JSON file for ``GCMC_JOBS_SCHEMA_MAPPING``."""
         path.write_text(json.dumps(self.mapping.model_dump(mode="json", by_alias=True)))
         return path
+
+
+@dataclass(frozen=True)
+class SplitSchemas:
+    """Prisma's tables in one schema, the package's in ``package_schema`` (created by the
+    packaged migrations, the platform's tables external): ``engine`` is bound to
+    ``mapping``'s tables, which ``mapping_path`` holds for ``GCMC_JOBS_SCHEMA_MAPPING``."""
+
+    url: str
+    engine: Engine
+    package_schema: str
+    mapping: SchemaMapping
+    mapping_path: Path
+
+    def env(self) -> dict[str, str]:
+        """``GCMC_JOBS_*`` variables of a process on this database (stub broker, no Redis)."""
+        return {
+            "GCMC_JOBS_DATABASE_URL": self.url,
+            "GCMC_JOBS_SCHEMA_MAPPING": str(self.mapping_path),
+            "GCMC_JOBS_PLATFORM_TABLES": "external",
+            "GCMC_JOBS_BROKER_URL": "stub://",
+            "GCMC_JOBS_EMAIL_URL": "memory://",
+            "GCMC_JOBS_LOG_LEVEL": "WARNING",
+        }
 
 
 def prisma_mapping(schema: str) -> SchemaMapping:

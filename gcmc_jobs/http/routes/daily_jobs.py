@@ -14,6 +14,7 @@ from gcmc_jobs.actors.schedule import run_daily_job
 from gcmc_jobs.errors import UnknownJob
 from gcmc_jobs.http import deps, schemas
 from gcmc_jobs.http.deps import NAME, Limit, Name
+from gcmc_jobs.http.schemas import PlatformId
 from gcmc_jobs.scheduling.jobs import check_job
 from gcmc_jobs.scheduling.jobs import job_times as all_job_times
 from gcmc_jobs.scheduling.ledger_view import list_runs, next_runs
@@ -35,14 +36,17 @@ def runs(
         int, Query(ge=0, le=2**31 - 1, description="Skip this many rows first (paging).")
     ] = 0,
     job: Name = None,
-    tenant_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    tenant_id: Annotated[
+        PlatformId | None, Query(description="Only this tenant (an integer or a text id).")
+    ] = None,
     since: Annotated[
         date | None, Query(description="Only runs for this local date or later.")
     ] = None,
 ) -> list[schemas.JobRunBody]:
+    tenant = deps.platform_id(request, tenant_id, ("query", "tenant_id"))
     with Session(deps.engine(request)) as session:
         found = list_runs(
-            session, job=job, tenant_id=tenant_id, since=since, limit=limit, offset=offset
+            session, job=job, tenant_id=tenant, since=since, limit=limit, offset=offset
         )
     return [schemas.JobRunBody.model_validate(run.as_dict()) for run in found]
 
@@ -55,16 +59,17 @@ def runs(
 def schedules(
     request: Request,
     tenant_id: Annotated[
-        int | None, Query(ge=1, le=2**31 - 1, description="Only this tenant (active or not).")
+        PlatformId | None, Query(description="Only this tenant (active or not).")
     ] = None,
 ) -> list[schemas.ScheduleBody]:
+    tenant = deps.platform_id(request, tenant_id, ("query", "tenant_id"))
     job_times = all_job_times(deps.settings(request))
     with Session(deps.engine(request)) as session:
         found = next_runs(
             session,
             job_times,
             now=datetime.now(UTC),
-            tenant_id=tenant_id,
+            tenant_id=tenant,
             limit=MAX_SCHEDULED_TENANTS,
         )
     if not found:  # no tenant yet: still say when each job runs
@@ -97,6 +102,8 @@ def trigger(
         check_job(job)
     except UnknownJob as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    tenant = deps.platform_id(request, body.tenant_id, ("body", "tenant_id"))
+    assert tenant is not None
     runtime = deps.runtime(request)
     with Session(runtime.engine) as session:
         result = trigger_runs(
@@ -104,7 +111,7 @@ def trigger(
             runtime.broker,
             run_daily_job.message_with_options,
             job,
-            [body.tenant_id],
+            [tenant],
             now=datetime.now(UTC),
             local_date=body.local_date,
             force=body.force,

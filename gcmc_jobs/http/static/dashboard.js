@@ -104,7 +104,7 @@
         }
       });
       // Per tenant: grouped by tenant, newest first within each.
-      runs.sort((a, b) => a.tenant_id - b.tenant_id || (a.local_date < b.local_date ? 1 : -1));
+      runs.sort((a, b) => (a.tenant_id < b.tenant_id ? -1 : a.tenant_id > b.tenant_id ? 1 : 0) || (a.local_date < b.local_date ? 1 : -1));
       fill("runs", runs, (row, r) => {
         cell(row, r.tenant_id);
         cell(row, r.job);
