@@ -1,13 +1,16 @@
-"""The admin API on the ``prisma`` preset: text tenant ids in and out, the ledger read from the
-package's own schema; and a clear 422 for a non-number where the ids are integers."""
+"""The admin API on the ``prisma`` preset: text tenant ids in and out, the ledger and the dead
+letters read from the package's own schema; and a clear 422 for a non-number where the ids
+are integers."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gcmc_jobs.middleware.stores.dead_letters import DeadLetterRecord, SqlDeadLetterStore
 from gcmc_jobs.scheduling.clock import local_date
 from gcmc_jobs.scheduling.runner import run_for_tenant
 from gcmc_jobs.services.tenancy import tenant_zone
@@ -68,3 +71,36 @@ def test_a_non_number_is_a_clear_422_where_the_ids_are_integers(api: TestClient)
     # And a number is still taken as one (as a JSON number or as text)
     assert api.get("/api/runs", params={"tenant_id": "7"}).status_code == 200
     assert api.post(f"/api/jobs/{JOB}/run", json={"tenant_id": 99999}).status_code == 404
+
+
+def test_the_dead_letter_routes_and_the_health_report_read_the_package_schema(
+    prisma_api: TestClient, prisma_split_db: SplitSchemas
+) -> None:
+    # Given a dead letter stored in the package's own schema
+    SqlDeadLetterStore(prisma_split_db.engine).add(
+        DeadLetterRecord(
+            message_id="dead-on-prisma",
+            queue="gcmc_compliance",
+            actor="refresh_compliance",
+            args=["cknotatenant"],
+            kwargs={},
+            options={},
+            error_type="gcmc_jobs.errors.InvalidPayload",
+            error="no tenant with id cknotatenant",
+            traceback=None,
+            attempts=1,
+        )
+    )
+    with prisma_split_db.engine.connect() as connection:
+        stored = connection.execute(
+            text(f'SELECT message_id FROM "{prisma_split_db.package_schema}".dead_letters')
+        ).scalars()
+        assert list(stored) == ["dead-on-prisma"]
+
+    # Then the API lists it, shows it, and the health report counts it waiting
+    (listed,) = prisma_api.get("/api/dead-letters").json()
+    assert listed["message_id"] == "dead-on-prisma"
+    shown = prisma_api.get(f"/api/dead-letters/{listed['id']}").json()
+    assert shown["args"] == ["cknotatenant"]
+    health = prisma_api.get("/api/health").json()
+    assert health["checks"]["dead_letters"]["waiting"] == 1
