@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -134,13 +135,86 @@ def test_building_the_command_line_loads_no_command_implementation() -> None:
     assert "gcmc_jobs.cli.ops" in seen["modules"]  # type: ignore[operator]
 
 
-def test_the_queues_command_loads_settings_and_redis_but_no_orm_or_middleware_stack() -> None:
-    # What `gcmc-jobs queues` imports to run: the CLI, Settings, redis-py and its Lua reader.
-    seen = _import("gcmc_jobs.cli", "gcmc_jobs.ops.queue_stats")
-    loaded = set(seen["modules"])  # type: ignore[arg-type]
+# What the console script loads, run as `gcmc-jobs ...` in a fresh interpreter: the modules
+# left in sys.modules when the process exits (the command has run).
+RUN_CLI = textwrap.dedent(
+    """
+    import atexit, json, sys
+
+    report = sys.argv[1]
+    atexit.register(lambda: open(report, "w").write(json.dumps(sorted(sys.modules))))
+    sys.argv = ["gcmc-jobs", *sys.argv[2:]]
+
+    from gcmc_jobs.cli import main
+
+    sys.exit(main())
+    """
+)
+
+
+def _run_cli(tmp_path: Path, *args: str, **settings: str) -> tuple[str, set[str]]:
+    """stdout of ``gcmc-jobs *args`` with only the ``GCMC_JOBS_*`` ``settings`` given, and
+    the modules it had loaded when it exited."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GCMC_JOBS_")}
+    env.update({f"GCMC_JOBS_{name.upper()}": value for name, value in settings.items()})
+    report = tmp_path / "modules.json"
+    completed = subprocess.run(
+        [sys.executable, "-c", RUN_CLI, str(report), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=env,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout, set(json.loads(report.read_text()))
+
+
+# Loaded by no `--help` nor `queues` (issue 17, item 3): Dramatiq (and asyncio, which it and
+# redis-py import), pydantic (the settings' and Typer's parameter adapters), rich's progress
+# bars (`seed`, `run`), and gcmc-jobs' errors and settings.
+NOT_FOR_HELP = {
+    "dramatiq",
+    "asyncio",
+    "pydantic",
+    "pydantic_core",
+    "typer._adapters",
+    "rich.progress",
+    "rich.live",
+    "gcmc_jobs.errors",
+    "gcmc_jobs.settings",
+    "gcmc_jobs.runtime",
+}
+# Loaded by `--help` (typer.rich_utils, its help formatter, imports them) but not by a command
+# that runs and succeeds.
+HELP_ONLY = {"typer.rich_utils", "rich.markdown", "markdown_it", "rich.traceback", "pygments"}
+
+
+def test_the_help_loads_typer_and_rich_but_neither_dramatiq_nor_pydantic(tmp_path: Path) -> None:
+    out, loaded = _run_cli(tmp_path, "--help")
+
+    assert "queues" in out  # the help lists every command group
+    assert "dead-letters" in out
+    assert loaded >= HELP_ONLY  # the real help formatter ran
+    assert sorted(loaded & NOT_FOR_HELP) == []
+    assert _heavy(loaded) == []
+
+
+def test_the_queues_command_loads_settings_and_redis_but_no_orm_or_middleware_stack(
+    tmp_path: Path, gcmc_redis_url: str, gcmc_namespace: str
+) -> None:
+    # What `gcmc-jobs queues` imports to run, on a Redis broker: the CLI, Settings, redis-py
+    # and its Lua reader; not the help formatter nor the other commands' implementations.
+    out, loaded = _run_cli(
+        tmp_path, "queues", "--json", broker_url=gcmc_redis_url, namespace=gcmc_namespace
+    )
+
+    assert {row["name"] for row in json.loads(out)} >= {"gcmc_email", "gcmc_compliance"}
     assert {"redis", "pydantic_settings", "gcmc_jobs.ops.queue_stats"} <= loaded
     heavy = [n for n in _heavy(loaded) if n.split(".")[0] not in {"redis", "pydantic_settings"}]
     allowed = ("gcmc_jobs.settings", "gcmc_jobs.ops", "gcmc_jobs.middleware.stores.pauses")
     packages = {"gcmc_jobs.middleware.stores"}  # a package __init__: its names load lazily
     assert [n for n in heavy if not n.startswith(allowed) and n not in packages] == []
     assert not loaded & {"gcmc_jobs.middleware.deduplication", "gcmc_jobs.brokers"}
+    assert sorted(loaded & HELP_ONLY) == []
+    assert not loaded & {"rich.progress", "rich.live", "rich.panel", "pika", "dramatiq.brokers"}

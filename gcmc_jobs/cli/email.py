@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.panel import Panel
 
 from gcmc_jobs.cli._app import JsonOption, app, console, print_json, settings
 
@@ -65,6 +64,8 @@ def preview_command(
 
     Uses GCMC_JOBS_EMAIL_TEMPLATES_DIR when set, so a host application sees its overrides.
     """
+    from rich.panel import Panel
+
     from gcmc_jobs.email.registry import get_kind, validate_payload
     from gcmc_jobs.email.rendering import render
 

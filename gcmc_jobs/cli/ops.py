@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from gcmc_jobs.cli._app import JsonOption, app, console, fail, print_json, print_table, settings
-from gcmc_jobs.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from gcmc_jobs.settings import Settings
@@ -69,6 +68,8 @@ def _shared_pauses(command: str) -> Settings:
     """The settings, when they name the Redis the workers read pauses from. Without one
     (a RabbitMQ or stub broker and no ``GCMC_JOBS_REDIS_URL``), a pause would go to an
     in-process set of this command that no worker reads: refused, in one line."""
+    from gcmc_jobs.errors import ConfigurationError
+
     current = settings()
     if current.store_redis_url is None:
         raise ConfigurationError(

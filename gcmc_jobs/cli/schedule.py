@@ -13,9 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-import dramatiq
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from gcmc_jobs.cli._app import (
@@ -74,6 +72,7 @@ def _configured() -> Iterator[Runtime]:
     """gcmc-jobs configured from the environment for the command (the process's previous
     configuration is restored after); with the stub broker, a worker in this process
     delivers what the jobs send, and is drained before returning."""
+    import dramatiq
     from dramatiq.brokers.stub import StubBroker
 
     from gcmc_jobs.bootstrap import configured
@@ -178,6 +177,13 @@ def run_command(
     one runs again. Notifications and digest emails are never duplicated, even forced.
     """
     from dramatiq.brokers.stub import StubBroker
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from gcmc_jobs.actors.schedule import digests_of
     from gcmc_jobs.scheduling.jobs import check_job, import_host_modules

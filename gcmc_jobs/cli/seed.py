@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from gcmc_jobs.cli._app import app, console, engine, print_table, settings
@@ -31,6 +30,14 @@ def seed_command(
 
     Loads 100 tenants x 1,000 clients (~2.6M rows) into PostgreSQL with COPY in seconds.
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from gcmc_jobs.db.migrate import upgrade
     from gcmc_jobs.seeding import seed
 
