@@ -4,10 +4,12 @@ package docstring for how a command reports errors and prints).
 Adding a command (start-up stays light: ``gcmc-jobs --help`` and every command load only
 what the running command needs; ``tests/test_imports.py`` checks it):
 
-1. Write ``gcmc_jobs/cli/<group>.py``. At its top it imports only ``typer``, ``rich`` and
-   ``gcmc_jobs.cli._app`` (and the standard library): the names Typer needs to build the
-   command's signature and help. Register with ``@app.command("name")``, or a sub-app
-   ``x_app = typer.Typer(help=...)`` added with ``app.add_typer(x_app, name="x")``.
+1. Write ``gcmc_jobs/cli/<group>.py``. At its top it imports only ``typer``, ``rich``'s
+   console and table, and ``gcmc_jobs.cli._app`` (and the standard library): the names Typer
+   needs to build the command's signature and help. Not Dramatiq, not ``gcmc_jobs.errors``
+   (it imports Dramatiq), not ``rich.progress`` or ``rich.panel``. Register with
+   ``@app.command("name")``, or a sub-app ``x_app = typer.Typer(help=...)`` added with
+   ``app.add_typer(x_app, name="x")``.
 2. Import the implementation (``gcmc_jobs.ops``, ``db``, ``scheduling``, ``actors``,
    ``bootstrap``, SQLAlchemy, ...) *inside* the command function, first thing after its
    docstring; a type it only annotates with goes under ``if TYPE_CHECKING:``. Help text
