@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from gcmc_jobs import queue_names
+
 PROBE = textwrap.dedent(
     """
     import json, socket, sys
@@ -170,9 +172,9 @@ def _run_cli(tmp_path: Path, *args: str, **settings: str) -> tuple[str, set[str]
     return completed.stdout, set(json.loads(report.read_text()))
 
 
-# Loaded by no `--help` nor `queues` (issue 17, item 3): Dramatiq (and asyncio, which it and
-# redis-py import), pydantic (the settings' and Typer's parameter adapters), rich's progress
-# bars (`seed`, `run`), and gcmc-jobs' errors and settings.
+# Not loaded by `--help` (issue 17, item 3): Dramatiq (and asyncio, which it and redis-py
+# import), pydantic (the settings' and Typer's parameter adapters), rich's progress bars
+# (`seed`, `run`), and gcmc-jobs' errors and settings.
 NOT_FOR_HELP = {
     "dramatiq",
     "asyncio",
@@ -195,7 +197,7 @@ def test_the_help_loads_typer_and_rich_but_neither_dramatiq_nor_pydantic(tmp_pat
 
     assert "queues" in out  # the help lists every command group
     assert "dead-letters" in out
-    assert loaded >= HELP_ONLY  # the real help formatter ran
+    assert "typer.rich_utils" in loaded  # the real help formatter ran
     assert sorted(loaded & NOT_FOR_HELP) == []
     assert _heavy(loaded) == []
 
@@ -209,7 +211,7 @@ def test_the_queues_command_loads_settings_and_redis_but_no_orm_or_middleware_st
         tmp_path, "queues", "--json", broker_url=gcmc_redis_url, namespace=gcmc_namespace
     )
 
-    assert {row["name"] for row in json.loads(out)} >= {"gcmc_email", "gcmc_compliance"}
+    assert {row["name"] for row in json.loads(out)} >= set(queue_names.ALL)
     assert {"redis", "pydantic_settings", "gcmc_jobs.ops.queue_stats"} <= loaded
     heavy = [n for n in _heavy(loaded) if n.split(".")[0] not in {"redis", "pydantic_settings"}]
     allowed = ("gcmc_jobs.settings", "gcmc_jobs.ops", "gcmc_jobs.middleware.stores.pauses")
