@@ -44,7 +44,6 @@ from dramatiq.middleware import MiddlewareError
 from gcmc_jobs.brokers.hooks import implementing
 from gcmc_jobs.errors import DuplicateMessage
 from gcmc_jobs.logging.library import get_logger
-from gcmc_jobs.middleware import _context
 from gcmc_jobs.redis_keys import messages_key, queue_key
 
 __all__ = ["BulkResult", "enqueue_many", "release_unsent"]
@@ -163,40 +162,144 @@ def enqueue_many(
     return result
 
 
-Hook = Callable[[dramatiq.Message[Any], int | None], None]
+#: A step of a chunk's ``before_enqueue`` hooks: ``("each", hooks)``, consecutive per-message
+#: hooks run message by message, or ``("many", hook)``, one middleware's batched hook.
+Step = tuple[Literal["each", "many"], Any]
+
+#: The ``emit_before``/``emit_after`` of brokers whose only change to Dramatiq's is the
+#: filter of :func:`~gcmc_jobs.brokers.hooks.implementing` (gcmc-jobs' ``RedisBroker``
+#: registers its own): :func:`enqueue_many` may then call the middleware's hooks itself.
+PLAIN_EMITTERS: set[Any] = {dramatiq.Broker.emit_before, dramatiq.Broker.emit_after}
 
 
-def _hooks(broker: dramatiq.Broker, when: Literal["before", "after"]) -> Hook:
-    """``broker.emit_<when>("enqueue", …)``, calling only the middleware that implement the
-    hook (:func:`~gcmc_jobs.brokers.hooks.implementing`, the filter of gcmc-jobs'
-    ``RedisBroker``), with the same order and error handling. A broker that overrides
-    ``emit_*`` (gcmc-jobs' ``RedisBroker`` does, with the same filter) keeps its own."""
-    emit = getattr(broker, f"emit_{when}")
-    if getattr(type(broker), f"emit_{when}") is not getattr(dramatiq.Broker, f"emit_{when}"):
-        return lambda message, delay: emit("enqueue", message, delay)
-    name = f"{when}_enqueue"
-    found = implementing(broker.middleware, name)
-    hooks = found if when == "before" else tuple(reversed(found))
-    logger = broker.logger
+def _plain(broker: dramatiq.Broker) -> bool:
+    cls = type(broker)
+    return cls.emit_before in PLAIN_EMITTERS and cls.emit_after in PLAIN_EMITTERS
 
-    def call(message: dramatiq.Message[Any], delay: int | None) -> None:
-        for hook in hooks:
+
+def _before_steps(broker: dramatiq.Broker) -> list[Step]:
+    """The ``before_enqueue`` hooks of a chunk, in stack order: a middleware with a
+    ``before_enqueue_many`` is called once with the chunk, the others once per message
+    (consecutive ones message by message, as ``emit_before`` would). A broker that overrides
+    ``emit_before`` otherwise keeps its own, once per message."""
+    if not _plain(broker):
+        emit = broker.emit_before
+        return [("each", (lambda b, message, delay: emit("enqueue", message, delay),))]
+    steps: list[Step] = []
+    for middleware in broker.middleware:
+        many = getattr(middleware, "before_enqueue_many", None)
+        if callable(many):
+            steps.append(("many", many))
+            continue
+        hooks = implementing([middleware], "before_enqueue")
+        if not hooks:
+            continue
+        if steps and steps[-1][0] == "each":
+            steps[-1] = ("each", (*steps[-1][1], *hooks))
+        else:
+            steps.append(("each", hooks))
+    return steps
+
+
+def _after_steps(broker: dramatiq.Broker) -> list[Step]:
+    """The ``after_enqueue`` hooks of a chunk, in reverse stack order (as ``emit_after``):
+    ``after_enqueue_many`` once with the written messages, else ``after_enqueue`` per
+    message."""
+    if not _plain(broker):
+        emit = broker.emit_after
+        return [("each", (lambda b, message, delay: emit("enqueue", message, delay),))]
+    steps: list[Step] = []
+    for middleware in reversed(broker.middleware):
+        many = getattr(middleware, "after_enqueue_many", None)
+        if callable(many):
+            steps.append(("many", many))
+        else:
+            steps.extend(("each", (hook,)) for hook in implementing([middleware], "after_enqueue"))
+    return steps
+
+
+def _unexpected(broker: dramatiq.Broker, hook: Any) -> None:
+    broker.logger.critical(
+        "Unexpected failure in %s of %r.",
+        getattr(hook, "__name__", hook),
+        getattr(hook, "__self__", None),
+        exc_info=True,
+    )
+
+
+def _run_before(
+    broker: dramatiq.Broker,
+    steps: list[Step],
+    chunk: list[dramatiq.Message[Any]],
+    delay: int | None,
+    result: BulkResult,
+) -> tuple[list[dramatiq.Message[Any]], MiddlewareError | None]:
+    """Run a chunk's ``before_enqueue`` steps; returns the messages to write and the
+    ``MiddlewareError`` (not a duplicate) that stops the call, if any.
+
+    Per message, as Dramatiq's ``emit_before``: a duplicate drops the message, another
+    ``MiddlewareError`` keeps the messages before it and stops, any other error is logged
+    and ignored. A batched hook returns the messages that go on (``None``: all of them; the
+    ones it leaves out are counted as duplicates); a ``MiddlewareError`` from it stops the
+    call before any message of the chunk is written."""
+    survivors = chunk
+    error: MiddlewareError | None = None
+    for kind, hook in steps:
+        if not survivors:
+            break
+        if kind == "many":
             try:
-                hook(broker, message, delay)
-            except MiddlewareError:
-                if when == "before":
-                    raise
-                logger.critical("Unexpected failure in %s.", name, exc_info=True)
+                kept = hook(broker, survivors, delay)
+            except MiddlewareError as exc:
+                return [], exc
             except Exception:
-                logger.critical("Unexpected failure in %s.", name, exc_info=True)
+                _unexpected(broker, hook)
+                continue
+            if kept is not None:
+                kept = list(kept)
+                result.duplicates += len(survivors) - len(kept)
+                survivors = kept
+            continue
+        kept = []
+        for message in survivors:
+            try:
+                for each in hook:
+                    try:
+                        each(broker, message, delay)
+                    except MiddlewareError:
+                        raise
+                    except Exception:
+                        _unexpected(broker, each)
+            except MiddlewareError as exc:
+                if _is_duplicate(exc):
+                    result.duplicates += 1
+                    continue
+                error = exc  # the messages before it go on through the next steps
+                break
+            kept.append(message)
+        survivors = kept
+    return survivors, error
 
-    return call
 
-
-def _status_recorders(broker: dramatiq.Broker) -> list[Callable[..., None]]:
-    """``record_enqueued(messages, delay)`` of each middleware that records message statuses
-    (gcmc-jobs' ``StatusTracking``): a chunk's statuses in one call, not one per message."""
-    return [m.record_enqueued for m in broker.middleware if hasattr(m, "record_enqueued")]
+def _run_after(
+    broker: dramatiq.Broker,
+    steps: list[Step],
+    written: list[dramatiq.Message[Any]],
+    delay: int | None,
+) -> None:
+    for kind, hook in steps:
+        if kind == "many":
+            try:
+                hook(broker, written, delay)
+            except Exception:
+                _unexpected(broker, hook)
+            continue
+        for message in written:
+            for each in hook:
+                try:
+                    each(broker, message, delay)
+                except Exception:
+                    _unexpected(broker, each)
 
 
 def _with_options(message: dramatiq.Message[Any], **options: Any) -> dramatiq.Message[Any]:
@@ -220,24 +323,15 @@ def _redis_chunk(
     result: BulkResult,
     also: Also | None = None,
 ) -> None:
-    ready: list[tuple[str, dramatiq.Message[Any]]] = []
-    error: MiddlewareError | None = None
-    before, after = _hooks(broker, "before"), _hooks(broker, "after")
+    prepared: list[dramatiq.Message[Any]] = []
     for original in chunk:
         message = _with_options(original, redis_message_id=str(uuid4()))
-        queue_name = message.queue_name
         if delay is not None:
-            queue_name = dq_name(queue_name)
+            queue_name = dq_name(message.queue_name)
             message = message.copy(queue_name=queue_name, options={"eta": current_millis() + delay})
-        try:
-            before(message, delay)
-        except MiddlewareError as exc:
-            if not _is_duplicate(exc):
-                error = exc
-                break
-            result.duplicates += 1
-            continue
-        ready.append((queue_name, message))
+        prepared.append(message)
+    accepted, error = _run_before(broker, _before_steps(broker), prepared, delay, result)
+    ready = [(message.queue_name, message) for message in accepted]
 
     if ready:
         pipeline = broker.client.pipeline(transaction=strategy == "batched")
@@ -273,14 +367,7 @@ def _redis_chunk(
             also(pipeline, [message for _, message in ready])
         pipeline.execute()
         written = [message for _, message in ready]
-        token = _context.BULK_ENQUEUE.set(True)
-        try:
-            for message in written:
-                after(message, delay)
-                result.enqueued.append(message)
-        finally:
-            _context.BULK_ENQUEUE.reset(token)
-        for recorder in _status_recorders(broker):
-            recorder(written, delay)
+        _run_after(broker, _after_steps(broker), written, delay)
+        result.enqueued.extend(written)
     if error is not None:
         raise error

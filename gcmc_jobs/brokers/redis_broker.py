@@ -31,7 +31,7 @@ from dramatiq.common import current_millis, q_name
 from dramatiq.errors import DecodeError
 from dramatiq.middleware import Middleware, MiddlewareError
 
-from gcmc_jobs.brokers.bulk import release_unsent
+from gcmc_jobs.brokers.bulk import PLAIN_EMITTERS, release_unsent
 from gcmc_jobs.brokers.hooks import implementing
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.redis_keys import acks_key, dead_queue_key, messages_key
@@ -211,3 +211,7 @@ class RedisBroker(_DramatiqRedisBroker):
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
         return _DeadLetteringConsumer
+
+
+# Its emit_* only filter the hooks: bulk enqueue may call the batched ones itself.
+PLAIN_EMITTERS.update((RedisBroker.emit_before, RedisBroker.emit_after))

@@ -12,7 +12,7 @@ from dramatiq.common import q_name
 
 from gcmc_jobs.errors import KeyTemplateError
 
-__all__ = ["BULK_ENQUEUE", "DEAD_LETTERED", "REENQUEUE", "message_fields", "option", "resolve_key"]
+__all__ = ["DEAD_LETTERED", "REENQUEUE", "message_fields", "option", "resolve_key"]
 
 
 def option(broker: dramatiq.Broker, message: Any, name: str, default: Any = None) -> Any:
@@ -90,11 +90,4 @@ REENQUEUE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 #: ``after_nack`` runs after it, records ``dead_lettered`` rather than ``failed``.
 DEAD_LETTERED: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "gcmc_jobs_dead_lettered", default=None
-)
-
-#: True while :func:`gcmc_jobs.brokers.bulk.enqueue_many` runs a chunk's ``after_enqueue``
-#: hooks: it records the chunk's statuses in one call
-#: (:meth:`~gcmc_jobs.middleware.status_tracking.StatusTracking.record_enqueued`).
-BULK_ENQUEUE: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "gcmc_jobs_bulk_enqueue", default=False
 )

@@ -148,6 +148,28 @@ class Deduplication(Middleware):
             raise DuplicateMessage(message, key)
         message.options[CLAIMED] = True
 
+    def before_enqueue_many(
+        self, broker: dramatiq.Broker, messages: Sequence[Any], delay: int | None
+    ) -> list[Any]:
+        """A bulk enqueue's chunk: a message whose key :meth:`claim_many` took passes with no
+        round trip; any other goes through :meth:`before_enqueue`. Returns the messages that
+        go on (a duplicate is left out, logged and counted as in :meth:`before_enqueue`)."""
+        preclaimed = self._preclaimed_ids()
+        kept: list[Any] = []
+        for message in messages:
+            options = message.options
+            if not options.get(CLAIMED):
+                if message.message_id in preclaimed:
+                    preclaimed.discard(message.message_id)
+                    options[CLAIMED] = True
+                else:
+                    try:
+                        self.before_enqueue(broker, message, delay)
+                    except DuplicateMessage:
+                        continue
+            kept.append(message)
+        return kept
+
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         key = message.options.get("dedup_key")
         if key is None or message.options.get(CLAIMED):

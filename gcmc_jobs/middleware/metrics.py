@@ -34,6 +34,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
@@ -177,6 +178,22 @@ class Metrics(Middleware):
 
     def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
         self._count(message, "enqueued")
+
+    def after_enqueue_many(
+        self, broker: dramatiq.Broker, messages: Sequence[Any], delay: int | None
+    ) -> None:
+        """A bulk enqueue's written chunk: one increment per actor and queue."""
+        counts: dict[tuple[str, str], int] = {}
+        for message in messages:
+            key = (message.actor_name, message.queue_name)
+            counts[key] = counts.get(key, 0) + 1
+        for (actor, queue), count in counts.items():
+            child = self._children.get((actor, queue, "enqueued"))
+            if child is None:
+                child = self._children[(actor, queue, "enqueued")] = MESSAGES.labels(
+                    actor=actor, queue=q_name(queue), state="enqueued"
+                )
+            child.inc(count)
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         self._started.at = time.perf_counter()

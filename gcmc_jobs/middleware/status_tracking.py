@@ -164,8 +164,8 @@ class StatusTracking(Middleware):
     # -- send side ---------------------------------------------------------------------
 
     def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
-        if not self.ttl_ms or _context.BULK_ENQUEUE.get():
-            return  # off, or enqueue_many records the chunk itself (record_enqueued)
+        if not self.ttl_ms:
+            return
         retries = int(message.options.get("retries") or 0)
         failure = getattr(self._local, "failure", None)
         if failure is not None and failure[0] == message.message_id and retries:
@@ -185,10 +185,16 @@ class StatusTracking(Middleware):
         else:
             self._write(message, "enqueued", retries + 1, {"due_at": ""}, redelivered=redelivered)
 
+    def after_enqueue_many(
+        self, broker: dramatiq.Broker, messages: Sequence[Any], delay: int | None
+    ) -> None:
+        """A bulk enqueue's written chunk (:func:`~gcmc_jobs.brokers.bulk.enqueue_many`):
+        :meth:`record_enqueued`, one store call instead of one per message."""
+        self.record_enqueued(messages, delay)
+
     def record_enqueued(self, messages: Sequence[Any], delay: int | None) -> None:
         """Record newly sent ``messages`` as enqueued (or delayed, when ``delay`` > 0) in one
-        store call (one round trip): what :func:`~gcmc_jobs.brokers.bulk.enqueue_many` calls
-        for each chunk it has written, instead of one ``after_enqueue`` write per message."""
+        store call (one round trip)."""
         if not self.ttl_ms or not messages:
             return
         now = self._now()

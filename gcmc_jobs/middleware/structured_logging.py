@@ -4,6 +4,8 @@
 event                  when                   extra fields
 =====================  =====================  ===============================================
 ``enqueued``           a message was written  ``delay_ms`` (None: no delay)
+``enqueued_many``      a bulk enqueue wrote   ``messages`` (count), ``message_ids``,
+                       a chunk (debug level)  ``queues``, ``delay_ms`` (no per-message fields)
 ``started``            an attempt begins
 ``succeeded``          an attempt succeeded   ``duration_ms``
 ``retried``            ``Retries`` re-sent it ``attempt`` (the failed one), ``delay_ms``,
@@ -28,10 +30,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
 import structlog
+from dramatiq.common import q_name
 from dramatiq.middleware import Middleware
 
 from gcmc_jobs.logging.library import get_logger
@@ -111,6 +115,37 @@ class StructuredLogging(Middleware):
         if entry is not None:
             log, event, fields = entry
             log(event, **fields)
+
+    def before_enqueue_many(
+        self, broker: dramatiq.Broker, messages: Sequence[Any], delay: int | None
+    ) -> None:
+        """A bulk enqueue's chunk (:func:`gcmc_jobs.brokers.bulk.enqueue_many`): each message
+        gets its ``correlation_id`` (and delayed mark) as in :meth:`before_enqueue`; no event
+        is held per message, :meth:`after_enqueue_many` logs the chunk."""
+        bound = structlog.contextvars.get_contextvars().get("correlation_id")
+        for message in messages:
+            options = message.options
+            if delay is None:
+                options.pop(DELAYED, None)
+            else:
+                options[DELAYED] = True
+            if options.get("correlation_id") is None:
+                options["correlation_id"] = str(bound) if bound is not None else uuid.uuid4().hex
+
+    def after_enqueue_many(
+        self, broker: dramatiq.Broker, messages: Sequence[Any], delay: int | None
+    ) -> None:
+        """Log a bulk enqueue's written chunk as one ``enqueued_many`` event at debug level
+        (``messages``: the count, ``message_ids``, ``queues``, ``delay_ms``), not one
+        ``enqueued`` event per message."""
+        if messages:
+            self.logger.debug(
+                "enqueued_many",
+                messages=len(messages),
+                message_ids=[m.message_id for m in messages],
+                queues=sorted({q_name(m.queue_name) for m in messages}),
+                delay_ms=delay,
+            )
 
     # -- worker side ---------------------------------------------------------------------
 

@@ -9,11 +9,14 @@ from typing import Any
 import dramatiq
 import pytest
 import redis
+import structlog
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, MiddlewareError
+from structlog.testing import capture_logs
 
 from gcmc_jobs.brokers.bulk import enqueue_many
+from gcmc_jobs.middleware.metrics import REGISTRY
 from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.settings import Settings
 
@@ -162,3 +165,118 @@ def test_hook_errors_behave_as_in_dramatiq_and_nothing_accepted_is_lost(
     with pytest.raises(MiddlewareError, match="not this one"):
         enqueue_many(redis_broker, [picky.message(n) for n in range(6)])
     assert redis_broker.client.llen(f"{redis_broker.namespace}:bulk") == 3
+
+
+class Batched(Middleware):
+    """Implements the batched enqueue hooks (and the per-message ones, for send()); leaves
+    out the messages whose argument is odd."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int | None]] = []
+
+    def before_enqueue(self, broker: Any, message: Any, delay: int | None) -> None:
+        self.calls.append(("before", 1, delay))
+
+    def after_enqueue(self, broker: Any, message: Any, delay: int | None) -> None:
+        self.calls.append(("after", 1, delay))
+
+    def before_enqueue_many(self, broker: Any, messages: Any, delay: int | None) -> list[Any]:
+        self.calls.append(("before_many", len(messages), delay))
+        return [m for m in messages if m.args[0] % 2 == 0]
+
+    def after_enqueue_many(self, broker: Any, messages: Any, delay: int | None) -> None:
+        self.calls.append(("after_many", len(messages), delay))
+
+
+def test_a_middleware_with_batched_hooks_is_called_once_per_chunk(
+    redis_broker: RedisBroker,
+) -> None:
+    # Given a middleware with batched enqueue hooks after one with per-message hooks
+    batched = Batched()
+    redis_broker.add_middleware(batched)
+
+    @dramatiq.actor(broker=redis_broker, queue_name="bulk", actor_name="chunked")
+    def chunked(n: int) -> None: ...
+
+    # When 25 messages are enqueued in chunks of 10
+    result = enqueue_many(redis_broker, [chunked.message(n) for n in range(25)], chunk_size=10)
+
+    # Then the batched hooks ran once per chunk, with what was left of it; the messages it
+    # left out are counted as duplicates and never written
+    assert batched.calls == [
+        ("before_many", 10, None), ("after_many", 5, None),
+        ("before_many", 10, None), ("after_many", 5, None),
+        ("before_many", 5, None), ("after_many", 3, None),
+    ]  # fmt: skip
+    assert (len(result.enqueued), result.duplicates) == (13, 12)
+    assert [m.args[0] for m in result.enqueued] == list(range(0, 25, 2))
+    assert redis_broker.client.llen(f"{redis_broker.namespace}:bulk") == 13
+    # the per-message middleware saw every message before, the written ones after
+    calls = _recorder(redis_broker).calls
+    assert sum(1 for c in calls if c[0] == "before") == 25
+    assert sum(1 for c in calls if c[0] == "after") == 13
+
+    # And an ordinary send() still calls its per-message hooks
+    chunked.send(100)
+    assert batched.calls[-2:] == [("before", 1, None), ("after", 1, None)]
+
+
+class RefusesAll(Middleware):
+    def before_enqueue_many(self, broker: Any, messages: Any, delay: int | None) -> None:
+        if any(m.args == (13,) for m in messages):
+            raise MiddlewareError("not this chunk")
+
+
+def test_a_middleware_error_from_a_batched_hook_stops_the_call_at_its_chunk(
+    redis_broker: RedisBroker,
+) -> None:
+    redis_broker.add_middleware(RefusesAll())
+
+    @dramatiq.actor(broker=redis_broker, queue_name="bulk", actor_name="refused")
+    def refused(n: int) -> None: ...
+
+    # The chunks before the refused one are written, nothing of it or after it
+    with pytest.raises(MiddlewareError, match="not this chunk"):
+        enqueue_many(redis_broker, [refused.message(n) for n in range(30)], chunk_size=10)
+    assert redis_broker.client.llen(f"{redis_broker.namespace}:bulk") == 10
+
+
+def test_on_gcmc_jobs_stack_a_chunk_is_logged_once_and_each_message_keeps_its_context(
+    gcmc_redis_url: str, gcmc_namespace: str
+) -> None:
+    settings = Settings(
+        broker_url=gcmc_redis_url, namespace=f"{gcmc_namespace}:bl{uuid.uuid4().hex[:6]}"
+    )
+    runtime = Runtime(settings)
+    broker = runtime.broker
+    try:
+        actor_name = f"logged_{uuid.uuid4().hex[:6]}"
+
+        @dramatiq.actor(broker=broker, queue_name="bulk", actor_name=actor_name)
+        def logged(n: int) -> None: ...
+
+        labels = {"actor": actor_name, "queue": "bulk", "state": "enqueued"}
+        # When 7 messages are enqueued in chunks of 4 by a caller with a correlation id
+        structlog.contextvars.bind_contextvars(correlation_id="req-7")
+        try:
+            with capture_logs() as logs:
+                result = enqueue_many(broker, [logged.message(n) for n in range(7)], chunk_size=4)
+        finally:
+            structlog.contextvars.unbind_contextvars("correlation_id")
+
+        # Then each chunk is one enqueued_many event with its count and ids, no message has
+        # an event of its own, and every message carries the caller's correlation id
+        chunks = [e for e in logs if e["event"] == "enqueued_many"]
+        assert [c["messages"] for c in chunks] == [4, 3]
+        ids = [m.message_id for m in result.enqueued]
+        assert [i for c in chunks for i in c["message_ids"]] == ids
+        assert all(c["queues"] == ["bulk"] and c["log_level"] == "debug" for c in chunks)
+        assert "enqueued" not in [e["event"] for e in logs]
+        stored = broker.client.hvals(f"{settings.namespace}:bulk.msgs")  # type: ignore[attr-defined]
+        assert {dramatiq.Message.decode(b).options["correlation_id"] for b in stored} == {"req-7"}
+        # the metrics counted each message, the status store recorded each
+        assert REGISTRY.get_sample_value("gcmc_jobs_messages_total", labels) == 7
+        assert all(runtime.stores.status.get(i)["state"] == "enqueued" for i in ids)  # type: ignore[index]
+    finally:
+        broker.flush_all()
+        runtime.close()
