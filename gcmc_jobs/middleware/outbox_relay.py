@@ -9,11 +9,12 @@ deletes them in the same transaction.
 Exactly once, on the Redis broker: a relay can die after the broker has a batch and before
 its rows are deleted, and the next relay finds the rows again. So every enqueued message's
 relay key (:func:`gcmc_jobs.redis_keys.outbox_relayed_key`, kept ``marker_ttl`` ms) is
-written in the same ``MULTI`` as the message itself; before enqueueing, the relay reads the
-keys of its batch (one ``MGET``) and only deletes the rows whose message the broker already
-has. Either the message and its key are in Redis, or neither is. On other brokers
-(RabbitMQ, the stub) there is no such transaction: a relay killed in that window sends the
-batch again (at least once; a ``dedup_key`` still makes it run once).
+written in the same ``MULTI`` as the message itself (one Lua call for a chunk's keys); before
+enqueueing, the relay reads the keys of its batch (one ``MGET``) and only deletes the rows
+whose message the broker already has. Either the message and its key are in Redis, or
+neither is. On other brokers (RabbitMQ, the stub) there is no such transaction: a relay
+killed in that window sends the batch again (at least once; a ``dedup_key`` still makes it
+run once).
 
 In workers it runs on a daemon thread started at worker boot (when ``enabled``), woken by
 the store (PostgreSQL ``NOTIFY`` at the host's commit) or every ``poll_ms``; ``gcmc-jobs
@@ -37,6 +38,14 @@ from gcmc_jobs.redis_keys import outbox_relayed_key
 __all__ = ["OutboxRelay"]
 
 logger = structlog.get_logger("gcmc_jobs.middleware.outbox_relay")
+
+#: Sets each key of KEYS to 1 with a TTL of ARGV[1] ms: a chunk's relay keys in one command.
+_SET_MARKERS = """
+for _, key in ipairs(KEYS) do
+  redis.call('SET', key, '1', 'PX', ARGV[1])
+end
+return #KEYS
+"""
 
 #: ``enqueue(broker, messages, *, delay=..., also=...)``: the bulk enqueue the relay uses.
 Enqueue = Callable[..., Any]
@@ -78,6 +87,7 @@ class OutboxRelay(Middleware):
         self.marker_ttl = marker_ttl
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._script: tuple[Any, Any] | None = None
 
     # -- One batch -------------------------------------------------------------------------
 
@@ -117,16 +127,22 @@ class OutboxRelay(Middleware):
             if row.not_before_ms is not None and row.not_before_ms > now:
                 delay = row.not_before_ms - now
             by_delay.setdefault(delay, []).append(message)
-        also = self._markers(namespace) if client is not None else None
+        also = self._markers(client, namespace) if client is not None else None
         for delay, group in by_delay.items():
             self.enqueue(broker, group, delay=delay, also=also)
 
-    def _markers(self, namespace: str) -> Callable[[Any, Sequence[Any]], None]:
+    def _markers(self, client: Any, namespace: str) -> Callable[[Any, Sequence[Any]], None]:
+        """``also`` for the bulk enqueue: the chunk's relay keys, written by one Lua call
+        (``SET key 1 PX marker_ttl`` each) queued in the chunk's ``MULTI``."""
         ttl = self.marker_ttl
+        cached = self._script
+        if cached is None or cached[0] is not client:
+            cached = self._script = (client, client.register_script(_SET_MARKERS))
+        script = cached[1]
 
         def write(pipeline: Any, messages: Sequence[Any]) -> None:
-            for message in messages:
-                pipeline.set(outbox_relayed_key(namespace, message.message_id), b"1", px=ttl)
+            keys = [outbox_relayed_key(namespace, message.message_id) for message in messages]
+            script(keys=keys, args=[ttl], client=pipeline)
 
         return write
 
