@@ -11,8 +11,13 @@ In the same run, on the same Redis broker (gcmc-jobs' whole middleware stack):
 2. relay: the same number of messages committed to the outbox beforehand (100 per host
    transaction; that cost is printed too but not counted), then ``OutboxRelay.drain`` (batches
    of ``GCMC_JOBS_OUTBOX_BATCH_SIZE``: ``SELECT … FOR UPDATE SKIP LOCKED``, ``MGET`` of the
-   relay keys, one ``MULTI`` of the messages and their keys, ``DELETE``), msgs/s; the ratio
-   relay / send (issue 12 target: ≥ 2).
+   relay keys, one ``MULTI`` of the messages and their keys, the statuses, ``DELETE``),
+   msgs/s; the ratio relay / send (issue 12 target: ≥ 2).
+
+   The two alternate in ``--rounds`` rounds of ``messages / rounds`` each (send first in
+   even rounds, the relay first in odd ones), so that both meet the same load from other
+   processes on a shared machine; printed: the ratio over all rounds, each round's, and the
+   process CPU time per message of each path.
 3. latency: a relay thread running (woken by PostgreSQL ``NOTIFY`` at commit), a host
    committing one message per transaction every 5 ms; per message, the time from the
    commit's return to the relay's enqueue (an ``after_enqueue`` hook), p50 and p99.
@@ -59,6 +64,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=5_000)
     parser.add_argument("--latency", type=int, default=500, help="messages timed one by one")
+    parser.add_argument("--rounds", type=int, default=5, help="send/relay rounds, alternated")
     parser.add_argument(
         "--postgres", default=os.environ.get("GCMC_JOBS_TEST_POSTGRES_URL",
                                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
@@ -92,23 +98,37 @@ def main() -> int:
             (relay,) = [m for m in broker.middleware if isinstance(m, OutboxRelay)]
             n = args.messages
             bench_outbox_noop.send(-1)  # connect, load the scripts
+            with engine.begin() as connection:  # the same for the relay
+                outbox.send(connection, bench_outbox_noop, -1)
+            relay.drain(broker)
 
-            start = time.perf_counter()
-            for i in range(n):
-                bench_outbox_noop.send(i)
-            send_s = time.perf_counter() - start
-
-            start = time.perf_counter()
-            for first in range(0, n, 100):
-                with engine.begin() as connection:
-                    for i in range(first, min(first + 100, n)):
-                        outbox.send(connection, bench_outbox_noop, i)
-            write_s = time.perf_counter() - start
-
-            start = time.perf_counter()
-            relayed = relay.drain(broker)
-            relay_s = time.perf_counter() - start
-            assert relayed == n, relayed
+            send_s = relay_s = write_s = send_cpu = relay_cpu = 0.0
+            ratios: list[float] = []
+            per_round = max(1, n // args.rounds)
+            for round_no, first in enumerate(range(0, n, per_round)):
+                numbers = range(first, min(first + per_round, n))
+                start = time.perf_counter()
+                for at in range(numbers.start, numbers.stop, 100):
+                    with engine.begin() as connection:
+                        for i in range(at, min(at + 100, numbers.stop)):
+                            outbox.send(connection, bench_outbox_noop, i)
+                write_s += time.perf_counter() - start
+                took: dict[str, tuple[float, float]] = {}
+                order = ("send", "relay") if round_no % 2 == 0 else ("relay", "send")
+                for path in order:
+                    start, cpu = time.perf_counter(), time.process_time()
+                    if path == "send":
+                        for i in numbers:
+                            bench_outbox_noop.send(i)
+                    else:
+                        relayed = relay.drain(broker)
+                        assert relayed == len(numbers), relayed
+                    took[path] = (time.perf_counter() - start, time.process_time() - cpu)
+                send_s += took["send"][0]
+                relay_s += took["relay"][0]
+                send_cpu += took["send"][1]
+                relay_cpu += took["relay"][1]
+                ratios.append(took["send"][0] / took["relay"][0])
 
             times = EnqueueTimes()
             broker.add_middleware(times)
@@ -137,6 +157,11 @@ def main() -> int:
         print(f"send() one by one:      {send_rate:9,.0f} msgs/s")
         print(f"relay (drain):          {relay_rate:9,.0f} msgs/s")
         print(f"ratio relay / send():   {relay_rate / send_rate:9.2f}  (target >= 2)")
+        print(f"  per round:            {' '.join(f'{r:.2f}' for r in ratios)}")
+        print(
+            f"CPU per message:        send() {send_cpu / n * 1e6:.0f} µs, "
+            f"relay {relay_cpu / n * 1e6:.0f} µs"
+        )
         print(f"host writes (outbox.send, 100 per transaction): {n / write_s:,.0f} msgs/s")
         if latencies:
             p50 = statistics.median(latencies)
