@@ -87,7 +87,6 @@ class OutboxRelay(Middleware):
         self.marker_ttl = marker_ttl
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._script: tuple[Any, Any] | None = None
 
     # -- One batch -------------------------------------------------------------------------
 
@@ -127,22 +126,20 @@ class OutboxRelay(Middleware):
             if row.not_before_ms is not None and row.not_before_ms > now:
                 delay = row.not_before_ms - now
             by_delay.setdefault(delay, []).append(message)
-        also = self._markers(client, namespace) if client is not None else None
+        also = self._markers(namespace) if client is not None else None
         for delay, group in by_delay.items():
             self.enqueue(broker, group, delay=delay, also=also)
 
-    def _markers(self, client: Any, namespace: str) -> Callable[[Any, Sequence[Any]], None]:
+    def _markers(self, namespace: str) -> Callable[[Any, Sequence[Any]], None]:
         """``also`` for the bulk enqueue: the chunk's relay keys, written by one Lua call
-        (``SET key 1 PX marker_ttl`` each) queued in the chunk's ``MULTI``."""
+        (``SET key 1 PX marker_ttl`` each) queued in the chunk's ``MULTI``. ``EVAL``, not
+        ``EVALSHA``: redis-py checks a pipeline's registered scripts with one more round
+        trip (``SCRIPT EXISTS``) at each execute; Redis caches the script by its body."""
         ttl = self.marker_ttl
-        cached = self._script
-        if cached is None or cached[0] is not client:
-            cached = self._script = (client, client.register_script(_SET_MARKERS))
-        script = cached[1]
 
         def write(pipeline: Any, messages: Sequence[Any]) -> None:
             keys = [outbox_relayed_key(namespace, message.message_id) for message in messages]
-            script(keys=keys, args=[ttl], client=pipeline)
+            pipeline.eval(_SET_MARKERS, len(keys), *keys, ttl)
 
         return write
 
