@@ -280,3 +280,27 @@ def test_on_gcmc_jobs_stack_a_chunk_is_logged_once_and_each_message_keeps_its_co
     finally:
         broker.flush_all()
         runtime.close()
+
+
+def test_a_refused_command_in_a_chunks_transaction_raises_and_writes_nothing(
+    redis_broker: RedisBroker,
+) -> None:
+    @dramatiq.actor(broker=redis_broker, queue_name="bulk", actor_name="aborted")
+    def aborted(n: int) -> None: ...
+
+    # A command Redis refuses when queued (here one `also` adds) aborts the whole MULTI
+    def bad(transaction: Any, messages: Any) -> None:
+        transaction.execute_command("NOSUCHCOMMAND", "x")
+
+    with pytest.raises(redis.ResponseError, match="unknown command"):
+        enqueue_many(redis_broker, [aborted.message(n) for n in range(3)], also=bad)
+    assert redis_broker.client.llen(f"{redis_broker.namespace}:bulk") == 0
+
+    # A command failing inside EXEC is raised too; the broker's connections stay usable
+    redis_broker.client.set(f"{redis_broker.namespace}:bulk.msgs", "not a hash")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        enqueue_many(redis_broker, [aborted.message(n) for n in range(3)])
+    redis_broker.client.delete(f"{redis_broker.namespace}:bulk.msgs")
+    result = enqueue_many(redis_broker, [aborted.message(n) for n in range(3)])
+    assert len(result.enqueued) == 3
+    assert redis_broker.client.hlen(f"{redis_broker.namespace}:bulk.msgs") == 3
