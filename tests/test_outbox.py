@@ -6,16 +6,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dramatiq
 import pytest
 import redis
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
 from gcmc_jobs import outbox
 from gcmc_jobs.bootstrap import configured
+from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import OutboxMessage
 from gcmc_jobs.errors import KeyTemplateError
 from gcmc_jobs.middleware import OutboxRelay, SqlOutboxStore
@@ -177,3 +179,42 @@ def test_on_postgresql_a_commit_wakes_the_waiting_relay(gcmc_db: Engine) -> None
     finally:
         stop.set()
         store.close()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_a_batch_deletes_exactly_the_rows_it_took(
+    dialect: str, gcmc_db: Engine, tmp_path: Path
+) -> None:
+    # Given 7 committed rows (on PostgreSQL: one array parameter for the DELETE; elsewhere IN)
+    engine = gcmc_db
+    if dialect == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
+        upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(OutboxMessage.__table__.delete())
+        for n in range(7):
+            message = dramatiq.Message(
+                queue_name=QUEUE, actor_name="a", args=(n,), kwargs={}, options={}
+            )
+            outbox.enqueue(connection, message)
+    store = SqlOutboxStore(engine)
+
+    # When a batch of 5 is taken, then one whose block raises
+    with store.batch(5) as taken:
+        first = [dramatiq.Message.decode(r.body.encode()).args[0] for r in taken]
+    seen: list[int] = []
+
+    def broker_down() -> None:
+        with store.batch(5) as taken:
+            seen.append(len(taken))
+            raise RuntimeError("the broker is down")
+
+    with pytest.raises(RuntimeError):
+        broker_down()
+    assert seen == [2]
+
+    # Then the first five are gone, the last two stay for the next attempt
+    assert first == [0, 1, 2, 3, 4]
+    with store.batch(5) as taken:
+        assert [dramatiq.Message.decode(r.body.encode()).args[0] for r in taken] == [5, 6]
+    assert rows(engine) == 0

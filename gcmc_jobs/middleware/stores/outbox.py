@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, any_, bindparam, delete, select
+from sqlalchemy.types import ARRAY
 
 from gcmc_jobs.db.tables import tables_of
 
@@ -85,7 +86,12 @@ class SqlOutboxStore(OutboxStore):
             rows = [OutboxRow(r.id, r.body, r.not_before_ms) for r in connection.execute(query)]
             yield rows
             if rows:
-                connection.execute(delete(table).where(table.c.id.in_([r.id for r in rows])))
+                ids = [r.id for r in rows]
+                if engine.dialect.name == "postgresql":  # one array parameter, not one each
+                    taken = table.c.id == any_(bindparam("ids", ids, type_=ARRAY(table.c.id.type)))
+                else:
+                    taken = table.c.id.in_(ids)
+                connection.execute(delete(table).where(taken))
 
     def wait(self, timeout_ms: int, stop: threading.Event) -> None:
         listener = self._listening()
