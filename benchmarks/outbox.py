@@ -16,7 +16,8 @@ In the same run, on the same Redis broker (gcmc-jobs' whole middleware stack):
 
    The two alternate in ``--rounds`` rounds of ``messages / rounds`` each (send first in
    even rounds, the relay first in odd ones), so that both meet the same load from other
-   processes on a shared machine; printed: the ratio over all rounds, each round's, and the
+   processes on a shared machine; printed: the ratio over all rounds, each round's (and its
+   rates), and the
    process CPU time per message of each path.
 3. latency: a relay thread running (woken by PostgreSQL ``NOTIFY`` at commit), a host
    committing one message per transaction every 5 ms; per message, the time from the
@@ -104,6 +105,7 @@ def main() -> int:
 
             send_s = relay_s = write_s = send_cpu = relay_cpu = 0.0
             ratios: list[float] = []
+            rates: list[tuple[float, float]] = []
             per_round = max(1, n // args.rounds)
             for round_no, first in enumerate(range(0, n, per_round)):
                 numbers = range(first, min(first + per_round, n))
@@ -129,6 +131,7 @@ def main() -> int:
                 send_cpu += took["send"][1]
                 relay_cpu += took["relay"][1]
                 ratios.append(took["send"][0] / took["relay"][0])
+                rates.append((len(numbers) / took["send"][0], len(numbers) / took["relay"][0]))
 
             times = EnqueueTimes()
             broker.add_middleware(times)
@@ -158,6 +161,8 @@ def main() -> int:
         print(f"relay (drain):          {relay_rate:9,.0f} msgs/s")
         print(f"ratio relay / send():   {relay_rate / send_rate:9.2f}  (target >= 2)")
         print(f"  per round:            {' '.join(f'{r:.2f}' for r in ratios)}")
+        print(f"  send() per round:     {' '.join(f'{s:,.0f}' for s, _ in rates)} msgs/s")
+        print(f"  relay per round:      {' '.join(f'{r:,.0f}' for _, r in rates)} msgs/s")
         print(
             f"CPU per message:        send() {send_cpu / n * 1e6:.0f} µs, "
             f"relay {relay_cpu / n * 1e6:.0f} µs"
