@@ -5,7 +5,7 @@ event                  when                   extra fields
 =====================  =====================  ===============================================
 ``enqueued``           a message was written  ``delay_ms`` (None: no delay)
 ``enqueued_many``      a bulk enqueue wrote   ``messages`` (count), ``message_ids``,
-                       a chunk (debug level)  ``queues``, ``delay_ms`` (no per-message fields)
+                       a chunk                ``queues``, ``delay_ms`` (no per-message fields)
 ``started``            an attempt begins
 ``succeeded``          an attempt succeeded   ``duration_ms``
 ``retried``            ``Retries`` re-sent it ``attempt`` (the failed one), ``delay_ms``,
@@ -135,11 +135,11 @@ class StructuredLogging(Middleware):
     def after_enqueue_many(
         self, broker: dramatiq.Broker, messages: Sequence[Any], delay: int | None
     ) -> None:
-        """Log a bulk enqueue's written chunk as one ``enqueued_many`` event at debug level
+        """Log a bulk enqueue's written chunk as one ``enqueued_many`` event at info level
         (``messages``: the count, ``message_ids``, ``queues``, ``delay_ms``), not one
         ``enqueued`` event per message."""
         if messages:
-            self.logger.debug(
+            self.logger.info(
                 "enqueued_many",
                 messages=len(messages),
                 message_ids=[m.message_id for m in messages],

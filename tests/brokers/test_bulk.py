@@ -270,7 +270,7 @@ def test_on_gcmc_jobs_stack_a_chunk_is_logged_once_and_each_message_keeps_its_co
         assert [c["messages"] for c in chunks] == [4, 3]
         ids = [m.message_id for m in result.enqueued]
         assert [i for c in chunks for i in c["message_ids"]] == ids
-        assert all(c["queues"] == ["bulk"] and c["log_level"] == "debug" for c in chunks)
+        assert all(c["queues"] == ["bulk"] and c["log_level"] == "info" for c in chunks)
         assert "enqueued" not in [e["event"] for e in logs]
         stored = broker.client.hvals(f"{settings.namespace}:bulk.msgs")  # type: ignore[attr-defined]
         assert {dramatiq.Message.decode(b).options["correlation_id"] for b in stored} == {"req-7"}
