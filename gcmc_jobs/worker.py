@@ -19,9 +19,15 @@ database is back.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from gcmc_jobs.actors.schedule import log_scheduler_plan
 from gcmc_jobs.bootstrap import configure
+from gcmc_jobs.db.check import require_schema
+from gcmc_jobs.errors import NoDatabaseFile
 from gcmc_jobs.logging import configure_logging
+from gcmc_jobs.logging.library import get_logger
+from gcmc_jobs.ops.failures import explain
 from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.services.tenancy import utcnow
 from gcmc_jobs.settings import Settings
@@ -29,14 +35,6 @@ from gcmc_jobs.settings import Settings
 
 def _check_schema(runtime: Runtime) -> None:
     """The boot check (module docstring)."""
-    # Imported here: the check's module and the error explanations load only when it runs.
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
-    from gcmc_jobs.db.check import require_schema
-    from gcmc_jobs.errors import NoDatabaseFile
-    from gcmc_jobs.logging.library import get_logger
-    from gcmc_jobs.ops.failures import explain
-
     try:
         require_schema(runtime.engine, runtime.tables)
     except (OperationalError, InterfaceError, NoDatabaseFile) as exc:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import dramatiq
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.actors.schedule import run_daily_job
@@ -26,23 +25,10 @@ from gcmc_jobs.scheduling.run_messages import trigger_runs
 from gcmc_jobs.scheduling.seen_tenants import record_seen_tenants
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES
 from tests import factories as f
+from tests.support.statements import recorded_statements
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 GRACE = timedelta(hours=2)
-
-
-@contextmanager
-def _statements(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def _add_tenants(session: Session, count: int, zones: tuple[str, ...]) -> list[int]:
@@ -81,7 +67,7 @@ def test_every_read_issues_the_same_statements_for_3_or_60_tenants(
     for tenants in (3, 57):  # 3, then 60 in all
         _add_tenants(gcmc_session, tenants, zones)
         for name, read in reads.items():
-            with _statements(gcmc_db) as seen, Session(gcmc_db) as session:
+            with recorded_statements(gcmc_db) as seen, Session(gcmc_db) as session:
                 assert read(session)
             counts[name].append(len(seen))
     assert counts == {

@@ -7,13 +7,12 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
 import dramatiq
 import pytest
 import time_machine
-from sqlalchemy import Engine, event, insert, select, text
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -30,6 +29,7 @@ from gcmc_jobs.scheduling.tick import tick
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES, Settings
 from gcmc_jobs.testing import DEFAULT_POSTGRES_URL
 from tests import factories as f
+from tests.support.statements import recorded_statements
 
 GRACE = timedelta(hours=2)
 DAY = date(2026, 6, 10)
@@ -77,20 +77,6 @@ def test_the_tick_records_each_active_tenant_once_at_its_first_sighting(
     assert _seen(gcmc_db) == {first: _at(10), later: _at(10, 5)}
 
 
-@contextmanager
-def _statements(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 def test_recording_the_sightings_is_one_statement_for_3_or_60_tenants(
     gcmc_db: Engine, gcmc_session: Session
 ) -> None:
@@ -99,7 +85,7 @@ def test_recording_the_sightings_is_one_statement_for_3_or_60_tenants(
         for n in range(batch):
             f.tenant(gcmc_session, f"t{now.hour}-{n}")
         gcmc_session.commit()
-        with _statements(gcmc_db) as seen, Session(gcmc_db) as session, session.begin():
+        with recorded_statements(gcmc_db) as seen, Session(gcmc_db) as session, session.begin():
             new = record_seen_tenants(session, now)
         counts.append((len(seen), new))
     assert counts == [(1, 3), (1, 57)]

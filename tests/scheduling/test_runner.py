@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.engine import session_scope
@@ -18,23 +17,10 @@ from gcmc_jobs.scheduling.ledger import Claim
 from gcmc_jobs.scheduling.runner import run_for_tenant
 from gcmc_jobs.services.digests import Digest
 from tests import factories as f
+from tests.support.statements import recorded_statements
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 TODAY = date(2026, 6, 1)
-
-
-@contextmanager
-def _statements(engine: Engine) -> Iterator[list[object]]:
-    seen: list[object] = []
-
-    def count(*args: object) -> None:
-        seen.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def _run(engine: Engine) -> JobRun:
@@ -189,7 +175,7 @@ def test_a_whole_run_issues_the_same_statements_for_any_number_of_clients(
     for job in JOB_NAMES:
         counts = []
         for tenant_id in sizes.values():
-            with _statements(gcmc_db) as seen:
+            with recorded_statements(gcmc_db) as seen:
                 run_for_tenant(gcmc_db, job, tenant_id, now=NOW, send_digests=collect)
             counts.append(len(seen))
         assert counts[0] == counts[1] <= 8, (job, counts)

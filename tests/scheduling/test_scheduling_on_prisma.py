@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dramatiq
 import pytest
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -27,23 +26,10 @@ from gcmc_jobs.scheduling.ledger_view import job_statuses, list_runs, next_runs
 from gcmc_jobs.scheduling.run_messages import trigger_runs
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES
 from tests.support.external_platform import prisma_platform
+from tests.support.statements import recorded_statements
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 TODAY = date(2026, 6, 1)
-
-
-@contextmanager
-def _statements(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 @pytest.fixture
@@ -95,22 +81,22 @@ def test_due_runs_name_text_ids_and_the_tenant_with_a_bad_timezone(
     assert [(p.tenant_id, p.tenant_name) for p in scan.problems] == [("ten-x", "Mars")]
 
 
-def test_the_ledger_reads_answer_with_text_ids_in_constant_statements(
+def test_the_ledger_reads_answer_with_text_ids_in_constantrecorded_statements(
     prisma: tuple[Engine, Tables], gcmc_broker: dramatiq.Broker
 ) -> None:
     engine, _ = prisma
-    with _statements(engine) as seen, Session(engine) as session:
+    with recorded_statements(engine) as seen, Session(engine) as session:
         [run] = list_runs(session)
     assert (run.tenant_id, run.status, len(seen)) == ("ten-a", JobRunStatus.SUCCEEDED, 1)
 
-    with _statements(engine) as seen, Session(engine) as session:
+    with recorded_statements(engine) as seen, Session(engine) as session:
         rows = next_runs(session, DEFAULT_JOB_TIMES, now=NOW, tenant_id="ten-a")
     assert len(seen) == 2
     refresh = next(r for r in rows if r.job == "compliance_refresh")
     assert refresh.today_status is JobRunStatus.SUCCEEDED
     assert refresh.local_date == TODAY + timedelta(days=1)  # today's ran: tomorrow's is next
 
-    with _statements(engine) as seen, Session(engine) as session:
+    with recorded_statements(engine) as seen, Session(engine) as session:
         statuses = job_statuses(session, DEFAULT_JOB_TIMES, now=NOW, grace=timedelta(hours=1))
     assert len(seen) == 3
     by_key = {(s.job, s.tenant_id): s for s in statuses}
@@ -119,7 +105,7 @@ def test_the_ledger_reads_answer_with_text_ids_in_constant_statements(
     assert by_key[("compliance_refresh", "ten-b")].scheduled_since == NOW - timedelta(days=7)
     assert by_key[("compliance_refresh", "ten-x")].problem is not None
 
-    with _statements(engine) as seen, Session(engine) as session:
+    with recorded_statements(engine) as seen, Session(engine) as session:
         result = trigger_runs(
             session,
             gcmc_broker,

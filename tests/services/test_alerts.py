@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.enums import FilingStatus, NotificationCategory, Role
@@ -19,6 +19,7 @@ from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.services.digests import document_expiry_digests, filing_reminder_digests
 from gcmc_jobs.services.notifications import notify_document_expiry, notify_filing_reminders
 from tests import factories as f
+from tests.support.statements import recorded_statements
 
 TODAY = date(2026, 6, 1)
 
@@ -217,16 +218,8 @@ def test_users_of_other_tenants_receive_nothing(preset_session: Session, firm: F
 
 
 def _statements(engine: Engine, action: object) -> int:
-    seen: list[str] = []
-
-    def count(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with recorded_statements(engine) as seen:
         action()  # type: ignore[operator]
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     return len(seen)
 
 
