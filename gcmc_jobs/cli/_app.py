@@ -93,6 +93,7 @@ def engine(current: Settings | None = None) -> Engine:
     """An engine on the configured database, bound to the tables of the configured mapping
     (``GCMC_JOBS_SCHEMA_MAPPING``, ``GCMC_JOBS_PLATFORM_TABLES``), as the runtime's is: the
     queries, the migrations and the seed loader find them with ``tables_of``."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.engine import make_engine
     from gcmc_jobs.db.mapping import load_mapping
     from gcmc_jobs.db.tables import bind, build_tables

@@ -30,6 +30,7 @@ def check_command(json_output: bool = JsonOption) -> None:
     Prints "ok" and what it compared, or one line per missing or different table, column,
     type, enum value or key, with what was expected and what was found; exits 1 on any.
     """
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.check import check_schema
     from gcmc_jobs.db.mapping import load_mapping
     from gcmc_jobs.db.tables import build_tables

@@ -68,6 +68,7 @@ def _shared_pauses(command: str) -> Settings:
     """The settings, when they name the Redis the workers read pauses from. Without one
     (a RabbitMQ or stub broker and no ``GCMC_JOBS_REDIS_URL``), a pause would go to an
     in-process set of this command that no worker reads: refused, in one line."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.errors import ConfigurationError
 
     current = settings()

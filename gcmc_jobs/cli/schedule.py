@@ -100,6 +100,7 @@ def _configured() -> Iterator[Runtime]:
 def _tenant_ids(runtime: Runtime, tenant: str | None) -> tuple[list[Id], list[TenantProblem]]:
     """The tenants to run (every active one, or ``tenant``), and those skipped because
     their timezone is unusable (reported, never a reason to stop the others)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from sqlalchemy import select, true
 
     from gcmc_jobs.db.engine import session_scope
@@ -228,6 +229,7 @@ def run_command(
 
 def _enqueue(runtime: Runtime, job: str, tenant: str | None, day: date | None, force: bool) -> None:
     """One ``run_daily_job`` message per tenant, keyed as the tick's (unless forced)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.actors.schedule import run_daily_job
     from gcmc_jobs.db.engine import session_scope
     from gcmc_jobs.scheduling.run_messages import trigger_runs
@@ -261,6 +263,7 @@ def tick_command(
 
     With the stub broker the runs happen here; otherwise they are enqueued for the workers.
     """
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from dramatiq.brokers.stub import StubBroker
 
     from gcmc_jobs.actors.schedule import digests_of, tick_now
@@ -318,6 +321,7 @@ def schedules_command(
     that has not run yet is shown as "due, not run yet" (the next tick enqueues it). "today"
     is the ledger status of the tenant's local today.
     """
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.engine import session_scope
     from gcmc_jobs.db.tables import tables_of
     from gcmc_jobs.scheduling.jobs import job_times

@@ -20,6 +20,7 @@ def status_command(
     dead_lettered), attempts, times and last error. Exit 1 when unknown: never sent, or
     its record expired (GCMC_JOBS_STATUS_TTL_MS). Needs Redis (GCMC_JOBS_REDIS_URL, or a
     redis:// broker)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops.message_status import status, status_store_for
 
     store = status_store_for(settings())
