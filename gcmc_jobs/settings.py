@@ -316,6 +316,14 @@ class Settings(BaseSettings):
         description="How often the scheduler tick works, minutes: periodiq fires it every "
         "minute and it looks for due runs on the minutes (since 00:00 UTC) divisible by this.",
     )
+    schedule_spread_minutes: int = Field(
+        default=30,
+        ge=0,
+        le=240,
+        description="Window after each daily job's local time over which the tenants of one "
+        "timezone are spread, minutes: each tenant runs a fixed number of minutes (from its "
+        "id) into it, every day. 0: every tenant at the job's time.",
+    )
 
     # -- Operations -------------------------------------------------------------------------
     admin_token: SecretStr | None = Field(

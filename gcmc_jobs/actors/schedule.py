@@ -20,7 +20,7 @@ from gcmc_jobs.db.tables import Id
 from gcmc_jobs.errors import PermanentError, RunInProgress
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.runtime import Runtime, current
-from gcmc_jobs.scheduling.jobs import DigestSender, job_times
+from gcmc_jobs.scheduling.jobs import DigestSender, job_times, schedule_spread
 from gcmc_jobs.scheduling.ledger import Claim
 from gcmc_jobs.scheduling.mailing import digest_sender
 from gcmc_jobs.scheduling.runner import run_for_tenant
@@ -138,6 +138,7 @@ def tick_now(runtime: Runtime, now: datetime, *, jobs: list[str] | None = None) 
         make_message=run_daily_job.message_with_options,
         jobs=jobs,
         catch_up=catch_up_for(runtime.settings.scheduler_tick_minutes),
+        spread=schedule_spread(runtime.settings),
     )
 
 

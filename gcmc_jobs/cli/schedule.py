@@ -269,7 +269,7 @@ def tick_command(
     from gcmc_jobs.actors.schedule import digests_of, tick_now
     from gcmc_jobs.db.engine import session_scope
     from gcmc_jobs.scheduling.due_runs import scan_due_runs
-    from gcmc_jobs.scheduling.jobs import job_times
+    from gcmc_jobs.scheduling.jobs import job_times, schedule_spread
     from gcmc_jobs.scheduling.runner import run_for_tenant
     from gcmc_jobs.scheduling.tick import catch_up_for
 
@@ -290,6 +290,7 @@ def tick_command(
                 instant,
                 times,
                 catch_up=catch_up_for(runtime.settings.scheduler_tick_minutes),
+                spread=schedule_spread(runtime.settings),
             )
         send = digests_of(runtime)
         results = [
@@ -316,15 +317,16 @@ def schedules_command(
 ) -> None:
     """Each daily job's next run per tenant, in the tenant's local time and in UTC.
 
-    The instant is the one the scheduler's tick enqueues the run from (DST-correct): today's
-    until the ledger has a row for it, then tomorrow's. A run whose instant has passed and
-    that has not run yet is shown as "due, not run yet" (the next tick enqueues it). "today"
-    is the ledger status of the tenant's local today.
+    The instant is the one the scheduler's tick enqueues the run from (DST-correct), the
+    tenant's fixed offset into the spread window ("+min", GCMC_JOBS_SCHEDULE_SPREAD_MINUTES)
+    after the job's time: today's until the ledger has a row for it, then tomorrow's. A run
+    whose instant has passed and that has not run yet is shown as "due, not run yet" (the
+    next tick enqueues it). "today" is the ledger status of the tenant's local today.
     """
     # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.engine import session_scope
     from gcmc_jobs.db.tables import tables_of
-    from gcmc_jobs.scheduling.jobs import job_times
+    from gcmc_jobs.scheduling.jobs import job_times, schedule_spread
     from gcmc_jobs.scheduling.ledger_view import next_runs
 
     instant = parse_now(now)
@@ -333,18 +335,30 @@ def schedules_command(
     only = None if tenant is None else _tenant_id(tables_of(target), tenant)
     try:
         with session_scope(target) as session:
-            rows = next_runs(session, job_times(current), now=instant, tenant_id=only)
+            rows = next_runs(
+                session,
+                job_times(current),
+                now=instant,
+                tenant_id=only,
+                spread=schedule_spread(current),
+            )
     finally:
         target.dispose()
     if as_json:
         print_json([row.as_dict() for row in rows])
         return
     waiting = sum(row.waiting for row in rows)
+    spread = current.schedule_spread_minutes
     table = Table(
         title=f"Daily runs as of {instant.isoformat(timespec='minutes')}"
-        + (f": {waiting} due, waiting for the next tick" if waiting else "")
+        + (f": {waiting} due, waiting for the next tick" if waiting else ""),
+        caption=f"each tenant runs a fixed +minutes into a {spread}-minute window after the "
+        "job's time (GCMC_JOBS_SCHEDULE_SPREAD_MINUTES)"
+        if spread
+        else None,
     )
-    for column in ("tenant", "timezone", "job", "at", "run local", "run UTC", "state", "today"):
+    columns = ("tenant", "timezone", "job", "at", "+min", "run local", "run UTC", "state", "today")
+    for column in columns:
         table.add_column(column, no_wrap=True)
     for row in rows:
         local, utc = row.due_local, row.due_at
@@ -359,6 +373,7 @@ def schedules_command(
             row.timezone,
             row.job,
             row.at.strftime("%H:%M"),
+            f"+{row.offset_minutes}",
             f"[red]{row.problem}[/]" if local is None else local.strftime("%Y-%m-%d %H:%M %Z"),
             "" if utc is None else utc.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
             state,

@@ -123,6 +123,11 @@ class ScheduleBody(BaseModel):
     problem: str | None = Field(
         default=None, description="Why the job is not scheduled (unknown timezone, inactive)."
     )
+    offset_minutes: int = Field(
+        default=0,
+        description="How many minutes after local_time this tenant's runs are due (the "
+        "schedule's spread window, GCMC_JOBS_SCHEDULE_SPREAD_MINUTES; the same every day).",
+    )
 
 
 class TriggerRequest(BaseModel):

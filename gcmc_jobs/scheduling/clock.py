@@ -18,14 +18,70 @@ The second case is what makes a time near midnight run whatever the tick period:
 
 Everything here is pure: the caller passes ``now``. periodiq's process-local timezone is
 never consulted.
+
+**Spreading a timezone's tenants** (``GCMC_JOBS_SCHEDULE_SPREAD_MINUTES``): each tenant runs
+each daily job at its own local time, :func:`tenant_time`, a whole number of minutes into a
+window after the job's time, derived from the tenant's id alone. A tenant so runs at the same
+local minute every day, and the tenants of one timezone do not all fire on the same tick.
+Everything above then applies to that time unchanged (DST, catch-up).
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["due_instant", "is_due", "local_date", "next_due", "pending_occurrence"]
+__all__ = [
+    "due_instant",
+    "is_due",
+    "local_date",
+    "next_due",
+    "pending_occurrence",
+    "spread_minutes",
+    "tenant_time",
+    "window_times",
+]
+
+_DAY_MINUTES = 24 * 60
+
+
+def _window_size(at: time, window: timedelta) -> int:
+    """How many distinct minutes the window ``window`` after ``at`` offers: at least 1,
+    never past the end of the local day."""
+    left = _DAY_MINUTES - (at.hour * 60 + at.minute)
+    return max(1, min(int(window.total_seconds() // 60), left))
+
+
+def _plus(at: time, minutes: int) -> time:
+    if not minutes:
+        return at
+    return (datetime.combine(date(2000, 1, 1), at) + timedelta(minutes=minutes)).time()
+
+
+def spread_minutes(tenant_id: object, at: time, window: timedelta) -> int:
+    """How many minutes after ``at`` the tenant ``tenant_id`` runs a daily job at ``at``,
+    with the tenants spread over ``window``: in ``[0, window)``, never past the end of the
+    local day (the window shrinks to the minutes left before midnight), the same every day
+    and in every process (a SHA-256 of the id's text, not Python's salted ``hash``), and
+    even over the window. Zero when the window is under two minutes."""
+    size = _window_size(at, window)
+    if size == 1:
+        return 0
+    digest = hashlib.sha256(str(tenant_id).encode()).digest()
+    return int.from_bytes(digest[:8], "big") % size
+
+
+def tenant_time(at: time, tenant_id: object, window: timedelta) -> time:
+    """The local time at which the tenant ``tenant_id`` runs a daily job at ``at`` when
+    the tenants are spread over ``window``: ``at`` plus :func:`spread_minutes`."""
+    return _plus(at, spread_minutes(tenant_id, at, window))
+
+
+def window_times(at: time, window: timedelta) -> list[time]:
+    """Every local time :func:`tenant_time` can give for a job at ``at`` (``[at]`` when
+    not spread)."""
+    return [_plus(at, minutes) for minutes in range(_window_size(at, window))]
 
 
 def local_date(now: datetime, zone: ZoneInfo) -> date:

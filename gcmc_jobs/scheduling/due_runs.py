@@ -14,6 +14,12 @@ for ``catch_up`` after its due instant (so 23:58 runs though the next tick is on
 local day). After downtime, today's missed runs are due at the next tick, and older days are
 not replayed. A tenant whose last run of a job is older than the day before the run's has
 its skipped days logged (``schedule.days_skipped``).
+
+With a spread window (``spread``), each tenant runs at its own local time,
+:func:`~gcmc_jobs.scheduling.clock.tenant_time`. The query then asks, per timezone, for every
+local date some time of the window owes (at most the two days around midnight) and returns,
+per tenant, which of those dates already have a run; the tenant's own time picks its
+occurrence in Python. Still one ``SELECT`` per job.
 """
 
 from __future__ import annotations
@@ -23,19 +29,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select, true
+from sqlalchemy import Exists, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.logging.library import get_logger
-from gcmc_jobs.scheduling.clock import pending_occurrence
+from gcmc_jobs.scheduling.clock import pending_occurrence, tenant_time, window_times
 from gcmc_jobs.scheduling.tenant_problems import TenantProblem, active_zones
 
-__all__ = ["DEFAULT_CATCH_UP", "DueRun", "DueScan", "due_runs", "scan_due_runs"]
+__all__ = ["DEFAULT_CATCH_UP", "NO_SPREAD", "DueRun", "DueScan", "due_runs", "scan_due_runs"]
 
 #: How long after its due instant a run of the previous local day stays due: twice the
 #: default tick period (5 minutes), see :func:`~gcmc_jobs.scheduling.clock.pending_occurrence`.
 DEFAULT_CATCH_UP = timedelta(minutes=10)
+
+#: No spread: every tenant of a timezone runs at the job's time.
+NO_SPREAD = timedelta(0)
 
 log = get_logger("gcmc_jobs.schedule")
 
@@ -66,10 +75,17 @@ def due_runs(
     jobs: Iterable[str] | None = None,
     tenant_ids: Iterable[Id] | None = None,
     catch_up: timedelta = DEFAULT_CATCH_UP,
+    spread: timedelta = NO_SPREAD,
 ) -> list[DueRun]:
     """The runs of :func:`scan_due_runs` (the tenants it skipped are logged)."""
     return scan_due_runs(
-        session, now, job_times, jobs=jobs, tenant_ids=tenant_ids, catch_up=catch_up
+        session,
+        now,
+        job_times,
+        jobs=jobs,
+        tenant_ids=tenant_ids,
+        catch_up=catch_up,
+        spread=spread,
     ).runs
 
 
@@ -81,13 +97,15 @@ def scan_due_runs(
     jobs: Iterable[str] | None = None,
     tenant_ids: Iterable[Id] | None = None,
     catch_up: timedelta = DEFAULT_CATCH_UP,
+    spread: timedelta = NO_SPREAD,
 ) -> DueScan:
     """Every run due at the aware instant ``now`` that has no ``job_runs`` row yet, and the
     active tenants skipped because their timezone is unusable (each logged as
     ``schedule.bad_timezone`` with its id and name; every other tenant is served).
 
     ``jobs`` and ``tenant_ids`` narrow the search; ``catch_up`` is how long a run of the
-    previous local day stays due (the tick passes twice its period). Ordered by scheduled
+    previous local day stays due (the tick passes twice its period); ``spread`` is the
+    window the tenants of one timezone are spread over (zero: none). Ordered by scheduled
     time, job, tenant.
     """
     if now.tzinfo is None:
@@ -109,13 +127,15 @@ def scan_due_runs(
     found: list[DueRun] = []
     for job in jobs if jobs is not None else job_times:
         at = job_times[job]
-        # (local date) -> {timezone name: due instant}
-        by_day: dict[date, dict[str, datetime]] = defaultdict(dict)
-        days: dict[str, date] = {}
+        # Every local time of the window (the job's alone when not spread)
+        times = window_times(at, spread)
+        # (local date) -> timezone names in which some time of the window owes that date
+        by_day: dict[date, set[str]] = defaultdict(set)
         for name, zone in zones.items():
-            owed = pending_occurrence(now, at, zone, catch_up=catch_up)
-            if owed is not None:
-                days[name], by_day[owed[0]][name] = owed
+            for local in times:
+                owed = pending_occurrence(now, local, zone, catch_up=catch_up)
+                if owed is not None:
+                    by_day[owed[0]].add(name)
         if not by_day:
             continue
         last_run = (
@@ -123,26 +143,33 @@ def scan_due_runs(
             .where(jr.job == job, jr.tenant_id == tenant.id)
             .scalar_subquery()
         )
+        days = sorted(by_day)
+
+        def has_run(day: date, job: str = job) -> Exists:
+            return exists().where(jr.job == job, jr.tenant_id == tenant.id, jr.local_date == day)
+
         pending = or_(
-            *(
-                and_(
-                    tenant.timezone.in_(list(names)),
-                    ~exists().where(
-                        jr.job == job,
-                        jr.tenant_id == tenant.id,
-                        jr.local_date == day,
-                    ),
-                )
-                for day, names in by_day.items()
-            )
+            *(and_(tenant.timezone.in_(sorted(by_day[day])), ~has_run(day)) for day in days)
         )
-        query = select(tenant.id, tenant.timezone, last_run).where(
+        # With a spread, which of the candidate dates each tenant has already run (one column
+        # per date, at most three across every timezone). Without, a zone owes one date and
+        # the tenants the query returns have not run it.
+        ran = [has_run(day).label(f"ran_{i}") for i, day in enumerate(days)] if spread else []
+        query = select(tenant.id, tenant.timezone, last_run, *ran).where(
             tenant.is_active.is_(true()), pending
         )
         if only is not None:
             query = query.where(tenant.id.in_(only))
-        for tenant_id, zone_name, last in session.execute(query.order_by(tenant.id)):
-            day = days[zone_name]
+        for row in session.execute(query.order_by(tenant.id)):
+            tenant_id, zone_name, last = row[0], row[1], row[2]
+            owed = pending_occurrence(
+                now, tenant_time(at, tenant_id, spread), zones[zone_name], catch_up=catch_up
+            )
+            if owed is None:
+                continue  # its own time is not due yet
+            day, instant = owed
+            if zone_name not in by_day.get(day, ()) or (spread and row[3 + days.index(day)]):
+                continue  # owes a date it has already run
             if last is not None and last < day - timedelta(days=1):
                 log.warning(
                     "schedule.days_skipped",
@@ -153,6 +180,6 @@ def scan_due_runs(
                     skipped=(day - last).days - 1,
                     note="older days are not replayed",
                 )
-            found.append(DueRun(job, tenant_id, day, by_day[day][zone_name]))
+            found.append(DueRun(job, tenant_id, day, instant))
     found.sort(key=lambda run: (run.scheduled_for, run.job, run.tenant_id))
     return DueScan(found, problems)

@@ -30,7 +30,7 @@ import importlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -53,6 +53,7 @@ __all__ = [
     "import_host_modules",
     "job_times",
     "register_daily_job",
+    "schedule_spread",
 ]
 
 
@@ -205,6 +206,13 @@ def job_times(settings: Settings) -> dict[str, time]:
     the API and the health check use."""
     import_host_modules(settings)
     return {**settings.job_times, **_HOST_TIMES}
+
+
+def schedule_spread(settings: Settings) -> timedelta:
+    """The window the tenants of one timezone are spread over after each job's time
+    (``settings.schedule_spread_minutes``; see
+    :func:`~gcmc_jobs.scheduling.clock.spread_offset`)."""
+    return timedelta(minutes=settings.schedule_spread_minutes)
 
 
 def check_job(name: str) -> str:

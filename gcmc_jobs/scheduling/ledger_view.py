@@ -4,8 +4,9 @@ One read model behind ``gcmc-jobs runs`` / ``schedules``, ``GET /api/runs`` /
 ``/api/schedules``, the dashboard and the ``daily_jobs`` health check, so they all say what
 the scheduler does: every due instant is :func:`gcmc_jobs.scheduling.clock.due_instant`,
 the tick's own computation (a time skipped by a spring-forward change is due when the gap
-ends, a repeated one at its first occurrence). Never ``datetime.combine(day, at, zone)``,
-which is wrong on DST days.
+ends, a repeated one at its first occurrence), at the tenant's own local time
+(:func:`~gcmc_jobs.scheduling.clock.tenant_time`) when the schedule is spread (``spread``).
+Never ``datetime.combine(day, at, zone)``, which is wrong on DST days.
 
 ======================  =================================================  ==================
 function                answers                                            statements
@@ -39,7 +40,8 @@ from sqlalchemy.orm import Session
 from gcmc_jobs.db.enums import JobRunStatus
 from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.errors import InvalidPayload, UnknownTenant
-from gcmc_jobs.scheduling.clock import due_instant, is_due, local_date
+from gcmc_jobs.scheduling.clock import due_instant, is_due, local_date, tenant_time
+from gcmc_jobs.scheduling.due_runs import NO_SPREAD
 from gcmc_jobs.services.tenancy import tenant_zone
 
 __all__ = [
@@ -158,6 +160,16 @@ class NextRun:
     #: True when ``due_at`` is at or before the ``now`` it was computed at and the run has
     #: no ledger row: due, not run yet, waiting for the next tick (not a future run).
     waiting: bool = False
+    #: The tenant's own local time for the job: ``at`` when the schedule is not spread,
+    #: else some minutes into the window (:func:`~gcmc_jobs.scheduling.clock.tenant_time`).
+    tenant_at: time | None = None
+
+    @property
+    def offset_minutes(self) -> int:
+        """How many minutes after ``at`` the tenant's runs are due (the spread)."""
+        if self.tenant_at is None:
+            return 0
+        return (self.tenant_at.hour - self.at.hour) * 60 + self.tenant_at.minute - self.at.minute
 
     @property
     def due_local(self) -> datetime | None:
@@ -178,6 +190,7 @@ class NextRun:
             "today_status": None if self.today_status is None else self.today_status.value,
             "waiting": self.waiting,
             "problem": self.problem,
+            "offset_minutes": self.offset_minutes,
         }
 
 
@@ -188,10 +201,11 @@ def next_runs(
     now: datetime,
     tenant_id: Id | None = None,
     limit: int | None = None,
+    spread: timedelta = NO_SPREAD,
 ) -> list[NextRun]:
     """Each job's next run for every active tenant (or only ``tenant_id``, active or not),
-    at most ``limit`` tenants, by tenant id then job. Two ``SELECT``s: the tenants, and
-    the ledger rows of their local today.
+    at most ``limit`` tenants, by tenant id then job, each at its own time in the ``spread``
+    window. Two ``SELECT``s: the tenants, and the ledger rows of their local today.
 
     Raises :class:`~gcmc_jobs.errors.UnknownTenant` when ``tenant_id`` does not exist.
     """
@@ -234,11 +248,12 @@ def next_runs(
             status = None if today is None else statuses.get((job, t.id, today))
             day: date | None = None
             instant: datetime | None = None
+            own = tenant_time(at, t.id, spread)
             if problem is None and not isinstance(zone, str):
-                due, day, instant = is_due(now, at, zone)
+                due, day, instant = is_due(now, own, zone)
                 if due and status is not None:  # today's has a ledger row: tomorrow's is next
                     day = day + timedelta(days=1)
-                    instant = due_instant(day, at, zone)
+                    instant = due_instant(day, own, zone)
             found.append(
                 NextRun(
                     job=job,
@@ -252,6 +267,7 @@ def next_runs(
                     today_status=status,
                     problem=problem,
                     waiting=instant is not None and instant <= now,
+                    tenant_at=own,
                 )
             )
     return found
@@ -304,11 +320,17 @@ class JobStatus:
 
 
 def job_statuses(
-    session: Session, job_times: Mapping[str, time], *, now: datetime, grace: timedelta
+    session: Session,
+    job_times: Mapping[str, time],
+    *,
+    now: datetime,
+    grace: timedelta,
+    spread: timedelta = NO_SPREAD,
 ) -> list[JobStatus]:
     """Every job's status for every active tenant, by job (in ``job_times`` order) then
-    tenant id. Three ``SELECT``s: the tenants (with when the scheduler first saw them), each
-    (job, tenant)'s last run, and its last success."""
+    tenant id; each tenant's runs due at its own time in the ``spread`` window. Three
+    ``SELECT``s: the tenants (with when the scheduler first saw them), each (job, tenant)'s
+    last run, and its last success."""
     _aware(now)
     tables = tables_of(session)
     tenant, jr, seen = tables.tenants.c, tables.job_runs.c, tables.scheduled_tenants.c
@@ -355,7 +377,7 @@ def job_statuses(
             instant: datetime | None = None
             possible = False
             if not isinstance(zone, str):
-                day, instant = latest_due(now, at, zone, grace)
+                day, instant = latest_due(now, tenant_time(at, tenant_id, spread), zone, grace)
                 possible = run_was_possible(day, instant, _utc(since), zone, now, grace)
             found.append(
                 JobStatus(
@@ -377,10 +399,16 @@ def job_statuses(
 
 
 def overdue_runs(
-    session: Session, job_times: Mapping[str, time], *, now: datetime, grace: timedelta
+    session: Session,
+    job_times: Mapping[str, time],
+    *,
+    now: datetime,
+    grace: timedelta,
+    spread: timedelta = NO_SPREAD,
 ) -> list[JobStatus]:
     """The :func:`job_statuses` that are overdue."""
-    return [s for s in job_statuses(session, job_times, now=now, grace=grace) if s.overdue]
+    statuses = job_statuses(session, job_times, now=now, grace=grace, spread=spread)
+    return [s for s in statuses if s.overdue]
 
 
 def latest_due(now: datetime, at: time, zone: ZoneInfo, grace: timedelta) -> tuple[date, datetime]:

@@ -59,15 +59,17 @@ def tick(
     make_message: RunMessageFactory,
     jobs: Iterable[str] | None = None,
     catch_up: timedelta = DEFAULT_CATCH_UP,
+    spread: timedelta = timedelta(0),
 ) -> TickResult:
     """Enqueue every run due at ``now`` (aware) that has no ``job_runs`` row yet, each as
     the message ``make_message`` builds (the ``run_daily_job`` actor's
-    ``message_with_options``). ``catch_up``: see :func:`due_runs` (twice the tick
-    period). First records ``now`` as the first sighting of each active tenant new to the
-    scheduler (:func:`~gcmc_jobs.scheduling.seen_tenants.record_seen_tenants`)."""
+    ``message_with_options``). ``catch_up``, ``spread``: see :func:`due_runs` (twice the
+    tick period; the spread window). First records ``now`` as the first sighting of each
+    active tenant new to the scheduler
+    (:func:`~gcmc_jobs.scheduling.seen_tenants.record_seen_tenants`)."""
     with session_scope(engine) as session:
         record_seen_tenants(session, now)
-        scan = scan_due_runs(session, now, job_times, jobs=jobs, catch_up=catch_up)
+        scan = scan_due_runs(session, now, job_times, jobs=jobs, catch_up=catch_up, spread=spread)
     due = scan.runs
     if not due:
         return TickResult(now=now, problems=scan.problems)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, select
@@ -12,9 +13,20 @@ from typer.testing import CliRunner
 from gcmc_jobs.cli import app
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.models import EmailLog, JobRun, Role
+from gcmc_jobs.scheduling.clock import spread_minutes, tenant_time
 from gcmc_jobs.services.tenancy import utcnow
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES
 from tests import factories as f
+
+#: The default spread window (GCMC_JOBS_SCHEDULE_SPREAD_MINUTES): each tenant runs each job a
+#: fixed number of minutes after its time.
+SPREAD = timedelta(minutes=30)
+
+
+def _at(day: date, at: time, tenant_id: int, zone: str) -> datetime:
+    """The instant tenant ``tenant_id`` runs the job at ``at`` on ``day`` (no DST there)."""
+    own = tenant_time(at, tenant_id, SPREAD)
+    return datetime.combine(day, own, tzinfo=ZoneInfo(zone))
 
 
 @pytest.fixture
@@ -110,10 +122,14 @@ def test_schedules_shows_the_next_local_and_utc_run(world: dict[str, int]) -> No
         "schedules", "--tenant", str(world["tokyo"]), "--now", "2026-06-01T00:00:00Z"
     )
     assert code == 0, output
-    # 07:00 in Tokyo on June 1 is 22:00 UTC on May 31; at 00:00 UTC (09:00 JST) it is due.
-    assert "2026-06-01 07:00 JST" in output
-    assert "2026-05-31 22:00" in output
-    assert "2026-06-02 02:00 JST" not in output  # today's 02:00 has not run: still due
+    # 07:00 in Tokyo on June 1 (plus the tenant's minutes into the spread window) is 22:xx
+    # UTC on May 31; at 00:00 UTC (09:00 JST) it is due.
+    emails = _at(date(2026, 6, 1), time(7), world["tokyo"], "Asia/Tokyo")
+    assert emails.strftime("%Y-%m-%d %H:%M JST") in output
+    assert emails.astimezone(UTC).strftime("%Y-%m-%d %H:%M") in output
+    assert f"+{spread_minutes(world['tokyo'], time(7), SPREAD)}" in output
+    assert "GCMC_JOBS_SCHEDULE_SPREAD_MINUTES" in output  # the caption says what +min is
+    assert "2026-06-02 02:" not in output  # today's 02:xx has not run: still due
 
 
 def test_runs_lists_the_ledger_with_filters(world: dict[str, int]) -> None:
@@ -137,10 +153,14 @@ def test_schedules_json_gives_each_jobs_due_instant_and_todays_status(
     assert code == 0, output
     rows = {row["job"]: row for row in json.loads(output)}
     assert set(rows) == set(DEFAULT_JOB_TIMES)
-    # Ran today: tomorrow's 02:00 is next; the 09:00 one has not run: due, waiting for a tick
-    assert rows["compliance_refresh"]["next_run_utc"] == "2026-06-02T02:00:00+00:00"
+    # Ran today: tomorrow's 02:xx is next; the 09:xx one has not run: due, waiting for a tick
+    utc = world["utc"]
+    refresh = _at(date(2026, 6, 2), time(2), utc, "UTC")
+    assert rows["compliance_refresh"]["next_run_utc"] == refresh.isoformat()
+    assert rows["compliance_refresh"]["offset_minutes"] == refresh.minute
     assert rows["compliance_refresh"]["today_status"] == "succeeded"
-    assert rows["filing_reminders"]["next_run_utc"] == "2026-06-01T09:00:00+00:00"
+    reminders = _at(date(2026, 6, 1), time(9), utc, "UTC")
+    assert rows["filing_reminders"]["next_run_utc"] == reminders.isoformat()
     assert rows["filing_reminders"]["today_status"] is None
     code, output = _invoke("schedules", "--tenant", "999")
     assert (code, "no tenant with id 999" in output) == (1, True)

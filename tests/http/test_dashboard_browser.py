@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from gcmc_jobs.db.models import DeadLetter
 from gcmc_jobs.errors import PermanentError
 from gcmc_jobs.http import create_app
+from gcmc_jobs.scheduling.jobs import schedule_spread
 from gcmc_jobs.scheduling.ledger_view import next_runs
 from gcmc_jobs.settings import Settings
 from tests import factories
@@ -144,7 +145,12 @@ def test_the_dashboard_shows_each_jobs_next_run_as_the_scheduler_computes_it(
 
     # Then every job's row shows the next run the ledger read model computes (stable while
     # the page loads: a run stays "next" until the ledger has its row)
-    expected = next_runs(gcmc_session, gcmc_settings.job_times, now=datetime.now(UTC))
+    expected = next_runs(
+        gcmc_session,
+        gcmc_settings.job_times,
+        now=datetime.now(UTC),
+        spread=schedule_spread(gcmc_settings),
+    )
     for run in expected:
         assert run.due_at is not None
         row = page.locator(f'#schedules tr[data-tenant="{tenant.id}"][data-job="{run.job}"]')

@@ -1,5 +1,6 @@
 """On DST days, the scheduler, ``gcmc-jobs schedules``, ``/api/schedules`` and the health
-check's overdue test all agree on when each daily run is due."""
+check's overdue test all agree on when each daily run is due: at the job's time, and at each
+tenant's own time when the tenants are spread over a window."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from gcmc_jobs.actors.schedule import run_daily_job
 from gcmc_jobs.cli import app as cli
 from gcmc_jobs.http import create_app
 from gcmc_jobs.ops.health import check_health
+from gcmc_jobs.scheduling.clock import due_instant, spread_minutes, tenant_time
 from gcmc_jobs.scheduling.tick import tick
 from gcmc_jobs.settings import Settings
 from tests import factories as f
@@ -68,10 +70,12 @@ def _utc(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)
 
 
+@pytest.mark.parametrize("spread", [0, 45], ids=lambda v: f"spread{v}")
 @pytest.mark.parametrize(("zone", "day"), list(EXPECTED), ids=lambda v: str(v))
 def test_scheduler_cli_api_and_health_agree_on_every_due_instant(
     zone: str,
     day: date,
+    spread: int,
     gcmc_settings: Settings,
     gcmc_broker: dramatiq.Broker,
     gcmc_db: Engine,
@@ -86,8 +90,10 @@ def test_scheduler_cli_api_and_health_agree_on_every_due_instant(
             "job_times": JOB_TIMES,
             "admin_token": SecretStr(TOKEN),
             "health_job_grace_ms": int(GRACE.total_seconds() * 1000),
+            "schedule_spread_minutes": spread,
         }
     )
+    window = timedelta(minutes=spread)
     # As of one minute into the tenant's local day (before every job's time)
     start = datetime.combine(day, time(0, 1), tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
@@ -106,6 +112,7 @@ def test_scheduler_cli_api_and_health_agree_on_every_due_instant(
     monkeypatch.setenv("GCMC_JOBS_DATABASE_URL", settings.database_url.get_secret_value())
     times = {job: at.isoformat() for job, at in JOB_TIMES.items()}
     monkeypatch.setenv("GCMC_JOBS_JOB_TIMES", json.dumps(times))
+    monkeypatch.setenv("GCMC_JOBS_SCHEDULE_SPREAD_MINUTES", str(spread))
     result = CliRunner().invoke(cli, ["schedules", "--json", "--now", start.isoformat()])
     assert result.exit_code == 0, result.output
     from_cli = {
@@ -114,11 +121,18 @@ def test_scheduler_cli_api_and_health_agree_on_every_due_instant(
         if row["tenant_id"] == tenant_id
     }
 
-    # The API and the command line say the same, and the instants written out above
+    # The API and the command line say the same; without a spread, the instants written out
+    # above; with one, those of the tenant's own time, some minutes into the window
     assert from_api == from_cli
     assert set(from_api) == set(JOB_TIMES)
-    for job, expected in EXPECTED[(zone, day)].items():
-        assert from_api[job] == expected, job
+    if not spread:
+        for job, expected in EXPECTED[(zone, day)].items():
+            assert from_api[job] == expected, job
+    for job, at in JOB_TIMES.items():
+        own, minutes = tenant_time(at, tenant_id, window), spread_minutes(tenant_id, at, window)
+        assert 0 <= minutes < max(spread, 1), job
+        assert (own.hour - at.hour) * 60 + own.minute - at.minute == minutes, job
+        assert from_api[job] == due_instant(day, own, ZoneInfo(zone)), job
 
     for job, announced in from_api.items():
         # The scheduler's tick enqueues the run from exactly that instant on
@@ -129,6 +143,7 @@ def test_scheduler_cli_api_and_health_agree_on_every_due_instant(
                 now=now,
                 job_times=JOB_TIMES,
                 make_message=run_daily_job.message_with_options,
+                spread=window,
             ).due
             return [run.scheduled_for for run in found if run.job == job]
 

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import dramatiq
@@ -20,6 +20,7 @@ from gcmc_jobs.actors.schedule import log_scheduler_plan, next_tick_minute
 from gcmc_jobs.cli import app
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.runtime import current
+from gcmc_jobs.scheduling.clock import tenant_time
 from tests import factories as f
 
 
@@ -78,16 +79,18 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, gcmc_postgres_url: str) -> None:
 def test_schedules_shows_a_past_run_of_today_as_due_not_as_next(
     cli_env: None, gcmc_db: Engine
 ) -> None:
-    # Given a UTC tenant at 05:32, whose 02:00 compliance refresh has not run yet
+    # Given a UTC tenant at 05:32, whose 02:xx compliance refresh (its minutes into the
+    # spread window) has not run yet
     with session_scope(gcmc_db) as session:
-        f.tenant(session, "Utc")
+        tenant_id = f.tenant(session, "Utc").id
     now = "2026-06-01T05:32:00+00:00"
+    own = tenant_time(time(2), tenant_id, timedelta(minutes=30))
 
     result = CliRunner().invoke(app, ["schedules", "--json", "--now", now])
     assert result.exit_code == 0, result.output
     rows = {row["job"]: row for row in json.loads(result.stdout)}
     assert rows["compliance_refresh"]["waiting"] is True
-    assert rows["compliance_refresh"]["next_run_utc"] == "2026-06-01T02:00:00+00:00"
+    assert rows["compliance_refresh"]["next_run_utc"] == f"2026-06-01T{own:%H:%M}:00+00:00"
     assert rows["document_expiry_emails"]["waiting"] is False
 
     table = CliRunner().invoke(app, ["schedules", "--now", now])

@@ -15,7 +15,7 @@ from gcmc_jobs.errors import UnknownJob
 from gcmc_jobs.http import deps, schemas
 from gcmc_jobs.http.deps import NAME, Limit, Name
 from gcmc_jobs.http.schemas import PlatformId
-from gcmc_jobs.scheduling.jobs import check_job
+from gcmc_jobs.scheduling.jobs import check_job, schedule_spread
 from gcmc_jobs.scheduling.jobs import job_times as all_job_times
 from gcmc_jobs.scheduling.ledger_view import list_runs, next_runs
 from gcmc_jobs.scheduling.run_messages import trigger_runs
@@ -63,7 +63,8 @@ def schedules(
     ] = None,
 ) -> list[schemas.ScheduleBody]:
     tenant = deps.platform_id(request, tenant_id, ("query", "tenant_id"))
-    job_times = all_job_times(deps.settings(request))
+    current = deps.settings(request)
+    job_times = all_job_times(current)
     with Session(deps.engine(request)) as session:
         found = next_runs(
             session,
@@ -71,6 +72,7 @@ def schedules(
             now=datetime.now(UTC),
             tenant_id=tenant,
             limit=MAX_SCHEDULED_TENANTS,
+            spread=schedule_spread(current),
         )
     if not found:  # no tenant yet: still say when each job runs
         return [

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.ops.health.report import CheckResult
-from gcmc_jobs.scheduling.jobs import job_times
+from gcmc_jobs.scheduling.jobs import job_times, schedule_spread
 from gcmc_jobs.scheduling.ledger_view import job_statuses
 from gcmc_jobs.settings import Settings
 
@@ -32,7 +32,9 @@ def check_daily_jobs(settings: Settings, engine: Engine | None, now: datetime) -
     grace = timedelta(milliseconds=settings.health_job_grace_ms)
     times = job_times(settings)  # the host's registered jobs too
     with Session(engine) as session:
-        statuses = job_statuses(session, times, now=now, grace=grace)
+        statuses = job_statuses(
+            session, times, now=now, grace=grace, spread=schedule_spread(settings)
+        )
     jobs: dict[str, list[dict[str, Any]]] = {job: [] for job in times}
     for status in statuses:
         jobs[status.job].append(status.as_dict())
