@@ -36,6 +36,7 @@ from __future__ import annotations
 
 __all__ = [
     "acks_key",
+    "alert_key",
     "dead_queue_key",
     "dedup_key",
     "heartbeats_key",
@@ -48,6 +49,13 @@ __all__ = [
     "status_key",
     "workers_key",
 ]
+
+
+def alert_key(namespace: str, name: str) -> str:
+    """Operator-alert state (:mod:`gcmc_jobs.ops.alerts`): ``sent:<cause>`` (the last alert
+    of a cause, expiring after the alert interval) and ``since:<condition>`` (when a
+    condition was first seen)."""
+    return f"{namespace}:alerts:{name}"
 
 
 def dedup_key(namespace: str, key: str) -> str:

@@ -373,7 +373,31 @@ class Settings(BaseSettings):
         "missing before health reports it overdue, ms (2 hours by default).",
     )
 
-    @field_validator("host_modules", mode="before")
+    # -- Alerts pushed to operators ------------------------------------------------------
+    alert_emails: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Operators' addresses that alerts are emailed to (comma-separated): a "
+        "daily job failed for good, too many dead letters, health unhealthy for too long. "
+        "Empty (the default): no alert is sent.",
+    )
+    alert_interval_ms: int = Field(
+        default=3_600_000,
+        ge=60_000,
+        description="At most one alert per cause in this long, ms (an hour by default).",
+    )
+    alert_dead_letters: int = Field(
+        default=100,
+        ge=1,
+        description="Dead letters waiting (not replayed) above which operators are alerted.",
+    )
+    alert_unhealthy_grace_ms: int = Field(
+        default=900_000,
+        ge=0,
+        description="How long health must stay unhealthy before operators are alerted, ms "
+        "(15 minutes by default).",
+    )
+
+    @field_validator("host_modules", "alert_emails", mode="before")
     @classmethod
     def _module_list(cls, value: Any) -> Any:
         if isinstance(value, str):

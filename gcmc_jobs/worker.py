@@ -3,7 +3,7 @@
 ::
 
     dramatiq gcmc_jobs.worker            # process every gcmc-jobs queue
-    periodiq gcmc_jobs.worker            # send the periodic scheduler tick
+    periodiq gcmc_jobs.worker            # send the periodic scheduler tick and alert watch
 
 Importing this module reads ``GCMC_JOBS_*`` settings, configures logging, builds the broker
 and makes it Dramatiq's global broker: it is an entry point, not a library module.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+import gcmc_jobs.ops.alerts  # noqa: F401  (declares watch_operations, the operator alerts)
 from gcmc_jobs.actors.schedule import log_scheduler_plan
 from gcmc_jobs.bootstrap import configure
 from gcmc_jobs.db.check import require_schema
