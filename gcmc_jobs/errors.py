@@ -18,10 +18,12 @@
     ├── PermanentError              retrying cannot help: the message is dead-lettered at once
     │   ├── InvalidPayload          a payload failed validation (also a ValueError)
     │   │   ├── UnknownJob          no daily job has this name
-    │   │   └── UnknownTenant       no tenant has this id (also a LookupError)
+    │   │   ├── UnknownTenant       no tenant has this id (also a LookupError)
+    │   │   └── InvalidPhoneNumber  a phone number that is not a valid E.164 number
     │   ├── UnknownTemplate         no template for an email kind
     │   ├── TemplateRenderError     an email template failed to render (undefined variable…)
     │   └── PermanentDeliveryError  the mail server refused for good (5xx)
+    │       └── SmsRejected         the SMS provider refused a message for good (its code)
     ├── TransientError              worth retrying with backoff
     │   ├── TransientDeliveryError  the mail server is down or said 4xx
     │   └── RunInProgress           a daily run is claimed by another worker; retry later
@@ -43,6 +45,7 @@ __all__ = [
     "DuplicateMessage",
     "GcmcJobsError",
     "InvalidPayload",
+    "InvalidPhoneNumber",
     "KeyTemplateError",
     "NoDatabaseFile",
     "NotConfiguredError",
@@ -51,6 +54,7 @@ __all__ = [
     "RateLimitDeferralFailed",
     "RunInProgress",
     "SchemaMismatch",
+    "SmsRejected",
     "TemplateRenderError",
     "TransientDeliveryError",
     "TransientError",
@@ -144,6 +148,14 @@ class UnknownTenant(InvalidPayload, LookupError):
     email names a ``tenant_id`` the database does not know (dead-lettered at once)."""
 
 
+class InvalidPhoneNumber(InvalidPayload):
+    """A phone number that is not a valid number in E.164 form (``+`` and the country code).
+
+    Raised in the caller for a number given to ``gcmc-jobs sms opt-in`` or ``send_sms``, and
+    in the worker, at send time, for a stored number: that SMS alone fails for good.
+    """
+
+
 class UnknownTemplate(PermanentError):
     """No template exists for an email kind."""
 
@@ -154,6 +166,25 @@ class TemplateRenderError(PermanentError):
 
 class PermanentDeliveryError(PermanentError):
     """The mail server refused the message for good (an SMTP 5xx reply)."""
+
+
+class SmsRejected(PermanentDeliveryError):
+    """The SMS provider refused one message for good (Twilio: a 4xx answer with its error
+    code, such as 21211 "invalid To number" or 21610 "the recipient replied STOP").
+
+    ``code`` is the provider's error code (None when it gave none), ``status`` the HTTP
+    status, and ``suppress`` the :class:`~gcmc_jobs.db.enums.SmsSuppressionReason` value the
+    number is suppressed with (``"stop"``, ``"permanent_error"``), or None when the refusal
+    says nothing about the number (a bad sender, an account problem).
+    """
+
+    def __init__(
+        self, message: str, *, code: int | None, status: int, suppress: str | None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.suppress = suppress
 
 
 class TransientError(GcmcJobsError):

@@ -6,7 +6,7 @@ worker for one of them alone (``dramatiq gcmc_jobs.worker -Q gcmc_email_critical
 
 from __future__ import annotations
 
-__all__ = ["ALL", "COMPLIANCE", "EMAIL", "EMAIL_CRITICAL", "SCHEDULED", "SCHEDULER"]
+__all__ = ["ALL", "COMPLIANCE", "EMAIL", "EMAIL_CRITICAL", "SCHEDULED", "SCHEDULER", "SMS"]
 
 #: Per-tenant compliance refreshes.
 COMPLIANCE = "gcmc_compliance"
@@ -14,9 +14,11 @@ COMPLIANCE = "gcmc_compliance"
 EMAIL = "gcmc_email"
 #: Security mail (password resets): a separate queue so a bulk backlog cannot delay it.
 EMAIL_CRITICAL = "gcmc_email_critical"
+#: Text messages (the SMS channel): their own queue, so a provider outage backs up SMS only.
+SMS = "gcmc_sms"
 #: Per-tenant daily jobs the scheduler enqueues (notifications, reminders, digests).
 SCHEDULED = "gcmc_scheduled"
 #: The scheduler's own short periodic tick.
 SCHEDULER = "gcmc_scheduler"
 
-ALL = (EMAIL_CRITICAL, SCHEDULER, COMPLIANCE, SCHEDULED, EMAIL)
+ALL = (EMAIL_CRITICAL, SCHEDULER, COMPLIANCE, SCHEDULED, EMAIL, SMS)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from gcmc_jobs.db.tables import Tables
     from gcmc_jobs.email.transports import Transport
     from gcmc_jobs.settings import Settings
+    from gcmc_jobs.sms.transports import SmsTransport
 
 # The broker, the engine, the transport and the stores are imported when a Runtime builds
 # them, not with this module: ops commands read the current runtime (`installed()`) without
@@ -76,6 +77,7 @@ class Runtime:
             bind(engine, self.tables)
         self._owns_engine = engine is None
         self._transport: Transport | None = None
+        self._sms_transport: SmsTransport | None = None
         #: The dedup, rate-limit, dead-letter and pause stores (the dead-letter store writes
         #: with :attr:`engine`).
         self.stores = Stores.from_settings(settings, engine=lambda: self.engine)
@@ -119,20 +121,34 @@ class Runtime:
                 )
             return self._transport
 
+    @property
+    def sms_transport(self) -> SmsTransport:
+        """The SMS transport of ``settings.sms_url``, created on first use and reused
+        (Twilio's pooled connections serve many messages)."""
+        with self._lock:
+            if self._sms_transport is None:
+                from gcmc_jobs.sms.transports import from_settings
+
+                self._sms_transport = from_settings(self.settings)
+            return self._sms_transport
+
     def close(self) -> None:
-        """Close what the runtime owns: the broker it built, the email transport, the stores'
-        connections, the engine it built. Idempotent."""
+        """Close what the runtime owns: the broker it built, the email and SMS transports,
+        the stores' connections, the engine it built. Idempotent."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             transport, self._transport = self._transport, None
+            sms_transport, self._sms_transport = self._sms_transport, None
             engine = self._engine if self._owns_engine else None
             self._engine = None if self._owns_engine else self._engine
         if self._owns_broker:
             self.broker.close()
         if transport is not None:
             transport.close()
+        if sms_transport is not None:
+            sms_transport.close()
         self.stores.close()
         if engine is not None:
             engine.dispose()

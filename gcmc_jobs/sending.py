@@ -19,6 +19,7 @@ from typing import Any
 import dramatiq
 
 from gcmc_jobs.actors.email import email_call, email_message, is_duplicate, send_email
+from gcmc_jobs.actors.sms import send_sms
 from gcmc_jobs.email import kinds
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "queue_invoice_email",
     "queue_password_reset_email",
     "queue_service_request_update_email",
+    "queue_sms",
     "queue_task_assignment_email",
     "queue_welcome_email",
 ]
@@ -235,3 +237,27 @@ def queue_custom_email(
         dedup_key=dedup_key,
         correlation_id=correlation_id,
     )
+
+
+def queue_sms(
+    to: str,
+    body: str,
+    *,
+    kind: str = "custom",
+    tenant_id: int | str | None = None,
+    dedup_key: str | None = None,
+    correlation_id: str | None = None,
+) -> dramatiq.Message[Any]:
+    """Text ``body`` to ``to`` through ``send_sms`` on the ``gcmc_sms`` queue.
+
+    The number must be E.164 (checked here: :class:`~gcmc_jobs.errors.InvalidPhoneNumber`,
+    nothing enqueued); the same dedup, rate limit, suppressions and delivery record
+    (``sms_log``) as the SMS alerts. Consent is the host's to check: this sends to any valid
+    number that is not suppressed."""
+    kwargs: dict[str, Any] = {"kind": kind, "to": to, "body": body, "tenant_id": tenant_id}
+    if dedup_key is not None:
+        kwargs["dedup_key"] = dedup_key
+    options: dict[str, Any] = {}
+    if correlation_id is not None:
+        options["correlation_id"] = correlation_id
+    return send_sms.send_with_options(kwargs=kwargs, **options)

@@ -55,6 +55,8 @@ def broker_kind_of(url: str) -> BrokerKind:
 REDIS_SCHEMES = tuple(scheme for scheme, kind in BROKER_SCHEMES.items() if kind == "redis")
 #: The schemes of ``GCMC_JOBS_EMAIL_URL`` (:func:`gcmc_jobs.email.transports.from_url`).
 EMAIL_SCHEMES = ("smtp", "smtps", "file", "memory")
+#: The schemes of ``GCMC_JOBS_SMS_URL`` (:func:`gcmc_jobs.sms.transports.from_settings`).
+SMS_SCHEMES = ("twilio", "file", "memory")
 
 
 def _scheme(url: str) -> str | None:
@@ -303,7 +305,32 @@ class Settings(BaseSettings):
         default="support@gcmc.example", description="The support address shown in email."
     )
 
-    # -- Schedule ---------------------------------------------------------------------------
+    # -- SMS --------------------------------------------------------------------------------
+    sms_url: str = Field(
+        default="file://./sms-outbox",
+        description="The SMS transport: `twilio://` (Twilio's Messages API, the "
+        "GCMC_JOBS_SMS_TWILIO_* settings), `file://DIR` (one JSON file per SMS), or "
+        "`memory://`.",
+    )
+    sms_from: str | None = Field(
+        default=None,
+        description="The sender of SMS: an E.164 number (`+15005550006`) or a Twilio "
+        "Messaging Service SID (`MG…`); required by `twilio://`.",
+    )
+    sms_twilio_account_sid: str | None = Field(
+        default=None, description="The Twilio account SID (`AC…`): the user of basic auth."
+    )
+    sms_twilio_auth_token: SecretStr | None = Field(
+        default=None, description="The Twilio auth token: the password of basic auth."
+    )
+    sms_twilio_base_url: str = Field(
+        default="https://api.twilio.com",
+        description="Base URL of Twilio's REST API (a local server in tests).",
+    )
+    sms_timeout_ms: int = Field(
+        default=10_000, ge=1, description="Timeout of each SMS provider request, ms."
+    )
+
     job_times: dict[str, time] = Field(
         default_factory=lambda: dict(DEFAULT_JOB_TIMES),
         description="Local time of each daily job, as JSON: "
@@ -430,6 +457,17 @@ class Settings(BaseSettings):
     @classmethod
     def _known_email_scheme(cls, value: SecretStr) -> SecretStr:
         _check_email_url(value.get_secret_value())
+        return value
+
+    @field_validator("sms_url", mode="after")
+    @classmethod
+    def _known_sms_scheme(cls, value: str) -> str:
+        scheme = _scheme(value)
+        if scheme not in SMS_SCHEMES:
+            accepted = ", ".join(f"{s}://" for s in SMS_SCHEMES)
+            raise ValueError(f"GCMC_JOBS_SMS_URL must start with one of {accepted}")
+        if scheme == "file" and not value.partition("://")[2]:
+            raise ValueError("GCMC_JOBS_SMS_URL names no directory: file://./sms-outbox")
         return value
 
     @field_validator("job_times", mode="after")

@@ -48,6 +48,8 @@ HELPERS = {
     "JoinTimeout",
     "SmtpSink",
     "TestPolicy",
+    "TwilioRequest",
+    "TwilioSink",
     "WorkerProcess",
     "capture_events",
     "free_port",
@@ -73,7 +75,12 @@ def test_the_pytest_plugin_exports_its_fixtures() -> None:
 
 
 def test_the_pytest_plugin_exports_its_helpers() -> None:
-    assert set(gcmc_jobs.testing.__all__) == FIXTURES | HELPERS | {"smtp_server", "gcmc_outbox"}
+    assert set(gcmc_jobs.testing.__all__) == FIXTURES | HELPERS | {
+        "smtp_server",
+        "gcmc_outbox",
+        "twilio_server",
+        "gcmc_sms_outbox",
+    }
     for name in HELPERS:
         assert getattr(gcmc_jobs.testing, name).__module__.startswith("gcmc_jobs.testing"), name
 

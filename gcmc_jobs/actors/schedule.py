@@ -15,6 +15,7 @@ from periodiq import cron
 
 from gcmc_jobs import queue_names as queues
 from gcmc_jobs.actors.email import email_message
+from gcmc_jobs.actors.sms import sms_message
 from gcmc_jobs.brokers import actor
 from gcmc_jobs.db.tables import Id
 from gcmc_jobs.errors import PermanentError, RunInProgress
@@ -143,8 +144,11 @@ def tick_now(runtime: Runtime, now: datetime, *, jobs: list[str] | None = None) 
 
 
 def digests_of(runtime: Runtime) -> DigestSender:
-    """The digest sender of ``runtime``: email messages built by the email actor, enqueued
-    in bulk on its broker."""
+    """The digest sender of ``runtime``: email messages built by the email actor, SMS
+    messages by the SMS actor, enqueued in bulk on its broker."""
     return digest_sender(
-        runtime.broker, portal_url=runtime.settings.portal_url, build_message=email_message
+        runtime.broker,
+        portal_url=runtime.settings.portal_url,
+        build_message=email_message,
+        build_sms=sms_message,
     )

@@ -43,6 +43,7 @@ from gcmc_jobs.cli import ops as _ops  # noqa: F401
 from gcmc_jobs.cli import outbox as _outbox  # noqa: F401
 from gcmc_jobs.cli import schedule as _schedule  # noqa: F401
 from gcmc_jobs.cli import seed as _seed  # noqa: F401
+from gcmc_jobs.cli import sms as _sms  # noqa: F401
 from gcmc_jobs.cli import status as _status  # noqa: F401
 from gcmc_jobs.cli._app import app
 

@@ -18,6 +18,8 @@ __all__ = [
     "JobRunStatus",
     "NotificationCategory",
     "Role",
+    "SmsStatus",
+    "SmsSuppressionReason",
     "SuppressionReason",
 ]
 
@@ -80,6 +82,24 @@ class EmailStatus(enum.StrEnum):
 class SuppressionReason(enum.StrEnum):
     HARD_BOUNCE = "hard_bounce"
     COMPLAINT = "complaint"
+    MANUAL = "manual"
+
+
+class SmsStatus(enum.StrEnum):
+    """Where one logical SMS is (``sms_log.status``): the states of :class:`EmailStatus`."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+
+
+class SmsSuppressionReason(enum.StrEnum):
+    """Why a phone number is on ``sms_suppressions``: the person replied STOP (the provider
+    says so), the provider refused the number for good, or an operator blocked it."""
+
+    STOP = "stop"
+    PERMANENT_ERROR = "permanent_error"
     MANUAL = "manual"
 
 

@@ -107,6 +107,9 @@ OWN_TABLES: tuple[str, ...] = (
     "job_runs",
     "outbox_messages",
     "scheduled_tenants",
+    "sms_opt_ins",
+    "sms_suppressions",
+    "sms_log",
 )
 
 #: The platform's enums, with their logical values.

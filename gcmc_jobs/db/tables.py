@@ -66,6 +66,8 @@ from gcmc_jobs.db.enums import (
     JobRunStatus,
     NotificationCategory,
     Role,
+    SmsStatus,
+    SmsSuppressionReason,
     SuppressionReason,
 )
 from gcmc_jobs.db.mapping import GCMC, OWN_TABLES, PLATFORM_TABLES, SchemaMapping
@@ -193,6 +195,9 @@ class Tables:
     job_runs: Table
     outbox_messages: Table
     scheduled_tenants: Table
+    sms_opt_ins: Table
+    sms_suppressions: Table
+    sms_log: Table
     extra_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def table(self, logical: str) -> Table:
@@ -661,7 +666,52 @@ class _Builder:
             "job_runs": job_runs,
             "outbox_messages": outbox_messages,
             "scheduled_tenants": scheduled_tenants,
+            **self.build_sms(tenants),
         }
+
+    def build_sms(self, tenants: Table) -> dict[str, Table]:
+        """The SMS channel's tables (:mod:`gcmc_jobs.sms`): who opted in to which alerts by
+        SMS, the numbers never to text again, and the delivery record."""
+        tz = DateTime(timezone=True)
+        # The platform's notification_preferences has no SMS column and its users no phone:
+        # the opt-in (a number per user and tenant, one row per category) is the package's.
+        opt_ins = self.own_table(
+            "sms_opt_ins",
+            Column(
+                "tenant_id",
+                self.id_type(),
+                *self.tenant_ref(tenants, "CASCADE"),
+                primary_key=True,
+            ),
+            Column("user_id", self.id_type(), primary_key=True),
+            Column("category", self.own_enum(NotificationCategory), primary_key=True),
+            Column("phone", String(16), nullable=False),
+            Column("created_at", tz, server_default=func.current_timestamp(), nullable=False),
+        )
+        suppressions = self.own_table(
+            "sms_suppressions",
+            Column("phone", String(16), primary_key=True),
+            Column("reason", self.own_enum(SmsSuppressionReason), nullable=False),
+            Column("detail", Text),
+            Column("created_at", tz, server_default=func.current_timestamp(), nullable=False),
+        )
+        log = self.own_table(
+            "sms_log",
+            Column("id", BigId, primary_key=True, autoincrement=True),
+            Column("dedup_key", String(255), nullable=False, unique=True),
+            Column("tenant_id", self.id_type(), *self.tenant_ref(tenants, "SET NULL"), index=True),
+            Column("to_phone", String(64), nullable=False),
+            Column("kind", String(64), nullable=False),
+            Column("body", Text, nullable=False),
+            Column("status", self.own_enum(SmsStatus), nullable=False),
+            Column("provider_message_id", String(64)),
+            Column("error", Text),
+            Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+            Column("created_at", tz, server_default=func.current_timestamp(), nullable=False),
+            Column("sent_at", tz),
+        )
+        Index("ix_sms_log_to_created", log.c.to_phone, log.c.created_at)
+        return {"sms_opt_ins": opt_ins, "sms_suppressions": suppressions, "sms_log": log}
 
 
 # -- which tables an engine's database has ---------------------------------------------------

@@ -26,6 +26,7 @@ metric                                     labels                        counts
 ``gcmc_jobs_duplicates_skipped_total``     actor                         duplicates skipped
 ``gcmc_jobs_rate_limited_total``           actor, limit_class            deferrals
 ``gcmc_jobs_emails_total``                 kind, status                  :func:`email_sent`
+``gcmc_jobs_sms_total``                    kind, status                  :func:`sms_sent`
 =========================================  ============================  ==================
 """
 
@@ -51,6 +52,7 @@ __all__ = [
     "duplicate_skipped",
     "email_sent",
     "rate_limited",
+    "sms_sent",
 ]
 
 logger = get_logger("gcmc_jobs.middleware.metrics")
@@ -95,6 +97,15 @@ def email_sent(kind: str, status: str) -> None:
     """Count one email of ``kind`` (e.g. ``password_reset``) that ended ``status``
     (e.g. ``sent``, ``suppressed``, ``failed``)."""
     EMAILS.labels(kind=kind, status=status).inc()
+
+
+SMS = Counter("gcmc_jobs_sms", "SMS by kind and status.", ["kind", "status"], registry=REGISTRY)
+
+
+def sms_sent(kind: str, status: str) -> None:
+    """Count one SMS of ``kind`` that ended ``status`` (``sent``, ``suppressed``,
+    ``already_done``, ``failed``, ``retried``)."""
+    SMS.labels(kind=kind, status=status).inc()
 
 
 def dead_lettered(actor: str) -> None:

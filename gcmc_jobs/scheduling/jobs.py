@@ -9,11 +9,13 @@ job                                default  what it does (DOMAIN.md)
 =================================  =======  ==============================================
 ``compliance_refresh``             02:00    every active client's compliance score
 ``document_expiry_emails``         07:00    a digest per recipient: documents expiring in
-                                            exactly 30, 14, 7, 3 or 1 days
+                                            exactly 30, 14, 7, 3 or 1 days (and an SMS
+                                            to those who opted in to it)
 ``document_expiry_notifications``  08:00    in-app: latest versions expiring in
                                             [today, today + 7]
 ``filing_reminder_emails``         08:00    a digest per recipient: open filings due in
                                             exactly 14, 7, 3 or 0 days, or 1 to 7 days late
+                                            (and an SMS to those who opted in to it)
 ``filing_reminders``               09:00    in-app: open filings due within 7 days, or late
 =================================  =======  ==============================================
 
@@ -38,6 +40,7 @@ from sqlalchemy.orm import Session
 from gcmc_jobs.db.tables import Id
 from gcmc_jobs.errors import ConfigurationError, UnknownJob
 from gcmc_jobs.services import compliance, digests, notifications
+from gcmc_jobs.services.recipients import Channel
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES, Settings
 
 __all__ = [
@@ -101,16 +104,22 @@ def _notifications(
 
 
 def _emails(
-    compute: Callable[[Session, Any, date], list[digests.Digest]],
+    compute: Callable[..., list[digests.Digest]],
 ) -> Callable[[JobContext], dict[str, Any]]:
     def job(ctx: JobContext) -> dict[str, Any]:
         found = compute(ctx.session, ctx.tenant_id, ctx.today)
         sent = ctx.send_digests(found) if found else SentDigests(0, 0)
+        # The same alerts by SMS to those who opted in (gcmc_jobs.sms): one more statement.
+        texts = compute(ctx.session, ctx.tenant_id, ctx.today, Channel.SMS)
+        texted = ctx.send_digests(texts) if texts else SentDigests(0, 0)
         return {
             "recipients": len(found),
             "items": sum(len(d.items) for d in found),
             "digests_queued": sent.queued,
             "skipped_duplicates": sent.duplicates,
+            "sms_recipients": len(texts),
+            "sms_queued": texted.queued,
+            "sms_skipped_duplicates": texted.duplicates,
         }
 
     return job

@@ -9,6 +9,12 @@ receives that factory rather than importing the actors, which sit above it.
 
 A digest longer than the email kinds accept (1,000 items) is split into parts; each part
 after the first has its own dedup key (``…:part2``), so a re-run still sends each part once.
+
+An SMS digest (``digest.channel`` SMS: the same alerts for those who opted in to them by
+text) becomes one ``send_sms`` message, its body a summary of the items
+(:func:`gcmc_jobs.sms.bodies.alert_body`), built by the :data:`SmsMessageFactory` given
+(``sms_message`` of the actors); without one, SMS digests are refused
+(:class:`~gcmc_jobs.errors.ConfigurationError`), never dropped.
 """
 
 from __future__ import annotations
@@ -19,10 +25,19 @@ from typing import Any, Protocol
 import dramatiq
 
 from gcmc_jobs.brokers.bulk import enqueue_many
+from gcmc_jobs.errors import ConfigurationError
 from gcmc_jobs.scheduling.jobs import DigestSender, SentDigests
 from gcmc_jobs.services.digests import Digest
+from gcmc_jobs.services.recipients import Channel
+from gcmc_jobs.sms.bodies import alert_body
 
-__all__ = ["MAX_ITEMS_PER_EMAIL", "EmailMessageFactory", "digest_messages", "digest_sender"]
+__all__ = [
+    "MAX_ITEMS_PER_EMAIL",
+    "EmailMessageFactory",
+    "SmsMessageFactory",
+    "digest_messages",
+    "digest_sender",
+]
 
 #: Items one digest email may list (the email kinds' limit).
 MAX_ITEMS_PER_EMAIL = 1_000
@@ -67,13 +82,55 @@ class EmailMessageFactory(Protocol):
     ) -> dramatiq.Message[Any]: ...
 
 
+class SmsMessageFactory(Protocol):
+    """Builds a validated, not yet enqueued SMS message (``sms_message`` of the actors);
+    ``check_phone=False`` leaves the number to the worker, which fails that SMS alone when
+    the number is invalid."""
+
+    def __call__(
+        self,
+        kind: str,
+        to: str,
+        body: str,
+        *,
+        tenant_id: int | str | None = None,
+        dedup_key: str | None = None,
+        check_phone: bool = True,
+    ) -> dramatiq.Message[Any]: ...
+
+
 def digest_messages(
-    digests: Sequence[Digest], *, portal_url: str, build_message: EmailMessageFactory
+    digests: Sequence[Digest],
+    *,
+    portal_url: str,
+    build_message: EmailMessageFactory,
+    build_sms: SmsMessageFactory | None = None,
 ) -> list[dramatiq.Message[Any]]:
-    """One validated, not yet enqueued, email message per digest (or per part)."""
+    """One validated, not yet enqueued, email message per digest (or per part), and one SMS
+    message per SMS digest."""
     portal_url = portal_url.rstrip("/")
     messages = []
     for digest in digests:
+        if digest.channel is Channel.SMS:
+            if build_sms is None:
+                raise ConfigurationError("SMS digests need an SMS message factory (build_sms)")
+            body = alert_body(
+                digest.kind,
+                tenant_name=digest.tenant_name,
+                items=digest.items,
+                portal_url=portal_url,
+            )
+            messages.append(
+                build_sms(
+                    digest.kind,
+                    digest.to,
+                    body,
+                    tenant_id=digest.tenant_id,
+                    dedup_key=digest.dedup_key,
+                    check_phone=False,
+                )
+            )
+            continue
         to_item = _ITEMS[digest.kind]
         items = [to_item(item, portal_url) for item in digest.items]
         for part, start in enumerate(range(0, len(items), MAX_ITEMS_PER_EMAIL), start=1):
@@ -93,13 +150,20 @@ def digest_messages(
 
 
 def digest_sender(
-    broker: dramatiq.Broker, *, portal_url: str, build_message: EmailMessageFactory
+    broker: dramatiq.Broker,
+    *,
+    portal_url: str,
+    build_message: EmailMessageFactory,
+    build_sms: SmsMessageFactory | None = None,
 ) -> DigestSender:
     """A :data:`~gcmc_jobs.scheduling.jobs.DigestSender` that builds each digest's message
-    with ``build_message`` and bulk-enqueues them on ``broker``."""
+    with ``build_message`` (an SMS digest's with ``build_sms``) and bulk-enqueues them on
+    ``broker``."""
 
     def send(digests: Sequence[Digest]) -> SentDigests:
-        messages = digest_messages(digests, portal_url=portal_url, build_message=build_message)
+        messages = digest_messages(
+            digests, portal_url=portal_url, build_message=build_message, build_sms=build_sms
+        )
         result = enqueue_many(broker, messages)
         return SentDigests(queued=len(result.enqueued), duplicates=result.duplicates)
 

@@ -11,8 +11,11 @@ the recipient, the kind and the local date, so a re-run the same day sends nothi
   overdue.
 
 Recipients follow :mod:`gcmc_jobs.services.recipients` with the email channel (preferences
-and the suppression list apply). The statements run on the session's mapped tables
-(:func:`~gcmc_jobs.db.tables.tables_of`); ids are the mapping's (integers or text).
+and the suppression list apply). With ``channel=Channel.SMS`` the same statement finds the
+SMS alerts instead: the same items and recipients, narrowed to those who opted in to the
+category by SMS (``sms_opt_ins``), ``to`` being their number; one SMS per recipient per day
+summarises the digest (:mod:`gcmc_jobs.sms.bodies`). The statements run on the session's
+mapped tables (:func:`~gcmc_jobs.db.tables.tables_of`); ids are the mapping's (integers or text).
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.enums import OPEN_FILING_STATUSES, NotificationCategory
 from gcmc_jobs.db.tables import Id, tables_of
-from gcmc_jobs.services.recipients import Channel, Rows, assignee_or_fallback, join_recipients
+from gcmc_jobs.services.recipients import (
+    Channel,
+    Rows,
+    assignee_or_fallback,
+    join_recipients,
+    join_sms_recipients,
+)
 
 __all__ = [
     "DOCUMENT_WARNING_DAYS",
@@ -48,10 +57,12 @@ FILING_OVERDUE_DAYS = 7
 
 @dataclass(frozen=True)
 class Digest:
-    """One email to one recipient listing every item of one kind for one local day.
+    """One email (or, ``channel`` SMS, one text message summarising it) to one recipient
+    listing every item of one kind for one local day.
 
     ``items`` are JSON-ready dicts (dates as ``YYYY-MM-DD``), sorted by date then title
-    (documents) or by due date (filings). Ids are the mapping's: ints or strs.
+    (documents) or by due date (filings). Ids are the mapping's: ints or strs. ``to`` is the
+    address, or the phone number for SMS.
     """
 
     kind: str
@@ -62,11 +73,14 @@ class Digest:
     tenant_name: str
     local_date: date
     items: list[dict[str, Any]] = field(default_factory=list)
+    channel: Channel = Channel.EMAIL
 
     @property
     def dedup_key(self) -> str:
-        """The key naming this logical email: one per (tenant, recipient, kind, day)."""
-        return digest_key(self.kind, self.tenant_id, self.user_id, self.local_date)
+        """The key naming this logical email (or SMS: ``sms:digest:…``): one per (tenant,
+        recipient, kind, day)."""
+        key = digest_key(self.kind, self.tenant_id, self.user_id, self.local_date)
+        return f"sms:{key}" if self.channel is Channel.SMS else key
 
 
 def digest_key(kind: str, tenant_id: Id, user_id: Id, local_date: date) -> str:
@@ -74,7 +88,9 @@ def digest_key(kind: str, tenant_id: Id, user_id: Id, local_date: date) -> str:
     return f"digest:{kind}:{tenant_id}:{user_id}:{local_date.isoformat()}"
 
 
-def _group(kind: str, tenant_id: Id, today: date, rows: Any) -> list[Digest]:
+def _group(
+    kind: str, tenant_id: Id, today: date, rows: Any, channel: Channel = Channel.EMAIL
+) -> list[Digest]:
     digests: dict[Id, Digest] = {}
     for row in rows:
         values = dict(row._mapping)
@@ -83,7 +99,7 @@ def _group(kind: str, tenant_id: Id, today: date, rows: Any) -> list[Digest]:
         digest = digests.get(user_id)
         if digest is None:
             digest = digests[user_id] = Digest(
-                kind, tenant_id, user_id, to, name, tenant_name, today
+                kind, tenant_id, user_id, to, name, tenant_name, today, channel=channel
             )
         digest.items.append(
             {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}
@@ -91,9 +107,41 @@ def _group(kind: str, tenant_id: Id, today: date, rows: Any) -> list[Digest]:
     return list(digests.values())
 
 
-def document_expiry_digests(session: Session, tenant_id: Id, today: date) -> list[Digest]:
+def _recipients(
+    query: Rows,
+    *,
+    tables: Any,
+    tenant_id: Id,
+    assigned_user_id: Any,
+    category: NotificationCategory,
+    channel: Channel,
+) -> tuple[Rows, Any, Any]:
+    """``query`` joined to its recipients on ``channel``: the query, ``person`` and the
+    column each is reached at (the email address, or the SMS opt-in's number)."""
+    if channel is Channel.SMS:
+        return join_sms_recipients(
+            query,
+            tables=tables,
+            tenant_id=tenant_id,
+            assigned_user_id=assigned_user_id,
+            category=category,
+        )
+    query, person = join_recipients(
+        query,
+        tables=tables,
+        tenant_id=tenant_id,
+        assigned_user_id=assigned_user_id,
+        category=category,
+        channel=channel,
+    )
+    return query, person, person.c.email
+
+
+def document_expiry_digests(
+    session: Session, tenant_id: Id, today: date, channel: Channel = Channel.EMAIL
+) -> list[Digest]:
     """One digest per recipient of documents expiring exactly 30/14/7/3/1 days from
-    ``today``. One statement."""
+    ``today`` (``channel``: email, or the SMS opt-ins). One statement."""
     t = tables_of(session)
     document, version, client, tenant = t.documents, t.document_versions, t.clients, t.tenants
     days = [today + timedelta(days=n) for n in DOCUMENT_WARNING_DAYS]
@@ -109,17 +157,17 @@ def document_expiry_digests(session: Session, tenant_id: Id, today: date) -> lis
             version.c.expiry_date.in_(days),
         )
     )
-    query, person = join_recipients(
+    query, person, to = _recipients(
         query,
         tables=t,
         tenant_id=tenant_id,
         assigned_user_id=client.c.assigned_user_id,
         category=NotificationCategory.DOCUMENTS,
-        channel=Channel.EMAIL,
+        channel=channel,
     )
     query = query.with_only_columns(
         person.c.id.label("user_id"),
-        person.c.email.label("to"),
+        to.label("to"),
         person.c.name.label("name"),
         tenant.c.name.label("tenant_name"),
         document.c.id.label("document_id"),
@@ -131,16 +179,18 @@ def document_expiry_digests(session: Session, tenant_id: Id, today: date) -> lis
         version.c.expiry_date.label("expiry_date"),
     ).order_by(person.c.id, version.c.expiry_date, document.c.title, document.c.id)
     rows = session.execute(query).all()
-    digests = _group("document_expiry_warning", tenant_id, today, rows)
+    digests = _group("document_expiry_warning", tenant_id, today, rows, channel)
     for digest in digests:
         for item in digest.items:
             item["days_left"] = (date.fromisoformat(item["expiry_date"]) - today).days
     return digests
 
 
-def filing_reminder_digests(session: Session, tenant_id: Id, today: date) -> list[Digest]:
+def filing_reminder_digests(
+    session: Session, tenant_id: Id, today: date, channel: Channel = Channel.EMAIL
+) -> list[Digest]:
     """One digest per recipient of open filings due exactly 14/7/3/0 days from ``today``
-    or 1 to 7 days overdue. One statement."""
+    or 1 to 7 days overdue (``channel``: email, or the SMS opt-ins). One statement."""
     t = tables_of(session)
     filing, client, tenant = t.filings, t.clients, t.tenants
     days = [today + timedelta(days=n) for n in FILING_WARNING_DAYS]
@@ -161,7 +211,7 @@ def filing_reminder_digests(session: Session, tenant_id: Id, today: date) -> lis
             ),
         )
     )
-    query, person = join_recipients(
+    query, person, to = _recipients(
         query,
         tables=t,
         tenant_id=tenant_id,
@@ -169,11 +219,11 @@ def filing_reminder_digests(session: Session, tenant_id: Id, today: date) -> lis
             t, tenant_id, filing.c.assigned_user_id, client.c.assigned_user_id
         ),
         category=NotificationCategory.FILINGS,
-        channel=Channel.EMAIL,
+        channel=channel,
     )
     query = query.with_only_columns(
         person.c.id.label("user_id"),
-        person.c.email.label("to"),
+        to.label("to"),
         person.c.name.label("name"),
         tenant.c.name.label("tenant_name"),
         filing.c.id.label("filing_id"),
@@ -186,7 +236,7 @@ def filing_reminder_digests(session: Session, tenant_id: Id, today: date) -> lis
         filing.c.status.label("status"),
     ).order_by(person.c.id, filing.c.due_date, filing.c.id)
     rows = session.execute(query).all()
-    digests = _group("filing_reminder", tenant_id, today, rows)
+    digests = _group("filing_reminder", tenant_id, today, rows, channel)
     for digest in digests:
         for item in digest.items:
             # The logical value ("draft"), whatever the mapping stores ("DRAFT" on Prisma).

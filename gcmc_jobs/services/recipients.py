@@ -6,7 +6,9 @@ client's ``assigned_user_id``; a filing: its own, falling back to the client's w
 filing's cannot receive alerts: null, inactive, or not a member of the tenant; see
 :func:`assignee_or_fallback`), minus
 inactive users and users whose preference turns the channel off for the category; for
-email, also minus addresses on the suppression list (any reason). A ``viewer`` receives only
+email, also minus addresses on the suppression list (any reason). SMS is opt-in: only users
+with an ``sms_opt_ins`` row for the tenant and category receive it, at that row's number,
+minus numbers on ``sms_suppressions`` (:func:`join_sms_recipients`). A ``viewer`` receives only
 what is assigned to them, and an assigned user who is not a member of the tenant receives
 nothing: every recipient is found through ``tenant_users`` of the subject's own tenant.
 
@@ -32,14 +34,16 @@ from gcmc_jobs.db.tables import Id, Tables
 #: A SELECT of any columns (SQLAlchemy 2.1 types a Select by its column types).
 Rows = Select[*tuple[Any, ...]]
 
-__all__ = ["Channel", "Rows", "assignee_or_fallback", "join_recipients"]
+__all__ = ["Channel", "Rows", "assignee_or_fallback", "join_recipients", "join_sms_recipients"]
 
 
 class Channel(enum.StrEnum):
-    """How an alert reaches a person: a notification in the app, or email."""
+    """How an alert reaches a person: a notification in the app, email, or SMS."""
 
     IN_APP = "in_app"
     EMAIL = "email"
+    #: Opt-in (``sms_opt_ins``): the platform's preferences have no SMS column.
+    SMS = "sms"
 
 
 def assignee_or_fallback(
@@ -106,6 +110,8 @@ def join_recipients(
             ),
         )
     )
+    if channel is Channel.SMS:  # the opt-in is the preference: join_sms_recipients
+        return query, person
     enabled = preference.c.in_app if channel is Channel.IN_APP else preference.c.email
     query = query.where(func.coalesce(enabled, true()).is_(true()))
     if channel is Channel.EMAIL:
@@ -118,3 +124,36 @@ def join_recipients(
             )
         )
     return query, person
+
+
+def join_sms_recipients(
+    query: Rows,
+    *,
+    tables: Tables,
+    tenant_id: Id,
+    assigned_user_id: ColumnElement[Any],
+    category: NotificationCategory,
+) -> tuple[Rows, NamedFromClause, ColumnElement[Any]]:
+    """:func:`join_recipients` for SMS: the same people (roles, assignee, active members),
+    narrowed to those with an ``sms_opt_ins`` row for ``tenant_id`` and ``category``, minus
+    numbers on ``sms_suppressions``. Returns the joined query, ``person`` and the opt-in's
+    ``phone`` column. Joins only: still one statement for every subject of a tenant."""
+    query, person = join_recipients(
+        query,
+        tables=tables,
+        tenant_id=tenant_id,
+        assigned_user_id=assigned_user_id,
+        category=category,
+        channel=Channel.SMS,
+    )
+    opt_in = tables.sms_opt_ins.alias("sms_opt_in")
+    suppressions = tables.sms_suppressions
+    query = query.join(
+        opt_in,
+        and_(
+            opt_in.c.tenant_id == tenant_id,
+            opt_in.c.user_id == person.c.id,
+            opt_in.c.category == category,
+        ),
+    ).where(~exists(select(suppressions.c.phone).where(suppressions.c.phone == opt_in.c.phone)))
+    return query, person, opt_in.c.phone

@@ -20,6 +20,9 @@ gcmc_worker_process  function  starts real ``dramatiq`` worker processes
 smtp_server          function  a real SMTP server (aiosmtpd) on a free loopback port:
                                :class:`SmtpSink`
 gcmc_outbox          function  the ``memory://`` email transport's outbox, emptied
+twilio_server        function  a local HTTP server answering as Twilio's Messages API:
+                               :class:`TwilioSink`
+gcmc_sms_outbox      function  the ``memory://`` SMS transport's outbox, emptied
 gcmc_test_policy     function  the :class:`TestPolicy` ``gcmc_broker`` applies (few, fast retries,
                                bounded joins); override it to change it, ``None`` for none
 gcmc_join            function  ``gcmc_join(fail_fast=True, timeout_ms=None)``: wait for every
@@ -40,6 +43,7 @@ Under the plugin every actor on ``gcmc_broker`` retries at most twice, 10-100 ms
 
 The helpers behind the fixtures are importable from here, one concept per module:
 :class:`SmtpSink` (:mod:`gcmc_jobs.testing.smtp`, needs aiosmtpd: the ``testing`` extra),
+:class:`TwilioSink` (:mod:`gcmc_jobs.testing.twilio`),
 :class:`WorkerProcess` and :func:`settings_env` (:mod:`gcmc_jobs.testing.workers`),
 :func:`wait_until` (:mod:`gcmc_jobs.testing.waiting`), :func:`capture_events`
 (:mod:`gcmc_jobs.testing.logs`), :func:`free_port` (:mod:`gcmc_jobs.testing.ports`),
@@ -68,6 +72,7 @@ from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import Base, Tenant
 from gcmc_jobs.email.transports import memory
 from gcmc_jobs.settings import Settings
+from gcmc_jobs.sms.transports import memory as sms_memory
 from gcmc_jobs.testing import policy as _policy
 from gcmc_jobs.testing.joining import (
     JoinTimeout,
@@ -79,6 +84,7 @@ from gcmc_jobs.testing.joining import (
 from gcmc_jobs.testing.logs import capture_events
 from gcmc_jobs.testing.policy import TestPolicy
 from gcmc_jobs.testing.ports import free_port
+from gcmc_jobs.testing.twilio import TwilioRequest, TwilioSink
 from gcmc_jobs.testing.waiting import wait_until
 from gcmc_jobs.testing.workers import WorkerProcess, settings_env
 
@@ -90,6 +96,8 @@ __all__ = [
     "JoinTimeout",
     "SmtpSink",
     "TestPolicy",
+    "TwilioRequest",
+    "TwilioSink",
     "WorkerProcess",
     "capture_events",
     "free_port",
@@ -102,6 +110,7 @@ __all__ = [
     "gcmc_redis_url",
     "gcmc_session",
     "gcmc_settings",
+    "gcmc_sms_outbox",
     "gcmc_sqlite_db",
     "gcmc_tenant",
     "gcmc_test_policy",
@@ -112,6 +121,7 @@ __all__ = [
     "reset_tables",
     "settings_env",
     "smtp_server",
+    "twilio_server",
     "wait_until",
 ]
 
@@ -232,13 +242,14 @@ def gcmc_sqlite_db(tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture
 def gcmc_settings(gcmc_postgres_url: str, gcmc_redis_url: str, gcmc_namespace: str) -> Settings:
     """Settings for tests: the stub broker, the session's PostgreSQL and Redis namespace,
-    in-memory email. Override this fixture to change any of them."""
+    in-memory email and SMS. Override this fixture to change any of them."""
     return Settings(
         database_url=gcmc_postgres_url,
         broker_url="stub://",
         redis_url=gcmc_redis_url,
         namespace=gcmc_namespace,
         email_url="memory://",
+        sms_url="memory://",
         log_format="json",
     )
 
@@ -427,3 +438,23 @@ def gcmc_outbox() -> Iterator[list[Any]]:
     memory.outbox.clear()
     yield memory.outbox
     memory.outbox.clear()
+
+
+# -- SMS -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def twilio_server() -> Iterator[TwilioSink]:
+    """A started :class:`TwilioSink` (a local HTTP server answering as Twilio's Messages API)
+    on a free loopback port, stopped after the test; ``twilio_server.settings()`` are the
+    settings that point gcmc-jobs at it."""
+    with TwilioSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def gcmc_sms_outbox() -> Iterator[list[Any]]:
+    """The messages the ``memory://`` SMS transport sent (emptied before and after)."""
+    sms_memory.outbox.clear()
+    yield sms_memory.outbox
+    sms_memory.outbox.clear()

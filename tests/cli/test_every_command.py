@@ -81,6 +81,11 @@ ARGUMENTS: dict[str, list[str]] = {
     "status": ["00000000-0000-4000-8000-000000000000"],
     "run": ["compliance_refresh"],
     "seed": ["--tenants", "1", "--clients-per-tenant", "1"],
+    "sms opt-in": ["1", "1", "+14155552671"],
+    "sms opt-out": ["1", "1"],
+    "sms suppress": ["+14155552671"],
+    "sms unsuppress": ["+14155552671"],
+    "sms test": ["+14155552671"],
     "tick": ["--now", "2026-06-01T12:00:00+00:00"],
 }
 
@@ -137,6 +142,14 @@ SUCCEEDS: dict[str, set[str]] = {
     "runs": NO_REDIS,
     "schedules": NO_REDIS,
     "seed": NO_REDIS,
+    "sms list": NO_REDIS,
+    "sms opt-in": NO_REDIS,
+    "sms opt-out": NO_REDIS,
+    "sms suppress": NO_REDIS,
+    "sms suppressions": NO_REDIS,
+    "sms unsuppress": NO_REDIS,
+    # Valid settings and the SMS transport (memory:// here) alone.
+    "sms test": UNREACHABLE,
     # The stores' Redis (GCMC_JOBS_REDIS_URL), and a Redis broker's list of workers.
     "pause": {"unreachable database", "unreachable RabbitMQ broker"},
     "queues": {"unreachable database"},
@@ -170,6 +183,7 @@ def working_env(
             "GCMC_JOBS_REDIS_URL": gcmc_redis_url,
             "GCMC_JOBS_NAMESPACE": f"{gcmc_namespace}:every",
             "GCMC_JOBS_EMAIL_URL": "memory://",
+            "GCMC_JOBS_SMS_URL": "memory://",
             "GCMC_JOBS_LOG_LEVEL": "WARNING",
             "GCMC_JOBS_HEALTH_TIMEOUT_MS": "1000",
             "GCMC_JOBS_ADMIN_TOKEN": TOKEN,

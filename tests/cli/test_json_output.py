@@ -72,8 +72,14 @@ def _fill(engine: Engine) -> None:
     """One tenant, one run in the ledger, one dead letter, one message status."""
     with session_scope(engine) as session:
         tenant = f.tenant(session, "Acme CPA")
-        f.member(session, tenant, Role.OWNER)
+        owner = f.member(session, tenant, Role.OWNER)
         f.client(session, tenant)
+    # an SMS opt-in and a suppressed number
+    for words in (
+        ["sms", "opt-in", str(tenant.id), str(owner.id), "+14155552671"],
+        ["sms", "suppress", "+14155552672", "--reason", "stop"],
+    ):
+        assert CliRunner().invoke(app, words).exit_code == 0
     SqlDeadLetterStore(engine).add(
         DeadLetterRecord(
             message_id="msg-1",

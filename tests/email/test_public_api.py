@@ -43,6 +43,7 @@ SENDING = {
     "queue_invoice_email",
     "queue_password_reset_email",
     "queue_service_request_update_email",
+    "queue_sms",
     "queue_task_assignment_email",
     "queue_welcome_email",
 }
