@@ -39,7 +39,15 @@ from gcmc_jobs.errors import ConfigurationError, GcmcJobsError
 from gcmc_jobs.http import dashboard
 from gcmc_jobs.http.auth import require_token
 from gcmc_jobs.http.metrics import QueueCollector, WorkerCollector
-from gcmc_jobs.http.routes import daily_jobs, dead_letters, health, messages, metrics, queues
+from gcmc_jobs.http.routes import (
+    daily_jobs,
+    dead_letters,
+    health,
+    messages,
+    metrics,
+    queues,
+    sms,
+)
 from gcmc_jobs.settings import Settings
 
 __all__ = ["create_app"]
@@ -69,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_exception_handler(unreachable, _unreachable)
 
     api = APIRouter(prefix="/api", responses={401: {}, 403: {}, 503: {}})
-    for resource in (health, queues, dead_letters, daily_jobs, messages):
+    for resource in (health, queues, dead_letters, daily_jobs, messages, sms):
         api.include_router(resource.router)
     app.include_router(health.probes)
     app.include_router(metrics.router)

@@ -20,6 +20,9 @@ __all__ = [
     "QueueBody",
     "ReplayBody",
     "ScheduleBody",
+    "SmsOptInBody",
+    "SmsOptInRequest",
+    "SmsOptOutBody",
     "TriggerBody",
     "TriggerRequest",
 ]
@@ -173,3 +176,39 @@ class MessageStatusBody(BaseModel):
     updated_at: datetime | None
     error_type: str | None = Field(description="The last failed attempt's error type.")
     error: str | None = Field(description="Its text, secrets masked, at most 200 characters.")
+
+
+SmsCategory = Literal["documents", "filings", "tasks", "service_requests", "billing"]
+
+
+class SmsOptInRequest(BaseModel):
+    """Opt a member of a tenant in to alerts by SMS (``gcmc_jobs.sms.opt_in``)."""
+
+    tenant_id: PlatformId
+    user_id: PlatformId
+    phone: str = Field(
+        min_length=1,
+        max_length=40,
+        description="E.164: + and the country code (+14155552671); spaces, dots, dashes and "
+        "parentheses allowed. Checked against the country's numbering plan.",
+    )
+    categories: list[SmsCategory] = Field(
+        default=["documents", "filings"],
+        min_length=1,
+        max_length=5,
+        description="The categories whose alerts go by SMS (documents and filings are sent).",
+    )
+
+
+class SmsOptInBody(BaseModel):
+    """One ``sms_opt_ins`` row."""
+
+    tenant_id: int | str
+    user_id: int | str
+    category: str
+    phone: str = Field(description="E.164.")
+    created_at: datetime
+
+
+class SmsOptOutBody(BaseModel):
+    removed: int = Field(description="Opt-ins removed.")

@@ -156,3 +156,21 @@ def test_an_unknown_tenant_is_refused_and_nothing_is_recorded(
     assert twilio_server.requests == []
     with preset_db.connect() as connection:
         assert sms_log.get(connection, "u") is None
+
+
+def test_concurrent_deliveries_of_one_key_text_it_once(
+    gcmc_db: Engine, transport: TwilioTransport, twilio_server: TwilioSink
+) -> None:
+    # Given eight workers handed the same SMS at once (a redelivery, a duplicate message)
+    from concurrent.futures import ThreadPoolExecutor
+
+    def deliver(_: int) -> SmsOutcome:
+        return deliver_sms(gcmc_db, transport, kind="k", to=TO, body="hi", dedup_key="race").outcome
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(deliver, range(8)))
+
+    # Then one texts it, the seven others find it sent: the row lock of the claim
+    assert sorted(outcomes) == sorted([SmsOutcome.SENT] + [SmsOutcome.ALREADY_DONE] * 7)
+    assert len(twilio_server.requests) == 1
+    assert _entry(gcmc_db, "race").attempts == 1

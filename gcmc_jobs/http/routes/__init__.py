@@ -9,6 +9,7 @@ module              paths
 ``dead_letters``    ``/api/dead-letters``, ``/api/dead-letters/{id}``, ``…/replay``, ``…/purge``
 ``daily_jobs``      ``/api/runs``, ``/api/schedules``, ``/api/jobs/{job}/run``
 ``messages``        ``/api/messages/{message_id}``
+``sms``             ``/api/sms/opt-ins`` (GET, PUT, DELETE)
 ==================  ===========================================================================
 
 Route functions parse, call one function of the layers below (:mod:`gcmc_jobs.ops`,
