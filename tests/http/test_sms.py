@@ -1,4 +1,6 @@
-"""``/api/sms/opt-ins``: opt a member in to alerts by SMS, list, opt out; on both mappings."""
+"""``/api/sms/opt-ins``: opt a member in to alerts by SMS, list, opt out. (The functions it
+calls run on both mappings in ``tests/sms/test_alerts.py``; the fuzz test runs it on text
+ids.)"""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from sqlalchemy.orm import Session
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.enums import Role
 from tests import factories as f
-from tests.support.prisma import SplitSchemas
 
 
 def _member(engine: Engine) -> tuple[object, object, object]:
@@ -54,9 +55,3 @@ def _round_trip(api: TestClient, tenant: object, owner: object, stranger: object
 
 def test_opt_in_list_and_opt_out(api: TestClient, gcmc_db: Engine, gcmc_session: Session) -> None:
     _round_trip(api, *_member(gcmc_db))
-
-
-def test_opt_in_list_and_opt_out_on_text_ids(
-    prisma_api: TestClient, prisma_split_db: SplitSchemas
-) -> None:
-    _round_trip(prisma_api, *_member(prisma_split_db.engine))

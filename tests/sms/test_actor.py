@@ -61,21 +61,19 @@ def test_an_sms_goes_on_its_own_queue_keyed_and_rate_limited_by_number(
     assert len(twilio_server.requests) == 1
 
 
-@pytest.mark.parametrize(
-    ("to", "body", "error"),
-    [
+def test_bad_input_is_refused_in_the_caller_and_nothing_is_enqueued(
+    gcmc_broker: dramatiq.Broker,
+) -> None:
+    cases: list[tuple[str, str, type[Exception]]] = [
         ("555-0100", "hi", InvalidPhoneNumber),
         ("+44123", "hi", InvalidPhoneNumber),
         (TO, "", InvalidPayload),
         (TO, "x" * 1_601, InvalidPayload),
         (TO, "a\x00b", InvalidPayload),
-    ],
-)
-def test_bad_input_is_refused_in_the_caller_and_nothing_is_enqueued(
-    gcmc_broker: dramatiq.Broker, to: str, body: str, error: type[Exception]
-) -> None:
-    with pytest.raises(error):
-        queue_sms(to, body)
+    ]
+    for to, body, error in cases:
+        with pytest.raises(error):
+            queue_sms(to, body)
     assert gcmc_broker.queues[queues.SMS].qsize() == 0
 
 
