@@ -133,6 +133,7 @@ DEFAULT_JOB_TIMES: dict[str, time] = {
     "document_expiry_notifications": time(8, 0),
     "filing_reminder_emails": time(8, 0),
     "filing_reminders": time(9, 0),
+    "retention": time(3, 30),
 }
 
 
@@ -398,6 +399,42 @@ class Settings(BaseSettings):
         ge=0,
         description="How long after its scheduled local time a daily job may still be "
         "missing before health reports it overdue, ms (2 hours by default).",
+    )
+
+    # -- Retention (the daily ``retention`` job, ``gcmc-jobs retention run``) ------------
+    retention_read_notifications_days: int = Field(
+        default=90,
+        ge=1,
+        description="Read in-app notifications are deleted this many days after they were read.",
+    )
+    retention_unread_notifications_days: int = Field(
+        default=365,
+        ge=1,
+        description="Unread notifications are deleted this many days after they were created.",
+    )
+    retention_email_log_days: int = Field(
+        default=400,
+        ge=1,
+        description="`email_log` rows are deleted this many days after they "
+        "were created (the never-twice record of an email lasts as long).",
+    )
+    retention_job_runs_days: int = Field(
+        default=400,
+        ge=2,
+        description="`job_runs` rows are deleted this many days after their local date.",
+    )
+    retention_dead_letters_days: int = Field(
+        default=30,
+        ge=1,
+        description="Replayed dead letters are deleted this many days after "
+        "their replay (dead letters never replayed stay until purged).",
+    )
+    retention_batch_size: int = Field(
+        default=2_000,
+        ge=1,
+        le=100_000,
+        description="Rows deleted per statement (each in its "
+        "own short transaction, so no lock is held for long).",
     )
 
     # -- Alerts pushed to operators ------------------------------------------------------

@@ -124,6 +124,7 @@ def run_daily_job(
         scheduled_for=datetime.fromisoformat(scheduled_for) if scheduled_for else None,
         force=force,
         send_digests=digests_of(runtime),
+        settings=runtime.settings,
     )
     if result.claim is Claim.RUNNING_ELSEWHERE:
         raise RunInProgress(f"{job} for tenant {tenant_id} on {local_date} is running elsewhere")

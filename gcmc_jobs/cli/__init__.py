@@ -41,6 +41,7 @@ from gcmc_jobs.cli import demo as _demo  # noqa: F401
 from gcmc_jobs.cli import email as _email  # noqa: F401
 from gcmc_jobs.cli import ops as _ops  # noqa: F401
 from gcmc_jobs.cli import outbox as _outbox  # noqa: F401
+from gcmc_jobs.cli import retention as _retention  # noqa: F401
 from gcmc_jobs.cli import schedule as _schedule  # noqa: F401
 from gcmc_jobs.cli import seed as _seed  # noqa: F401
 from gcmc_jobs.cli import sms as _sms  # noqa: F401

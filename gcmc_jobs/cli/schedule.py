@@ -220,6 +220,7 @@ def run_command(
                         local_date=day,
                         force=force,
                         send_digests=send,
+                        settings=runtime.settings,
                     )
                 )
                 progress.advance(task)
@@ -302,6 +303,7 @@ def tick_command(
                 now=instant,
                 scheduled_for=run.scheduled_for,
                 send_digests=send,
+                settings=runtime.settings,
             )
             for run in scan.runs
         ]

@@ -620,6 +620,7 @@ class _Builder:
             Column("sent_at", tz),
         )
         Index("ix_email_log_to_created", email_log.c.to_address, email_log.c.created_at)
+        Index("ix_email_log_created_at", email_log.c.created_at)  # retention's batches
         job_runs = self.own_table(
             "job_runs",
             Column("id", BigId, primary_key=True, autoincrement=True),
@@ -640,6 +641,7 @@ class _Builder:
             Column("error", Text),
             UniqueConstraint("job", "tenant_id", "local_date"),
         )
+        Index("ix_job_runs_local_date", job_runs.c.local_date)  # retention's batches
         # The transactional outbox (gcmc_jobs.outbox): no foreign key, whatever the ids.
         outbox_messages = self.own_table(
             "outbox_messages",

@@ -17,6 +17,7 @@ job                                default  what it does (DOMAIN.md)
                                             exactly 14, 7, 3 or 0 days, or 1 to 7 days late
                                             (and an SMS to those who opted in to it)
 ``filing_reminders``               09:00    in-app: open filings due within 7 days, or late
+``retention``                      03:30    deletes the tenant's expired rows, in batches
 =================================  =======  ==============================================
 
 A host application registers its own tenant-local daily jobs next to these
@@ -35,11 +36,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from gcmc_jobs.db.tables import Id
+from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.errors import ConfigurationError, UnknownJob
-from gcmc_jobs.services import compliance, digests, notifications
+from gcmc_jobs.services import compliance, digests, notifications, retention
 from gcmc_jobs.services.recipients import Channel
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES, Settings
 
@@ -81,6 +83,25 @@ class JobContext:
     today: date
     now: datetime
     send_digests: DigestSender
+    #: The process's settings, when the caller has them (the retention job's periods).
+    settings: Settings | None = None
+
+
+def _retention(ctx: JobContext) -> dict[str, Any]:
+    """Delete the tenant's expired rows (and replayed dead letters), batch by batch, each
+    batch its own transaction (:mod:`gcmc_jobs.services.retention`)."""
+    settings = ctx.settings or Settings()
+    engine = ctx.session.get_bind()
+    assert isinstance(engine, Engine)
+    counts = retention.apply_retention(
+        engine,
+        tables_of(ctx.session),
+        retention.RetentionPolicy.from_settings(settings),
+        now=ctx.now,
+        tenant_id=ctx.tenant_id,
+        batch_size=settings.retention_batch_size,
+    )
+    return {f"deleted_{name}": count for name, count in counts.items()}
 
 
 def _compliance_refresh(ctx: JobContext) -> dict[str, Any]:
@@ -136,6 +157,7 @@ JOBS: dict[str, JobFunction] = {
     "document_expiry_notifications": _notifications(notifications.notify_document_expiry),
     "filing_reminder_emails": _emails(digests.filing_reminder_digests),
     "filing_reminders": _notifications(notifications.notify_filing_reminders),
+    "retention": _retention,
 }
 #: The package's own daily jobs.
 JOB_NAMES: tuple[str, ...] = tuple(DEFAULT_JOB_TIMES)

@@ -27,6 +27,7 @@ from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.scheduling import ledger
 from gcmc_jobs.scheduling.jobs import JOBS, DigestSender, JobContext, SentDigests, check_job
 from gcmc_jobs.services.tenancy import local_today, utcnow
+from gcmc_jobs.settings import Settings
 
 __all__ = ["RunResult", "discard_digests", "run_for_tenant"]
 
@@ -64,10 +65,12 @@ def run_for_tenant(
     scheduled_for: datetime | None = None,
     force: bool = False,
     send_digests: DigestSender = discard_digests,
+    settings: Settings | None = None,
 ) -> RunResult:
     """Run ``job`` for ``tenant_id`` on ``local_date`` (default: the tenant's today at
     ``now``, default now) unless the ledger says it already ran; ``force`` re-runs a
-    succeeded run. Raises :class:`~gcmc_jobs.errors.UnknownJob` or
+    succeeded run. ``settings`` reach the job (:attr:`JobContext.settings`; the retention
+    job's periods). Raises :class:`~gcmc_jobs.errors.UnknownJob` or
     :class:`~gcmc_jobs.errors.InvalidPayload` (no such tenant) before touching anything."""
     check_job(job)
     now = now or utcnow()
@@ -85,7 +88,7 @@ def run_for_tenant(
     started = _time.perf_counter()
     try:
         with session_scope(engine) as session:
-            ctx = JobContext(session, tenant_id, day, now, send_digests)
+            ctx = JobContext(session, tenant_id, day, now, send_digests, settings)
             stats = {"tenants": 1, **JOBS[job](ctx)}
             stats["duration_ms"] = round((_time.perf_counter() - started) * 1000, 3)
             ledger.succeed(session, job, tenant_id, day, now=_finished(now, started), stats=stats)

@@ -138,6 +138,7 @@ SUCCEEDS: dict[str, set[str]] = {
     "dead-letters list": NO_REDIS,
     "dead-letters purge": NO_REDIS,
     "dead-letters show": NO_REDIS,
+    "retention run": NO_REDIS,
     "run": NO_REDIS,  # compliance_refresh runs inline and sends nothing
     "runs": NO_REDIS,
     "schedules": NO_REDIS,

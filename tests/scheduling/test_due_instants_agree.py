@@ -38,6 +38,7 @@ JOB_TIMES = {
     "document_expiry_notifications": time(2, 30),
     "filing_reminder_emails": time(3, 0),
     "filing_reminders": time(3, 30),
+    "retention": time(4, 0),
 }
 
 #: What the scheduler does, written out for the times inside the changed hours: a skipped

@@ -99,4 +99,5 @@ def test_schedules_shows_a_past_run_of_today_as_due_not_as_next(
     assert "due, not run yet" in refresh
     [emails] = [line for line in table.stdout.splitlines() if "document_expiry_emails" in line]
     assert "due, not run yet" not in emails
-    assert "1 due, waiting for the next tick" in table.stdout
+    # the 02:xx refresh and the 03:xx retention
+    assert "2 due, waiting for the next tick" in table.stdout
