@@ -17,6 +17,10 @@ workers drain the queue between 10 % and 90 % done (worker start-up is not count
    the ratio of the two is the cost of :class:`~gcmc_jobs.middleware.StatusTracking` (two
    Redis writes per message on the worker: ``running`` and ``succeeded``);
    ``--only-status`` runs just these two and the bare run;
+2c. ``stack, worker stats off``: the same with ``GCMC_JOBS_WORKER_STATS_INTERVAL_MS=0`` (no
+   per-message timing, no figures written): the ratio of ``stack`` to it is the cost of the
+   worker figures (``WorkerRegistry`` with ``WorkerStats``); ``--only-stats`` runs just these
+   two and the bare run;
 3. ``email``: an email-shaped message on the whole stack with a dedup key (unique) and a
    recipient (10,000 distinct, under the limit): one Lua call to book the rate-limit slot,
    one to mark the dedup key done. Target >= 0.6x bare;
@@ -99,7 +103,7 @@ def run(mode: str, actor: str, n: int, database_url: str, log_dir: Path) -> tupl
     """Messages/s of ``actor`` under ``mode`` between 10 % and 90 % of ``n`` processed, and
     the worker processes' CPU time per message (µs) over the same stretch."""
     namespace = f"gcmc_bench_mw_{TAG}_{uuid.uuid4().hex[:6]}"
-    stack = mode in ("stack", "stack_quiet", "stack_nostatus")
+    stack = mode in ("stack", "stack_quiet", "stack_nostatus", "stack_nostats")
     env = {
         **os.environ,
         "BENCH_MODE": "stack" if stack else mode,
@@ -112,6 +116,8 @@ def run(mode: str, actor: str, n: int, database_url: str, log_dir: Path) -> tupl
         "GCMC_JOBS_LOG_LEVEL": "WARNING" if mode == "stack_quiet" else "INFO",
         # Status records kept (the default, 7 days) or off.
         "GCMC_JOBS_STATUS_TTL_MS": "0" if mode == "stack_nostatus" else "604800000",
+        # Worker figures (busy threads, processing times, memory) every 5 s, or none.
+        "GCMC_JOBS_WORKER_STATS_INTERVAL_MS": "0" if mode == "stack_nostats" else "5000",
     }
     mode = "stack" if stack else mode
     env.pop("GCMC_JOBS_REDIS_URL", None)
@@ -182,6 +188,11 @@ def main() -> None:
         action="store_true",
         help="Only the bare run and the stack with status recording on and off.",
     )
+    parser.add_argument(
+        "--only-stats",
+        action="store_true",
+        help="Only the bare run and the stack with the worker figures on and off.",
+    )
     args = parser.parse_args()
 
     admin = make_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
@@ -198,6 +209,7 @@ def main() -> None:
         "bare no-op, our RedisBroker": ("bare_ours", "noop", args.n),
         "stack no-op": ("stack", "noop", args.n),
         "stack no-op, status off": ("stack_nostatus", "noop", args.n),
+        "stack no-op, worker stats off": ("stack_nostats", "noop", args.n),
         "stack no-op, log level WARNING": ("stack_quiet", "noop", args.n),
         "stack email (dedup + rate limit)": ("stack", "email", args.n),
         "hot key: Dramatiq WindowRateLimiter": ("window", "limited", args.hot_n),
@@ -205,6 +217,9 @@ def main() -> None:
     }
     if args.only_status:
         kept = ("bare no-op", "stack no-op", "stack no-op, status off")
+        scenarios = {label: scenarios[label] for label in kept}
+    elif args.only_stats:
+        kept = ("bare no-op", "stack no-op", "stack no-op, worker stats off")
         scenarios = {label: scenarios[label] for label in kept}
     results: dict[str, list[float]] = {label: [] for label in scenarios}
     cpu: dict[str, list[float]] = {label: [] for label in scenarios}
@@ -228,19 +243,25 @@ def main() -> None:
     def ratios(label: str, base: str) -> list[float]:
         return [a / b for a, b in zip(results[label], results[base], strict=True)]
 
-    print("\nstatus recording (StatusTracking), per round, then the median:")
-    on, off = "stack no-op", "stack no-op, status off"
-    for label in (on, off):
-        wall = statistics.median(1e6 / r for r in results[label])
-        print(
-            f"  {label:40s} {wall:7.0f} µs/msg wall (16 threads)"
-            f" {statistics.median(cpu[label]):7.0f} µs CPU/msg"
-        )
-    shown = ", ".join(f"{r:.2f}" for r in ratios(on, off))
-    print(f"  throughput on/off {statistics.median(ratios(on, off)):5.2f} x  [{shown}]")
-    extra = [a - b for a, b in zip(cpu[on], cpu[off], strict=True)]
-    print(f"  worker CPU added by status records: {statistics.median(extra):6.0f} µs/msg")
-    if args.only_status:
+    def on_off(title: str, off: str, what: str) -> None:
+        on = "stack no-op"
+        if off not in results:
+            return
+        print(f"\n{title}, per round, then the median:")
+        for label in (on, off):
+            wall = statistics.median(1e6 / r for r in results[label])
+            print(
+                f"  {label:40s} {wall:7.0f} µs/msg wall (16 threads)"
+                f" {statistics.median(cpu[label]):7.0f} µs CPU/msg"
+            )
+        shown = ", ".join(f"{r:.2f}" for r in ratios(on, off))
+        print(f"  throughput on/off {statistics.median(ratios(on, off)):5.2f} x  [{shown}]")
+        extra = [a - b for a, b in zip(cpu[on], cpu[off], strict=True)]
+        print(f"  worker CPU added by {what}: {statistics.median(extra):6.0f} µs/msg")
+
+    on_off("status recording (StatusTracking)", "stack no-op, status off", "status records")
+    on_off("worker figures (WorkerStats)", "stack no-op, worker stats off", "worker figures")
+    if args.only_status or args.only_stats:
         return
 
     bare = statistics.median(results["bare no-op"])

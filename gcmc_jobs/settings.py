@@ -257,6 +257,19 @@ class Settings(BaseSettings):
         description="How long a message's status (gcmc_jobs.status, `gcmc-jobs status`) is "
         "kept after its last change, ms (7 days by default); 0 records no status.",
     )
+    worker_stats_interval_ms: int = Field(
+        default=5_000,
+        ge=0,
+        description="How often each Redis worker process writes its figures (busy threads, "
+        "messages processed and failed, processing times, memory) to the worker registry "
+        "that health and the dashboard read, ms (5 s); 0: no figures kept or written.",
+    )
+    worker_stats_window_ms: int = Field(
+        default=300_000,
+        ge=1_000,
+        description="The stretch of recent messages a worker's mean and p95 processing "
+        "times are taken over, ms (5 min; at most the last 4,096 messages).",
+    )
 
     # -- Outbox -------------------------------------------------------------------------------
     outbox_relay: bool = Field(

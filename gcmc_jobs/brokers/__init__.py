@@ -59,7 +59,9 @@ The middleware order (first runs first on ``before_*`` hooks, last on ``after_*`
                                   Retries re-sends the message (logged as ``retried``)
   14    Metrics                   last on ``before``/first on ``after``: the duration measured
                                   is the actor's own
-  15    WorkerRegistry            a Redis worker records the queues it consumes (for health)
+  15    WorkerRegistry            a Redis worker records the queues it consumes (for health),
+                                  and its figures; last on ``before``/first on ``after`` of
+                                  those that time a message, so it times the actor's own work
   16    CurrentMessage            the message being processed, for actors that read its options
                                   (the email actor reads its ``secrets`` option there)
   17    OutboxRelay               processes no message: starts the outbox relay thread at worker
@@ -98,6 +100,7 @@ from gcmc_jobs.middleware.status_tracking import StatusTracking
 from gcmc_jobs.middleware.stores.bundle import Stores
 from gcmc_jobs.middleware.structured_logging import StructuredLogging
 from gcmc_jobs.middleware.worker_registry import WorkerRegistry
+from gcmc_jobs.middleware.worker_stats import WorkerStats
 from gcmc_jobs.settings import Settings
 
 __all__ = [
@@ -150,7 +153,9 @@ def build_middleware(settings: Settings, stores: Stores) -> list[Middleware]:
         DeadLetters(stores.dead_letters),
         StructuredLogging(),
         Metrics(port=settings.metrics_port),
-        WorkerRegistry(),
+        WorkerRegistry(
+            _worker_stats(settings), interval_ms=settings.worker_stats_interval_ms or 5_000
+        ),
         CurrentMessage(),
         OutboxRelay(
             stores.outbox,
@@ -161,6 +166,14 @@ def build_middleware(settings: Settings, stores: Stores) -> list[Middleware]:
             marker_ttl=settings.dedup_ttl_ms,
         ),
     ]
+
+
+def _worker_stats(settings: Settings) -> WorkerStats | None:
+    """The figures a Redis worker reports with its registry entry; None elsewhere (no
+    registry to report to) or with ``worker_stats_interval_ms`` 0."""
+    if settings.broker_kind != "redis" or not settings.worker_stats_interval_ms:
+        return None
+    return WorkerStats(window_ms=settings.worker_stats_window_ms)
 
 
 def build_broker(settings: Settings, stores: Stores) -> Broker:

@@ -14,6 +14,8 @@ module                     middleware
 ``metrics``                :class:`Metrics`: Prometheus counters and histograms
 ``pause``                  :class:`Pause`: hold back the messages of paused queues
 ``worker_registry``        :class:`WorkerRegistry`: a Redis worker records the queues it consumes
+                           and its figures
+``worker_stats``           :class:`WorkerStats`: a worker process's figures, kept in process
 ``outbox_relay``           :class:`OutboxRelay`: moves committed outbox rows to the broker
 ``status_tracking``        :class:`StatusTracking`: records each message's state changes
                            (:func:`gcmc_jobs.status` reads them)
@@ -144,6 +146,7 @@ if TYPE_CHECKING:
     )
     from gcmc_jobs.middleware.structured_logging import StructuredLogging
     from gcmc_jobs.middleware.worker_registry import WorkerRegistry
+    from gcmc_jobs.middleware.worker_stats import WorkerStats
 
 __all__ = [
     # Stores
@@ -184,6 +187,7 @@ __all__ = [
     "StubRateLimitStore",
     "StubStatusStore",
     "WorkerRegistry",
+    "WorkerStats",
 ]
 
 # Each public name and the module that defines it, imported on first use
@@ -226,5 +230,6 @@ __getattr__, __dir__ = exports(
         "StatusTracking": "gcmc_jobs.middleware.status_tracking",
         "StructuredLogging": "gcmc_jobs.middleware.structured_logging",
         "WorkerRegistry": "gcmc_jobs.middleware.worker_registry",
+        "WorkerStats": "gcmc_jobs.middleware.worker_stats",
     },
 )

@@ -25,8 +25,10 @@ __all__ = ["LiveWorkers", "live_workers"]
 @dataclass(frozen=True)
 class LiveWorkers:
     """The live consuming workers (``id``, ``last_seen_ms_ago``, ``host``, ``pid``,
-    ``queues``, ``metrics``: its exporter's URL or None), and how many other processes have
-    a fresh heartbeat (``not_consuming``)."""
+    ``queues``, ``threads``, ``metrics``: its exporter's URL or None, and ``stats``: its last
+    reported figures or None, see
+    :class:`~gcmc_jobs.middleware.worker_registry.WorkerRegistry`), and how many other
+    processes have a fresh heartbeat (``not_consuming``)."""
 
     workers: list[dict[str, Any]] = field(default_factory=list)
     not_consuming: int = 0
@@ -66,7 +68,9 @@ def live_workers(settings: Settings, now: datetime) -> LiveWorkers:
                 "host": entry.get("host"),
                 "pid": entry.get("pid"),
                 "queues": entry.get("queues"),
+                "threads": entry.get("threads"),
                 "metrics": entry.get("metrics"),
+                "stats": entry.get("stats"),
             }
         )
     return LiveWorkers(workers, not_consuming)

@@ -40,6 +40,7 @@ PUBLIC = {
     "StubRateLimitStore",
     "StubStatusStore",
     "WorkerRegistry",
+    "WorkerStats",
 }
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from gcmc_jobs.http import deps, schemas
-from gcmc_jobs.ops.health import READINESS_CHECKS, check_health
+from gcmc_jobs.ops.health import ALL_CHECKS, READINESS_CHECKS, check_health
 
 __all__ = ["probes", "router"]
 
@@ -37,7 +39,23 @@ def ready(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/health", summary="The full health report")
-def health(request: Request) -> schemas.HealthBody:
-    report = check_health(deps.settings(request), engine=deps.engine(request))
+@router.get(
+    "/health",
+    summary="The full health report, or the checks named",
+    responses={422: {"description": "an unknown check name"}},
+)
+def health(
+    request: Request,
+    check: Annotated[
+        list[str] | None,
+        Query(description="Run only these checks (workers, redis, ...); all by default."),
+    ] = None,
+) -> schemas.HealthBody:
+    unknown = sorted(set(check or ()) - set(ALL_CHECKS))
+    if unknown:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"unknown check(s) {unknown}; known: {', '.join(ALL_CHECKS)}",
+        )
+    report = check_health(deps.settings(request), engine=deps.engine(request), checks=check or None)
     return schemas.HealthBody.model_validate(report.as_dict())

@@ -21,10 +21,13 @@ __all__ = ["check_workers"]
 
 def check_workers(settings: Settings, engine: Engine | None, now: datetime) -> CheckResult:
     """A warning when no consuming Redis worker sent a heartbeat within
-    ``broker_heartbeat_timeout_ms``; lists each live one's host, pid, queues and metrics
-    exporter address (``metrics``: where its message counters are, None without
-    ``GCMC_JOBS_METRICS_PORT``), and counts the other heartbeats (``not_consuming``: no
-    registry entry, so a process that only sends, or a worker that has just stopped)."""
+    ``broker_heartbeat_timeout_ms``; lists each live one's host, pid, queues, threads,
+    metrics exporter address (``metrics``: where its message counters are, None without
+    ``GCMC_JOBS_METRICS_PORT``) and figures (``stats``: busy threads, messages processed
+    and failed, mean and p95 processing time, memory; None with
+    ``GCMC_JOBS_WORKER_STATS_INTERVAL_MS=0``), and counts the other heartbeats
+    (``not_consuming``: no registry entry, so a process that only sends, or a worker that
+    has just stopped)."""
     if settings.broker_kind != "redis":
         return CheckResult(
             "ok", "heartbeats exist on Redis only; see each queue's consumers", {"workers": []}
