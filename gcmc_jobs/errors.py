@@ -27,7 +27,11 @@
     ├── TransientError              worth retrying with backoff
     │   ├── TransientDeliveryError  the mail server is down or said 4xx
     │   └── RunInProgress           a daily run is claimed by another worker; retry later
-    └── UnknownQueue                an operator named a queue no actor or worker uses (LookupError)
+    ├── UnknownQueue                an operator named a queue no actor or worker uses (LookupError)
+    ├── LiveMessageNotFound         no ready or delayed message with that id in the queue
+    │                               (LookupError)
+    └── UnsupportedByBroker         the configured broker cannot do this (listing RabbitMQ's
+                                    queued messages: AMQP cannot read one without consuming it)
 
 Actors declare ``throws=(PermanentError,)`` so Dramatiq's ``Retries`` middleware never
 retries a permanent error; everything else is retried with exponential backoff and jitter.
@@ -47,6 +51,7 @@ __all__ = [
     "InvalidPayload",
     "InvalidPhoneNumber",
     "KeyTemplateError",
+    "LiveMessageNotFound",
     "NoDatabaseFile",
     "NotConfiguredError",
     "PermanentDeliveryError",
@@ -62,6 +67,7 @@ __all__ = [
     "UnknownQueue",
     "UnknownTemplate",
     "UnknownTenant",
+    "UnsupportedByBroker",
 ]
 
 
@@ -197,6 +203,17 @@ class TransientDeliveryError(TransientError):
 
 class UnknownQueue(GcmcJobsError, LookupError):
     """An operator named a queue that no actor declares and no worker consumes."""
+
+
+class LiveMessageNotFound(GcmcJobsError, LookupError):
+    """No ready or delayed message of the queue has that message id (it ran, is running, was
+    cancelled, or never was in that queue)."""
+
+
+class UnsupportedByBroker(GcmcJobsError):
+    """The configured broker cannot do what was asked: listing, showing, cancelling or
+    promoting queued messages needs Redis (AMQP cannot read a message without taking it off
+    its queue, nor delete one by id). The message says what the broker can tell instead."""
 
 
 class RunInProgress(TransientError):

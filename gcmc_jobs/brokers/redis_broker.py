@@ -17,27 +17,37 @@ in ``options``); the consumer keeps going with the messages after it.
 :meth:`RedisBroker.forget_dead_message` takes a message out of ``<queue>.XQ`` once
 ``DeadLetters`` has stored it: the broker's dead-letter queue keeps only what the store
 could not take.
+
+**Delayed messages that fall due.** A worker fetches delayed messages from ``<queue>.DQ``
+long before they are due and holds them in memory; at their ``eta`` Dramatiq enqueues a copy
+on ``<queue>`` and acknowledges the delayed one. So that an operator can still cancel or
+promote a delayed message a worker holds (:mod:`gcmc_jobs.ops.live_messages`), the consumer
+of a delay queue marks what it fetches (:data:`FROM_DELAY_QUEUE`), and the copy is written
+by :data:`DUE_LUA`, which takes the delayed body out of ``<queue>.DQ.msgs`` and writes the
+ready one in one atomic step: when the body is gone (cancelled or promoted meanwhile) the
+copy is dropped, logged ``delayed_message_dropped``. Same number of Redis calls as before.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 from dramatiq import Message
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker as _DramatiqRedisBroker
 from dramatiq.brokers.redis import _RedisConsumer
-from dramatiq.common import current_millis, q_name
+from dramatiq.common import current_millis, dq_name, q_name
 from dramatiq.errors import DecodeError
 from dramatiq.middleware import Middleware, MiddlewareError
 
 from gcmc_jobs.brokers.bulk import PLAIN_EMITTERS, release_unsent
 from gcmc_jobs.brokers.hooks import implementing
 from gcmc_jobs.logging.library import get_logger
-from gcmc_jobs.redis_keys import acks_key, dead_queue_key, messages_key
+from gcmc_jobs.redis_keys import acks_key, dead_queue_key, messages_key, queue_key
 from gcmc_jobs.redis_scripts import ScriptRunner
 
-__all__ = ["UNDECODABLE_ACTOR", "RedisBroker"]
+__all__ = ["DUE_LUA", "FROM_DELAY_QUEUE", "UNDECODABLE_ACTOR", "RedisBroker"]
 
 logger = get_logger("gcmc_jobs.brokers.redis_broker")
 
@@ -45,6 +55,19 @@ logger = get_logger("gcmc_jobs.brokers.redis_broker")
 UNDECODABLE_ACTOR = "(undecodable message)"
 #: How much of an undecodable body the dead-letter record keeps, characters.
 PREVIEW_CHARS = 500
+#: Option set on a message fetched from a delay queue (``<queue>.DQ``): its enqueue when it
+#: falls due goes through :data:`DUE_LUA`. Never written to Redis.
+FROM_DELAY_QUEUE = "gcmc_from_delay_queue"
+
+# KEYS: the delay queue's messages hash, the ready list, the ready messages hash.
+# ARGV: the delayed message's redis id, the ready copy's redis id, the ready copy's body.
+# 1: moved; 0: the delayed body is gone (cancelled or promoted): nothing written.
+DUE_LUA = """
+if redis.call('hdel', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('hset', KEYS[3], ARGV[2], ARGV[3])
+redis.call('rpush', KEYS[2], ARGV[2])
+return 1
+"""
 
 
 class _DeadLetteringConsumer(_RedisConsumer):
@@ -55,9 +78,13 @@ class _DeadLetteringConsumer(_RedisConsumer):
     def __next__(self) -> Any:
         while True:
             try:
-                return super().__next__()  # type: ignore[no-untyped-call]
+                proxy = super().__next__()  # type: ignore[no-untyped-call]
             except DecodeError as exc:
                 self._dead_letter(exc)
+                continue
+            if proxy is not None and self.queue_name.endswith(".DQ"):
+                proxy.options[FROM_DELAY_QUEUE] = True
+            return proxy
 
     def _dead_letter(self, exc: DecodeError) -> None:
         broker = self.broker
@@ -124,7 +151,10 @@ class RedisBroker(_DramatiqRedisBroker):
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
         """Dramatiq's enqueue; when Redis fails to write the message, the dedup key its
         ``before_enqueue`` claimed is released before the error propagates
-        (:func:`~gcmc_jobs.brokers.bulk.release_unsent`)."""
+        (:func:`~gcmc_jobs.brokers.bulk.release_unsent`). A delayed message falling due
+        is written by :meth:`_enqueue_due` (see the module docstring)."""
+        if delay is None and FROM_DELAY_QUEUE in message.options:
+            return self._enqueue_due(message)
         try:
             return super().enqueue(message, delay=delay)
         except MiddlewareError:
@@ -132,6 +162,43 @@ class RedisBroker(_DramatiqRedisBroker):
         except Exception:
             release_unsent(self, [message])
             raise
+
+    def _enqueue_due(self, message: Message[Any]) -> Message[Any]:
+        """Write the ready copy of a delayed message that fell due, unless its delayed body
+        was taken out of ``<queue>.DQ.msgs`` (cancelled, or promoted already): one Lua call
+        (:data:`DUE_LUA`) that removes the delayed body and writes the ready one."""
+        options = dict(message.options)
+        delayed_id = options.pop(FROM_DELAY_QUEUE) and options.get("redis_message_id")
+        options["redis_message_id"] = str(uuid4())
+        ready: Message[Any] = Message(**{**message.asdict(), "options": options})
+        queue = ready.queue_name
+        self.emit_before("enqueue", ready, None)
+        runner = self.__dict__.get("_due_runner")
+        if runner is None:
+            runner = self.__dict__["_due_runner"] = ScriptRunner(
+                self.client, self.client.register_script(DUE_LUA)
+            )
+        keys = [
+            messages_key(self.namespace, dq_name(queue)),
+            queue_key(self.namespace, queue),
+            messages_key(self.namespace, queue),
+        ]
+        try:
+            moved = runner(keys, [str(delayed_id), options["redis_message_id"], ready.encode()])
+        except Exception:
+            release_unsent(self, [ready])
+            raise
+        if not moved:
+            logger.info(
+                "delayed_message_dropped",
+                message_id=ready.message_id,
+                actor=ready.actor_name,
+                queue=queue,
+                reason="cancelled or promoted while a worker held it",
+            )
+            return ready
+        self.emit_after("enqueue", ready, None)
+        return ready
 
     def _dispatch(self, command: str) -> Any:
         # Dramatiq's _dispatch (dramatiq 2.2), only the transport changed.

@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
-from gcmc_jobs.errors import ConfigurationError, GcmcJobsError
+from gcmc_jobs.errors import ConfigurationError, GcmcJobsError, UnsupportedByBroker
 from gcmc_jobs.http import dashboard
 from gcmc_jobs.http.auth import require_token
 from gcmc_jobs.http.metrics import QueueCollector, WorkerCollector
@@ -87,9 +87,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 async def _gcmc_error(request: Request, exc: GcmcJobsError) -> JSONResponse:
-    """Our errors: unknown things are 404, configuration 503, anything else 422."""
+    """Our errors: unknown things are 404, configuration 503, what the broker cannot do 501,
+    anything else 422."""
     if isinstance(exc, LookupError):
         code = status.HTTP_404_NOT_FOUND
+    elif isinstance(exc, UnsupportedByBroker):
+        code = status.HTTP_501_NOT_IMPLEMENTED
     elif isinstance(exc, ConfigurationError):
         code = status.HTTP_503_SERVICE_UNAVAILABLE
     else:

@@ -9,13 +9,19 @@ from pydantic import BaseModel, Field
 
 __all__ = [
     "PLATFORM_ID",
+    "CancelBody",
+    "CancelRequest",
     "DeadLetterDetail",
     "DeadLetterSummary",
     "HealthBody",
     "JobRunBody",
+    "LiveMessageBody",
+    "LivePageBody",
     "MessageStatusBody",
     "PauseBody",
     "PlatformId",
+    "PromoteBody",
+    "PromoteRequest",
     "PurgeBody",
     "QueueBody",
     "ReplayBody",
@@ -162,7 +168,14 @@ class MessageStatusBody(BaseModel):
 
     message_id: str
     state: Literal[
-        "enqueued", "delayed", "running", "retrying", "succeeded", "failed", "dead_lettered"
+        "enqueued",
+        "delayed",
+        "running",
+        "retrying",
+        "succeeded",
+        "failed",
+        "dead_lettered",
+        "cancelled",
     ]
     actor: str | None
     queue: str | None
@@ -212,3 +225,67 @@ class SmsOptInBody(BaseModel):
 
 class SmsOptOutBody(BaseModel):
     removed: int = Field(description="Opt-ins removed.")
+
+
+# The pydantic mypy plugin's synthesized __init__ clashes with a field named ``kwargs``.
+class LiveMessageBody(BaseModel):  # type: ignore[no-redef]
+    """A waiting message of a queue (``gcmc_jobs.ops.live_messages``); secrets masked."""
+
+    message_id: str
+    queue: str
+    state: Literal["ready", "delayed", "in_flight"] = Field(
+        description="ready: in the queue's list; delayed: waiting for due_at; in_flight: a "
+        "worker has fetched it (it runs; it cannot be cancelled)."
+    )
+    actor: str
+    tenant_id: int | str | None
+    enqueued_at: datetime
+    due_at: datetime | None
+    retries: int = Field(description="Failed attempts so far.")
+    args: list[Any] = Field(description="Empty in a listing; secrets masked.")
+    kwargs: dict[str, Any] = Field(description="Empty in a listing; secrets masked.")
+    options: dict[str, Any] = Field(description="Empty in a listing; secrets masked.")
+    status: MessageStatusBody | None = Field(
+        description="Its message-status record (one message only; null in a listing)."
+    )
+
+
+class LivePageBody(BaseModel):
+    """A page of waiting messages: ready ones first, then delayed ones by due time."""
+
+    messages: list[LiveMessageBody]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null: done.")
+    ready: int = Field(description="Ready messages in the whole queue, unfiltered.")
+    delayed: int = Field(description="Delayed messages in the whole queue, unfiltered.")
+
+
+class CancelRequest(BaseModel):
+    message_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,200}$")]] = Field(
+        min_length=1, max_length=1000, description="The message ids send() returned."
+    )
+    dry_run: bool = Field(False, description="Say what would happen; change nothing.")
+
+
+class CancelBody(BaseModel):
+    message_id: str
+    status: Literal["cancelled", "would_cancel", "in_flight", "not_found"]
+    state: Literal["ready", "delayed", "in_flight"] | None
+    actor: str | None
+
+
+class PromoteRequest(BaseModel):
+    message_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,200}$")]] | None = Field(
+        None,
+        max_length=1000,
+        description="The delayed messages to make ready; null: every delayed one matching "
+        "actor and tenant_id.",
+    )
+    actor: str | None = None
+    tenant_id: PlatformId | None = None
+    dry_run: bool = Field(False, description="Say what would happen; change nothing.")
+
+
+class PromoteBody(BaseModel):
+    message_id: str
+    status: Literal["promoted", "would_promote", "not_delayed", "not_found"]
+    actor: str | None

@@ -51,6 +51,7 @@ REPLAY_STRIPPED_OPTIONS = frozenset(
         "dead_letter_reason",
         "dedup_claimed",
         "logged_delayed",
+        "gcmc_from_delay_queue",  # gcmc_jobs.brokers.redis_broker.FROM_DELAY_QUEUE
     }
 )
 

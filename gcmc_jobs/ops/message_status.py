@@ -31,6 +31,7 @@ MessageState = Literal[
     "succeeded",
     "failed",
     "dead_lettered",
+    "cancelled",
     "unknown",
 ]
 STATES: tuple[str, ...] = MessageState.__args__  # type: ignore[attr-defined]

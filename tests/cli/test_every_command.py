@@ -76,6 +76,10 @@ ARGUMENTS: dict[str, list[str]] = {
     "dead-letters show": ["1"],
     "demo": ["--tenants", "1", "--clients-per-tenant", "1"],
     "email preview": ["welcome", "--out", "{tmp}/preview.html"],
+    "messages cancel": ["gcmc_email", "00000000-0000-4000-8000-000000000000"],
+    "messages list": ["gcmc_email"],
+    "messages promote": ["gcmc_email", "--all"],
+    "messages show": ["gcmc_email", "00000000-0000-4000-8000-000000000000"],
     "pause": ["gcmc_email"],
     "resume": ["gcmc_email"],
     "status": ["00000000-0000-4000-8000-000000000000"],
@@ -157,6 +161,9 @@ SUCCEEDS: dict[str, set[str]] = {
     "resume": {"unreachable database", "unreachable RabbitMQ broker"},
     # Its refresh_compliance message has no deduplication key: the stores are not used.
     "dead-letters replay": {"unreachable Redis of the stores"},
+    # The broker's Redis alone (the stores only for what was cancelled or promoted).
+    "messages list": {"unreachable database", "unreachable Redis of the stores"},
+    "messages promote": {"unreachable database", "unreachable Redis of the stores"},
 }
 
 #: The commands that work under these configurations but find nothing by the id they are
@@ -164,6 +171,9 @@ SUCCEEDS: dict[str, set[str]] = {
 ANSWERS_UNKNOWN: dict[str, set[str]] = {
     # The stores' Redis alone (GCMC_JOBS_REDIS_URL is set in the working configuration).
     "status": {"unreachable database", "unreachable broker", "unreachable RabbitMQ broker"},
+    # The broker's Redis: no message has that id in the queue.
+    "messages cancel": {"unreachable database", "unreachable Redis of the stores"},
+    "messages show": {"unreachable database", "unreachable Redis of the stores"},
 }
 
 

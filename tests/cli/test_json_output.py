@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import redis
 import typer.main
+from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
@@ -25,10 +27,25 @@ from gcmc_jobs.middleware import DeadLetterRecord, RedisStatusStore, SqlDeadLett
 from tests import factories as f
 
 #: The commands that list things: each must offer ``--json``.
-LISTINGS = {"dead-letters list", "email kinds", "queues", "runs", "schedules", "settings"}
+LISTINGS = {
+    "dead-letters list",
+    "email kinds",
+    "messages list",
+    "queues",
+    "runs",
+    "schedules",
+    "settings",
+}
 
 #: What a ``--json`` command with a required argument runs with, on the filled database.
-ARGUMENTS: dict[str, list[str]] = {"dead-letters show": ["1"], "status": ["msg-1"]}
+ARGUMENTS: dict[str, list[str]] = {
+    "dead-letters show": ["1"],
+    "messages cancel": ["gcmc_compliance", "msg-1"],
+    "messages list": ["gcmc_compliance"],
+    "messages promote": ["gcmc_compliance", "--all"],
+    "messages show": ["gcmc_compliance", "msg-1"],
+    "status": ["msg-1"],
+}
 
 # Wider than any terminal's 80 columns, and breakable nowhere but at its end.
 LONG_ACTOR = "refresh_compliance_" + "x" * 100
@@ -101,6 +118,13 @@ def _fill(engine: Engine) -> None:
     store = RedisStatusStore(client, namespace=os.environ["GCMC_JOBS_NAMESPACE"])
     store.record("msg-1", 10, {"state": "enqueued", "actor": LONG_ACTOR}, 60_000)
     client.close()
+    # and, waiting in gcmc_compliance, message msg-1 and a delayed one
+    broker = RedisBroker(
+        url=os.environ["GCMC_JOBS_BROKER_URL"], namespace=os.environ["GCMC_JOBS_NAMESPACE"]
+    )
+    broker.enqueue(Message("gcmc_compliance", LONG_ACTOR, (1,), {}, {}, message_id="msg-1"))
+    broker.enqueue(Message("gcmc_compliance", LONG_ACTOR, (2,), {}, {}), delay=3_600_000)
+    broker.close()
 
 
 def _json_of(*args: str) -> Any:

@@ -6,11 +6,17 @@
   const KEY = "gcmc-jobs-token";
   const $ = (id) => document.getElementById(id);
   let timer = null;
+  // The live-messages page shown: its cursor (null: the first page).
+  let liveCursor = null;
+  let liveNext = null;
 
-  async function api(method, path) {
+  async function api(method, path, body) {
+    const headers = { Authorization: "Bearer " + sessionStorage.getItem(KEY) };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(base + path, {
       method,
-      headers: { Authorization: "Bearer " + sessionStorage.getItem(KEY) },
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (response.status === 401 || response.status === 403 || response.status === 503) {
       const body = await response.json().catch(() => ({}));
@@ -62,6 +68,92 @@
     for (const item of rows) render(body.insertRow(), item);
   }
 
+  function megabytes(bytes) {
+    return bytes === null || bytes === undefined ? null : (bytes / 1048576).toFixed(1);
+  }
+
+  function renderWorkers(health) {
+    const workers = (health.checks.workers && health.checks.workers.workers) || [];
+    fill("workers", workers, (row, w) => {
+      const s = w.stats || {};
+      row.dataset.pid = w.pid;
+      cell(row, w.host);
+      cell(row, w.pid, "n");
+      cell(row, (w.queues || []).join(", "));
+      cell(row, w.threads, "n");
+      cell(row, s.busy, "n busy");
+      cell(row, s.processed, "n processed");
+      cell(row, s.failed, "n failed");
+      cell(row, s.mean_ms, "n");
+      cell(row, s.p95_ms, "n");
+      cell(row, megabytes(s.rss_bytes), "n");
+      cell(row, age(w.last_seen_ms_ago) + " ago");
+    });
+    const redis = health.checks.redis;
+    const d = redis || {};
+    if (d.used_memory_bytes === undefined) {
+      $("redis").textContent = "Redis: " + (redis ? redis.detail : "-");
+      return;
+    }
+    const keys = Object.entries(d.keys || {}).map(([db, k]) => db + " " + k.keys).join(", ");
+    $("redis").textContent =
+      "Redis: " + megabytes(d.used_memory_bytes) + " MB used of " +
+      (d.maxmemory_bytes ? megabytes(d.maxmemory_bytes) + " MB" : "no limit") +
+      "; evicted keys " + d.evicted_keys + "; clients " + d.connected_clients +
+      "; keys " + (keys || "none") + " (" + redis.status + ")";
+  }
+
+  function liveQueues(queues) {
+    const select = $("live-queue");
+    const chosen = select.value;
+    const names = queues.map((q) => q.name);
+    if ([...select.options].map((o) => o.value).join() !== names.join()) {
+      select.replaceChildren(...names.map((name) => new Option(name, name)));
+      if (names.includes(chosen)) select.value = chosen;
+    }
+    return select.value;
+  }
+
+  async function refreshLive(queue) {
+    if (!queue) return;
+    const params = new URLSearchParams({ limit: "50" });
+    if ($("live-state").value) params.set("state", $("live-state").value);
+    if (liveCursor) params.set("cursor", liveCursor);
+    const path = "/api/queues/" + encodeURIComponent(queue) + "/messages";
+    let page;
+    try {
+      page = await api("GET", path + "?" + params);
+    } catch (e) {
+      if (e.message === "unauthorized") throw e;
+      $("live").tBodies[0].replaceChildren();
+      $("live-summary").textContent = e.message;  // RabbitMQ: what it cannot list, its counts
+      $("live-more").hidden = $("live-first").hidden = true;
+      return;
+    }
+    liveNext = page.next_cursor;
+    $("live-more").hidden = !liveNext;
+    $("live-first").hidden = !liveCursor;
+    $("live-summary").textContent =
+      page.ready + " ready, " + page.delayed + " delayed; " + page.messages.length + " shown";
+    fill("live", page.messages, (row, m) => {
+      row.dataset.id = m.message_id;
+      cell(row, m.message_id);
+      cell(row, m.state, "state");
+      cell(row, m.actor);
+      cell(row, m.tenant_id);
+      cell(row, when(m.enqueued_at));
+      cell(row, when(m.due_at));
+      cell(row, m.retries, "n");
+      const td = row.insertCell();
+      const ids = { message_ids: [m.message_id] };
+      button(td, "cancel", () => api("POST", path + "/cancel", ids));
+      if (m.state === "delayed") {
+        td.append(" ");
+        button(td, "run now", () => api("POST", path + "/promote", ids));
+      }
+    });
+  }
+
   function setStatus(text, isError) {
     $("status").textContent = text;
     $("status").className = isError ? "error" : "muted";
@@ -69,12 +161,15 @@
 
   async function refresh() {
     try {
-      const [queues, dead, runs, schedules] = await Promise.all([
+      const [queues, dead, runs, schedules, health] = await Promise.all([
         api("GET", "/api/queues"),
         api("GET", "/api/dead-letters?limit=50"),
         api("GET", "/api/runs?limit=50"),
         api("GET", "/api/schedules"),
+        api("GET", "/api/health?check=workers&check=redis"),
       ]);
+      renderWorkers(health);
+      await refreshLive(liveQueues(queues));
       fill("queues", queues, (row, q) => {
         row.dataset.queue = q.name;
         cell(row, q.name);
@@ -160,6 +255,11 @@
     signIn();
   });
   $("logout").addEventListener("click", () => signOut(""));
+  const firstPage = () => { liveCursor = null; refresh(); };
+  $("live-queue").addEventListener("change", firstPage);
+  $("live-state").addEventListener("change", firstPage);
+  $("live-first").addEventListener("click", firstPage);
+  $("live-more").addEventListener("click", () => { liveCursor = liveNext; refresh(); });
   $("purge").addEventListener("click", async () => {
     const days = Number($("purge-days").value || 0);
     try {

@@ -35,6 +35,9 @@ PHASES = {
     "failed": 3,
     "dead_lettered": 3,
     "retrying": 4,
+    # An operator took the waiting message out of its queue (gcmc-jobs messages cancel):
+    # after anything recorded of the attempt it was waiting for.
+    "cancelled": 9,
 }
 
 
