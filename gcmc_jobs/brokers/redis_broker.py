@@ -183,11 +183,9 @@ class RedisBroker(_DramatiqRedisBroker):
             queue_key(self.namespace, queue),
             messages_key(self.namespace, queue),
         ]
-        try:
-            moved = runner(keys, [str(delayed_id), options["redis_message_id"], ready.encode()])
-        except Exception:
-            release_unsent(self, [ready])
-            raise
+        # On an error the delayed message stays in Redis (unacknowledged, requeued when this
+        # worker goes away): its dedup claim is kept, unlike a send that failed.
+        moved = runner(keys, [str(delayed_id), options["redis_message_id"], ready.encode()])
         if not moved:
             logger.info(
                 "delayed_message_dropped",

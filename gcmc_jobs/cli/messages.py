@@ -23,6 +23,7 @@ from gcmc_jobs.cli._errors import EXIT_ERROR
 
 if TYPE_CHECKING:
     from gcmc_jobs.ops.live_messages import LiveMessage
+    from gcmc_jobs.settings import Settings
 
 __all__ = ["messages_app"]
 
@@ -39,6 +40,14 @@ TenantOpt = typer.Option(None, "--tenant", help="Only this tenant id (option or 
 CancelIdsArg = typer.Argument(..., help="The message ids to cancel.")
 PromoteIdsArg = typer.Argument(None, help="Delayed message ids (or --all).")
 DryRunOpt = typer.Option(False, "--dry-run", help="Say what would happen; change nothing.")
+
+
+def _settings() -> Settings:
+    """The settings, refused on the stub broker: its queues live inside another process."""
+    current = settings()
+    if current.broker_kind == "stub":
+        fail("the stub broker lives inside one process: set GCMC_JOBS_BROKER_URL to inspect it")
+    return current
 
 
 def _time(value: Any) -> str:
@@ -78,7 +87,7 @@ def list_command(
 
     if state not in (None, "ready", "delayed"):
         raise typer.BadParameter(f"{state!r}: expected ready or delayed", param_hint="--state")
-    current = settings()
+    current = _settings()
     shown: list[LiveMessage] = []
     page = None
     while True:
@@ -124,7 +133,7 @@ def show_command(
     from gcmc_jobs.ops.live_messages import show_message
 
     try:
-        found = show_message(settings(), queue, message_id)
+        found = show_message(_settings(), queue, message_id)
     except LiveMessageNotFound as exc:
         console.print(f"[yellow]unknown[/]: {exc}", markup=True, highlight=False)
         raise typer.Exit(EXIT_ERROR) from None
@@ -146,7 +155,7 @@ def cancel_command(
     any id was not cancelled."""
     from gcmc_jobs.ops.live_messages import cancel_messages
 
-    results = cancel_messages(settings(), queue, message_ids, dry_run=dry_run)
+    results = cancel_messages(_settings(), queue, message_ids, dry_run=dry_run)
     if as_json:
         print_json([r.as_dict() for r in results])
     else:
@@ -182,7 +191,7 @@ def promote_command(
     if message_ids and (actor is not None or tenant is not None):
         fail("--actor and --tenant only apply with --all")
     results = promote_messages(
-        settings(), queue, message_ids or None, actor=actor, tenant_id=tenant, dry_run=dry_run
+        _settings(), queue, message_ids or None, actor=actor, tenant_id=tenant, dry_run=dry_run
     )
     if as_json:
         print_json([r.as_dict() for r in results])

@@ -29,7 +29,8 @@ Costs: a ready page reads the list from the previous page's last id (``LPOS``), 
 a time; a delayed page, and locating messages by id (show, cancel, promote), read the whole
 delay hash (or ready hash) with ``HSCAN``: O(messages in the queue), meant for operators,
 not for a hot path. RabbitMQ cannot do any of this (:class:`UnsupportedByBroker` says what
-it can count instead).
+it can count instead). On the in-process stub broker (tests, the demo) the same functions
+read the configured runtime's queues (:mod:`gcmc_jobs.ops._live_stub`).
 """
 
 from __future__ import annotations
@@ -45,12 +46,13 @@ from uuid import uuid4
 from dramatiq import Message
 
 from gcmc_jobs.errors import LiveMessageNotFound, UnsupportedByBroker
-from gcmc_jobs.middleware.stores.dedup import RedisDedupStore
-from gcmc_jobs.middleware.stores.status import RedisStatusStore, sequence
+from gcmc_jobs.middleware.stores.dedup import DedupStore, RedisDedupStore
+from gcmc_jobs.middleware.stores.status import RedisStatusStore, StatusStore, sequence
 from gcmc_jobs.ops.message_status import MessageStatus, check_message_id
 from gcmc_jobs.ops.redis_client import redis_client
 from gcmc_jobs.redaction import redact
 from gcmc_jobs.redis_keys import messages_key, queue_key
+from gcmc_jobs.runtime import current
 from gcmc_jobs.settings import Settings
 
 __all__ = [
@@ -193,7 +195,7 @@ class PromoteResult:
 
 def _require_redis(settings: Settings, queue: str) -> None:
     kind = settings.broker_kind
-    if kind == "redis":
+    if kind in ("redis", "stub"):
         return
     if kind == "amqp":
         raise UnsupportedByBroker(
@@ -203,10 +205,7 @@ def _require_redis(settings: Settings, queue: str) -> None:
             f"can tell is counted per queue: {_rabbitmq_counts(settings, queue)} "
             "(gcmc-jobs queues, GET /api/queues; GCMC_JOBS_BROKER_URL is an amqp:// URL)"
         )
-    raise UnsupportedByBroker(
-        "live messages are listed on Redis only: the stub broker's queues live inside the "
-        "process that runs it (set GCMC_JOBS_BROKER_URL to a redis:// URL)"
-    )
+    raise UnsupportedByBroker(f"live messages are listed on Redis, not on a {kind} broker")
 
 
 def _rabbitmq_counts(settings: Settings, queue: str) -> str:
@@ -301,6 +300,11 @@ def _live(message: Message[Any], queue: str, state: LiveState, *, full: bool) ->
     )
 
 
+def _due_key(message: Message[Any]) -> list[Any]:
+    """Where a delayed message sorts: its due time (ms), then its id."""
+    return [int(message.options.get("eta") or 0), message.message_id]
+
+
 def _matches(message: Message[Any], actor: str | None, tenant_id: int | str | None) -> bool:
     if actor is not None and message.actor_name != actor:
         return False
@@ -352,6 +356,19 @@ def list_messages(
     phase, position = _parse_cursor(cursor)
     if state == "delayed" and phase == "ready":
         phase, position = "delayed", None
+    if settings.broker_kind == "stub":
+        from gcmc_jobs.ops import _live_stub  # on use: it imports this module
+
+        return _live_stub.listing(
+            settings,
+            queue,
+            state=state,
+            actor=actor,
+            tenant_id=tenant_id,
+            phase=phase,
+            position=position,
+            limit=limit,
+        )
     q = _Queue(settings, queue)
     try:
         page: list[LiveMessage] = []
@@ -411,7 +428,7 @@ def _delayed_page(
         message = _decode(body)
         if message is None or not _matches(message, actor, tenant_id):
             continue
-        key = [int(message.options.get("eta") or 0), message.message_id]
+        key = _due_key(message)
         if after is None or key > list(after):
             found.append((key, message))
     found.sort(key=lambda item: item[0])
@@ -447,14 +464,25 @@ def show_message(settings: Settings, queue: str, message_id: str) -> LiveMessage
     are kept in Redis). Raises :class:`~gcmc_jobs.errors.LiveMessageNotFound` when the queue
     does not hold it, ``InvalidPayload`` for something that is not a message id."""
     message_id = check_message_id(message_id)
+    missing = LiveMessageNotFound(
+        f"no waiting message {message_id} in queue {queue!r}: it ran, is running, was "
+        "cancelled, or never was there (gcmc-jobs status ID tells what became of it)"
+    )
+    if settings.broker_kind == "stub":
+        from gcmc_jobs.ops import _live_stub  # on use: it imports this module
+
+        found = _live_stub.show(settings, queue, message_id)
+        if found is None:
+            raise missing
+        record = current().stores.status.get(message_id)
+        live = _live(found[1], queue, found[0], full=True)
+        status = MessageStatus.from_record(message_id, record).as_dict()
+        return LiveMessage(**{**live.as_dict(), "status": status})
     q = _Queue(settings, queue)
     try:
         where = _locate(q, [message_id]).get(message_id)
         if where is None:
-            raise LiveMessageNotFound(
-                f"no waiting message {message_id} in queue {queue!r}: it ran, is running, was "
-                "cancelled, or never was there (gcmc-jobs status ID tells what became of it)"
-            )
+            raise missing
         kind, redis_id, message = where
         state: LiveState = "delayed"
         if kind == "r":
@@ -479,6 +507,10 @@ def cancel_messages(
     released and its status recorded ``cancelled``. ``dry_run``: change nothing, say what
     would happen."""
     ids = list(dict.fromkeys(check_message_id(m) for m in message_ids))
+    if settings.broker_kind == "stub":
+        from gcmc_jobs.ops import _live_stub  # on use: it imports this module
+
+        return _live_stub.cancel(settings, queue, ids, dry_run=dry_run)
     q = _Queue(settings, queue)
     try:
         where = _locate(q, ids)
@@ -504,28 +536,32 @@ def cancel_messages(
             results.append(CancelResult(m, status, state, message.actor_name))
             if not dry_run:
                 cancelled.append(message)
-        _after_cancel(settings, q.stores if cancelled else None, cancelled)
+        if cancelled:
+            namespace = settings.namespace
+            dedup = RedisDedupStore(q.stores, namespace=namespace)
+            _after_cancel(
+                settings, dedup, RedisStatusStore(q.stores, namespace=namespace), cancelled
+            )
     finally:
         q.close()
     return results
 
 
-def _after_cancel(settings: Settings, client: Any, messages: list[Message[Any]]) -> None:
+def _after_cancel(
+    settings: Settings, dedup: DedupStore, status: StatusStore, messages: list[Message[Any]]
+) -> None:
     """Release the cancelled messages' dedup keys (each only if the message still owns it)
     and record them ``cancelled``."""
-    if not messages:
-        return
-    dedup = RedisDedupStore(client, namespace=settings.namespace)
     for message in messages:
         key = message.options.get("dedup_key")
         if isinstance(key, str):
             dedup.release(key, message.message_id)
-    _record(settings, client, messages, "cancelled")
+    record_state(settings, status, messages, "cancelled")
 
 
-def _record(
+def record_state(
     settings: Settings,
-    client: Any,
+    store: StatusStore,
     messages: list[Message[Any]],
     state: Literal["cancelled", "enqueued"],
 ) -> None:
@@ -552,9 +588,7 @@ def _record(
             fields["attempts"] = attempt
             seq = sequence(state, attempt, redelivered=True)
         records.append((message.message_id, seq, fields))
-    RedisStatusStore(client, namespace=settings.namespace).record_many(
-        records, settings.status_ttl_ms
-    )
+    store.record_many(records, settings.status_ttl_ms)
 
 
 def promote_messages(
@@ -571,6 +605,15 @@ def promote_messages(
     ``tenant_id``. Same message id, its ``eta`` dropped; atomic per message (one Lua call
     for all); a worker holding one drops its own copy when it falls due. ``dry_run``: change
     nothing."""
+    if settings.broker_kind == "stub":
+        chosen = None
+        if message_ids is not None:
+            chosen = list(dict.fromkeys(check_message_id(i) for i in message_ids))
+        from gcmc_jobs.ops import _live_stub  # on use: it imports this module
+
+        return _live_stub.promote(
+            settings, queue, chosen, actor=actor, tenant_id=tenant_id, dry_run=dry_run
+        )
     q = _Queue(settings, queue)
     try:
         where: dict[str, tuple[Literal["r", "d"], bytes, Message[Any]]]
@@ -609,7 +652,9 @@ def promote_messages(
             results[i] = PromoteResult(i, status, where[i][2].actor_name)
             if int(code):
                 promoted.append(where[i][2])
-        _record(settings, q.stores if promoted else None, promoted, "enqueued")
+        if promoted:
+            status_store = RedisStatusStore(q.stores, namespace=settings.namespace)
+            record_state(settings, status_store, promoted, "enqueued")
     finally:
         q.close()
     return [results[i] for i in ids]

@@ -385,3 +385,43 @@ def test_rabbitmq_says_what_amqp_cannot_do_and_gives_the_queue_counts(
         for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
             channel.queue_delete(name)
         connection.close()
+
+
+def test_on_the_stub_broker_the_runtimes_queues_are_listed_cancelled_and_promoted(
+    gcmc_db: Any,
+) -> None:
+    # The in-process stub broker (tests, the demo): the configured runtime's queues
+    settings = Settings(broker_url="stub://", namespace=f"stub{uuid.uuid4().hex[:6]}")
+    with configured(settings, engine=gcmc_db) as stub_runtime:
+        ran: list[int] = []
+
+        @dramatiq.actor(broker=stub_runtime.broker, queue_name=QUEUE)
+        def stub_work(n: int, password: str = "") -> None:
+            ran.append(n)
+
+        ready = [stub_work.send(n, password="hunter2") for n in range(3)]
+        delayed = stub_work.send_with_options(args=(9,), delay=3_600_000)
+
+        page = list_messages(settings, QUEUE, limit=2)
+        rest = list_messages(settings, QUEUE, cursor=page.next_cursor)
+        shown = show_message(settings, QUEUE, ready[0].message_id)
+        cancelled = cancel_messages(settings, QUEUE, [ready[1].message_id])
+        promoted = promote_messages(settings, QUEUE, None)
+
+        assert (page.ready, page.delayed) == (3, 1)
+        assert _ids(page) + _ids(rest) == [m.message_id for m in (*ready, delayed)]
+        assert shown.kwargs == {"password": "***"}
+        assert shown.status is not None
+        assert shown.status["state"] == "enqueued"
+        assert [r.status for r in cancelled] == ["cancelled"]
+        assert [r.status for r in promoted] == ["promoted"]
+        assert gcmc_jobs.status(ready[1].message_id).state == "cancelled"
+
+        # and a worker then runs what is left, the promoted one now: join returns
+        worker = dramatiq.Worker(stub_runtime.broker, worker_threads=1, worker_timeout=100)
+        worker.start()
+        try:
+            stub_runtime.broker.join(QUEUE, timeout=30_000)
+        finally:
+            worker.stop()
+        assert sorted(ran) == [0, 2, 9]

@@ -12,6 +12,7 @@ from gcmc_jobs.http.deps import QueueName
 from gcmc_jobs.ops import live_messages
 from gcmc_jobs.ops.message_status import MESSAGE_ID, status_store_for
 from gcmc_jobs.ops.message_status import status as message_status
+from gcmc_jobs.settings import Settings
 
 __all__ = ["router"]
 
@@ -52,6 +53,14 @@ def message(request: Request, message_id: MessageId) -> schemas.MessageStatusBod
     return schemas.MessageStatusBody.model_validate(answer.as_dict())
 
 
+def _live_settings(request: Request) -> Settings:
+    """The settings; on the stub broker, the runtime whose queues are read is configured."""
+    settings = deps.settings(request)
+    if deps.is_stub(settings):
+        deps.runtime(request)
+    return settings
+
+
 @router.get(
     "/queues/{queue}/messages",
     summary="The ready and delayed messages of a queue, paged",
@@ -74,7 +83,7 @@ def list_live(
 ) -> schemas.LivePageBody:
     try:
         page = live_messages.list_messages(
-            deps.settings(request),
+            _live_settings(request),
             queue,
             state=state,
             actor=actor,
@@ -98,7 +107,7 @@ def list_live(
     responses={**LIVE_RESPONSES, 404: {"description": "not waiting in this queue"}},
 )
 def show_live(request: Request, queue: QueueName, message_id: MessageId) -> schemas.LiveMessageBody:
-    found = live_messages.show_message(deps.settings(request), queue, message_id)
+    found = live_messages.show_message(_live_settings(request), queue, message_id)
     return schemas.LiveMessageBody.model_validate(found.as_dict())
 
 
@@ -111,7 +120,7 @@ def cancel_live(
     request: Request, queue: QueueName, body: schemas.CancelRequest
 ) -> list[schemas.CancelBody]:
     results = live_messages.cancel_messages(
-        deps.settings(request), queue, body.message_ids, dry_run=body.dry_run
+        _live_settings(request), queue, body.message_ids, dry_run=body.dry_run
     )
     return [schemas.CancelBody.model_validate(r.as_dict()) for r in results]
 
@@ -125,7 +134,7 @@ def promote_live(
     request: Request, queue: QueueName, body: schemas.PromoteRequest
 ) -> list[schemas.PromoteBody]:
     results = live_messages.promote_messages(
-        deps.settings(request),
+        _live_settings(request),
         queue,
         body.message_ids,
         actor=body.actor,
