@@ -12,8 +12,8 @@ key                                        what it holds (who writes it)
 ``{ns}:ratelimit:{class}:{key}:{window}``  one entity's bookings in one window
                                            (``RedisRateLimitStore``)
 ``{ns}:gcmc:paused``                       set of paused queue names (``RedisPauseStore``)
-``{ns}:gcmc:workers``                      hash broker id -> the queues a worker consumes
-                                           (``WorkerRegistry``)
+``{ns}:gcmc:workers``                      hash broker id -> the queues a worker consumes,
+                                           its threads and figures (``WorkerRegistry``)
 ``{ns}:status:{message id}``               hash: a message's last known state, attempts,
                                            times, last error (``RedisStatusStore``)
 ``{ns}:outbox:relayed:{message id}``       the outbox relay enqueued this message (written
