@@ -4,6 +4,7 @@ cancel, promote (issue 16, item 1)."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -257,6 +258,7 @@ def test_cancelling_while_a_worker_fetches_never_both_runs_and_cancels_a_message
                     continue
                 fetched.append(message.message_id)
                 consumer.ack(message)
+                time.sleep(0.01)  # a worker's pace: the cancel below meets it mid-queue
         finally:
             consumer.close()
 
