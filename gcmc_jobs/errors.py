@@ -23,7 +23,9 @@
     │   ├── UnknownTemplate         no template for an email kind
     │   ├── TemplateRenderError     an email template failed to render (undefined variable…)
     │   └── PermanentDeliveryError  the mail server refused for good (5xx)
-    │       └── SmsRejected         the SMS provider refused a message for good (its code)
+    │       ├── SmsRejected         the SMS provider refused a message for good (its code)
+    │       └── MailboxNotFound     a 5xx at RCPT saying the mailbox does not exist (5.1.1):
+    │                               the address is suppressed at once
     ├── TransientError              worth retrying with backoff
     │   ├── TransientDeliveryError  the mail server is down or said 4xx
     │   └── RunInProgress           a daily run is claimed by another worker; retry later
@@ -52,6 +54,7 @@ __all__ = [
     "InvalidPhoneNumber",
     "KeyTemplateError",
     "LiveMessageNotFound",
+    "MailboxNotFound",
     "NoDatabaseFile",
     "NotConfiguredError",
     "PermanentDeliveryError",
@@ -191,6 +194,17 @@ class SmsRejected(PermanentDeliveryError):
         self.code = code
         self.status = status
         self.suppress = suppress
+
+
+class MailboxNotFound(PermanentDeliveryError):
+    """The mail server refused a recipient at RCPT because the mailbox does not exist
+    (``5.1.1``, ``5.1.10``, a 550 "no such user": :mod:`gcmc_jobs.email.bounce_codes`).
+    :func:`gcmc_jobs.email.delivery.deliver` suppresses the address at once."""
+
+    def __init__(self, message: str, *, address: str, code: int) -> None:
+        super().__init__(message)
+        self.address = address
+        self.code = code
 
 
 class TransientError(GcmcJobsError):

@@ -345,6 +345,58 @@ class Settings(BaseSettings):
         default=10_000, ge=1, description="Timeout of each SMS provider request, ms."
     )
 
+    # -- Bounces and suppressions (issue 13) -------------------------------------------------
+    bounce_soft_threshold: int = Field(
+        default=3,
+        ge=1,
+        description="Soft bounces of one address within GCMC_JOBS_BOUNCE_SOFT_WINDOW_MS that "
+        "suppress it (reason `soft_bounce`); a hard bounce or a complaint suppresses at once.",
+    )
+    bounce_soft_window_ms: int = Field(
+        default=7 * 86_400_000,
+        ge=1,
+        description="The window over which soft bounces are counted, ms (7 days).",
+    )
+    email_hook_ses_cert_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["sns.*.amazonaws.com"],
+        description="Hosts (shell patterns) an SNS `SigningCertURL` or `SubscribeURL` may "
+        "name; always over https. Comma-separated.",
+    )
+    email_hook_ses_ca_file: str | None = Field(
+        default=None,
+        description="A CA bundle to verify the https server of the SNS signing certificate "
+        "with (default: the system's trust store).",
+    )
+    email_hook_ses_topic_arns: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="SNS topics whose messages `POST /hooks/email/ses` accepts "
+        "(comma-separated; empty: any topic, once its signature is verified).",
+    )
+    email_hook_postmark_credentials: SecretStr | None = Field(
+        default=None,
+        description="`user:password` that Postmark sends as HTTP basic auth to "
+        "`POST /hooks/email/postmark` (Postmark signs nothing).",
+    )
+    email_hook_postmark_token: SecretStr | None = Field(
+        default=None,
+        description="Or a token Postmark sends in an `X-Webhook-Token` custom header.",
+    )
+    email_hook_sendgrid_public_key: SecretStr | None = Field(
+        default=None,
+        description="The SendGrid Event Webhook's ECDSA verification key (base64 DER, as "
+        "SendGrid shows it, or PEM).",
+    )
+    email_hook_mailgun_signing_key: SecretStr | None = Field(
+        default=None, description="Mailgun's HTTP webhook signing key (HMAC-SHA256)."
+    )
+    email_hook_max_age_ms: int = Field(
+        default=600_000,
+        ge=1_000,
+        description="A signed SendGrid or Mailgun webhook older than this is refused as a "
+        "replay, ms (10 minutes).",
+    )
+
+    # -- Schedule ---------------------------------------------------------------------------
     job_times: dict[str, time] = Field(
         default_factory=lambda: dict(DEFAULT_JOB_TIMES),
         description="Local time of each daily job, as JSON: "
@@ -474,7 +526,13 @@ class Settings(BaseSettings):
         "(15 minutes by default).",
     )
 
-    @field_validator("host_modules", "alert_emails", mode="before")
+    @field_validator(
+        "host_modules",
+        "alert_emails",
+        "email_hook_ses_cert_hosts",
+        "email_hook_ses_topic_arns",
+        mode="before",
+    )
     @classmethod
     def _module_list(cls, value: Any) -> Any:
         if isinstance(value, str):

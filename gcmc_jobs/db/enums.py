@@ -13,6 +13,7 @@ __all__ = [
     "OPEN_FILING_STATUSES",
     "ComplianceLevel",
     "DocumentStatus",
+    "EmailEventKind",
     "EmailStatus",
     "FilingStatus",
     "JobRunStatus",
@@ -83,6 +84,20 @@ class SuppressionReason(enum.StrEnum):
     HARD_BOUNCE = "hard_bounce"
     COMPLAINT = "complaint"
     MANUAL = "manual"
+    #: Soft bounces reached ``GCMC_JOBS_BOUNCE_SOFT_THRESHOLD`` within the window.
+    SOFT_BOUNCE = "soft_bounce"
+
+
+class EmailEventKind(enum.StrEnum):
+    """What a provider, a DSN or the SMTP server said happened to one email
+    (``email_events``; :mod:`gcmc_jobs.services.bounces`)."""
+
+    DELIVERED = "delivered"
+    #: Hard (``permanent``) or soft; a hard bounce suppresses the address at once.
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    #: Delivery delayed; the provider keeps trying.
+    DEFERRED = "deferred"
 
 
 class SmsStatus(enum.StrEnum):

@@ -110,6 +110,8 @@ OWN_TABLES: tuple[str, ...] = (
     "sms_opt_ins",
     "sms_suppressions",
     "sms_log",
+    "email_events",
+    "email_suppression_changes",
 )
 
 #: The platform's enums, with their logical values.

@@ -61,6 +61,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from gcmc_jobs.db.enums import (
     ComplianceLevel,
     DocumentStatus,
+    EmailEventKind,
     EmailStatus,
     FilingStatus,
     JobRunStatus,
@@ -198,6 +199,8 @@ class Tables:
     sms_opt_ins: Table
     sms_suppressions: Table
     sms_log: Table
+    email_events: Table
+    email_suppression_changes: Table
     extra_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def table(self, logical: str) -> Table:
@@ -600,6 +603,10 @@ class _Builder:
             Column("address", String(320), primary_key=True),
             Column("reason", self.own_enum(SuppressionReason), nullable=False),
             Column("created_at", tz, server_default=func.current_timestamp(), nullable=False),
+            # Who or what added it: "provider:ses", "dsn", "smtp", "api", "cli:<user>"; and
+            # the event that did (``<source>:<event id>``), for bounces and complaints.
+            Column("source", String(200)),
+            Column("event_id", String(300)),
         )
         # Addresses are compared case-insensitively (lower() on both sides): this index serves
         # that lookup, once per email (gcmc_jobs.services.email_log.suppression_reason).
@@ -621,6 +628,8 @@ class _Builder:
         )
         Index("ix_email_log_to_created", email_log.c.to_address, email_log.c.created_at)
         Index("ix_email_log_created_at", email_log.c.created_at)  # retention's batches
+        # Provider events name an email by its Message-ID (gcmc_jobs.services.bounces).
+        Index("ix_email_log_provider_message_id", email_log.c.provider_message_id)
         job_runs = self.own_table(
             "job_runs",
             Column("id", BigId, primary_key=True, autoincrement=True),
@@ -661,7 +670,10 @@ class _Builder:
             Column("tenant_id", self.id_type(), primary_key=True),
             Column("first_seen_at", tz, nullable=False),
         )
+        events, changes = self.build_bounce_tables(email_log)
         return {
+            "email_events": events,
+            "email_suppression_changes": changes,
             "email_log": email_log,
             "email_suppressions": suppressions,
             "dead_letters": dead_letters,
@@ -714,6 +726,52 @@ class _Builder:
         )
         Index("ix_sms_log_to_created", log.c.to_phone, log.c.created_at)
         return {"sms_opt_ins": opt_ins, "sms_suppressions": suppressions, "sms_log": log}
+
+    def build_bounce_tables(self, email_log: Table) -> tuple[Table, Table]:
+        """``email_events`` (what happened to each email after the send) and
+        ``email_suppression_changes`` (who changed the suppression list), issue 13."""
+        tz = DateTime(timezone=True)
+        events = self.own_table(
+            "email_events",
+            Column("id", BigId, primary_key=True, autoincrement=True),
+            # "provider:ses", "provider:postmark", …, "dsn", "smtp": who reported it.
+            Column("source", String(64), nullable=False),
+            # The reporter's id of the event: a redelivered webhook is recorded once.
+            Column("event_id", String(255), nullable=False),
+            Column(
+                "email_log_id",
+                BigId,
+                ForeignKey(email_log.c.id, ondelete="SET NULL"),
+                index=True,
+            ),
+            Column("address", String(320), nullable=False),
+            Column("kind", self.own_enum(EmailEventKind), nullable=False),
+            # Bounces: hard (True) or soft (False); None for the other kinds.
+            Column("permanent", Boolean),
+            Column("detail", Text),
+            Column("occurred_at", tz, nullable=False),
+            Column("recorded_at", tz, nullable=False),
+            # The ingest call that recorded it (set-based follow-up statements select it).
+            Column("batch_id", String(36), nullable=False, index=True),
+            UniqueConstraint("source", "event_id"),
+        )
+        # Soft bounces of one address within the window (case-insensitive).
+        Index(
+            "ix_email_events_address_lower",
+            func.lower(events.c.address),
+            events.c.occurred_at,
+        )
+        changes = self.own_table(
+            "email_suppression_changes",
+            Column("id", BigId, primary_key=True, autoincrement=True),
+            Column("address", String(320), nullable=False, index=True),
+            Column("action", String(16), nullable=False),  # "added" or "removed"
+            Column("reason", String(32)),
+            Column("actor", String(200), nullable=False),
+            Column("event_id", String(300)),
+            Column("changed_at", tz, nullable=False),
+        )
+        return events, changes
 
 
 # -- which tables an engine's database has ---------------------------------------------------

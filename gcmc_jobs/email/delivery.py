@@ -3,7 +3,10 @@
 :func:`deliver` knows nothing of Dramatiq: render, record ``queued``, claim the send (see
 :mod:`gcmc_jobs.services.email_log`), skip suppressed addresses, build the MIME message, hand
 it to the transport, record the outcome — all in one transaction from the claim on, so a
-second worker (or a redelivered message) never mails a key that was sent.
+second worker (or a redelivered message) never mails a key that was sent. A recipient the
+server refuses because its mailbox does not exist (:class:`~gcmc_jobs.errors.MailboxNotFound`)
+is suppressed in that same transaction (a hard bounce from source ``smtp``,
+:func:`gcmc_jobs.services.bounces.record_events`).
 
 The one window left: the server accepted the mail and the process died before the
 ``sent`` row committed (milliseconds). Then the key is mailed again on redelivery: the
@@ -14,16 +17,24 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
+from gcmc_jobs.db.enums import EmailEventKind
 from gcmc_jobs.email.kinds import EmailPayload
 from gcmc_jobs.email.mime import build_mime
 from gcmc_jobs.email.registry import get_kind
 from gcmc_jobs.email.rendering import render
 from gcmc_jobs.email.transports.base import Transport
-from gcmc_jobs.errors import PermanentDeliveryError, PermanentError, TransientError
+from gcmc_jobs.errors import (
+    MailboxNotFound,
+    PermanentDeliveryError,
+    PermanentError,
+    TransientError,
+)
 from gcmc_jobs.services import email_log
+from gcmc_jobs.services.bounces import DeliveryEvent, record_events
 
 __all__ = ["Delivery", "Outcome", "deliver"]
 
@@ -108,6 +119,8 @@ def deliver(
                 provider_id = transport.send(message)
             except (PermanentError, PermanentDeliveryError) as exc:
                 email_log.mark_failed(connection, dedup_key, f"{type(exc).__name__}: {exc}")
+                if isinstance(exc, MailboxNotFound):
+                    _suppress_unknown_mailbox(connection, exc, dedup_key)
                 transaction.commit()
                 raise
             except TransientError as exc:
@@ -124,3 +137,24 @@ def deliver(
         finally:
             if transaction.is_active:
                 transaction.rollback()
+
+
+def _suppress_unknown_mailbox(connection: Connection, exc: MailboxNotFound, dedup_key: str) -> None:
+    """The server said at RCPT that the mailbox does not exist: record the hard bounce
+    (source ``smtp``), which suppresses the address, in the transaction that marks the row
+    failed."""
+    record_events(
+        connection,
+        [
+            DeliveryEvent(
+                source="smtp",
+                event_id=f"{dedup_key}:{exc.address.lower()}",
+                address=exc.address,
+                kind=EmailEventKind.BOUNCED,
+                occurred_at=datetime.now(UTC),
+                permanent=True,
+                detail=str(exc),
+                dedup_key=dedup_key,
+            )
+        ],
+    )

@@ -19,6 +19,12 @@
  ``GET  /api/schedules``                token   each daily job's next run per tenant
  ``POST /api/jobs/{job}/run``           token   enqueue one daily job for one tenant (force)
  ``GET  /api/messages/{message_id}``    token   a message's status (``gcmc_jobs.status``)
+ ``GET  /api/suppressions``             token   suppressed addresses (search, reason)
+ ``POST /api/suppressions``             token   suppress an address (actor ``api``)
+ ``DELETE /api/suppressions/{address}`` token   lift a suppression
+ ``POST /api/suppressions/import``      token   suppress a CSV's addresses
+ ``GET  /api/suppressions/changes``     token   who changed the list, when
+ ``POST /hooks/email/{provider}``       signed  SES (SNS), Postmark, SendGrid, Mailgun events
  ``GET  /dashboard``                    open*   the dashboard page (*its data calls the API)
  ``GET  /openapi.json``, ``/docs``      open    the OpenAPI document and its viewer
 =====================================  ======  ===============================================
@@ -39,14 +45,17 @@ from gcmc_jobs.errors import ConfigurationError, GcmcJobsError, UnsupportedByBro
 from gcmc_jobs.http import dashboard
 from gcmc_jobs.http.auth import require_token
 from gcmc_jobs.http.metrics import QueueCollector, WorkerCollector
+from gcmc_jobs.http.provider_signatures import https_get
 from gcmc_jobs.http.routes import (
     daily_jobs,
     dead_letters,
+    email_hooks,
     health,
     messages,
     metrics,
     queues,
     sms,
+    suppressions,
 )
 from gcmc_jobs.settings import Settings
 
@@ -77,12 +86,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_exception_handler(unreachable, _unreachable)
 
     api = APIRouter(prefix="/api", responses={401: {}, 403: {}, 503: {}})
-    for resource in (health, queues, dead_letters, daily_jobs, messages, sms):
+    for resource in (health, queues, dead_letters, daily_jobs, messages, sms, suppressions):
         api.include_router(resource.router)
     app.include_router(health.probes)
     app.include_router(metrics.router)
     app.include_router(api, dependencies=[Depends(require_token)])
     app.include_router(dashboard.router)
+    # Providers call the email webhooks: their signatures, not the admin token, guard them.
+    app.include_router(email_hooks.router)
+    #: How the SES webhook fetches SNS signing certificates and SubscribeURLs (https).
+    app.state.https_get = https_get
     return app
 
 

@@ -6,6 +6,7 @@ It records what it accepts and can be told how to misbehave, the ways a mail ser
         settings = Settings(email_url=sink.url, ...)
         sink.script("421 4.3.0 try later")       # the next message is refused, once
         sink.reject("nobody@example.com")        # 550 for this recipient, for good
+        sink.reject("gone@example.com", at="rcpt")  # refused at RCPT TO, as real servers do
         sink.hold()                              # accept, but hold the 250 until release()
         ...
         sink.per_dedup_key()                     # Counter: deliveries per logical email
@@ -31,7 +32,7 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from functools import cached_property
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
@@ -123,6 +124,7 @@ class SmtpSink:
         self._deliveries: list[Delivery] = []
         self._script: list[str] = []
         self._rejected: set[str] = set()
+        self._rejected_rcpt: set[str] = set()
         self._gate: threading.Event | None = None
         self._lock = threading.Lock()
         self._controller: Controller | None = None
@@ -178,11 +180,13 @@ class SmtpSink:
         with self._lock:
             self._script.extend(replies)
 
-    def reject(self, *addresses: str) -> None:
-        """Refuse for good (``550``) every message to one of ``addresses`` (any case), like
-        a mailbox that does not exist."""
+    def reject(self, *addresses: str, at: Literal["data", "rcpt"] = "data") -> None:
+        """Refuse for good (``550 5.1.1``) every message to one of ``addresses`` (any case),
+        like a mailbox that does not exist: after DATA (the default), or at ``RCPT TO``
+        (``at="rcpt"``, where real servers refuse an unknown mailbox)."""
         with self._lock:
-            self._rejected.update(address.lower() for address in addresses)
+            target = self._rejected if at == "data" else self._rejected_rcpt
+            target.update(address.lower() for address in addresses)
 
     def hold(self) -> None:
         """Accept (and record) each message from now on, but hold its ``250`` reply until
@@ -280,10 +284,27 @@ class SmtpSink:
 
 
 class _Handler:
-    """aiosmtpd's handler: hands each DATA to the sink, waits out a held reply."""
+    """aiosmtpd's handler: refuses rejected recipients at RCPT, hands each DATA to the sink,
+    waits out a held reply."""
 
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        with self.sink._lock:
+            if address.lower() in self.sink._rejected_rcpt:
+                self.sink.refused.append(REJECT_REPLY)
+                return REJECT_REPLY
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         reply, gate = self.sink._receive(envelope, session)

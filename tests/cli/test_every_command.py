@@ -72,6 +72,10 @@ def required_parameters(words: str) -> list[str]:
 #: The arguments each command runs with: its required ones, and small sizes. ``{tmp}`` is the
 #: test's directory.
 ARGUMENTS: dict[str, list[str]] = {
+    "bounces ingest": ["{tmp}"],
+    "suppressions add": ["someone@example.com"],
+    "suppressions remove": ["someone@example.com"],
+    "suppressions import": [os.devnull],  # an empty CSV
     "dead-letters replay": ["--all-matching", "--again"],
     "dead-letters show": ["1"],
     "demo": ["--tenants", "1", "--clients-per-tenant", "1"],
@@ -155,6 +159,12 @@ SUCCEEDS: dict[str, set[str]] = {
     "sms unsuppress": NO_REDIS,
     # Valid settings and the SMS transport (memory:// here) alone.
     "sms test": UNREACHABLE,
+    "bounces ingest": NO_REDIS,
+    "suppressions add": NO_REDIS,
+    "suppressions history": NO_REDIS,
+    "suppressions import": NO_REDIS,
+    "suppressions list": NO_REDIS,
+    "suppressions remove": NO_REDIS,
     # The stores' Redis (GCMC_JOBS_REDIS_URL), and a Redis broker's list of workers.
     "pause": {"unreachable database", "unreachable RabbitMQ broker"},
     "queues": {"unreachable database"},

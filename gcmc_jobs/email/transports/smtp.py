@@ -25,7 +25,9 @@ so the next email on the thread starts clean.
 Failures are classified: connection errors, timeouts and 4xx replies are transient, retried
 here a few times with a small jittered wait (``retry_attempts``, ``retry_max_wait_ms``;
 ``sleep`` is injectable), then raised as :class:`TransientDeliveryError` for Dramatiq's
-``Retries``; a 5xx reply raises :class:`PermanentDeliveryError` at once.
+``Retries``; a 5xx reply raises :class:`PermanentDeliveryError` at once, and a 5xx refusal of
+the recipient saying its mailbox does not exist (``5.1.1``, :mod:`gcmc_jobs.email.bounce_codes`)
+raises :class:`MailboxNotFound`, which suppresses the address.
 """
 
 from __future__ import annotations
@@ -46,9 +48,15 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from gcmc_jobs.email.bounce_codes import mailbox_does_not_exist
 from gcmc_jobs.email.mime import envelope, needs_utf8, to_bytes
 from gcmc_jobs.email.transports.base import Transport
-from gcmc_jobs.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
+from gcmc_jobs.errors import (
+    ConfigurationError,
+    MailboxNotFound,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 
 __all__ = ["SmtpTransport"]
 
@@ -179,9 +187,14 @@ class SmtpTransport(Transport):
             connection.sendmail(sender, recipients, data, mail_options=_UTF8 if utf8 else ())
         except smtplib.SMTPRecipientsRefused as exc:
             # smtplib sent RSET (or closed on a 421): the connection is out of the transaction.
-            code, reply = next(iter(exc.recipients.values()))
+            address, (code, reply) = next(iter(exc.recipients.items()))
             if code == 421:
                 self._drop()
+            text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+            if 500 <= code < 600 and mailbox_does_not_exist(code, text):
+                raise MailboxNotFound(
+                    f"recipient refused: {code} {text}".strip(), address=str(address), code=code
+                ) from None
             raise _classify(code, reply, "recipient refused") from None
         except smtplib.SMTPResponseException as exc:
             # Sender refused / data refused: smtplib sent RSET, or closed on a 421.

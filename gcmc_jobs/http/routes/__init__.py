@@ -10,6 +10,8 @@ module              paths
 ``daily_jobs``      ``/api/runs``, ``/api/schedules``, ``/api/jobs/{job}/run``
 ``messages``        ``/api/messages/{message_id}``
 ``sms``             ``/api/sms/opt-ins`` (GET, PUT, DELETE)
+``suppressions``    ``/api/suppressions``, ``…/{address}``, ``…/import``, ``…/changes``
+``email_hooks``     ``/hooks/email/{provider}`` (signed by the provider, no admin token)
 ==================  ===========================================================================
 
 Route functions parse, call one function of the layers below (:mod:`gcmc_jobs.ops`,
