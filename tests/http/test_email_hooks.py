@@ -69,7 +69,8 @@ def hooks(
 def _suppressed(engine: Engine) -> dict[str, str]:
     s = tables_of(engine).email_suppressions
     with engine.connect() as connection:
-        return dict(connection.execute(select(s.c.address, s.c.reason)))
+        rows = connection.execute(select(s.c.address, s.c.reason))
+        return {row.address: row.reason for row in rows}
 
 
 def _events(engine: Engine) -> int:
