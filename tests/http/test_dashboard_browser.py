@@ -20,6 +20,7 @@ from gcmc_jobs.errors import PermanentError
 from gcmc_jobs.http import create_app
 from gcmc_jobs.scheduling.jobs import schedule_spread
 from gcmc_jobs.scheduling.ledger_view import next_runs
+from gcmc_jobs.services import suppressions
 from gcmc_jobs.settings import Settings
 from tests import factories
 from tests.http.conftest import TOKEN
@@ -180,3 +181,32 @@ def test_the_dashboard_marks_a_run_due_but_not_run_yet(
     # Then its row says the run is due and not run yet
     row = page.locator(f'#schedules tr[data-tenant="{tenant.id}"][data-job="compliance_refresh"]')
     expect(row.locator("td.waiting")).to_have_text("due, not run yet")
+
+
+def test_the_dashboard_adds_searches_and_removes_a_suppression(
+    gcmc_db: Engine, server_url: str, page: Page
+) -> None:
+    page.goto(f"{server_url}/dashboard")
+    page.fill("#token", TOKEN)
+    page.click("#login button[type=submit]")
+
+    # When an operator suppresses an address as a complaint
+    page.fill("#suppress-address", "Blocked@Example.com")
+    page.select_option("#suppress-reason", "complaint")
+    page.click("#suppress button[type=submit]")
+
+    # Then it is listed, and the change is recorded as made through the API
+    row = page.locator('#suppressions tr[data-address="blocked@example.com"]')
+    expect(row).to_contain_text("complaint")
+    expect(page.locator("#suppression-changes tbody tr").first).to_contain_text("api")
+    page.fill("#suppression-search", "nobody-matches")
+    expect(page.locator("#suppressions tbody tr")).to_have_count(0)
+    page.fill("#suppression-search", "blocked")
+    expect(row).to_be_visible()
+
+    # When they remove it: gone from the list and from the database
+    row.get_by_role("button", name="remove").click()
+    expect(page.locator("#suppressions tbody tr")).to_have_count(0)
+    with gcmc_db.connect() as connection:
+        assert suppressions.list_suppressions(connection) == []
+        assert [c.action for c in suppressions.changes(connection)] == ["removed", "added"]

@@ -161,15 +161,35 @@
 
   async function refresh() {
     try {
-      const [queues, dead, runs, schedules, health] = await Promise.all([
+      const search = encodeURIComponent($("suppression-search").value.trim());
+      const [queues, dead, runs, schedules, health, suppressed, changes] = await Promise.all([
         api("GET", "/api/queues"),
         api("GET", "/api/dead-letters?limit=50"),
         api("GET", "/api/runs?limit=50"),
         api("GET", "/api/schedules"),
         api("GET", "/api/health?check=workers&check=redis"),
+        api("GET", "/api/suppressions?limit=50" + (search ? "&search=" + search : "")),
+        api("GET", "/api/suppressions/changes?limit=10"),
       ]);
       renderWorkers(health);
       await refreshLive(liveQueues(queues));
+      fill("suppressions", suppressed, (row, s) => {
+        row.dataset.address = s.address;
+        cell(row, s.address);
+        cell(row, s.reason);
+        cell(row, when(s.created_at));
+        cell(row, s.source);
+        cell(row, s.event_id);
+        button(row.insertCell(), "remove", () =>
+          api("DELETE", "/api/suppressions/" + encodeURIComponent(s.address)));
+      });
+      fill("suppression-changes", changes, (row, c) => {
+        cell(row, when(c.changed_at));
+        cell(row, c.address);
+        cell(row, c.action);
+        cell(row, c.reason);
+        cell(row, c.actor);
+      });
       fill("queues", queues, (row, q) => {
         row.dataset.queue = q.name;
         cell(row, q.name);
@@ -268,6 +288,21 @@
     } catch (e) { setStatus(e.message, true); }
     await refresh();
   });
+
+  $("suppress").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const result = await api("POST", "/api/suppressions", {
+        address: $("suppress-address").value,
+        reason: $("suppress-reason").value,
+      });
+      $("suppress-result").textContent =
+        result.added ? "suppressed " + result.address : result.address + " was already suppressed";
+      $("suppress-address").value = "";
+    } catch (e) { setStatus(e.message, true); }
+    await refresh();
+  });
+  $("suppression-search").addEventListener("input", () => refresh());
 
   if (sessionStorage.getItem(KEY)) signIn();
 })();
