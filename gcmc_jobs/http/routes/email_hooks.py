@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, HTTPException, Path, Request
-from starlette.concurrency import run_in_threadpool
+from fastapi.concurrency import run_in_threadpool
 
 from gcmc_jobs.email.provider_events import PARSERS, PROVIDERS
 from gcmc_jobs.http import deps
