@@ -90,8 +90,14 @@ def parse_csv(text: str) -> tuple[list[tuple[str, SuppressionReason]], list[RowE
     """
     entries: list[tuple[str, SuppressionReason]] = []
     errors: list[RowError] = []
-    reader = csv.reader(io.StringIO(text))
-    for number, row in enumerate(reader, start=1):
+    if "\x00" in text:
+        return [], [RowError(text[: text.index("\x00")].count("\n") + 1, "", "a NUL byte")]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:  # not CSV at all (an unterminated quote...)
+        return [], [RowError(reader.line_num, "", f"not CSV: {exc}")]
+    for number, row in enumerate(rows, start=1):
         cells = [c.strip() for c in row]
         if not any(cells) or cells[0].startswith("#"):
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
 from gcmc_jobs.db.enums import SuppressionReason
@@ -24,6 +24,18 @@ ACTOR = "api"
 Search = Annotated[
     str | None, Query(max_length=320, pattern=r"^[^\x00-\x1f]*$", description="Part of an address.")
 ]
+
+
+class Refused(BaseModel):
+    """A 422: FastAPI's validation errors (a list), or what this route refused (a message,
+    or the CSV import's outcome with its per-row errors)."""
+
+    detail: Any
+
+
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {"model": Refused, "description": "invalid input, said in `detail`"}
+}
 
 
 class SuppressionIn(BaseModel):
@@ -58,6 +70,7 @@ def list_(
     "/suppressions",
     summary="Suppress an address (reason manual by default)",
     status_code=status.HTTP_201_CREATED,
+    responses=_REFUSED,
 )
 def add(request: Request, entry: SuppressionIn) -> dict[str, Any]:
     address = _address(entry.address)
@@ -71,7 +84,10 @@ def add(request: Request, entry: SuppressionIn) -> dict[str, Any]:
     summary="Lift the suppression of an address",
     responses={404: {"description": "the address is not suppressed"}},
 )
-def remove(request: Request, address: str) -> dict[str, Any]:
+def remove(
+    request: Request,
+    address: Annotated[str, Path(max_length=320, pattern=r"^[^\x00-\x1f]+$")],
+) -> dict[str, Any]:
     with deps.engine(request).begin() as connection:
         removed = suppressions.remove(connection, [address[:320]], actor=ACTOR)
     if not removed:
@@ -82,7 +98,7 @@ def remove(request: Request, address: str) -> dict[str, Any]:
 @router.post(
     "/suppressions/import",
     summary="Suppress the addresses of a CSV (address[,reason]); nothing on an invalid row",
-    responses={422: {"description": "invalid rows (each with its line and error)"}},
+    responses=_REFUSED,
 )
 def import_(
     request: Request,
