@@ -35,6 +35,8 @@ LISTINGS = {
     "runs",
     "schedules",
     "settings",
+    "suppressions history",
+    "suppressions list",
 }
 
 #: What a ``--json`` command with a required argument runs with, on the filled database.
@@ -45,6 +47,8 @@ ARGUMENTS: dict[str, list[str]] = {
     "messages promote": ["gcmc_compliance", "--all"],
     "messages show": ["gcmc_compliance", "msg-1"],
     "status": ["msg-1"],
+    "bounces ingest": [os.devnull],  # an empty mbox
+    "suppressions import": [os.devnull],  # an empty CSV
 }
 
 # Wider than any terminal's 80 columns, and breakable nowhere but at its end.
@@ -86,7 +90,8 @@ def env(
 
 
 def _fill(engine: Engine) -> None:
-    """One tenant, one run in the ledger, one dead letter, one message status."""
+    """One tenant, one run in the ledger, one dead letter, one message status, one
+    suppression."""
     with session_scope(engine) as session:
         tenant = f.tenant(session, "Acme CPA")
         owner = f.member(session, tenant, Role.OWNER)
@@ -113,6 +118,7 @@ def _fill(engine: Engine) -> None:
         )
     )
     assert CliRunner().invoke(app, ["run", "compliance_refresh"]).exit_code == 0
+    assert CliRunner().invoke(app, ["suppressions", "add", "gone@example.com"]).exit_code == 0
     # and the status of message msg-1, as StatusTracking records it
     client = redis.Redis.from_url(os.environ["GCMC_JOBS_BROKER_URL"])
     store = RedisStatusStore(client, namespace=os.environ["GCMC_JOBS_NAMESPACE"])
@@ -141,7 +147,7 @@ def test_every_listing_command_has_json() -> None:
 def test_json_is_one_document_when_there_is_nothing_to_list(command: str, env: Engine) -> None:
     document = _json_of(*command.split())
 
-    if command in {"dead-letters list", "runs", "schedules"}:
+    if command in {"dead-letters list", "runs", "schedules", "suppressions list"}:
         assert document == []
 
 
