@@ -10,7 +10,6 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -39,12 +38,19 @@ SENDGRID_KEY, SENDGRID_PUBLIC = sendgrid_keys()
 SIGNER = SnsSigner()
 
 
-@pytest.fixture
-def certs(tmp_path: Path) -> Iterator[CertServer]:
-    with serve_certificates(
-        tmp_path, {"/SimpleNotificationService.pem": SIGNER.certificate_pem, "/confirm": b"ok"}
-    ) as server:
+@pytest.fixture(scope="module")
+def cert_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertServer]:
+    """The https server of the SNS certificate, for the module (its keys take a while)."""
+    files = {"/SimpleNotificationService.pem": SIGNER.certificate_pem, "/confirm": b"ok"}
+    with serve_certificates(tmp_path_factory.mktemp("certs"), files) as server:
         yield server
+
+
+@pytest.fixture
+def certs(cert_server: CertServer) -> CertServer:
+    """``cert_server``, its list of requests emptied for the test."""
+    cert_server.hits.clear()
+    return cert_server
 
 
 @pytest.fixture

@@ -94,12 +94,12 @@ def test_the_same_event_twice_is_recorded_and_applied_once(preset_db: Engine) ->
 
 
 def test_soft_bounces_suppress_only_at_the_threshold_within_the_window(
-    preset_db: Engine,
+    gcmc_db: Engine,
 ) -> None:
     policy = BouncePolicy(soft_threshold=3, soft_window=timedelta(days=7))
     old = NOW - timedelta(days=8)
     # Given one soft bounce outside the window and one inside
-    with preset_db.begin() as connection:
+    with gcmc_db.begin() as connection:
         record_events(
             connection,
             [
@@ -110,22 +110,22 @@ def test_soft_bounces_suppress_only_at_the_threshold_within_the_window(
             now=NOW,
         )
     # When a second one inside the window arrives: two of three, not suppressed
-    with preset_db.begin() as connection:
+    with gcmc_db.begin() as connection:
         second = record_events(
             connection, [_event("b", "Soft@example.com", permanent=False)], policy=policy, now=NOW
         )
     assert second.suppressed == {}
     # When the third arrives: suppressed, reason soft_bounce, with the last event
-    with preset_db.begin() as connection:
+    with gcmc_db.begin() as connection:
         third = record_events(
             connection, [_event("c", "soft@example.com", permanent=False)], policy=policy, now=NOW
         )
     assert third.suppressed == {"soft@example.com": SuppressionReason.SOFT_BOUNCE}
-    assert _suppressed(preset_db)["soft@example.com"][0] == "soft_bounce"
+    assert _suppressed(gcmc_db)["soft@example.com"][0] == "soft_bounce"
 
 
-def test_an_event_is_tied_to_its_email_by_dedup_key_or_message_id(preset_db: Engine) -> None:
-    with preset_db.begin() as connection:
+def test_an_event_is_tied_to_its_email_by_dedup_key_or_message_id(gcmc_db: Engine) -> None:
+    with gcmc_db.begin() as connection:
         for key in ("k-by-key", "k-by-id"):
             email_log.ensure_queued(
                 connection, dedup_key=key, to_address="a@example.com", kind="welcome", subject="s"
@@ -149,7 +149,7 @@ def test_an_event_is_tied_to_its_email_by_dedup_key_or_message_id(preset_db: Eng
             ],
             now=NOW,
         )
-    with preset_db.connect() as connection:
+    with gcmc_db.connect() as connection:
         by_key = events_of(connection, "k-by-key")
         by_id = events_of(connection, "k-by-id")
     assert [e["kind"] for e in by_key] == ["delivered"]
