@@ -11,7 +11,7 @@ With the platform's tables external (:mod:`gcmc_jobs.db.migrate`), in the scope'
 tenant and user ids of the mapping's id type, and no foreign key to a platform table.
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-02
 """
 
@@ -23,7 +23,7 @@ from alembic import op
 from gcmc_jobs.db.migrate import migration_scope
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
