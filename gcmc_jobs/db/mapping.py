@@ -112,6 +112,7 @@ OWN_TABLES: tuple[str, ...] = (
     "sms_log",
     "email_events",
     "email_suppression_changes",
+    "import_keys",
 )
 
 #: The platform's enums, with their logical values.

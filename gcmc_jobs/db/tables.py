@@ -201,6 +201,7 @@ class Tables:
     sms_log: Table
     email_events: Table
     email_suppression_changes: Table
+    import_keys: Table
     extra_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def table(self, logical: str) -> Table:
@@ -681,7 +682,22 @@ class _Builder:
             "outbox_messages": outbox_messages,
             "scheduled_tenants": scheduled_tenants,
             **self.build_sms(tenants),
+            "import_keys": self.build_import_keys(),
         }
+
+    def build_import_keys(self) -> Table:
+        """Which platform row each imported external id became (:mod:`gcmc_jobs.services.
+        imports`): the platform's tables have no external-id column, so re-importing a file
+        finds its rows here. No foreign key, whatever the ids (a key whose row the platform
+        deleted is stale: the next import of that id inserts a new row and moves the key)."""
+        return self.own_table(
+            "import_keys",
+            Column("tenant_id", self.id_type(), primary_key=True),
+            Column("entity", String(32), primary_key=True),
+            Column("external_id", String(200), primary_key=True),
+            Column("row_id", self.id_type(), nullable=False),
+            Column("updated_at", DateTime(timezone=True), nullable=False),
+        )
 
     def build_sms(self, tenants: Table) -> dict[str, Table]:
         """The SMS channel's tables (:mod:`gcmc_jobs.sms`): who opted in to which alerts by
