@@ -56,6 +56,7 @@ from gcmc_jobs.http.routes import (
     queues,
     sms,
     suppressions,
+    transfer,
 )
 from gcmc_jobs.settings import Settings
 
@@ -86,7 +87,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_exception_handler(unreachable, _unreachable)
 
     api = APIRouter(prefix="/api", responses={401: {}, 403: {}, 503: {}})
-    for resource in (health, queues, dead_letters, daily_jobs, messages, sms, suppressions):
+    for resource in (
+        health,
+        queues,
+        dead_letters,
+        daily_jobs,
+        messages,
+        sms,
+        suppressions,
+        transfer,
+    ):
         api.include_router(resource.router)
     app.include_router(health.probes)
     app.include_router(metrics.router)
