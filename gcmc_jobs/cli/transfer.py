@@ -10,13 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gcmc_jobs.cli._app import (
-    JsonOption,
     app,
     console,
     engine,
     err_console,
     fail,
-    print_json,
     settings,
 )
 
@@ -100,7 +98,7 @@ def export_command(
 @app.command("import")
 def import_command(
     tenant: Annotated[str, typer.Argument(help="The tenant's id.")],
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The CSV file.")],
+    path: Annotated[Path, typer.Argument(dir_okay=False, help="The CSV file (UTF-8).")],
     what: Annotated[str, typer.Option("--what", help="clients, documents or filings.")],
     errors: Annotated[
         Path | None,
@@ -110,7 +108,6 @@ def import_command(
             help="Where to write the error report (default: next to the file, NAME.errors.csv).",
         ),
     ] = None,
-    as_json: bool = JsonOption,
 ) -> None:
     """Import clients, documents or filings of one tenant from a CSV file.
 
@@ -119,8 +116,15 @@ def import_command(
     and exits 1. Idempotent on the external_id column: importing the same file again changes
     nothing, a changed row updates its record. Columns: see the README, "Imports and exports".
     """
+    from rich.markup import escape
+
     from gcmc_jobs.db.tables import tables_of
-    from gcmc_jobs.services.imports import IMPORT_ENTITIES, import_csv, write_error_report
+    from gcmc_jobs.services.imports import (
+        IMPORT_ENTITIES,
+        import_csv,
+        require_tenant,
+        write_error_report,
+    )
 
     if what not in IMPORT_ENTITIES:
         raise typer.BadParameter(
@@ -130,6 +134,9 @@ def import_command(
     target = engine(settings())
     try:
         tenant_id = _tenant(tables_of(target), tenant)
+        require_tenant(target, tenant_id)  # an unknown tenant before a long read
+        if not path.is_file():
+            fail(f"{escape(str(path))}: no such file")
         with path.open(newline="", encoding="utf-8-sig") as source:
             total = max(sum(1 for _ in source) - 1, 0)
             source.seek(0)
@@ -144,32 +151,17 @@ def import_command(
                 )
     finally:
         target.dispose()
-    summary = {
-        "what": what,
-        "rows": result.rows,
-        "inserted": result.inserted,
-        "updated": result.updated,
-        "unchanged": result.unchanged,
-        "errors": len(result.errors),
-        "error_report": str(report) if result.errors else None,
-    }
     if result.errors:
         with report.open("w", newline="", encoding="utf-8") as out:
             write_error_report(result.errors, out)
-    if as_json:
-        print_json(summary)
-    if result.errors:
         first = result.errors[0]
-        from rich.markup import escape
-
         fail(
             escape(
                 f"{len(result.errors):,} problem(s), nothing imported; first: row {first.row}, "
                 f"{first.column or 'line'}: {first.error}. Report: {report}"
             )
         )
-    if not as_json:
-        console.print(
-            f"imported {result.rows:,} {what} rows: {result.inserted:,} inserted, "
-            f"{result.updated:,} updated, {result.unchanged:,} unchanged"
-        )
+    console.print(
+        f"imported {result.rows:,} {what} rows: {result.inserted:,} inserted, "
+        f"{result.updated:,} updated, {result.unchanged:,} unchanged"
+    )

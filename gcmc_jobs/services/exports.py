@@ -29,7 +29,8 @@ from typing import Any, TextIO
 from sqlalchemy import Engine, Select, and_, select
 
 from gcmc_jobs.db.tables import Id, Tables, tables_of
-from gcmc_jobs.errors import InvalidPayload, UnknownTenant
+from gcmc_jobs.errors import InvalidPayload
+from gcmc_jobs.services.imports import require_tenant
 
 __all__ = ["EXPORTS", "export_chunks", "export_csv"]
 
@@ -134,7 +135,7 @@ def export_chunks(engine: Engine, *, tenant_id: Id, what: str) -> Iterator[str]:
     first chunk."""
     t = tables_of(engine)
     query = _query(t, tenant_id, what)
-    _check_tenant(engine, t, tenant_id)
+    require_tenant(engine, tenant_id)
     return (text for _, text in _batches(engine, query))
 
 
@@ -168,7 +169,7 @@ def export_csv(
     of rows written (the header not counted)."""
     t = tables_of(engine)
     query = _query(t, tenant_id, what)
-    _check_tenant(engine, t, tenant_id)
+    require_tenant(engine, tenant_id)
     rows = 0
     for count, text in _batches(engine, query):
         out.write(text)
@@ -176,10 +177,3 @@ def export_csv(
         if progress is not None and count:
             progress(rows)
     return rows
-
-
-def _check_tenant(engine: Engine, t: Tables, tenant_id: Id) -> None:
-    with engine.connect() as connection:
-        tenant = t.tenants.c
-        if connection.scalar(select(tenant.id).where(tenant.id == tenant_id)) is None:
-            raise UnknownTenant(f"no tenant with id {tenant_id}")

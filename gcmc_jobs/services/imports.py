@@ -69,6 +69,7 @@ __all__ = [
     "ImportResult",
     "RowError",
     "import_csv",
+    "require_tenant",
     "write_error_report",
 ]
 
@@ -373,6 +374,14 @@ def _stage_columns(present: list[_Field]) -> list[str]:
 # -- the import ---------------------------------------------------------------------------
 
 
+def require_tenant(engine: Engine, tenant_id: Id) -> None:
+    """Raise :class:`~gcmc_jobs.errors.UnknownTenant` unless tenant ``tenant_id`` exists."""
+    tenant = tables_of(engine).tenants.c
+    with engine.connect() as connection:
+        if connection.scalar(select(tenant.id).where(tenant.id == tenant_id)) is None:
+            raise UnknownTenant(f"unknown tenant {tenant_id}: no tenant has this id")
+
+
 def import_csv(
     engine: Engine,
     source: TextIO | Iterable[str],
@@ -406,7 +415,7 @@ def import_csv(
     with engine.begin() as connection:
         tenant = t.tenants.c
         if connection.scalar(select(tenant.id).where(tenant.id == tenant_id)) is None:
-            raise UnknownTenant(f"no tenant with id {tenant_id}")
+            raise UnknownTenant(f"unknown tenant {tenant_id}: no tenant has this id")
         # One import per tenant at a time: two files with the same new external id would
         # both insert it.
         connection.execute(

@@ -84,6 +84,8 @@ ARGUMENTS: dict[str, list[str]] = {
     "messages list": ["gcmc_email"],
     "messages promote": ["gcmc_email", "--all"],
     "messages show": ["gcmc_email", "00000000-0000-4000-8000-000000000000"],
+    "export": ["1", "--what", "clients"],
+    "import": ["999", "{tmp}/clients.csv", "--what", "clients"],
     "pause": ["gcmc_email"],
     "resume": ["gcmc_email"],
     "status": ["00000000-0000-4000-8000-000000000000"],
@@ -147,6 +149,7 @@ SUCCEEDS: dict[str, set[str]] = {
     "dead-letters purge": NO_REDIS,
     "dead-letters show": NO_REDIS,
     "retention run": NO_REDIS,
+    "export": NO_REDIS,
     "run": NO_REDIS,  # compliance_refresh runs inline and sends nothing
     "runs": NO_REDIS,
     "schedules": NO_REDIS,
@@ -184,6 +187,8 @@ ANSWERS_UNKNOWN: dict[str, set[str]] = {
     # The broker's Redis: no message has that id in the queue.
     "messages cancel": {"unreachable database", "unreachable Redis of the stores"},
     "messages show": {"unreachable database", "unreachable Redis of the stores"},
+    # The database alone: tenant 999 does not exist.
+    "import": NO_REDIS,
 }
 
 
