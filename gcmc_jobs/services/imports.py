@@ -34,6 +34,7 @@ ignored, so an export can be edited and imported back):
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -125,12 +126,15 @@ def _text(limit: int) -> Callable[[str], str | None]:
     return parse
 
 
+#: Something, ``@``, a domain with a dot; no white space (the mail server has the last word).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
 def _email(value: str) -> str | None:
     address = _text(320)(value)
     if address is None:
         return None
-    local, at, domain = address.partition("@")
-    if not at or not local or "." not in domain or any(c.isspace() for c in address):
+    if _EMAIL.fullmatch(address) is None:
         raise ValueError(f"{address!r} is not an e-mail address")
     return address
 
@@ -279,16 +283,6 @@ def _stage_table(t: Tables, entity: str, fields: list[_Field]) -> Table:
     )
 
 
-def _stored(t: Tables, entity: str, f: _Field, value: Any) -> Any:
-    """``value`` as COPY writes it into the stage (enums: the mapping's physical value)."""
-    if value is None or f.column is None:
-        return value
-    column_type = t.table(entity).c[f.column].type
-    if isinstance(column_type, MappedEnum):
-        return column_type.physical(value)
-    return value
-
-
 def _parsed_rows(
     t: Tables,
     entity: str,
@@ -304,6 +298,12 @@ def _parsed_rows(
     positions = {
         f.name: next(i for i, h in enumerate(header) if h.strip() == f.name) for f in present
     }
+    # Per field, how a parsed value is stored: enums as the mapping's physical value.
+    physical: dict[str, dict[str, str]] = {}
+    for f in present:
+        column_type = t.table(entity).c[f.column].type if f.column is not None else None
+        if isinstance(column_type, MappedEnum):
+            physical[f.name] = dict(column_type.values)
     first_line: dict[str, int] = {}
     for number, raw in enumerate(reader, start=2):
         if not any(cell.strip() for cell in raw):
@@ -355,7 +355,9 @@ def _parsed_rows(
             if value is None and f.column in _DEFAULTS:
                 value = _DEFAULTS[f.column]
             if f.column is not None:
-                row.append(_stored(t, entity, f, value))
+                row.append(
+                    physical[f.name][value] if value is not None and f.name in physical else value
+                )
             elif f.ref is not None:
                 row.extend((value, None))
         yield tuple(row)
