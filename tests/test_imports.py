@@ -202,21 +202,57 @@ def test_the_help_loads_typer_and_rich_but_neither_dramatiq_nor_pydantic(tmp_pat
     assert _heavy(loaded) == []
 
 
-def test_the_queues_command_loads_settings_and_redis_but_no_orm_or_middleware_stack(
+# What `gcmc-jobs queues` may load beyond the command line itself (issue 17, item 3): Typer
+# coerces option values with pydantic, so pydantic itself is allowed.
+NOT_FOR_QUEUES = {
+    "dramatiq",
+    "redis",
+    "pydantic_settings",
+    "gcmc_jobs.settings",
+    "gcmc_jobs.runtime",
+    "gcmc_jobs.errors",
+    "gcmc_jobs.ops.redis_client",
+    "gcmc_jobs.ops.known_queues",
+    "gcmc_jobs.ops.pauses",
+}
+
+
+def test_the_queues_command_on_redis_loads_neither_dramatiq_nor_redis_py_nor_the_settings(
     tmp_path: Path, gcmc_redis_url: str, gcmc_namespace: str
 ) -> None:
-    # What `gcmc-jobs queues` imports to run, on a Redis broker: the CLI, Settings, redis-py
-    # and its Lua reader; not the help formatter nor the other commands' implementations.
+    # What `gcmc-jobs queues` imports to run, on a Redis broker: the CLI, the few settings it
+    # reads (cli/_env.py) and the standard-library Redis client (ops/light_redis.py); not the
+    # help formatter nor any other command's implementation.
     out, loaded = _run_cli(
         tmp_path, "queues", "--json", broker_url=gcmc_redis_url, namespace=gcmc_namespace
     )
 
     assert {row["name"] for row in json.loads(out)} >= set(queue_names.ALL)
-    assert {"redis", "pydantic_settings", "gcmc_jobs.ops.queue_stats"} <= loaded
-    heavy = [n for n in _heavy(loaded) if n.split(".")[0] not in {"redis", "pydantic_settings"}]
-    allowed = ("gcmc_jobs.settings", "gcmc_jobs.ops", "gcmc_jobs.middleware.stores.pauses")
-    packages = {"gcmc_jobs.middleware.stores"}  # a package __init__: its names load lazily
-    assert [n for n in heavy if not n.startswith(allowed) and n not in packages] == []
-    assert not loaded & {"gcmc_jobs.middleware.deduplication", "gcmc_jobs.brokers"}
+    assert {"gcmc_jobs.ops.queue_stats", "gcmc_jobs.ops.light_redis"} <= loaded
+    assert (
+        sorted(n for n in loaded if n.split(".")[0] in NOT_FOR_QUEUES or n in NOT_FOR_QUEUES) == []
+    )
+    assert [n for n in _heavy(loaded) if n != "gcmc_jobs.ops"] == [
+        "gcmc_jobs.ops.light_redis",
+        "gcmc_jobs.ops.queue_stats",
+    ]
     assert sorted(loaded & HELP_ONLY) == []
-    assert not loaded & {"rich.progress", "rich.live", "rich.panel", "pika", "dramatiq.brokers"}
+    assert not loaded & {"rich.progress", "rich.live", "rich.panel", "pika", "asyncio"}
+
+
+def test_the_queues_command_builds_the_full_settings_for_a_url_it_leaves_to_redis_py(
+    tmp_path: Path, gcmc_redis_url: str, gcmc_namespace: str
+) -> None:
+    # A query option (here redis-py's socket_timeout) is not for the light client: the
+    # command falls back to Settings and redis-py, and answers the same.
+    out, loaded = _run_cli(
+        tmp_path,
+        "queues",
+        "--json",
+        broker_url=f"{gcmc_redis_url}?socket_timeout=5",
+        namespace=gcmc_namespace,
+    )
+
+    assert {row["name"] for row in json.loads(out)} >= set(queue_names.ALL)
+    assert {"redis", "pydantic_settings", "gcmc_jobs.settings"} <= loaded
+    assert not loaded & {"gcmc_jobs.middleware.deduplication", "gcmc_jobs.brokers"}

@@ -35,12 +35,21 @@ def queues_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Show each queue: ready, delayed, in flight, broker dead-letter queue, oldest age."""
-    from gcmc_jobs.ops.queue_stats import queue_stats
+    from gcmc_jobs.cli._env import redis_command_settings
+    from gcmc_jobs.ops.queue_stats import queue_stats, redis_queue_stats
 
-    current = settings()
-    if current.broker_kind == "stub":
-        fail("the stub broker lives inside one process: set GCMC_JOBS_BROKER_URL to inspect it")
-    stats = queue_stats(current, timeout_ms=current.health_timeout_ms)
+    # On a Redis broker, the few settings the command needs, read without pydantic-settings,
+    # and Redis without redis-py (start-up, issue 17); anything else: the full settings.
+    light = redis_command_settings()
+    if light is not None:
+        stats = redis_queue_stats(
+            light.broker, light.namespace, stores=light.stores, timeout_ms=light.timeout_ms
+        )
+    else:
+        current = settings()
+        if current.broker_kind == "stub":
+            fail("the stub broker lives inside one process: set GCMC_JOBS_BROKER_URL to inspect it")
+        stats = queue_stats(current, timeout_ms=current.health_timeout_ms)
     if as_json:
         print_json([s.as_dict() for s in stats])
         return

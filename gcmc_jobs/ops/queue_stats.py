@@ -21,21 +21,27 @@ The Redis numbers are read by one Lua script, so they are one consistent snapsho
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dramatiq import Broker, Message
+from gcmc_jobs import queue_names
+from gcmc_jobs.ops.light_redis import LightRedis, RedisAddress
+from gcmc_jobs.redis_keys import dead_queue_key, messages_key, paused_key, queue_key, workers_key
 
-from gcmc_jobs.ops.known_queues import known_queues
-from gcmc_jobs.ops.pauses import paused_queues
-from gcmc_jobs.ops.redis_client import redis_client
-from gcmc_jobs.redis_keys import dead_queue_key, messages_key, queue_key
-from gcmc_jobs.runtime import current
-from gcmc_jobs.settings import Settings
+if TYPE_CHECKING:
+    from dramatiq import Broker
 
-__all__ = ["QueueStats", "queue_stats"]
+    from gcmc_jobs.settings import Settings
+
+# This module is what `gcmc-jobs queues` loads (issue 17: the command starts within 0.3 s of
+# `import dramatiq`): Dramatiq, redis-py, the settings and the runtime are imported where they
+# are used, not here. tests/test_imports.py checks what the command loads.
+
+__all__ = ["QueueStats", "queue_stats", "redis_queue_stats"]
 
 # KEYS: none; ARGV: per queue, its ready list, messages hash, delay queue's messages hash and
 # dead set keys (gcmc_jobs.redis_keys). Returns, per queue:
@@ -97,6 +103,10 @@ def queue_stats(
     :func:`~gcmc_jobs.ops.pauses.paused_queues`). Each network call gives up
     after ``timeout_ms`` (default 2,000 ms) and raises the client's error.
     """
+    from gcmc_jobs.ops.known_queues import known_queues
+    from gcmc_jobs.ops.pauses import paused_queues
+    from gcmc_jobs.runtime import current
+
     names = list(queues) if queues is not None else known_queues(settings)
     paused = set(paused if paused is not None else paused_queues(settings))
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
@@ -111,9 +121,54 @@ def queue_stats(
     return [QueueStats(**{**s.as_dict(), "paused": s.name in paused}) for s in stats]
 
 
+def redis_queue_stats(
+    broker: RedisAddress,
+    namespace: str,
+    *,
+    stores: RedisAddress | None = None,
+    timeout_ms: int = 2_000,
+    now_ms: int | None = None,
+) -> list[QueueStats]:
+    """:func:`queue_stats` of a Redis broker, read with
+    :class:`~gcmc_jobs.ops.light_redis.LightRedis` (no redis-py, no Dramatiq, no
+    :class:`~gcmc_jobs.settings.Settings`): the known queues (the package's and those of
+    the registered workers), flagged paused from the pause set on ``stores`` (the stores'
+    Redis; default: the broker's), in two round trips when both are one Redis.
+    ``gcmc-jobs queues`` uses it when the URLs allow
+    (:func:`~gcmc_jobs.ops.light_redis.parse_url`)."""
+    stores = stores or broker
+    with LightRedis(broker, timeout_ms=timeout_ms) as client:
+        if stores == broker:
+            workers, paused = client.execute(
+                ["HVALS", workers_key(namespace)], ["SMEMBERS", paused_key(namespace)]
+            )
+        else:
+            [workers] = client.execute(["HVALS", workers_key(namespace)])
+            with LightRedis(stores, timeout_ms=timeout_ms) as other:
+                [paused] = other.execute(["SMEMBERS", paused_key(namespace)])
+        names = set(queue_names.ALL)
+        for raw in workers:
+            names.update(json.loads(raw).get("queues", []))
+        names_list = sorted(names)
+        [rows] = client.execute(["EVAL", _STATS_LUA, 0, *_stats_keys(namespace, names_list)])
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    flagged = {p.decode() for p in paused}
+    return [
+        QueueStats(**{**s.as_dict(), "paused": s.name in flagged})
+        for s in _from_rows(names_list, rows, now_ms)
+    ]
+
+
 def _ready_since(data: bytes | None) -> int | None:
     if not data:
         return None
+    with contextlib.suppress(Exception):
+        fields = json.loads(data)  # Dramatiq's default encoder: JSON
+        eta = fields["options"].get("eta")
+        return max(int(fields["message_timestamp"]), int(eta or 0))
+    # Another encoder (dramatiq.set_encoder): Dramatiq's own decoding.
+    from dramatiq import Message
+
     try:
         message = Message.decode(data)
         eta = message.options.get("eta")
@@ -127,10 +182,8 @@ def _age(data: bytes | None, now_ms: int) -> int | None:
     return None if since is None else max(0, now_ms - since)
 
 
-def _redis_stats(
-    url: str, namespace: str, names: list[str], timeout_ms: int, now_ms: int
-) -> list[QueueStats]:
-    keys = [
+def _stats_keys(namespace: str, names: list[str]) -> list[str]:
+    return [
         key
         for name in names
         for key in (
@@ -140,11 +193,23 @@ def _redis_stats(
             dead_queue_key(namespace, name),
         )
     ]
+
+
+def _redis_stats(
+    url: str, namespace: str, names: list[str], timeout_ms: int, now_ms: int
+) -> list[QueueStats]:
+    from gcmc_jobs.ops.redis_client import redis_client
+
+    keys = _stats_keys(namespace, names)
     client = redis_client(url, timeout_ms=timeout_ms)
     try:
         rows = client.eval(_STATS_LUA, 0, *keys) if names else []
     finally:
         client.close()
+    return _from_rows(names, rows, now_ms)
+
+
+def _from_rows(names: list[str], rows: list[Any], now_ms: int) -> list[QueueStats]:
     return [
         QueueStats(
             name=name,

@@ -170,7 +170,8 @@ SUCCEEDS: dict[str, set[str]] = {
     "suppressions remove": NO_REDIS,
     # The stores' Redis (GCMC_JOBS_REDIS_URL), and a Redis broker's list of workers.
     "pause": {"unreachable database", "unreachable RabbitMQ broker"},
-    "queues": {"unreachable database"},
+    # On a Redis broker it reads only the Redis settings (start-up, cli/_env.py).
+    "queues": {"unreachable database", "garbage database URL", "garbage email URL"},
     "resume": {"unreachable database", "unreachable RabbitMQ broker"},
     # Its refresh_compliance message has no deduplication key: the stores are not used.
     "dead-letters replay": {"unreachable Redis of the stores"},

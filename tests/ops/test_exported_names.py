@@ -7,7 +7,8 @@ import importlib
 import pytest
 
 PUBLIC = {
-    "gcmc_jobs.ops.queue_stats": {"QueueStats", "queue_stats"},
+    "gcmc_jobs.ops.queue_stats": {"QueueStats", "queue_stats", "redis_queue_stats"},
+    "gcmc_jobs.ops.light_redis": {"LightRedis", "RedisAddress", "parse_url"},
     "gcmc_jobs.ops.known_queues": {"known_queues"},
     "gcmc_jobs.ops.redis_client": {"redis_client"},
     "gcmc_jobs.ops.live_workers": {"LiveWorkers", "live_workers"},
