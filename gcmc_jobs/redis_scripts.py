@@ -26,7 +26,25 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["ScriptRunner", "pack_command"]
+__all__ = ["ACK_MANY_LUA", "ScriptRunner", "pack_command"]
+
+#: Acknowledge many messages of one queue fetched by one worker, as Dramatiq's ``dispatch``
+#: script acknowledges one (``ack``: taken out of the worker's unacknowledged set, then its
+#: body deleted), and refresh the worker's heartbeat as every ``dispatch`` call does.
+#: KEYS: heartbeats zset, the worker's acks set of the queue, the queue's messages hash
+#: (:mod:`gcmc_jobs.redis_keys`). ARGV: now (ms), worker (broker) id, then the Redis message
+#: ids. Returns how many were still unacknowledged.
+ACK_MANY_LUA = """
+redis.call("zadd", KEYS[1], ARGV[1], ARGV[2])
+local done = 0
+for i = 3, #ARGV do
+    if redis.call("srem", KEYS[2], ARGV[i]) > 0 then
+        redis.call("hdel", KEYS[3], ARGV[i])
+        done = done + 1
+    end
+end
+return done
+"""
 
 
 def _encoded(value: Any) -> bytes:

@@ -217,6 +217,14 @@ class Settings(BaseSettings):
         "workers' messages back to the queue and expire old dead letters (Dramatiq's "
         "default, 1,000).",
     )
+    broker_ack_batch_ms: int = Field(
+        default=10,
+        ge=0,
+        description="Redis broker: a worker gathers its acknowledgements this long and writes "
+        "them in one call per queue from a background thread, instead of one round trip per "
+        "message in the thread that ran it; 0 acknowledges each at once. A worker killed "
+        "meanwhile runs those messages again after its heartbeat timeout (at least once).",
+    )
 
     host_modules: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -190,12 +190,13 @@ def build_broker(settings: Settings, stores: Stores) -> Broker:
         # libraries, which `import gcmc_jobs` must not (tests/test_imports.py).
         from gcmc_jobs.brokers.redis_broker import RedisBroker
 
-        return RedisBroker(  # type: ignore[no-untyped-call]
+        return RedisBroker(
             url=url,
             middleware=middleware,
             namespace=settings.namespace,
             heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
             maintenance_chance=settings.broker_maintenance_chance,
+            ack_batch_ms=settings.broker_ack_batch_ms,
         )
     if kind == "amqp":
         from gcmc_jobs.brokers.rabbitmq_broker import RabbitmqBroker  # deferred: see above

@@ -30,6 +30,11 @@ copy is dropped, logged ``delayed_message_dropped``. Same number of Redis calls 
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 from uuid import uuid4
 
@@ -44,10 +49,22 @@ from dramatiq.middleware import Middleware, MiddlewareError
 from gcmc_jobs.brokers.bulk import PLAIN_EMITTERS, release_unsent
 from gcmc_jobs.brokers.hooks import implementing
 from gcmc_jobs.logging.library import get_logger
-from gcmc_jobs.redis_keys import acks_key, dead_queue_key, messages_key, queue_key
-from gcmc_jobs.redis_scripts import ScriptRunner
+from gcmc_jobs.redis_keys import (
+    acks_key,
+    dead_queue_key,
+    heartbeats_key,
+    messages_key,
+    queue_key,
+)
+from gcmc_jobs.redis_scripts import ACK_MANY_LUA, ScriptRunner
 
-__all__ = ["DUE_LUA", "FROM_DELAY_QUEUE", "UNDECODABLE_ACTOR", "RedisBroker"]
+__all__ = [
+    "DEFAULT_ACK_BATCH_MS",
+    "DUE_LUA",
+    "FROM_DELAY_QUEUE",
+    "UNDECODABLE_ACTOR",
+    "RedisBroker",
+]
 
 logger = get_logger("gcmc_jobs.brokers.redis_broker")
 
@@ -69,11 +86,116 @@ redis.call('rpush', KEYS[2], ARGV[2])
 return 1
 """
 
+#: How long a worker gathers acknowledgements before writing them in one call, ms.
+DEFAULT_ACK_BATCH_MS = 10
+#: Wait before writing a batch of acknowledgements again after it failed (Redis down), s.
+ACK_RETRY_SECONDS = 1.0
+
+
+class _AckBatcher:
+    """Acknowledgements put by the worker threads, written by one daemon thread: after the
+    first of a batch it waits ``wait_ms`` (less when flushed), then writes everything queued, one
+    ``write(queue, ids)`` call per queue. A batch that fails (Redis down or restarting) is
+    kept and written again every :data:`ACK_RETRY_SECONDS` until Redis takes it, as Dramatiq
+    retries a failed acknowledgement. :meth:`flush` writes what is queued and waits for it.
+
+    The thread starts on the first :meth:`put` of a process (a forked worker process gets
+    its own).
+    """
+
+    def __init__(self, write: Callable[[str, list[str]], None], *, wait_ms: int) -> None:
+        self.write = write
+        self.wait_ms = wait_ms
+        self._queue: queue.SimpleQueue[tuple[str, str] | threading.Event] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()  # set by flush: the gathering wait ends at once
+        self._pid: int | None = None
+
+    def put(self, queue_name: str, redis_message_id: str) -> None:
+        """Queue the acknowledgement of one message of ``queue_name``."""
+        if self._pid != os.getpid():
+            self._start()
+        self._queue.put((queue_name, redis_message_id))
+
+    def flush(self, timeout: float = 30) -> bool:
+        """Write every acknowledgement queued so far; False when they were not all written
+        within ``timeout`` seconds (Redis down: they stay queued, retried)."""
+        if self._pid != os.getpid():
+            return True  # nothing was put in this process
+        done = threading.Event()
+        self._queue.put(done)
+        self._wake.set()
+        return done.wait(timeout)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._queue = queue.SimpleQueue()  # a forked copy's items are its parent's
+            threading.Thread(target=self._run, name="gcmc-jobs-acks", daemon=True).start()
+            self._pid = os.getpid()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if not isinstance(first, threading.Event):
+                self._wake.wait(self.wait_ms / 1000)
+            self._wake.clear()
+            items = [first]
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            pending: dict[str, list[str]] = {}
+            waiting: list[threading.Event] = []
+            for item in items:
+                if isinstance(item, threading.Event):
+                    waiting.append(item)
+                else:
+                    pending.setdefault(item[0], []).append(item[1])
+            for queue_name, ids in pending.items():
+                self._write(queue_name, ids)
+            for event in waiting:
+                event.set()
+
+    def _write(self, queue_name: str, ids: list[str]) -> None:
+        while True:
+            try:
+                self.write(queue_name, ids)
+                return
+            except Exception as exc:
+                logger.warning(
+                    "ack_batch_failed",
+                    queue=queue_name,
+                    messages=len(ids),
+                    error=f"{type(exc).__name__}: {exc}",
+                    retry_in_s=ACK_RETRY_SECONDS,
+                )
+                time.sleep(ACK_RETRY_SECONDS)
+
 
 class _DeadLetteringConsumer(_RedisConsumer):
-    """A Redis consumer that dead-letters an undecodable message instead of dying."""
+    """A Redis consumer that dead-letters an undecodable message instead of dying, and
+    hands acknowledgements to the broker's batcher (when ``ack_batch_ms`` > 0)."""
 
     broker: RedisBroker
+
+    def ack(self, message: Any) -> None:
+        batcher = self.broker._ack_batcher
+        if batcher is None:
+            super().ack(message)  # type: ignore[no-untyped-call]
+            return
+        try:
+            batcher.put(self.queue_name, message.options["redis_message_id"])
+        finally:
+            self.queued_message_ids.discard(message.message_id)
+
+    def close(self) -> None:
+        # The acknowledgements of the messages this worker ran are written before it stops
+        # (a graceful stop runs nothing twice).
+        self.broker.flush_acks()
+        super().close()
 
     def __next__(self) -> Any:
         while True:
@@ -147,6 +269,46 @@ class RedisBroker(_DramatiqRedisBroker):
     """
 
     _dispatch_runner: ScriptRunner  # made on first use: Dramatiq's __init__ dispatches
+
+    def __init__(self, *, ack_batch_ms: int = DEFAULT_ACK_BATCH_MS, **options: Any) -> None:
+        """Dramatiq's ``RedisBroker(url=..., namespace=..., ...)``, plus ``ack_batch_ms``:
+        a worker's acknowledgements are gathered this long and written in one Lua call per
+        queue (``ACK_MANY_LUA``) by a background thread, instead of one round trip each in
+        the worker thread that ran the message (0: Dramatiq's one at a time).
+
+        Delivery stays at least once: a message is acknowledged only after it ran; a worker
+        killed before its batch was written leaves those messages unacknowledged, and they
+        run again once its heartbeat is stale (README "Guarantees"), like a kill between an
+        actor's return and its acknowledgement always did. A graceful stop writes the batch
+        first (the consumer's ``close``)."""
+        if ack_batch_ms < 0:
+            raise ValueError(f"ack_batch_ms must be >= 0 (0: no batching), not {ack_batch_ms}")
+        self.ack_batch_ms = ack_batch_ms
+        self._ack_batcher = (
+            _AckBatcher(self._ack_many, wait_ms=ack_batch_ms) if ack_batch_ms > 0 else None
+        )
+        super().__init__(**options)  # type: ignore[no-untyped-call]
+
+    def _ack_many(self, queue_name: str, redis_message_ids: list[str]) -> None:
+        runner = self.__dict__.get("_ack_runner")
+        if runner is None:
+            script = self.client.register_script(ACK_MANY_LUA)
+            runner = self.__dict__["_ack_runner"] = ScriptRunner(self.client, script)
+        keys = [
+            heartbeats_key(self.namespace),
+            acks_key(self.namespace, self.broker_id, queue_name),
+            messages_key(self.namespace, queue_name),
+        ]
+        runner(keys, [current_millis(), self.broker_id, *redis_message_ids])
+
+    def flush_acks(self, timeout: float = 30) -> bool:
+        """Write the acknowledgements gathered so far and wait for them (True), or give up
+        after ``timeout`` seconds with Redis down (False: they stay queued and retried)."""
+        return self._ack_batcher.flush(timeout) if self._ack_batcher is not None else True
+
+    def close(self) -> None:
+        self.flush_acks()
+        super().close()
 
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
         """Dramatiq's enqueue; when Redis fails to write the message, the dedup key its

@@ -116,5 +116,6 @@ def test_messages_flow_on_after_redis_drops_the_brokers_own_connection(
     assert [m.message_id for m in received] == [first.message_id, second.message_id]
     for message in received:
         consumer.ack(message)
+    assert built.flush_acks()
     assert built.client.hlen(f"{namespace}:q.msgs") == 0
     consumer.close()
