@@ -261,6 +261,12 @@ def test_malformed_messages_in_a_redis_queue_are_dead_lettered_with_a_readable_e
         what="the broker's dead-letter queue emptied of what the store took",
         diagnose=workers.log_tail,
     )
-    assert queue_is_drained(client, namespace, "gcmc_email")
+    # Acknowledgements are written in batches (GCMC_JOBS_BROKER_ACK_BATCH_MS): drained soon after
+    wait_until(
+        lambda: queue_is_drained(client, namespace, "gcmc_email"),
+        timeout_s=60,
+        what="the queue drained (every message acknowledged)",
+        diagnose=workers.log_tail,
+    )
     assert workers.alive()
     print(f"\n[scenario 8] malformed=3 dead_lettered={len(rows)} errors={rows}")
