@@ -13,6 +13,9 @@ It records what it accepts and can be told how to misbehave, the ways a mail ser
 
 :meth:`SmtpSink.stop` closes the listening socket (clients get "connection refused", as
 when a mail server is down) and :meth:`SmtpSink.start` listens again on the same port.
+:meth:`SmtpSink.go_down` is an outage the sink can count: the SMTP server stops, and each
+connection to the port is answered ``421`` and closed (:attr:`SmtpSink.refused_connections`);
+:attr:`SmtpSink.connections` counts the sessions the server had while up.
 With ``credentials=(login, password)`` it requires SMTP AUTH (over plain TCP: loopback only);
 with ``smtputf8=True`` it offers SMTPUTF8 (RFC 6531: non-ASCII addresses), which it does
 not by default, like many servers.
@@ -23,6 +26,8 @@ aiosmtpd is an optional dependency: ``pip install gcmc-jobs[testing]``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import threading
 import time
 from collections import Counter
@@ -39,11 +44,13 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from gcmc_jobs.testing.ports import free_port
 
-__all__ = ["Delivery", "SmtpSink"]
+__all__ = ["DOWN_REPLY", "Delivery", "SmtpSink"]
 
 #: What a recipient of :meth:`SmtpSink.reject` is answered.
 REJECT_REPLY = "550 5.1.1 mailbox unavailable"
 ACCEPT_REPLY = "250 2.0.0 Ok: queued"
+#: The greeting of a sink that is down (:meth:`SmtpSink.go_down`), before it hangs up.
+DOWN_REPLY = "421 4.3.2 Service not available"
 
 _HEADERS = BytesHeaderParser(policy=policy.compat32)
 
@@ -128,6 +135,31 @@ class SmtpSink:
         self._gate: threading.Event | None = None
         self._lock = threading.Lock()
         self._controller: Controller | None = None
+        self._down: _DownListener | None = None
+        self._connections = 0
+        self._refused_total = 0
+        self._counting = False
+
+    @property
+    def connections(self) -> int:
+        """SMTP sessions (TCP connections) the server accepted while up."""
+        with self._lock:
+            return self._connections
+
+    @property
+    def refused_connections(self) -> int:
+        """Connections answered ``421`` and closed while down (:meth:`go_down`), in all."""
+        with self._lock:
+            return self._refused_total
+
+    def _connected(self) -> None:
+        with self._lock:
+            if self._counting:
+                self._connections += 1
+
+    def _refused_one(self) -> None:
+        with self._lock:
+            self._refused_total += 1
 
     # -- Lifecycle ---------------------------------------------------------------------------
 
@@ -148,14 +180,34 @@ class SmtpSink:
                 "auth_require_tls": False,
                 "auth_required": True,
             }
-        controller = Controller(_Handler(self), hostname=self.host, port=self.port, **options)
-        controller.start()
+        self._stop_down()
+        controller = _CountingController(
+            self, _Handler(self), hostname=self.host, port=self.port, **options
+        )
+        controller.start()  # connects once to itself: not counted (counting starts below)
+        with self._lock:
+            self._counting = True
         self._controller = controller
         return self
+
+    def go_down(self) -> None:
+        """An outage the sink sees: stop the SMTP server, then answer every connection to
+        the port with :data:`DOWN_REPLY` and close it, counting them
+        (:attr:`refused_connections`). :meth:`start` ends it."""
+        self.stop()
+        self._down = _DownListener(self)
+
+    def _stop_down(self) -> None:
+        down, self._down = self._down, None
+        if down is not None:
+            down.close()
 
     def stop(self) -> None:
         """Stop listening (a held reply is released first). Recorded messages are kept."""
         self.release()
+        self._stop_down()
+        with self._lock:
+            self._counting = False
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
@@ -313,3 +365,58 @@ class _Handler:
             while not gate.is_set():
                 await asyncio.sleep(0.01)
         return reply
+
+
+class _CountingSMTP(SMTP):
+    """aiosmtpd's server, telling the sink about each new connection."""
+
+    def __init__(self, sink: SmtpSink, *args: Any, **kwargs: Any) -> None:
+        self._sink = sink
+        super().__init__(*args, **kwargs)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._sink._connected()
+        super().connection_made(transport)
+
+
+class _CountingController(Controller):
+    """aiosmtpd's controller, serving :class:`_CountingSMTP`."""
+
+    def __init__(self, sink: SmtpSink, *args: Any, **kwargs: Any) -> None:
+        self._sink = sink
+        super().__init__(*args, **kwargs)
+
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self._sink, self.handler, **self.SMTP_kwargs)
+
+
+class _DownListener:
+    """Listens on the sink's port while it is down: greets ``421``, hangs up, counts."""
+
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind((sink.host, sink.port))
+        self.socket.listen(64)
+        self.socket.settimeout(0.05)
+        self.closing = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="smtp-sink-down", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.closing.is_set():
+            try:
+                connection, _ = self.socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.sink._refused_one()
+            with contextlib.suppress(OSError), connection:
+                connection.sendall(f"{DOWN_REPLY}\r\n".encode())
+
+    def close(self) -> None:
+        self.closing.set()
+        self.thread.join(timeout=5)
+        self.socket.close()

@@ -20,5 +20,11 @@ class Transport(abc.ABC):
         work, :class:`~gcmc_jobs.errors.PermanentDeliveryError` when it cannot.
         """
 
+    def probe(self) -> None:  # noqa: B027  (optional hook)
+        """Check that the transport can take mail now, without sending any; raise
+        :class:`~gcmc_jobs.errors.TransientDeliveryError` when it cannot. The mail circuit
+        breaker calls it while the breaker is open. The default (a transport that needs no
+        server: files, memory) always can."""
+
     def close(self) -> None:  # noqa: B027  (optional hook)
         """Release connections and files. The default does nothing."""

@@ -172,6 +172,29 @@ class SmtpTransport(Transport):
                 _quietly_close(connection)
         self._local = threading.local()
 
+    def probe(self) -> None:
+        """Connect on a connection of its own (greeting, EHLO, STARTTLS and login as for a
+        send), say ``NOOP`` and ``QUIT``: :class:`TransientDeliveryError` when the server is
+        unreachable or answers 4xx, :class:`PermanentDeliveryError` on a 5xx. Sends no mail
+        and leaves the threads' connections alone."""
+        connection = self._connect()
+        with self._all_lock:
+            self._all.discard(connection)
+        try:
+            code, reply = connection.noop()
+        except (OSError, smtplib.SMTPException) as exc:
+            _quietly_close(connection)
+            raise TransientDeliveryError(
+                f"SMTP server {self.host}:{self.port} failed a probe: {type(exc).__name__}"
+            ) from None
+        if code != 250:
+            _quietly_close(connection)
+            raise _classify(code, reply, "probe (NOOP)")
+        try:
+            connection.quit()
+        except (OSError, smtplib.SMTPException):
+            _quietly_close(connection)
+
     # -- sending -------------------------------------------------------------------------
 
     def _send_once(self, sender: str, recipients: list[str], data: bytes, *, utf8: bool) -> None:
