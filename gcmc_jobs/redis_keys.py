@@ -14,6 +14,10 @@ key                                        what it holds (who writes it)
 ``{ns}:gcmc:paused``                       set of paused queue names (``RedisPauseStore``)
 ``{ns}:gcmc:workers``                      hash broker id -> the queues a worker consumes,
                                            its threads and figures (``WorkerRegistry``)
+``{ns}:gcmc:mail_circuit``                 hash: the mail server's circuit breaker (state,
+                                           failures, next probe; ``RedisCircuitStore``)
+``{ns}:gcmc:provider_rate``                hash: the provider-wide token bucket (tokens,
+                                           last refill, waiting; ``RedisTokenBucket``)
 ``{ns}:status:{message id}``               hash: a message's last known state, attempts,
                                            times, last error (``RedisStatusStore``)
 ``{ns}:outbox:relayed:{message id}``       the outbox relay enqueued this message (written
@@ -40,10 +44,12 @@ __all__ = [
     "dead_queue_key",
     "dedup_key",
     "heartbeats_key",
+    "mail_circuit_key",
     "messages_key",
     "namespace_pattern",
     "outbox_relayed_key",
     "paused_key",
+    "provider_rate_key",
     "queue_key",
     "rate_limit_key",
     "status_key",
@@ -71,6 +77,16 @@ def rate_limit_key(namespace: str, limit_class: str, key: str) -> str:
 def paused_key(namespace: str) -> str:
     """The Redis set holding the names of the paused queues."""
     return f"{namespace}:gcmc:paused"
+
+
+def mail_circuit_key(namespace: str) -> str:
+    """The Redis hash of the mail server's circuit breaker, shared by every worker."""
+    return f"{namespace}:gcmc:mail_circuit"
+
+
+def provider_rate_key(namespace: str) -> str:
+    """The Redis hash of the provider-wide send-rate token bucket, shared by every worker."""
+    return f"{namespace}:gcmc:provider_rate"
 
 
 def workers_key(namespace: str) -> str:

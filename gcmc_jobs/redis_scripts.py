@@ -26,7 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["ACK_MANY_LUA", "ScriptRunner", "pack_command"]
+__all__ = ["ACK_MANY_LUA", "PROVIDER_RATE_SCRIPT", "ScriptRunner", "pack_command"]
 
 #: Acknowledge many messages of one queue fetched by one worker, as Dramatiq's ``dispatch``
 #: script acknowledges one (``ack``: taken out of the worker's unacknowledged set, then its
@@ -104,3 +104,43 @@ class ScriptRunner:
             if held is not None:
                 held[1].disconnect()
             return self.script(keys=list(keys), args=list(args))
+
+
+#: The provider-wide send rate's token bucket
+#: (:class:`~gcmc_jobs.middleware.stores.provider_rate.RedisTokenBucket`): one call per
+#: email, atomic, so every worker of the deployment shares one budget.
+#:
+#: KEYS[1]: the bucket hash (:func:`gcmc_jobs.redis_keys.provider_rate_key`). ARGV: now (ms),
+#: rate (tokens per second, may be fractional), burst (the bucket's size), floor (tokens a
+#: taker must leave in the bucket: 0 for critical mail, the reserved share for the rest),
+#: waited (1 when this message was deferred before, so it leaves the waiting line).
+#: Returns 0 (a token was taken: send now) or the wait in ms before trying again. A refused
+#: non-critical taker joins the waiting line (``waiting``) and its wait counts the takers
+#: ahead of it, so a deferred backlog comes back spread out at the rate rather than all at
+#: once. The hash expires once a full bucket would have refilled (idle: full again).
+PROVIDER_RATE_SCRIPT = """
+local now = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local floor = tonumber(ARGV[4])
+local waited = tonumber(ARGV[5])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'waiting')
+local tokens = tonumber(state[1]) or burst
+local ts = tonumber(state[2]) or now
+local waiting = tonumber(state[3]) or 0
+if waited == 1 and waiting > 0 then waiting = waiting - 1 end
+if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate / 1000) end
+if now < ts then now = ts end
+local wait = 0
+if tokens - 1 >= floor then
+  tokens = tokens - 1
+elseif floor > 0 then
+  waiting = waiting + 1
+  wait = math.ceil((floor + waiting - tokens) * 1000 / rate)
+else
+  wait = math.ceil((1 - tokens) * 1000 / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now, 'waiting', waiting)
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst + waiting) * 1000 / rate) + 60000)
+return wait
+"""

@@ -84,7 +84,17 @@ class Runtime:
         self._owns_broker = broker is None
         #: The broker the actors are bound to.
         self.broker = broker if broker is not None else build_broker(settings, self.stores)
+        self._wire_mail_probe()
         self._closed = False
+
+    def _wire_mail_probe(self) -> None:
+        """Give the broker's mail circuit breaker this runtime's transport to probe (it
+        opens no connection now: the transport is built on the first probe)."""
+        from gcmc_jobs.middleware.mail_circuit import MailCircuit
+
+        for middleware in self.broker.middleware:
+            if isinstance(middleware, MailCircuit) and middleware.probe is None:
+                middleware.probe = lambda: self.email_transport.probe()
 
     def __repr__(self) -> str:
         return f"<Runtime broker={type(self.broker).__name__} namespace={self.settings.namespace}>"

@@ -404,6 +404,68 @@ class Settings(BaseSettings):
         "replay, ms (10 minutes).",
     )
 
+    # -- Mail server circuit breaker and provider send rate (README "Email outages") -------
+    mail_breaker: bool = Field(
+        default=True,
+        description="Hold email while the mail server is down (circuit breaker) instead of "
+        "spending retries: `false` gives every failure to the retry policy.",
+    )
+    mail_breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Delivery failures in a row (connection errors, 4xx replies) that open "
+        "the mail circuit breaker.",
+    )
+    mail_breaker_probe_min_ms: int = Field(
+        default=5_000, ge=1, description="Wait before the first probe of the mail server, ms."
+    )
+    mail_breaker_probe_max_ms: int = Field(
+        default=60_000,
+        ge=1,
+        description="Longest wait between probes, ms (the wait doubles after each failed one).",
+    )
+    mail_breaker_hold_ms: int = Field(
+        default=10_000,
+        ge=1,
+        description="How long an email held by the open breaker waits before it is looked "
+        "at again, ms.",
+    )
+    mail_breaker_critical_hold_ms: int = Field(
+        default=1_000,
+        ge=1,
+        description="The same for critical email (password resets), ms: it is back first.",
+    )
+    mail_breaker_half_open_ms: int = Field(
+        default=5_000,
+        ge=0,
+        description="After a successful probe, how long non-critical email stays held while "
+        "critical email goes first, ms (the first delivery ends it earlier).",
+    )
+    mail_breaker_refresh_ms: int = Field(
+        default=1_000,
+        ge=0,
+        description="How long a worker trusts its cached copy of the breaker's state, ms.",
+    )
+    provider_rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Emails per second the whole deployment may send (the provider's cap), "
+        "a token bucket in Redis; unset: no limit. Over it, email is deferred, never failed.",
+    )
+    provider_burst: int | None = Field(
+        default=None,
+        ge=1,
+        description="Emails sendable at once after a quiet spell (the bucket's size); "
+        "default: one second's worth of `provider_rate`.",
+    )
+    provider_critical_reserve_percent: int = Field(
+        default=20,
+        ge=0,
+        le=99,
+        description="Share of the bucket kept for critical email (password resets): other "
+        "email takes a token only while more than this share remains.",
+    )
+
     # -- Schedule ---------------------------------------------------------------------------
     job_times: dict[str, time] = Field(
         default_factory=lambda: dict(DEFAULT_JOB_TIMES),

@@ -38,33 +38,40 @@ The middleware order (first runs first on ``before_*`` hooks, last on ``after_*`
   7     Retries                   exponential backoff with jitter; ``throws`` = never retry
   8     Pause                     hold back paused queues' messages, before any dedup key or
                                   rate-limit slot is taken (``gcmc-jobs pause``)
-  9     Deduplication             after Pause (a held-back message keeps its key) and before
+  9     MailCircuit               holds email while the mail server is down (circuit breaker):
+                                  like Pause, before any dedup key, provider token or
+                                  rate-limit slot is taken; its ``after_process_message``
+                                  runs before Retries' and counts delivery failures
+  10    Deduplication             after Pause (a held-back message keeps its key) and before
                                   RateLimits (a duplicate never takes a rate-limit slot); after
                                   Retries, so its ``after_*`` hooks run before Retries decides
                                   and a retry's re-enqueue passes its claim (same message id)
-  10    RateLimits                books a slot just before the message would run; a deferral
+  11    ProviderRate              the provider-wide send rate (a token bucket in Redis): after
+                                  Deduplication (a duplicate takes no token), before
+                                  RateLimits; a deferral is a copy with the same id
+  12    RateLimits                books a slot just before the message would run; a deferral
                                   is a copy with the same id, so Deduplication lets it through
-  11    StatusTracking            records each state change (``gcmc_jobs.status``): after Pause,
+  13    StatusTracking            records each state change (``gcmc_jobs.status``): after Pause,
                                   Deduplication and RateLimits, so a message they skip is never
                                   ``running``; after Retries, so it sees an error before Retries
                                   re-sends it (``retrying``) or gives up; before DeadLetters, so
                                   its ``after_nack`` runs after theirs and knows whether the
                                   store took the message (``dead_lettered``, else ``failed``)
-  12    DeadLetters               ``after_nack`` sees every failure for good, including the
+  14    DeadLetters               ``after_nack`` sees every failure for good, including the
                                   ones RateLimits fails (max deferral); runs before
                                   Deduplication's ``after_nack`` releases the key
-  13    StructuredLogging         after the middleware that may skip a message, so ``started``
+  15    StructuredLogging         after the middleware that may skip a message, so ``started``
                                   is logged only for messages that really run; after Retries,
                                   so its ``after_process_message`` sees the error before
                                   Retries re-sends the message (logged as ``retried``)
-  14    Metrics                   last on ``before``/first on ``after``: the duration measured
+  16    Metrics                   last on ``before``/first on ``after``: the duration measured
                                   is the actor's own
-  15    WorkerRegistry            a Redis worker records the queues it consumes (for health),
+  17    WorkerRegistry            a Redis worker records the queues it consumes (for health),
                                   and its figures; last on ``before``/first on ``after`` of
                                   those that time a message, so it times the actor's own work
-  16    CurrentMessage            the message being processed, for actors that read its options
+  18    CurrentMessage            the message being processed, for actors that read its options
                                   (the email actor reads its ``secrets`` option there)
-  17    OutboxRelay               processes no message: starts the outbox relay thread at worker
+  19    OutboxRelay               processes no message: starts the outbox relay thread at worker
                                   boot; last, so its enqueues pass every enqueue hook above
 =====  ========================  ==================================================================
 """
@@ -92,9 +99,11 @@ from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.errors import NotConfiguredError
 from gcmc_jobs.middleware.dead_letters import DeadLetters
 from gcmc_jobs.middleware.deduplication import Deduplication
+from gcmc_jobs.middleware.mail_circuit import MailCircuit
 from gcmc_jobs.middleware.metrics import Metrics
 from gcmc_jobs.middleware.outbox_relay import OutboxRelay
 from gcmc_jobs.middleware.pause import Pause
+from gcmc_jobs.middleware.provider_rate import ProviderRate
 from gcmc_jobs.middleware.rate_limits import RateLimits
 from gcmc_jobs.middleware.status_tracking import StatusTracking
 from gcmc_jobs.middleware.stores.bundle import Stores
@@ -135,7 +144,24 @@ def build_middleware(settings: Settings, stores: Stores) -> list[Middleware]:
         Pause(
             stores.pauses, refresh_ms=settings.pause_refresh_ms, delay_ms=settings.pause_delay_ms
         ),
+        MailCircuit(
+            stores.mail_circuit,
+            enabled=settings.mail_breaker,
+            threshold=settings.mail_breaker_failures,
+            probe_min_ms=settings.mail_breaker_probe_min_ms,
+            probe_max_ms=settings.mail_breaker_probe_max_ms,
+            hold_ms=settings.mail_breaker_hold_ms,
+            critical_hold_ms=settings.mail_breaker_critical_hold_ms,
+            half_open_ms=settings.mail_breaker_half_open_ms,
+            refresh_ms=settings.mail_breaker_refresh_ms,
+        ),
         Deduplication(stores.dedup, ttl=settings.dedup_ttl_ms),
+        ProviderRate(
+            stores.provider_rate,
+            rate=settings.provider_rate,
+            burst=settings.provider_burst,
+            critical_reserve_percent=settings.provider_critical_reserve_percent,
+        ),
         RateLimits(
             stores.rate_limits,
             limit=settings.rate_limit,

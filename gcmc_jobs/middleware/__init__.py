@@ -13,6 +13,10 @@ module                     middleware
 ``structured_logging``     :class:`StructuredLogging`: one structlog event per message state
 ``metrics``                :class:`Metrics`: Prometheus counters and histograms
 ``pause``                  :class:`Pause`: hold back the messages of paused queues
+``mail_circuit``           :class:`MailCircuit`: the mail server's circuit breaker: holds email
+                           while the server fails, probes it, resumes by itself
+``provider_rate``          :class:`ProviderRate`: provider-wide emails per second, cluster-wide;
+                           over it email is deferred, critical email keeps a reserved share
 ``worker_registry``        :class:`WorkerRegistry`: a Redis worker records the queues it consumes
                            and its figures
 ``worker_stats``           :class:`WorkerStats`: a worker process's figures, kept in process
@@ -114,9 +118,11 @@ if TYPE_CHECKING:
     from gcmc_jobs.errors import DuplicateMessage, RateLimitDeferralFailed
     from gcmc_jobs.middleware.dead_letters import DeadLetters
     from gcmc_jobs.middleware.deduplication import DeduplicatedActor, Deduplication
+    from gcmc_jobs.middleware.mail_circuit import MailCircuit
     from gcmc_jobs.middleware.metrics import Metrics
     from gcmc_jobs.middleware.outbox_relay import OutboxRelay
     from gcmc_jobs.middleware.pause import Pause
+    from gcmc_jobs.middleware.provider_rate import ProviderRate
     from gcmc_jobs.middleware.rate_limits import RateLimits
     from gcmc_jobs.middleware.status_tracking import StatusTracking
     from gcmc_jobs.middleware.stores import (
@@ -161,12 +167,14 @@ __all__ = [
     "DeduplicatedActor",
     "Deduplication",
     "DuplicateMessage",
+    "MailCircuit",
     "Metrics",
     "OutboxRelay",
     "OutboxRow",
     "OutboxStore",
     "Pause",
     "PauseStore",
+    "ProviderRate",
     "RateLimitDeferralFailed",
     "RateLimitStore",
     "RateLimits",
@@ -203,6 +211,8 @@ __getattr__, __dir__ = exports(
         "Metrics": "gcmc_jobs.middleware.metrics",
         "OutboxRelay": "gcmc_jobs.middleware.outbox_relay",
         "Pause": "gcmc_jobs.middleware.pause",
+        "MailCircuit": "gcmc_jobs.middleware.mail_circuit",
+        "ProviderRate": "gcmc_jobs.middleware.provider_rate",
         "RateLimits": "gcmc_jobs.middleware.rate_limits",
         "ClaimResult": "gcmc_jobs.middleware.stores",
         "DeadLetterFilter": "gcmc_jobs.middleware.stores",

@@ -269,11 +269,12 @@ def gcmc_broker(
 ) -> Iterator[dramatiq.Broker]:
     """gcmc-jobs configured on a ``StubBroker`` (with the whole middleware stack).
 
-    The database is emptied first, and the middleware's deduplication keys and rate-limit
-    counters of the namespace are deleted, so one test's keys never make another's message
-    a duplicate. The runtime runs on ``gcmc_db``'s engine, inside :func:`gcmc_jobs.configured`:
-    after the test it is closed and whatever was configured before comes back, so no test
-    leaks its broker into the next. ``gcmc_test_policy`` caps the retries of every actor
+    The database is emptied first, and the middleware's deduplication keys, rate-limit
+    counters, mail circuit breaker and provider-rate bucket of the namespace are deleted,
+    so one test's keys never make another's message a duplicate (or held, or deferred).
+    The runtime runs on ``gcmc_db``'s engine, inside :func:`gcmc_jobs.configured`: after
+    the test it is closed and whatever was configured before comes back, so no test leaks
+    its broker into the next. ``gcmc_test_policy`` caps the retries of every actor
     declared on it (gcmc-jobs' and the host's; restored after the test) and bounds its
     ``join``: a join that runs out of time raises :class:`JoinTimeout` listing what is
     still pending.
@@ -309,6 +310,12 @@ def _delete_middleware_keys(settings: Settings) -> None:
             found = list(client.scan_iter(match=pattern, count=1000))
             for start in range(0, len(found), 500):
                 client.delete(*found[start : start + 500])
+        # The mail circuit breaker and the provider bucket: one test's outage or burst
+        # must not hold or defer the next test's email.
+        client.delete(
+            redis_keys.mail_circuit_key(settings.namespace),
+            redis_keys.provider_rate_key(settings.namespace),
+        )
     finally:
         client.close()
 

@@ -9,6 +9,8 @@ module             store
 ``pauses``         :class:`PauseStore`: which queues are paused
 ``outbox``         :class:`OutboxStore`: committed outbox rows, taken by the relay (SQL table)
 ``status``         :class:`StatusStore`: each message's last known state (Redis hash + TTL)
+``mail_circuit``   :class:`CircuitStore`: the mail server's circuit breaker (Redis hash)
+``provider_rate``  :class:`TokenBucket`: the provider-wide send rate's bucket (Redis hash)
 ``bundle``         :class:`Stores`: those of one stack, built from settings, closed together
 =================  ==========================================================================
 
@@ -37,6 +39,12 @@ if TYPE_CHECKING:
         RedisDedupStore,
         StubDedupStore,
     )
+    from gcmc_jobs.middleware.stores.mail_circuit import (
+        CircuitState,
+        CircuitStore,
+        RedisCircuitStore,
+        StubCircuitStore,
+    )
     from gcmc_jobs.middleware.stores.outbox import (
         OutboxRow,
         OutboxStore,
@@ -44,6 +52,11 @@ if TYPE_CHECKING:
         StubOutboxStore,
     )
     from gcmc_jobs.middleware.stores.pauses import PauseStore, RedisPauseStore, StubPauseStore
+    from gcmc_jobs.middleware.stores.provider_rate import (
+        RedisTokenBucket,
+        StubTokenBucket,
+        TokenBucket,
+    )
     from gcmc_jobs.middleware.stores.rate_limits import (
         RateLimitStore,
         RedisRateLimitStore,
@@ -56,6 +69,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "CircuitState",
+    "CircuitStore",
     "ClaimResult",
     "DeadLetterFilter",
     "DeadLetterRecord",
@@ -65,20 +80,25 @@ __all__ = [
     "OutboxStore",
     "PauseStore",
     "RateLimitStore",
+    "RedisCircuitStore",
     "RedisDedupStore",
     "RedisPauseStore",
     "RedisRateLimitStore",
     "RedisStatusStore",
+    "RedisTokenBucket",
     "SqlDeadLetterStore",
     "SqlOutboxStore",
     "StatusStore",
     "Stores",
+    "StubCircuitStore",
     "StubDeadLetterStore",
     "StubDedupStore",
     "StubOutboxStore",
     "StubPauseStore",
     "StubRateLimitStore",
     "StubStatusStore",
+    "StubTokenBucket",
+    "TokenBucket",
 ]
 
 # Each public name and the module that defines it, imported on first use
@@ -109,5 +129,12 @@ __getattr__, __dir__ = exports(
         "RedisStatusStore": "gcmc_jobs.middleware.stores.status",
         "StatusStore": "gcmc_jobs.middleware.stores.status",
         "StubStatusStore": "gcmc_jobs.middleware.stores.status",
+        "CircuitState": "gcmc_jobs.middleware.stores.mail_circuit",
+        "CircuitStore": "gcmc_jobs.middleware.stores.mail_circuit",
+        "RedisCircuitStore": "gcmc_jobs.middleware.stores.mail_circuit",
+        "StubCircuitStore": "gcmc_jobs.middleware.stores.mail_circuit",
+        "TokenBucket": "gcmc_jobs.middleware.stores.provider_rate",
+        "RedisTokenBucket": "gcmc_jobs.middleware.stores.provider_rate",
+        "StubTokenBucket": "gcmc_jobs.middleware.stores.provider_rate",
     },
 )

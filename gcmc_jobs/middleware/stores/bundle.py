@@ -19,8 +19,18 @@ from gcmc_jobs.middleware.stores.dead_letters import (
     StubDeadLetterStore,
 )
 from gcmc_jobs.middleware.stores.dedup import DedupStore, RedisDedupStore, StubDedupStore
+from gcmc_jobs.middleware.stores.mail_circuit import (
+    CircuitStore,
+    RedisCircuitStore,
+    StubCircuitStore,
+)
 from gcmc_jobs.middleware.stores.outbox import OutboxStore, SqlOutboxStore, StubOutboxStore
 from gcmc_jobs.middleware.stores.pauses import PauseStore, RedisPauseStore, StubPauseStore
+from gcmc_jobs.middleware.stores.provider_rate import (
+    RedisTokenBucket,
+    StubTokenBucket,
+    TokenBucket,
+)
 from gcmc_jobs.middleware.stores.rate_limits import (
     RateLimitStore,
     RedisRateLimitStore,
@@ -51,6 +61,10 @@ class Stores:
     outbox: OutboxStore = field(default_factory=StubOutboxStore)
     #: Message status records (:func:`gcmc_jobs.status`), on the shared Redis client.
     status: StatusStore = field(default_factory=StubStatusStore)
+    #: The mail server's circuit breaker state (``MailCircuit``), on the shared client.
+    mail_circuit: CircuitStore = field(default_factory=StubCircuitStore)
+    #: The provider-wide send-rate bucket (``ProviderRate``), on the shared client.
+    provider_rate: TokenBucket = field(default_factory=StubTokenBucket)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, engine: Callable[[], Engine]) -> Stores:
@@ -79,6 +93,8 @@ class Stores:
             redis_client=client,
             outbox=outbox,
             status=RedisStatusStore(client, namespace=settings.namespace),
+            mail_circuit=RedisCircuitStore(client, namespace=settings.namespace),
+            provider_rate=RedisTokenBucket(client, namespace=settings.namespace),
         )
 
     @classmethod
