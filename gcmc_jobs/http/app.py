@@ -44,7 +44,7 @@ from sqlalchemy.exc import OperationalError
 from gcmc_jobs.errors import ConfigurationError, GcmcJobsError, UnsupportedByBroker
 from gcmc_jobs.http import dashboard
 from gcmc_jobs.http.auth import require_token
-from gcmc_jobs.http.metrics import QueueCollector, WorkerCollector
+from gcmc_jobs.http.metrics import MailCircuitCollector, QueueCollector, WorkerCollector
 from gcmc_jobs.http.provider_signatures import https_get
 from gcmc_jobs.http.routes import (
     daily_jobs,
@@ -58,6 +58,7 @@ from gcmc_jobs.http.routes import (
     suppressions,
     transfer,
 )
+from gcmc_jobs.http.routes import mail_circuit as mail_circuit_routes
 from gcmc_jobs.settings import Settings
 
 __all__ = ["create_app"]
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.queue_registry = CollectorRegistry(auto_describe=True)
     app.state.queue_registry.register(QueueCollector(settings))
     app.state.queue_registry.register(WorkerCollector(settings))
+    app.state.queue_registry.register(MailCircuitCollector(settings))
     app.add_exception_handler(GcmcJobsError, _gcmc_error)  # type: ignore[arg-type]
     for unreachable in (RedisError, AMQPError, OperationalError):
         app.add_exception_handler(unreachable, _unreachable)
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         transfer,
     ):
         api.include_router(resource.router)
+    api.include_router(mail_circuit_routes.router)
     app.include_router(health.probes)
     app.include_router(metrics.router)
     app.include_router(api, dependencies=[Depends(require_token)])

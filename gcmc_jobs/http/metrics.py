@@ -22,10 +22,17 @@ from prometheus_client.registry import Collector
 
 from gcmc_jobs.middleware.metrics import REGISTRY
 from gcmc_jobs.ops.live_workers import live_workers
+from gcmc_jobs.ops.mail_circuit import mail_circuit_state
 from gcmc_jobs.ops.queue_stats import queue_stats
 from gcmc_jobs.settings import Settings
 
-__all__ = ["WORKER_INFO_HELP", "QueueCollector", "WorkerCollector", "render_metrics"]
+__all__ = [
+    "WORKER_INFO_HELP",
+    "MailCircuitCollector",
+    "QueueCollector",
+    "WorkerCollector",
+    "render_metrics",
+]
 
 #: The HELP text of ``gcmc_jobs_worker_info``: says where the message counters are.
 WORKER_INFO_HELP = (
@@ -93,6 +100,42 @@ class WorkerCollector(Collector):
                 [w["id"], str(w["host"] or ""), str(w["pid"] or ""), w["metrics"] or ""], 1
             )
         yield info
+
+
+class MailCircuitCollector(Collector):
+    """``gcmc_mail_circuit_state{state}`` (1 for the current state, 0 for the others) and
+    ``gcmc_mail_circuit_failures``, ``gcmc_mail_circuit_trips`` and
+    ``gcmc_mail_circuit_probes``: the breaker every worker shares, read on each scrape (one
+    Redis read). Nothing is exported when the store cannot be read."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def collect(self) -> Iterator[Any]:
+        try:
+            state = mail_circuit_state(self.settings)
+        except Exception:  # a scrape must not fail because Redis is down
+            return
+        current = GaugeMetricFamily(
+            "gcmc_mail_circuit_state",
+            "The mail server's circuit breaker: 1 for its state (closed, open: email held, "
+            "half_open: critical email first).",
+            labels=["state"],
+        )
+        for name in ("closed", "half_open", "open"):
+            current.add_metric([name], 1 if state.state == name else 0)
+        yield current
+        yield GaugeMetricFamily(
+            "gcmc_mail_circuit_failures",
+            "Mail delivery failures in a row (connection errors, 4xx replies).",
+            value=state.failures,
+        )
+        yield GaugeMetricFamily(
+            "gcmc_mail_circuit_trips", "Times the mail circuit breaker opened.", value=state.trips
+        )
+        yield GaugeMetricFamily(
+            "gcmc_mail_circuit_probes", "Probes of the mail server made.", value=state.probes
+        )
 
 
 def render_metrics(queue_registry: CollectorRegistry) -> bytes:

@@ -60,6 +60,21 @@ class PauseBody(BaseModel):
     changed: bool = Field(description="False when the queue already was in that state.")
 
 
+class MailCircuitBody(BaseModel):
+    """The mail server's circuit breaker (times in ms since the epoch)."""
+
+    enabled: bool = Field(description="False: GCMC_JOBS_MAIL_BREAKER=false, never holds.")
+    state: Literal["closed", "open", "half_open"]
+    failures: int = Field(description="Delivery failures in a row.")
+    opened_at_ms: int | None
+    next_probe_ms: int | None
+    backoff_ms: int | None
+    half_open_at_ms: int | None
+    trips: int
+    probes: int
+    last_error: str | None
+
+
 class HealthBody(BaseModel):
     status: Literal["ok", "warning", "unhealthy"]
     checked_at: datetime

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import dramatiq
 import pytest
+import redis
 import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import Engine, func, select
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from gcmc_jobs.db.models import DeadLetter
 from gcmc_jobs.errors import PermanentError
 from gcmc_jobs.http import create_app
+from gcmc_jobs.middleware.stores.mail_circuit import RedisCircuitStore
 from gcmc_jobs.scheduling.jobs import schedule_spread
 from gcmc_jobs.scheduling.ledger_view import next_runs
 from gcmc_jobs.services import suppressions
@@ -210,3 +212,34 @@ def test_the_dashboard_adds_searches_and_removes_a_suppression(
     with gcmc_db.connect() as connection:
         assert suppressions.list_suppressions(connection) == []
         assert [c.action for c in suppressions.changes(connection)] == ["removed", "added"]
+
+
+def test_the_dashboard_shows_an_open_mail_circuit_breaker_and_closes_it(
+    gcmc_settings: Settings, server_url: str, page: Page
+) -> None:
+    # Given the mail server failed deliveries until the workers' breaker opened
+    client = redis.Redis.from_url(gcmc_settings.store_redis_url or "")
+    store = RedisCircuitStore(client, namespace=gcmc_settings.namespace)
+    for _ in range(gcmc_settings.mail_breaker_failures):
+        store.record_failure(
+            now_ms=int(datetime.now(UTC).timestamp() * 1000),
+            threshold=gcmc_settings.mail_breaker_failures,
+            min_backoff_ms=5_000,
+            max_backoff_ms=60_000,
+            error="TransientDeliveryError: 421 try later",
+        )
+
+    # When an operator signs in, the badge says email is held, and why
+    page.goto(f"{server_url}/dashboard")
+    page.fill("#token", TOKEN)
+    page.click("#login button[type=submit]")
+    badge = page.locator("#mail-circuit-state")
+    expect(badge).to_have_text("open: email held")
+    expect(page.locator("#mail-circuit-detail")).to_contain_text("421 try later")
+
+    # When they close it by hand, it shows closed, and so does the shared state
+    page.locator("#mail-circuit-reset").click()
+    expect(badge).to_have_text("closed")
+    expect(page.locator("#mail-circuit-reset")).to_be_hidden()
+    assert store.state().state == "closed"
+    client.close()

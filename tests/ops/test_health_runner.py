@@ -73,5 +73,6 @@ def test_every_check_is_registered_and_readiness_is_a_subset() -> None:
         "queues",
         "dead_letters",
         "daily_jobs",
+        "mail_circuit",
     ]
     assert set(READINESS_CHECKS) <= set(ALL_CHECKS)

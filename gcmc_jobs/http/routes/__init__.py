@@ -12,6 +12,7 @@ module              paths
 ``sms``             ``/api/sms/opt-ins`` (GET, PUT, DELETE)
 ``suppressions``    ``/api/suppressions``, ``…/{address}``, ``…/import``, ``…/changes``
 ``email_hooks``     ``/hooks/email/{provider}`` (signed by the provider, no admin token)
+``mail_circuit``    ``/api/mail-circuit``, ``/api/mail-circuit/reset``
 ==================  ===========================================================================
 
 Route functions parse, call one function of the layers below (:mod:`gcmc_jobs.ops`,

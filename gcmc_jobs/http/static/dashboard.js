@@ -159,10 +159,31 @@
     $("status").className = isError ? "error" : "muted";
   }
 
+  // The mail server's circuit breaker: a badge (closed / open / half open) and a line.
+  function showCircuit(c) {
+    const labels = { closed: "closed", open: "open: email held", half_open: "half open" };
+    const badge = $("mail-circuit-state");
+    badge.textContent = c.enabled ? labels[c.state] : "breaker off";
+    badge.className = "badge " + c.state;
+    badge.dataset.state = c.state;
+    const at = (ms) => (ms ? when(new Date(ms).toISOString()) : "-");
+    let detail = "";
+    if (c.state === "open") {
+      detail = "since " + at(c.opened_at_ms) + ", next probe " + at(c.next_probe_ms) +
+        (c.last_error ? " - " + c.last_error : "");
+    } else if (c.state === "half_open") {
+      detail = "answered a probe at " + at(c.half_open_at_ms) + ": password resets first";
+    } else if (c.failures) {
+      detail = c.failures + " delivery failure(s) in a row";
+    }
+    $("mail-circuit-detail").textContent = detail;
+    $("mail-circuit-reset").hidden = c.state === "closed";
+  }
+
   async function refresh() {
     try {
       const search = encodeURIComponent($("suppression-search").value.trim());
-      const [queues, dead, runs, schedules, health, suppressed, changes] = await Promise.all([
+      const [queues, dead, runs, schedules, health, suppressed, changes, circuit] = await Promise.all([
         api("GET", "/api/queues"),
         api("GET", "/api/dead-letters?limit=50"),
         api("GET", "/api/runs?limit=50"),
@@ -170,8 +191,10 @@
         api("GET", "/api/health?check=workers&check=redis"),
         api("GET", "/api/suppressions?limit=50" + (search ? "&search=" + search : "")),
         api("GET", "/api/suppressions/changes?limit=10"),
+        api("GET", "/api/mail-circuit"),
       ]);
       renderWorkers(health);
+      showCircuit(circuit);
       await refreshLive(liveQueues(queues));
       fill("suppressions", suppressed, (row, s) => {
         row.dataset.address = s.address;
@@ -303,6 +326,10 @@
     await refresh();
   });
   $("suppression-search").addEventListener("input", () => refresh());
+  $("mail-circuit-reset").addEventListener("click", async () => {
+    try { await api("POST", "/api/mail-circuit/reset"); } catch (e) { setStatus(e.message, true); }
+    await refresh();
+  });
 
   if (sessionStorage.getItem(KEY)) signIn();
 })();

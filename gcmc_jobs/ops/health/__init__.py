@@ -27,6 +27,9 @@ late). The checks, by name in :data:`ALL_CHECKS` (:mod:`.registry`):
  daily_jobs    daily_jobs        an active tenant's daily job has not succeeded for its due local
                                  date ``health_job_grace_ms`` after its due instant (the
                                  scheduler's, :mod:`gcmc_jobs.scheduling.ledger_view`)
+ mail_circuit  mail_circuit      the mail server's circuit breaker is open: email is held (late,
+                                 not lost) until a probe finds the server back; (warning: half
+                                 open, critical email goes first)
 ============  ================  ====================================================================
 """
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from gcmc_jobs.ops.health.connectivity import check_broker, check_database, check_redis
 from gcmc_jobs.ops.health.daily_jobs import check_daily_jobs
 from gcmc_jobs.ops.health.dead_letters import check_dead_letters
+from gcmc_jobs.ops.health.mail_circuit import check_mail_circuit
 from gcmc_jobs.ops.health.queue_backlog import check_queues
 from gcmc_jobs.ops.health.report import CheckResult
 from gcmc_jobs.ops.health.workers import check_workers
@@ -30,6 +31,7 @@ ALL_CHECKS: dict[str, Check] = {
     "queues": check_queues,
     "dead_letters": check_dead_letters,
     "daily_jobs": check_daily_jobs,
+    "mail_circuit": check_mail_circuit,
 }
 #: The quick checks behind ``/health/ready``: can this process reach what it needs.
 READINESS_CHECKS = ("broker", "redis", "database")
