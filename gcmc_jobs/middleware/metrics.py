@@ -27,7 +27,19 @@ metric                                     labels                        counts
 ``gcmc_jobs_rate_limited_total``           actor, limit_class            deferrals
 ``gcmc_jobs_emails_total``                 kind, status                  :func:`email_sent`
 ``gcmc_jobs_sms_total``                    kind, status                  :func:`sms_sent`
+``gcmc_jobs_mail_circuit_state``           (gauge)                       0 closed, 1 half
+                                                                         open, 2 open
+``gcmc_jobs_mail_circuit_held_total``      queue                         email held by the
+                                                                         open breaker
+``gcmc_jobs_mail_circuit_probes_total``    result                        probes (ok, failed)
+``gcmc_jobs_mail_circuit_opened_total``                                  trips seen here
+``gcmc_jobs_provider_rate_deferred_total`` queue                         provider-rate
+                                                                         deferrals
 =========================================  ============================  ==================
+
+The mail circuit and provider-rate metrics are defined by their middleware
+(:mod:`~gcmc_jobs.middleware.mail_circuit`, :mod:`~gcmc_jobs.middleware.provider_rate`) on
+this registry.
 """
 
 from __future__ import annotations
