@@ -3,6 +3,7 @@ keeps a reserved share; over the rate email is deferred, never dropped or failed
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,35 +32,58 @@ def bucket_namespace(gcmc_redis_url: str, gcmc_namespace: str, unique: str) -> I
     client.close()
 
 
-def test_two_threads_on_their_own_connections_share_one_rate(
-    gcmc_redis_url: str, bucket_namespace: str
+RATE, BURST, STEPS, STEP_MS = 50.0, 10, 100, 20
+
+
+def _take_in_lockstep(url: str, namespace: str, in_step: Any, granted: Any, index: int) -> None:
+    """One worker: five takes per 20 ms step of the shared clock, in step with the other."""
+    client = redis.Redis.from_url(url)
+    bucket = RedisTokenBucket(client, namespace=namespace)
+    for step in range(STEPS + 1):
+        in_step.wait()
+        for _ in range(5):
+            wait = bucket.take(
+                now_ms=T0 + step * STEP_MS, rate=RATE, burst=BURST, floor=0, waited=False
+            )
+            granted[index] += wait == 0
+    client.close()
+
+
+@pytest.mark.parametrize("workers", ["threads", "processes"])
+def test_two_workers_on_their_own_connections_share_one_rate(
+    workers: str, gcmc_redis_url: str, bucket_namespace: str
 ) -> None:
-    # Given two workers (each its own Redis connection) taking tokens as fast as they can,
-    # in lockstep over two seconds of a shared clock (20 ms steps), at 50/s with a burst of 10
-    rate, burst, steps, step_ms = 50.0, 10, 100, 20
-    granted = [0, 0]
-    in_step = threading.Barrier(2)
-
-    def work(index: int) -> None:
-        client = redis.Redis.from_url(gcmc_redis_url)
-        bucket = RedisTokenBucket(client, namespace=bucket_namespace)
-        for step in range(steps + 1):
-            in_step.wait()
-            for _ in range(5):
-                wait = bucket.take(
-                    now_ms=T0 + step * step_ms, rate=rate, burst=burst, floor=0, waited=False
-                )
-                granted[index] += wait == 0
-        client.close()
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # Given two workers (threads, or processes; each its own Redis connection) taking tokens
+    # as fast as they can, in lockstep over two seconds of a shared clock (20 ms steps), at
+    # 50/s with a burst of 10
+    if workers == "threads":
+        in_step: Any = threading.Barrier(2)
+        granted: Any = [0, 0]
+        runners: list[Any] = [
+            threading.Thread(
+                target=_take_in_lockstep,
+                args=(gcmc_redis_url, bucket_namespace, in_step, granted, n),
+            )
+            for n in range(2)
+        ]
+    else:
+        context = multiprocessing.get_context("fork")
+        in_step = context.Barrier(2)
+        granted = context.Array("i", [0, 0])
+        runners = [
+            context.Process(
+                target=_take_in_lockstep,
+                args=(gcmc_redis_url, bucket_namespace, in_step, granted, n),
+            )
+            for n in range(2)
+        ]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join(timeout=60)
 
     # Then together they got the burst plus exactly the rate over the two seconds, each some
-    assert sum(granted) == burst + int(rate * steps * step_ms / 1000)
+    assert sum(granted) == BURST + int(RATE * STEPS * STEP_MS / 1000)
     assert min(granted) > 0
 
 
