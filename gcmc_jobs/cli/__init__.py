@@ -40,6 +40,7 @@ from gcmc_jobs.cli import db as _db  # noqa: F401
 from gcmc_jobs.cli import dead_letters as _dead_letters  # noqa: F401
 from gcmc_jobs.cli import demo as _demo  # noqa: F401
 from gcmc_jobs.cli import email as _email  # noqa: F401
+from gcmc_jobs.cli import mail_circuit as _mail_circuit  # noqa: F401
 from gcmc_jobs.cli import messages as _messages  # noqa: F401
 from gcmc_jobs.cli import ops as _ops  # noqa: F401
 from gcmc_jobs.cli import outbox as _outbox  # noqa: F401

@@ -173,6 +173,8 @@ SUCCEEDS: dict[str, set[str]] = {
     # On a Redis broker it reads only the Redis settings (start-up, cli/_env.py).
     "queues": {"unreachable database", "garbage database URL", "garbage email URL"},
     "resume": {"unreachable database", "unreachable RabbitMQ broker"},
+    # The stores' Redis alone.
+    "mail-circuit": {"unreachable database", "unreachable broker", "unreachable RabbitMQ broker"},
     # Its refresh_compliance message has no deduplication key: the stores are not used.
     "dead-letters replay": {"unreachable Redis of the stores"},
     # The broker's Redis alone (the stores only for what was cancelled or promoted).
