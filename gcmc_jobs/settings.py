@@ -404,7 +404,8 @@ class Settings(BaseSettings):
         "replay, ms (10 minutes).",
     )
 
-    # -- Mail server circuit breaker and provider send rate (README "Email outages") -------
+    # -- Mail circuit breaker, provider send rate (README "Mail server outages", "Provider
+    #    send rate") ------------------------------------------------------------------------
     mail_breaker: bool = Field(
         default=True,
         description="Hold email while the mail server is down (circuit breaker) instead of "
@@ -439,7 +440,7 @@ class Settings(BaseSettings):
         default=5_000,
         ge=0,
         description="After a successful probe, how long non-critical email stays held while "
-        "critical email goes first, ms (the first delivery ends it earlier).",
+        "critical email goes first, ms; the first delivery after it closes the breaker.",
     )
     mail_breaker_refresh_ms: int = Field(
         default=1_000,

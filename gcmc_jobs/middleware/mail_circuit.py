@@ -100,7 +100,7 @@ class MailCircuit(Middleware):
       critical_hold_ms: the same for the critical queues (1,000): password resets are back
         first once the server answers.
       half_open_ms: after a successful probe, how long non-critical email stays held while
-        critical email goes first (5,000); the first delivery closes the breaker earlier.
+        critical email goes first (5,000); the first delivery after it closes the breaker.
       refresh_ms: how long a process trusts its cached copy of the state (1,000).
       queues: the queues it guards (both email queues); critical_queues: those let through
         first (``gcmc_email_critical``).
