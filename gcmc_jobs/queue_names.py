@@ -6,7 +6,16 @@ worker for one of them alone (``dramatiq gcmc_jobs.worker -Q gcmc_email_critical
 
 from __future__ import annotations
 
-__all__ = ["ALL", "COMPLIANCE", "EMAIL", "EMAIL_CRITICAL", "SCHEDULED", "SCHEDULER", "SMS"]
+__all__ = [
+    "ALL",
+    "COMPLIANCE",
+    "EMAIL",
+    "EMAIL_CRITICAL",
+    "REPORTS",
+    "SCHEDULED",
+    "SCHEDULER",
+    "SMS",
+]
 
 #: Per-tenant compliance refreshes.
 COMPLIANCE = "gcmc_compliance"
@@ -21,4 +30,7 @@ SCHEDULED = "gcmc_scheduled"
 #: The scheduler's own short periodic tick.
 SCHEDULER = "gcmc_scheduler"
 
-ALL = (EMAIL_CRITICAL, SCHEDULER, COMPLIANCE, SCHEDULED, EMAIL, SMS)
+#: The steps of the monthly compliance report chain (aggregate, render, email, record).
+REPORTS = "gcmc_reports"
+
+ALL = (EMAIL_CRITICAL, SCHEDULER, COMPLIANCE, SCHEDULED, EMAIL, SMS, REPORTS)

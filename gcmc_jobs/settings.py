@@ -134,6 +134,8 @@ DEFAULT_JOB_TIMES: dict[str, time] = {
     "filing_reminder_emails": time(8, 0),
     "filing_reminders": time(9, 0),
     "retention": time(3, 30),
+    # Works on the tenant's first local day of each month only (the month before's report).
+    "monthly_report": time(6, 0),
 }
 
 

@@ -15,6 +15,7 @@ from periodiq import cron
 
 from gcmc_jobs import queue_names as queues
 from gcmc_jobs.actors.email import email_message
+from gcmc_jobs.actors.reports import report_starter
 from gcmc_jobs.actors.sms import sms_message
 from gcmc_jobs.brokers import actor
 from gcmc_jobs.db.tables import Id
@@ -125,6 +126,7 @@ def run_daily_job(
         force=force,
         send_digests=digests_of(runtime),
         settings=runtime.settings,
+        start_report=report_starter(runtime),
     )
     if result.claim is Claim.RUNNING_ELSEWHERE:
         raise RunInProgress(f"{job} for tenant {tenant_id} on {local_date} is running elsewhere")

@@ -186,6 +186,7 @@ def run_command(
         TimeElapsedColumn,
     )
 
+    from gcmc_jobs.actors.reports import report_starter
     from gcmc_jobs.actors.schedule import digests_of
     from gcmc_jobs.scheduling.jobs import check_job, import_host_modules
     from gcmc_jobs.scheduling.runner import run_for_tenant
@@ -221,6 +222,7 @@ def run_command(
                         force=force,
                         send_digests=send,
                         settings=runtime.settings,
+                        start_report=report_starter(runtime),
                     )
                 )
                 progress.advance(task)
@@ -267,6 +269,7 @@ def tick_command(
     # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from dramatiq.brokers.stub import StubBroker
 
+    from gcmc_jobs.actors.reports import report_starter
     from gcmc_jobs.actors.schedule import digests_of, tick_now
     from gcmc_jobs.db.engine import session_scope
     from gcmc_jobs.scheduling.due_runs import scan_due_runs
@@ -304,6 +307,7 @@ def tick_command(
                 scheduled_for=run.scheduled_for,
                 send_digests=send,
                 settings=runtime.settings,
+                start_report=report_starter(runtime),
             )
             for run in scan.runs
         ]

@@ -113,6 +113,9 @@ OWN_TABLES: tuple[str, ...] = (
     "email_events",
     "email_suppression_changes",
     "import_keys",
+    "compliance_snapshots",
+    "reports",
+    "report_files",
 )
 
 #: The platform's enums, with their logical values.

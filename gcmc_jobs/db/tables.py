@@ -41,7 +41,10 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -202,6 +205,9 @@ class Tables:
     email_events: Table
     email_suppression_changes: Table
     import_keys: Table
+    compliance_snapshots: Table
+    reports: Table
+    report_files: Table
     extra_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def table(self, logical: str) -> Table:
@@ -682,6 +688,7 @@ class _Builder:
             "outbox_messages": outbox_messages,
             "scheduled_tenants": scheduled_tenants,
             **self.build_sms(tenants),
+            **self.build_reporting(tenants),
             "import_keys": self.build_import_keys(),
         }
 
@@ -788,6 +795,70 @@ class _Builder:
             Column("changed_at", tz, nullable=False),
         )
         return events, changes
+
+    def build_reporting(self, tenants: Table) -> dict[str, Table]:
+        """The tables of compliance snapshots and monthly reports (issue 15, items 1-2)."""
+        tz = DateTime(timezone=True)
+        # One row per tenant and local day, written by each compliance refresh in its
+        # transaction (gcmc_jobs.services.snapshots): the trends read it, never the history.
+        compliance_snapshots = self.own_table(
+            "compliance_snapshots",
+            Column("tenant_id", self.id_type(), *self.tenant_ref(tenants, "CASCADE")),
+            Column("day", Date, nullable=False),
+            Column("clients", Integer, nullable=False),
+            Column("low", Integer, nullable=False),
+            Column("medium", Integer, nullable=False),
+            Column("high", Integer, nullable=False),
+            Column("average_score", Numeric(5, 2, asdecimal=False), nullable=False),
+            Column("missing_count", Integer, nullable=False),
+            Column("expired_count", Integer, nullable=False),
+            Column("expiring_count", Integer, nullable=False),
+            Column("overdue_count", Integer, nullable=False),
+            Column("computed_at", tz, nullable=False),
+            PrimaryKeyConstraint("tenant_id", "day"),
+        )
+        # One row per tenant and month: the report chain's state and its record
+        # (gcmc_jobs.services.reports); the files between the steps are report_files rows.
+        reports = self.own_table(
+            "reports",
+            Column("id", BigId, primary_key=True, autoincrement=True),
+            Column(
+                "tenant_id",
+                self.id_type(),
+                *self.tenant_ref(tenants, "CASCADE"),
+                nullable=False,
+            ),
+            Column("period", Date, nullable=False),
+            Column("status", String(16), nullable=False),
+            Column("data", Json, nullable=False),
+            Column("files", Json, nullable=False, default=list),
+            Column("recipients", Json, nullable=False, default=list),
+            Column("requested_at", tz, nullable=False),
+            Column("aggregated_at", tz),
+            Column("rendered_at", tz),
+            Column("emailed_at", tz),
+            Column("completed_at", tz),
+            UniqueConstraint("tenant_id", "period"),
+        )
+        report_files = self.own_table(
+            "report_files",
+            Column(
+                "report_id",
+                BigId,
+                ForeignKey(reports.c.id, ondelete="CASCADE"),
+                primary_key=True,
+            ),
+            Column("name", String(200), primary_key=True),
+            Column("content_type", String(100), nullable=False),
+            Column("size", Integer, nullable=False),
+            Column("sha256", String(64), nullable=False),
+            Column("content", LargeBinary, nullable=False),
+        )
+        return {
+            "compliance_snapshots": compliance_snapshots,
+            "reports": reports,
+            "report_files": report_files,
+        }
 
 
 # -- which tables an engine's database has ---------------------------------------------------

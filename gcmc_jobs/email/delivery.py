@@ -16,6 +16,7 @@ guarantee is *never twice once recorded*, at-least-once before.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,7 +24,7 @@ from sqlalchemy import Connection, Engine
 
 from gcmc_jobs.db.enums import EmailEventKind
 from gcmc_jobs.email.kinds import EmailPayload
-from gcmc_jobs.email.mime import build_mime
+from gcmc_jobs.email.mime import Attachment, build_mime
 from gcmc_jobs.email.registry import get_kind
 from gcmc_jobs.email.rendering import render
 from gcmc_jobs.email.transports.base import Transport
@@ -70,6 +71,7 @@ def deliver(
     tenant_id: int | str | None = None,
     templates_dir: str | None = None,
     final_attempt: bool = True,
+    attachments: Sequence[Attachment] = (),
 ) -> Delivery:
     """Send ``payload`` as ``kind`` to ``to`` unless ``dedup_key`` was already sent.
 
@@ -93,7 +95,9 @@ def deliver(
             email_log.mark_failed(connection, dedup_key, f"{type(exc).__name__}: {exc}")
         raise
     # Built before the transaction: the row lock is held for the send alone.
-    message = build_mime(rendered, to=to, sender=sender, dedup_key=dedup_key)
+    message = build_mime(
+        rendered, to=to, sender=sender, dedup_key=dedup_key, attachments=attachments
+    )
     with engine.connect() as connection:
         transaction = connection.begin()
         try:

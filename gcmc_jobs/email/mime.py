@@ -1,8 +1,11 @@
-"""Building the MIME message of a rendered email: multipart/alternative, text then HTML."""
+"""Building the MIME message of a rendered email: multipart/alternative, text then HTML,
+inside a multipart/mixed with the attachments when there are any."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -12,9 +15,22 @@ from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from gcmc_jobs.email.addresses import envelope_address
 from gcmc_jobs.email.rendering import RenderedEmail
 
-__all__ = ["build_mime", "envelope", "message_id_for", "needs_utf8", "to_bytes"]
+__all__ = ["Attachment", "build_mime", "envelope", "message_id_for", "needs_utf8", "to_bytes"]
 
 _SMTPUTF8 = SMTP.clone(utf8=True)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file attached to an email: its name (as the recipient sees it), MIME type
+    (``application/pdf``) and bytes."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+    def __repr__(self) -> str:  # the bytes are not worth printing
+        return f"Attachment({self.filename!r}, {self.content_type!r}, {len(self.content)} bytes)"
 
 
 def build_mime(
@@ -24,6 +40,7 @@ def build_mime(
     sender: str,
     dedup_key: str | None = None,
     now: datetime | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> EmailMessage:
     """A ``multipart/alternative`` message (plain text first, HTML preferred) with a fresh
     ``Message-ID`` on the sender's domain (derived from ``dedup_key`` when given: see
@@ -32,6 +49,9 @@ def build_mime(
     Header values are set through :mod:`email`'s header registry, which refuses CR/LF: a
     second guard behind the payload validation. ``X-GCMC-Kind`` names the kind and
     ``X-GCMC-Dedup-Key`` the logical email, for support and bounce processing.
+
+    With ``attachments`` the message becomes ``multipart/mixed``: the alternative parts
+    first, then each file base64-encoded with ``Content-Disposition: attachment``.
     """
     domain = parseaddr(sender)[1].rpartition("@")[2] or "gcmc-jobs.invalid"
     message = EmailMessage()
@@ -49,6 +69,14 @@ def build_mime(
         message["X-GCMC-Dedup-Key"] = dedup_key
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(
+            attachment.content,
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            filename=attachment.filename,
+        )
     return message
 
 

@@ -18,6 +18,8 @@ job                                default  what it does (DOMAIN.md)
                                             (and an SMS to those who opted in to it)
 ``filing_reminders``               09:00    in-app: open filings due within 7 days, or late
 ``retention``                      03:30    deletes the tenant's expired rows, in batches
+``monthly_report``                 06:00    on the first local day of a month: start the
+                                            report chain for the month before
 =================================  =======  ==============================================
 
 A host application registers its own tenant-local daily jobs next to these
@@ -41,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.errors import ConfigurationError, UnknownJob
-from gcmc_jobs.services import compliance, digests, notifications, retention
+from gcmc_jobs.services import compliance, digests, notifications, reports, retention
 from gcmc_jobs.services.recipients import Channel
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES, Settings
 
@@ -51,6 +53,7 @@ __all__ = [
     "DigestSender",
     "JobContext",
     "JobFunction",
+    "ReportStarter",
     "SentDigests",
     "check_job",
     "daily_job",
@@ -72,6 +75,10 @@ class SentDigests:
 
 #: Enqueues digest emails (in bulk) and says how many went out; the runner provides one.
 DigestSender = Callable[[Sequence[digests.Digest]], SentDigests]
+#: Starts the report chain of a tenant for a month (its first day); False when that report's
+#: chain is already pending. The actors layer provides one
+#: (:func:`gcmc_jobs.actors.reports.report_starter`).
+ReportStarter = Callable[[Id, date], bool]
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,8 @@ class JobContext:
     send_digests: DigestSender
     #: The process's settings, when the caller has them (the retention job's periods).
     settings: Settings | None = None
+    #: None for compute-only runs: the monthly report job then starts nothing.
+    start_report: ReportStarter | None = None
 
 
 def _retention(ctx: JobContext) -> dict[str, Any]:
@@ -146,6 +155,21 @@ def _emails(
     return job
 
 
+def _monthly_report(ctx: JobContext) -> dict[str, Any]:
+    """On the tenant's first local day of a month, start the report chain for the month
+    before (unless that report is already completed); on other days, nothing."""
+    if ctx.today.day != 1:
+        return {"reports_started": 0}
+    period = reports.previous_period(ctx.today)
+    stats: dict[str, Any] = {"period": reports.month_label(period), "reports_started": 0}
+    existing = reports.find_report(ctx.session, ctx.tenant_id, period)
+    if existing is not None and existing.status == "completed":
+        return {**stats, "already_completed": 1}
+    if ctx.start_report is not None and ctx.start_report(ctx.tenant_id, period):
+        stats["reports_started"] = 1
+    return stats
+
+
 #: What a daily job is: a function of its context returning its counts (``job_runs.stats``).
 JobFunction = Callable[[JobContext], dict[str, Any]]
 
@@ -158,6 +182,7 @@ JOBS: dict[str, JobFunction] = {
     "filing_reminder_emails": _emails(digests.filing_reminder_digests),
     "filing_reminders": _notifications(notifications.notify_filing_reminders),
     "retention": _retention,
+    "monthly_report": _monthly_report,
 }
 #: The package's own daily jobs.
 JOB_NAMES: tuple[str, ...] = tuple(DEFAULT_JOB_TIMES)

@@ -25,7 +25,14 @@ from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.tables import Id
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.scheduling import ledger
-from gcmc_jobs.scheduling.jobs import JOBS, DigestSender, JobContext, SentDigests, check_job
+from gcmc_jobs.scheduling.jobs import (
+    JOBS,
+    DigestSender,
+    JobContext,
+    ReportStarter,
+    SentDigests,
+    check_job,
+)
 from gcmc_jobs.services.tenancy import local_today, utcnow
 from gcmc_jobs.settings import Settings
 
@@ -66,12 +73,15 @@ def run_for_tenant(
     force: bool = False,
     send_digests: DigestSender = discard_digests,
     settings: Settings | None = None,
+    start_report: ReportStarter | None = None,
 ) -> RunResult:
     """Run ``job`` for ``tenant_id`` on ``local_date`` (default: the tenant's today at
     ``now``, default now) unless the ledger says it already ran; ``force`` re-runs a
     succeeded run. ``settings`` reach the job (:attr:`JobContext.settings`; the retention
     job's periods). Raises :class:`~gcmc_jobs.errors.UnknownJob` or
-    :class:`~gcmc_jobs.errors.InvalidPayload` (no such tenant) before touching anything."""
+    :class:`~gcmc_jobs.errors.InvalidPayload` (no such tenant) before touching anything.
+    ``start_report`` starts the monthly report chain (the ``monthly_report`` job); without
+    one that job starts nothing."""
     check_job(job)
     now = now or utcnow()
     with session_scope(engine) as session:
@@ -88,7 +98,15 @@ def run_for_tenant(
     started = _time.perf_counter()
     try:
         with session_scope(engine) as session:
-            ctx = JobContext(session, tenant_id, day, now, send_digests, settings)
+            ctx = JobContext(
+                session,
+                tenant_id,
+                day,
+                now,
+                send_digests,
+                settings=settings,
+                start_report=start_report,
+            )
             stats = {"tenants": 1, **JOBS[job](ctx)}
             stats["duration_ms"] = round((_time.perf_counter() - started) * 1000, 3)
             ledger.succeed(session, job, tenant_id, day, now=_finished(now, started), stats=stats)

@@ -13,7 +13,9 @@ For each active client of the tenant, with "today" the tenant's local date (DOMA
 The whole tenant is computed and upserted by a single ``INSERT … SELECT … GROUP BY … ON
 CONFLICT DO UPDATE``, so the number of statements does not grow with the number of clients
 (the audited loop made 4 per client) and the refresh is atomic: it either rewrites every
-score of the tenant or none. Inactive clients keep their last score.
+score of the tenant or none. Inactive clients keep their last score. In the same
+transaction, :func:`~gcmc_jobs.services.snapshots.record_snapshot` then writes the tenant's
+daily snapshot (one more statement).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from gcmc_jobs.db.enums import (
 )
 from gcmc_jobs.db.tables import Id, Tables, tables_of
 from gcmc_jobs.errors import ConfigurationError
+from gcmc_jobs.services.snapshots import record_snapshot
 from gcmc_jobs.services.tenancy import local_today, utcnow
 
 __all__ = ["EXPIRING_WITHIN_DAYS", "RefreshResult", "level_for", "refresh_tenant", "score_for"]
@@ -238,8 +241,9 @@ def refresh_tenant(
     """Recompute and store the scores of every active client of one tenant.
 
     ``today`` defaults to the tenant's local date at ``now`` (default: this instant). Runs
-    in the caller's transaction: two statements when ``today`` is not given (the tenant's
-    timezone, then the upsert), one when it is, whatever the number of clients.
+    in the caller's transaction: three statements when ``today`` is not given (the tenant's
+    timezone, the upsert, the day's snapshot), two when it is, whatever the number of
+    clients.
     """
     now = now or utcnow()
     if today is None:
@@ -260,4 +264,8 @@ def refresh_tenant(
         },
         execution_options={"preserve_rowcount": True},
     )
-    return RefreshResult(tenant_id=tenant_id, today=today, clients=int(result.rowcount or 0))
+    clients = int(result.rowcount or 0)
+    # A separate step, after the scores: the tenant's daily snapshot, from the scores just
+    # written, in the same transaction (gcmc_jobs.services.snapshots).
+    record_snapshot(connection, t, tenant_id, day=today, now=now)
+    return RefreshResult(tenant_id=tenant_id, today=today, clients=clients)

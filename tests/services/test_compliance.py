@@ -78,7 +78,7 @@ def test_statements_do_not_grow_with_clients(preset_session: Session, preset_db:
         per_large = len(statements) - per_small
     finally:
         event.remove(preset_db, "before_cursor_execute", count)
-    assert per_small == per_large == 2
+    assert per_small == per_large == 3  # timezone, scores, snapshot
 
 
 # -- Property: every stored score equals a plain-Python computation of DOMAIN.md -------------
