@@ -44,6 +44,7 @@ from gcmc_jobs.cli import mail_circuit as _mail_circuit  # noqa: F401
 from gcmc_jobs.cli import messages as _messages  # noqa: F401
 from gcmc_jobs.cli import ops as _ops  # noqa: F401
 from gcmc_jobs.cli import outbox as _outbox  # noqa: F401
+from gcmc_jobs.cli import reports as _reports  # noqa: F401
 from gcmc_jobs.cli import retention as _retention  # noqa: F401
 from gcmc_jobs.cli import schedule as _schedule  # noqa: F401
 from gcmc_jobs.cli import seed as _seed  # noqa: F401

@@ -54,6 +54,7 @@ from gcmc_jobs.http.routes import (
     messages,
     metrics,
     queues,
+    reports,
     sms,
     suppressions,
     transfer,
@@ -75,8 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="gcmc-jobs admin API",
         version="1",
-        description="Queues, pauses, dead letters, daily-job runs, schedules and message "
-        "statuses of gcmc-jobs. "
+        description="Queues, pauses, dead letters, daily-job runs, schedules, message "
+        "statuses and monthly compliance reports of gcmc-jobs. "
         "Every /api and /metrics call needs `Authorization: Bearer <GCMC_JOBS_ADMIN_TOKEN>`.",
     )
     app.state.settings = settings
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sms,
         suppressions,
         transfer,
+        reports,
     ):
         api.include_router(resource.router)
     api.include_router(mail_circuit_routes.router)

@@ -304,3 +304,41 @@ class PromoteBody(BaseModel):
     message_id: str
     status: Literal["promoted", "would_promote", "not_delayed", "not_found"]
     actor: str | None
+
+
+class ReportRequest(BaseModel):
+    tenant_id: PlatformId = Field(description="The tenant (an integer or a text id).")
+    period: str = Field(
+        pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        description="The month, YYYY-MM (it must have begun in the tenant's timezone).",
+    )
+    force: bool = Field(
+        default=False, description="Make and mail the report again even if it was completed."
+    )
+
+
+class ReportBody(BaseModel):
+    """A monthly compliance report's record: where its chain is, its files, its recipients."""
+
+    id: int
+    tenant_id: int | str
+    period: str
+    status: Literal["aggregated", "rendered", "emailed", "completed"]
+    files: list[dict[str, Any]] = Field(description="name, content_type, size, sha256")
+    recipients: list[dict[str, Any]] = Field(description="user_id, name, email, outcome")
+    requested_at: datetime
+    aggregated_at: datetime | None
+    rendered_at: datetime | None
+    emailed_at: datetime | None
+    completed_at: datetime | None
+
+
+class ReportRequestBody(BaseModel):
+    status: Literal["requested", "pending", "already_completed"] = Field(
+        description="requested: the chain was enqueued; pending: it already is; "
+        "already_completed: the report exists (send force=true to make it again)"
+    )
+    tenant_id: int | str
+    period: str
+    message_id: str | None = Field(description="The chain's first message, when requested.")
+    report: ReportBody | None = None
