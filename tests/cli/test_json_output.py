@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from gcmc_jobs.cli import app
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.models import Role
 from gcmc_jobs.middleware import DeadLetterRecord, RedisStatusStore, SqlDeadLetterStore
+from gcmc_jobs.services import reports
 from tests import factories as f
 
 #: The commands that list things: each must offer ``--json``.
@@ -46,6 +47,7 @@ ARGUMENTS: dict[str, list[str]] = {
     "messages list": ["gcmc_compliance"],
     "messages promote": ["gcmc_compliance", "--all"],
     "messages show": ["gcmc_compliance", "msg-1"],
+    "report": ["1", "--period", "2026-05"],
     "status": ["msg-1"],
     "bounces ingest": [os.devnull],  # an empty mbox
     "suppressions import": [os.devnull],  # an empty CSV
@@ -91,11 +93,12 @@ def env(
 
 def _fill(engine: Engine) -> None:
     """One tenant, one run in the ledger, one dead letter, one message status, one
-    suppression."""
+    suppression, one report."""
     with session_scope(engine) as session:
         tenant = f.tenant(session, "Acme CPA")
         owner = f.member(session, tenant, Role.OWNER)
         f.client(session, tenant)
+        reports.aggregate(session, tenant.id, date(2026, 5, 1), now=datetime.now(UTC))
     # an SMS opt-in and a suppressed number
     for words in (
         ["sms", "opt-in", str(tenant.id), str(owner.id), "+14155552671"],

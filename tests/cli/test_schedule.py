@@ -107,13 +107,13 @@ def test_bad_input_gets_a_clear_error(world: dict[str, int]) -> None:
 
 
 def test_tick_runs_what_is_due_at_the_given_instant(world: dict[str, int]) -> None:
-    # 22:30 UTC is 07:30 the next day in Tokyo: its 02:00, 03:30 (retention) and 07:00 jobs
-    # are due there (each at most 29 minutes into the spread window), and every job (6) of the
-    # UTC tenant is due.
+    # 22:30 UTC is 07:30 the next day in Tokyo: its 02:00, 03:30 (retention), 06:00 (monthly
+    # report) and 07:00 jobs are due there (each at most 29 minutes into the spread window),
+    # and every job (7) of the UTC tenant is due.
     day = utcnow().date()
     code, output = _invoke("tick", "--now", f"{day.isoformat()}T22:30:00")
     assert code == 0, output
-    assert "9 due" in output
+    assert "11 due" in output
     code, output = _invoke("tick", "--now", f"{day.isoformat()}T22:35:00+00:00")
     assert "0 due" in output
 
