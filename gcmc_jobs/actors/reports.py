@@ -48,6 +48,7 @@ from gcmc_jobs.email.registry import validate_payload
 from gcmc_jobs.errors import DuplicateMessage, PermanentError
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.runtime import Runtime, current
+from gcmc_jobs.scheduling.jobs import ReportStarter
 from gcmc_jobs.services import report_documents, reports
 from gcmc_jobs.services.tenancy import utcnow
 
@@ -238,7 +239,7 @@ def start_report(tenant_id: Id, period: date, *, force: bool = False) -> str | N
     return message_id
 
 
-def report_starter(runtime: Runtime) -> Any:
+def report_starter(runtime: Runtime) -> ReportStarter:
     """The :data:`~gcmc_jobs.scheduling.jobs.ReportStarter` of the monthly job: starts the
     chain on the actors' broker (``runtime``'s)."""
 

@@ -29,7 +29,7 @@ What the report holds (DOMAIN.md, "Events and reports"):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -460,8 +460,6 @@ def store_files(
 
 
 def _replace(state: ReportState, **changes: Any) -> ReportState:
-    from dataclasses import replace
-
     return replace(state, **changes)
 
 
