@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from gcmc_jobs.db.models import DocumentStatus
 from gcmc_jobs.db.tables import tables_of
 from gcmc_jobs.services.compliance import refresh_tenant
+from gcmc_jobs.services.snapshots import SNAPSHOT_COLUMNS
 from tests import factories as f
 from tests.support.statements import recorded_statements
 
@@ -52,18 +53,22 @@ def test_a_refresh_records_the_tenants_day_once_and_replaces_it(preset_session: 
     assert (row["missing_count"], row["expired_count"]) == (6, 5)
     assert (row["expiring_count"], row["overdue_count"]) == (1, 5)
 
-    # And a later day adds a row; a tenant with no active client gets a row of zeros
+    # And a later day adds a row; the other tenant's is its own; a tenant with no active
+    # client gets a row of zeros
+    empty = f.tenant(preset_session, "Empty")
     refresh_tenant(preset_session, t.id, today=TODAY + timedelta(days=1))
     refresh_tenant(preset_session, other.id, today=TODAY)
-    f.client(preset_session, other)  # no score yet: not counted until refreshed
-    rows = _snapshots(preset_session)
-    assert [(r["tenant_id"], r["day"]) for r in rows] == [
+    refresh_tenant(preset_session, empty.id, today=TODAY)
+    rows = {(r["tenant_id"], r["day"]): r for r in _snapshots(preset_session)}
+    assert set(rows) == {
         (t.id, TODAY),
         (t.id, TODAY + timedelta(days=1)),
         (other.id, TODAY),
-    ]
-    assert rows[2]["clients"] == 1
-    assert rows[2]["average_score"] == 100
+        (empty.id, TODAY),
+    }
+    assert (rows[other.id, TODAY]["clients"], rows[other.id, TODAY]["average_score"]) == (1, 100)
+    zeros = rows[empty.id, TODAY]
+    assert [zeros[name] for name in SNAPSHOT_COLUMNS] == [0] * len(SNAPSHOT_COLUMNS)
 
 
 def test_a_refresh_that_fails_leaves_no_snapshot(preset_session: Session) -> None:
