@@ -184,7 +184,7 @@ class Recipient:
 def aggregate(session: Session, tenant_id: Id, period: date, *, now: datetime) -> ReportState:
     """Compute the report of ``tenant_id`` for the month of ``period`` and store it
     (``reports`` upserted on (tenant, period), status ``aggregated``; files and recipients of
-    an earlier run of the same report are cleared). Five statements whatever the size of the
+    an earlier run of the same report are cleared). Six statements whatever the size of the
     tenant. Raises :class:`InvalidPayload` for an unknown tenant."""
     t = tables_of(session)
     period = period.replace(day=1)
