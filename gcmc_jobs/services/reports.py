@@ -454,9 +454,18 @@ def store_files(
     session.execute(
         update(t.reports)
         .where(t.reports.c.id == state.id)
-        .values(status="rendered", files=described, rendered_at=now, emailed_at=None)
+        .values(
+            status="rendered", files=described, rendered_at=now, emailed_at=None, completed_at=None
+        )
     )
-    return _replace(state, status="rendered", files=described, rendered_at=now)
+    return _replace(
+        state,
+        status="rendered",
+        files=described,
+        rendered_at=now,
+        emailed_at=None,
+        completed_at=None,
+    )
 
 
 def _replace(state: ReportState, **changes: Any) -> ReportState:
@@ -506,9 +515,11 @@ def record_recipients(
     session.execute(
         update(reports)
         .where(reports.c.id == state.id)
-        .values(status="emailed", recipients=recipients, emailed_at=now)
+        .values(status="emailed", recipients=recipients, emailed_at=now, completed_at=None)
     )
-    return _replace(state, status="emailed", recipients=recipients, emailed_at=now)
+    return _replace(
+        state, status="emailed", recipients=recipients, emailed_at=now, completed_at=None
+    )
 
 
 # -- step 4: the record ------------------------------------------------------------------------
