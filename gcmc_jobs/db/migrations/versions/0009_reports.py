@@ -11,7 +11,7 @@ With the platform's tables external (:mod:`gcmc_jobs.db.migrate`), in the scope'
 their ``tenant_id`` of the mapping's id type and without a foreign key to the tenants.
 
 Revision ID: 0009
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-02
 """
 
@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 from gcmc_jobs.db.migrate import migration_scope
 
 revision = "0009"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
