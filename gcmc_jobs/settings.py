@@ -599,6 +599,44 @@ class Settings(BaseSettings):
         "(15 minutes by default).",
     )
 
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Deliver webhooks to private, loopback and link-local addresses too "
+        "(checked on the resolved address at connect time); off in production.",
+    )
+    webhook_connect_timeout_ms: int = Field(
+        default=5_000, ge=1, description="Webhook delivery: connect timeout, ms."
+    )
+    webhook_read_timeout_ms: int = Field(
+        default=15_000,
+        ge=1,
+        description="Webhook delivery: timeout of each read of the response, ms.",
+    )
+    webhook_max_response_bytes: int = Field(
+        default=65_536,
+        ge=0,
+        description="Webhook delivery: at most this many bytes of a response body are read "
+        "(the first 1,024 are kept in the attempt's record).",
+    )
+    webhook_retry_window_ms: int = Field(
+        default=259_200_000,
+        ge=0,
+        description="Webhook delivery: how long a failing delivery is retried with "
+        "exponential backoff before the endpoint is disabled, ms (3 days by default).",
+    )
+    webhook_retry_base_ms: int = Field(
+        default=5_000,
+        ge=1,
+        description="Webhook delivery: the first retry's delay, ms; each next one is 4 times "
+        "longer, capped at 12 hours.",
+    )
+    webhook_pool_maxsize: int = Field(
+        default=4,
+        ge=1,
+        description="Webhook delivery: kept-alive connections per destination host and worker "
+        "process.",
+    )
+
     @field_validator(
         "host_modules",
         "alert_emails",

@@ -116,6 +116,10 @@ OWN_TABLES: tuple[str, ...] = (
     "compliance_snapshots",
     "reports",
     "report_files",
+    "webhook_endpoints",
+    "webhook_events",
+    "webhook_deliveries",
+    "webhook_attempts",
 )
 
 #: The platform's enums, with their logical values.

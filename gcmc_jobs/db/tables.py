@@ -37,6 +37,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -208,6 +209,10 @@ class Tables:
     compliance_snapshots: Table
     reports: Table
     report_files: Table
+    webhook_endpoints: Table
+    webhook_events: Table
+    webhook_deliveries: Table
+    webhook_attempts: Table
     extra_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def table(self, logical: str) -> Table:
@@ -690,6 +695,7 @@ class _Builder:
             **self.build_sms(tenants),
             **self.build_reporting(tenants),
             "import_keys": self.build_import_keys(),
+            **self.build_webhooks(tenants),
         }
 
     def build_import_keys(self) -> Table:
@@ -858,6 +864,108 @@ class _Builder:
             "compliance_snapshots": compliance_snapshots,
             "reports": reports,
             "report_files": report_files,
+        }
+
+
+    def build_webhooks(self, tenants: Table) -> dict[str, Table]:
+        """The outbound webhooks' tables (:mod:`gcmc_jobs.services.webhooks`): a tenant's
+        endpoints, the events (an outbox written in the transaction of the change), one
+        delivery per (event, endpoint) and every attempt of it."""
+        tz = DateTime(timezone=True)
+        endpoints = self.own_table(
+            "webhook_endpoints",
+            Column("id", BigId, primary_key=True, autoincrement=True),
+            Column(
+                "tenant_id",
+                self.id_type(),
+                *self.tenant_ref(tenants, "CASCADE"),
+                nullable=False,
+                index=True,
+            ),
+            Column("url", String(2000), nullable=False),
+            # whsec_<base64>: the signing key, shown once when the endpoint is added.
+            Column("secret", String(200), nullable=False),
+            # Space-separated event types, or "*" for every type.
+            Column("event_types", Text, nullable=False),
+            Column("description", String(200)),
+            Column("enabled", Boolean, nullable=False, default=True, server_default=true()),
+            Column("disabled_reason", Text),
+            Column("created_at", tz, server_default=func.current_timestamp(), nullable=False),
+            Column("disabled_at", tz),
+        )
+        events = self.own_table(
+            "webhook_events",
+            Column("id", BigId, primary_key=True, autoincrement=True),
+            # The Standard Webhooks ``webhook-id``: the same on every retry and replay.
+            Column("event_id", String(64), nullable=False, unique=True),
+            Column(
+                "tenant_id", self.id_type(), *self.tenant_ref(tenants, "CASCADE"), nullable=False
+            ),
+            Column("event_type", String(64), nullable=False),
+            Column("subject_type", String(64)),
+            Column("subject_id", String(64)),
+            # The tenant's local date the event belongs to (the digest reads a day's events).
+            Column("local_date", Date),
+            # Names the logical event: the same change emitted twice is one event.
+            Column("dedup_key", String(255), nullable=False, unique=True),
+            Column("payload", Json, nullable=False),
+            Column("created_at", tz, server_default=func.current_timestamp(), nullable=False),
+            # When the dispatcher made its deliveries (null: not yet).
+            Column("fanned_out_at", tz),
+        )
+        Index("ix_webhook_events_pending", events.c.fanned_out_at, events.c.id)
+        Index(
+            "ix_webhook_events_tenant_type_date",
+            events.c.tenant_id,
+            events.c.event_type,
+            events.c.local_date,
+        )
+        deliveries = self.own_table(
+            "webhook_deliveries",
+            Column("id", BigId, primary_key=True, autoincrement=True),
+            Column("event_id", BigId, ForeignKey(events.c.id, ondelete="CASCADE"), nullable=False),
+            Column(
+                "endpoint_id",
+                BigId,
+                ForeignKey(endpoints.c.id, ondelete="CASCADE"),
+                nullable=False,
+                index=True,
+            ),
+            Column("tenant_id", self.id_type(), nullable=False),
+            # pending | sending | succeeded | failed (for good) | cancelled (endpoint disabled)
+            Column("status", String(16), nullable=False),
+            Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+            Column("next_attempt_at", tz),
+            Column("first_attempt_at", tz),
+            Column("last_attempt_at", tz),
+            Column("last_status_code", Integer),
+            Column("last_error", Text),
+            Column("created_at", tz, server_default=func.current_timestamp(), nullable=False),
+            UniqueConstraint("event_id", "endpoint_id"),
+        )
+        Index("ix_webhook_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
+        attempts = self.own_table(
+            "webhook_attempts",
+            Column("id", BigId, primary_key=True, autoincrement=True),
+            Column(
+                "delivery_id",
+                BigId,
+                ForeignKey(deliveries.c.id, ondelete="CASCADE"),
+                nullable=False,
+                index=True,
+            ),
+            Column("attempted_at", tz, nullable=False),
+            Column("status_code", Integer),
+            Column("latency_ms", Float, nullable=False),
+            # The first bytes of the response body (1,024 at most), decoded leniently.
+            Column("response_body", Text),
+            Column("error", Text),
+        )
+        return {
+            "webhook_endpoints": endpoints,
+            "webhook_events": events,
+            "webhook_deliveries": deliveries,
+            "webhook_attempts": attempts,
         }
 
 

@@ -49,6 +49,7 @@ from gcmc_jobs.db.enums import (
 )
 from gcmc_jobs.db.tables import Id, Tables, tables_of
 from gcmc_jobs.errors import ConfigurationError
+from gcmc_jobs.services import level_changes
 from gcmc_jobs.services.snapshots import record_snapshot
 from gcmc_jobs.services.tenancy import local_today, utcnow
 
@@ -81,6 +82,9 @@ class RefreshResult:
     tenant_id: Id
     today: date
     clients: int
+    #: Clients whose risk level changed (``compliance.level_changed`` events written);
+    #: 0 when detection was off.
+    level_changes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, as an actor returns and ``job_runs.stats`` stores it."""
@@ -237,6 +241,7 @@ def refresh_tenant(
     *,
     today: date | None = None,
     now: datetime | None = None,
+    detect_level_changes: bool = True,
 ) -> RefreshResult:
     """Recompute and store the scores of every active client of one tenant.
 
@@ -244,6 +249,11 @@ def refresh_tenant(
     in the caller's transaction: three statements when ``today`` is not given (the tenant's
     timezone, the upsert, the day's snapshot), two when it is, whatever the number of
     clients.
+
+    ``detect_level_changes`` (default on): the same upsert statement also writes a
+    ``compliance.level_changed`` event for each client whose level changed
+    (:mod:`gcmc_jobs.services.level_changes`); when some did, one more statement notifies
+    their compliance-alert recipients in-app.
     """
     now = now or utcnow()
     if today is None:
@@ -253,19 +263,56 @@ def refresh_tenant(
     # parameter dictionary on an INSERT for a bulk insert.
     connection = session.connection()
     t = tables_of(session)
-    result: CursorResult[Any] = connection.execute(
-        _upsert_statement(connection.dialect.name, t),
-        {
-            "tenant_id": tenant_id,
-            "today": today,
-            "expiring_until": today + timedelta(days=EXPIRING_WITHIN_DAYS),
-            # Naive UTC on Prisma's timestamps without time zone (Tables.instant).
-            "now": t.instant(now),
-        },
-        execution_options={"preserve_rowcount": True},
-    )
-    clients = int(result.rowcount or 0)
+    parameters = {
+        "tenant_id": tenant_id,
+        "today": today,
+        "expiring_until": today + timedelta(days=EXPIRING_WITHIN_DAYS),
+        # Naive UTC on Prisma's timestamps without time zone (Tables.instant).
+        "now": t.instant(now),
+    }
+    upsert = _upsert_statement(connection.dialect.name, t)
+    changes = 0
+    if detect_level_changes:
+        clients, changes = _upsert_detecting_level_changes(
+            session, upsert, t, parameters, tenant_id, today, now
+        )
+    else:
+        result: CursorResult[Any] = connection.execute(
+            upsert, parameters, execution_options={"preserve_rowcount": True}
+        )
+        clients = int(result.rowcount or 0)
     # A separate step, after the scores: the tenant's daily snapshot, from the scores just
     # written, in the same transaction (gcmc_jobs.services.snapshots).
     record_snapshot(connection, t, tenant_id, day=today, now=now)
-    return RefreshResult(tenant_id=tenant_id, today=today, clients=clients)
+    return RefreshResult(tenant_id, today, clients, changes)
+
+
+# -- step: risk-level changes (issue 14) ------------------------------------------------------
+
+
+def _upsert_detecting_level_changes(
+    session: Session,
+    upsert: Any,
+    t: Tables,
+    parameters: dict[str, Any],
+    tenant_id: Id,
+    today: date,
+    now: datetime,
+) -> tuple[int, int]:
+    """Run the refresh's ``upsert`` so that it also writes the level-change events, then
+    notify the changes in-app; returns (clients refreshed, level changes). See
+    :mod:`gcmc_jobs.services.level_changes`."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        row = connection.execute(level_changes.detecting_statement(upsert, t), parameters).one()
+        clients, changes = int(row.clients), int(row.changes)
+    else:
+        before = level_changes.sqlite_levels_before(session, tenant_id)
+        result: CursorResult[Any] = connection.execute(
+            upsert, parameters, execution_options={"preserve_rowcount": True}
+        )
+        clients = int(result.rowcount or 0)
+        changes = level_changes.sqlite_detect(session, tenant_id, before, today, now)
+    if changes:
+        level_changes.notify_level_changes(session, tenant_id, today, now)
+    return clients, changes
