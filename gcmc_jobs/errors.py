@@ -19,7 +19,8 @@
     │   ├── InvalidPayload          a payload failed validation (also a ValueError)
     │   │   ├── UnknownJob          no daily job has this name
     │   │   ├── UnknownTenant       no tenant has this id (also a LookupError)
-    │   │   └── InvalidPhoneNumber  a phone number that is not a valid E.164 number
+    │   │   ├── InvalidPhoneNumber  a phone number that is not a valid E.164 number
+    │   │   └── UnknownWebhookEndpoint  no webhook endpoint (or delivery) has this id
     │   ├── UnknownTemplate         no template for an email kind
     │   ├── TemplateRenderError     an email template failed to render (undefined variable…)
     │   └── PermanentDeliveryError  the mail server refused for good (5xx)
@@ -32,8 +33,10 @@
     ├── UnknownQueue                an operator named a queue no actor or worker uses (LookupError)
     ├── LiveMessageNotFound         no ready or delayed message with that id in the queue
     │                               (LookupError)
-    └── UnsupportedByBroker         the configured broker cannot do this (listing RabbitMQ's
-                                    queued messages: AMQP cannot read one without consuming it)
+    ├── UnsupportedByBroker         the configured broker cannot do this (listing RabbitMQ's
+    │                               queued messages: AMQP cannot read one without consuming it)
+    └── DestinationRefused          a webhook's host resolves only to addresses deliveries may not
+                                    reach (private, loopback, link-local…)
 
 Actors declare ``throws=(PermanentError,)`` so Dramatiq's ``Retries`` middleware never
 retries a permanent error; everything else is retried with exponential backoff and jitter.
@@ -48,6 +51,7 @@ from dramatiq.middleware import MiddlewareError
 __all__ = [
     "ConfigurationError",
     "DeadLetterNotFound",
+    "DestinationRefused",
     "DuplicateMessage",
     "GcmcJobsError",
     "InvalidPayload",
@@ -71,6 +75,7 @@ __all__ = [
     "UnknownTemplate",
     "UnknownTenant",
     "UnsupportedByBroker",
+    "UnknownWebhookEndpoint",
 ]
 
 
@@ -235,3 +240,13 @@ class RunInProgress(TransientError):
 
     Retried with backoff until that run finishes or goes stale (its worker died).
     """
+
+
+class UnknownWebhookEndpoint(InvalidPayload, LookupError):
+    """No webhook endpoint (or delivery) has this id, for this tenant."""
+
+
+class DestinationRefused(GcmcJobsError):
+    """A webhook's host resolves only to addresses deliveries may not reach: private,
+    loopback, link-local, multicast, reserved or unspecified (unless
+    ``GCMC_JOBS_WEBHOOK_ALLOW_PRIVATE``). Checked on the resolved address at connect time."""

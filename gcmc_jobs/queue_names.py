@@ -15,6 +15,7 @@ __all__ = [
     "SCHEDULED",
     "SCHEDULER",
     "SMS",
+    "WEBHOOKS",
 ]
 
 #: Per-tenant compliance refreshes.
@@ -33,4 +34,7 @@ SCHEDULER = "gcmc_scheduler"
 #: The steps of the monthly compliance report chain (aggregate, render, email, record).
 REPORTS = "gcmc_reports"
 
-ALL = (EMAIL_CRITICAL, SCHEDULER, COMPLIANCE, SCHEDULED, EMAIL, SMS, REPORTS)
+#: Outbound webhooks: the dispatcher and one message per delivery attempt.
+WEBHOOKS = "gcmc_webhooks"
+
+ALL = (EMAIL_CRITICAL, SCHEDULER, COMPLIANCE, SCHEDULED, EMAIL, SMS, REPORTS, WEBHOOKS)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gcmc_jobs.email.transports import Transport
     from gcmc_jobs.settings import Settings
     from gcmc_jobs.sms.transports import SmsTransport
+    from gcmc_jobs.webhooks.client import WebhookClient
 
 # The broker, the engine, the transport and the stores are imported when a Runtime builds
 # them, not with this module: ops commands read the current runtime (`installed()`) without
@@ -78,6 +79,7 @@ class Runtime:
         self._owns_engine = engine is None
         self._transport: Transport | None = None
         self._sms_transport: SmsTransport | None = None
+        self._webhook_client: WebhookClient | None = None
         #: The dedup, rate-limit, dead-letter and pause stores (the dead-letter store writes
         #: with :attr:`engine`).
         self.stores = Stores.from_settings(settings, engine=lambda: self.engine)
@@ -142,6 +144,24 @@ class Runtime:
                 self._sms_transport = from_settings(self.settings)
             return self._sms_transport
 
+    @property
+    def webhook_client(self) -> WebhookClient:
+        """The process's one pooled webhook HTTP client (``GCMC_JOBS_WEBHOOK_*``), created
+        on first use, so each worker process gets its own pool after the fork."""
+        with self._lock:
+            if self._webhook_client is None:
+                from gcmc_jobs.webhooks.client import WebhookClient
+
+                s = self.settings
+                self._webhook_client = WebhookClient(
+                    allow_private=s.webhook_allow_private,
+                    connect_timeout_ms=s.webhook_connect_timeout_ms,
+                    read_timeout_ms=s.webhook_read_timeout_ms,
+                    max_response_bytes=s.webhook_max_response_bytes,
+                    pool_maxsize=s.webhook_pool_maxsize,
+                )
+            return self._webhook_client
+
     def close(self) -> None:
         """Close what the runtime owns: the broker it built, the email and SMS transports,
         the stores' connections, the engine it built. Idempotent."""
@@ -151,6 +171,7 @@ class Runtime:
             self._closed = True
             transport, self._transport = self._transport, None
             sms_transport, self._sms_transport = self._sms_transport, None
+            webhook_client, self._webhook_client = self._webhook_client, None
             engine = self._engine if self._owns_engine else None
             self._engine = None if self._owns_engine else self._engine
         if self._owns_broker:
@@ -159,6 +180,8 @@ class Runtime:
             transport.close()
         if sms_transport is not None:
             sms_transport.close()
+        if webhook_client is not None:
+            webhook_client.close()
         self.stores.close()
         if engine is not None:
             engine.dispose()

@@ -7,11 +7,14 @@ from gcmc_jobs.actors.email import send_email, send_security_email
 from gcmc_jobs.actors.reports import aggregate_report, email_report, record_report, render_report
 from gcmc_jobs.actors.schedule import run_daily_job, scheduler_tick
 from gcmc_jobs.actors.sms import send_sms
+from gcmc_jobs.actors.webhooks import deliver_webhook, dispatch_webhooks
 
 __all__ = [
     "aggregate_report",
     "email_report",
     "record_report",
+    "deliver_webhook",
+    "dispatch_webhooks",
     "refresh_all_compliance",
     "refresh_compliance",
     "render_report",

@@ -34,7 +34,7 @@ from gcmc_jobs.errors import (
     PermanentError,
     TransientError,
 )
-from gcmc_jobs.services import email_log
+from gcmc_jobs.services import email_log, webhook_events
 from gcmc_jobs.services.bounces import DeliveryEvent, record_events
 
 __all__ = ["Delivery", "Outcome", "deliver"]
@@ -125,6 +125,18 @@ def deliver(
                 email_log.mark_failed(connection, dedup_key, f"{type(exc).__name__}: {exc}")
                 if isinstance(exc, MailboxNotFound):
                     _suppress_unknown_mailbox(connection, exc, dedup_key)
+                if isinstance(exc, PermanentDeliveryError) and tenant_id is not None:
+                    # The server refused the recipient for good: tell the tenant's webhooks,
+                    # in the transaction that records the failure.
+                    webhook_events.emit_email_bounced(
+                        connection,
+                        tenant_id=tenant_id,
+                        address=to,
+                        email_dedup_key=dedup_key,
+                        kind=kind,
+                        reason="rejected",
+                        error=str(exc),
+                    )
                 transaction.commit()
                 raise
             except TransientError as exc:

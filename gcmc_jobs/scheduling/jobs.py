@@ -43,7 +43,14 @@ from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.errors import ConfigurationError, UnknownJob
-from gcmc_jobs.services import compliance, digests, notifications, reports, retention
+from gcmc_jobs.services import (
+    compliance,
+    digests,
+    notifications,
+    reports,
+    retention,
+    webhook_events,
+)
 from gcmc_jobs.services.recipients import Channel
 from gcmc_jobs.settings import DEFAULT_JOB_TIMES, Settings
 
@@ -115,11 +122,12 @@ def _retention(ctx: JobContext) -> dict[str, Any]:
 
 def _compliance_refresh(ctx: JobContext) -> dict[str, Any]:
     result = compliance.refresh_tenant(ctx.session, ctx.tenant_id, today=ctx.today, now=ctx.now)
-    return {"clients": result.clients}
+    return {"clients": result.clients, "webhook_events": result.level_changes}
 
 
 def _notifications(
     notify: Callable[..., notifications.NotifyResult],
+    emit: Callable[..., int],
 ) -> Callable[[JobContext], dict[str, Any]]:
     def job(ctx: JobContext) -> dict[str, Any]:
         # ``now`` is the run's clock (injected in tests and the demo's simulated day): the
@@ -128,6 +136,9 @@ def _notifications(
         return {
             "notifications_created": result.created,
             "skipped_duplicates": result.duplicates,
+            # The same subjects as webhook events (document.expiring, filing.due_soon,
+            # filing.overdue), in the run's transaction.
+            "webhook_events": emit(ctx.session, ctx.tenant_id, ctx.today, now=ctx.now),
         }
 
     return job
@@ -178,9 +189,13 @@ JobFunction = Callable[[JobContext], dict[str, Any]]
 JOBS: dict[str, JobFunction] = {
     "compliance_refresh": _compliance_refresh,
     "document_expiry_emails": _emails(digests.document_expiry_digests),
-    "document_expiry_notifications": _notifications(notifications.notify_document_expiry),
+    "document_expiry_notifications": _notifications(
+        notifications.notify_document_expiry, webhook_events.emit_document_expiring
+    ),
     "filing_reminder_emails": _emails(digests.filing_reminder_digests),
-    "filing_reminders": _notifications(notifications.notify_filing_reminders),
+    "filing_reminders": _notifications(
+        notifications.notify_filing_reminders, webhook_events.emit_filing_reminders
+    ),
     "retention": _retention,
     "monthly_report": _monthly_report,
 }

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.tables import Id
+from gcmc_jobs.errors import PermanentError
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.scheduling import ledger
 from gcmc_jobs.scheduling.jobs import (
@@ -33,6 +34,7 @@ from gcmc_jobs.scheduling.jobs import (
     SentDigests,
     check_job,
 )
+from gcmc_jobs.services import webhook_events
 from gcmc_jobs.services.tenancy import local_today, utcnow
 from gcmc_jobs.settings import Settings
 
@@ -74,6 +76,7 @@ def run_for_tenant(
     send_digests: DigestSender = discard_digests,
     settings: Settings | None = None,
     start_report: ReportStarter | None = None,
+    final_attempt: bool = True,
 ) -> RunResult:
     """Run ``job`` for ``tenant_id`` on ``local_date`` (default: the tenant's today at
     ``now``, default now) unless the ledger says it already ran; ``force`` re-runs a
@@ -81,7 +84,11 @@ def run_for_tenant(
     job's periods). Raises :class:`~gcmc_jobs.errors.UnknownJob` or
     :class:`~gcmc_jobs.errors.InvalidPayload` (no such tenant) before touching anything.
     ``start_report`` starts the monthly report chain (the ``monthly_report`` job); without
-    one that job starts nothing."""
+    one that job starts nothing.
+
+    A run that fails on its ``final_attempt`` (default: a manual run is its own last try;
+    the actor passes whether its retries are spent), or with a permanent error, also writes
+    a ``job_run.failed`` webhook event in the transaction that marks it failed."""
     check_job(job)
     now = now or utcnow()
     with session_scope(engine) as session:
@@ -120,6 +127,15 @@ def run_for_tenant(
                 now=_finished(now, started),
                 error=f"{type(exc).__name__}: {exc}",
             )
+            if final_attempt or isinstance(exc, PermanentError):
+                webhook_events.emit_job_run_failed(
+                    session,
+                    job=job,
+                    tenant_id=tenant_id,
+                    local_date=day,
+                    error=f"{type(exc).__name__}: {exc}",
+                    now=_finished(now, started),
+                )
         bound.error("schedule.run_failed", error_type=type(exc).__name__)
         raise
     bound.info("schedule.run_succeeded", **stats)

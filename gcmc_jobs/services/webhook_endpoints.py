@@ -21,13 +21,12 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.tables import Id, tables_of
-from gcmc_jobs.errors import InvalidPayload
+from gcmc_jobs.errors import InvalidPayload, UnknownWebhookEndpoint
 from gcmc_jobs.services.tenancy import utcnow
 
 __all__ = [
     "EVENT_TYPES",
     "Endpoint",
-    "UnknownEndpoint",
     "add_endpoint",
     "get_endpoint",
     "list_endpoints",
@@ -48,10 +47,6 @@ EVENT_TYPES: tuple[str, ...] = (
     # What ``gcmc-jobs webhooks test`` sends: only to the endpoint it names.
     "webhook.test",
 )
-
-
-class UnknownEndpoint(InvalidPayload):
-    """No webhook endpoint has this id (for this tenant)."""
 
 
 def new_secret() -> str:
@@ -188,14 +183,14 @@ def add_endpoint(
 
 def get_endpoint(session: Session, endpoint_id: int, *, tenant_id: Id | None = None) -> Endpoint:
     """The endpoint ``endpoint_id`` (of ``tenant_id`` when given); raises
-    :class:`UnknownEndpoint`."""
+    :class:`~gcmc_jobs.errors.UnknownWebhookEndpoint`."""
     e = tables_of(session).webhook_endpoints.c
     query = select(*_columns(session)).where(e.id == endpoint_id)
     if tenant_id is not None:
         query = query.where(e.tenant_id == tenant_id)
     row = session.execute(query).first()
     if row is None:
-        raise UnknownEndpoint(f"no webhook endpoint {endpoint_id}")
+        raise UnknownWebhookEndpoint(f"no webhook endpoint {endpoint_id}")
     return _endpoint(row)
 
 
@@ -210,7 +205,7 @@ def list_endpoints(session: Session, tenant_id: Id | None = None) -> list[Endpoi
 
 def remove_endpoint(session: Session, endpoint_id: int, *, tenant_id: Id | None = None) -> None:
     """Delete an endpoint with its deliveries and their attempts; raises
-    :class:`UnknownEndpoint`."""
+    :class:`~gcmc_jobs.errors.UnknownWebhookEndpoint`."""
     get_endpoint(session, endpoint_id, tenant_id=tenant_id)
     t = tables_of(session)
     deliveries = t.webhook_deliveries.c
@@ -231,7 +226,8 @@ def set_enabled(
     now: datetime | None = None,
 ) -> bool:
     """Enable or disable an endpoint; True when that changed it. Raises
-    :class:`UnknownEndpoint`. Disabling records ``reason``; enabling clears it."""
+    :class:`~gcmc_jobs.errors.UnknownWebhookEndpoint`. Disabling records ``reason``;
+    enabling clears it."""
     get_endpoint(session, endpoint_id, tenant_id=tenant_id)
     e = tables_of(session).webhook_endpoints
     values: dict[str, Any] = (
