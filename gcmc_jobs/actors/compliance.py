@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import select
 
 from gcmc_jobs import queue_names as queues
+from gcmc_jobs.actors.webhooks import dispatch_webhooks
 from gcmc_jobs.brokers import actor
 from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.tables import Id, tables_of
@@ -41,6 +42,9 @@ def refresh_compliance(tenant_id: Id, today: str | None = None) -> None:
             session, tenant_id, today=date.fromisoformat(today) if today else None
         )
     log.info("compliance refreshed", **result.as_dict())
+    if result.level_changes:
+        # Committed: deliver the level-change webhooks now, not at the next minute.
+        dispatch_webhooks.send()
 
 
 @actor(

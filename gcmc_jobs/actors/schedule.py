@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from dramatiq.middleware import CurrentMessage
 from periodiq import cron
 
 from gcmc_jobs import queue_names as queues
 from gcmc_jobs.actors.email import email_message
 from gcmc_jobs.actors.reports import report_starter
 from gcmc_jobs.actors.sms import sms_message
+from gcmc_jobs.actors.webhooks import dispatch_webhooks
 from gcmc_jobs.brokers import actor
 from gcmc_jobs.db.tables import Id
 from gcmc_jobs.errors import PermanentError, RunInProgress
@@ -127,9 +129,22 @@ def run_daily_job(
         send_digests=digests_of(runtime),
         settings=runtime.settings,
         start_report=report_starter(runtime),
+        final_attempt=_final_attempt(),
     )
     if result.claim is Claim.RUNNING_ELSEWHERE:
         raise RunInProgress(f"{job} for tenant {tenant_id} on {local_date} is running elsewhere")
+    if result.stats.get("webhook_events"):
+        dispatch_webhooks.send()  # committed: deliver them now, not at the next minute
+
+
+def _final_attempt() -> bool:
+    """Whether the running ``run_daily_job`` message has no retry left (a failure now is
+    for good: the ledger emits ``job_run.failed``)."""
+    message = CurrentMessage.get_current_message()
+    if message is None:
+        return True
+    declared = run_daily_job.options.get("max_retries", 0)
+    return bool(message.options.get("retries", 0) >= message.options.get("max_retries", declared))
 
 
 def tick_now(runtime: Runtime, now: datetime, *, jobs: list[str] | None = None) -> TickResult:

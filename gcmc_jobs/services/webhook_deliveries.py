@@ -488,8 +488,10 @@ def _notify_owners(
         literal(delivery.tenant_id, notifications.c.tenant_id.type),
         sub.c.id,
         literal("webhook_endpoint_disabled", String),
-        literal(None, String),
-        literal(None, notifications.c.subject_id.type),
+        # The subject is the tenant (the endpoint's id may not fit the platform's id type);
+        # the dedup key names the endpoint.
+        literal("tenant", String),
+        literal(delivery.tenant_id, notifications.c.subject_id.type),
         literal("Webhook endpoint disabled", String),
         literal(_disabled_text(delivery), String),
         concat(f"webhook_endpoint_disabled:{delivery.endpoint_id}:{stamp}:", sub.c.id),

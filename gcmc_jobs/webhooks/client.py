@@ -187,8 +187,9 @@ class WebhookClient:
                 complete = False
                 raise
             finally:
-                if not complete:
-                    # Do not drain an unbounded body: drop the connection instead.
+                if not complete or not self.pooled:
+                    # Do not drain an unbounded body: drop the connection instead (and never
+                    # keep one when unpooled).
                     response.close()
                 response.release_conn()
         except DestinationRefused as exc:
