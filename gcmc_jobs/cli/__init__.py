@@ -51,6 +51,7 @@ from gcmc_jobs.cli import seed as _seed  # noqa: F401
 from gcmc_jobs.cli import sms as _sms  # noqa: F401
 from gcmc_jobs.cli import status as _status  # noqa: F401
 from gcmc_jobs.cli import transfer as _transfer  # noqa: F401
+from gcmc_jobs.cli import webhooks as _webhooks  # noqa: F401
 from gcmc_jobs.cli._app import app
 
 __all__ = ["app", "main"]

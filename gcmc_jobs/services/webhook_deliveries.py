@@ -339,7 +339,7 @@ def get_delivery(session: Session, delivery_id: int, *, tenant_id: Id | None = N
         query = query.where(d.c.tenant_id == tenant_id)
     row = session.execute(query).first()
     if row is None:
-        raise UnknownWebhookEndpoint(f"no webhook delivery {delivery_id}")
+        raise UnknownWebhookEndpoint(f"unknown webhook delivery {delivery_id}")
     return _delivery(row)
 
 

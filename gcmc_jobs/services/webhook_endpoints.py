@@ -190,7 +190,7 @@ def get_endpoint(session: Session, endpoint_id: int, *, tenant_id: Id | None = N
         query = query.where(e.tenant_id == tenant_id)
     row = session.execute(query).first()
     if row is None:
-        raise UnknownWebhookEndpoint(f"no webhook endpoint {endpoint_id}")
+        raise UnknownWebhookEndpoint(f"unknown webhook endpoint {endpoint_id}")
     return _endpoint(row)
 
 

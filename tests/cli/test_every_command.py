@@ -98,6 +98,13 @@ ARGUMENTS: dict[str, list[str]] = {
     "sms unsuppress": ["+14155552671"],
     "sms test": ["+14155552671"],
     "tick": ["--now", "2026-06-01T12:00:00+00:00"],
+    "webhooks add": ["1", "https://hooks.example/x"],
+    "webhooks attempts": ["999999"],
+    "webhooks disable": ["999999"],
+    "webhooks enable": ["999999"],
+    "webhooks remove": ["999999"],
+    "webhooks replay": ["--all-failed"],
+    "webhooks test": ["999999"],
 }
 
 
@@ -185,6 +192,11 @@ SUCCEEDS: dict[str, set[str]] = {
     # The chain's first message goes to the broker's Redis; its dedup key's claim fails with
     # the stores' Redis, which Dramatiq logs and ignores at enqueue (the worker claims it).
     "report": {"unreachable Redis of the stores"},
+    # The database alone (nothing failed to replay: no message sent).
+    "webhooks add": NO_REDIS,
+    "webhooks deliveries": NO_REDIS,
+    "webhooks list": NO_REDIS,
+    "webhooks replay": NO_REDIS,
 }
 
 #: The commands that work under these configurations but find nothing by the id they are
@@ -197,6 +209,12 @@ ANSWERS_UNKNOWN: dict[str, set[str]] = {
     "messages show": {"unreachable database", "unreachable Redis of the stores"},
     # The database alone: tenant 999 does not exist.
     "import": NO_REDIS,
+    # The database alone: no webhook endpoint or delivery has that id.
+    "webhooks attempts": NO_REDIS,
+    "webhooks disable": NO_REDIS,
+    "webhooks enable": NO_REDIS,
+    "webhooks remove": NO_REDIS,
+    "webhooks test": NO_REDIS,
 }
 
 

@@ -51,6 +51,8 @@ ARGUMENTS: dict[str, list[str]] = {
     "status": ["msg-1"],
     "bounces ingest": [os.devnull],  # an empty mbox
     "suppressions import": [os.devnull],  # an empty CSV
+    "webhooks add": ["1", "https://hooks.example/x"],
+    "webhooks attempts": ["1"],
 }
 
 # Wider than any terminal's 80 columns, and breakable nowhere but at its end.
@@ -120,6 +122,7 @@ def _fill(engine: Engine) -> None:
             failed_at=datetime.now(UTC),
         )
     )
+    _fill_webhooks(engine)
     assert CliRunner().invoke(app, ["run", "compliance_refresh"]).exit_code == 0
     assert CliRunner().invoke(app, ["suppressions", "add", "gone@example.com"]).exit_code == 0
     # and the status of message msg-1, as StatusTracking records it
@@ -134,6 +137,27 @@ def _fill(engine: Engine) -> None:
     broker.enqueue(Message("gcmc_compliance", LONG_ACTOR, (1,), {}, {}, message_id="msg-1"))
     broker.enqueue(Message("gcmc_compliance", LONG_ACTOR, (2,), {}, {}), delay=3_600_000)
     broker.close()
+
+
+def _fill_webhooks(engine: Engine) -> None:
+    """An endpoint of tenant 1 and a delivery of one event, with one failed attempt."""
+    from gcmc_jobs.services import webhook_deliveries, webhook_endpoints, webhook_events
+
+    with session_scope(engine) as session:
+        webhook_endpoints.add_endpoint(session, 1, "https://hooks.example/x", "*")
+        webhook_events.emit(session, 1, "job_run.failed", {"job": "x"}, dedup_key="e1")
+        webhook_deliveries.fan_out(session)
+        delivery = webhook_deliveries.claim(session, 1)
+        assert delivery is not None
+        webhook_deliveries.record_attempt(
+            session,
+            delivery,
+            status_code=500,
+            latency_ms=1.0,
+            response_body="no",
+            error=None,
+            policy=webhook_deliveries.RetryPolicy(),
+        )
 
 
 def _json_of(*args: str) -> Any:
