@@ -58,6 +58,7 @@ from gcmc_jobs.http.routes import (
     sms,
     suppressions,
     transfer,
+    webhooks,
 )
 from gcmc_jobs.http.routes import mail_circuit as mail_circuit_routes
 from gcmc_jobs.settings import Settings
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         suppressions,
         transfer,
         reports,
+        webhooks,
     ):
         api.include_router(resource.router)
     api.include_router(mail_circuit_routes.router)

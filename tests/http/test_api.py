@@ -28,6 +28,8 @@ DATA_ENDPOINTS = [
     ("GET", "/api/runs"),
     ("GET", "/api/schedules"),
     ("GET", "/api/messages/00000000-0000-4000-8000-000000000000"),
+    ("GET", "/api/webhooks/endpoints"),
+    ("GET", "/api/webhooks/deliveries"),
     ("GET", "/metrics"),
 ]
 

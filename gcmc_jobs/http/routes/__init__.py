@@ -13,6 +13,9 @@ module              paths
 ``suppressions``    ``/api/suppressions``, ``…/{address}``, ``…/import``, ``…/changes``
 ``email_hooks``     ``/hooks/email/{provider}`` (signed by the provider, no admin token)
 ``mail_circuit``    ``/api/mail-circuit``, ``/api/mail-circuit/reset``
+``webhooks``        ``/api/webhooks/endpoints`` (``…/{id}``, ``…/enable``, ``…/disable``,
+                    ``…/test``), ``/api/webhooks/deliveries`` (``…/{id}/attempts``,
+                    ``…/{id}/replay``, ``…/replay``)
 ==================  ===========================================================================
 
 Route functions parse, call one function of the layers below (:mod:`gcmc_jobs.ops`,
