@@ -81,4 +81,5 @@ def test_a_bad_endpoint_is_a_422_naming_the_problem(
         json={"tenant_id": gcmc_tenant.id, "url": "ftp://x.example", "event_types": ["*"]},
     )
     assert answer.status_code == 422
-    assert "http:// or https://" in answer.json()["detail"]
+    [problem] = answer.json()["detail"]
+    assert "http:// or https://" in problem["msg"]

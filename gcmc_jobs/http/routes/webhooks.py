@@ -12,10 +12,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.actors.webhooks import deliver_webhook
+from gcmc_jobs.errors import InvalidPayload
 from gcmc_jobs.http import deps
 from gcmc_jobs.http.deps import Limit
 from gcmc_jobs.http.schemas import PlatformId
@@ -118,10 +120,15 @@ def list_endpoints(request: Request, tenant_id: TenantQuery = None) -> list[Endp
 def add_endpoint(request: Request, body: EndpointRequest) -> EndpointCreated:
     tenant = deps.platform_id(request, body.tenant_id, ("body", "tenant_id"))
     assert tenant is not None
-    with _session(request) as session, session.begin():
-        endpoint, secret = endpoints.add_endpoint(
-            session, tenant, body.url, list(body.event_types), description=body.description
-        )
+    try:
+        with _session(request) as session, session.begin():
+            endpoint, secret = endpoints.add_endpoint(
+                session, tenant, body.url, list(body.event_types), description=body.description
+            )
+    except InvalidPayload as exc:  # a bad URL, an unknown tenant: FastAPI's 422 shape
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("body",), "msg": str(exc), "input": None}]
+        ) from None
     return EndpointCreated.model_validate({**endpoint.as_dict(), "secret": secret})
 
 
