@@ -24,8 +24,10 @@
       throw new Error("unauthorized");
     }
     if (!response.ok) {
-      const body = await response.json().catch(() => ({}));
-      throw new Error(body.detail || response.statusText);
+      const answer = await response.json().catch(() => ({}));
+      const detail = Array.isArray(answer.detail)
+        ? answer.detail.map((d) => d.msg).join("; ") : answer.detail;
+      throw new Error(detail || response.statusText);
     }
     return response.json();
   }
@@ -183,7 +185,7 @@
   async function refresh() {
     try {
       const search = encodeURIComponent($("suppression-search").value.trim());
-      const [queues, dead, runs, schedules, health, suppressed, changes, circuit] = await Promise.all([
+      const [queues, dead, runs, schedules, health, suppressed, changes, circuit, hooks, deliveries] = await Promise.all([
         api("GET", "/api/queues"),
         api("GET", "/api/dead-letters?limit=50"),
         api("GET", "/api/runs?limit=50"),
@@ -192,6 +194,8 @@
         api("GET", "/api/suppressions?limit=50" + (search ? "&search=" + search : "")),
         api("GET", "/api/suppressions/changes?limit=10"),
         api("GET", "/api/mail-circuit"),
+        api("GET", "/api/webhooks/endpoints"),
+        api("GET", "/api/webhooks/deliveries?limit=50"),
       ]);
       renderWorkers(health);
       showCircuit(circuit);
@@ -212,6 +216,35 @@
         cell(row, c.action);
         cell(row, c.reason);
         cell(row, c.actor);
+      });
+      fill("webhook-endpoints", hooks, (row, e) => {
+        row.dataset.id = e.id;
+        cell(row, e.id);
+        cell(row, e.tenant_id);
+        cell(row, e.url);
+        cell(row, e.event_types.join(" "));
+        cell(row, e.enabled ? "enabled" : "disabled: " + (e.disabled_reason || ""),
+          e.enabled ? "state" : "error state");
+        const td = row.insertCell();
+        button(td, "test", () => api("POST", "/api/webhooks/endpoints/" + e.id + "/test"));
+        const toggle = e.enabled ? "disable" : "enable";
+        button(td, toggle, () =>
+          api("POST", "/api/webhooks/endpoints/" + e.id + "/" + toggle));
+      });
+      fill("webhook-deliveries", deliveries, (row, d) => {
+        row.dataset.id = d.id;
+        cell(row, d.id);
+        cell(row, d.endpoint_id);
+        cell(row, d.event_type);
+        cell(row, d.status, d.status === "failed" ? "error status" : "status");
+        cell(row, d.attempts, "n");
+        cell(row, when(d.next_attempt_at));
+        cell(row, d.last_error || d.last_status_code);
+        const td = row.insertCell();
+        if (d.status === "failed" || d.status === "succeeded") {
+          button(td, "replay", () =>
+            api("POST", "/api/webhooks/deliveries/" + d.id + "/replay"));
+        }
       });
       fill("queues", queues, (row, q) => {
         row.dataset.queue = q.name;
@@ -328,6 +361,29 @@
   $("suppression-search").addEventListener("input", () => refresh());
   $("mail-circuit-reset").addEventListener("click", async () => {
     try { await api("POST", "/api/mail-circuit/reset"); } catch (e) { setStatus(e.message, true); }
+    await refresh();
+  });
+  $("webhook-add").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const tenant = $("webhook-tenant").value.trim();
+    const types = $("webhook-events").value.split(/[\s,]+/).filter((t) => t);
+    try {
+      const created = await api("POST", "/api/webhooks/endpoints", {
+        tenant_id: /^\d+$/.test(tenant) ? Number(tenant) : tenant,
+        url: $("webhook-url").value.trim(),
+        event_types: types.length ? types : ["*"],
+      });
+      // Shown once: the API never returns it again.
+      $("webhook-secret").textContent =
+        "endpoint " + created.id + " secret (copy it now): " + created.secret;
+    } catch (e) { setStatus(e.message, true); }
+    await refresh();
+  });
+  $("webhook-replay-failed").addEventListener("click", async () => {
+    try {
+      const result = await api("POST", "/api/webhooks/deliveries/replay");
+      $("webhook-replayed").textContent = "replaying " + result.deliveries.length;
+    } catch (e) { setStatus(e.message, true); }
     await refresh();
   });
 
