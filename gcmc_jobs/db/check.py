@@ -42,6 +42,7 @@ from sqlalchemy.types import (
     Boolean,
     Date,
     DateTime,
+    Float,
     Integer,
     Interval,
     LargeBinary,
@@ -161,6 +162,8 @@ def _family(type_: TypeEngine[Any], dialect: str) -> str:
         return "integer"
     if isinstance(type_, Numeric):
         return "numeric"
+    if isinstance(type_, Float):  # FLOAT, REAL, DOUBLE PRECISION (SQLAlchemy 2.1: no Numeric)
+        return "float"
     if isinstance(type_, DateTime):
         # SQLite keeps no time zone flag: only PostgreSQL's two types differ.
         return "timestamptz" if type_.timezone and dialect == "postgresql" else "timestamp"

@@ -188,14 +188,36 @@ def sqlite_detect(session: Session, tenant_id: Id, before: Any, today: date, now
     return int(result.rowcount or 0)
 
 
+_NOTIFY: dict[tuple[str, int], Any] = {}
+
+
 def notify_level_changes(session: Session, tenant_id: Id, today: date, now: datetime) -> int:
     """In-app notifications of ``today``'s level changes of ``tenant_id`` to each client's
     compliance-alert recipients (DOMAIN.md: owners, admins and managers of the tenant plus the
     client's assigned user, active, with the ``documents`` in-app preference on), once per
-    (client, day, recipient). Returns how many were created. One statement."""
+    (client, day, recipient). Returns how many were created. One statement (built once per
+    dialect and mapping: only its bound parameters change)."""
     t = tables_of(session)
+    dialect = session.get_bind().dialect.name
+    key = (dialect, id(t))
+    statement = _NOTIFY.get(key)
+    if statement is None:
+        statement = _NOTIFY[key] = _build_notify(session, t)
+    instant = t.instant(now)
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        statement,
+        {"tenant_id": tenant_id, "today": today, "now": instant},
+        execution_options={"preserve_rowcount": True},
+    )
+    return int(result.rowcount or 0)
+
+
+def _build_notify(session: Session, t: Tables) -> Any:
     events, client, scores = t.webhook_events, t.clients, t.compliance_scores
     notifications = t.notifications
+    tenant_id = bindparam("tenant_id", type_=client.c.tenant_id.type)
+    today = bindparam("today", type_=events.c.local_date.type)
+    now = bindparam("now", type_=notifications.c.created_at.type)
     query: Rows = (
         select(events.c.id)
         .select_from(events)
@@ -217,22 +239,19 @@ def notify_level_changes(session: Session, tenant_id: Id, today: date, now: date
     query, person = join_recipients(
         query,
         tables=t,
-        tenant_id=tenant_id,
+        tenant_id=tenant_id,  # type: ignore[arg-type]
         assigned_user_id=client.c.assigned_user_id,
         category=NotificationCategory.DOCUMENTS,
         channel=Channel.IN_APP,
     )
     previous = events.c.payload["previous_level"].as_string()
     current = events.c.payload["level"].as_string()
-    instant = t.instant(now)
-    extra: dict[str, ColumnElement[Any]] = {
-        name: literal(value, notifications.c[name].type)
-        for name, value in {"created_at": instant, **t.timestamps("notifications", instant)}.items()
-    }
+    stamped = ("created_at", *t.extra_columns.get("notifications", ()))
+    extra: dict[str, ColumnElement[Any]] = dict.fromkeys(stamped, now)
     if t.mapping.id_type == "text":
         extra["id"] = new_text_id()
     rows = query.with_only_columns(
-        literal(tenant_id, notifications.c.tenant_id.type).label("tenant_id"),
+        cast(tenant_id, notifications.c.tenant_id.type).label("tenant_id"),
         person.c.id.label("user_id"),
         literal(NOTIFICATION_KIND, String).label("kind"),
         literal("client", String).label("subject_type"),
@@ -264,10 +283,8 @@ def notify_level_changes(session: Session, tenant_id: Id, today: date, now: date
         "dedup_key",
         *extra,
     ]
-    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+    return (
         insert_for(session)(notifications)
         .from_select([notifications.c[name] for name in columns], rows, include_defaults=False)
-        .on_conflict_do_nothing(index_elements=[notifications.c.dedup_key]),
-        execution_options={"preserve_rowcount": True},
+        .on_conflict_do_nothing(index_elements=[notifications.c.dedup_key])
     )
-    return int(result.rowcount or 0)

@@ -23,6 +23,7 @@ next of those queued by :meth:`script`:
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ class _Handler(BaseHTTPRequestHandler):
         # Headers and body go in two writes: without this, Nagle's algorithm and the
         # client's delayed ACK add ~40 ms to each answer on a kept-alive connection.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.do_handshake()
         with self.server.receiver._lock:
             self.server.receiver.connections += 1
 
@@ -98,6 +101,13 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, receiver: WebhookReceiver) -> None:
         self.receiver = receiver
         super().__init__(("127.0.0.1", 0), _Handler)
+        if receiver.tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*receiver.tls)
+            # The handshake happens in each connection's thread, not in the accept loop.
+            self.socket = context.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that drops its connection (a timeout, a capped body) is expected here.
@@ -105,10 +115,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class WebhookReceiver:
-    """See the module docstring. ``behaviour`` is the default answer (``"ok"``)."""
+    """See the module docstring. ``behaviour`` is the default answer (``"ok"``); ``tls``
+    (a certificate and its key, PEM files) serves https instead of http."""
 
-    def __init__(self, behaviour: str = "ok") -> None:
+    def __init__(self, behaviour: str = "ok", *, tls: tuple[str, str] | None = None) -> None:
         self.behaviour = behaviour
+        #: (certificate file, key file): serve https with them.
+        self.tls = tls
         self.requests: list[ReceivedRequest] = []
         #: Connections accepted so far (a pooled client makes few).
         self.connections = 0
@@ -125,8 +138,9 @@ class WebhookReceiver:
         return int(self._server.server_address[1])
 
     def url(self, path: str = "/hooks") -> str:
-        """``http://127.0.0.1:<port><path>``."""
-        return f"http://127.0.0.1:{self.port}{path}"
+        """``http://127.0.0.1:<port><path>`` (``https`` with ``tls``)."""
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     def script(self, *behaviours: str) -> None:
         """Answer the next requests with ``behaviours``, in order, then the default."""

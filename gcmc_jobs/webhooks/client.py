@@ -137,6 +137,8 @@ class WebhookClient:
 
     ``pooled`` False sends ``Connection: close``: a new connection per request (the
     benchmark's baseline). ``resolver`` replaces ``socket.getaddrinfo`` (tests).
+    ``ca_certs``: a PEM file of the CAs to trust for https endpoints instead of the
+    system's (a private CA; the benchmark's self-signed receiver).
     """
 
     def __init__(
@@ -149,6 +151,7 @@ class WebhookClient:
         pool_maxsize: int = 4,
         pooled: bool = True,
         resolver: Resolver = socket.getaddrinfo,
+        ca_certs: str | None = None,
     ) -> None:
         self.max_response_bytes = max_response_bytes
         self.pooled = pooled
@@ -156,7 +159,7 @@ class WebhookClient:
             connect=connect_timeout_ms / 1000, read=read_timeout_ms / 1000
         )
         self._manager = urllib3.PoolManager(
-            num_pools=100, maxsize=pool_maxsize, block=False, retries=False
+            num_pools=100, maxsize=pool_maxsize, block=False, retries=False, ca_certs=ca_certs
         )
         self._manager.pool_classes_by_scheme = _pool_classes(
             AddressGuard(allow_private=allow_private, resolver=resolver)
