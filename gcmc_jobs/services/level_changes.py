@@ -20,12 +20,14 @@ change. Each change is once per client per local day (the event's dedup key
 ``compliance.level_changed:<client>:<day>``, and the notification's, which adds the
 recipient): a second change the same day is not reported again.
 
-SQLite (the demo) has no data-modifying CTE: there the levels before are read first and
-the events inserted after the upsert (three statements, still none per client).
+SQLite (the demo) has no data-modifying CTE: there the levels before are read first, the
+levels after once the upsert ran, and the events inserted in one statement (four in all,
+still none per client).
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any
 
@@ -153,35 +155,48 @@ def sqlite_levels_before(session: Session, tenant_id: Id) -> Any:
 
 def sqlite_detect(session: Session, tenant_id: Id, before: Any, today: date, now: datetime) -> int:
     """SQLite: insert the events of the clients whose level differs from ``before`` (read
-    by :func:`sqlite_levels_before`); returns how many. One statement (``before`` travels
-    as a ``VALUES`` list)."""
-    from sqlalchemy import values
+    by :func:`sqlite_levels_before`); returns how many. Two statements: the levels after,
+    then one multi-row insert (SQLite, the demo's database, has no data-modifying CTE and
+    no column list on a ``VALUES`` alias; the comparison is made here)."""
     from sqlalchemy.dialects import sqlite
 
-    if not before:
+    old = {row[0]: row[1] for row in before}
+    if not old:
         return 0
     t = tables_of(session)
-    scores, events = t.compliance_scores, t.webhook_events
-    old = values(scores.c.client_id.copy(), scores.c.level.copy(), name="levels_before").data(
-        [tuple(row) for row in before]
-    )
-    new = (
-        select(scores.c.client_id, scores.c.level, scores.c.score)
+    scores, client, events = t.compliance_scores, t.clients, t.webhook_events
+    after = session.execute(
+        select(scores.c.client_id, scores.c.level, scores.c.score, client.c.name)
+        .join(client, client.c.id == scores.c.client_id)
         .where(scores.c.tenant_id == tenant_id)
-        .subquery("upserted")
-    )
-    rows = _event_rows(
-        t,
-        "sqlite",
-        new,
-        old,
-        literal(tenant_id, events.c.tenant_id.type),
-        literal(today, events.c.local_date.type),
-        literal(now, events.c.created_at.type),
-    )
+    ).all()
+    rows = [
+        {
+            "event_id": f"msg_{uuid.uuid4().hex}",
+            "tenant_id": tenant_id,
+            "event_type": EVENT_TYPE,
+            "subject_type": "client",
+            "subject_id": str(row.client_id),
+            "local_date": today,
+            "dedup_key": f"{EVENT_TYPE}:{row.client_id}:{today.isoformat()}",
+            "payload": {
+                "client_id": row.client_id,
+                "client_name": row.name,
+                "previous_level": str(old[row.client_id]),
+                "level": str(row.level),
+                "score": row.score,
+                "local_date": today.isoformat(),
+            },
+            "created_at": now,
+        }
+        for row in after
+        if row.client_id in old and old[row.client_id] != row.level
+    ]
+    if not rows:
+        return 0
     result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         sqlite.insert(events)
-        .from_select([events.c[name] for name in _EVENT_COLUMNS], rows, include_defaults=False)
+        .values(rows)
         .on_conflict_do_nothing(index_elements=[events.c.dedup_key]),
         execution_options={"preserve_rowcount": True},
     )

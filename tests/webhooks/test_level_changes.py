@@ -110,3 +110,21 @@ def test_detection_adds_no_statement_without_a_change_and_one_with_changes(
         assert result.level_changes == len(clients[t.id])
         counts.append(len(seen))
     assert counts == [2, 2]
+
+
+def test_level_changes_on_sqlite_the_demos_database(gcmc_sqlite_db: Engine) -> None:
+    with Session(gcmc_sqlite_db) as session:
+        t = f.tenant(session)
+        f.member(session, t, Role.OWNER)
+        c = f.client(session, t, name="Lite")
+        refresh_tenant(session, t.id, today=TODAY, now=NOW)
+        for _ in range(5):
+            f.document(session, c, status=DocumentStatus.REJECTED)
+        assert refresh_tenant(session, t.id, today=TODAY, now=NOW).level_changes == 1
+        assert refresh_tenant(session, t.id, today=TODAY, now=NOW).level_changes == 0
+        [event] = _events(session)
+        assert (event["payload"]["previous_level"], event["payload"]["level"]) == (  # type: ignore[index]
+            "low", "medium",
+        )  # fmt: skip
+        n = tables_of(session).notifications.c
+        assert session.scalar(select(n.body)) == "Lite moved from low to medium risk (score 75)."
