@@ -63,7 +63,8 @@ def test_a_level_change_writes_one_event_and_notifies_the_alert_recipients(
     assert staying.id != moving.id
 
 
-def test_a_second_change_the_same_day_is_not_reported_again(preset_session: Session) -> None:
+def test_a_second_change_the_same_day_is_not_reported_again(gcmc_session: Session) -> None:
+    preset_session = gcmc_session
     t = f.tenant(preset_session)
     f.member(preset_session, t, Role.OWNER)
     c = f.client(preset_session, t)
@@ -84,11 +85,11 @@ def test_a_second_change_the_same_day_is_not_reported_again(preset_session: Sess
 def test_detection_adds_no_statement_without_a_change_and_one_with_changes(
     preset_session: Session, preset_db: Engine
 ) -> None:
-    # Given two tenants of 3 and 40 clients, scored once
+    # Given two tenants of 2 and 12 clients, scored once
     small, large = f.tenant(preset_session, "small"), f.tenant(preset_session, "large")
     f.member(preset_session, large, Role.ADMIN)
     clients = {small.id: [], large.id: []}  # type: ignore[var-annotated]
-    for t, n in ((small, 3), (large, 40)):
+    for t, n in ((small, 2), (large, 12)):
         clients[t.id] = [f.client(preset_session, t) for _ in range(n)]
         refresh_tenant(preset_session, t.id, today=TODAY, now=NOW)
     preset_session.commit()
