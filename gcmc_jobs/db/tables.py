@@ -866,7 +866,6 @@ class _Builder:
             "report_files": report_files,
         }
 
-
     def build_webhooks(self, tenants: Table) -> dict[str, Table]:
         """The outbound webhooks' tables (:mod:`gcmc_jobs.services.webhooks`): a tenant's
         endpoints, the events (an outbox written in the transaction of the change), one
