@@ -74,8 +74,8 @@ __all__ = [
     "UnknownQueue",
     "UnknownTemplate",
     "UnknownTenant",
-    "UnsupportedByBroker",
     "UnknownWebhookEndpoint",
+    "UnsupportedByBroker",
 ]
 
 
