@@ -11,10 +11,10 @@ from gcmc_jobs.actors.webhooks import deliver_webhook, dispatch_webhooks
 
 __all__ = [
     "aggregate_report",
-    "email_report",
-    "record_report",
     "deliver_webhook",
     "dispatch_webhooks",
+    "email_report",
+    "record_report",
     "refresh_all_compliance",
     "refresh_compliance",
     "render_report",

@@ -7,7 +7,7 @@ every HTTP attempt of a delivery is kept. With the platform's tables external, i
 scope's schema with tenant ids of the mapping's type and no foreign key to the tenants.
 
 Revision ID: 0007
-Revises: 0011
+Revises: 0009
 Create Date: 2026-12-02
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 from gcmc_jobs.db.migrate import migration_scope
 
 revision = "0007"
-down_revision = "0011"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
