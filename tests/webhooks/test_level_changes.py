@@ -94,12 +94,14 @@ def test_detection_adds_no_statement_without_a_change_and_one_with_changes(
         refresh_tenant(preset_session, t.id, today=TODAY, now=NOW)
     preset_session.commit()
 
-    # When nothing changed, the refresh is one statement per tenant
+    # When nothing changed, the refresh is two statements per tenant (the scores, with the
+    # detection inside, and the day's snapshot: gcmc_jobs.services.snapshots)
     with recorded_statements(preset_db) as unchanged:
         refresh_tenant(preset_session, small.id, today=TODAY, now=NOW)
-    assert len(unchanged) == 1
+    assert len(unchanged) == 2
 
-    # And when every client's level changes, two, whatever the number of clients
+    # And when every client's level changes, three (the in-app notifications), whatever the
+    # number of clients
     counts = []
     for t in (small, large):
         for c in clients[t.id]:
@@ -110,7 +112,7 @@ def test_detection_adds_no_statement_without_a_change_and_one_with_changes(
             result = refresh_tenant(preset_session, t.id, today=TODAY, now=NOW)
         assert result.level_changes == len(clients[t.id])
         counts.append(len(seen))
-    assert counts == [2, 2]
+    assert counts == [3, 3]
 
 
 def test_level_changes_on_sqlite_the_demos_database(gcmc_sqlite_db: Engine) -> None:
