@@ -35,8 +35,12 @@
     │                               (LookupError)
     ├── UnsupportedByBroker         the configured broker cannot do this (listing RabbitMQ's
     │                               queued messages: AMQP cannot read one without consuming it)
-    └── DestinationRefused          a webhook's host resolves only to addresses deliveries may not
+    ├── DestinationRefused          a webhook's host resolves only to addresses deliveries may not
                                     reach (private, loopback, link-local…)
+    ├── CampaignNotFound            no campaign with that id (of that tenant; a LookupError)
+    ├── CampaignStateError          the campaign cannot do that now (pause a finished one…;
+    │                               also a ValueError)
+    └── InvalidUnsubscribeToken     an unsubscribe link not signed by us (also a ValueError)
 
 Actors declare ``throws=(PermanentError,)`` so Dramatiq's ``Retries`` middleware never
 retries a permanent error; everything else is retried with exponential backoff and jitter.
@@ -49,6 +53,8 @@ from typing import Any
 from dramatiq.middleware import MiddlewareError
 
 __all__ = [
+    "CampaignNotFound",
+    "CampaignStateError",
     "ConfigurationError",
     "DeadLetterNotFound",
     "DestinationRefused",
@@ -56,6 +62,7 @@ __all__ = [
     "GcmcJobsError",
     "InvalidPayload",
     "InvalidPhoneNumber",
+    "InvalidUnsubscribeToken",
     "KeyTemplateError",
     "LiveMessageNotFound",
     "MailboxNotFound",
@@ -250,3 +257,17 @@ class DestinationRefused(GcmcJobsError):
     """A webhook's host resolves only to addresses deliveries may not reach: private,
     loopback, link-local, multicast, reserved or unspecified (unless
     ``GCMC_JOBS_WEBHOOK_ALLOW_PRIVATE``). Checked on the resolved address at connect time."""
+
+
+class CampaignNotFound(GcmcJobsError, LookupError):
+    """No campaign with that id (or not of the tenant named)."""
+
+
+class CampaignStateError(GcmcJobsError, ValueError):
+    """The campaign's status does not allow that (pausing a finished campaign, starting a
+    running one): the message names both."""
+
+
+class InvalidUnsubscribeToken(GcmcJobsError, ValueError):
+    """An unsubscribe token that was not made with the configured secret, or was altered
+    (another address, tenant or campaign)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "ALL",
+    "CAMPAIGNS",
     "COMPLIANCE",
     "EMAIL",
     "EMAIL_CRITICAL",
@@ -37,4 +38,8 @@ REPORTS = "gcmc_reports"
 #: Outbound webhooks: the dispatcher and one message per delivery attempt.
 WEBHOOKS = "gcmc_webhooks"
 
-ALL = (EMAIL_CRITICAL, SCHEDULER, COMPLIANCE, SCHEDULED, EMAIL, SMS, REPORTS, WEBHOOKS)
+#: Campaign email and its dispatcher: low priority, paced by each campaign's rate, apart
+#: from transactional mail so a campaign never delays it.
+CAMPAIGNS = "gcmc_campaigns"
+
+ALL = (EMAIL_CRITICAL, SCHEDULER, COMPLIANCE, SCHEDULED, EMAIL, SMS, REPORTS, WEBHOOKS, CAMPAIGNS)

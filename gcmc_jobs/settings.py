@@ -404,6 +404,35 @@ class Settings(BaseSettings):
         ge=1_000,
         description="A signed SendGrid or Mailgun webhook older than this is refused as a "
         "replay, ms (10 minutes).",
+    # -- Campaigns ----------------------------------------------------------------------------
+    campaign_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret of the unsubscribe tokens in campaign email (HMAC-SHA256; at "
+        "least 16 characters). Unset, campaigns cannot start. Changing it invalidates the "
+        "links of every email already sent.",
+    )
+    campaign_unsubscribe_url: str = Field(
+        default="https://jobs.gcmc.example/unsubscribe",
+        pattern=r"^https?://[^\s]+$",
+        description="Public URL of the admin app's `/unsubscribe` route (not behind the admin "
+        "token): the token is appended as `/TOKEN` in `List-Unsubscribe` and the footer link.",
+    )
+    campaign_unsubscribe_mailto: str | None = Field(
+        default=None,
+        description="Mailbox of the `mailto:` in `List-Unsubscribe` (subject `unsubscribe "
+        "TOKEN`, for the host's mail handling); unset, only the HTTPS link is given.",
+    )
+    campaign_rate_per_second: float = Field(
+        default=10.0,
+        gt=0,
+        description="Emails per second a campaign sends unless it sets its own rate.",
+    )
+    campaign_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=5_000,
+        description="Most emails a campaign's dispatcher queues at one time; it queues the "
+        "next batch when the previous is mostly sent, so a pause takes effect within it.",
     )
 
     # -- Mail circuit breaker, provider send rate (README "Mail server outages", "Provider
@@ -644,6 +673,14 @@ class Settings(BaseSettings):
         "email_hook_ses_topic_arns",
         mode="before",
     )
+    @field_validator("campaign_secret", mode="after")
+    @classmethod
+    def _long_enough_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("GCMC_JOBS_CAMPAIGN_SECRET must be at least 16 characters")
+        return value
+
+    @field_validator("host_modules", "alert_emails", mode="before")
     @classmethod
     def _module_list(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gcmc_jobs.actors.campaigns import dispatch_campaign, send_campaign_email
 from gcmc_jobs.actors.compliance import refresh_all_compliance, refresh_compliance
 from gcmc_jobs.actors.email import send_email, send_security_email
 from gcmc_jobs.actors.reports import aggregate_report, email_report, record_report, render_report
@@ -13,6 +14,7 @@ __all__ = [
     "aggregate_report",
     "deliver_webhook",
     "dispatch_webhooks",
+    "dispatch_campaign",
     "email_report",
     "record_report",
     "refresh_all_compliance",
@@ -20,6 +22,7 @@ __all__ = [
     "render_report",
     "run_daily_job",
     "scheduler_tick",
+    "send_campaign_email",
     "send_email",
     "send_security_email",
     "send_sms",

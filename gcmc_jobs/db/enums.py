@@ -11,6 +11,8 @@ import enum
 __all__ = [
     "ALERT_ROLES",
     "OPEN_FILING_STATUSES",
+    "CampaignRecipientStatus",
+    "CampaignStatus",
     "ComplianceLevel",
     "DocumentStatus",
     "EmailEventKind",
@@ -122,3 +124,27 @@ class JobRunStatus(enum.StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+class CampaignStatus(enum.StrEnum):
+    """A campaign's life (``gcmc_jobs.services.campaigns``): ``draft`` until started;
+    ``running`` while it sends; ``paused`` holds it (resume continues); ``cancelled`` stops it
+    for good; ``finished`` once no recipient is left queued."""
+
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    FINISHED = "finished"
+
+
+class CampaignRecipientStatus(enum.StrEnum):
+    """One address of a campaign: ``queued`` until it is mailed (``sent``), refused
+    (``failed``), or skipped because the address is on the suppression list (``suppressed``)
+    or opted out of the tenant's campaigns (``unsubscribed``)."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    UNSUBSCRIBED = "unsubscribed"

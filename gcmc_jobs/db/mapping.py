@@ -120,6 +120,9 @@ OWN_TABLES: tuple[str, ...] = (
     "webhook_events",
     "webhook_deliveries",
     "webhook_attempts",
+    "campaigns",
+    "campaign_recipients",
+    "email_unsubscribes",
 )
 
 #: The platform's enums, with their logical values.

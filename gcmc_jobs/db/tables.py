@@ -32,6 +32,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Connection,
     Date,
@@ -63,6 +64,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from gcmc_jobs.db.enums import (
+    CampaignRecipientStatus,
+    CampaignStatus,
     ComplianceLevel,
     DocumentStatus,
     EmailEventKind,
@@ -213,6 +216,9 @@ class Tables:
     webhook_events: Table
     webhook_deliveries: Table
     webhook_attempts: Table
+    campaigns: Table
+    campaign_recipients: Table
+    email_unsubscribes: Table
     extra_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def table(self, logical: str) -> Table:
@@ -682,10 +688,73 @@ class _Builder:
             Column("tenant_id", self.id_type(), primary_key=True),
             Column("first_seen_at", tz, nullable=False),
         )
+        campaigns = self.own_table(
+            "campaigns",
+            Column("id", BigId, primary_key=True, autoincrement=True),
+            Column(
+                "tenant_id",
+                self.id_type(),
+                *self.tenant_ref(tenants, "CASCADE"),
+                nullable=False,
+                index=True,
+            ),
+            Column("name", String(200), nullable=False),
+            Column("subject_template", Text, nullable=False),
+            Column("body_template", Text, nullable=False),
+            Column("segment", String(200), nullable=False),
+            Column("status", self.own_enum(CampaignStatus), nullable=False),
+            Column("rate_per_second", Float, nullable=False),
+            # The message id of the dispatcher chain allowed to run (start and resume set a
+            # new one; an older chain that finds another id here stops).
+            Column("dispatcher", String(64)),
+            Column("created_by", String(200), nullable=False),
+            Column("created_at", tz, server_default=func.current_timestamp(), nullable=False),
+            Column("updated_at", tz, server_default=func.current_timestamp(), nullable=False),
+            Column("started_at", tz),
+            Column("finished_at", tz),
+            CheckConstraint("rate_per_second > 0", name="rate_positive"),
+        )
+        campaign_recipients = self.own_table(
+            "campaign_recipients",
+            Column("id", BigId, primary_key=True, autoincrement=True),
+            Column(
+                "campaign_id",
+                BigId,
+                ForeignKey(campaigns.c.id, ondelete="CASCADE"),
+                nullable=False,
+            ),
+            Column("address", String(320), nullable=False),
+            Column("name", String(200)),
+            Column("status", self.own_enum(CampaignRecipientStatus), nullable=False),
+            # Times handed to the queue (a dispatch's dedup key names it), and when the last
+            # one was: NULL while the row waits for the dispatcher.
+            Column("dispatches", Integer, nullable=False, default=0, server_default="0"),
+            Column("dispatched_at", tz),
+            Column("error", Text),
+            Column("sent_at", tz),
+            UniqueConstraint("campaign_id", "address"),
+        )
+        Index(
+            "ix_campaign_recipients_campaign_status",
+            campaign_recipients.c.campaign_id,
+            campaign_recipients.c.status,
+        )
+        # One opt-out per tenant and address (lowercased), honoured by every later campaign of
+        # the tenant; transactional mail ignores it. ``campaign_id``: where the link was.
+        email_unsubscribes = self.own_table(
+            "email_unsubscribes",
+            Column("tenant_id", self.id_type(), primary_key=True),
+            Column("address", String(320), primary_key=True),
+            Column("campaign_id", BigId, ForeignKey(campaigns.c.id, ondelete="SET NULL")),
+            Column("unsubscribed_at", tz, server_default=func.current_timestamp(), nullable=False),
+        )
         events, changes = self.build_bounce_tables(email_log)
         return {
             "email_events": events,
             "email_suppression_changes": changes,
+            "campaigns": campaigns,
+            "campaign_recipients": campaign_recipients,
+            "email_unsubscribes": email_unsubscribes,
             "email_log": email_log,
             "email_suppressions": suppressions,
             "dead_letters": dead_letters,
