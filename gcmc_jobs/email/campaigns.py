@@ -68,6 +68,8 @@ def check_templates(subject: str, body: str, *, templates_dir: str | None = None
     """Refuse templates that could not render for every recipient: a syntax error, a field
     not in :data:`CAMPAIGN_FIELDS`, an empty subject, or one too long. Raises
     :class:`~gcmc_jobs.errors.InvalidPayload` naming the template and the problem."""
+    if "\x00" in subject or "\x00" in body:
+        raise InvalidPayload("the templates must not contain NUL characters")
     if not subject.strip():
         raise InvalidPayload("subject: the subject template is empty")
     if len(subject) > _MAX_SUBJECT or len(body) > _MAX_BODY:

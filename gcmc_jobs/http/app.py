@@ -47,6 +47,7 @@ from gcmc_jobs.http.auth import require_token
 from gcmc_jobs.http.metrics import MailCircuitCollector, QueueCollector, WorkerCollector
 from gcmc_jobs.http.provider_signatures import https_get
 from gcmc_jobs.http.routes import (
+    campaigns,
     daily_jobs,
     dead_letters,
     email_hooks,
@@ -59,6 +60,7 @@ from gcmc_jobs.http.routes import (
     suppressions,
     transfer,
     webhooks,
+    unsubscribe,
 )
 from gcmc_jobs.http.routes import mail_circuit as mail_circuit_routes
 from gcmc_jobs.settings import Settings
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         transfer,
         reports,
         webhooks,
+        campaigns,
     ):
         api.include_router(resource.router)
     api.include_router(mail_circuit_routes.router)
@@ -113,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(email_hooks.router)
     #: How the SES webhook fetches SNS signing certificates and SubscribeURLs (https).
     app.state.https_get = https_get
+    app.include_router(unsubscribe.router)  # public: the signed token is the authorisation
     return app
 
 

@@ -9,6 +9,9 @@ from pydantic import BaseModel, Field
 
 __all__ = [
     "PLATFORM_ID",
+    "CampaignBody",
+    "CampaignProgressBody",
+    "CampaignRequest",
     "CancelBody",
     "CancelRequest",
     "DeadLetterDetail",
@@ -342,3 +345,59 @@ class ReportRequestBody(BaseModel):
     period: str
     message_id: str | None = Field(description="The chain's first message, when requested.")
     report: ReportBody | None = None
+
+
+class CampaignProgressBody(BaseModel):
+    """A campaign's recipients by status; ``opt_outs``: unsubscribes its links recorded."""
+
+    total: int
+    queued: int
+    sent: int
+    failed: int
+    suppressed: int
+    unsubscribed: int
+    opt_outs: int
+
+
+class CampaignBody(BaseModel):
+    id: int
+    tenant_id: int | str
+    name: str
+    segment: str = Field(description="`clients`, `staff` or `staff:ROLE,ROLE`.")
+    status: Literal["draft", "running", "paused", "cancelled", "finished"]
+    rate_per_second: float
+    created_by: str
+    subject_template: str
+    body_template: str
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: CampaignProgressBody
+
+
+class CampaignRequest(BaseModel):
+    """A new campaign: one templated email to a segment of a tenant."""
+
+    tenant_id: PlatformId
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+    subject: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Jinja2 template of the subject (fields: recipient_name, recipient_email, "
+        "tenant_name, campaign_name, portal_url, support_email, unsubscribe_url).",
+    )
+    body: str = Field(
+        min_length=1, max_length=100_000, description="Jinja2 template of the plain-text body."
+    )
+    segment: str = Field(
+        max_length=200, description="`clients`, `staff` or `staff:ROLE,ROLE` (owner, admin, …)."
+    )
+    created_by: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+    rate_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        le=100_000,
+        description="Emails per second; GCMC_JOBS_CAMPAIGN_RATE_PER_SECOND by default.",
+    )
+    start: bool = Field(default=False, description="Start sending at once (else a draft).")

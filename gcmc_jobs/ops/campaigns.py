@@ -56,6 +56,8 @@ def create_campaign(
     rate; a bad one raises :class:`~gcmc_jobs.errors.InvalidPayload` and nothing is stored.
     """
     parsed = campaigns.parse_segment(segment)
+    if start:
+        campaign_sender(runtime.settings)  # no secret: refuse before storing anything
     check_templates(subject, body, templates_dir=runtime.settings.email_templates_dir)
     rate = (
         rate_per_second

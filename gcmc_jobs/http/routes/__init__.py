@@ -16,6 +16,8 @@ module              paths
 ``webhooks``        ``/api/webhooks/endpoints`` (``…/{id}``, ``…/enable``, ``…/disable``,
                     ``…/test``), ``/api/webhooks/deliveries`` (``…/{id}/attempts``,
                     ``…/{id}/replay``, ``…/replay``)
+``campaigns``       ``/api/campaigns``, ``/api/campaigns/{id}``, ``…/start|pause|resume|cancel``
+``unsubscribe``     ``/unsubscribe/{token}`` (public: the signed token authorises it)
 ==================  ===========================================================================
 
 Route functions parse, call one function of the layers below (:mod:`gcmc_jobs.ops`,
