@@ -404,6 +404,8 @@ class Settings(BaseSettings):
         ge=1_000,
         description="A signed SendGrid or Mailgun webhook older than this is refused as a "
         "replay, ms (10 minutes).",
+    )
+
     # -- Campaigns ----------------------------------------------------------------------------
     campaign_secret: SecretStr | None = Field(
         default=None,

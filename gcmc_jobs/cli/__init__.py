@@ -34,8 +34,9 @@ server extra is imported by ``serve`` when it runs; Alembic by
 
 from __future__ import annotations
 
-from gcmc_jobs.cli import bounces as _bounces  # noqa: F401
-from gcmc_jobs.cli import config as _config  # noqa: F401  (registers its commands)
+from gcmc_jobs.cli import bounces as _bounces  # noqa: F401  (registers its commands)
+from gcmc_jobs.cli import campaigns as _campaigns  # noqa: F401
+from gcmc_jobs.cli import config as _config  # noqa: F401
 from gcmc_jobs.cli import db as _db  # noqa: F401
 from gcmc_jobs.cli import dead_letters as _dead_letters  # noqa: F401
 from gcmc_jobs.cli import demo as _demo  # noqa: F401

@@ -38,7 +38,6 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
-    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -703,7 +702,8 @@ class _Builder:
             Column("body_template", Text, nullable=False),
             Column("segment", String(200), nullable=False),
             Column("status", self.own_enum(CampaignStatus), nullable=False),
-            Column("rate_per_second", Float, nullable=False),
+            # Numeric, not a float: the same type family on every database (db check).
+            Column("rate_per_second", Numeric(12, 3, asdecimal=False), nullable=False),
             # The message id of the dispatcher chain allowed to run (start and resume set a
             # new one; an older chain that finds another id here stops).
             Column("dispatcher", String(64)),

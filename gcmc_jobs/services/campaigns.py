@@ -203,8 +203,10 @@ def create(
         raise InvalidPayload("name must be 1 to 200 printable characters")
     if not created_by.strip() or len(created_by) > 200 or not created_by.isprintable():
         raise InvalidPayload("created_by must be 1 to 200 printable characters")
-    if not rate_per_second > 0:
-        raise InvalidPayload(f"rate_per_second must be above 0, got {rate_per_second}")
+    if not 0.001 <= rate_per_second <= 1_000_000:
+        raise InvalidPayload(
+            f"rate_per_second must be from 0.001 to 1,000,000 a second, got {rate_per_second}"
+        )
     found = connection.scalar(select(t.tenants.c.id).where(t.tenants.c.id == tenant_id))
     if found is None:
         raise UnknownTenant(f"no tenant has id {tenant_id}: the campaign is not created")
@@ -317,7 +319,7 @@ def _state_error(
     c = tables_of(connection).campaigns
     current = connection.scalar(select(c.c.status).where(c.c.id == campaign_id))
     if current is None:
-        return CampaignNotFound(f"no campaign has id {campaign_id}")
+        return CampaignNotFound(f"unknown campaign {campaign_id}: no campaign has this id")
     wanted = " or ".join(s.value for s in allowed)
     return CampaignStateError(
         f"campaign {campaign_id} is {CampaignStatus(current).value}: only a {wanted} campaign "
@@ -431,7 +433,7 @@ def get(connection: Connection, campaign_id: int, *, tenant_id: Id | None = None
         query = query.where(c.c.tenant_id == tenant_id)
     row = connection.execute(query).first()
     if row is None:
-        raise CampaignNotFound(f"no campaign has id {campaign_id}")
+        raise CampaignNotFound(f"unknown campaign {campaign_id}: no campaign has this id")
     return _info(row, _progress(connection, [campaign_id])[campaign_id])
 
 

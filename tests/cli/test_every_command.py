@@ -76,6 +76,16 @@ ARGUMENTS: dict[str, list[str]] = {
     "suppressions add": ["someone@example.com"],
     "suppressions remove": ["someone@example.com"],
     "suppressions import": [os.devnull],  # an empty CSV
+    # 999999: no such campaign (create runs too, and makes campaigns from 1 on)
+    "campaigns cancel": ["999999"],
+    "campaigns create": [
+        *("--tenant", "1", "--name", "News", "--subject", "News", "--body", "Hello"),
+        *("--segment", "clients"),
+    ],
+    "campaigns pause": ["999999"],
+    "campaigns resume": ["999999"],
+    "campaigns show": ["999999"],
+    "campaigns start": ["999999"],
     "dead-letters replay": ["--all-matching", "--again"],
     "dead-letters show": ["1"],
     "demo": ["--tenants", "1", "--clients-per-tenant", "1"],
@@ -151,6 +161,8 @@ SUCCEEDS: dict[str, set[str]] = {
     "settings": UNREACHABLE,
     "email preview": UNREACHABLE,
     # The database alone.
+    "campaigns create": NO_REDIS,  # a draft: nothing is sent
+    "campaigns list": NO_REDIS,
     "db check": NO_REDIS,
     "db upgrade": NO_REDIS,
     "dead-letters list": NO_REDIS,
@@ -215,6 +227,10 @@ ANSWERS_UNKNOWN: dict[str, set[str]] = {
     "webhooks enable": NO_REDIS,
     "webhooks remove": NO_REDIS,
     "webhooks test": NO_REDIS,
+    # The database alone: the campaign is looked up first.
+    **dict.fromkeys(
+        [f"campaigns {c}" for c in ("cancel", "pause", "resume", "show", "start")], NO_REDIS
+    ),
 }
 
 
@@ -239,6 +255,7 @@ def working_env(
             "GCMC_JOBS_LOG_LEVEL": "WARNING",
             "GCMC_JOBS_HEALTH_TIMEOUT_MS": "1000",
             "GCMC_JOBS_ADMIN_TOKEN": TOKEN,
+            "GCMC_JOBS_CAMPAIGN_SECRET": "every-command-campaign-secret",
         }
     finally:
         engine.dispose()

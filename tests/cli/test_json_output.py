@@ -29,6 +29,7 @@ from tests import factories as f
 
 #: The commands that list things: each must offer ``--json``.
 LISTINGS = {
+    "campaigns list",
     "dead-letters list",
     "email kinds",
     "messages list",
@@ -42,6 +43,11 @@ LISTINGS = {
 
 #: What a ``--json`` command with a required argument runs with, on the filled database.
 ARGUMENTS: dict[str, list[str]] = {
+    "campaigns create": [
+        *("--tenant", "1", "--name", "News", "--subject", "News", "--body", "Hello"),
+        *("--segment", "clients"),
+    ],
+    "campaigns show": ["1"],
     "dead-letters show": ["1"],
     "messages cancel": ["gcmc_compliance", "msg-1"],
     "messages list": ["gcmc_compliance"],
@@ -125,6 +131,10 @@ def _fill(engine: Engine) -> None:
     _fill_webhooks(engine)
     assert CliRunner().invoke(app, ["run", "compliance_refresh"]).exit_code == 0
     assert CliRunner().invoke(app, ["suppressions", "add", "gone@example.com"]).exit_code == 0
+    assert (
+        CliRunner().invoke(app, ["campaigns", "create", *ARGUMENTS["campaigns create"]]).exit_code
+        == 0
+    )
     # and the status of message msg-1, as StatusTracking records it
     client = redis.Redis.from_url(os.environ["GCMC_JOBS_BROKER_URL"])
     store = RedisStatusStore(client, namespace=os.environ["GCMC_JOBS_NAMESPACE"])

@@ -17,6 +17,8 @@ from gcmc_jobs.settings import Settings
 from tests.support.prisma import SplitSchemas
 
 TOKEN = "test-admin-token"
+#: A deployment that serves campaigns sets their secret (without it, starting one is a 503).
+CAMPAIGN_SECRET = "test-campaign-secret-0123456789"
 
 
 @pytest.fixture
@@ -31,6 +33,7 @@ def gcmc_settings(gcmc_postgres_url: str, gcmc_redis_url: str, gcmc_namespace: s
         email_url="memory://",
         log_format="json",
         admin_token=TOKEN,
+        campaign_secret=CAMPAIGN_SECRET,
     )
 
 
@@ -53,6 +56,7 @@ def prisma_settings(prisma_split_db: SplitSchemas) -> Iterator[Settings]:
         email_url="memory://",
         log_format="json",
         admin_token=TOKEN,
+        campaign_secret=CAMPAIGN_SECRET,
         schema_mapping=str(prisma_split_db.mapping_path),
         platform_tables="external",
     )

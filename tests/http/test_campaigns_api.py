@@ -3,19 +3,12 @@ the errors a caller can fix (422, 404, 409) and the token required."""
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.enums import Role
 from gcmc_jobs.db.models import Tenant
-from gcmc_jobs.settings import Settings
 from tests import factories as f
-
-
-@pytest.fixture
-def gcmc_settings(gcmc_settings: Settings) -> Settings:
-    return gcmc_settings.model_copy(update={"campaign_secret": "api-test-secret-0123456789"})
 
 
 def _new(tenant_id: object, **changes: object) -> dict[str, object]:

@@ -243,3 +243,50 @@ def test_the_dashboard_shows_an_open_mail_circuit_breaker_and_closes_it(
     expect(page.locator("#mail-circuit-reset")).to_be_hidden()
     assert store.state().state == "closed"
     client.close()
+
+
+def test_the_dashboard_shows_a_campaigns_progress_and_pauses_it(
+    gcmc_db: Engine, server_url: str, page: Page
+) -> None:
+    # Given a running campaign to two clients, one already mailed
+    from gcmc_jobs.db.enums import CampaignRecipientStatus
+    from gcmc_jobs.services import campaigns
+
+    with Session(gcmc_db) as session:
+        tenant = factories.tenant(session, "Acme CPA")
+        factories.client(session, tenant, email="ann@example.com")
+        factories.client(session, tenant, email="bob@example.com")
+        session.commit()
+    now = datetime.now(UTC)
+    with gcmc_db.begin() as connection:
+        campaign = campaigns.create(
+            connection,
+            tenant_id=tenant.id,
+            name="Spring news",
+            subject_template="News",
+            body_template="Hello",
+            segment=campaigns.parse_segment("clients"),
+            created_by="test",
+            rate_per_second=1,
+            now=now,
+        )
+        campaigns.start(connection, campaign, dispatcher="d", now=now)
+        [(first, _, _)] = campaigns.next_batch(
+            connection, campaign, dispatcher="d", limit=1, now=now
+        ).recipients
+        campaigns.mark_recipient(connection, first, CampaignRecipientStatus.SENT, now=now)
+
+    # When an operator signs in and pauses it
+    page.goto(f"{server_url}/dashboard")
+    page.fill("#token", TOKEN)
+    page.click("#login button[type=submit]")
+    row = page.locator(f'#campaigns tr[data-campaign="{campaign}"]')
+    expect(row.locator(".sent")).to_have_text("1 / 2")
+    expect(row.locator(".queued")).to_have_text("1")
+    expect(row.locator(".campaign-status")).to_have_text("running")
+    row.get_by_role("button", name="pause").click()
+
+    # Then the page and the database say paused
+    expect(row.locator(".campaign-status")).to_have_text("paused")
+    with gcmc_db.connect() as connection:
+        assert campaigns.get(connection, campaign).status.value == "paused"

@@ -185,7 +185,7 @@
   async function refresh() {
     try {
       const search = encodeURIComponent($("suppression-search").value.trim());
-      const [queues, dead, runs, schedules, health, suppressed, changes, circuit, hooks, deliveries] = await Promise.all([
+      const [queues, dead, runs, schedules, health, suppressed, changes, circuit, hooks, deliveries, campaigns] = await Promise.all([
         api("GET", "/api/queues"),
         api("GET", "/api/dead-letters?limit=50"),
         api("GET", "/api/runs?limit=50"),
@@ -196,6 +196,7 @@
         api("GET", "/api/mail-circuit"),
         api("GET", "/api/webhooks/endpoints"),
         api("GET", "/api/webhooks/deliveries?limit=50"),
+        api("GET", "/api/campaigns?limit=50"),
       ]);
       renderWorkers(health);
       showCircuit(circuit);
@@ -301,6 +302,28 @@
           s.today_status || (s.waiting ? "due, not run yet" : null),
           s.today_status === "failed" ? "error" : s.waiting ? "today waiting" : "today",
         );
+      });
+      // Progress per campaign; the actions its status allows.
+      const ACTIONS = { draft: ["start", "cancel"], running: ["pause", "cancel"],
+                        paused: ["resume", "cancel"] };
+      fill("campaigns", campaigns, (row, c) => {
+        row.dataset.campaign = c.id;
+        const p = c.progress;
+        cell(row, c.id);
+        cell(row, c.tenant_id);
+        cell(row, c.name);
+        cell(row, c.segment);
+        cell(row, c.status, "campaign-status");
+        cell(row, p.sent + " / " + p.total, "n sent");
+        cell(row, p.queued, "n queued");
+        cell(row, p.failed, p.failed ? "n error" : "n");
+        cell(row, p.suppressed, "n");
+        cell(row, p.unsubscribed, "n");
+        cell(row, p.opt_outs, "n");
+        const td = row.insertCell();
+        for (const action of ACTIONS[c.status] || []) {
+          button(td, action, () => api("POST", "/api/campaigns/" + c.id + "/" + action));
+        }
       });
       setStatus("updated " + new Date().toLocaleTimeString(), false);
     } catch (e) {

@@ -75,7 +75,7 @@ def upgrade() -> None:
             _enum("campaignstatus", "draft", "running", "paused", "cancelled", "finished"),
             nullable=False,
         ),
-        sa.Column("rate_per_second", sa.Float(), nullable=False),
+        sa.Column("rate_per_second", sa.Numeric(12, 3, asdecimal=False), nullable=False),
         sa.Column("dispatcher", sa.String(length=64), nullable=True),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         _now("created_at"),
