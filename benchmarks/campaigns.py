@@ -38,7 +38,7 @@ from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.testing import WorkerProcess
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from email_delivery import Sink  # noqa: E402  (the sibling benchmark's sink process)
+from email_delivery import Sink  # the sibling benchmark's sink process
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = os.environ.get(
