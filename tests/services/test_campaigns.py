@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -109,6 +110,7 @@ def test_the_dispatcher_paces_by_rate_waits_for_in_flight_and_finishes(
     assert (info.progress.sent, info.progress.queued) == (7, 0)
 
 
+@pytest.mark.parametrize("preset_db", ["gcmc"], indirect=True)
 def test_a_recipient_whose_message_was_lost_is_handed_out_again(preset_db: Engine) -> None:
     tenant = _tenant_with(preset_db, 1, staff=0)
     campaign = _campaign(preset_db, tenant, "clients")
