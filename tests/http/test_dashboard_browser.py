@@ -288,5 +288,6 @@ def test_the_dashboard_shows_a_campaigns_progress_and_pauses_it(
 
     # Then the page and the database say paused
     expect(row.locator(".campaign-status")).to_have_text("paused")
+    page.goto("about:blank")  # stop the page's refreshes before the server shuts down
     with gcmc_db.connect() as connection:
         assert campaigns.get(connection, campaign).status.value == "paused"
