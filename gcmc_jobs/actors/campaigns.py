@@ -135,6 +135,7 @@ dispatch_campaign: dramatiq.Actor[Any, Any] = actor(
     min_backoff=1_000,
     max_backoff=60_000,
     time_limit=60_000,
+    throws=(PermanentError,),
 )(_dispatch)
 
 #: One campaign email: retried like bulk email (8 retries, 5 s to 10 min), never a
