@@ -668,13 +668,6 @@ class Settings(BaseSettings):
         "process.",
     )
 
-    @field_validator(
-        "host_modules",
-        "alert_emails",
-        "email_hook_ses_cert_hosts",
-        "email_hook_ses_topic_arns",
-        mode="before",
-    )
     @field_validator("campaign_secret", mode="after")
     @classmethod
     def _long_enough_secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -682,7 +675,13 @@ class Settings(BaseSettings):
             raise ValueError("GCMC_JOBS_CAMPAIGN_SECRET must be at least 16 characters")
         return value
 
-    @field_validator("host_modules", "alert_emails", mode="before")
+    @field_validator(
+        "host_modules",
+        "alert_emails",
+        "email_hook_ses_cert_hosts",
+        "email_hook_ses_topic_arns",
+        mode="before",
+    )
     @classmethod
     def _module_list(cls, value: Any) -> Any:
         if isinstance(value, str):
