@@ -13,8 +13,8 @@ from gcmc_jobs.actors.webhooks import deliver_webhook, dispatch_webhooks
 __all__ = [
     "aggregate_report",
     "deliver_webhook",
-    "dispatch_webhooks",
     "dispatch_campaign",
+    "dispatch_webhooks",
     "email_report",
     "record_report",
     "refresh_all_compliance",

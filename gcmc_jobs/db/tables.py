@@ -38,6 +38,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,

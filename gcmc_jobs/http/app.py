@@ -59,8 +59,8 @@ from gcmc_jobs.http.routes import (
     sms,
     suppressions,
     transfer,
-    webhooks,
     unsubscribe,
+    webhooks,
 )
 from gcmc_jobs.http.routes import mail_circuit as mail_circuit_routes
 from gcmc_jobs.settings import Settings

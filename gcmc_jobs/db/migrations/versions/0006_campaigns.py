@@ -7,7 +7,7 @@ ids of the mapping's id type, and no foreign key to a platform table. The recipi
 opt-outs refer to ``campaigns`` (the package's own) in every mode.
 
 Revision ID: 0006
-Revises: 0009 (main's head when this branch was rebased; written against 0004)
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from gcmc_jobs.db.migrate import migration_scope
 
 revision = "0006"
-down_revision = "0009"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
