@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from gcmc_jobs.redis_urls import is_sentinel_url, parse_sentinel_url
+
 __all__ = ["BrokerKind", "Settings", "broker_kind_of"]
 
 #: The kinds of broker gcmc-jobs builds (:attr:`Settings.broker_kind`).
@@ -30,6 +32,8 @@ BROKER_SCHEMES: dict[str, BrokerKind] = {
     "redis": "redis",
     "rediss": "redis",
     "unix": "redis",
+    # Redis under Sentinel (gcmc_jobs.redis_urls: the format, the client it builds).
+    "redis+sentinel": "redis",
     "amqp": "amqp",
     "amqps": "amqp",
     "stub": "stub",
@@ -112,6 +116,17 @@ def _check_redis_url(url: str) -> None:
     if _scheme(url) not in REDIS_SCHEMES:
         accepted = ", ".join(f"{s}://" for s in REDIS_SCHEMES)
         raise ValueError(f"GCMC_JOBS_REDIS_URL must start with one of {accepted}")
+    _check_sentinel_url(url, "GCMC_JOBS_REDIS_URL")
+
+
+def _check_sentinel_url(url: str, variable: str) -> None:
+    """``ValueError`` naming ``variable`` when ``url`` is a malformed ``redis+sentinel://``
+    URL (:func:`~gcmc_jobs.redis_urls.parse_sentinel_url` says what is wrong)."""
+    if is_sentinel_url(url):
+        try:
+            parse_sentinel_url(url)
+        except ValueError as exc:
+            raise ValueError(f"{variable}: {exc}") from None
 
 
 def _check_email_url(url: str) -> None:
@@ -189,7 +204,8 @@ class Settings(BaseSettings):
     )
     broker_url: SecretStr = Field(
         default=SecretStr("stub://"),
-        description="`redis://…`, `amqp://…`, or `stub://` for the in-process broker.",
+        description="`redis://…`, `redis+sentinel://…` (Redis under Sentinel, README "
+        "'Redis Sentinel'), `amqp://…`, or `stub://` for the in-process broker.",
     )
     redis_url: SecretStr | None = Field(
         default=None,
@@ -695,6 +711,7 @@ class Settings(BaseSettings):
     @classmethod
     def _known_broker_scheme(cls, value: SecretStr) -> SecretStr:
         broker_kind_of(value.get_secret_value())
+        _check_sentinel_url(value.get_secret_value(), "GCMC_JOBS_BROKER_URL")
         return value
 
     @field_validator("database_url", mode="after")

@@ -215,9 +215,11 @@ def build_broker(settings: Settings, stores: Stores) -> Broker:
         # Deferred on purpose: the Redis and RabbitMQ broker modules load their client
         # libraries, which `import gcmc_jobs` must not (tests/test_imports.py).
         from gcmc_jobs.brokers.redis_broker import RedisBroker
+        from gcmc_jobs.redis_urls import redis_from_url
 
         return RedisBroker(
-            url=url,
+            # A plain URL or a Sentinel one (the client follows a failover).
+            client=redis_from_url(url),
             middleware=middleware,
             namespace=settings.namespace,
             heartbeat_timeout=settings.broker_heartbeat_timeout_ms,

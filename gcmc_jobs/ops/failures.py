@@ -23,6 +23,7 @@ per kind); the health checks put it in their detail.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import traceback
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ from sqlalchemy import exc as sa_errors
 
 from gcmc_jobs.errors import ConfigurationError, GcmcJobsError
 from gcmc_jobs.redaction import MASK, redact_text
+from gcmc_jobs.redis_urls import is_sentinel_url, parse_sentinel_url
 from gcmc_jobs.settings import Settings
 
 __all__ = ["Failure", "FailureKind", "explain", "mask_secrets"]
@@ -233,6 +235,11 @@ def _secrets(settings: Settings | None) -> Iterator[str]:
             password = None
         if password and len(password) >= 4:
             yield password
+        if is_sentinel_url(raw):  # the Sentinels' own password is in the query
+            with contextlib.suppress(ValueError):
+                watcher = parse_sentinel_url(raw).sentinel_password
+                if watcher and len(watcher) >= 4:
+                    yield watcher
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

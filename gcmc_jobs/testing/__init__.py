@@ -71,6 +71,7 @@ from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import Base, Tenant
 from gcmc_jobs.email.transports import memory
+from gcmc_jobs.redis_urls import redis_from_url
 from gcmc_jobs.settings import Settings
 from gcmc_jobs.sms.transports import memory as sms_memory
 from gcmc_jobs.testing import policy as _policy
@@ -192,7 +193,7 @@ def gcmc_redis_url() -> str:
     """The Redis URL tests use, checked reachable."""
     url = os.environ.get("GCMC_JOBS_TEST_REDIS_URL", DEFAULT_REDIS_URL)
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        redis_from_url(url, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
         pytest.exit(REDIS_HELP.format(url=url, error=exc), returncode=3)
     return url
@@ -203,7 +204,7 @@ def gcmc_namespace(gcmc_redis_url: str) -> Iterator[str]:
     """A Redis key namespace for this test session; its keys are deleted at the end."""
     namespace = f"gcmc_test_{uuid.uuid4().hex[:12]}"
     yield namespace
-    client = redis.Redis.from_url(gcmc_redis_url)
+    client = redis_from_url(gcmc_redis_url)
     keys = list(client.scan_iter(match=redis_keys.namespace_pattern(namespace), count=1000))
     for start in range(0, len(keys), 500):
         client.delete(*keys[start : start + 500])
@@ -303,7 +304,7 @@ def _delete_middleware_keys(settings: Settings) -> None:
     url = settings.store_redis_url
     if url is None:
         return
-    client = redis.Redis.from_url(url)
+    client = redis_from_url(url)
     try:
         for pattern in (redis_keys.dedup_key(settings.namespace, "*"),
                         redis_keys.rate_limit_key(settings.namespace, "*", "*")):  # fmt: skip

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from gcmc_jobs.testing import WorkerProcess, free_port, wait_until
-from tests.support.services import PostgresCluster, RedisServer
+from tests.support.services import PostgresCluster, RedisServer, SentinelGroup
 
 __all__ = [
     "REPO_ROOT",
     "PostgresCluster",
     "RedisServer",
+    "SentinelGroup",
     "WorkerProcess",
     "dramatiq_worker",
     "free_port",

@@ -5,6 +5,8 @@ restart it while the machine's shared PostgreSQL and Redis stay up for every oth
 
 - :class:`RedisServer`: a ``redis-server`` in a directory of its own, optionally with an
   ``appendfsync always`` AOF (so a crash loses nothing it acknowledged) or a password;
+- :class:`SentinelGroup`: a primary, a replica and three ``redis-server --sentinel``
+  processes watching them, whose primary a test may kill to see a failover;
 - :class:`PostgresCluster`: a cluster made with ``initdb`` and run by ``pg_ctl`` (as the
   ``postgres`` OS user when the tests run as root).
 """
@@ -16,13 +18,14 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
 
 from gcmc_jobs.testing import free_port, wait_until
 
-__all__ = ["PostgresCluster", "RedisServer"]
+__all__ = ["PostgresCluster", "RedisServer", "SentinelGroup"]
 
 
 class RedisServer:
@@ -36,11 +39,18 @@ class RedisServer:
     """
 
     def __init__(
-        self, directory: Path, *, durable: bool = False, password: str | None = None
+        self,
+        directory: Path,
+        *,
+        durable: bool = False,
+        password: str | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.directory = directory
         self.durable = durable
         self.password = password
+        #: More ``redis-server`` arguments (``--replicaof host port`` for a replica).
+        self.args = tuple(args)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -77,6 +87,7 @@ class RedisServer:
                     "noeviction",
                     *persistence,
                     *(["--requirepass", self.password] if self.password else []),
+                    *self.args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -114,6 +125,112 @@ class RedisServer:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=20)
+
+
+class SentinelGroup:
+    """A primary, a replica and three Sentinels (quorum 2) on spare ports: Redis high
+    availability as production runs it, with short timeouts so that a failover takes a few
+    seconds (``down_after_ms`` without an answer from the primary, then the vote and the
+    promotion). Nothing is persisted. :meth:`start` returns when every Sentinel knows the
+    replica and the other Sentinels, so a :meth:`kill_primary` is followed by a failover.
+    """
+
+    SERVICE = "mymaster"
+
+    def __init__(self, directory: Path, *, down_after_ms: int = 1_000) -> None:
+        self.directory = directory
+        self.down_after_ms = down_after_ms
+        # A replica's first full sync waits 5 s by default (diskless, for more replicas).
+        no_wait = ("--repl-diskless-sync-delay", "0")
+        self.primary = RedisServer(directory / "primary", args=no_wait)
+        self.replica = RedisServer(
+            directory / "replica",
+            args=(*no_wait, "--replicaof", "127.0.0.1", str(self.primary.port)),
+        )
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        """The ``redis+sentinel://`` URL of the group's primary, database 0."""
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{self.SERVICE}/0"
+
+    def sentinel(self, index: int = 0) -> redis.Redis:
+        """A client of Sentinel ``index`` (the caller closes it)."""
+        return redis.Redis(
+            "127.0.0.1", self.sentinel_ports[index], socket_connect_timeout=2, socket_timeout=5
+        )
+
+    def start(self) -> SentinelGroup:
+        self.primary.start()
+        self.replica.start()
+        with contextlib.closing(self.replica.client()) as replica:
+            wait_until(
+                lambda: replica.info("replication").get("master_link_status") == "up",
+                timeout_s=20,
+                what="the replica to sync with the primary",
+            )
+        for index, port in enumerate(self.sentinel_ports):
+            folder = self.directory / f"sentinel-{index}"
+            folder.mkdir(parents=True, exist_ok=True)
+            config = folder / "sentinel.conf"  # a Sentinel rewrites its own configuration
+            config.write_text(
+                f"bind 127.0.0.1\nport {port}\ndir {folder}\n"
+                f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.primary.port} 2\n"
+                f"sentinel down-after-milliseconds {self.SERVICE} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {self.SERVICE} 5000\n"
+                f"sentinel parallel-syncs {self.SERVICE} 1\n"
+            )
+            with (folder / "sentinel.log").open("ab") as log:
+                self.sentinels.append(
+                    subprocess.Popen(
+                        ["redis-server", str(config), "--sentinel"],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        for index in range(len(self.sentinel_ports)):
+            wait_until(
+                lambda i=index: self._knows_everyone(i),  # type: ignore[misc]
+                timeout_s=20,
+                what=f"Sentinel {index} to see the replica and the other Sentinels",
+            )
+        return self
+
+    def _knows_everyone(self, index: int) -> bool:
+        with contextlib.closing(self.sentinel(index)) as client:
+            try:
+                state = client.sentinel_master(self.SERVICE)
+                replicas = client.sentinel_slaves(self.SERVICE)
+            except redis.RedisError:
+                return False
+        return int(state["num-other-sentinels"]) == 2 and len(replicas) == 1
+
+    def primary_port(self) -> int | None:
+        """The port of the primary the Sentinels name now (None when none answers)."""
+        for index in range(len(self.sentinel_ports)):
+            with contextlib.closing(self.sentinel(index)) as client:
+                try:
+                    address = client.sentinel_get_master_addr_by_name(self.SERVICE)
+                except redis.RedisError:
+                    continue
+                if address:
+                    return int(address[1])
+        return None
+
+    def kill_primary(self) -> None:
+        """Crash the primary (SIGKILL): what it acknowledged but had not yet sent to the
+        replica is lost, as in production."""
+        self.primary.kill()
+
+    def stop(self) -> None:
+        for process in self.sentinels:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=20)
+        self.replica.kill()
+        self.primary.kill()
 
 
 def _as_postgres(command: list[str]) -> list[str]:

@@ -41,6 +41,7 @@ from gcmc_jobs.middleware.stores.status import (
     StatusStore,
     StubStatusStore,
 )
+from gcmc_jobs.redis_urls import redis_from_url
 from gcmc_jobs.settings import Settings
 
 __all__ = ["Stores"]
@@ -84,7 +85,7 @@ class Stores:
                 outbox=outbox,
                 status=StubStatusStore(),
             )
-        client = redis.Redis.from_url(url)
+        client = redis_from_url(url)
         return cls(
             dedup=RedisDedupStore(client, namespace=settings.namespace),
             rate_limits=RedisRateLimitStore(client, namespace=settings.namespace),

@@ -12,9 +12,8 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Any
 
-import redis
-
 from gcmc_jobs.redis_keys import paused_key
+from gcmc_jobs.redis_urls import redis_from_url
 
 __all__ = ["PauseStore", "RedisPauseStore", "StubPauseStore"]
 
@@ -52,7 +51,7 @@ class RedisPauseStore(PauseStore):
     @classmethod
     def from_url(cls, url: str, *, namespace: str, timeout_ms: int = 2_000) -> RedisPauseStore:
         """A store on its own client for ``url`` (closed by :meth:`close`)."""
-        client = redis.Redis.from_url(
+        client = redis_from_url(
             url, socket_timeout=timeout_ms / 1000, socket_connect_timeout=timeout_ms / 1000
         )
         return cls(client, namespace=namespace)
