@@ -89,6 +89,10 @@ class ScriptRunner:
             return held[1]
         pool = self.client.connection_pool
         connection = pool.connection_class(**pool.connection_kwargs)
+        # Connected here, by the class's own connect(): a Sentinel-managed connection asks
+        # the Sentinels for the primary there (redis_urls); a first send_packed_command
+        # would connect to its default host and port instead (localhost:6379).
+        connection.connect()
         self._local.connection = (os.getpid(), connection)
         return connection
 

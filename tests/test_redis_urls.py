@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import dramatiq
 import pytest
 import redis
 from pydantic import ValidationError
@@ -18,7 +19,7 @@ from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.ops.failures import mask_secrets
 from gcmc_jobs.ops.health import check_health
 from gcmc_jobs.ops.redis_client import redis_client
-from gcmc_jobs.redis_keys import paused_key
+from gcmc_jobs.redis_keys import messages_key, paused_key
 from gcmc_jobs.redis_urls import SentinelUrl, parse_sentinel_url, redis_from_url
 from gcmc_jobs.settings import Settings
 from tests.support import SentinelGroup
@@ -128,7 +129,11 @@ def test_the_broker_stores_and_health_checks_use_the_primary_a_sentinel_url_name
     with configured(settings) as runtime, contextlib.closing(primary), contextlib.closing(replica):
         # When the broker enqueues, a store writes and an operation reads
         broker = runtime.broker
-        broker.client.set(f"{namespace}:probe", "broker")
+        broker.client.set(f"{namespace}:client-probe", "broker")
+        # (enqueue goes through the broker's own connections: ScriptRunner's, not the pool's)
+        sent = broker.enqueue(
+            dramatiq.Message(queue_name="probe", actor_name="probe", args=(), kwargs={}, options={})
+        )
         assert runtime.stores.pauses.pause("reports")
         ops = redis_client(settings.broker_url.get_secret_value())
         assert ops.smembers(paused_key(namespace)) == {b"reports"}
@@ -136,12 +141,13 @@ def test_the_broker_stores_and_health_checks_use_the_primary_a_sentinel_url_name
         report = check_health(settings, engine=gcmc_db, checks=["broker", "redis"])
 
     # Then every write landed on the primary (a replica refuses writes)
-    assert primary.get(f"{namespace}:probe") == b"broker"
+    assert primary.get(f"{namespace}:client-probe") == b"broker"
+    assert primary.hexists(messages_key(namespace, "probe"), sent.options["redis_message_id"])
     assert primary.sismember(paused_key(namespace), "reports")
     assert report.checks["broker"].status == "ok", report.to_json()
     assert report.checks["redis"].status in ("ok", "warning"), report.to_json()
     with pytest.raises(redis.ReadOnlyError):
-        replica.set(f"{namespace}:probe", "replica")
+        replica.set(f"{namespace}:client-probe", "replica")
 
 
 def test_error_messages_mask_both_passwords_of_a_sentinel_url() -> None:

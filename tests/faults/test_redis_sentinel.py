@@ -80,7 +80,7 @@ class Stream:
             )
             try:
                 self.broker.enqueue(message)
-            except (redis.RedisError, dramatiq.errors.ConnectionError):
+            except (redis.RedisError, dramatiq.errors.BrokerConnectionError):
                 self.refused.append(n)
             else:
                 self.acknowledged.append(n)
@@ -103,7 +103,11 @@ def group(tmp_path: Path) -> Iterator[SentinelGroup]:
 
 
 def test_a_worker_follows_a_sentinel_failover_by_itself(
-    gcmc_db: Engine, gcmc_postgres_url: str, group: SentinelGroup, tmp_path: Path
+    gcmc_db: Engine,
+    gcmc_postgres_url: str,
+    gcmc_redis_url: str,
+    group: SentinelGroup,
+    tmp_path: Path,
 ) -> None:
     # Given a worker and a producer that know Redis only by its Sentinel URL
     with gcmc_db.begin() as connection:
@@ -151,6 +155,7 @@ def test_a_worker_follows_a_sentinel_failover_by_itself(
         wait_until(lambda: stream.next >= burst_from + BURST, timeout_s=30, what="the burst")
         sent_before_kill = stream.next
         group.kill_primary()
+        killed_at = time.monotonic()
         stream.pace_s = PACE_S
 
         # Then the Sentinels promote the replica
@@ -159,6 +164,7 @@ def test_a_worker_follows_a_sentinel_failover_by_itself(
             timeout_s=30,
             what="the Sentinels to promote the replica",
         )
+        promoted_s = time.monotonic() - killed_at
         # And the messages sent after the failover all run, on the worker that never
         # restarted
         promoted_at = stream.next
@@ -176,6 +182,7 @@ def test_a_worker_follows_a_sentinel_failover_by_itself(
             what="every probe sent after the failover to run",
             diagnose=worker.describe,
         )
+        caught_up_s = time.monotonic() - killed_at
         assert worker.alive(), worker.describe()
 
     counts = runs(gcmc_db)
@@ -187,7 +194,8 @@ def test_a_worker_follows_a_sentinel_failover_by_itself(
         f"refused_during_failover={len(stream.refused)} "
         f"burst_before_kill={sent_before_kill - burst_from} (ids {burst_from}-"
         f"{sent_before_kill - 1}) lost={len(lost)} (ids {lost[:20]}) duplicates={duplicates} "
-        f"after_failover={len(after_failover)}"
+        f"after_failover={len(after_failover)} promoted_after={promoted_s:.1f}s "
+        f"all_run_after={caught_up_s:.1f}s"
     )
     # The producer followed the failover too: most sends after it were acknowledged
     assert len(after_failover) >= AFTER // 2
@@ -196,3 +204,7 @@ def test_a_worker_follows_a_sentinel_failover_by_itself(
     assert all(n < promoted_at for n in lost)
     # Nothing ran that was never sent
     assert set(counts) <= acknowledged | set(stream.refused)
+    # And no connection went around the Sentinels to a default Redis (localhost:6379)
+    shared = redis_from_url(gcmc_redis_url)
+    assert not list(shared.scan_iter(match=f"{namespace}:*", count=1000))
+    shared.close()
