@@ -13,8 +13,10 @@ forms:
 
 A Sentinel client is redis-py's ``Sentinel(...).master_for(name)``: each connection asks
 the Sentinels for the current primary when it connects; after a failover, a command that
-meets a closed connection or a demoted primary (``READONLY``) drops it, and the retry
-connects to the primary the Sentinels name then. ``client.close()`` closes the Sentinel
+meets a closed connection or a demoted primary (``READONLY``) drops it, and the retry (one,
+at once, by default) connects to the primary the Sentinels name then; while they name none
+(the seconds of the vote), the command raises ``ConnectionError`` and the caller's own retry
+applies (a worker's consumer reconnects with backoff). ``client.close()`` closes the Sentinel
 connections too.
 
 Parsing a URL imports nothing; building a client imports redis-py (``import gcmc_jobs``
@@ -153,15 +155,24 @@ def redis_from_url(url: str, **options: Any) -> Any:
 
     ``options`` are ``redis.Redis`` keyword arguments (``socket_timeout``, ``retry``, ...);
     for a Sentinel URL they apply to the primary's connections, and the ``socket_*`` ones
-    to the Sentinel connections too. A malformed Sentinel URL raises ``ValueError``
-    (:func:`parse_sentinel_url`). Connects to nothing: connections open on first use.
+    to the Sentinel connections too; ``retry`` defaults to one immediate retry there. A
+    malformed Sentinel URL raises ``ValueError`` (:func:`parse_sentinel_url`). Connects to
+    nothing: connections open on first use.
     """
     import redis  # deferred: see the module docstring
 
     if not is_sentinel_url(url):
         return redis.Redis.from_url(url, **options)
     parsed = parse_sentinel_url(url)
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
     from redis.sentinel import Sentinel
+
+    # Retried once at once (unless the caller says otherwise): a command that meets the
+    # dead primary's closed connection or a demoted primary's READONLY is sent again on a
+    # connection to the primary the Sentinels name now. redis-py gives a client built on
+    # a pool (master_for, like from_url) no retry at all.
+    options.setdefault("retry", Retry(NoBackoff(), 1))
 
     sentinel_options: dict[str, Any] = {k: v for k, v in options.items() if k.startswith("socket_")}
     if parsed.sentinel_password is not None:
@@ -179,6 +190,7 @@ def redis_from_url(url: str, **options: Any) -> Any:
     return sentinel.master_for(  # type: ignore[no-untyped-call]
         parsed.service_name,
         redis_class=_sentinel_redis_class(),
+        connection_class=_sentinel_connection_class(),
         db=parsed.db,
         **credentials,
         **options,
@@ -209,3 +221,30 @@ def _sentinel_redis_class() -> Any:
 
         _sentinel_class = SentinelRedis
     return _sentinel_class
+
+
+_connection_class: Any = None
+
+
+def _sentinel_connection_class() -> Any:
+    """redis-py 8's ``SentinelManagedConnection``, connecting through the Sentinels on a
+    first send too.
+
+    Its ``connect()`` asks the Sentinels for the primary, but ``send_packed_command`` on a
+    disconnected connection calls the base class's ``connect_check_health``, which connects
+    to the address the connection had last (the old primary, or redis-py's default
+    ``localhost:6379`` for a connection never connected): after a ``READONLY`` from a demoted
+    primary, the retry went back to it (``tests/test_redis_urls.py``).
+    """
+    global _connection_class
+    if _connection_class is None:
+        from redis.sentinel import SentinelManagedConnection
+
+        class SentinelConnection(SentinelManagedConnection):
+            def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+                if not self._sock:
+                    self.connect()  # type: ignore[no-untyped-call]
+                super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+        _connection_class = SentinelConnection
+    return _connection_class

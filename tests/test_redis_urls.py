@@ -16,13 +16,14 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from gcmc_jobs.bootstrap import configured
+from gcmc_jobs.brokers.redis_broker import RedisBroker
 from gcmc_jobs.ops.failures import mask_secrets
 from gcmc_jobs.ops.health import check_health
 from gcmc_jobs.ops.redis_client import redis_client
 from gcmc_jobs.redis_keys import messages_key, paused_key
 from gcmc_jobs.redis_urls import SentinelUrl, parse_sentinel_url, redis_from_url
 from gcmc_jobs.settings import Settings
-from tests.support import SentinelGroup
+from tests.support import SentinelGroup, wait_until
 
 
 def test_a_sentinel_url_names_the_sentinels_the_master_the_db_and_both_passwords() -> None:
@@ -157,3 +158,46 @@ def test_error_messages_mask_both_passwords_of_a_sentinel_url() -> None:
     text = mask_secrets("AUTH failed with data-pass, then watch-pass", settings)
     assert "data-pass" not in text
     assert "watch-pass" not in text
+
+
+def test_clients_follow_a_failover_that_leaves_the_old_primary_running_as_a_replica(
+    tmp_path: Path,
+) -> None:
+    # Given a client and a broker (whose enqueue holds a connection of its own) that have
+    # written to the primary
+    group = SentinelGroup(tmp_path / "sentinel").start()
+    client = redis_from_url(group.url, socket_timeout=2, socket_connect_timeout=2)
+    broker = RedisBroker(client=client, namespace="gcmc_failover", middleware=[])  # type: ignore[no-untyped-call]
+    try:
+        client.set("before", "1")
+        broker.enqueue(_probe())
+
+        # When an operator fails over (SENTINEL FAILOVER): the old primary stays up, demoted
+        with contextlib.closing(group.sentinel()) as sentinel:
+            sentinel.sentinel_failover(SentinelGroup.SERVICE)
+        wait_until(
+            lambda: group.primary_ports() == {group.replica.port},
+            timeout_s=30,
+            what="every Sentinel to name the promoted replica",
+        )
+        # (the Sentinels demote the old primary at their next look, up to 10 s later: done
+        # here at once, as they would)
+        with contextlib.closing(group.primary.client()) as old:
+            old.replicaof("127.0.0.1", group.replica.port)
+
+        # Then the next writes (a READONLY refusal from the old primary, then a retry) land
+        # on the new primary
+        client.set("after", "2")
+        sent = broker.enqueue(_probe())
+        with contextlib.closing(group.replica.client()) as new_primary:
+            assert new_primary.get("after") == b"2"
+            assert new_primary.hexists(
+                messages_key("gcmc_failover", "probe"), sent.options["redis_message_id"]
+            )
+    finally:
+        client.close()
+        group.stop()
+
+
+def _probe() -> dramatiq.Message[object]:
+    return dramatiq.Message(queue_name="probe", actor_name="probe", args=(), kwargs={}, options={})

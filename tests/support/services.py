@@ -219,6 +219,18 @@ class SentinelGroup:
                     return int(address[1])
         return None
 
+    def primary_ports(self) -> set[int | None]:
+        """The primary's port as each Sentinel names it (None: that one did not answer)."""
+        ports: set[int | None] = set()
+        for index in range(len(self.sentinel_ports)):
+            with contextlib.closing(self.sentinel(index)) as client:
+                try:
+                    address = client.sentinel_get_master_addr_by_name(self.SERVICE)
+                except redis.RedisError:
+                    address = None
+                ports.add(int(address[1]) if address else None)
+        return ports
+
     def kill_primary(self) -> None:
         """Crash the primary (SIGKILL): what it acknowledged but had not yet sent to the
         replica is lost, as in production."""
