@@ -90,8 +90,9 @@ class ScriptRunner:
         pool = self.client.connection_pool
         connection = pool.connection_class(**pool.connection_kwargs)
         # Connected here, by the class's own connect(): a Sentinel-managed connection asks
-        # the Sentinels for the primary there (redis_urls); a first send_packed_command
-        # would connect to its default host and port instead (localhost:6379).
+        # the Sentinels for the primary there (gcmc_jobs.redis_urls); redis-py's own
+        # SentinelManagedConnection, sent a command unconnected, would go to its default
+        # host and port (localhost:6379).
         connection.connect()
         self._local.connection = (os.getpid(), connection)
         return connection
