@@ -44,9 +44,11 @@ SENTINEL_SCHEME = "redis+sentinel"
 SENTINEL_DEFAULT_PORT = 26379
 #: The query parameters a Sentinel URL accepts.
 _QUERY_NAMES = ("sentinel_password", "sentinel_username")
+# Written so that the masking of error messages (gcmc_jobs.redaction) leaves it readable.
 _FORMAT = (
-    "redis+sentinel://[[user]:password@]host1:26379,host2:26379/mymaster[/db]"
-    "[?sentinel_password=...]"
+    "redis+sentinel://host1:26379,host2:26379/mymaster[/db], with the data servers' "
+    "user:password@ before the hosts and the Sentinels' password as the query parameter "
+    "sentinel_password"
 )
 
 
