@@ -614,6 +614,12 @@ class Settings(BaseSettings):
         description="Replayed dead letters are deleted this many days after "
         "their replay (dead letters never replayed stay until purged).",
     )
+    retention_delivery_logs_days: int = Field(
+        default=90,
+        ge=1,
+        description="Webhook events (with their deliveries and attempts) and the per-address "
+        "log of finished or cancelled campaigns are deleted this many days after.",
+    )
     retention_batch_size: int = Field(
         default=2_000,
         ge=1,

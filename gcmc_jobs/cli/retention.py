@@ -38,7 +38,8 @@ def retention_run_command(
 
     The rules and their periods: read notifications (90 days after read), unread ones (365
     days), email_log (400), job_runs (400 days after their local date), replayed dead
-    letters (30 days after the replay). --dry-run counts them instead.
+    letters (30 days after the replay), webhook events with their deliveries and the
+    recipients of finished campaigns (90). --dry-run counts them instead.
     """
     # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from datetime import UTC, datetime

@@ -11,6 +11,10 @@ rule                        expired rows                                     def
 ``email_log``               ``email_log`` created more than N days ago       400 days
 ``job_runs``                ``job_runs`` of a local date N days back         400 days
 ``dead_letters``            ``dead_letters`` replayed more than N days ago   30 days
+``webhook_events``          webhook events fanned out more than N days ago   90 days
+                            (their deliveries and attempts go with them)
+``campaign_recipients``     the per-address log of campaigns finished or     90 days
+                            cancelled more than N days ago
 ==========================  ===============================================  ===============
 
 (The outbox needs no rule: the relay deletes each row as it enqueues it.)
@@ -37,13 +41,22 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Table, delete, func, select
 
+from gcmc_jobs.db.enums import CampaignStatus
 from gcmc_jobs.db.tables import Id, Tables
 from gcmc_jobs.settings import Settings
 
 __all__ = ["RULES", "RetentionPolicy", "Rule", "apply_retention", "rules"]
 
 #: Every rule's name, in the order they run.
-RULES = ("read_notifications", "unread_notifications", "email_log", "job_runs", "dead_letters")
+RULES = (
+    "read_notifications",
+    "unread_notifications",
+    "email_log",
+    "job_runs",
+    "dead_letters",
+    "webhook_events",
+    "campaign_recipients",
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,7 @@ class RetentionPolicy:
     email_log_days: int = 400
     job_runs_days: int = 400
     dead_letters_days: int = 30
+    delivery_logs_days: int = 90
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetentionPolicy:
@@ -66,19 +80,21 @@ class RetentionPolicy:
             email_log_days=settings.retention_email_log_days,
             job_runs_days=settings.retention_job_runs_days,
             dead_letters_days=settings.retention_dead_letters_days,
+            delivery_logs_days=settings.retention_delivery_logs_days,
         )
 
 
 @dataclass(frozen=True)
 class Rule:
     """One table's expired rows: ``where`` them, deleted by ``key`` (its primary key);
-    ``tenant_column`` narrows them to one tenant (None: the table has no tenant)."""
+    ``of_tenant(tenant_id)`` narrows them to one tenant's (None: the rows belong to no
+    tenant)."""
 
     name: str
     table: Table
     key: Any
     where: ColumnElement[bool]
-    tenant_column: Any | None
+    of_tenant: Callable[[Id], ColumnElement[bool]] | None
 
 
 def rules(tables: Tables, policy: RetentionPolicy, now: datetime) -> list[Rule]:
@@ -88,6 +104,11 @@ def rules(tables: Tables, policy: RetentionPolicy, now: datetime) -> list[Rule]:
         tables.email_log,
         tables.job_runs,
         tables.dead_letters,
+    )
+    events, campaigns, recipients = (
+        tables.webhook_events,
+        tables.campaigns,
+        tables.campaign_recipients,
     )
 
     def ago(days: int) -> datetime:
@@ -104,7 +125,7 @@ def rules(tables: Tables, policy: RetentionPolicy, now: datetime) -> list[Rule]:
             n,
             n.c.id,
             n.c.read_at < platform_ago(policy.read_notifications_days),
-            n.c.tenant_id,
+            _column_is(n.c.tenant_id),
         ),
         Rule(
             "unread_notifications",
@@ -112,21 +133,21 @@ def rules(tables: Tables, policy: RetentionPolicy, now: datetime) -> list[Rule]:
             n.c.id,
             n.c.read_at.is_(None)
             & (n.c.created_at < platform_ago(policy.unread_notifications_days)),
-            n.c.tenant_id,
+            _column_is(n.c.tenant_id),
         ),
         Rule(
             "email_log",
             log,
             log.c.id,
             log.c.created_at < ago(policy.email_log_days),
-            log.c.tenant_id,
+            _column_is(log.c.tenant_id),
         ),
         Rule(
             "job_runs",
             runs,
             runs.c.id,
             runs.c.local_date < today - timedelta(days=policy.job_runs_days),
-            runs.c.tenant_id,
+            _column_is(runs.c.tenant_id),
         ),
         Rule(
             "dead_letters",
@@ -135,7 +156,40 @@ def rules(tables: Tables, policy: RetentionPolicy, now: datetime) -> list[Rule]:
             dead.c.replayed_at < ago(policy.dead_letters_days),
             None,
         ),
+        # An event's deliveries and their attempts go with it (ON DELETE CASCADE); the
+        # retry window (3 days) is long over by then.
+        Rule(
+            "webhook_events",
+            events,
+            events.c.id,
+            events.c.fanned_out_at.is_not(None)
+            & (events.c.created_at < ago(policy.delivery_logs_days)),
+            _column_is(events.c.tenant_id),
+        ),
+        Rule(
+            "campaign_recipients",
+            recipients,
+            recipients.c.id,
+            recipients.c.campaign_id.in_(
+                select(campaigns.c.id).where(
+                    campaigns.c.status.in_([CampaignStatus.FINISHED, CampaignStatus.CANCELLED]),
+                    func.coalesce(campaigns.c.finished_at, campaigns.c.updated_at)
+                    < ago(policy.delivery_logs_days),
+                )
+            ),
+            lambda tenant: recipients.c.campaign_id.in_(
+                select(campaigns.c.id).where(campaigns.c.tenant_id == tenant)
+            ),
+        ),
     ]
+
+
+def _column_is(column: Any) -> Callable[[Id], ColumnElement[bool]]:
+    def of_tenant(tenant_id: Id) -> ColumnElement[bool]:
+        condition: ColumnElement[bool] = column == tenant_id
+        return condition
+
+    return of_tenant
 
 
 #: Told after each batch: (rule name, rows deleted so far by that rule).
@@ -167,8 +221,8 @@ def apply_retention(
         if only is not None and rule.name not in only:
             continue
         where = [rule.where]
-        if tenant_id is not None and rule.tenant_column is not None:
-            where.append(rule.tenant_column == tenant_id)
+        if tenant_id is not None and rule.of_tenant is not None:
+            where.append(rule.of_tenant(tenant_id))
         if dry_run:
             with engine.connect() as connection:
                 counts[rule.name] = connection.execute(

@@ -15,7 +15,12 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from gcmc_jobs.cli import app
-from gcmc_jobs.db.enums import EmailStatus, JobRunStatus
+from gcmc_jobs.db.enums import (
+    CampaignRecipientStatus,
+    CampaignStatus,
+    EmailStatus,
+    JobRunStatus,
+)
 from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.scheduling.runner import run_for_tenant
 from gcmc_jobs.services.retention import RULES, RetentionPolicy, apply_retention
@@ -33,6 +38,8 @@ EXPIRED = {
     "email_log": 2,
     "job_runs": 1,
     "dead_letters": 1,
+    "webhook_events": 1,
+    "campaign_recipients": 2,
 }
 
 
@@ -90,6 +97,81 @@ def _world(session: Session, tenant: f.TenantRow, now: datetime = NOW, runs: boo
         )
 
 
+def _deliveries(session: Session, tenant: f.TenantRow, now: datetime = NOW) -> None:
+    """For ``tenant``: webhook events (one fanned out 91 days ago: expired, with a delivery
+    and an attempt; one 89 days; one 91 days old never fanned out) and campaigns (one
+    finished 91 days ago with two recipients: expired; one running with one)."""
+    t = tables_of(session)
+
+    def _ago(days: float) -> datetime:
+        return now - timedelta(days=days)
+
+    for days, fanned in ((91, True), (89, True), (91, False)):
+        event = session.execute(
+            insert(t.webhook_events)
+            .values(
+                event_id=uuid.uuid4().hex,
+                tenant_id=tenant.id,
+                event_type="filing.overdue",
+                dedup_key=uuid.uuid4().hex,
+                payload={},
+                created_at=_ago(days),
+                fanned_out_at=_ago(days) if fanned else None,
+            )
+            .returning(t.webhook_events.c.id)
+        ).scalar_one()
+        if days == 91 and fanned:
+            endpoint = session.execute(
+                insert(t.webhook_endpoints)
+                .values(
+                    tenant_id=tenant.id,
+                    url="https://hooks.example.com/x",
+                    secret="whsec_x",
+                    event_types="*",
+                )
+                .returning(t.webhook_endpoints.c.id)
+            ).scalar_one()
+            delivery = session.execute(
+                insert(t.webhook_deliveries)
+                .values(
+                    event_id=event, endpoint_id=endpoint, tenant_id=tenant.id, status="succeeded"
+                )
+                .returning(t.webhook_deliveries.c.id)
+            ).scalar_one()
+            session.execute(
+                insert(t.webhook_attempts).values(
+                    delivery_id=delivery, attempted_at=_ago(days), status_code=200, latency_ms=3.0
+                )
+            )
+    for status, finished, addresses in (
+        (CampaignStatus.FINISHED, _ago(91), ("a@example.com", "b@example.com")),
+        (CampaignStatus.RUNNING, None, ("c@example.com",)),
+    ):
+        campaign = session.execute(
+            insert(t.campaigns)
+            .values(
+                tenant_id=tenant.id,
+                name="news",
+                subject_template="s",
+                body_template="b",
+                segment="clients",
+                status=status,
+                rate_per_second=10,
+                created_by="test",
+                created_at=_ago(120),
+                updated_at=_ago(120),
+                finished_at=finished,
+            )
+            .returning(t.campaigns.c.id)
+        ).scalar_one()
+        for address in addresses:
+            session.execute(
+                insert(t.campaign_recipients).values(
+                    campaign_id=campaign, address=address, status=CampaignRecipientStatus.SENT
+                )
+            )
+
+
 def _dead_letters(session: Session) -> None:
     t = tables_of(session)
 
@@ -128,6 +210,8 @@ def two_tenants(preset_session: Session) -> tuple[Id, Id]:
     first, second = f.tenant(preset_session, "First"), f.tenant(preset_session, "Second")
     _world(preset_session, first)
     _world(preset_session, second)
+    _deliveries(preset_session, first)
+    _deliveries(preset_session, second)
     _dead_letters(preset_session)
     preset_session.commit()
     return first.id, second.id
@@ -137,7 +221,8 @@ def test_each_rule_deletes_what_expired_and_nothing_else(
     preset_db: Engine, two_tenants: tuple[Id, Id]
 ) -> None:
     tables = tables_of(preset_db)
-    before = {name: _count(preset_db, name) for name in ("notifications", "email_log", "job_runs")}
+    logs = ("notifications", "email_log", "job_runs", "webhook_events", "campaign_recipients")
+    before = {name: _count(preset_db, name) for name in logs}
 
     # A dry run counts, for both tenants, and deletes nothing
     counted = apply_retention(preset_db, tables, POLICY, now=NOW, dry_run=True)
@@ -151,6 +236,10 @@ def test_each_rule_deletes_what_expired_and_nothing_else(
     assert _count(preset_db, "email_log") == before["email_log"] - 4
     assert _count(preset_db, "job_runs") == before["job_runs"] - 2
     assert _count(preset_db, "dead_letters") == 2
+    assert _count(preset_db, "webhook_events") == before["webhook_events"] - 2
+    assert _count(preset_db, "webhook_deliveries") == 0  # with their event
+    assert _count(preset_db, "webhook_attempts") == 0
+    assert _count(preset_db, "campaign_recipients") == before["campaign_recipients"] - 4
     # and what is left is what the rules keep
     assert apply_retention(preset_db, tables, POLICY, now=NOW, dry_run=True) == dict.fromkeys(
         RULES, 0
@@ -165,6 +254,8 @@ def test_one_tenants_run_leaves_the_other_tenants_rows(
     assert counts == EXPIRED
     assert _count(preset_db, "email_log", tenant_id=second) == 3
     assert _count(preset_db, "email_log", tenant_id=first) == 1
+    assert _count(preset_db, "webhook_events", tenant_id=second) == 3
+    assert _count(preset_db, "campaign_recipients") == 4  # the first's 2 expired of 6
 
 
 def test_batches_are_separate_statements_bounded_by_the_batch_size(
@@ -200,9 +291,10 @@ def test_the_daily_retention_job_records_its_counts_in_the_ledger(
         stats = session.execute(
             select(t.job_runs.c.stats).where(t.job_runs.c.job == "retention")
         ).scalar_one()
+    none = ("dead_letters", "webhook_events", "campaign_recipients")  # none in this world
     assert {k: v for k, v in stats.items() if k.startswith("deleted_")} == {
-        f"deleted_{name}": count for name, count in EXPIRED.items() if name != "dead_letters"
-    } | {"deleted_dead_letters": 0}
+        f"deleted_{name}": 0 if name in none else count for name, count in EXPIRED.items()
+    }
 
 
 def test_the_command_counts_with_dry_run_then_deletes(
