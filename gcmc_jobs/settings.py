@@ -635,6 +635,17 @@ class Settings(BaseSettings):
         "daily job failed for good, too many dead letters, health unhealthy for too long. "
         "Empty (the default): no alert is sent.",
     )
+    alert_webhook_url: str | None = Field(
+        default=None,
+        description="Also POST each alert to this URL (an `operator.alert` event, Standard "
+        "Webhooks, through the webhook client: private addresses refused unless "
+        "GCMC_JOBS_WEBHOOK_ALLOW_PRIVATE). Unset: email only.",
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The `whsec_<base64>` secret that signs the operator webhook (unset: "
+        "the request is not signed).",
+    )
     alert_interval_ms: int = Field(
         default=3_600_000,
         ge=60_000,

@@ -19,15 +19,22 @@ cause                     when
 The periodic actor :data:`watch_operations` looks once a minute (``periodiq gcmc_jobs.worker``
 sends it; any worker runs it): :func:`push_alerts` evaluates the causes and queues one
 ``custom`` email per operator and alert through the email actor (retried, dead-lettered,
-deduplicated like any email). The state that makes "at most once per interval" and "for
-longer than the grace" hold across processes lives in Redis (:func:`alert_state`), or in the
-process for the embedded, Redis-less set-up. An alert whose email cannot be queued is not
-counted as sent: the next minute tries again.
+deduplicated like any email), and, with ``GCMC_JOBS_ALERT_WEBHOOK_URL``, POSTs it as an
+``operator.alert`` event signed as Standard Webhooks say (``GCMC_JOBS_ALERT_WEBHOOK_SECRET``)
+through the process's webhook client (no redirect followed, private addresses refused
+unless allowed); a webhook that fails is logged (``alert.webhook_failed``) and not retried:
+the next alert of the cause comes an interval later. The state that makes "at most once
+per interval" and "for longer than the grace" hold across processes lives in Redis
+(:func:`alert_state`), or in the process for the embedded, Redis-less set-up. An alert that
+reached nobody (no email queued, no webhook accepted) is not counted as sent: the next
+minute tries again.
 """
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +54,7 @@ from gcmc_jobs.ops.health import check_health
 from gcmc_jobs.ops.health.report import HealthReport
 from gcmc_jobs.runtime import Runtime, current
 from gcmc_jobs.sending import queue_custom_email
+from gcmc_jobs.webhooks.signing import signed_headers
 
 __all__ = [
     "CAUSES",
@@ -318,7 +326,7 @@ def push_alerts(
     :func:`alert_state`.
     """
     settings = runtime.settings
-    if not settings.alert_emails:
+    if not settings.alert_emails and not settings.alert_webhook_url:
         return []
     now = now or datetime.now(UTC)
     state = state or alert_state(runtime)
@@ -334,12 +342,19 @@ def push_alerts(
         except BaseException:
             state.release(alert.cause)
             raise
-        if not queued:
+        posted = _post(runtime, alert, now)
+        if not queued and not posted:
             state.release(alert.cause)
             continue
         if alert.seen_until is not None:
             state.set_mark(alert.cause, alert.seen_until)
-        log.warning("alert.sent", cause=alert.cause, subject=alert.subject, operators=queued)
+        log.warning(
+            "alert.sent",
+            cause=alert.cause,
+            subject=alert.subject,
+            operators=queued,
+            webhook=posted,
+        )
         sent.append(alert)
     return sent
 
@@ -365,6 +380,37 @@ def _email(operators: Sequence[str], alert: Alert, now: datetime) -> int:
             continue
         queued += 1
     return queued
+
+
+def _post(runtime: Runtime, alert: Alert, now: datetime) -> bool:
+    """POST ``alert`` to ``GCMC_JOBS_ALERT_WEBHOOK_URL`` (if set); whether it answered 2xx."""
+    settings = runtime.settings
+    if not settings.alert_webhook_url:
+        return False
+    body = json.dumps(
+        {
+            "type": "operator.alert",
+            "timestamp": now.isoformat(),
+            "data": {"cause": alert.cause, "subject": alert.subject, "body": alert.body},
+        },
+        separators=(",", ":"),
+    ).encode()
+    message_id = f"msg_alert_{alert.cause}_{int(now.timestamp())}"
+    headers = {"content-type": "application/json"}
+    if settings.alert_webhook_secret is not None:
+        secret = settings.alert_webhook_secret.get_secret_value()
+        # webhook-timestamp is the attempt's (receivers refuse an old one); the event's own
+        # instant is in the body.
+        headers |= signed_headers(secret, message_id, int(time.time()), body)
+    response = runtime.webhook_client.post(settings.alert_webhook_url, body, headers)
+    if not response.ok:
+        log.error(
+            "alert.webhook_failed",
+            cause=alert.cause,
+            status=response.status,
+            error=response.error,
+        )
+    return response.ok
 
 
 @actor(

@@ -4,14 +4,18 @@ server, at most once per hour per cause."""
 
 from __future__ import annotations
 
+import base64
+import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import dramatiq
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from standardwebhooks import Webhook
 
 import gcmc_jobs
 from gcmc_jobs import queue_names as queues
@@ -22,9 +26,17 @@ from gcmc_jobs.runtime import current
 from gcmc_jobs.scheduling.seen_tenants import record_seen_tenants
 from gcmc_jobs.settings import Settings
 from gcmc_jobs.testing import SmtpSink
+from gcmc_jobs.testing.webhooks import WebhookReceiver
+from gcmc_jobs.webhooks.signing import SECRET_PREFIX
 from tests import factories as f
 
 OPERATORS = ["ops@example.com", "oncall@example.com"]
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(os.urandom(32)).decode()
+
+
 DAY = date(2026, 6, 10)
 NOON = datetime(2026, 6, 10, 12, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -208,3 +220,40 @@ def test_the_state_lives_in_redis_when_there_is_one(gcmc_broker: dramatiq.Broker
     assert state.since("c", NOON + HOUR) == NOON
     state.clear("c")
     assert state.since("c", NOON + HOUR) == NOON + HOUR
+
+
+def test_an_alert_is_also_posted_signed_to_the_operators_webhook(
+    gcmc_broker: dramatiq.Broker,
+    gcmc_settings: Settings,
+    gcmc_db: Engine,
+    gcmc_session: Session,
+) -> None:
+    # Given an operator webhook (a real local receiver) and no operator email
+    tenant = f.tenant(gcmc_session, "Acme").id
+    gcmc_session.commit()
+    secret = new_secret()
+    with WebhookReceiver() as receiver:
+        settings = gcmc_settings.model_copy(
+            update={
+                "alert_emails": [],
+                "alert_webhook_url": receiver.url("/ops"),
+                "alert_webhook_secret": SecretStr(secret),
+                "webhook_allow_private": True,  # the receiver is on loopback
+            }
+        )
+        with gcmc_jobs.configured(settings, engine=gcmc_db) as runtime:
+            _dead_daily_run(tenant)
+            [alert] = push_alerts(runtime, now=NOON)
+            # Then the receiver got it, signed (verified by the standardwebhooks package)
+            [request] = receiver.requests
+            event = Webhook(secret).verify(request.body, request.headers)
+            assert event["type"] == "operator.alert"
+            assert event["data"]["cause"] == alert.cause == "daily_job_failed"
+            assert f"for tenant {tenant}" in event["data"]["body"]
+            # and an endpoint that fails leaves the alert untold, to be tried again
+            receiver.behaviour = "error"
+            _dead_daily_run(tenant, "compliance_refresh", at=NOON + HOUR)
+            assert push_alerts(runtime, now=NOON + 2 * HOUR) == []
+            receiver.behaviour = "ok"
+            [again] = push_alerts(runtime, now=NOON + 2 * HOUR + timedelta(minutes=1))
+            assert "compliance_refresh" in again.body
