@@ -18,6 +18,10 @@ key                                        what it holds (who writes it)
                                            failures, next probe; ``RedisCircuitStore``)
 ``{ns}:gcmc:provider_rate``                hash: the provider-wide token bucket (tokens,
                                            last refill, waiting; ``RedisTokenBucket``)
+``{ns}:gcmc:activity:{minute}``            hash for one minute (epoch minutes): messages
+                                           processed and failed, each queue's depth
+                                           (``depth:{queue}``); expires after 25 h
+                                           (``WorkerRegistry``, ``record_activity``)
 ``{ns}:status:{message id}``               hash: a message's last known state, attempts,
                                            times, last error (``RedisStatusStore``)
 ``{ns}:outbox:relayed:{message id}``       the outbox relay enqueued this message (written
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 __all__ = [
     "acks_key",
+    "activity_key",
     "alert_key",
     "dead_queue_key",
     "dedup_key",
@@ -87,6 +92,11 @@ def mail_circuit_key(namespace: str) -> str:
 def provider_rate_key(namespace: str) -> str:
     """The Redis hash of the provider-wide send-rate token bucket, shared by every worker."""
     return f"{namespace}:gcmc:provider_rate"
+
+
+def activity_key(namespace: str, minute: int) -> str:
+    """The Redis hash of one minute's activity (``minute``: epoch ms // 60,000)."""
+    return f"{namespace}:gcmc:activity:{minute}"
 
 
 def workers_key(namespace: str) -> str:

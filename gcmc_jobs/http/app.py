@@ -19,6 +19,8 @@
  ``GET  /api/schedules``                token   each daily job's next run per tenant
  ``POST /api/jobs/{job}/run``           token   enqueue one daily job for one tenant (force)
  ``GET  /api/messages/{message_id}``    token   a message's status (``gcmc_jobs.status``)
+ ``GET  /api/activity``                 token   processed, failed, queue depth per minute (24 h)
+ ``GET  /api/overview``                 token   clients by risk per tenant; email by kind, status
  ``GET  /api/suppressions``             token   suppressed addresses (search, reason)
  ``POST /api/suppressions``             token   suppress an address (actor ``api``)
  ``DELETE /api/suppressions/{address}`` token   lift a suppression
@@ -54,6 +56,7 @@ from gcmc_jobs.http.routes import (
     health,
     messages,
     metrics,
+    overview,
     queues,
     reports,
     sms,
@@ -108,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         api.include_router(resource.router)
     api.include_router(mail_circuit_routes.router)
+    api.include_router(overview.router)
     app.include_router(health.probes)
     app.include_router(metrics.router)
     app.include_router(api, dependencies=[Depends(require_token)])

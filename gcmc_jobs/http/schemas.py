@@ -401,3 +401,34 @@ class CampaignRequest(BaseModel):
         description="Emails per second; GCMC_JOBS_CAMPAIGN_RATE_PER_SECOND by default.",
     )
     start: bool = Field(default=False, description="Start sending at once (else a draft).")
+
+
+class ActivityBody(BaseModel):
+    """The workers' activity per minute, oldest first (``/api/activity``)."""
+
+    minutes: list[int] = Field(description="Each minute's start, epoch seconds.")
+    processed: list[int | None] = Field(description="Messages finished; null: no report.")
+    failed: list[int | None] = Field(description="Messages that raised; null: no report.")
+    depth: dict[str, list[int | None]] = Field(
+        description="Per queue, its ready + delayed messages; null: no report."
+    )
+
+
+class TenantRiskBody(BaseModel):
+    tenant_id: int | str
+    tenant: str | None = Field(description="The tenant's name.")
+    levels: dict[str, int] = Field(description="Scored clients per risk level.")
+
+
+class DeliveryBody(BaseModel):
+    kind: str
+    status: str
+    count: int
+
+
+class OverviewBody(BaseModel):
+    """What the dashboard's database charts show (``/api/overview``)."""
+
+    risk: list[TenantRiskBody] = Field(description="Each tenant's clients by risk level.")
+    email_since: datetime = Field(description="The delivery counts cover emails since then.")
+    email: list[DeliveryBody] = Field(description="Emails by kind and status.")

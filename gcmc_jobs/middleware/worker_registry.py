@@ -13,7 +13,10 @@ With ``stats`` (a :class:`~gcmc_jobs.middleware.worker_stats.WorkerStats`), it a
 every message in the process (no Redis call per message) and a background thread rewrites
 the entry every ``interval_ms`` with ``stats``: busy threads, messages processed and
 failed, mean and p95 processing time over the stats' window, resident memory
-(``rss_bytes``) and ``reported_at`` (epoch ms). The entry's liveness stays Dramatiq's
+(``rss_bytes``) and ``reported_at`` (epoch ms); the same report adds the messages processed
+and failed since the previous one, and the depth of its queues, to the current minute's
+activity hash (:func:`gcmc_jobs.middleware.activity.record_activity`, the dashboard's
+charts). The entry's liveness stays Dramatiq's
 heartbeat: a worker killed without a shutdown keeps its entry, and readers drop it once its
 heartbeat is older than the heartbeat timeout (:func:`gcmc_jobs.ops.live_workers.live_workers`).
 On other brokers it does nothing.
@@ -31,6 +34,7 @@ from typing import Any
 
 from dramatiq import Middleware
 
+from gcmc_jobs.middleware.activity import record_activity
 from gcmc_jobs.middleware.metrics import Metrics
 from gcmc_jobs.middleware.worker_stats import WorkerStats, rss_bytes
 from gcmc_jobs.redis_keys import workers_key
@@ -58,6 +62,8 @@ class WorkerRegistry(Middleware):
         self._entry: dict[str, Any] | None = None
         self._stop = threading.Event()
         self._reporter: threading.Thread | None = None
+        # The counts already added to the activity hashes (the report adds the difference).
+        self._reported = (0, 0)
         if stats is not None:
             # Hooks set on the instance: without stats the broker calls none of them
             # (gcmc_jobs.brokers.hooks.implementing).
@@ -109,13 +115,26 @@ class WorkerRegistry(Middleware):
 
     def _write(self, broker: Any) -> None:
         entry = dict(self._entry or {})
+        snapshot = None
         if self.stats is not None:
+            snapshot = self.stats.snapshot()
             entry["stats"] = {
-                **self.stats.snapshot(),
+                **snapshot,
                 "rss_bytes": rss_bytes(),
                 "reported_at": int(time.time() * 1000),
             }
         broker.client.hset(workers_key(broker.namespace), broker.broker_id, json.dumps(entry))
+        if snapshot is not None:
+            processed, failed = snapshot["processed"], snapshot["failed"]
+            record_activity(
+                broker.client,
+                broker.namespace,
+                now_ms=entry["stats"]["reported_at"],
+                processed=processed - self._reported[0],
+                failed=failed - self._reported[1],
+                queues=entry.get("queues", ()),
+            )
+            self._reported = (processed, failed)
 
     def _report(self, broker: Any) -> None:
         while not self._stop.wait(self.interval_ms / 1000):

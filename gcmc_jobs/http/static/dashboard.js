@@ -9,6 +9,13 @@
   // The live-messages page shown: its cursor (null: the first page).
   let liveCursor = null;
   let liveNext = null;
+  // Tenant id -> name (from /api/overview), for the runs, schedules and live messages.
+  const tenantNames = new Map();
+  // Dead letters whose traceback is open, and the tracebacks fetched (by id).
+  const openTracebacks = new Set();
+  const tracebacks = new Map();
+  // The uPlot charts, exposed for the browser tests (their .data is what is drawn).
+  const charts = (window.gcmcCharts = {});
 
   async function api(method, path, body) {
     const headers = { Authorization: "Bearer " + sessionStorage.getItem(KEY) };
@@ -68,6 +75,146 @@
     const body = $(id).tBodies[0];
     body.replaceChildren();
     for (const item of rows) render(body.insertRow(), item);
+  }
+
+  function tenantName(id) {
+    if (id === null || id === undefined) return null;
+    const name = tenantNames.get(String(id));
+    return name ? name : String(id);
+  }
+
+  function numberText(n) {
+    return n === null || n === undefined ? null : Number(n).toLocaleString("en-US");
+  }
+
+  // A job run's stats as "key: value" lines (nested values as compact JSON).
+  function statsList(td, stats) {
+    const entries = Object.entries(stats || {});
+    if (!entries.length) { td.textContent = "-"; return; }
+    const dl = document.createElement("dl");
+    dl.className = "stats";
+    for (const [key, value] of entries) {
+      const dt = document.createElement("dt");
+      dt.textContent = key.replace(/_/g, " ");
+      const dd = document.createElement("dd");
+      dd.textContent = typeof value === "number" ? numberText(value)
+        : typeof value === "object" && value !== null ? JSON.stringify(value) : String(value);
+      dl.append(dt, dd);
+    }
+    td.appendChild(dl);
+  }
+
+  // A horizontal bar whose segments are proportional to counts (class = the segment's name).
+  function stackedBar(td, parts) {
+    td.className = "bar-cell";
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    const total = parts.reduce((sum, [, n]) => sum + n, 0);
+    bar.setAttribute("role", "img");
+    bar.setAttribute("aria-label", parts.map(([name, n]) => n + " " + name).join(", "));
+    for (const [name, n] of parts) {
+      if (!n) continue;
+      const span = document.createElement("span");
+      span.className = "seg-" + name;
+      span.dataset.count = n;
+      span.style.width = (100 * n / total) + "%";
+      span.title = n + " " + name;
+      bar.appendChild(span);
+    }
+    td.appendChild(bar);
+  }
+
+  // --- charts (uPlot) --------------------------------------------------------------------
+
+  const COLOURS = ["#1a5fb4", "#26a269", "#e66100", "#813d9c", "#986a44", "#c64600", "#5e5c64"];
+
+  function chartWidth(id) {
+    return Math.max(240, $(id).clientWidth || $(id).parentElement.clientWidth - 24);
+  }
+
+  function drawChart(name, id, series, data) {
+    const key = series.map((s) => s.label).join("|");
+    let chart = charts[name];
+    if (chart && chart.gcmcKey === key) {
+      chart.setData(data);
+      return;
+    }
+    if (chart) chart.destroy();
+    chart = new uPlot(
+      {
+        width: chartWidth(id),
+        height: 200,
+        series: [{}, ...series],
+        scales: { y: { range: (u, min, max) => [0, Math.max(1, max)] } },
+        axes: [{}, { size: 50 }],
+        legend: { live: true },
+        cursor: { drag: { x: true, y: false } },
+      },
+      data,
+      $(id),
+    );
+    chart.gcmcKey = key;
+    charts[name] = chart;
+  }
+
+  function renderActivity(a) {
+    const total = (values) => values.reduce((sum, v) => sum + (v || 0), 0);
+    // Bars, one a minute (at least 2 px wide, so a single busy minute shows); the failed
+    // ones are part of the processed ones and are drawn over them.
+    const bars = uPlot.paths.bars({ size: [0.9, Infinity, 2] });
+    drawChart("throughput", "chart-throughput", [
+      { label: "processed", stroke: "#1a5fb4", fill: "#1a5fb4", width: 0, paths: bars,
+        points: { show: false } },
+      { label: "failed", stroke: "#c01c28", fill: "#c01c28", width: 0, paths: bars,
+        points: { show: false } },
+    ], [a.minutes, a.processed, a.failed]);
+    const reported = a.processed.filter((v) => v !== null).length;
+    $("throughput-summary").textContent = reported
+      ? numberText(total(a.processed)) + " processed, " + numberText(total(a.failed)) +
+        " failed in the last 24 h (" + reported + (reported === 1 ? " minute" : " minutes") +
+        " reported)"
+      : "no worker has reported in the last 24 h";
+    const queues = Object.keys(a.depth);
+    drawChart(
+      "depth", "chart-depth",
+      queues.map((q, i) => ({
+        label: q, stroke: COLOURS[i % COLOURS.length], width: 1.5,
+        // a marker on each reported minute, so a lone report between gaps shows too
+        points: { show: true, size: 3, fill: COLOURS[i % COLOURS.length] },
+      })),
+      [a.minutes, ...queues.map((q) => a.depth[q])],
+    );
+    $("depth-summary").textContent = queues.length
+      ? "ready + delayed messages, as the workers last reported them each minute"
+      : "no queue depth reported in the last 24 h";
+  }
+
+  window.addEventListener("resize", () => {
+    for (const [name, id] of [["throughput", "chart-throughput"], ["depth", "chart-depth"]]) {
+      if (charts[name]) charts[name].setSize({ width: chartWidth(id), height: 200 });
+    }
+  });
+
+  function renderOverview(overview) {
+    for (const t of overview.risk) tenantNames.set(String(t.tenant_id), t.tenant);
+    fill("risk", overview.risk, (row, t) => {
+      row.dataset.tenant = t.tenant_id;
+      cell(row, t.tenant || t.tenant_id);
+      for (const level of ["low", "medium", "high"]) cell(row, numberText(t.levels[level]), "n " + level + "-count");
+      stackedBar(row.insertCell(), ["low", "medium", "high"].map((l) => [l, t.levels[l] || 0]));
+    });
+    const kinds = new Map();
+    for (const d of overview.email) {
+      if (!kinds.has(d.kind)) kinds.set(d.kind, {});
+      kinds.get(d.kind)[d.status] = d.count;
+    }
+    const statuses = ["sent", "queued", "failed", "suppressed"];
+    fill("email", [...kinds.entries()], (row, [kind, counts]) => {
+      row.dataset.kind = kind;
+      cell(row, kind);
+      for (const status of statuses) cell(row, numberText(counts[status] || 0), "n " + status + "-count");
+      stackedBar(row.insertCell(), statuses.map((st) => [st, counts[st] || 0]));
+    });
   }
 
   function megabytes(bytes) {
@@ -142,7 +289,7 @@
       cell(row, m.message_id);
       cell(row, m.state, "state");
       cell(row, m.actor);
-      cell(row, m.tenant_id);
+      cell(row, tenantName(m.tenant_id));
       cell(row, when(m.enqueued_at));
       cell(row, when(m.due_at));
       cell(row, m.retries, "n");
@@ -154,6 +301,32 @@
         button(td, "run now", () => api("POST", path + "/promote", ids));
       }
     });
+  }
+
+  // The error, in a <details> that fetches and shows the traceback when opened (and stays
+  // open across refreshes).
+  function traceback(td, d) {
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = d.error_type + ": " + d.error;
+    const pre = document.createElement("pre");
+    pre.className = "traceback";
+    details.append(summary, pre);
+    const show = async () => {
+      if (!tracebacks.has(d.id)) {
+        pre.textContent = "loading…";
+        try {
+          const full = await api("GET", "/api/dead-letters/" + d.id);
+          tracebacks.set(d.id, full.traceback || "(no traceback recorded)");
+        } catch (e) { pre.textContent = e.message; return; }
+      }
+      pre.textContent = tracebacks.get(d.id);
+    };
+    details.addEventListener("toggle", () => {
+      if (details.open) { openTracebacks.add(d.id); show(); } else openTracebacks.delete(d.id);
+    });
+    if (openTracebacks.has(d.id)) details.open = true;
+    td.appendChild(details);
   }
 
   function setStatus(text, isError) {
@@ -185,7 +358,8 @@
   async function refresh() {
     try {
       const search = encodeURIComponent($("suppression-search").value.trim());
-      const [queues, dead, runs, schedules, health, suppressed, changes, circuit, hooks, deliveries, campaigns] = await Promise.all([
+      const [queues, dead, runs, schedules, health, suppressed, changes, circuit, hooks,
+        deliveries, campaigns, overview, activity] = await Promise.all([
         api("GET", "/api/queues"),
         api("GET", "/api/dead-letters?limit=50"),
         api("GET", "/api/runs?limit=50"),
@@ -197,7 +371,11 @@
         api("GET", "/api/webhooks/endpoints"),
         api("GET", "/api/webhooks/deliveries?limit=50"),
         api("GET", "/api/campaigns?limit=50"),
+        api("GET", "/api/overview"),
+        api("GET", "/api/activity"),
       ]);
+      renderOverview(overview);
+      renderActivity(activity);
       renderWorkers(health);
       showCircuit(circuit);
       await refreshLive(liveQueues(queues));
@@ -265,7 +443,7 @@
         cell(row, d.id);
         cell(row, d.actor);
         cell(row, d.queue);
-        cell(row, d.error_type + ": " + d.error);
+        traceback(row.insertCell(), d);
         cell(row, d.attempts, "n");
         cell(row, when(d.failed_at));
         cell(row, d.replayed_as, "replayed-as");
@@ -278,13 +456,17 @@
       // Per tenant: grouped by tenant, newest first within each.
       runs.sort((a, b) => (a.tenant_id < b.tenant_id ? -1 : a.tenant_id > b.tenant_id ? 1 : 0) || (a.local_date < b.local_date ? 1 : -1));
       fill("runs", runs, (row, r) => {
-        cell(row, r.tenant_id);
+        row.dataset.tenant = r.tenant_id;
+        cell(row, tenantName(r.tenant_id), "tenant");
         cell(row, r.job);
         cell(row, r.local_date);
         cell(row, r.status, r.status === "failed" ? "error" : "");
         cell(row, when(r.started_at));
         cell(row, when(r.finished_at));
-        cell(row, r.error || JSON.stringify(r.stats));
+        const stats = row.insertCell();
+        stats.className = "stats";
+        if (r.error) { stats.textContent = r.error; stats.classList.add("error"); }
+        statsList(stats, r.stats);
       });
       // The instants are the scheduler's (DST-correct); one in the past is due now.
       fill("schedules", schedules, (row, s) => {
@@ -292,7 +474,7 @@
         row.dataset.job = s.job;
         cell(row, s.job);
         cell(row, s.local_time);
-        cell(row, s.tenant_id);
+        cell(row, s.tenant || tenantName(s.tenant_id));
         cell(row, s.timezone);
         cell(row, s.problem || when(s.next_run_local), s.problem ? "error" : "next-local");
         cell(row, when(s.next_run_utc), "next-utc");
@@ -360,7 +542,11 @@
   $("live-first").addEventListener("click", firstPage);
   $("live-more").addEventListener("click", () => { liveCursor = liveNext; refresh(); });
   $("purge").addEventListener("click", async () => {
-    const days = Number($("purge-days").value || 0);
+    const days = Number($("purge-days").value);
+    if (!Number.isFinite(days) || days < 1) {
+      $("purge-result").textContent = "give a number of days (1 or more)";
+      return;
+    }
     try {
       const result = await api("POST", "/api/dead-letters/purge?older_than_ms=" + days * 86400000);
       $("purge-result").textContent = "purged " + result.purged;
