@@ -128,8 +128,13 @@
 
   const COLOURS = ["#1a5fb4", "#26a269", "#e66100", "#813d9c", "#986a44", "#c64600", "#5e5c64"];
 
+  // The width of the chart's card less its padding (the card follows the window; the chart
+  // element itself holds the drawn canvas, so it is not measured).
   function chartWidth(id) {
-    return Math.max(240, $(id).clientWidth || $(id).parentElement.clientWidth - 24);
+    const card = $(id).parentElement;
+    const style = getComputedStyle(card);
+    const inner = card.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return Math.max(200, Math.floor(inner));
   }
 
   function drawChart(name, id, series, data) {
@@ -189,11 +194,20 @@
       : "no queue depth reported in the last 24 h";
   }
 
-  window.addEventListener("resize", () => {
+  // Resize the charts with their cards (window resized, layout reflowed).
+  const resizeCharts = () => {
     for (const [name, id] of [["throughput", "chart-throughput"], ["depth", "chart-depth"]]) {
-      if (charts[name]) charts[name].setSize({ width: chartWidth(id), height: 200 });
+      const chart = charts[name];
+      const width = chartWidth(id);
+      if (chart && chart.width !== width) chart.setSize({ width, height: 200 });
     }
-  });
+  };
+  window.addEventListener("resize", resizeCharts);
+  if (window.ResizeObserver) {
+    const observer = new ResizeObserver(resizeCharts);
+    observer.observe($("chart-throughput").parentElement);
+    observer.observe($("chart-depth").parentElement);
+  }
 
   function renderOverview(overview) {
     for (const t of overview.risk) tenantNames.set(String(t.tenant_id), t.tenant);
@@ -522,6 +536,7 @@
 
   function signOut(reason) {
     sessionStorage.removeItem(KEY);
+    document.documentElement.classList.remove("signed-in");
     if (timer) clearInterval(timer);
     timer = null;
     $("main").hidden = true;
