@@ -85,15 +85,16 @@ def load() -> str:
 
 def baseline_files() -> tuple[str, str]:
     root = Path(__file__).resolve().parent.parent
-    show = lambda path: (
-        subprocess.run(  # noqa: E731
+
+    def show(path: str) -> str:
+        return subprocess.run(
             ["git", "show", f"{BASELINE}:gcmc_jobs/http/static/{path}"],
             cwd=root,
             check=True,
             capture_output=True,
             text=True,
         ).stdout
-    )
+
     html = show("dashboard.html").replace("{{BASE}}/dashboard/app.js", "/baseline/dashboard/app.js")
     return html.replace("{{BASE}}", ""), show("dashboard.js")
 
