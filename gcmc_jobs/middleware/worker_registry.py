@@ -16,10 +16,10 @@ failed, mean and p95 processing time over the stats' window, resident memory
 (``rss_bytes``) and ``reported_at`` (epoch ms); the same report adds the messages processed
 and failed since the previous one, and the depth of its queues, to the current minute's
 activity hash (:func:`gcmc_jobs.middleware.activity.record_activity`, the dashboard's
-charts). The entry's liveness stays Dramatiq's
-heartbeat: a worker killed without a shutdown keeps its entry, and readers drop it once its
-heartbeat is older than the heartbeat timeout (:func:`gcmc_jobs.ops.live_workers.live_workers`).
-On other brokers it does nothing.
+charts; a worker shutting down adds what it finished since its last report). The entry's
+liveness stays Dramatiq's heartbeat: a worker killed without a shutdown keeps its entry,
+and readers drop it once its heartbeat is older than the heartbeat timeout
+(:func:`gcmc_jobs.ops.live_workers.live_workers`). On other brokers it does nothing.
 """
 
 from __future__ import annotations
@@ -125,16 +125,21 @@ class WorkerRegistry(Middleware):
             }
         broker.client.hset(workers_key(broker.namespace), broker.broker_id, json.dumps(entry))
         if snapshot is not None:
-            processed, failed = snapshot["processed"], snapshot["failed"]
-            record_activity(
-                broker.client,
-                broker.namespace,
-                now_ms=entry["stats"]["reported_at"],
-                processed=processed - self._reported[0],
-                failed=failed - self._reported[1],
-                queues=entry.get("queues", ()),
-            )
-            self._reported = (processed, failed)
+            self._record(broker, snapshot, entry["stats"]["reported_at"])
+
+    def _record(self, broker: Any, snapshot: dict[str, Any], now_ms: int) -> None:
+        """Add what was processed and failed since the last report to the minute's activity
+        (a failed write is added by the next report instead)."""
+        processed, failed = snapshot["processed"], snapshot["failed"]
+        record_activity(
+            broker.client,
+            broker.namespace,
+            now_ms=now_ms,
+            processed=processed - self._reported[0],
+            failed=failed - self._reported[1],
+            queues=(self._entry or {}).get("queues", ()),
+        )
+        self._reported = (processed, failed)
 
     def _report(self, broker: Any) -> None:
         while not self._stop.wait(self.interval_ms / 1000):
@@ -152,6 +157,11 @@ class WorkerRegistry(Middleware):
         broker_id = getattr(broker, "broker_id", None)
         if client is None or broker_id is None:
             return
+        if self.stats is not None:  # the messages finished since the last report
+            try:
+                self._record(broker, self.stats.snapshot(), int(time.time() * 1000))
+            except Exception as exc:
+                logger.warning("cannot write the worker's last figures to Redis: %s", exc)
         try:
             client.hdel(workers_key(broker.namespace), broker_id)
         except Exception:

@@ -115,3 +115,31 @@ def test_a_redis_workers_periodic_report_records_what_it_processed(
         worker.stop()
         broker.close()
     assert totals() == (6, 2)  # the final report on shutdown adds nothing twice
+
+
+def test_a_worker_stopping_reports_what_it_finished_since_its_last_report(
+    settings: Settings, gcmc_redis_url: str
+) -> None:
+    # Given a worker whose periodic report would come only after an hour
+    broker = RedisBroker(url=gcmc_redis_url, namespace=settings.namespace, middleware=[])
+    stats = WorkerStats()
+    broker.add_middleware(WorkerRegistry(stats, interval_ms=3_600_000))
+
+    @dramatiq.actor(broker=broker, queue_name="charts")
+    def work() -> None:
+        pass
+
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        for _ in range(3):
+            work.send()
+        wait_until(lambda: stats.snapshot()["processed"] == 3, timeout_s=30, what="3 processed")
+    finally:
+        # When it stops
+        worker.stop()
+        broker.close()
+
+    # Then its last 3 messages are in the minute's activity all the same
+    found = activity(settings, datetime.now(UTC), minutes=5)
+    assert sum(v or 0 for v in found.processed) == 3
