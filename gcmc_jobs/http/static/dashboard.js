@@ -71,10 +71,27 @@
     return iso ? iso.replace("T", " ").replace(/\.\d+/, "") : null;
   }
 
+  // Rebuild a table's rows; the control that had the keyboard focus in it (a button, a
+  // traceback's summary) gets it back in its rebuilt row, so the refresh never drops a
+  // keyboard user's place.
   function fill(id, rows, render) {
     const body = $(id).tBodies[0];
+    const active = document.activeElement;
+    let restore = null;
+    if (active && active !== body && body.contains(active)) {
+      const row = active.closest("tr");
+      restore = { key: JSON.stringify(row.dataset), index: row.sectionRowIndex,
+                  tag: active.tagName, text: active.textContent };
+    }
     body.replaceChildren();
     for (const item of rows) render(body.insertRow(), item);
+    if (restore) {
+      const row = [...body.rows].find((r) => JSON.stringify(r.dataset) === restore.key && restore.key !== "{}")
+        || body.rows[restore.index];
+      const again = row && [...row.querySelectorAll(restore.tag)]
+        .find((e) => e.textContent === restore.text);
+      if (again) again.focus();
+    }
   }
 
   function tenantName(id) {
