@@ -420,6 +420,13 @@ class TenantRiskBody(BaseModel):
     levels: dict[str, int] = Field(description="Scored clients per risk level.")
 
 
+class RiskDayBody(BaseModel):
+    day: date
+    low: int
+    medium: int
+    high: int
+
+
 class DeliveryBody(BaseModel):
     kind: str
     status: str
@@ -430,5 +437,9 @@ class OverviewBody(BaseModel):
     """What the dashboard's database charts show (``/api/overview``)."""
 
     risk: list[TenantRiskBody] = Field(description="Each tenant's clients by risk level.")
+    trend: list[RiskDayBody] = Field(
+        description="The last 90 days of compliance snapshots, clients per level summed over "
+        "the tenants, oldest first."
+    )
     email_since: datetime = Field(description="The delivery counts cover emails since then.")
     email: list[DeliveryBody] = Field(description="Emails by kind and status.")

@@ -1,18 +1,27 @@
-"""What the dashboard summarises from the database: each tenant's clients by risk level, and
-email delivery by kind and status. One ``GROUP BY`` statement each, whatever the number of
+"""What the dashboard summarises from the database: each tenant's clients by risk level, its
+trend (``compliance_snapshots``, all tenants summed per day), and email delivery by kind and
+status. One ``GROUP BY`` statement each, whatever the number of
 tenants, clients or emails, on the connection's mapped tables (both presets)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Connection, func, select
 
 from gcmc_jobs.db.enums import ComplianceLevel
 from gcmc_jobs.db.tables import Id, tables_of
 
-__all__ = ["MAX_TENANTS", "DeliveryCount", "TenantRisk", "email_delivery", "risk_distribution"]
+__all__ = [
+    "MAX_TENANTS",
+    "DeliveryCount",
+    "RiskDay",
+    "TenantRisk",
+    "email_delivery",
+    "risk_distribution",
+    "risk_trend",
+]
 
 #: Tenants :func:`risk_distribution` returns at most (by name).
 MAX_TENANTS = 1_000
@@ -35,6 +44,35 @@ class DeliveryCount:
     kind: str
     status: str
     count: int
+
+
+@dataclass(frozen=True)
+class RiskDay:
+    """One local day of the compliance snapshots, summed over the tenants: clients at each
+    risk level."""
+
+    day: date
+    low: int
+    medium: int
+    high: int
+
+
+def risk_trend(connection: Connection, *, since: date) -> list[RiskDay]:
+    """Each day since ``since`` that has snapshots, oldest first, with the tenants' clients
+    summed per risk level (``compliance_snapshots``): one statement."""
+    snapshots = tables_of(connection).compliance_snapshots.c
+    rows = connection.execute(
+        select(
+            snapshots.day,
+            func.sum(snapshots.low),
+            func.sum(snapshots.medium),
+            func.sum(snapshots.high),
+        )
+        .where(snapshots.day >= since)
+        .group_by(snapshots.day)
+        .order_by(snapshots.day)
+    ).all()
+    return [RiskDay(day, int(low), int(medium), int(high)) for day, low, medium, high in rows]
 
 
 def risk_distribution(connection: Connection, *, limit: int = MAX_TENANTS) -> list[TenantRisk]:

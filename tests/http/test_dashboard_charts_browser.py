@@ -204,6 +204,13 @@ def test_the_charts_draw_the_workers_and_the_databases_figures(
         expect(risk.locator(".low-count")).to_have_text("1")
         expect(risk.locator(".high-count")).to_have_text("1")
         expect(risk.locator(".seg-high")).to_have_attribute("data-count", "1")
+        # ... the risk trend: today's snapshot, written by the refresh
+        trend = page.evaluate(
+            """() => { const u = window.gcmcCharts.trend;
+                       return [u.series.slice(1).map((s) => s.label),
+                               u.data.slice(1).map((values) => values[values.length - 1])]; }"""
+        )
+        assert trend == [["low", "medium", "high"], [1, 0, 1]]
         # ... email delivery by kind and status
         digest = page.locator('#email tr[data-kind="digest"]')
         expect(digest.locator(".sent-count")).to_have_text("2")

@@ -32,6 +32,8 @@ def test_the_overview_names_each_tenant_with_its_clients_by_risk(
         {"tenant_id": tenant.id, "tenant": "Acme", "levels": {"low": 1, "medium": 0, "high": 1}}
     ]
     assert body["email"] == []
+    # the refresh wrote today's snapshot: the trend's last day
+    assert body["trend"][-1] | {"day": None} == {"day": None, "low": 1, "medium": 0, "high": 1}
 
 
 def test_the_overview_on_the_prisma_mapping_has_text_ids(

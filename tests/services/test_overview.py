@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.services import email_log
 from gcmc_jobs.services.compliance import refresh_tenant
-from gcmc_jobs.services.overview import email_delivery, risk_distribution
+from gcmc_jobs.services.overview import email_delivery, risk_distribution, risk_trend
 from tests import factories as f
 from tests.support.statements import recorded_statements
 
@@ -97,5 +97,37 @@ def test_each_summary_is_one_statement_whatever_the_tenants(
         since = datetime.now(UTC) - timedelta(hours=1)
         with recorded_statements(gcmc_db) as email, gcmc_db.connect() as connection:
             email_delivery(connection, since=since)
-        counts.append((len(risk), len(email)))
-    assert counts == [(1, 1), (1, 1)]
+        with recorded_statements(gcmc_db) as trend, gcmc_db.connect() as connection:
+            assert risk_trend(connection, since=date(2000, 1, 1))
+        counts.append((len(risk), len(email), len(trend)))
+    assert counts == [(1, 1, 1), (1, 1, 1)]
+
+
+def test_the_risk_trend_sums_the_tenants_snapshots_per_day(
+    preset_db: Engine, preset_session: Session
+) -> None:
+    # Given two tenants refreshed on two days (each refresh writes that day's snapshot), one
+    # client of the first becoming high risk on the second day
+    day1, day2 = date(2026, 11, 30), date(2026, 12, 1)
+    acme = f.tenant(preset_session, "Acme")
+    f.client(preset_session, acme)
+    worsening = f.client(preset_session, acme)
+    zed = f.tenant(preset_session, "Zed")
+    _client_with_missing_documents(preset_session, zed, 7)
+    for tenant in (acme, zed):
+        refresh_tenant(preset_session, tenant.id, today=day1)
+    for _ in range(11):
+        f.document(preset_session, worsening, status=None)
+    for tenant in (acme, zed):
+        refresh_tenant(preset_session, tenant.id, today=day2)
+    preset_session.commit()
+
+    # Then each day sums both tenants; a day before "since" is left out
+    with preset_db.connect() as connection:
+        trend = risk_trend(connection, since=day1)
+        later = risk_trend(connection, since=day2)
+    assert [(d.day, d.low, d.medium, d.high) for d in trend] == [
+        (day1, 2, 1, 0),
+        (day2, 1, 1, 1),
+    ]
+    assert [d.day for d in later] == [day2]

@@ -10,7 +10,10 @@ from fastapi import APIRouter, Query, Request
 
 from gcmc_jobs.http import deps, schemas
 from gcmc_jobs.ops.activity import MAX_MINUTES, activity
-from gcmc_jobs.services.overview import email_delivery, risk_distribution
+from gcmc_jobs.services.overview import email_delivery, risk_distribution, risk_trend
+
+#: Days of compliance snapshots the overview's trend covers.
+TREND_DAYS = 90
 
 __all__ = ["router"]
 
@@ -30,7 +33,9 @@ def activity_per_minute(
     )
 
 
-@router.get("/overview", summary="Each tenant's clients by risk level; email delivery")
+@router.get(
+    "/overview", summary="Each tenant's clients by risk level, its 90-day trend; email delivery"
+)
 def overview(
     request: Request,
     hours: Annotated[
@@ -40,9 +45,15 @@ def overview(
     since = datetime.now(UTC) - timedelta(hours=hours)
     with deps.engine(request).connect() as connection:
         risk = risk_distribution(connection)
+        trend = risk_trend(
+            connection, since=(datetime.now(UTC) - timedelta(days=TREND_DAYS)).date()
+        )
         email = email_delivery(connection, since=since)
     return schemas.OverviewBody(
         risk=[schemas.TenantRiskBody(tenant_id=r.id, tenant=r.name, levels=r.levels) for r in risk],
+        trend=[
+            schemas.RiskDayBody(day=d.day, low=d.low, medium=d.medium, high=d.high) for d in trend
+        ],
         email_since=since,
         email=[schemas.DeliveryBody(kind=d.kind, status=d.status, count=d.count) for d in email],
     )

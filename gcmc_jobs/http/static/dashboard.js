@@ -213,7 +213,9 @@
 
   // Resize the charts with their cards (window resized, layout reflowed).
   const resizeCharts = () => {
-    for (const [name, id] of [["throughput", "chart-throughput"], ["depth", "chart-depth"]]) {
+    for (const [name, id] of [
+      ["throughput", "chart-throughput"], ["depth", "chart-depth"], ["trend", "chart-trend"],
+    ]) {
       const chart = charts[name];
       const width = chartWidth(id);
       if (chart && chart.width !== width) chart.setSize({ width, height: 200 });
@@ -224,9 +226,20 @@
     const observer = new ResizeObserver(resizeCharts);
     observer.observe($("chart-throughput").parentElement);
     observer.observe($("chart-depth").parentElement);
+    observer.observe($("chart-trend").parentElement);
   }
 
   function renderOverview(overview) {
+    const days = overview.trend.map((d) => Date.parse(d.day + "T00:00:00Z") / 1000);
+    const point = (colour) => ({ show: true, size: 5, fill: colour });
+    drawChart("trend", "chart-trend", [
+      { label: "low", stroke: "#2e8540", width: 1.5, points: point("#2e8540") },
+      { label: "medium", stroke: "#e5a50a", width: 1.5, points: point("#e5a50a") },
+      { label: "high", stroke: "#c01c28", width: 1.5, points: point("#c01c28") },
+    ], [days, ...["low", "medium", "high"].map((l) => overview.trend.map((d) => d[l]))]);
+    $("trend-summary").textContent = overview.trend.length
+      ? overview.trend.length + " days of compliance snapshots"
+      : "no compliance snapshot in the last 90 days";
     for (const t of overview.risk) tenantNames.set(String(t.tenant_id), t.tenant);
     fill("risk", overview.risk, (row, t) => {
       row.dataset.tenant = t.tenant_id;
