@@ -535,8 +535,8 @@
       fill("campaigns", campaigns, (row, c) => {
         row.dataset.campaign = c.id;
         const p = c.progress;
-        cell(row, c.id);
-        cell(row, c.tenant_id);
+        cell(row, c.id, "n");
+        cell(row, tenantName(c.tenant_id));
         cell(row, c.name);
         cell(row, c.segment);
         cell(row, c.status, "campaign-status");
