@@ -154,7 +154,8 @@
     return Math.max(200, Math.floor(inner));
   }
 
-  function drawChart(name, id, series, data) {
+  // xRange: the x scale's [min, max] (epoch seconds); by default the data's own.
+  function drawChart(name, id, series, data, xRange) {
     const key = series.map((s) => s.label).join("|");
     let chart = charts[name];
     if (chart && chart.gcmcKey === key) {
@@ -167,7 +168,10 @@
         width: chartWidth(id),
         height: 200,
         series: [{}, ...series],
-        scales: { y: { range: (u, min, max) => [0, Math.max(1, max)] } },
+        scales: {
+          x: xRange ? { time: true, range: () => xRange() } : { time: true },
+          y: { range: (u, min, max) => [0, Math.max(1, max)] },
+        },
         axes: [{}, { size: 50 }],
         legend: { live: true },
         cursor: { drag: { x: true, y: false } },
@@ -236,9 +240,12 @@
       { label: "low", stroke: "#2e8540", width: 1.5, points: point("#2e8540") },
       { label: "medium", stroke: "#e5a50a", width: 1.5, points: point("#e5a50a") },
       { label: "high", stroke: "#c01c28", width: 1.5, points: point("#c01c28") },
-    ], [days, ...["low", "medium", "high"].map((l) => overview.trend.map((d) => d[l]))]);
+    ], [days, ...["low", "medium", "high"].map((l) => overview.trend.map((d) => d[l]))],
+    // always the last 90 days, so one day of snapshots is not stretched over years
+    () => [Date.now() / 1000 - 90 * 86400, Date.now() / 1000 + 86400]);
     $("trend-summary").textContent = overview.trend.length
-      ? overview.trend.length + " days of compliance snapshots"
+      ? overview.trend.length + (overview.trend.length === 1 ? " day" : " days") +
+        " of compliance snapshots"
       : "no compliance snapshot in the last 90 days";
     for (const t of overview.risk) tenantNames.set(String(t.tenant_id), t.tenant);
     fill("risk", overview.risk, (row, t) => {
