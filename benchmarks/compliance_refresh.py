@@ -30,7 +30,6 @@ import gc
 import sys
 import time
 import tracemalloc
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,13 +40,13 @@ from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, event, func, make_url, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gcmc_jobs.db.engine import make_engine
+from benchmarks._database import bench_database
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import (
     OPEN_FILING_STATUSES,
@@ -278,24 +277,6 @@ def timed(engine: Engine, name: str, tenants: int, action: Callable[[], int]) ->
     return Run(name, clients, tenants, seconds=seconds, statements=statements[0])
 
 
-@contextmanager
-def bench_database(server_url: str) -> Iterator[Engine]:
-    """A database of our own, dropped at the end whatever happens."""
-    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"gcmc_bench_compliance_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10 tenants x 200 clients")
@@ -312,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     per_tenant = args.clients_per_tenant or (200 if args.quick else 1_000)
     baseline_tenants = min(args.baseline_tenants or (2 if args.quick else 10), tenants)
 
-    with bench_database(args.server_url) as engine:
+    with bench_database(args.server_url, "compliance") as engine:
         upgrade(engine)
         console.print(f"seeding {tenants} tenants x {per_tenant:,} clients …")
         started = time.perf_counter()

@@ -31,43 +31,24 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, event, make_url, select, text
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gcmc_jobs.db.engine import make_engine
+from benchmarks._database import bench_database
 from gcmc_jobs.db.enums import Role
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import Client, Tenant, TenantUser, User
 from gcmc_jobs.services.imports import import_csv
 
 console = Console()
-
-
-@contextmanager
-def bench_database(server_url: str) -> Iterator[Engine]:
-    """A database of our own, dropped at the end whatever happens."""
-    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"gcmc_bench_imports_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
@@ -165,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
-    with bench_database(args.server_url) as engine, tempfile.TemporaryDirectory() as tmp:
+    with bench_database(args.server_url, "imports") as engine, tempfile.TemporaryDirectory() as tmp:
         upgrade(engine)
         orm_tenant, our_tenant, _, owner_email = make_tenants(engine)
         path = Path(tmp) / "clients.csv"

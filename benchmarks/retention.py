@@ -28,8 +28,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,10 +36,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, delete, make_url, text
+from sqlalchemy import Engine, delete, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._database import bench_database
 from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.tables import tables_of
@@ -105,7 +105,7 @@ def write_until_stopped(
 def fill(engine: Engine, rows: int) -> tuple[tuple[int, int], tuple[int, int]]:
     """``rows`` expired rows and ``rows // 10`` fresh ones; their id ranges."""
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE email_log RESTART IDENTITY"))
+        connection.execute(text("TRUNCATE email_log RESTART IDENTITY CASCADE"))
         connection.execute(
             text(
                 "INSERT INTO email_log (dedup_key, to_address, kind, subject, status, attempts, "
@@ -161,25 +161,6 @@ def measure(name: str, engine: Engine, rows: int, purge: Callable[[], int]) -> R
     return Result(name, seconds, deleted, times, lock_timeouts)
 
 
-@contextmanager
-def bench_database(server_url: str) -> Iterator[Engine]:
-    """A migrated database of our own, dropped at the end whatever happens."""
-    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"gcmc_bench_retention_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, pool_size=4)
-    try:
-        upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="expired rows to delete")
@@ -190,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         help="a PostgreSQL server where this user may CREATE DATABASE",
     )
     args = parser.parse_args(argv)
-    with bench_database(args.server_url) as engine:
+    with bench_database(args.server_url, "retention", pool_size=4) as engine:
+        upgrade(engine)
         tables = tables_of(engine)
         log = tables.email_log
 

@@ -43,21 +43,19 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, make_url, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gcmc_jobs.db.engine import make_engine
+from benchmarks._database import bench_database
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import Tenant
 from gcmc_jobs.seeding import seed
@@ -204,24 +202,6 @@ def bench_delivery(
 # -- refresh ----------------------------------------------------------------------------------
 
 
-@contextmanager
-def bench_database(server_url: str) -> Iterator[Engine]:
-    """A database of our own, dropped at the end whatever happens."""
-    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"gcmc_bench_webhooks_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def perturb(engine: Engine, every: int) -> None:
     """Set one client in ``every`` to a level other than its own, and forget earlier
     changes."""
@@ -251,7 +231,7 @@ def refresh_all(engine: Engine, tenant_ids: list[int], detect: bool) -> tuple[fl
 def bench_refresh(
     server_url: str, tenants: int, per_tenant: int, rounds: int, every: int
 ) -> tuple[list[float], list[float], int, int]:
-    with bench_database(server_url) as engine:
+    with bench_database(server_url, "webhooks") as engine:
         upgrade(engine)
         console.print(f"seeding {tenants} tenants x {per_tenant:,} clients …")
         seeded = seed(engine, tenants=tenants, clients_per_tenant=per_tenant, seed=0, now=NOW)
