@@ -57,11 +57,14 @@ class RiskDay:
     high: int
 
 
-def risk_trend(connection: Connection, *, since: date) -> list[RiskDay]:
+def risk_trend(
+    connection: Connection, *, since: date, tenant_id: Id | None = None
+) -> list[RiskDay]:
     """Each day since ``since`` that has snapshots, oldest first, with the tenants' clients
-    summed per risk level (``compliance_snapshots``): one statement."""
+    summed per risk level (``compliance_snapshots``), or one tenant's (``tenant_id``): one
+    statement."""
     snapshots = tables_of(connection).compliance_snapshots.c
-    rows = connection.execute(
+    query = (
         select(
             snapshots.day,
             func.sum(snapshots.low),
@@ -71,7 +74,10 @@ def risk_trend(connection: Connection, *, since: date) -> list[RiskDay]:
         .where(snapshots.day >= since)
         .group_by(snapshots.day)
         .order_by(snapshots.day)
-    ).all()
+    )
+    if tenant_id is not None:
+        query = query.where(snapshots.tenant_id == tenant_id)
+    rows = connection.execute(query).all()
     return [RiskDay(day, int(low), int(medium), int(high)) for day, low, medium, high in rows]
 
 

@@ -163,6 +163,8 @@ def test_the_charts_draw_the_workers_and_the_databases_figures(
         wait_until(lambda: dead_letters() == 3, timeout_s=30, what="3 dead letters")
         # ... and a tenant with scored clients, a job run and some email
         tenant = _platform_data(gcmc_session, gcmc_db)
+        f.tenant(gcmc_session, "Unscored")
+        gcmc_session.commit()
 
         # When an operator signs in
         page.set_viewport_size({"width": 1280, "height": 900})
@@ -211,6 +213,12 @@ def test_the_charts_draw_the_workers_and_the_databases_figures(
                                u.data.slice(1).map((values) => values[values.length - 1])]; }"""
         )
         assert trend == [["low", "medium", "high"], [1, 0, 1]]
+        # ... and of one tenant chosen by name: one without snapshots has no point
+        page.select_option("#trend-tenant", label="Unscored")
+        page.wait_for_function("() => window.gcmcCharts.trend.data[0].length === 0")
+        expect(page.locator("#trend-summary")).to_contain_text("no compliance snapshot")
+        page.select_option("#trend-tenant", label="Acme")
+        page.wait_for_function("() => window.gcmcCharts.trend.data[0].length === 1")
         # ... email delivery by kind and status
         digest = page.locator('#email tr[data-kind="digest"]')
         expect(digest.locator(".sent-count")).to_have_text("2")

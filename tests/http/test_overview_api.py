@@ -36,6 +36,21 @@ def test_the_overview_names_each_tenant_with_its_clients_by_risk(
     assert body["trend"][-1] | {"day": None} == {"day": None, "low": 1, "medium": 0, "high": 1}
 
 
+def test_the_trend_of_one_tenant_counts_its_clients_alone(
+    api: TestClient, gcmc_session: Session
+) -> None:
+    acme = _scored_tenant(gcmc_session, "Acme")
+    other = _scored_tenant(gcmc_session, "Other")
+    every = api.get("/api/overview").json()["trend"][-1]
+    assert (every["low"], every["high"]) == (2, 2)  # both tenants summed
+    for tenant in (acme, other):
+        [day] = api.get(f"/api/overview?tenant_id={tenant.id}").json()["trend"]
+        assert (day["low"], day["medium"], day["high"]) == (1, 0, 1)
+    unknown = api.get("/api/overview?tenant_id=999999").json()
+    assert unknown["trend"] == []  # no snapshot of that tenant
+    assert api.get("/api/overview?tenant_id=abc").status_code == 422
+
+
 def test_the_overview_on_the_prisma_mapping_has_text_ids(
     prisma_api: TestClient, prisma_split_db: SplitSchemas
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from gcmc_jobs.http import deps, schemas
+from gcmc_jobs.http.schemas import PlatformId
 from gcmc_jobs.ops.activity import MAX_MINUTES, activity
 from gcmc_jobs.services.overview import email_delivery, risk_distribution, risk_trend
 
@@ -41,12 +42,19 @@ def overview(
     hours: Annotated[
         int, Query(ge=1, le=24 * 90, description="Email delivery over this many hours.")
     ] = 24,
+    tenant_id: Annotated[
+        PlatformId | None,
+        Query(description="The trend of this tenant's clients (default: every tenant's)."),
+    ] = None,
 ) -> schemas.OverviewBody:
     since = datetime.now(UTC) - timedelta(hours=hours)
+    tenant = deps.platform_id(request, tenant_id, ("query", "tenant_id"))
     with deps.engine(request).connect() as connection:
         risk = risk_distribution(connection)
         trend = risk_trend(
-            connection, since=(datetime.now(UTC) - timedelta(days=TREND_DAYS)).date()
+            connection,
+            since=(datetime.now(UTC) - timedelta(days=TREND_DAYS)).date(),
+            tenant_id=tenant,
         )
         email = email_delivery(connection, since=since)
     return schemas.OverviewBody(

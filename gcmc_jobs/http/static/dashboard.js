@@ -248,6 +248,7 @@
         " of compliance snapshots"
       : "no compliance snapshot in the last 90 days";
     for (const t of overview.risk) tenantNames.set(String(t.tenant_id), t.tenant);
+    trendTenants(overview.risk);
     fill("risk", overview.risk, (row, t) => {
       row.dataset.tenant = t.tenant_id;
       cell(row, t.tenant || t.tenant_id);
@@ -301,6 +302,25 @@
       (d.maxmemory_bytes ? megabytes(d.maxmemory_bytes) + " MB" : "no limit") +
       "; evicted keys " + d.evicted_keys + "; clients " + d.connected_clients +
       "; keys " + (keys || "none") + " (" + redis.status + ")";
+  }
+
+  // The trend's tenant: "" (every tenant) or one id, as the query of /api/overview.
+  function trendTenant() {
+    const chosen = $("trend-tenant").value;
+    return chosen ? "?tenant_id=" + encodeURIComponent(chosen) : "";
+  }
+
+  function trendTenants(risk) {
+    const select = $("trend-tenant");
+    const chosen = select.value;
+    const ids = risk.map((t) => String(t.tenant_id));
+    if ([...select.options].slice(1).map((o) => o.value).join() !== ids.join()) {
+      select.replaceChildren(
+        new Option("all tenants", ""),
+        ...risk.map((t) => new Option(t.tenant || String(t.tenant_id), String(t.tenant_id))),
+      );
+      if (ids.includes(chosen)) select.value = chosen;
+    }
   }
 
   function liveQueues(queues) {
@@ -422,7 +442,7 @@
         api("GET", "/api/webhooks/endpoints"),
         api("GET", "/api/webhooks/deliveries?limit=50"),
         api("GET", "/api/campaigns?limit=50"),
-        api("GET", "/api/overview"),
+        api("GET", "/api/overview" + trendTenant()),
         api("GET", "/api/activity"),
       ]);
       renderOverview(overview);
@@ -590,6 +610,7 @@
   $("logout").addEventListener("click", () => signOut(""));
   const firstPage = () => { liveCursor = null; refresh(); };
   $("live-queue").addEventListener("change", firstPage);
+  $("trend-tenant").addEventListener("change", () => refresh());
   $("live-state").addEventListener("change", firstPage);
   $("live-first").addEventListener("click", firstPage);
   $("live-more").addEventListener("click", () => { liveCursor = liveNext; refresh(); });
