@@ -41,6 +41,8 @@ from gcmc_jobs.db.enums import Role
 from gcmc_jobs.db.tables import Id, new_text_id, tables_of
 from gcmc_jobs.errors import UnknownWebhookEndpoint
 from gcmc_jobs.services.tenancy import utcnow
+from gcmc_jobs.services.webhook_endpoints import get_endpoint
+from gcmc_jobs.services.webhook_events import new_event_id
 
 __all__ = [
     "Attempt",
@@ -554,8 +556,6 @@ def create_test_delivery(
     """A ``webhook.test`` event for one endpoint only, with its pending delivery; returns the
     delivery's id (``gcmc-jobs webhooks test``, ``POST /api/webhooks/endpoints/{id}/test``).
     Raises :class:`~gcmc_jobs.errors.UnknownWebhookEndpoint`."""
-    from gcmc_jobs.services.webhook_endpoints import get_endpoint
-    from gcmc_jobs.services.webhook_events import new_event_id
 
     now = now or utcnow()
     endpoint = get_endpoint(session, endpoint_id, tenant_id=tenant_id)

@@ -31,7 +31,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from gcmc_jobs.db.dialect import concat
-from gcmc_jobs.db.enums import OPEN_FILING_STATUSES
+from gcmc_jobs.db.enums import OPEN_FILING_STATUSES, ComplianceLevel
 from gcmc_jobs.db.tables import Id, Tables, new_text_id, tables_of
 from gcmc_jobs.services.tenancy import utcnow
 
@@ -314,7 +314,6 @@ def emit_email_bounced(
 def level_names(level: ColumnElement[Any], t: Tables) -> ColumnElement[str]:
     """The logical name (``low``, ``medium``, ``high``) of a ``compliance_scores.level``
     expression, whatever the mapping stores."""
-    from gcmc_jobs.db.enums import ComplianceLevel
 
     level_type = t.compliance_scores.c.level.type
     return case(
