@@ -37,6 +37,7 @@ from sqlalchemy.sql.elements import TextClause
 from gcmc_jobs.db.enums import EmailEventKind, SuppressionReason
 from gcmc_jobs.db.tables import Tables, tables_of
 from gcmc_jobs.services import json_batch
+from gcmc_jobs.services.webhook_events import emit_emails_bounced
 
 __all__ = [
     "BouncePolicy",
@@ -244,8 +245,21 @@ def on_bounces_recorded(connection: Connection, bounces: Sequence[RecordedEvent]
 
     **The one place to react to a bounce**: an outbound ``email.bounced`` webhook event, a
     metric, a notification to the tenant. Work added here must stay set-based (one statement
-    for the whole list) and must not commit. Today it logs one line per call.
+    for the whole list) and must not commit. It writes one ``email.bounced`` webhook event
+    per hard-bounced or complained email of a tenant
+    (:func:`gcmc_jobs.services.webhook_events.emit_emails_bounced`, one statement; soft
+    bounces and events naming no known email emit nothing) and logs one line.
     """
+    reasons = {
+        b.email_log_id: "complaint" if b.kind is EmailEventKind.COMPLAINED else "hard_bounce"
+        for b in bounces
+        if b.email_log_id is not None
+        and (
+            b.kind is EmailEventKind.COMPLAINED
+            or (b.kind is EmailEventKind.BOUNCED and b.permanent)
+        )
+    }
+    emit_emails_bounced(connection, reasons)
     logger.info(
         "email_bounces_recorded",
         bounces=sum(1 for b in bounces if b.kind is EmailEventKind.BOUNCED),

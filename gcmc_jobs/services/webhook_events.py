@@ -40,6 +40,7 @@ __all__ = [
     "emit",
     "emit_document_expiring",
     "emit_email_bounced",
+    "emit_emails_bounced",
     "emit_filing_reminders",
     "emit_job_run_failed",
     "emit_rows",
@@ -275,6 +276,45 @@ def emit_job_run_failed(
         local_date=local_date,
         now=now,
     )
+
+
+def emit_emails_bounced(
+    connection: Session | Connection,
+    reasons: dict[int, str],
+    *,
+    now: datetime | None = None,
+) -> int:
+    """``email.bounced`` for each ``email_log`` row id of ``reasons`` (id → ``hard_bounce``
+    or ``complaint``) that belongs to a tenant: what a provider's or a DSN's bounces and
+    complaints report (:func:`gcmc_jobs.services.bounces.on_bounces_recorded`). The same
+    dedup key as :func:`emit_email_bounced`, so an email refused by the server and then
+    reported by the provider bounces once. One statement whatever the number of emails."""
+    if not reasons:
+        return 0
+    t = tables_of(connection)
+    log = t.email_log
+    dialect = _dialect(connection)
+    complaints = [email_id for email_id, why in reasons.items() if why == "complaint"]
+    reason = case(
+        (log.c.id.in_(complaints), literal("complaint", String)),
+        else_=literal("hard_bounce", String),
+    )
+    rows = select(
+        log.c.tenant_id,
+        literal("email", String).label("subject_type"),
+        func.substr(log.c.dedup_key, 1, 64).label("subject_id"),
+        literal(None, t.webhook_events.c.local_date.type).label("local_date"),
+        func.substr(concat("email.bounced:", log.c.dedup_key), 1, 255).label("dedup_key"),
+        json_object(
+            dialect,
+            ("address", log.c.to_address),
+            ("kind", log.c.kind),
+            ("reason", reason),
+            ("error", log.c.error),
+            ("email_dedup_key", log.c.dedup_key),
+        ).label("payload"),
+    ).where(log.c.id.in_(list(reasons)), log.c.tenant_id.is_not(None))
+    return emit_rows(connection, "email.bounced", rows, now=now)
 
 
 def emit_email_bounced(

@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.enums import EmailEventKind, SuppressionReason
 from gcmc_jobs.db.tables import tables_of
 from gcmc_jobs.services import email_log, suppressions
 from gcmc_jobs.services.bounces import BouncePolicy, DeliveryEvent, events_of, record_events
+from tests import factories as f
 from tests.support.statements import recorded_statements
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -210,3 +212,75 @@ def test_an_address_already_suppressed_keeps_its_reason(
         result = record_events(connection, [_event(1, "GONE@example.com")], now=NOW)
     assert result.suppressed == {}
     assert _suppressed(gcmc_db)["gone@example.com"][0] == reason.value
+
+
+def test_provider_bounces_and_complaints_are_email_bounced_webhook_events_once(
+    preset_db: Engine,
+) -> None:
+    # Given three emails of a tenant, and one without a tenant
+    with Session(preset_db) as session:
+        tenant = f.tenant(session, "Acme").id
+        session.commit()
+    with preset_db.begin() as connection:
+        for key, tenant_id in (("hard", tenant), ("angry", tenant), ("soft", tenant)):
+            email_log.ensure_queued(
+                connection,
+                dedup_key=key,
+                to_address=f"{key}@example.com",
+                kind="welcome",
+                subject="s",
+                tenant_id=tenant_id,
+            )
+        email_log.ensure_queued(
+            connection, dedup_key="nobody", to_address="n@example.com", kind="welcome", subject="s"
+        )
+
+    # When the provider reports a hard bounce, a complaint, a soft bounce and a bounce of the
+    # tenant-less email (twice over: a redelivered batch)
+    batch = [
+        _event(1, "hard@example.com", dedup_key="hard"),
+        _event(
+            2, "angry@example.com", EmailEventKind.COMPLAINED, permanent=None, dedup_key="angry"
+        ),
+        _event(3, "soft@example.com", permanent=False, dedup_key="soft"),
+        _event(4, "n@example.com", dedup_key="nobody"),
+    ]
+    for _ in range(2):
+        with preset_db.begin() as connection:
+            record_events(connection, batch, now=NOW)
+
+    # Then the tenant's endpoints get one email.bounced per hard bounce or complaint
+    events = tables_of(preset_db).webhook_events
+    with preset_db.connect() as connection:
+        rows = connection.execute(
+            select(events.c.tenant_id, events.c.event_type, events.c.dedup_key, events.c.payload)
+        ).all()
+    assert sorted((r.dedup_key, r.payload["reason"], r.payload["address"]) for r in rows) == [
+        ("email.bounced:angry", "complaint", "angry@example.com"),
+        ("email.bounced:hard", "hard_bounce", "hard@example.com"),
+    ]
+    assert {(r.tenant_id, r.event_type) for r in rows} == {(tenant, "email.bounced")}
+
+
+def test_linked_bounces_add_one_statement_whatever_their_number(gcmc_db: Engine) -> None:
+    counts = []
+    for n in (3, 60):
+        with gcmc_db.begin() as connection:
+            with Session(bind=connection) as session:
+                tenant = f.tenant(session, f"T{n}").id
+            for i in range(n):
+                email_log.ensure_queued(
+                    connection,
+                    dedup_key=f"k{n}-{i}",
+                    to_address=f"u{n}-{i}@example.com",
+                    kind="welcome",
+                    subject="s",
+                    tenant_id=tenant,
+                )
+        batch = [
+            _event(f"{n}-{i}", f"u{n}-{i}@example.com", dedup_key=f"k{n}-{i}") for i in range(n)
+        ]
+        with recorded_statements(gcmc_db) as seen, gcmc_db.begin() as connection:
+            record_events(connection, batch, now=NOW)
+        counts.append(len(seen))
+    assert counts[0] == counts[1] <= 5
