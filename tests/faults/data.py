@@ -218,7 +218,9 @@ class ScoresLock:
                 connection.scalar(
                     text(
                         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                        "AND query LIKE 'INSERT INTO compliance_scores%'"
+                        # the upsert, alone or inside the refresh's level-change detecting
+                        # statement (WITH … upserted AS (INSERT INTO compliance_scores …)
+                        "AND query LIKE '%INSERT INTO compliance_scores%'"
                     )
                 )
                 or 0
