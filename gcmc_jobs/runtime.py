@@ -59,6 +59,7 @@ class Runtime:
         broker: dramatiq.Broker | None = None,
         engine: Engine | None = None,
     ) -> None:
+        # Imported on use: a Runtime connects to nothing, loads only what it is asked for.
         from gcmc_jobs.brokers import build_broker
         from gcmc_jobs.db.mapping import load_mapping
         from gcmc_jobs.db.tables import bind, build_tables
@@ -92,6 +93,7 @@ class Runtime:
     def _wire_mail_probe(self) -> None:
         """Give the broker's mail circuit breaker this runtime's transport to probe (it
         opens no connection now: the transport is built on the first probe)."""
+        # Imported on use: a Runtime connects to nothing, loads only what it is asked for.
         from gcmc_jobs.middleware.mail_circuit import MailCircuit
 
         for middleware in self.broker.middleware:
@@ -106,6 +108,7 @@ class Runtime:
         """The database engine, created on first use."""
         with self._lock:
             if self._engine is None:
+                # Imported on use: a Runtime connects to nothing, loads only what it is asked for.
                 from gcmc_jobs.db.engine import make_engine
                 from gcmc_jobs.db.tables import bind
 
@@ -123,6 +126,7 @@ class Runtime:
         (an SMTP connection serves many messages)."""
         with self._lock:
             if self._transport is None:
+                # Imported on use: a Runtime connects to nothing, loads only what it is asked for.
                 from gcmc_jobs.email.transports import from_url
 
                 self._transport = from_url(
@@ -139,6 +143,7 @@ class Runtime:
         (Twilio's pooled connections serve many messages)."""
         with self._lock:
             if self._sms_transport is None:
+                # Imported on use: a Runtime connects to nothing, loads only what it is asked for.
                 from gcmc_jobs.sms.transports import from_settings
 
                 self._sms_transport = from_settings(self.settings)
@@ -150,6 +155,7 @@ class Runtime:
         on first use, so each worker process gets its own pool after the fork."""
         with self._lock:
             if self._webhook_client is None:
+                # Imported on use: a Runtime connects to nothing, loads only what it is asked for.
                 from gcmc_jobs.webhooks.client import WebhookClient
 
                 s = self.settings

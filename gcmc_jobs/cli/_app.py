@@ -84,6 +84,7 @@ def _options(
 def settings() -> Settings:
     """Settings from the environment. An invalid one raises pydantic's ``ValidationError``,
     which the error path prints as one line naming each invalid variable (exit code 3)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.settings import Settings
 
     return Settings()
@@ -129,6 +130,7 @@ def configure_command_logging(current: Settings) -> None:
     it was found."""
     import structlog
 
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.logging import configure_logging
 
     previous = structlog.get_config()

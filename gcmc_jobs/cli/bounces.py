@@ -67,6 +67,7 @@ def ingest_command(
     records nothing twice."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops.suppressions import ingest_dsns
     from gcmc_jobs.services.bounces import BouncePolicy
 
@@ -112,6 +113,7 @@ def list_command(
     as_json: bool = JsonOption,
 ) -> None:
     """List suppressed addresses, newest first (--json: one JSON list)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.services import suppressions
 
     wanted = _reason(reason) if reason else None
@@ -144,6 +146,7 @@ def add_command(
     reason: str | None = ReasonOpt,
 ) -> None:
     """Suppress addresses (recorded as made by cli:<your login name>)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.email.addresses import bare_address
     from gcmc_jobs.services import suppressions
 
@@ -169,6 +172,7 @@ def remove_command(
     addresses: list[str] = AddressesArg,
 ) -> None:
     """Lift the suppression of addresses (those not suppressed are listed on stderr)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.services import suppressions
 
     current = settings()
@@ -195,6 +199,7 @@ def import_command(
 ) -> None:
     """Suppress the addresses of a CSV file, in one transaction. An invalid row is reported
     with its line number, and then nothing is imported (unless --skip-invalid)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops.suppressions import import_csv
 
     try:
@@ -225,6 +230,7 @@ def history_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Who or what changed the suppression list, and when (newest first)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.services import suppressions
 
     current = settings()
@@ -250,6 +256,7 @@ def history_command(
 
 
 def _reason(value: str | None) -> SuppressionReason:
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops.suppressions import parse_reason
 
     try:

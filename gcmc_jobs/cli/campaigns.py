@@ -46,6 +46,7 @@ _PROGRESS = ("queued", "sent", "failed", "suppressed", "unsubscribed")
 def _runtime(*, sends: bool = False) -> Iterator[Runtime]:
     """The configured runtime for one command; ``sends``: the command starts a dispatcher,
     which the in-process stub broker would lose when the command exits."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.bootstrap import configured
 
     current = settings()
@@ -113,6 +114,7 @@ def create_command(
     """Create a campaign (a draft unless --start). Fields the templates may use:
     recipient_name, recipient_email, tenant_name, campaign_name, portal_url, support_email,
     unsubscribe_url. Templates, segment and tenant are checked before anything is stored."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops import campaigns as ops
 
     if (body is None) == (body_file is None):
@@ -136,6 +138,7 @@ def create_command(
 @campaigns_app.command("start")
 def start_command(campaign_id: int = IdArg) -> None:
     """Start a draft: expand its segment into recipients and send at its rate."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops import campaigns as ops
 
     with _runtime(sends=True) as runtime:
@@ -152,6 +155,7 @@ def list_command(
     as_json: bool = JsonOption,
 ) -> None:
     """List campaigns, newest first, with their progress (--json: one JSON list)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.enums import CampaignStatus
     from gcmc_jobs.ops import campaigns as ops
 
@@ -185,6 +189,7 @@ def list_command(
 @campaigns_app.command("show")
 def show_command(campaign_id: int = IdArg, as_json: bool = JsonOption) -> None:
     """One campaign, its templates and its progress."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops import campaigns as ops
 
     with _runtime() as runtime:
@@ -198,6 +203,7 @@ def show_command(campaign_id: int = IdArg, as_json: bool = JsonOption) -> None:
 @campaigns_app.command("pause")
 def pause_command(campaign_id: int = IdArg) -> None:
     """Pause a running campaign: nothing more is sent until `resume`."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops import campaigns as ops
 
     with _runtime() as runtime:
@@ -207,6 +213,7 @@ def pause_command(campaign_id: int = IdArg) -> None:
 @campaigns_app.command("resume")
 def resume_command(campaign_id: int = IdArg) -> None:
     """Resume a paused campaign where it stopped (no address is mailed twice)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops import campaigns as ops
 
     with _runtime(sends=True) as runtime:
@@ -216,6 +223,7 @@ def resume_command(campaign_id: int = IdArg) -> None:
 @campaigns_app.command("cancel")
 def cancel_command(campaign_id: int = IdArg) -> None:
     """Cancel a campaign for good: the addresses not yet mailed never are."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops import campaigns as ops
 
     with _runtime() as runtime:

@@ -16,6 +16,7 @@ def upgrade_command(
     revision: str = typer.Argument("head", help="Target revision; the newest by default."),
 ) -> None:
     """Apply the packaged migrations to GCMC_JOBS_DATABASE_URL."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.migrate import upgrade
 
     target = engine()

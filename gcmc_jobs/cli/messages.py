@@ -83,6 +83,7 @@ def list_command(
 ) -> None:
     """List a queue's waiting messages: ready ones in the order workers take them, then
     delayed ones by due time (--json: one JSON list)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops.live_messages import list_messages
 
     if state not in (None, "ready", "delayed"):
@@ -129,6 +130,7 @@ def show_command(
 ) -> None:
     """Show one waiting message: arguments and options (secrets masked), times, retries and
     its status record. Exit 1 when the queue does not hold it."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.errors import LiveMessageNotFound
     from gcmc_jobs.ops.live_messages import show_message
 
@@ -153,6 +155,7 @@ def cancel_command(
     """Cancel waiting messages by id. A message a worker has already fetched still runs
     (in_flight); a delayed one a worker holds is dropped when it falls due. Exit 1 when
     any id was not cancelled."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops.live_messages import cancel_messages
 
     results = cancel_messages(_settings(), queue, message_ids, dry_run=dry_run)
@@ -184,6 +187,7 @@ def promote_command(
 ) -> None:
     """Make delayed messages ready now (the back of the queue): the ids given, or --all.
     Exit 1 when any id given was not promoted."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops.live_messages import promote_messages
 
     if bool(message_ids) == every:

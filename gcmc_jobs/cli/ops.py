@@ -35,6 +35,7 @@ def queues_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Show each queue: ready, delayed, in flight, broker dead-letter queue, oldest age."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.cli._env import redis_command_settings
     from gcmc_jobs.ops.queue_stats import queue_stats, redis_queue_stats
 
@@ -94,6 +95,7 @@ def _shared_pauses(command: str) -> Settings:
 def pause_command(queue: str = typer.Argument(..., help="The queue to pause.")) -> None:
     """Pause QUEUE on every worker: its messages wait, none lost, none run, until resumed.
     Needs Redis (GCMC_JOBS_REDIS_URL, or a redis:// broker)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops.pauses import pause_queue
 
     current = _shared_pauses("pause")
@@ -108,6 +110,7 @@ def pause_command(queue: str = typer.Argument(..., help="The queue to pause.")) 
 def resume_command(queue: str = typer.Argument(..., help="The queue to resume.")) -> None:
     """Resume QUEUE: its waiting messages run again within GCMC_JOBS_PAUSE_DELAY_MS.
     Needs Redis (GCMC_JOBS_REDIS_URL, or a redis:// broker)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops.pauses import resume_queue
 
     current = _shared_pauses("resume")
@@ -124,6 +127,7 @@ def health_command(
     ] = None,
 ) -> None:
     """Print the health report as JSON; exit 1 when unhealthy (warnings exit 0)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.ops.health import ALL_CHECKS, check_health
 
     unknown = set(check or ()) - set(ALL_CHECKS)

@@ -46,6 +46,7 @@ def retention_run_command(
 
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.cli.schedule import _tenant_id
     from gcmc_jobs.db.tables import tables_of
     from gcmc_jobs.services.retention import RULES, RetentionPolicy, apply_retention

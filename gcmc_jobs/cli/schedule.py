@@ -54,6 +54,7 @@ def parse_date(value: str | None) -> date | None:
 
 def parse_now(value: str | None) -> datetime:
     """An ISO 8601 instant (UTC when it has no offset), or the current instant."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.services.tenancy import utcnow
 
     if value is None:
@@ -75,6 +76,7 @@ def _configured() -> Iterator[Runtime]:
     import dramatiq
     from dramatiq.brokers.stub import StubBroker
 
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.bootstrap import configured
 
     current = settings()
@@ -186,6 +188,7 @@ def run_command(
         TimeElapsedColumn,
     )
 
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.actors.reports import report_starter
     from gcmc_jobs.actors.schedule import digests_of
     from gcmc_jobs.scheduling.jobs import check_job, import_host_modules
@@ -398,6 +401,7 @@ def runs_command(
     as_json: bool = JsonOption,
 ) -> None:
     """The run ledger: what ran, for whom, on which local date, how it went."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.engine import session_scope
     from gcmc_jobs.db.tables import tables_of
     from gcmc_jobs.scheduling.jobs import check_job

@@ -56,6 +56,7 @@ def _id(tables: Tables, value: str, what: str) -> Id:
 
 
 def _phone(value: str) -> str:
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.errors import InvalidPhoneNumber
     from gcmc_jobs.sms.numbers import normalize_phone
 
@@ -73,6 +74,7 @@ def opt_in_command(
 
     A user has one number per tenant: their other opt-ins in the tenant move to PHONE too.
     """
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.tables import tables_of
     from gcmc_jobs.sms.opt_ins import SMS_CATEGORIES, opt_in
 
@@ -94,6 +96,7 @@ def opt_in_command(
 @sms_app.command("opt-out")
 def opt_out_command(tenant: TenantArg, user: UserArg, category: CategoryOpt = None) -> None:
     """Opt USER of TENANT out of alerts by SMS (every category unless --category)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.tables import tables_of
     from gcmc_jobs.sms.opt_ins import opt_out
 
@@ -115,6 +118,7 @@ def list_command(
     as_json: bool = JsonOption,
 ) -> None:
     """List the SMS opt-ins: tenant, user, category, number."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.tables import tables_of
     from gcmc_jobs.sms.opt_ins import opt_ins
 
@@ -153,6 +157,7 @@ def suppress_command(
     detail: Annotated[str | None, typer.Option("--detail", help="A note kept with it.")] = None,
 ) -> None:
     """Never text PHONE again (until unsuppress)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.enums import SmsSuppressionReason
     from gcmc_jobs.services import sms_log
 
@@ -170,6 +175,7 @@ def suppress_command(
 @sms_app.command("unsuppress")
 def unsuppress_command(phone: PhoneArg) -> None:
     """Take PHONE off the suppression list."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.services import sms_log
 
     number = _phone(phone)
@@ -181,6 +187,7 @@ def unsuppress_command(phone: PhoneArg) -> None:
 @sms_app.command("suppressions")
 def suppressions_command(as_json: bool = JsonOption) -> None:
     """List the suppressed numbers, newest first (at most 1,000)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.services import sms_log
 
     with engine().connect() as connection:
@@ -216,6 +223,7 @@ def send_test_command(
     Goes straight through the configured transport (GCMC_JOBS_SMS_URL), bypassing the queue,
     the delivery log and the suppressions.
     """
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.sms.bodies import check_body
     from gcmc_jobs.sms.transports import SmsMessage, from_settings
 

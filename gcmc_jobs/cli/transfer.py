@@ -65,6 +65,7 @@ def export_command(
     levels are written lower-case, dates as YYYY-MM-DD; clients and filings carry the
     external id an import gave them, so the file can be edited and imported back.
     """
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.tables import tables_of
     from gcmc_jobs.services.exports import EXPORTS, export_csv
 
@@ -118,6 +119,7 @@ def import_command(
     """
     from rich.markup import escape
 
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.tables import tables_of
     from gcmc_jobs.services.imports import (
         IMPORT_ENTITIES,

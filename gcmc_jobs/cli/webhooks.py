@@ -49,6 +49,7 @@ def _engine() -> Engine:
 
 def _tenant(made: Engine, tenant: str | None) -> Id | None:
     """``--tenant`` as the mapping's id type."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.tables import tables_of
 
     if tenant is None:
@@ -64,6 +65,7 @@ def _tenant(made: Engine, tenant: str | None) -> Id | None:
 @webhooks_app.command("list")
 def list_command(tenant: str | None = TenantOpt, as_json: bool = JsonOption) -> None:
     """List webhook endpoints (never their secrets); --json: one JSON list."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.engine import session_scope
     from gcmc_jobs.services import webhook_endpoints as service
 
@@ -102,6 +104,7 @@ def add_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Register an endpoint and print its signing secret (shown this once: store it)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.engine import session_scope
     from gcmc_jobs.services import webhook_endpoints as service
 
@@ -122,6 +125,7 @@ def add_command(
 @webhooks_app.command("remove")
 def remove_command(id: int = typer.Argument(..., help="The endpoint's id (from `list`).")) -> None:
     """Delete an endpoint with its deliveries and their attempts."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.engine import session_scope
     from gcmc_jobs.services import webhook_endpoints as service
 
@@ -131,6 +135,7 @@ def remove_command(id: int = typer.Argument(..., help="The endpoint's id (from `
 
 
 def _set_enabled(id: int, enabled: bool) -> None:
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.engine import session_scope
     from gcmc_jobs.services import webhook_endpoints as service
 
@@ -154,6 +159,7 @@ def disable_command(id: int = typer.Argument(..., help="The endpoint's id.")) ->
 
 def _attempt_now(delivery_id: int) -> Any:
     """Attempt one delivery in this process, with the runtime's client and schedule."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.actors.webhooks import after_attempt, retry_policy
     from gcmc_jobs.bootstrap import configured
     from gcmc_jobs.webhooks.delivery import attempt_delivery
@@ -171,6 +177,7 @@ def _attempt_now(delivery_id: int) -> Any:
 def send_test_command(id: int = typer.Argument(..., help="The endpoint's id.")) -> None:
     """Send a signed `webhook.test` event to one endpoint now and print its answer
     (exit 1 when it is not a 2xx)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.engine import session_scope
     from gcmc_jobs.services import webhook_deliveries as service
 
@@ -202,6 +209,7 @@ def deliveries_command(
     as_json: bool = JsonOption,
 ) -> None:
     """List deliveries, newest first (--json: one JSON list)."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.engine import session_scope
     from gcmc_jobs.services import webhook_deliveries as service
 
@@ -236,6 +244,7 @@ def attempts_command(
     id: int = typer.Argument(..., help="The delivery's id."), as_json: bool = JsonOption
 ) -> None:
     """Every attempt of one delivery: time, status code, latency, first bytes of the body."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.db.engine import session_scope
     from gcmc_jobs.services import webhook_deliveries as service
 
@@ -269,6 +278,7 @@ def replay_command(
 ) -> None:
     """Make one delivery, or every failed one, pending now with a new retry window, and
     send it to the workers."""
+    # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
     from gcmc_jobs.actors.webhooks import deliver_webhook
     from gcmc_jobs.bootstrap import configured
     from gcmc_jobs.db.engine import session_scope

@@ -30,7 +30,7 @@ a time; a delayed page, and locating messages by id (show, cancel, promote), rea
 delay hash (or ready hash) with ``HSCAN``: O(messages in the queue), meant for operators,
 not for a hot path. RabbitMQ cannot do any of this (:class:`UnsupportedByBroker` says what
 it can count instead). On the in-process stub broker (tests, the demo) the same functions
-read the configured runtime's queues (:mod:`gcmc_jobs.ops._live_stub`).
+read the configured runtime's queues (the ``_stub_*`` functions at the end of this module).
 """
 
 from __future__ import annotations
@@ -357,9 +357,7 @@ def list_messages(
     if state == "delayed" and phase == "ready":
         phase, position = "delayed", None
     if settings.broker_kind == "stub":
-        from gcmc_jobs.ops import _live_stub  # on use: it imports this module
-
-        return _live_stub.listing(
+        return _stub_listing(
             settings,
             queue,
             state=state,
@@ -469,9 +467,7 @@ def show_message(settings: Settings, queue: str, message_id: str) -> LiveMessage
         "cancelled, or never was there (gcmc-jobs status ID tells what became of it)"
     )
     if settings.broker_kind == "stub":
-        from gcmc_jobs.ops import _live_stub  # on use: it imports this module
-
-        found = _live_stub.show(settings, queue, message_id)
+        found = _stub_show(settings, queue, message_id)
         if found is None:
             raise missing
         record = current().stores.status.get(message_id)
@@ -508,9 +504,7 @@ def cancel_messages(
     would happen."""
     ids = list(dict.fromkeys(check_message_id(m) for m in message_ids))
     if settings.broker_kind == "stub":
-        from gcmc_jobs.ops import _live_stub  # on use: it imports this module
-
-        return _live_stub.cancel(settings, queue, ids, dry_run=dry_run)
+        return _stub_cancel(settings, queue, ids, dry_run=dry_run)
     q = _Queue(settings, queue)
     try:
         where = _locate(q, ids)
@@ -609,9 +603,7 @@ def promote_messages(
         chosen = None
         if message_ids is not None:
             chosen = list(dict.fromkeys(check_message_id(i) for i in message_ids))
-        from gcmc_jobs.ops import _live_stub  # on use: it imports this module
-
-        return _live_stub.promote(
+        return _stub_promote(
             settings, queue, chosen, actor=actor, tenant_id=tenant_id, dry_run=dry_run
         )
     q = _Queue(settings, queue)
@@ -668,3 +660,176 @@ def _ready_copy(message: Message[Any], queue: str) -> tuple[str, bytes]:
     options["redis_message_id"] = redis_id
     ready: Message[Any] = Message(**{**message.asdict(), "queue_name": queue, "options": options})
     return redis_id, ready.encode()
+
+
+# -- the in-process stub broker ----------------------------------------------------------------
+#
+# Live messages on the stub broker (tests, the demo): the same answers as on Redis, read from
+# the stub broker's queues of the configured runtime. It keeps each queue as a ``queue.Queue``
+# of encoded messages (``<queue>.DQ`` for the delayed ones); a worker thread takes a message
+# off it when it fetches it, so a message is found here only while it waits in its queue (a
+# fetched one, ready or delayed, is ``not_found``, never ``in_flight``). Changes are made
+# under the queue's own lock, with its count of unfinished tasks kept right, so
+# ``broker.join`` still returns.
+
+
+def _stub_queues(name: str) -> tuple[Any, Any]:
+    queues: dict[str, Any] = getattr(current().broker, "queues", {})
+    return queues.get(name), queues.get(f"{name}.DQ")
+
+
+def _stub_waiting(queue: Any) -> list[Message[Any]]:
+    if queue is None:
+        return []
+    with queue.mutex:
+        bodies = list(queue.queue)
+    return [m for body in bodies if (m := _decode(body)) is not None]
+
+
+def _stub_listing(
+    settings: Settings,
+    name: str,
+    *,
+    state: Literal["ready", "delayed"] | None,
+    actor: str | None,
+    tenant_id: int | str | None,
+    phase: str,
+    position: Any,
+    limit: int,
+) -> LivePage:
+    """:func:`gcmc_jobs.ops.live_messages.list_messages` on the stub broker."""
+    ready_queue, delayed_queue = _stub_queues(name)
+    ready = _stub_waiting(ready_queue)
+    delayed = sorted(_stub_waiting(delayed_queue), key=_due_key)
+    page: list[LiveMessage] = []
+    next_cursor = None
+    if phase == "ready" and state in (None, "ready"):
+        ids = [m.message_id for m in ready]
+        start = ids.index(position) + 1 if position in ids else 0
+        for message in ready[start:]:
+            if _matches(message, actor, tenant_id):
+                page.append(_live(message, name, "ready", full=False))
+                if len(page) == limit:
+                    next_cursor = _cursor("ready", message.message_id)
+                    break
+        if next_cursor is None:
+            phase, position = "delayed", None
+    if next_cursor is None and phase == "delayed" and state in (None, "delayed"):
+        found = [
+            m
+            for m in delayed
+            if _matches(m, actor, tenant_id) and (position is None or _due_key(m) > list(position))
+        ]
+        shown = found[: limit - len(page)]
+        page += [_live(m, name, "delayed", full=False) for m in shown]
+        if shown and len(found) > len(shown):
+            next_cursor = _cursor("delayed", _due_key(shown[-1]))
+    return LivePage(page, next_cursor, len(ready), len(delayed))
+
+
+def _stub_locate(name: str, message_id: str) -> tuple[LiveState, Message[Any]] | None:
+    ready_queue, delayed_queue = _stub_queues(name)
+    places: tuple[tuple[LiveState, Any], ...] = (
+        ("ready", ready_queue),
+        ("delayed", delayed_queue),
+    )
+    for state, queue in places:
+        for message in _stub_waiting(queue):
+            if message.message_id == message_id:
+                return state, message
+    return None
+
+
+def _stub_show(
+    settings: Settings, name: str, message_id: str
+) -> tuple[LiveState, Message[Any]] | None:
+    """Where ``message_id`` waits in ``name`` and the message, or None."""
+    return _stub_locate(name, message_id)
+
+
+def _stub_take(queue: Any, message_id: str) -> Message[Any] | None:
+    """Remove ``message_id`` from ``queue`` (under its lock); the message, or None."""
+    if queue is None:
+        return None
+    with queue.mutex:
+        for body in list(queue.queue):
+            message = _decode(body)
+            if message is not None and message.message_id == message_id:
+                queue.queue.remove(body)
+                queue.unfinished_tasks -= 1
+                if queue.unfinished_tasks <= 0:
+                    queue.all_tasks_done.notify_all()
+                queue.not_full.notify()
+                return message
+    return None
+
+
+def _stub_cancel(
+    settings: Settings, name: str, message_ids: Sequence[str], *, dry_run: bool
+) -> list[CancelResult]:
+    """:func:`gcmc_jobs.ops.live_messages.cancel_messages` on the stub broker."""
+    ready_queue, delayed_queue = _stub_queues(name)
+    results = []
+    cancelled = []
+    for message_id in message_ids:
+        found = _stub_locate(name, message_id)
+        if found is None:
+            results.append(CancelResult(message_id, "not_found"))
+            continue
+        state, message = found
+        if not dry_run:
+            taken = _stub_take(ready_queue if state == "ready" else delayed_queue, message_id)
+            if taken is None:  # a worker fetched it meanwhile
+                results.append(CancelResult(message_id, "not_found"))
+                continue
+            cancelled.append(taken)
+        status: CancelStatus = "would_cancel" if dry_run else "cancelled"
+        results.append(CancelResult(message_id, status, state, message.actor_name))
+    if cancelled:
+        stores = current().stores
+        _after_cancel(settings, stores.dedup, stores.status, cancelled)
+    return results
+
+
+def _stub_promote(
+    settings: Settings,
+    name: str,
+    message_ids: Sequence[str] | None,
+    *,
+    actor: str | None,
+    tenant_id: int | str | None,
+    dry_run: bool,
+) -> list[PromoteResult]:
+    """:func:`gcmc_jobs.ops.live_messages.promote_messages` on the stub broker."""
+    ready_queue, delayed_queue = _stub_queues(name)
+    if message_ids is None:
+        chosen = [
+            m
+            for m in sorted(_stub_waiting(delayed_queue), key=_due_key)
+            if _matches(m, actor, tenant_id)
+        ]
+        message_ids = [m.message_id for m in chosen]
+    results = []
+    promoted = []
+    for message_id in message_ids:
+        found = _stub_locate(name, message_id)
+        if found is None:
+            results.append(PromoteResult(message_id, "not_found"))
+            continue
+        state, message = found
+        if state != "delayed":
+            results.append(PromoteResult(message_id, "not_delayed", message.actor_name))
+            continue
+        if dry_run:
+            results.append(PromoteResult(message_id, "would_promote", message.actor_name))
+            continue
+        taken = _stub_take(delayed_queue, message_id)
+        if taken is None:
+            results.append(PromoteResult(message_id, "not_found"))
+            continue
+        ready_queue.put(_ready_copy(taken, name)[1])
+        promoted.append(taken)
+        results.append(PromoteResult(message_id, "promoted", message.actor_name))
+    if promoted:
+        record_state(settings, current().stores.status, promoted, "enqueued")
+    return results

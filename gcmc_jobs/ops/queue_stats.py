@@ -103,6 +103,7 @@ def queue_stats(
     :func:`~gcmc_jobs.ops.pauses.paused_queues`). Each network call gives up
     after ``timeout_ms`` (default 2,000 ms) and raises the client's error.
     """
+    # Imported on use: `gcmc-jobs queues` loads this module and must stay light (see above).
     from gcmc_jobs.ops.known_queues import known_queues
     from gcmc_jobs.ops.pauses import paused_queues
     from gcmc_jobs.runtime import current
@@ -198,6 +199,7 @@ def _stats_keys(namespace: str, names: list[str]) -> list[str]:
 def _redis_stats(
     url: str, namespace: str, names: list[str], timeout_ms: int, now_ms: int
 ) -> list[QueueStats]:
+    # Imported on use: `gcmc-jobs queues` loads this module and must stay light (see above).
     from gcmc_jobs.ops.redis_client import redis_client
 
     keys = _stats_keys(namespace, names)
