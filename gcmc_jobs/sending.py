@@ -113,7 +113,8 @@ def queue_document_expiry_warning(
     dedup_key: str | None = None,
     correlation_id: str | None = None,
 ) -> dramatiq.Message[Any]:
-    """A digest of expiring documents (:class:`~gcmc_jobs.email.kinds.DocumentExpiryWarning`)."""
+    """A digest of expiring documents and of the day's risk-level changes
+    (:class:`~gcmc_jobs.email.kinds.DocumentExpiryWarning`)."""
     return queue_email(
         kinds.DocumentExpiryWarning.kind,
         to,

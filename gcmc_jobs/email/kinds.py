@@ -14,7 +14,9 @@ Every model is strict about what may reach a header or a template:
   so that the queue carries it outside the message's arguments (see ``gcmc_jobs.actors.email``).
 
 ``document_expiry_warning`` and ``filing_reminder`` carry a list of items: one email is the
-day's digest for one recipient (DOMAIN.md, job 4 and 5).
+day's digest for one recipient (DOMAIN.md, job 4 and 5). ``document_expiry_warning`` also
+carries the day's risk-level changes of the recipient's clients (``risk_changes``): its
+``items`` may be empty when those are not, never both.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +33,7 @@ from pydantic import (
     Field,
     SecretStr,
     field_validator,
+    model_validator,
 )
 
 from gcmc_jobs.email.addresses import bare_address
@@ -48,6 +51,7 @@ __all__ = [
     "Line",
     "Paragraph",
     "PasswordReset",
+    "RiskLevelChange",
     "ServiceRequestUpdate",
     "TaskAssignment",
     "Url",
@@ -171,14 +175,43 @@ class DocumentExpiryItem(BaseModel):
     url: Url | None = None
 
 
+#: A client's risk level (``compliance_scores.level``).
+RiskLevel = Literal["low", "medium", "high"]
+
+
+class RiskLevelChange(BaseModel):
+    """One client whose risk level the day's compliance refresh changed (issue 14)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    client_name: Line
+    previous_level: RiskLevel
+    level: RiskLevel
+    #: The client's compliance score after the refresh (0 to 100).
+    score: int = Field(ge=0, le=100)
+    url: Url | None = None
+
+
 class DocumentExpiryWarning(EmailPayload):
-    """The day's digest of documents that expire soon, for one staff member."""
+    """The day's digest for one staff member: the documents that expire soon, and the
+    clients whose risk level changed today (``risk_changes``). Either list may be empty,
+    not both; a payload of documents only (as before ``risk_changes``) stays valid."""
 
     kind: ClassVar[str] = "document_expiry_warning"
 
     recipient_name: Line
     portal_url: Url
-    items: list[DocumentExpiryItem] = Field(min_length=1, max_length=1_000)
+    items: list[DocumentExpiryItem] = Field(default_factory=list, max_length=1_000)
+    risk_changes: list[RiskLevelChange] = Field(default_factory=list, max_length=1_000)
+
+    @model_validator(mode="after")
+    def _something_to_say(self) -> Self:
+        if not self.items and not self.risk_changes:
+            raise ValueError(
+                "a document expiry digest needs at least one item or one risk change "
+                "(items and risk_changes are both empty)"
+            )
+        return self
 
     @classmethod
     def sample(cls) -> Self:
@@ -200,6 +233,11 @@ class DocumentExpiryWarning(EmailPayload):
                     document_type="license",
                     expiry_date=date(2026, 12, 6),
                     days_left=7,
+                ),
+            ],
+            risk_changes=[
+                RiskLevelChange(
+                    client_name="Jane Doe LLC", previous_level="low", level="medium", score=65
                 ),
             ],
         )

@@ -9,8 +9,9 @@ job                                default  what it does (DOMAIN.md)
 =================================  =======  ==============================================
 ``compliance_refresh``             02:00    every active client's compliance score
 ``document_expiry_emails``         07:00    a digest per recipient: documents expiring in
-                                            exactly 30, 14, 7, 3 or 1 days (and an SMS
-                                            to those who opted in to it)
+                                            exactly 30, 14, 7, 3 or 1 days, and the day's
+                                            risk-level changes of their clients (and an
+                                            SMS to those who opted in to it)
 ``document_expiry_notifications``  08:00    in-app: latest versions expiring in
                                             [today, today + 7]
 ``filing_reminder_emails``         08:00    a digest per recipient: open filings due in
@@ -145,17 +146,21 @@ def _notifications(
 
 
 def _emails(
-    compute: Callable[..., list[digests.Digest]],
+    compute: Callable[..., list[digests.Digest]], *, risk_changes: bool = False
 ) -> Callable[[JobContext], dict[str, Any]]:
     def job(ctx: JobContext) -> dict[str, Any]:
         found = compute(ctx.session, ctx.tenant_id, ctx.today)
         sent = ctx.send_digests(found) if found else SentDigests(0, 0)
-        # The same alerts by SMS to those who opted in (gcmc_jobs.sms): one more statement.
+        # The same alerts by SMS to those who opted in (gcmc_jobs.sms): the same statements
+        # again, on the SMS opt-ins.
         texts = compute(ctx.session, ctx.tenant_id, ctx.today, Channel.SMS)
         texted = ctx.send_digests(texts) if texts else SentDigests(0, 0)
+        # The document digest's section of the day's risk-level changes (issue 14).
+        changes = {"risk_changes": sum(len(d.risk_changes) for d in found)}
         return {
             "recipients": len(found),
             "items": sum(len(d.items) for d in found),
+            **(changes if risk_changes else {}),
             "digests_queued": sent.queued,
             "skipped_duplicates": sent.duplicates,
             "sms_recipients": len(texts),
@@ -188,7 +193,7 @@ JobFunction = Callable[[JobContext], dict[str, Any]]
 #: local times are ``Settings.job_times``, a host job's is given when it is registered.
 JOBS: dict[str, JobFunction] = {
     "compliance_refresh": _compliance_refresh,
-    "document_expiry_emails": _emails(digests.document_expiry_digests),
+    "document_expiry_emails": _emails(digests.document_expiry_digests, risk_changes=True),
     "document_expiry_notifications": _notifications(
         notifications.notify_document_expiry, webhook_events.emit_document_expiring
     ),

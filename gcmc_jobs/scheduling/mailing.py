@@ -7,8 +7,12 @@ here, in the scheduler, not later in a worker), keyed by the digest's dedup key,
 run's messages go out in one :func:`gcmc_jobs.brokers.bulk.enqueue_many` call. Scheduling
 receives that factory rather than importing the actors, which sit above it.
 
-A digest longer than the email kinds accept (1,000 items) is split into parts; each part
-after the first has its own dedup key (``…:part2``), so a re-run still sends each part once.
+A digest longer than the email kinds accept (1,000 items, or 1,000 risk-level changes) is
+split into parts; each part after the first has its own dedup key (``…:part2``), so a re-run
+still sends each part once. A ``document_expiry_warning`` digest's risk-level changes
+(``Digest.risk_changes``) travel as the payload's ``risk_changes``, each linking to its
+client in the portal (``<portal_url>/clients/<id>``); a digest of changes only is one email
+whose ``items`` is empty.
 
 An SMS digest (``digest.channel`` SMS: the same alerts for those who opted in to them by
 text) becomes one ``send_sms`` message, its body a summary of the items
@@ -62,6 +66,16 @@ def _filing_item(item: dict[str, Any], portal_url: str) -> dict[str, Any]:
         "days_until_due": item["days_left"],
         "period_end": item["period_end"],
         "url": f"{portal_url}/filings/{item['filing_id']}",
+    }
+
+
+def _risk_change(change: dict[str, Any], portal_url: str) -> dict[str, Any]:
+    return {
+        "client_name": change["client_name"],
+        "previous_level": change["previous_level"],
+        "level": change["level"],
+        "score": change["score"],
+        "url": f"{portal_url}/clients/{change['client_id']}",
     }
 
 
@@ -119,6 +133,7 @@ def digest_messages(
                 tenant_name=digest.tenant_name,
                 items=digest.items,
                 portal_url=portal_url,
+                risk_changes=len(digest.risk_changes),
             )
             messages.append(
                 build_sms(
@@ -133,13 +148,17 @@ def digest_messages(
             continue
         to_item = _ITEMS[digest.kind]
         items = [to_item(item, portal_url) for item in digest.items]
-        for part, start in enumerate(range(0, len(items), MAX_ITEMS_PER_EMAIL), start=1):
-            payload = {
+        changes = [_risk_change(change, portal_url) for change in digest.risk_changes]
+        longest = max(len(items), len(changes), 1)
+        for part, start in enumerate(range(0, longest, MAX_ITEMS_PER_EMAIL), start=1):
+            payload: dict[str, Any] = {
                 "tenant_name": digest.tenant_name,
                 "recipient_name": digest.name,
                 "portal_url": portal_url,
                 "items": items[start : start + MAX_ITEMS_PER_EMAIL],
             }
+            if changes[start : start + MAX_ITEMS_PER_EMAIL]:
+                payload["risk_changes"] = changes[start : start + MAX_ITEMS_PER_EMAIL]
             key = digest.dedup_key if part == 1 else f"{digest.dedup_key}:part{part}"
             messages.append(
                 build_message(

@@ -10,6 +10,16 @@ the recipient, the kind and the local date, so a re-run the same day sends nothi
 - ``filing_reminder``: open filings due in exactly 14, 7, 3 or 0 days, or 1 to 7 days
   overdue.
 
+The ``document_expiry_warning`` digest also lists the day's risk-level changes
+(``Digest.risk_changes``, issue 14): the ``compliance.level_changed`` events the refresh wrote
+for the tenant's local ``today`` (:mod:`gcmc_jobs.services.level_changes`), each to the
+compliance-alert recipients of its client (the ``documents`` category, as for the documents),
+found by a second statement. A recipient with changes but no expiring document still gets
+the digest; it stays one per recipient per day (the same dedup key), so each change reaches
+a recipient once: the event is already once per client per day. A change written after the
+digest ran (a manual refresh later that day) is not mailed: the next day's digest lists that
+day's changes only.
+
 Recipients follow :mod:`gcmc_jobs.services.recipients` with the email channel (preferences
 and the suppression list apply). With ``channel=Channel.SMS`` the same statement finds the
 SMS alerts instead: the same items and recipients, narrowed to those who opted in to the
@@ -24,11 +34,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, true
+from sqlalchemy import String, and_, cast, or_, select, true
 from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.enums import OPEN_FILING_STATUSES, NotificationCategory
 from gcmc_jobs.db.tables import Id, tables_of
+from gcmc_jobs.services.level_changes import EVENT_TYPE as LEVEL_CHANGED
 from gcmc_jobs.services.recipients import (
     Channel,
     Rows,
@@ -62,7 +73,10 @@ class Digest:
 
     ``items`` are JSON-ready dicts (dates as ``YYYY-MM-DD``), sorted by date then title
     (documents) or by due date (filings). Ids are the mapping's: ints or strs. ``to`` is the
-    address, or the phone number for SMS.
+    address, or the phone number for SMS. ``risk_changes`` (``document_expiry_warning``
+    only): the day's risk-level changes of the recipient's clients, by client name, each
+    ``client_id``, ``client_name``, ``previous_level``, ``level``, ``score``; ``items`` may
+    be empty when they are not.
     """
 
     kind: str
@@ -74,6 +88,7 @@ class Digest:
     local_date: date
     items: list[dict[str, Any]] = field(default_factory=list)
     channel: Channel = Channel.EMAIL
+    risk_changes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def dedup_key(self) -> str:
@@ -89,9 +104,18 @@ def digest_key(kind: str, tenant_id: Id, user_id: Id, local_date: date) -> str:
 
 
 def _group(
-    kind: str, tenant_id: Id, today: date, rows: Any, channel: Channel = Channel.EMAIL
-) -> list[Digest]:
-    digests: dict[Id, Digest] = {}
+    kind: str,
+    tenant_id: Id,
+    today: date,
+    rows: Any,
+    channel: Channel = Channel.EMAIL,
+    *,
+    into: dict[Id, Digest] | None = None,
+    section: str = "items",
+) -> dict[Id, Digest]:
+    """``rows`` (a recipient's columns, then an item's) appended to their recipient's digest
+    in ``into`` (made when missing), in the list named ``section``."""
+    digests: dict[Id, Digest] = {} if into is None else into
     for row in rows:
         values = dict(row._mapping)
         user_id, to, name = values.pop("user_id"), values.pop("to"), values.pop("name")
@@ -101,10 +125,10 @@ def _group(
             digest = digests[user_id] = Digest(
                 kind, tenant_id, user_id, to, name, tenant_name, today, channel=channel
             )
-        digest.items.append(
+        getattr(digest, section).append(
             {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}
         )
-    return list(digests.values())
+    return digests
 
 
 def _recipients(
@@ -141,7 +165,8 @@ def document_expiry_digests(
     session: Session, tenant_id: Id, today: date, channel: Channel = Channel.EMAIL
 ) -> list[Digest]:
     """One digest per recipient of documents expiring exactly 30/14/7/3/1 days from
-    ``today`` (``channel``: email, or the SMS opt-ins). One statement."""
+    ``today`` (``channel``: email, or the SMS opt-ins), and of the risk-level changes of
+    ``today`` (:func:`_risk_changes`). Two statements."""
     t = tables_of(session)
     document, version, client, tenant = t.documents, t.document_versions, t.clients, t.tenants
     days = [today + timedelta(days=n) for n in DOCUMENT_WARNING_DAYS]
@@ -180,10 +205,68 @@ def document_expiry_digests(
     ).order_by(person.c.id, version.c.expiry_date, document.c.title, document.c.id)
     rows = session.execute(query).all()
     digests = _group("document_expiry_warning", tenant_id, today, rows, channel)
-    for digest in digests:
+    for digest in digests.values():
         for item in digest.items:
             item["days_left"] = (date.fromisoformat(item["expiry_date"]) - today).days
-    return digests
+    changes = _risk_changes(session, tenant_id, today, channel)
+    _group(
+        "document_expiry_warning",
+        tenant_id,
+        today,
+        changes,
+        channel,
+        into=digests,
+        section="risk_changes",
+    )
+    return list(digests.values())
+
+
+def _risk_changes(session: Session, tenant_id: Id, today: date, channel: Channel) -> Any:
+    """The rows (recipient, change) of ``today``'s risk-level changes of ``tenant_id``'s
+    active clients, to each client's compliance-alert recipients on ``channel`` (the
+    ``documents`` category: DOMAIN.md, "Events and reports"), by recipient then client
+    name. One statement, on the ``compliance.level_changed`` events the refresh wrote."""
+    t = tables_of(session)
+    events, client, tenant = t.webhook_events, t.clients, t.tenants
+    query: Rows = (
+        select(events.c.id)
+        .select_from(events)
+        .join(
+            client,
+            and_(
+                cast(client.c.id, String) == events.c.subject_id,
+                client.c.tenant_id == tenant_id,
+            ),
+        )
+        .join(tenant, tenant.c.id == client.c.tenant_id)
+        .where(
+            events.c.tenant_id == tenant_id,
+            events.c.event_type == LEVEL_CHANGED,
+            events.c.local_date == today,
+            client.c.is_active.is_(true()),
+        )
+    )
+    query, person, to = _recipients(
+        query,
+        tables=t,
+        tenant_id=tenant_id,
+        assigned_user_id=client.c.assigned_user_id,
+        category=NotificationCategory.DOCUMENTS,
+        channel=channel,
+    )
+    payload = events.c.payload
+    query = query.with_only_columns(
+        person.c.id.label("user_id"),
+        to.label("to"),
+        person.c.name.label("name"),
+        tenant.c.name.label("tenant_name"),
+        client.c.id.label("client_id"),
+        client.c.name.label("client_name"),
+        payload["previous_level"].as_string().label("previous_level"),
+        payload["level"].as_string().label("level"),
+        payload["score"].as_integer().label("score"),
+    ).order_by(person.c.id, client.c.name, client.c.id)
+    return session.execute(query).all()
 
 
 def filing_reminder_digests(
@@ -236,7 +319,7 @@ def filing_reminder_digests(
         filing.c.status.label("status"),
     ).order_by(person.c.id, filing.c.due_date, filing.c.id)
     rows = session.execute(query).all()
-    digests = _group("filing_reminder", tenant_id, today, rows, channel)
+    digests = list(_group("filing_reminder", tenant_id, today, rows, channel).values())
     for digest in digests:
         for item in digest.items:
             # The logical value ("draft"), whatever the mapping stores ("DRAFT" on Prisma).

@@ -50,23 +50,34 @@ def _days(n: int, *, future: str, today: str) -> str:
 
 
 def alert_body(
-    kind: str, *, tenant_name: str, items: Sequence[dict[str, Any]], portal_url: str
+    kind: str,
+    *,
+    tenant_name: str,
+    items: Sequence[dict[str, Any]],
+    portal_url: str,
+    risk_changes: int = 0,
 ) -> str:
     """The SMS summarising a digest of ``kind`` (:data:`ALERT_KINDS`) of ``items`` (the
     digest's rows: ``days_left``, and ``title``/``client_name`` or
-    ``filing_type``/``client_name``), ``items`` sorted soonest first."""
+    ``filing_type``/``client_name``), ``items`` sorted soonest first. ``risk_changes``: how
+    many of the recipient's clients changed risk level today (``document_expiry_warning``
+    only), counted in the text; ``items`` may then be empty."""
     portal_url = portal_url.rstrip("/")
     tenant = _short(tenant_name)
-    first = items[0]
-    count = len(items)
     if kind == "document_expiry_warning":
+        noun = "client" if risk_changes == 1 else "clients"
+        changed = f"{risk_changes} {noun} changed risk level today. " if risk_changes else ""
+        if not items:
+            return f"{tenant}: {changed}{portal_url}/clients"
+        count, first = len(items), items[0]
         noun = "document expires" if count == 1 else "documents expire"
         when = _days(int(first["days_left"]), future="in {n} {unit}", today="today")
         return (
             f"{tenant}: {count} {noun} soon. Next: {_short(first['title'])} "
-            f"({_short(first['client_name'])}) {when}. {portal_url}/documents"
+            f"({_short(first['client_name'])}) {when}. {changed}{portal_url}/documents"
         )
     if kind == "filing_reminder":
+        count, first = len(items), items[0]
         overdue = sum(1 for item in items if int(item["days_left"]) < 0)
         noun = "filing needs" if count == 1 else "filings need"
         late = f", {overdue} overdue" if overdue else ""

@@ -44,6 +44,27 @@ def test_a_digest_needs_at_least_one_item() -> None:
         validate_payload("filing_reminder", data)
 
 
+@pytest.mark.usefixtures("gcmc_broker")
+def test_a_document_digest_needs_a_document_or_a_risk_change_refused_at_send() -> None:
+    sample = KINDS["document_expiry_warning"].model.sample().model_dump(mode="json")
+    # Documents only (a payload from before risk_changes), or risk changes only: valid
+    del sample["risk_changes"]
+    assert validate_payload("document_expiry_warning", sample).risk_changes == []  # type: ignore[attr-defined]
+    changes_only = sample | {
+        "items": [],
+        "risk_changes": [
+            {"client_name": "Jane Doe LLC", "previous_level": "low", "level": "high", "score": 45}
+        ],
+    }
+    assert sending.queue_document_expiry_warning("sam@example.com", changes_only)
+    # Neither: refused in the caller, saying what is missing
+    with pytest.raises(InvalidPayload, match="at least one item or one risk change"):
+        sending.queue_document_expiry_warning("sam@example.com", sample | {"items": []})
+    bad = changes_only["risk_changes"][0] | {"level": "critical"}
+    with pytest.raises(InvalidPayload, match=r"risk_changes\.0\.level"):
+        validate_payload("document_expiry_warning", changes_only | {"risk_changes": [bad]})
+
+
 def test_a_reset_link_never_prints() -> None:
     reset = PasswordReset.sample()
     token = reset.reset_url.get_secret_value()

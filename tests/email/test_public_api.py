@@ -22,6 +22,7 @@ PUBLIC = {
     "Invoice",
     "PasswordReset",
     "RenderedEmail",
+    "RiskLevelChange",
     "ServiceRequestUpdate",
     "TaskAssignment",
     "Welcome",

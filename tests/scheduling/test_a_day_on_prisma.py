@@ -129,6 +129,7 @@ def _results(engine: Engine, digests: list[Digest]) -> dict[str, list[Any]]:
                         d.local_date,
                         d.dedup_key,
                         sorted((_plain(item) for item in d.items), key=repr),
+                        sorted((_plain(change) for change in d.risk_changes), key=repr),
                     )
                 )
                 for d in digests
