@@ -21,12 +21,13 @@ in the queue at any time.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage
 
 from gcmc_jobs import queue_names as queues
+from gcmc_jobs.actors.attempts import counted, current_options, is_final_attempt
 from gcmc_jobs.brokers import actor
 from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.email.campaign_delivery import CampaignSender, deliver_campaign_email
@@ -97,28 +98,22 @@ def _dispatch(campaign_id: int, dispatcher: str) -> None:
 
 def _send(campaign_id: int, recipient_id: int, dispatch: int = 1) -> None:
     runtime = current()
-    message = CurrentMessage.get_current_message()
-    options: dict[str, Any] = message.options if message is not None else {}
     declared = runtime.broker.get_actor(SEND_ACTOR)
-    max_retries = options.get("max_retries", declared.options.get("max_retries", 0))
     log = logger.bind(campaign_id=campaign_id, recipient_id=recipient_id, dispatch=dispatch)
-    try:
+    with counted(
+        partial(email_sent, "campaign"),
+        log,
+        failed="campaign_email_failed",
+        retry="campaign_email_retry",
+    ):
         outcome = deliver_campaign_email(
             runtime.engine,
             runtime.email_transport,
             campaign_sender(runtime.settings),
             campaign_id=campaign_id,
             recipient_id=recipient_id,
-            final_attempt=options.get("retries", 0) >= max_retries,
+            final_attempt=is_final_attempt(current_options(), declared),
         )
-    except PermanentError as exc:
-        email_sent("campaign", "failed")
-        log.warning("campaign_email_failed", error_type=type(exc).__name__, error=str(exc))
-        raise
-    except Exception as exc:
-        email_sent("campaign", "retried")
-        log.info("campaign_email_retry", error_type=type(exc).__name__, error=str(exc))
-        raise
     email_sent("campaign", outcome.value)
     log.debug("campaign_email_" + outcome.value)
 

@@ -35,13 +35,14 @@ puts its messages ahead of prefetched bulk mail. A dedicated worker for security
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage
 
 from gcmc_jobs import queue_names as queues
+from gcmc_jobs.actors.attempts import counted, current_options, is_final_attempt
 from gcmc_jobs.brokers import actor
 from gcmc_jobs.email.addresses import normalize_address
 from gcmc_jobs.email.dedup_keys import email_dedup_key, windowed_key
@@ -85,20 +86,7 @@ class EmailActor(DeduplicatedActor):
         kwargs: dict[str, Any] | None = None,
         **options: Any,
     ) -> dramatiq.Message[Any]:
-        call = dict(kwargs or {})
-        names = ("kind", "to", "payload", "tenant_id", "dedup_key")
-        if len(args) > len(names):
-            raise InvalidPayload(f"{self.actor_name} takes at most {len(names)} arguments")
-        for name, value in zip(names, args, strict=False):
-            if name in call:
-                raise InvalidPayload(f"{self.actor_name} got {name!r} twice")
-            call[name] = value
-        unknown = set(call) - set(names)
-        if unknown or not {"kind", "to", "payload"} <= set(call):
-            raise InvalidPayload(
-                f"{self.actor_name}(kind, to, payload, tenant_id=None, dedup_key=None) "
-                f"got arguments {sorted(call)}"
-            )
+        call = self._arguments(args, kwargs, "payload")
         entry = get_kind(call["kind"])
         # Normalised once, here: every later step (key, rate limit, suppressions, the
         # email_log row, the envelope) uses this form (gcmc_jobs.email.addresses).
@@ -108,25 +96,12 @@ class EmailActor(DeduplicatedActor):
         if isinstance(data, Mapping):
             data = {**data, **secrets}
         payload: EmailPayload = validate_payload(entry.name, data)
-        tenant_id = call.get("tenant_id")
-        if tenant_id is not None and (
-            isinstance(tenant_id, bool) or not isinstance(tenant_id, int | str) or tenant_id == ""
-        ):
-            raise InvalidPayload(
-                f"tenant_id must be an int or a text id (the mapping's id type), got {tenant_id!r}"
-            )
-        # Two keys (gcmc_jobs.email.dedup_keys): ``key`` is claimed at enqueue for the dedup
-        # TTL, ``record`` names the logical email (email_log, X-GCMC-Dedup-Key). An explicit
-        # key is both ("once ever"); the default content key is recorded per TTL window.
-        key = options.get("dedup_key") or call.get("dedup_key")
-        record = call.get("dedup_key") or key
-        if key is None:
-            key = email_dedup_key(entry.name, to, payload, tenant_id=tenant_id)
-            now_ms = int(time.time() * 1000)
-            record = windowed_key(key, now_ms=now_ms, window_ms=self._window(options))
-        for value in (key, record):
-            if not isinstance(value, str) or not 0 < len(value) <= 255 or not value.isprintable():
-                raise InvalidPayload("dedup_key must be a printable string of 1 to 255 characters")
+        tenant_id = self._tenant_id(call)
+        key, record = self._dedup_keys(
+            call,
+            options,
+            lambda: email_dedup_key(entry.name, to, payload, tenant_id=tenant_id),
+        )
         options.update(
             dedup_key=key,
             rate_limit_key=to,
@@ -152,6 +127,58 @@ class EmailActor(DeduplicatedActor):
             },
             **options,
         )
+
+    def _arguments(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any] | None, content: str
+    ) -> dict[str, Any]:
+        """The call's arguments by name: ``(kind, to, <content>, tenant_id=None,
+        dedup_key=None)``, the first three required; anything else is
+        :class:`~gcmc_jobs.errors.InvalidPayload`."""
+        call = dict(kwargs or {})
+        names = ("kind", "to", content, "tenant_id", "dedup_key")
+        if len(args) > len(names):
+            raise InvalidPayload(f"{self.actor_name} takes at most {len(names)} arguments")
+        for name, value in zip(names, args, strict=False):
+            if name in call:
+                raise InvalidPayload(f"{self.actor_name} got {name!r} twice")
+            call[name] = value
+        if set(call) - set(names) or not set(names[:3]) <= set(call):
+            raise InvalidPayload(
+                f"{self.actor_name}(kind, to, {content}, tenant_id=None, dedup_key=None) "
+                f"got arguments {sorted(call)}"
+            )
+        return call
+
+    @staticmethod
+    def _tenant_id(call: Mapping[str, Any]) -> int | str | None:
+        """The call's ``tenant_id``: None, an int or a non-empty text (the mapping's id
+        type)."""
+        tenant_id = call.get("tenant_id")
+        if tenant_id is not None and (
+            isinstance(tenant_id, bool) or not isinstance(tenant_id, int | str) or tenant_id == ""
+        ):
+            raise InvalidPayload(
+                f"tenant_id must be an int or a text id (the mapping's id type), got {tenant_id!r}"
+            )
+        return tenant_id
+
+    def _dedup_keys(
+        self, call: Mapping[str, Any], options: Mapping[str, Any], content_key: Callable[[], str]
+    ) -> tuple[str, str]:
+        """The message's two keys (gcmc_jobs.email.dedup_keys): ``key`` is claimed at enqueue
+        for the dedup TTL, ``record`` names the logical message (its log row, the email's
+        X-GCMC-Dedup-Key). An explicit key (message option > argument) is both ("once
+        ever"); the default, ``content_key()``, is recorded per TTL window."""
+        key = options.get("dedup_key") or call.get("dedup_key")
+        record = call.get("dedup_key") or key
+        if key is None:
+            key = content_key()
+            now_ms = int(time.time() * 1000)
+            record = windowed_key(key, now_ms=now_ms, window_ms=self._window(options))
+        for value in (key, record):
+            if not isinstance(value, str) or not 0 < len(value) <= 255 or not value.isprintable():
+                raise InvalidPayload("dedup_key must be a printable string of 1 to 255 characters")
+        return str(key), str(record)
 
     def _window(self, options: Mapping[str, Any]) -> int:
         """The dedup TTL, ms: the message's ``dedup_ttl`` option, the actor's, or the
@@ -236,16 +263,16 @@ def _send(
     """Deliver one email (see :func:`gcmc_jobs.email.delivery.deliver`)."""
     runtime = current()
     settings = runtime.settings
-    message = CurrentMessage.get_current_message()
-    options: dict[str, Any] = message.options if message is not None else {}
+    options = current_options()
     entry = get_kind(kind)
     to = normalize_address(to)  # already normalised by the sender; a no-op then
     model = validate_payload(entry.name, {**payload, **(options.get("secrets") or {})})
     key = dedup_key or email_dedup_key(entry.name, to, model, tenant_id=tenant_id)
     declared = runtime.broker.get_actor(SECURITY_ACTOR if entry.critical else BULK_ACTOR)
-    max_retries = options.get("max_retries", declared.options.get("max_retries", 0))
     log = logger.bind(kind=kind, dedup_key=key, tenant_id=tenant_id)
-    try:
+    with counted(
+        partial(email_sent, kind), log, failed="email_failed", retry="email_delivery_retry"
+    ):
         delivery = deliver(
             runtime.engine,
             runtime.email_transport,
@@ -256,16 +283,8 @@ def _send(
             sender=settings.email_from,
             tenant_id=tenant_id,
             templates_dir=settings.email_templates_dir,
-            final_attempt=options.get("retries", 0) >= max_retries,
+            final_attempt=is_final_attempt(options, declared),
         )
-    except PermanentError as exc:
-        email_sent(kind, "failed")
-        log.warning("email_failed", error_type=type(exc).__name__, error=str(exc))
-        raise
-    except Exception as exc:
-        email_sent(kind, "retried")
-        log.info("email_delivery_retry", error_type=type(exc).__name__, error=str(exc))
-        raise
     email_sent(kind, delivery.outcome.value)
     log.info("email_" + delivery.outcome.value, provider_message_id=delivery.provider_message_id)
 

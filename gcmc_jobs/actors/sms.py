@@ -25,17 +25,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage
 
 from gcmc_jobs import queue_names as queues
+from gcmc_jobs.actors.attempts import counted, current_options, is_final_attempt
 from gcmc_jobs.actors.email import EmailActor
 from gcmc_jobs.brokers import actor
-from gcmc_jobs.email.dedup_keys import windowed_key
 from gcmc_jobs.errors import InvalidPayload, PermanentError
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware.metrics import sms_sent
@@ -48,7 +46,6 @@ __all__ = ["SmsActor", "send_sms", "sms_dedup_key", "sms_message"]
 
 logger = get_logger("gcmc_jobs.actors.sms")
 
-_NAMES = ("kind", "to", "body", "tenant_id", "dedup_key")
 _KIND_MAX = 64
 #: A private option: the caller leaves the number's check to the worker (daily jobs).
 _DEFER_PHONE_CHECK = "sms_defer_phone_check"
@@ -72,18 +69,7 @@ class SmsActor(EmailActor):
         kwargs: dict[str, Any] | None = None,
         **options: Any,
     ) -> dramatiq.Message[Any]:
-        call = dict(kwargs or {})
-        if len(args) > len(_NAMES):
-            raise InvalidPayload(f"{self.actor_name} takes at most {len(_NAMES)} arguments")
-        for name, value in zip(_NAMES, args, strict=False):
-            if name in call:
-                raise InvalidPayload(f"{self.actor_name} got {name!r} twice")
-            call[name] = value
-        if set(call) - set(_NAMES) or not {"kind", "to", "body"} <= set(call):
-            raise InvalidPayload(
-                f"{self.actor_name}(kind, to, body, tenant_id=None, dedup_key=None) "
-                f"got arguments {sorted(call)}"
-            )
+        call = self._arguments(args, kwargs, "body")
         kind = call["kind"]
         if not isinstance(kind, str) or not 0 < len(kind) <= _KIND_MAX or not kind.isidentifier():
             raise InvalidPayload(f"kind: a name of 1 to {_KIND_MAX} letters, digits and _")
@@ -94,23 +80,10 @@ class SmsActor(EmailActor):
                 raise InvalidPayload("to: a phone number is a non-empty text")
         else:
             to = normalize_phone(to, field="to")
-        tenant_id = call.get("tenant_id")
-        if tenant_id is not None and (
-            isinstance(tenant_id, bool) or not isinstance(tenant_id, int | str) or tenant_id == ""
-        ):
-            raise InvalidPayload(
-                f"tenant_id must be an int or a text id (the mapping's id type), got {tenant_id!r}"
-            )
-        key = options.get("dedup_key") or call.get("dedup_key")
-        record = call.get("dedup_key") or key
-        if key is None:
-            key = sms_dedup_key(kind, to, body, tenant_id=tenant_id)
-            record = windowed_key(
-                key, now_ms=int(time.time() * 1000), window_ms=self._window(options)
-            )
-        for value in (key, record):
-            if not isinstance(value, str) or not 0 < len(value) <= 255 or not value.isprintable():
-                raise InvalidPayload("dedup_key must be a printable string of 1 to 255 characters")
+        tenant_id = self._tenant_id(call)
+        key, record = self._dedup_keys(
+            call, options, lambda: sms_dedup_key(kind, to, body, tenant_id=tenant_id)
+        )
         options.update(dedup_key=key, rate_limit_key=to, rate_limit_class="default")
         if tenant_id is not None:
             options["tenant_id"] = tenant_id
@@ -160,12 +133,10 @@ def _send(
 ) -> None:
     """Text one SMS (see :func:`gcmc_jobs.sms.delivery.deliver_sms`)."""
     runtime = current()
-    message = CurrentMessage.get_current_message()
-    options: Mapping[str, Any] = message.options if message is not None else {}
+    options = current_options()
     key = dedup_key or sms_dedup_key(kind, to, body, tenant_id=tenant_id)
-    max_retries = options.get("max_retries", send_sms.options.get("max_retries", 0))
     log = logger.bind(kind=kind, dedup_key=key, tenant_id=tenant_id)
-    try:
+    with counted(partial(sms_sent, kind), log, failed="sms_failed", retry="sms_delivery_retry"):
         delivery = deliver_sms(
             runtime.engine,
             runtime.sms_transport,
@@ -174,16 +145,8 @@ def _send(
             body=body,
             dedup_key=key,
             tenant_id=tenant_id,
-            final_attempt=options.get("retries", 0) >= max_retries,
+            final_attempt=is_final_attempt(options, send_sms),
         )
-    except PermanentError as exc:
-        sms_sent(kind, "failed")
-        log.warning("sms_failed", error_type=type(exc).__name__, error=str(exc))
-        raise
-    except Exception as exc:
-        sms_sent(kind, "retried")
-        log.info("sms_delivery_retry", error_type=type(exc).__name__, error=str(exc))
-        raise
     sms_sent(kind, delivery.outcome.value)
     log.info("sms_" + delivery.outcome.value, provider_message_id=delivery.provider_message_id)
 

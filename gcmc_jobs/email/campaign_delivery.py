@@ -167,11 +167,9 @@ def deliver_campaign_email(
                 raise
             except TransientError as exc:
                 error = f"{type(exc).__name__}: {exc}"
+                email_log.note_error(connection, key, error, final_attempt=final_attempt)
                 if final_attempt:
-                    email_log.mark_failed(connection, key, error)
                     campaigns.mark_recipient(connection, recipient_id, _R.FAILED, error=error)
-                else:
-                    email_log.note_transient_error(connection, key, error)
                 transaction.commit()
                 raise
             email_log.mark_sent(connection, key, provider_id)

@@ -15,7 +15,6 @@ guarantee is *never twice once recorded*, at-least-once before.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,17 +35,9 @@ from gcmc_jobs.errors import (
 )
 from gcmc_jobs.services import email_log, webhook_events
 from gcmc_jobs.services.bounces import DeliveryEvent, record_events
+from gcmc_jobs.services.delivery_log import Outcome
 
 __all__ = ["Delivery", "Outcome", "deliver"]
-
-
-class Outcome(enum.StrEnum):
-    """What :func:`deliver` did."""
-
-    SENT = "sent"
-    #: The key was already sent (or suppressed) by an earlier message: nothing mailed.
-    ALREADY_DONE = "already_done"
-    SUPPRESSED = "suppressed"
 
 
 @dataclass(frozen=True)
@@ -141,10 +132,7 @@ def deliver(
                 raise
             except TransientError as exc:
                 error = f"{type(exc).__name__}: {exc}"
-                if final_attempt:
-                    email_log.mark_failed(connection, dedup_key, error)
-                else:
-                    email_log.note_transient_error(connection, dedup_key, error)
+                email_log.note_error(connection, dedup_key, error, final_attempt=final_attempt)
                 transaction.commit()
                 raise
             email_log.mark_sent(connection, dedup_key, provider_id)

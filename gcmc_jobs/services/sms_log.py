@@ -1,7 +1,7 @@
 """The SMS delivery record (``sms_log``) and the numbers never to text (``sms_suppressions``).
 
-One row per logical SMS, keyed by its dedup key, with the states and the claim of
-:mod:`gcmc_jobs.services.email_log`::
+One row per logical SMS, keyed by its dedup key, with the states and the claim that
+:mod:`gcmc_jobs.services.delivery_log` gives both channels::
 
     queued ──claim──▶ (send) ──▶ sent        provider_message_id (Twilio's SM…), sent_at
        ▲                 │
@@ -19,15 +19,14 @@ tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import Connection, delete, exists, select, update
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
 from gcmc_jobs.db.enums import SmsStatus, SmsSuppressionReason
 from gcmc_jobs.db.tables import Id, tables_of
-from gcmc_jobs.errors import UnknownTenant
+from gcmc_jobs.services.delivery_log import ERROR_MAX, DeliveryLog
 
 __all__ = [
     "SmsLogEntry",
@@ -38,6 +37,7 @@ __all__ = [
     "mark_failed",
     "mark_sent",
     "mark_suppressed",
+    "note_error",
     "note_transient_error",
     "suppress",
     "suppression_reason",
@@ -45,8 +45,13 @@ __all__ = [
     "unsuppress",
 ]
 
-_CLAIMABLE = (SmsStatus.QUEUED, SmsStatus.FAILED)
-_ERROR_MAX = 2_000
+_LOG = DeliveryLog(
+    "sms_log",
+    SmsStatus,
+    noun="SMS",
+    recipient="number",
+    provider_id=lambda provider_id: provider_id[-64:],
+)
 
 
 @dataclass(frozen=True)
@@ -98,102 +103,34 @@ def ensure_queued(
     Raises :class:`~gcmc_jobs.errors.UnknownTenant` when ``tenant_id`` names no tenant (the
     caller's transaction rolls the new row back).
     """
-    t = tables_of(connection)
-    statement = (
-        _insert(connection, t.sms_log)
-        .values(
-            dedup_key=dedup_key,
-            tenant_id=tenant_id,
-            to_phone=to_phone[:64],
-            kind=kind,
-            body=body,
-            status=SmsStatus.QUEUED,
-            attempts=0,
-        )
-        .on_conflict_do_nothing(index_elements=["dedup_key"])
-    )
-    unknown = UnknownTenant(
-        f"no tenant has id {tenant_id}: the {kind!r} SMS for it is not sent "
-        "(check the tenant_id the host passed)"
-    )
-    try:
-        result = connection.execute(statement, execution_options={"preserve_rowcount": True})
-    except IntegrityError as exc:  # the foreign key, where the package created the tenants
-        orig = exc.orig
-        if tenant_id is not None and (
-            getattr(orig, "sqlstate", None) == "23503" or "FOREIGN KEY" in str(orig)
-        ):
-            raise unknown from None
-        raise
-    new = tenant_id is not None and result.rowcount == 1
-    if new and not connection.scalar(select(exists().where(t.tenants.c.id == tenant_id))):
-        raise unknown
-
-
-def claim(connection: Connection, dedup_key: str) -> bool:
-    """Count an attempt and take the right to send; False when already sent or suppressed."""
-    log = tables_of(connection).sms_log
-    result = connection.execute(
-        update(log)
-        .where(log.c.dedup_key == dedup_key, log.c.status.in_(_CLAIMABLE))
-        .values(attempts=log.c.attempts + 1)
-    )
-    return result.rowcount == 1
-
-
-def mark_sent(connection: Connection, dedup_key: str, provider_message_id: str) -> None:
-    """Record that the provider accepted the SMS."""
-    log = tables_of(connection).sms_log
-    connection.execute(
-        update(log)
-        .where(log.c.dedup_key == dedup_key)
-        .values(
-            status=SmsStatus.SENT,
-            provider_message_id=provider_message_id[-64:],
-            sent_at=datetime.now(UTC),
-            error=None,
-        )
+    _LOG.ensure_queued(
+        connection,
+        dedup_key=dedup_key,
+        kind=kind,
+        tenant_id=tenant_id,
+        to_phone=to_phone[:64],
+        body=body,
     )
 
 
-def mark_failed(connection: Connection, dedup_key: str, error: str) -> None:
-    """Record that the SMS failed for good."""
-    log = tables_of(connection).sms_log
-    connection.execute(
-        update(log)
-        .where(log.c.dedup_key == dedup_key)
-        .values(status=SmsStatus.FAILED, error=error[:_ERROR_MAX])
-    )
-
-
-def note_transient_error(connection: Connection, dedup_key: str, error: str) -> None:
-    """Keep the last transient error; the row stays ``queued`` for the next attempt."""
-    log = tables_of(connection).sms_log
-    connection.execute(
-        update(log).where(log.c.dedup_key == dedup_key).values(error=error[:_ERROR_MAX])
-    )
-
-
-def mark_suppressed(connection: Connection, dedup_key: str, reason: str) -> None:
-    """Record that the number is suppressed: not texted, not an error to retry."""
-    log = tables_of(connection).sms_log
-    connection.execute(
-        update(log)
-        .where(log.c.dedup_key == dedup_key)
-        .values(status=SmsStatus.SUPPRESSED, error=f"number suppressed ({reason})")
-    )
+#: Count an attempt and take the right to send; False when already sent or suppressed.
+claim = _LOG.claim
+#: Record that the provider accepted the SMS.
+mark_sent = _LOG.mark_sent
+#: Record that the SMS failed for good.
+mark_failed = _LOG.mark_failed
+#: Keep the last transient error; the row stays ``queued`` for the next attempt.
+note_transient_error = _LOG.note_transient_error
+#: A transient error: :func:`mark_failed` on the last attempt, else :func:`note_transient_error`.
+note_error = _LOG.note_error
+#: Record that the number is suppressed: not texted, not an error to retry.
+mark_suppressed = _LOG.mark_suppressed
 
 
 def get(connection: Connection, dedup_key: str) -> SmsLogEntry | None:
     """The row of ``dedup_key``, or None."""
-    log = tables_of(connection).sms_log
-    row = connection.execute(select(log).where(log.c.dedup_key == dedup_key)).first()
-    if row is None:
-        return None
-    values = dict(row._mapping)
-    values.pop("id")
-    values["status"] = SmsStatus(values["status"])
-    return SmsLogEntry(**values)
+    values = _LOG.get(connection, dedup_key)
+    return None if values is None else SmsLogEntry(**values)
 
 
 # -- suppressions -------------------------------------------------------------------------
@@ -217,7 +154,7 @@ def suppress(
     table = tables_of(connection).sms_suppressions
     statement = (
         _insert(connection, table)
-        .values(phone=phone, reason=reason, detail=(detail or None) and detail[:_ERROR_MAX])
+        .values(phone=phone, reason=reason, detail=(detail or None) and detail[:ERROR_MAX])
         .on_conflict_do_nothing(index_elements=["phone"])
     )
     result = connection.execute(statement, execution_options={"preserve_rowcount": True})

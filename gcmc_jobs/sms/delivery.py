@@ -18,7 +18,6 @@ As with email, the one window left is a crash between the provider's answer and 
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -32,19 +31,16 @@ from gcmc_jobs.errors import (
     TransientError,
 )
 from gcmc_jobs.services import sms_log
+from gcmc_jobs.services.delivery_log import Outcome
 from gcmc_jobs.sms.numbers import normalize_phone
 from gcmc_jobs.sms.transports.base import SmsMessage, SmsTransport
 
 __all__ = ["SmsDelivery", "SmsOutcome", "deliver_sms"]
 
 
-class SmsOutcome(enum.StrEnum):
-    """What :func:`deliver_sms` did."""
-
-    SENT = "sent"
-    #: The key was already sent (or suppressed) by an earlier message: nothing texted.
-    ALREADY_DONE = "already_done"
-    SUPPRESSED = "suppressed"
+#: What :func:`deliver_sms` did: sent, already done or suppressed, as for an email
+#: (:class:`gcmc_jobs.services.delivery_log.Outcome`, one enum for both channels).
+SmsOutcome = Outcome
 
 
 @dataclass(frozen=True)
@@ -116,10 +112,7 @@ def deliver_sms(
                 raise
             except TransientError as exc:
                 error = f"{type(exc).__name__}: {exc}"
-                if final_attempt:
-                    sms_log.mark_failed(connection, dedup_key, error)
-                else:
-                    sms_log.note_transient_error(connection, dedup_key, error)
+                sms_log.note_error(connection, dedup_key, error, final_attempt=final_attempt)
                 transaction.commit()
                 raise
             sms_log.mark_sent(connection, dedup_key, provider_id)
