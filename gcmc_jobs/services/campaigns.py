@@ -405,22 +405,10 @@ def _progress(connection: Connection, ids: list[int]) -> dict[int, Progress]:
 
 
 def _info(row: Any, progress: Progress) -> CampaignInfo:
-    v = row._mapping
+    values = dict(row._mapping)
+    del values["dispatcher"]  # the chain allowed to run: internal to the dispatcher
     return CampaignInfo(
-        id=v["id"],
-        tenant_id=v["tenant_id"],
-        name=v["name"],
-        segment=v["segment"],
-        status=CampaignStatus(v["status"]),
-        rate_per_second=v["rate_per_second"],
-        created_by=v["created_by"],
-        subject_template=v["subject_template"],
-        body_template=v["body_template"],
-        created_at=v["created_at"],
-        updated_at=v["updated_at"],
-        started_at=v["started_at"],
-        finished_at=v["finished_at"],
-        progress=progress,
+        **{**values, "status": CampaignStatus(values["status"]), "progress": progress}
     )
 
 
@@ -612,19 +600,13 @@ def load_for_send(connection: Connection, campaign_id: int, recipient_id: int) -
         return None
     v = row._mapping
     return SendRow(
-        campaign_id=v["campaign_id"],
-        tenant_id=v["tenant_id"],
-        tenant_name=v["tenant_name"],
-        campaign_name=v["campaign_name"],
-        campaign_status=CampaignStatus(v["campaign_status"]),
-        subject_template=v["subject_template"],
-        body_template=v["body_template"],
-        recipient_id=v["recipient_id"],
-        address=v["address"],
-        name=v["name"],
-        status=CampaignRecipientStatus(v["status"]),
-        unsubscribed=bool(v["unsubscribed"]),
-        suppressed=bool(v["suppressed"]),
+        **{
+            **v,
+            "campaign_status": CampaignStatus(v["campaign_status"]),
+            "status": CampaignRecipientStatus(v["status"]),
+            "unsubscribed": bool(v["unsubscribed"]),
+            "suppressed": bool(v["suppressed"]),
+        }
     )
 
 
