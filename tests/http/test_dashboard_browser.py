@@ -3,7 +3,6 @@ the message requeued and processed by a worker thread on the same broker."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -11,8 +10,7 @@ from zoneinfo import ZoneInfo
 import dramatiq
 import pytest
 import redis
-import uvicorn
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -25,47 +23,21 @@ from gcmc_jobs.scheduling.ledger_view import next_runs
 from gcmc_jobs.services import suppressions
 from gcmc_jobs.settings import Settings
 from tests import factories
-from tests.http.conftest import TOKEN
-from tests.support import free_port, wait_until
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.http.browser import chromium_page, serving, sign_in
+from tests.support import wait_until
 
 
 @pytest.fixture
 def server_url(gcmc_settings: Settings, gcmc_broker: dramatiq.Broker) -> Iterator[str]:
     """The admin app served by uvicorn on a free loopback port, in a thread."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(gcmc_settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout_s=30, what="uvicorn to start")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(gcmc_settings)) as url:
+        yield url
 
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        yield page
 
 
 def test_replaying_a_dead_letter_from_the_dashboard_runs_it(
@@ -103,9 +75,7 @@ def test_replaying_a_dead_letter_from_the_dashboard_runs_it(
     )
 
     # ... when an operator signs in to the dashboard
-    page.goto(f"{server_url}/dashboard")
-    page.fill("#token", TOKEN)
-    page.click("#login button[type=submit]")
+    sign_in(page, server_url)
 
     # Then the queues and the dead letter are shown
     expect(page.locator('#queues tr[data-queue="gcmc_email"]')).to_be_visible()
@@ -127,9 +97,7 @@ def test_replaying_a_dead_letter_from_the_dashboard_runs_it(
 
 
 def test_the_dashboard_refuses_a_wrong_token(server_url: str, page: Page) -> None:
-    page.goto(f"{server_url}/dashboard")
-    page.fill("#token", "not-the-token")
-    page.click("#login button[type=submit]")
+    sign_in(page, server_url, token="not-the-token")
     expect(page.locator("#login-error")).to_have_text("wrong bearer token")
     expect(page.locator("#main")).to_be_hidden()
 
@@ -142,9 +110,7 @@ def test_the_dashboard_shows_each_jobs_next_run_as_the_scheduler_computes_it(
     gcmc_session.commit()
 
     # When an operator signs in
-    page.goto(f"{server_url}/dashboard")
-    page.fill("#token", TOKEN)
-    page.click("#login button[type=submit]")
+    sign_in(page, server_url)
 
     # Then every job's row shows the next run the ledger read model computes (stable while
     # the page loads: a run stays "next" until the ledger has its row)
@@ -176,9 +142,7 @@ def test_the_dashboard_marks_a_run_due_but_not_run_yet(
     tenant = factories.tenant(gcmc_session, "Waiting", timezone=zone)
     gcmc_session.commit()
 
-    page.goto(f"{server_url}/dashboard")
-    page.fill("#token", TOKEN)
-    page.click("#login button[type=submit]")
+    sign_in(page, server_url)
 
     # Then its row says the run is due and not run yet
     row = page.locator(f'#schedules tr[data-tenant="{tenant.id}"][data-job="compliance_refresh"]')
@@ -188,9 +152,7 @@ def test_the_dashboard_marks_a_run_due_but_not_run_yet(
 def test_the_dashboard_adds_searches_and_removes_a_suppression(
     gcmc_db: Engine, server_url: str, page: Page
 ) -> None:
-    page.goto(f"{server_url}/dashboard")
-    page.fill("#token", TOKEN)
-    page.click("#login button[type=submit]")
+    sign_in(page, server_url)
 
     # When an operator suppresses an address as a complaint
     page.fill("#suppress-address", "Blocked@Example.com")
@@ -230,9 +192,7 @@ def test_the_dashboard_shows_an_open_mail_circuit_breaker_and_closes_it(
         )
 
     # When an operator signs in, the badge says email is held, and why
-    page.goto(f"{server_url}/dashboard")
-    page.fill("#token", TOKEN)
-    page.click("#login button[type=submit]")
+    sign_in(page, server_url)
     badge = page.locator("#mail-circuit-state")
     expect(badge).to_have_text("open: email held")
     expect(page.locator("#mail-circuit-detail")).to_contain_text("421 try later")
@@ -277,9 +237,7 @@ def test_the_dashboard_shows_a_campaigns_progress_and_pauses_it(
         campaigns.mark_recipient(connection, first, CampaignRecipientStatus.SENT, now=now)
 
     # When an operator signs in and pauses it
-    page.goto(f"{server_url}/dashboard")
-    page.fill("#token", TOKEN)
-    page.click("#login button[type=submit]")
+    sign_in(page, server_url)
     row = page.locator(f'#campaigns tr[data-campaign="{campaign}"]')
     expect(row.locator(".sent")).to_have_text("1 / 2")
     expect(row.locator(".queued")).to_have_text("1")

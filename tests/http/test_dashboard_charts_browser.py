@@ -6,7 +6,6 @@ for a person to look at (their paths are printed)."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -14,8 +13,7 @@ from pathlib import Path
 
 import dramatiq
 import pytest
-import uvicorn
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
@@ -31,9 +29,9 @@ from gcmc_jobs.services import email_log
 from gcmc_jobs.services.compliance import refresh_tenant
 from gcmc_jobs.settings import Settings
 from tests import factories as f
+from tests.http.browser import chromium_page, serving, sign_in
 from tests.http.conftest import TOKEN
-from tests.http.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.support import free_port, wait_until
+from tests.support import wait_until
 
 
 @pytest.fixture
@@ -52,14 +50,8 @@ def redis_settings(gcmc_postgres_url: str, gcmc_redis_url: str, gcmc_namespace: 
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        yield page
 
 
 @pytest.fixture
@@ -70,16 +62,8 @@ def runtime(redis_settings: Settings, gcmc_db: Engine) -> Iterator[Runtime]:
 
 @pytest.fixture
 def server_url(redis_settings: Settings, runtime: Runtime) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(redis_settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout_s=30, what="uvicorn to start")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(redis_settings)) as url:
+        yield url
 
 
 def _platform_data(session: Session, engine: Engine) -> f.TenantRow:
@@ -168,9 +152,7 @@ def test_the_charts_draw_the_workers_and_the_databases_figures(
 
         # When an operator signs in
         page.set_viewport_size({"width": 1280, "height": 900})
-        page.goto(f"{server_url}/dashboard")
-        page.fill("#token", TOKEN)
-        page.click("#login button[type=submit]")
+        sign_in(page, server_url)
 
         # Then the throughput chart plots the worker's minutes: 8 processed, 3 failed
         page.wait_for_function(

@@ -6,22 +6,18 @@ in the test's directory) for a person to look at."""
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import dramatiq
 import pytest
-import uvicorn
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from gcmc_jobs.bootstrap import configured
 from gcmc_jobs.http import create_app
 from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.settings import Settings
-from tests.http.conftest import TOKEN
-from tests.http.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.support import free_port, wait_until
+from tests.http.browser import chromium_page, serving, sign_in
 
 
 @pytest.fixture
@@ -39,30 +35,14 @@ def redis_runtime(gcmc_settings: Settings, gcmc_redis_url: str) -> Iterator[Runt
 
 @pytest.fixture
 def served(redis_runtime: Runtime) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(redis_runtime.settings), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout_s=30, what="uvicorn to start")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(redis_runtime.settings)) as url:
+        yield url
 
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser.new_page(viewport={"width": 1400, "height": 1100})
-        finally:
-            browser.close()
+    with chromium_page(viewport={"width": 1400, "height": 1100}) as page:
+        yield page
 
 
 def test_an_operator_cancels_and_promotes_live_messages_and_sees_the_worker(
@@ -88,9 +68,7 @@ def test_an_operator_cancels_and_promotes_live_messages_and_sees_the_worker(
         broker.join("dash_other", timeout=30_000)
 
         # When an operator signs in and picks the queue
-        page.goto(f"{served}/dashboard")
-        page.fill("#token", TOKEN)
-        page.click("#login button[type=submit]")
+        sign_in(page, served)
         expect(page.locator('#live-queue option[value="gcmc_email"]')).to_have_count(1)
         page.select_option("#live-queue", "gcmc_email")
 
