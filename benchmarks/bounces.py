@@ -30,17 +30,19 @@ import os
 import random
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, event, func, insert, make_url, select, text
+from sqlalchemy import Engine, event, func, insert, select, text
 from sqlalchemy.orm import Session, registry
 
-from gcmc_jobs.db.engine import make_engine
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._database import bench_database
 from gcmc_jobs.db.enums import EmailEventKind, EmailStatus, SuppressionReason
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import EmailLog, EmailSuppression
@@ -221,13 +223,7 @@ def main() -> int:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
 
-    name = f"gcmc_bench_bounces_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-    try:
-        engine = make_engine(url)
+    with bench_database(args.postgres, "bounces") as engine:
         upgrade(engine)
         t = tables_of(engine)
         mapper = registry()
@@ -290,11 +286,6 @@ def main() -> int:
         )
         assert ours_result == base_result, "the two ways differ"
         print("identical suppressions, events, links and change rows: yes")
-        engine.dispose()
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
     return 0
 
 

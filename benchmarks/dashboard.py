@@ -43,9 +43,12 @@ import uvicorn
 from dramatiq.brokers.redis import RedisBroker
 from fastapi.responses import HTMLResponse, Response
 from playwright.sync_api import sync_playwright
-from sqlalchemy import insert, make_url, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._database import bench_database
 from gcmc_jobs import configured
 from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.db.enums import EmailStatus
@@ -211,53 +214,47 @@ def main() -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     print(f"before: {load()}", flush=True)
 
-    name = f"gcmc_bench_dashboard_{uuid.uuid4().hex[:10]}"
     namespace = f"gcmc_bench_dashboard_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-    settings = Settings(
-        database_url=url,
-        broker_url=args.redis,
-        namespace=namespace,
-        email_url="memory://",
-        log_format="json",
-        log_level="WARNING",
-        admin_token=TOKEN,
-    )
-    server = None
-    thread = None
-    try:
-        prepare(settings, url, args.tenants, args.messages)
-        old_html, old_js = baseline_files()
-        with configured(settings):
-            app = create_app(settings)
-            app.add_api_route("/baseline/dashboard", lambda: HTMLResponse(old_html))
-            app.add_api_route(
-                "/baseline/dashboard/app.js",
-                lambda: Response(old_js, media_type="text/javascript"),
-            )
-            server = uvicorn.Server(
-                uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-            )
-            thread = threading.Thread(target=server.run, daemon=True)
-            thread.start()
-            while not server.started:
-                time.sleep(0.05)
-            port = server.servers[0].sockets[0].getsockname()[1]
-            figures = measure(f"http://127.0.0.1:{port}", args.rounds)
-    finally:
-        if server is not None and thread is not None:
-            server.should_exit = True
-            thread.join(timeout=10)
-        client = redis.Redis.from_url(args.redis)
-        keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with bench_database(args.postgres, "dashboard") as engine:
+        url = engine.url.render_as_string(hide_password=False)
+        settings = Settings(
+            database_url=url,
+            broker_url=args.redis,
+            namespace=namespace,
+            email_url="memory://",
+            log_format="json",
+            log_level="WARNING",
+            admin_token=TOKEN,
+        )
+        server = None
+        thread = None
+        try:
+            prepare(settings, url, args.tenants, args.messages)
+            old_html, old_js = baseline_files()
+            with configured(settings):
+                app = create_app(settings)
+                app.add_api_route("/baseline/dashboard", lambda: HTMLResponse(old_html))
+                app.add_api_route(
+                    "/baseline/dashboard/app.js",
+                    lambda: Response(old_js, media_type="text/javascript"),
+                )
+                server = uvicorn.Server(
+                    uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+                )
+                thread = threading.Thread(target=server.run, daemon=True)
+                thread.start()
+                while not server.started:
+                    time.sleep(0.05)
+                port = server.servers[0].sockets[0].getsockname()[1]
+                figures = measure(f"http://127.0.0.1:{port}", args.rounds)
+        finally:
+            if server is not None and thread is not None:
+                server.should_exit = True
+                thread.join(timeout=10)
+            client = redis.Redis.from_url(args.redis)
+            keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+            for start in range(0, len(keys), 500):
+                client.delete(*keys[start : start + 500])
 
     median = {n: {k: statistics.median(v) for k, v in f.items()} for n, f in figures.items()}
     print(f"\n{args.rounds} rounds, median (ms):")

@@ -26,9 +26,10 @@ import uuid
 from pathlib import Path
 
 import redis
-from sqlalchemy import make_url, text
 
-from gcmc_jobs.db.engine import make_engine
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._database import bench_database
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.email import Welcome, render
 from gcmc_jobs.email.mime import build_mime, to_bytes
@@ -159,113 +160,106 @@ def connection_reuse(n: int) -> None:
 
 
 def critical_path(bulk: int, processes: int, threads: int) -> None:
-    name = f"gcmc_bench_email_{uuid.uuid4().hex[:8]}"
     namespace = f"gcmc_bench_email_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    database_url = make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(database_url)
-    upgrade(engine)
-    engine.dispose()
-    sink = Sink()
-    env = {
-        "GCMC_JOBS_DATABASE_URL": database_url,
-        "GCMC_JOBS_BROKER_URL": REDIS_URL,
-        "GCMC_JOBS_NAMESPACE": namespace,
-        "GCMC_JOBS_EMAIL_URL": sink.url,
-        "GCMC_JOBS_LOG_LEVEL": "WARNING",
-        "GCMC_JOBS_LOG_FORMAT": "json",
-        "GCMC_JOBS_RATE_LIMIT": "1000",
-    }
-    workers = WorkerProcess.dramatiq(
-        env=env,
-        processes=processes,
-        threads=threads,
-        log_path=Path(sink.state) / "workers.log",
-        cwd=ROOT,
-    )
-    try:
-        import gcmc_jobs
-        from gcmc_jobs.brokers.bulk import enqueue_many
-        from gcmc_jobs.sending import build_message, queue_password_reset_email
-        from gcmc_jobs.settings import Settings
+    with bench_database(PG_SERVER, "email") as engine:
+        database_url = engine.url.render_as_string(hide_password=False)
+        upgrade(engine)
+        engine.dispose()
+        sink = Sink()
+        env = {
+            "GCMC_JOBS_DATABASE_URL": database_url,
+            "GCMC_JOBS_BROKER_URL": REDIS_URL,
+            "GCMC_JOBS_NAMESPACE": namespace,
+            "GCMC_JOBS_EMAIL_URL": sink.url,
+            "GCMC_JOBS_LOG_LEVEL": "WARNING",
+            "GCMC_JOBS_LOG_FORMAT": "json",
+            "GCMC_JOBS_RATE_LIMIT": "1000",
+        }
+        workers = WorkerProcess.dramatiq(
+            env=env,
+            processes=processes,
+            threads=threads,
+            log_path=Path(sink.state) / "workers.log",
+            cwd=ROOT,
+        )
+        try:
+            import gcmc_jobs
+            from gcmc_jobs.brokers.bulk import enqueue_many
+            from gcmc_jobs.sending import build_message, queue_password_reset_email
+            from gcmc_jobs.settings import Settings
 
-        settings = Settings(
-            database_url=database_url,
-            broker_url=REDIS_URL,
-            namespace=namespace,
-            email_url=sink.url,
-            log_level="WARNING",
-        )
-        from gcmc_jobs.logging import configure_logging
+            settings = Settings(
+                database_url=database_url,
+                broker_url=REDIS_URL,
+                namespace=namespace,
+                email_url=sink.url,
+                log_level="WARNING",
+            )
+            from gcmc_jobs.logging import configure_logging
 
-        configure_logging(settings)
-        runtime = gcmc_jobs.configure(settings)
-        started = time.perf_counter()
-        messages = [
-            build_message("welcome", f"bulk{i}@example.com", welcome(i), tenant_id=None)
-            for i in range(bulk)
-        ]
-        built = time.perf_counter() - started
-        result = enqueue_many(runtime.broker, messages)
-        enqueued = time.perf_counter() - started
-        print(
-            f"2. {len(result.enqueued):,} bulk emails queued on Redis "
-            f"(built in {built:.2f} s, built + enqueued in {enqueued:.2f} s)"
-        )
-        workers.start()
-        drain_started = time.perf_counter()
-        while sink.count() < 500:  # the bulk is under way
-            time.sleep(0.01)
-        before = sink.count()
-        sent_at = time.time()
-        queue_password_reset_email(
-            "urgent@example.com",
-            {
-                "tenant_name": "Acme CPA",
-                "user_name": "Sam",
-                "reset_url": f"https://portal.gcmc.example/reset?token={uuid.uuid4().hex}",
-            },
-        )
-        while not sink.resets():
-            time.sleep(0.005)
-        latency = sink.resets()[0] - sent_at
-        at_arrival = sink.count()
-        deadline = time.time() + 600
-        while sink.count() < bulk + 1 and time.time() < deadline:
-            time.sleep(0.1)
-        drained = time.perf_counter() - drain_started
-        delivered = sink.count() - 1
-        print(
-            f"   workers: {processes} processes x {threads} threads "
-            f"(dramatiq gcmc_jobs.worker), email_url -> the sink"
-        )
-        print(
-            f"   password_reset sent after {before:,} bulk emails were delivered, "
-            f"arrived in {latency * 1000:,.0f} ms"
-        )
-        print(f"   bulk emails still undelivered when it arrived: {bulk - at_arrival + 1:,}")
-        print(
-            f"   bulk drained: {delivered:,} emails in {drained:.1f} s "
-            f"({delivered / drained:,.0f} emails/s through the actor, PostgreSQL email_log)"
-        )
-        print(f"   target < 2 s: {'MET' if latency < 2 else 'MISSED'}")
-    finally:
-        workers.close()  # SIGTERM, then SIGKILL of what remains
-        sink.stop()
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-        from gcmc_jobs.runtime import installed
+            configure_logging(settings)
+            runtime = gcmc_jobs.configure(settings)
+            started = time.perf_counter()
+            messages = [
+                build_message("welcome", f"bulk{i}@example.com", welcome(i), tenant_id=None)
+                for i in range(bulk)
+            ]
+            built = time.perf_counter() - started
+            result = enqueue_many(runtime.broker, messages)
+            enqueued = time.perf_counter() - started
+            print(
+                f"2. {len(result.enqueued):,} bulk emails queued on Redis "
+                f"(built in {built:.2f} s, built + enqueued in {enqueued:.2f} s)"
+            )
+            workers.start()
+            drain_started = time.perf_counter()
+            while sink.count() < 500:  # the bulk is under way
+                time.sleep(0.01)
+            before = sink.count()
+            sent_at = time.time()
+            queue_password_reset_email(
+                "urgent@example.com",
+                {
+                    "tenant_name": "Acme CPA",
+                    "user_name": "Sam",
+                    "reset_url": f"https://portal.gcmc.example/reset?token={uuid.uuid4().hex}",
+                },
+            )
+            while not sink.resets():
+                time.sleep(0.005)
+            latency = sink.resets()[0] - sent_at
+            at_arrival = sink.count()
+            deadline = time.time() + 600
+            while sink.count() < bulk + 1 and time.time() < deadline:
+                time.sleep(0.1)
+            drained = time.perf_counter() - drain_started
+            delivered = sink.count() - 1
+            print(
+                f"   workers: {processes} processes x {threads} threads "
+                f"(dramatiq gcmc_jobs.worker), email_url -> the sink"
+            )
+            print(
+                f"   password_reset sent after {before:,} bulk emails were delivered, "
+                f"arrived in {latency * 1000:,.0f} ms"
+            )
+            print(f"   bulk emails still undelivered when it arrived: {bulk - at_arrival + 1:,}")
+            print(
+                f"   bulk drained: {delivered:,} emails in {drained:.1f} s "
+                f"({delivered / drained:,.0f} emails/s through the actor, PostgreSQL email_log)"
+            )
+            print(f"   target < 2 s: {'MET' if latency < 2 else 'MISSED'}")
+        finally:
+            workers.close()  # SIGTERM, then SIGKILL of what remains
+            sink.stop()
+            client = redis.Redis.from_url(REDIS_URL)
+            keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+            for start in range(0, len(keys), 500):
+                client.delete(*keys[start : start + 500])
+            from gcmc_jobs.runtime import installed
 
-        configured_runtime = installed()
-        if configured_runtime is not None:
-            configured_runtime.close()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+            configured_runtime = installed()
+            if configured_runtime is not None:
+                configured_runtime.close()
 
 
 def main() -> None:

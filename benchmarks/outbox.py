@@ -33,17 +33,19 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import dramatiq
 import redis
 import structlog
 from dramatiq import Middleware
-from sqlalchemy import make_url, text
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._database import bench_database
 from gcmc_jobs import outbox
 from gcmc_jobs.bootstrap import configured
-from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.middleware import OutboxRelay
 from gcmc_jobs.settings import Settings
@@ -76,114 +78,108 @@ def main() -> int:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
 
-    name = f"gcmc_bench_outbox_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-    namespace = f"gcmc_bench_outbox_{uuid.uuid4().hex[:10]}"
-    client = redis.Redis.from_url(args.redis)
-    try:
-        engine = make_engine(url)
-        upgrade(engine)
-        settings = Settings(
-            database_url=url, broker_url=args.redis, namespace=namespace, outbox_relay=False
-        )
-        with configured(settings, engine=engine) as runtime:
-            broker = runtime.broker
+    with bench_database(args.postgres, "outbox") as engine:
+        url = engine.url.render_as_string(hide_password=False)
+        namespace = f"gcmc_bench_outbox_{uuid.uuid4().hex[:10]}"
+        client = redis.Redis.from_url(args.redis)
+        try:
+            upgrade(engine)
+            settings = Settings(
+                database_url=url, broker_url=args.redis, namespace=namespace, outbox_relay=False
+            )
+            with configured(settings, engine=engine) as runtime:
+                broker = runtime.broker
 
-            @dramatiq.actor(broker=broker, queue_name=QUEUE)
-            def bench_outbox_noop(n: int) -> None:
-                pass
+                @dramatiq.actor(broker=broker, queue_name=QUEUE)
+                def bench_outbox_noop(n: int) -> None:
+                    pass
 
-            (relay,) = [m for m in broker.middleware if isinstance(m, OutboxRelay)]
-            n = args.messages
-            bench_outbox_noop.send(-1)  # connect, load the scripts
-            with engine.begin() as connection:  # the same for the relay
-                outbox.send(connection, bench_outbox_noop, -1)
-            relay.drain(broker)
+                (relay,) = [m for m in broker.middleware if isinstance(m, OutboxRelay)]
+                n = args.messages
+                bench_outbox_noop.send(-1)  # connect, load the scripts
+                with engine.begin() as connection:  # the same for the relay
+                    outbox.send(connection, bench_outbox_noop, -1)
+                relay.drain(broker)
 
-            send_s = relay_s = write_s = send_cpu = relay_cpu = 0.0
-            ratios: list[float] = []
-            rates: list[tuple[float, float]] = []
-            per_round = max(1, n // args.rounds)
-            for round_no, first in enumerate(range(0, n, per_round)):
-                numbers = range(first, min(first + per_round, n))
-                start = time.perf_counter()
-                for at in range(numbers.start, numbers.stop, 100):
+                send_s = relay_s = write_s = send_cpu = relay_cpu = 0.0
+                ratios: list[float] = []
+                rates: list[tuple[float, float]] = []
+                per_round = max(1, n // args.rounds)
+                for round_no, first in enumerate(range(0, n, per_round)):
+                    numbers = range(first, min(first + per_round, n))
+                    start = time.perf_counter()
+                    for at in range(numbers.start, numbers.stop, 100):
+                        with engine.begin() as connection:
+                            for i in range(at, min(at + 100, numbers.stop)):
+                                outbox.send(connection, bench_outbox_noop, i)
+                    write_s += time.perf_counter() - start
+                    took: dict[str, tuple[float, float]] = {}
+                    order = ("send", "relay") if round_no % 2 == 0 else ("relay", "send")
+                    for path in order:
+                        start, cpu = time.perf_counter(), time.process_time()
+                        if path == "send":
+                            for i in numbers:
+                                bench_outbox_noop.send(i)
+                        else:
+                            relayed = relay.drain(broker)
+                            assert relayed == len(numbers), relayed
+                        took[path] = (time.perf_counter() - start, time.process_time() - cpu)
+                    send_s += took["send"][0]
+                    relay_s += took["relay"][0]
+                    send_cpu += took["send"][1]
+                    relay_cpu += took["relay"][1]
+                    ratios.append(took["send"][0] / took["relay"][0])
+                    rates.append((len(numbers) / took["send"][0], len(numbers) / took["relay"][0]))
+
+                times = EnqueueTimes()
+                broker.add_middleware(times)
+                stop = threading.Event()
+                thread = threading.Thread(target=relay.run, args=(broker, stop), daemon=True)
+                thread.start()
+                time.sleep(0.5)  # the relay is listening
+                committed: dict[str, float] = {}
+                for i in range(args.latency):
                     with engine.begin() as connection:
-                        for i in range(at, min(at + 100, numbers.stop)):
-                            outbox.send(connection, bench_outbox_noop, i)
-                write_s += time.perf_counter() - start
-                took: dict[str, tuple[float, float]] = {}
-                order = ("send", "relay") if round_no % 2 == 0 else ("relay", "send")
-                for path in order:
-                    start, cpu = time.perf_counter(), time.process_time()
-                    if path == "send":
-                        for i in numbers:
-                            bench_outbox_noop.send(i)
-                    else:
-                        relayed = relay.drain(broker)
-                        assert relayed == len(numbers), relayed
-                    took[path] = (time.perf_counter() - start, time.process_time() - cpu)
-                send_s += took["send"][0]
-                relay_s += took["relay"][0]
-                send_cpu += took["send"][1]
-                relay_cpu += took["relay"][1]
-                ratios.append(took["send"][0] / took["relay"][0])
-                rates.append((len(numbers) / took["send"][0], len(numbers) / took["relay"][0]))
+                        message = outbox.send(connection, bench_outbox_noop, i)
+                    committed[message.message_id] = time.perf_counter()
+                    time.sleep(0.005)
+                deadline = time.monotonic() + 30
+                while len(times.at) < args.latency and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                stop.set()
+                thread.join(10)
+                latencies = sorted(
+                    (times.at[m] - t) * 1000 for m, t in committed.items() if m in times.at
+                )
 
-            times = EnqueueTimes()
-            broker.add_middleware(times)
-            stop = threading.Event()
-            thread = threading.Thread(target=relay.run, args=(broker, stop), daemon=True)
-            thread.start()
-            time.sleep(0.5)  # the relay is listening
-            committed: dict[str, float] = {}
-            for i in range(args.latency):
-                with engine.begin() as connection:
-                    message = outbox.send(connection, bench_outbox_noop, i)
-                committed[message.message_id] = time.perf_counter()
-                time.sleep(0.005)
-            deadline = time.monotonic() + 30
-            while len(times.at) < args.latency and time.monotonic() < deadline:
-                time.sleep(0.05)
-            stop.set()
-            thread.join(10)
-            latencies = sorted(
-                (times.at[m] - t) * 1000 for m, t in committed.items() if m in times.at
-            )
-
-        send_rate, relay_rate = n / send_s, n / relay_s
-        print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
-        print(f"messages: {n}, relay batch {settings.outbox_batch_size}")
-        print(f"send() one by one:      {send_rate:9,.0f} msgs/s")
-        print(f"relay (drain):          {relay_rate:9,.0f} msgs/s")
-        print(f"ratio relay / send():   {relay_rate / send_rate:9.2f}  (target >= 2)")
-        print(f"  per round:            {' '.join(f'{r:.2f}' for r in ratios)}")
-        print(f"  send() per round:     {' '.join(f'{s:,.0f}' for s, _ in rates)} msgs/s")
-        print(f"  relay per round:      {' '.join(f'{r:,.0f}' for _, r in rates)} msgs/s")
-        print(
-            f"CPU per message:        send() {send_cpu / n * 1e6:.0f} µs, "
-            f"relay {relay_cpu / n * 1e6:.0f} µs"
-        )
-        print(f"host writes (outbox.send, 100 per transaction): {n / write_s:,.0f} msgs/s")
-        if latencies:
-            p50 = statistics.median(latencies)
-            p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+            send_rate, relay_rate = n / send_s, n / relay_s
             print(
-                f"commit-to-enqueue latency over {len(latencies)}/{args.latency} messages: "
-                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms"
+                f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}"
             )
-        engine.dispose()
-    finally:
-        keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
-        for start_at in range(0, len(keys), 500):
-            client.delete(*keys[start_at : start_at + 500])
-        client.close()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+            print(f"messages: {n}, relay batch {settings.outbox_batch_size}")
+            print(f"send() one by one:      {send_rate:9,.0f} msgs/s")
+            print(f"relay (drain):          {relay_rate:9,.0f} msgs/s")
+            print(f"ratio relay / send():   {relay_rate / send_rate:9.2f}  (target >= 2)")
+            print(f"  per round:            {' '.join(f'{r:.2f}' for r in ratios)}")
+            print(f"  send() per round:     {' '.join(f'{s:,.0f}' for s, _ in rates)} msgs/s")
+            print(f"  relay per round:      {' '.join(f'{r:,.0f}' for _, r in rates)} msgs/s")
+            print(
+                f"CPU per message:        send() {send_cpu / n * 1e6:.0f} µs, "
+                f"relay {relay_cpu / n * 1e6:.0f} µs"
+            )
+            print(f"host writes (outbox.send, 100 per transaction): {n / write_s:,.0f} msgs/s")
+            if latencies:
+                p50 = statistics.median(latencies)
+                p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+                print(
+                    f"commit-to-enqueue latency over {len(latencies)}/{args.latency} messages: "
+                    f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms"
+                )
+        finally:
+            keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+            for start_at in range(0, len(keys), 500):
+                client.delete(*keys[start_at : start_at + 500])
+            client.close()
     return 0
 
 

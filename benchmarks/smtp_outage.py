@@ -24,6 +24,7 @@ import argparse
 import logging
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -31,10 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._database import bench_database
 from gcmc_jobs import queue_names as queues
-from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.testing import SmtpSink, WorkerProcess
 
@@ -81,96 +84,88 @@ def run(*, breaker: bool, emails: int, resets: int, outage_s: float, threads: in
     from gcmc_jobs.sending import queue_email, queue_password_reset_email
     from gcmc_jobs.settings import Settings
 
-    name = f"gcmc_bench_outage_{uuid.uuid4().hex[:8]}"
     namespace = f"gcmc_bench_outage_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    database_url = make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(database_url)
-    upgrade(engine)
-    sink = SmtpSink()
-    sink.go_down()
-    env = {
-        "GCMC_JOBS_DATABASE_URL": database_url,
-        "GCMC_JOBS_BROKER_URL": REDIS_URL,
-        "GCMC_JOBS_NAMESPACE": namespace,
-        "GCMC_JOBS_EMAIL_URL": sink.url,
-        "GCMC_JOBS_LOG_LEVEL": "WARNING",
-        "GCMC_JOBS_LOG_FORMAT": "json",
-        "GCMC_JOBS_MAIL_BREAKER": "true" if breaker else "false",
-    }
-    logs = Path(tempfile.mkdtemp(prefix="gcmc_bench_outage_"))
-    workers = WorkerProcess.dramatiq(
-        env=env, threads=threads, log_path=logs / "workers.log", cwd=ROOT
-    )
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = [f"outage-{n}" for n in range(emails)] + [f"outage-reset-{n}" for n in range(resets)]
-    try:
-        settings = Settings(**{k.removeprefix("GCMC_JOBS_").lower(): v for k, v in env.items()})
-        with configured(settings):
-            workers.start()
-            for n in range(emails):
-                queue_email(
-                    "custom",
-                    f"reader{n}@example.com",
-                    {
-                        "tenant_name": "Acme CPA",
-                        "subject": f"Notice {n}",
-                        "body": f"Message {n} of the outage benchmark.",
-                        "recipient_name": f"Person {n}",
-                    },
-                    dedup_key=keys[n],
+    with bench_database(PG_SERVER, "outage") as engine:
+        database_url = engine.url.render_as_string(hide_password=False)
+        upgrade(engine)
+        sink = SmtpSink()
+        sink.go_down()
+        env = {
+            "GCMC_JOBS_DATABASE_URL": database_url,
+            "GCMC_JOBS_BROKER_URL": REDIS_URL,
+            "GCMC_JOBS_NAMESPACE": namespace,
+            "GCMC_JOBS_EMAIL_URL": sink.url,
+            "GCMC_JOBS_LOG_LEVEL": "WARNING",
+            "GCMC_JOBS_LOG_FORMAT": "json",
+            "GCMC_JOBS_MAIL_BREAKER": "true" if breaker else "false",
+        }
+        logs = Path(tempfile.mkdtemp(prefix="gcmc_bench_outage_"))
+        workers = WorkerProcess.dramatiq(
+            env=env, threads=threads, log_path=logs / "workers.log", cwd=ROOT
+        )
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = [f"outage-{n}" for n in range(emails)] + [f"outage-reset-{n}" for n in range(resets)]
+        try:
+            settings = Settings(**{k.removeprefix("GCMC_JOBS_").lower(): v for k, v in env.items()})
+            with configured(settings):
+                workers.start()
+                for n in range(emails):
+                    queue_email(
+                        "custom",
+                        f"reader{n}@example.com",
+                        {
+                            "tenant_name": "Acme CPA",
+                            "subject": f"Notice {n}",
+                            "body": f"Message {n} of the outage benchmark.",
+                            "recipient_name": f"Person {n}",
+                        },
+                        dedup_key=keys[n],
+                    )
+                for n in range(resets):
+                    queue_password_reset_email(
+                        f"user{n}@example.com",
+                        {
+                            "tenant_name": "Acme CPA",
+                            "user_name": f"User {n}",
+                            "reset_url": f"https://portal.example/reset?token=t{n}",
+                        },
+                        dedup_key=keys[emails + n],
+                    )
+                label = "on" if breaker else "off"
+                down = f"the server is down {outage_s:.0f} s"
+                print(f"   breaker {label}: {len(keys)} emails sent; {down}")
+                time.sleep(outage_s)
+                refused = sink.refused_connections
+                sink.start()
+                back = time.time()
+                deadline = back + 1_800
+                while not _drained(client, namespace) and time.time() < deadline:
+                    time.sleep(0.5)
+                deliveries = sink.deliveries
+                per_key = sink.per_dedup_key()
+                with engine.connect() as connection:
+                    dead = int(connection.scalar(text("SELECT count(*) FROM dead_letters")) or 0)
+                    attempts = int(
+                        connection.scalar(text("SELECT coalesce(sum(attempts), 0) FROM email_log"))
+                        or 0
+                    )
+                last = max((d.received_at for d in deliveries), default=None)
+                return Outcome(
+                    breaker=breaker,
+                    refused=refused,
+                    sessions=sink.connections,
+                    deliveries=len(deliveries),
+                    duplicates=sum(n - 1 for n in per_key.values()),
+                    dead_letters=dead,
+                    delivered_keys=len(set(per_key) & set(keys)),
+                    actor_attempts=attempts,
+                    tail_s=None if last is None else last - back,
                 )
-            for n in range(resets):
-                queue_password_reset_email(
-                    f"user{n}@example.com",
-                    {
-                        "tenant_name": "Acme CPA",
-                        "user_name": f"User {n}",
-                        "reset_url": f"https://portal.example/reset?token=t{n}",
-                    },
-                    dedup_key=keys[emails + n],
-                )
-            label = "on" if breaker else "off"
-            print(
-                f"   breaker {label}: {len(keys)} emails sent; the server is down {outage_s:.0f} s"
-            )
-            time.sleep(outage_s)
-            refused = sink.refused_connections
-            sink.start()
-            back = time.time()
-            deadline = back + 1_800
-            while not _drained(client, namespace) and time.time() < deadline:
-                time.sleep(0.5)
-            deliveries = sink.deliveries
-            per_key = sink.per_dedup_key()
-            with engine.connect() as connection:
-                dead = int(connection.scalar(text("SELECT count(*) FROM dead_letters")) or 0)
-                attempts = int(
-                    connection.scalar(text("SELECT coalesce(sum(attempts), 0) FROM email_log")) or 0
-                )
-            last = max((d.received_at for d in deliveries), default=None)
-            return Outcome(
-                breaker=breaker,
-                refused=refused,
-                sessions=sink.connections,
-                deliveries=len(deliveries),
-                duplicates=sum(n - 1 for n in per_key.values()),
-                dead_letters=dead,
-                delivered_keys=len(set(per_key) & set(keys)),
-                actor_attempts=attempts,
-                tail_s=None if last is None else last - back,
-            )
-    finally:
-        workers.close()
-        sink.stop()
-        for key in list(client.scan_iter(match=f"{namespace}*", count=1000)):
-            client.delete(key)
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        finally:
+            workers.close()
+            sink.stop()
+            for key in list(client.scan_iter(match=f"{namespace}*", count=1000)):
+                client.delete(key)
 
 
 def report(o: Outcome, total: int) -> None:
