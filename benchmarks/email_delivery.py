@@ -125,7 +125,8 @@ def reused_connection(
     began = time.perf_counter()
     for k, i in enumerate(range(start, start + count)):
         if prebuilt:
-            transport._send_once("no-reply@gcmc.example", [f"c{i}@example.com"], prebuilt[k])
+            to = [f"c{i}@example.com"]
+            transport._send_once("no-reply@gcmc.example", to, prebuilt[k], utf8=False)
         else:
             message = build_mime(
                 render("welcome", welcome(i)), to=f"c{i}@example.com", sender=SENDER
