@@ -29,22 +29,21 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dramatiq
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, make_url, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import gcmc_jobs
+from benchmarks._database import bench_database
 from gcmc_jobs.actors import reports as report_actors
-from gcmc_jobs.db.engine import make_engine, session_scope
+from gcmc_jobs.db.engine import session_scope
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import Tenant
 from gcmc_jobs.seeding import seed
@@ -55,21 +54,6 @@ from gcmc_jobs.testing import SmtpSink
 
 console = Console(width=170)
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@contextmanager
-def bench_database(server_url: str) -> Iterator[str]:
-    """The URL of a database of our own, dropped at the end whatever happens."""
-    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"gcmc_bench_reports_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def prepare(engine: Engine, tenants: int, per_tenant: int) -> list[int]:
@@ -142,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     per_tenant = args.clients_per_tenant or (200 if args.quick else 1_000)
     console.print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1 and 5 min)")
 
-    with bench_database(args.server_url) as url, SmtpSink() as sink:
+    with bench_database(args.server_url, "reports") as database, SmtpSink() as sink:
+        url = database.url.render_as_string(hide_password=False)
         settings = Settings(
             database_url=url,
             broker_url=args.redis_url,
