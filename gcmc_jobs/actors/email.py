@@ -77,7 +77,9 @@ SECURITY_ACTOR = "send_security_email"
 
 
 class EmailActor(DeduplicatedActor):
-    """Validates, keys and routes email messages in the caller (see the module docstring)."""
+    """Validates, keys and routes email messages in the caller (see the module docstring).
+    Its argument, tenant and dedup-key checks serve :class:`~gcmc_jobs.actors.sms.SmsActor`
+    too."""
 
     def message_with_options(
         self,

@@ -59,8 +59,9 @@ def sms_dedup_key(kind: str, to: str, body: str, *, tenant_id: int | str | None 
 
 class SmsActor(EmailActor):
     """Validates and keys SMS messages in the caller (module docstring). Shares the email
-    actor's duplicate handling (``send`` returns a duplicate, not enqueued, and
-    :func:`gcmc_jobs.sending.is_duplicate` tells) and its dedup window."""
+    actor's argument, tenant and dedup-key checks, its duplicate handling (``send`` returns a
+    duplicate, not enqueued, and :func:`gcmc_jobs.sending.is_duplicate` tells) and its dedup
+    window."""
 
     def message_with_options(
         self,
