@@ -7,7 +7,8 @@ platform's table of the engine's mapping, so that:
   as a spreadsheet shows it, the header being row 1; column; message): first each field in
   Python (required, length, e-mail, date, status, booleans, a duplicate external id), then the
   references in SQL, set-based (``client_external_id`` must name a client imported into the
-  tenant; ``assigned_user_email`` a member of the tenant);
+  tenant; ``assigned_user_email`` a member of the tenant, whatever the case: when two members'
+  addresses differ only in case, the first user's);
 - **all or nothing per file**: one transaction, and any invalid row means nothing is written
   (:attr:`ImportResult.ok` is False and :attr:`ImportResult.errors` lists every problem);
 - **idempotent on ``external_id``**: the platform's tables have no such column, so the map
@@ -15,9 +16,10 @@ platform's table of the engine's mapping, so that:
   changes nothing; a changed row updates its record (only the columns the file has); a new
   external id inserts one. A key whose record the platform deleted is stale: the row is
   inserted again and the key moved;
-- **set-based**: the rows are copied into a temporary table with ``COPY``, then merged with one
-  ``UPDATE … FROM`` and one ``INSERT … SELECT`` (plus the keys' upsert): the number of
-  statements does not grow with the file (PostgreSQL only).
+- **set-based**: the rows are copied into a temporary table with ``COPY``, each reference is
+  checked with one anti-join, then one statement merges them (:func:`_merge`: data-modifying
+  CTEs that insert the new records and their keys, move stale keys and update the changed
+  records): the number of statements does not grow with the file (PostgreSQL only).
 
 Columns (``*`` required; ``id`` and ``client_id``, which ``gcmc-jobs export`` writes, are
 ignored, so an export can be edited and imported back):
@@ -41,7 +43,6 @@ from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
 from sqlalchemy import (
-    Boolean,
     Column,
     Connection,
     Engine,
@@ -50,15 +51,17 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
+    cast,
+    exists,
     func,
     literal,
     select,
-    true,
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.schema import CreateTable, DropTable
+from sqlalchemy.dialects.postgresql import REGCLASS
+from sqlalchemy.schema import CreateTable
 
 from gcmc_jobs.db.enums import FilingStatus
 from gcmc_jobs.db.tables import Id, MappedEnum, Tables, new_text_id, tables_of
@@ -131,9 +134,11 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def _email(value: str) -> str | None:
-    address = _text(320)(value)
-    if address is None:
+    address = value.strip()
+    if not address:
         return None
+    if len(address) > 320:
+        raise ValueError("longer than 320 characters")
     if _EMAIL.fullmatch(address) is None:
         raise ValueError(f"{address!r} is not an e-mail address")
     return address
@@ -258,22 +263,18 @@ _STAGE = "gcmc_import_stage"
 
 
 def _stage_table(t: Tables, entity: str, fields: list[_Field]) -> Table:
-    """The temporary table the file is copied into: the row number, the external id, the
-    target's columns (its own types), and each reference as read and as resolved."""
+    """The temporary table the file is copied into: the row number, then one column per
+    field of the file, in its order (:func:`_stage_columns`): the external id, a target's
+    column in its own type, a reference as read (resolved by the merge)."""
     target = t.table(entity)
-    id_type = target.c.id.type
-    columns: list[Column[Any]] = [
-        Column("line", Integer, nullable=False),
-        Column("external_id", String(200), nullable=False),
-        Column("row_id", id_type),
-        Column("is_new", Boolean, nullable=False, server_default="false"),
-    ]
+    columns: list[Column[Any]] = [Column("line", Integer, nullable=False)]
     for f in fields:
         if f.column is not None:
             columns.append(Column(f.column, target.c[f.column].type))
         elif f.ref is not None:
             columns.append(Column(f.name, Text))
-            columns.append(Column(_REF_COLUMN[f.ref], id_type))
+        else:
+            columns.append(Column(f.name, String(200), nullable=False))
     return Table(
         _STAGE,
         MetaData(),
@@ -281,6 +282,11 @@ def _stage_table(t: Tables, entity: str, fields: list[_Field]) -> Table:
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
     )
+
+
+def _stage_columns(present: list[_Field]) -> list[str]:
+    """The stage's columns, in the order of the rows :func:`_parsed_rows` yields."""
+    return ["line", *(f.column or f.name for f in present)]
 
 
 def _parsed_rows(
@@ -292,85 +298,79 @@ def _parsed_rows(
     errors: list[RowError],
     progress: Callable[[int], None] | None,
     counter: list[int],
-) -> Iterator[tuple[Any, ...]]:
-    """The file's valid rows as stage rows (line, external id, then one value per stage
-    column); each invalid field goes to ``errors``."""
-    positions = {
-        f.name: next(i for i, h in enumerate(header) if h.strip() == f.name) for f in present
-    }
-    # Per field, how a parsed value is stored: enums as the mapping's physical value.
-    physical: dict[str, dict[str, str]] = {}
+) -> Iterator[list[Any]]:
+    """The file's valid rows as stage rows (line, then one value per field: :func:`
+    _stage_columns`); each invalid field goes to ``errors``.
+
+    The loop runs once per row of files of 100,000 rows and more, so what can be worked out
+    once is: each field's position, parser, default and enum map are looked up before it."""
+    width = len(header)
+    position: dict[str, int] = {}
+    for i, h in enumerate(header):
+        position.setdefault(h.strip(), i)
+    target = t.table(entity)
+    # Per field: where it is in the file, how it parses, and how a value is stored (the
+    # column's default for an empty optional value, enums as the mapping's physical value).
+    plan: list[tuple[int, Callable[[str], Any], bool, str, Any, dict[str, str] | None]] = []
     for f in present:
-        column_type = t.table(entity).c[f.column].type if f.column is not None else None
-        if isinstance(column_type, MappedEnum):
-            physical[f.name] = dict(column_type.values)
+        column_type = target.c[f.column].type if f.column is not None else None
+        physical = dict(column_type.values) if isinstance(column_type, MappedEnum) else None
+        default = _DEFAULTS.get(f.column) if f.column is not None else None
+        plan.append((position[f.name], f.parse, f.required, f.name, default, physical))
+    names = [f.name for f in present]
+    at_external = position["external_id"]
+    external = 1 + names.index("external_id")  # the external id's index in a stage row
+    period = (
+        (1 + names.index("period_start"), 1 + names.index("period_end"))
+        if "period_start" in names and "period_end" in names
+        else None
+    )
     first_line: dict[str, int] = {}
     for number, raw in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in raw):
-            continue  # a blank line is no record
+        # A blank line is no record. The external id is required, so only a row whose
+        # external id is blank (or of the wrong width) may be one.
+        if (len(raw) != width or not raw[at_external].strip()) and not "".join(raw).strip():
+            continue
         counter[0] += 1
         if progress is not None and counter[0] % _PROGRESS_EVERY == 0:
             progress(counter[0])
-        if len(raw) != len(header):
-            errors.append(
-                RowError(number, "", f"{len(raw)} fields where the header has {len(header)}")
-            )
+        if len(raw) != width:
+            errors.append(RowError(number, "", f"{len(raw)} fields where the header has {width}"))
             continue
-        values: dict[str, Any] = {}
+        row: list[Any] = [number]
         bad = False
-        for f in present:
+        for at, parse, required, name, default, physical in plan:
             try:
-                value = f.parse(raw[positions[f.name]])
+                value = parse(raw[at])
             except ValueError as exc:
-                errors.append(RowError(number, f.name, str(exc)))
+                errors.append(RowError(number, name, str(exc)))
                 bad = True
-                continue
-            if value is None and f.required:
-                errors.append(RowError(number, f.name, "required"))
-                bad = True
-            values[f.name] = value
-        external = values.get("external_id")
-        if external is not None:
-            if external in first_line:
-                errors.append(
-                    RowError(
-                        number,
-                        "external_id",
-                        f"{external!r} already appears in row {first_line[external]}",
-                    )
-                )
-                bad = True
+                value = None
             else:
-                first_line[external] = number
-        start, end = values.get("period_start"), values.get("period_end")
-        if start is not None and end is not None and start > end:
-            errors.append(RowError(number, "period_end", "before period_start"))
+                if value is None:
+                    if required:
+                        errors.append(RowError(number, name, "required"))
+                        bad = True
+                    else:
+                        value = default
+                elif physical is not None:
+                    value = physical[value]
+            row.append(value)
+        key = row[external]
+        if key is not None and first_line.setdefault(key, number) != number:
+            errors.append(
+                RowError(number, "external_id", f"{key!r} already appears in row {first_line[key]}")
+            )
             bad = True
+        if period is not None:
+            start, end = row[period[0]], row[period[1]]
+            if start is not None and end is not None and start > end:
+                errors.append(RowError(number, "period_end", "before period_start"))
+                bad = True
         if bad or errors:
             # Once the file is known bad nothing is written: stop staging, keep validating.
             continue
-        row: list[Any] = [number, external, None, False]
-        for f in present:
-            value = values[f.name]
-            if value is None and f.column in _DEFAULTS:
-                value = _DEFAULTS[f.column]
-            if f.column is not None:
-                row.append(
-                    physical[f.name][value] if value is not None and f.name in physical else value
-                )
-            elif f.ref is not None:
-                row.extend((value, None))
-        yield tuple(row)
-
-
-def _stage_columns(present: list[_Field]) -> list[str]:
-    names = ["line", "external_id", "row_id", "is_new"]
-    for f in present:
-        if f.column is not None:
-            names.append(f.column)
-        elif f.ref is not None:
-            names.extend((f.name, _REF_COLUMN[f.ref]))
-    return names
+        yield row
 
 
 # -- the import ---------------------------------------------------------------------------
@@ -415,16 +415,17 @@ def import_csv(
     if result.errors:
         return result
     with engine.begin() as connection:
-        tenant = t.tenants.c
-        if connection.scalar(select(tenant.id).where(tenant.id == tenant_id)) is None:
-            raise UnknownTenant(f"unknown tenant {tenant_id}: no tenant has this id")
-        # One import per tenant at a time: two files with the same new external id would
-        # both insert it.
-        connection.execute(
+        # One import per tenant at a time (two files with the same new external id would
+        # both insert it): the lock is taken in the statement that finds the tenant.
+        found = connection.scalar(
             select(func.pg_advisory_xact_lock(func.hashtextextended(f"gcmc-import:{tenant_id}", 0)))
+            .select_from(t.tenants)
+            .where(t.tenants.c.id == tenant_id)
         )
+        if found is None:
+            raise UnknownTenant(f"unknown tenant {tenant_id}: no tenant has this id")
         stage = _stage_table(t, entity, present)
-        connection.execute(CreateTable(stage))
+        connection.execute(CreateTable(stage))  # dropped at the commit, or the rollback
         counter = [0]
         rows = _parsed_rows(t, entity, header, present, reader, result.errors, progress, counter)
         _copy(connection, stage, _stage_columns(present), rows)
@@ -435,16 +436,17 @@ def import_csv(
             result.errors.extend(_reference_errors(connection, t, stage, present, tenant_id))
         if result.errors:
             result.errors.sort(key=lambda e: (e.row, e.column))
-            connection.execute(DropTable(stage))
             connection.rollback()
             return result
-        _merge(connection, t, stage, entity, present, tenant_id, now, result)
-        connection.execute(DropTable(stage))
+        result.inserted, result.updated = _merge(
+            connection, t, stage, entity, present, tenant_id, now
+        )
+        result.unchanged = result.rows - result.inserted - result.updated
     return result
 
 
 def _copy(
-    connection: Connection, stage: Table, names: list[str], rows: Iterator[tuple[Any, ...]]
+    connection: Connection, stage: Table, names: list[str], rows: Iterator[list[Any]]
 ) -> None:
     quote = connection.dialect.identifier_preparer.quote
     columns = ", ".join(quote(n) for n in names)
@@ -457,53 +459,75 @@ def _copy(
         cursor.close()
 
 
+# -- references and the merge -------------------------------------------------------------
+
+
+def _client_keys(t: Tables, tenant_id: Id) -> Any:
+    """The tenant's imported clients whose record still exists: external id → client id."""
+    keys, clients = t.import_keys.c, t.clients.c
+    return (
+        select(keys.external_id, keys.row_id)
+        .join_from(t.import_keys, t.clients, clients.id == keys.row_id)
+        .where(
+            keys.tenant_id == tenant_id, keys.entity == "clients", clients.tenant_id == tenant_id
+        )
+        .subquery("client_keys")
+    )
+
+
+def _members(t: Tables, tenant_id: Id) -> Any:
+    """The tenant's members by lower-case e-mail (one user each: two users whose addresses
+    differ only in case resolve to the first)."""
+    users, members = t.users.c, t.tenant_users.c
+    email = func.lower(users.email)
+    return (
+        select(email.label("email"), func.min(users.id).label("id"))
+        .join_from(t.users, t.tenant_users, members.user_id == users.id)
+        .where(members.tenant_id == tenant_id)
+        .group_by(email)
+        .subquery("members")
+    )
+
+
+def _references(
+    t: Tables, stage: Table, present: list[_Field], tenant_id: Id
+) -> list[tuple[_Field, Any, Any]]:
+    """Per reference field of the file: the relation it resolves against and the join
+    condition with the stage (the resolved id is the relation's ``row_id`` or ``id``)."""
+    s = stage.c
+    found: list[tuple[_Field, Any, Any]] = []
+    for f in present:
+        if f.ref == "client":
+            keys = _client_keys(t, tenant_id)
+            found.append((f, keys, keys.c.external_id == s.client_external_id))
+        elif f.ref == "user":
+            members = _members(t, tenant_id)
+            found.append((f, members, members.c.email == func.lower(s.assigned_user_email)))
+    return found
+
+
 def _reference_errors(
     connection: Connection, t: Tables, stage: Table, present: list[_Field], tenant_id: Id
 ) -> list[RowError]:
-    """Resolve each reference column of the stage (two statements per reference) and report
-    the rows whose reference names nothing in the tenant."""
+    """The rows whose reference names nothing in the tenant: one anti-join per reference."""
     errors: list[RowError] = []
     s = stage.c
-    for f in present:
+    for f, relation, joined in _references(t, stage, present, tenant_id):
+        value = s[f.name]
+        missing = connection.execute(
+            select(s.line, value)
+            .where(value.is_not(None), ~exists().select_from(relation).where(joined))
+            .order_by(s.line)
+        )
         if f.ref == "client":
-            keys, clients = t.import_keys.c, t.clients.c
-            connection.execute(
-                update(stage)
-                .values(client_id=keys.row_id)
-                .where(
-                    keys.tenant_id == tenant_id,
-                    keys.entity == "clients",
-                    keys.external_id == s.client_external_id,
-                    clients.id == keys.row_id,
-                    clients.tenant_id == tenant_id,
-                )
-            )
-            missing = connection.execute(
-                select(s.line, s.client_external_id).where(s.client_id.is_(None)).order_by(s.line)
-            )
             errors.extend(
-                RowError(line, f.name, f"no client imported into this tenant as {value!r}")
-                for line, value in missing
+                RowError(line, f.name, f"no client imported into this tenant as {name!r}")
+                for line, name in missing
             )
-        elif f.ref == "user":
-            users, members = t.users.c, t.tenant_users.c
-            connection.execute(
-                update(stage)
-                .values(assigned_user_id=users.id)
-                .where(
-                    func.lower(users.email) == func.lower(s.assigned_user_email),
-                    members.user_id == users.id,
-                    members.tenant_id == tenant_id,
-                )
-            )
-            missing = connection.execute(
-                select(s.line, s.assigned_user_email)
-                .where(s.assigned_user_email.is_not(None), s.assigned_user_id.is_(None))
-                .order_by(s.line)
-            )
+        else:
             errors.extend(
-                RowError(line, f.name, f"no member of this tenant has the e-mail {value!r}")
-                for line, value in missing
+                RowError(line, f.name, f"no member of this tenant has the e-mail {email!r}")
+                for line, email in missing
             )
     return errors
 
@@ -519,7 +543,8 @@ def _new_id(connection: Connection, t: Tables, entity: str) -> Any:
     sequence = connection.scalar(select(func.pg_get_serial_sequence(qualified, target.c.id.name)))
     if sequence is None:
         raise ConfigurationError(f"{qualified}.{target.c.id.name} has no sequence to draw ids from")
-    return func.nextval(sequence)
+    # As a regclass, so that the name is looked up once, not once per row.
+    return func.nextval(cast(literal(sequence), REGCLASS))
 
 
 def _merge(
@@ -530,77 +555,105 @@ def _merge(
     present: list[_Field],
     tenant_id: Id,
     now: datetime,
-    result: ImportResult,
-) -> None:
-    """Merge the validated stage into the target: a constant number of statements."""
-    target, keys, s = t.table(entity), t.import_keys, stage.c
-    written = [f.column for f in present if f.column is not None]
-    written += [_REF_COLUMN[f.ref] for f in present if f.ref is not None]
+) -> tuple[int, int]:
+    """Merge the validated stage into the target in one statement; (inserted, updated).
+
+    Its parts are data-modifying CTEs, on one snapshot, each writing rows no other part
+    writes: ``source`` (the stage with its references resolved and its known record: a key
+    whose record is still in the tenant; inlined where used) → ``fresh`` (the others, each
+    drawing its new id once: materialized) → the target's ``INSERT``, the keys' ``INSERT``
+    (no key yet) and ``UPDATE`` (a stale key moved: its record was deleted) → the ``UPDATE``
+    of the known records that changed (only the columns the file has). Plain inserts rather
+    than an upsert: the keys of a tenant are written only here, under the tenant's lock,
+    and ``ON CONFLICT`` made the keys' insert ~3x as costly."""
+    target, s = t.table(entity), stage.c
+    keys, tenant = t.import_keys, literal(tenant_id, t.import_keys.c.tenant_id.type)
     instant = t.instant(now)
-    # 1. The rows already imported (their key's record still in the tenant).
-    connection.execute(
-        update(stage)
-        .values(row_id=keys.c.row_id)
+    known_key, live = t.import_keys.alias("known_key"), target.alias("live")
+    joined = stage.outerjoin(
+        known_key,
+        and_(
+            known_key.c.tenant_id == tenant_id,
+            known_key.c.entity == entity,
+            known_key.c.external_id == s.external_id,
+        ),
+    ).outerjoin(live, and_(live.c.id == known_key.c.row_id, live.c.tenant_id == tenant_id))
+    columns = [f.column for f in present if f.column is not None]
+    values: list[Any] = [s[c] for c in columns]
+    for f, relation, condition in _references(t, stage, present, tenant_id):
+        assert f.ref is not None
+        joined = joined.outerjoin(relation, condition)
+        values.append(
+            (relation.c.row_id if f.ref == "client" else relation.c.id).label(_REF_COLUMN[f.ref])
+        )
+        columns.append(_REF_COLUMN[f.ref])
+    source = (
+        select(
+            s.external_id,
+            *values,
+            known_key.c.row_id.label("key_row_id"),
+            live.c.id.label("known_id"),
+        )
+        .select_from(joined)
+        .cte("source")
+        .prefix_with("NOT MATERIALIZED")
+    )
+    fresh = (
+        select(
+            _new_id(connection, t, entity).label("id"),
+            *(c for c in source.c if c.name != "known_id"),
+        )
+        .where(source.c.known_id.is_(None))
+        .cte("fresh")
+        .prefix_with("MATERIALIZED")
+    )
+    extra = t.extra_columns.get(entity, ())
+    inserted = target.insert().from_select(
+        ["id", "tenant_id", *columns, *extra],
+        select(
+            fresh.c.id,
+            literal(tenant_id, target.c.tenant_id.type),
+            *(fresh.c[c] for c in columns),
+            *(literal(instant, target.c[k].type) for k in extra),
+        ),
+    )
+    keys_added = keys.insert().from_select(
+        ["tenant_id", "entity", "external_id", "row_id", "updated_at"],
+        select(
+            tenant,
+            literal(entity, keys.c.entity.type),
+            fresh.c.external_id,
+            fresh.c.id,
+            literal(now, keys.c.updated_at.type),
+        ).where(fresh.c.key_row_id.is_(None)),
+    )
+    keys_moved = (
+        update(keys)
+        .values(row_id=fresh.c.id, updated_at=now)
         .where(
             keys.c.tenant_id == tenant_id,
             keys.c.entity == entity,
-            keys.c.external_id == s.external_id,
-            target.c.id == keys.c.row_id,
-            target.c.tenant_id == tenant_id,
+            keys.c.external_id == fresh.c.external_id,
+            fresh.c.key_row_id.is_not(None),
         )
     )
-    # 2. New ids for the others.
-    result.inserted = connection.execute(
-        update(stage)
-        .values(row_id=_new_id(connection, t, entity), is_new=true())
-        .where(s.row_id.is_(None))
-    ).rowcount
-    # 3. Update the changed records (only the columns the file has).
-    changed = tuple_(*(target.c[c] for c in written)).is_distinct_from(
-        tuple_(*(s[c] for c in written))
+    changed = tuple_(*(target.c[c] for c in columns)).is_distinct_from(
+        tuple_(*(source.c[c] for c in columns))
     )
     stamps = {k: v for k, v in t.timestamps(entity, instant).items() if k == "updated_at"}
-    result.updated = connection.execute(
+    updated = (
         update(target)
-        .values({**{c: s[c] for c in written}, **stamps})
-        .where(
-            target.c.id == s.row_id,
-            s.is_new.is_(False),
-            target.c.tenant_id == tenant_id,
-            changed,
-        )
-    ).rowcount
-    # 4. Insert the new ones.
-    insert_columns = ["id", "tenant_id", *written, *t.extra_columns.get(entity, ())]
-    selected = [
-        s.row_id,
-        literal(tenant_id, target.c.tenant_id.type),
-        *(s[c] for c in written),
-        *(literal(instant, target.c[k].type) for k in t.extra_columns.get(entity, ())),
-    ]
-    connection.execute(
-        target.insert().from_select(
-            [target.c[c] for c in insert_columns], select(*selected).where(s.is_new.is_(True))
-        )
+        .values({**{c: source.c[c] for c in columns}, **stamps})
+        .where(target.c.id == source.c.known_id, target.c.tenant_id == tenant_id, changed)
+        .returning(target.c.id)
+        .cte("updated")
     )
-    result.unchanged = result.rows - result.inserted - result.updated
-    # 5. Record (or move) their keys.
-    upsert = pg_insert(keys).from_select(
-        ["tenant_id", "entity", "external_id", "row_id", "updated_at"],
-        select(
-            literal(tenant_id, keys.c.tenant_id.type),
-            literal(entity, keys.c.entity.type),
-            s.external_id,
-            s.row_id,
-            literal(now, keys.c.updated_at.type),
-        ).where(s.is_new.is_(True)),
-    )
-    connection.execute(
-        upsert.on_conflict_do_update(
-            index_elements=["tenant_id", "entity", "external_id"],
-            set_={"row_id": upsert.excluded.row_id, "updated_at": upsert.excluded.updated_at},
-        )
-    )
+    counts = select(
+        select(func.count()).select_from(fresh).scalar_subquery(),
+        select(func.count()).select_from(updated).scalar_subquery(),
+    ).add_cte(inserted.cte("inserted"), keys_added.cte("keys_added"), keys_moved.cte("keys_moved"))
+    row = connection.execute(counts).one()
+    return int(row[0]), int(row[1])
 
 
 def write_error_report(errors: Iterable[RowError], out: TextIO) -> None:

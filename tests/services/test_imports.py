@@ -175,6 +175,71 @@ def test_the_number_of_statements_does_not_grow_with_the_file(gcmc_db: Engine) -
     assert run(5) == run(500)
 
 
+def test_a_key_whose_record_was_deleted_inserts_the_row_again_and_moves_the_key(
+    preset_db: Engine,
+) -> None:
+    tenant, _, _ = world(preset_db)
+    import_csv(preset_db, io.StringIO(CLIENTS), tenant_id=tenant.id, entity="clients")
+    t = tables_of(preset_db)
+    c, k = t.clients.c, t.import_keys.c
+    key_of_c2 = select(k.row_id).where(k.tenant_id == tenant.id, k.external_id == "c-2")
+    with preset_db.begin() as connection:
+        deleted = connection.scalar(key_of_c2)
+        connection.execute(t.clients.delete().where(c.id == deleted))  # by the platform
+
+    again = import_csv(preset_db, io.StringIO(CLIENTS), tenant_id=tenant.id, entity="clients")
+
+    assert (again.inserted, again.updated, again.unchanged) == (1, 0, 2)
+    assert clients_of(preset_db, tenant.id)["c-2"][0] == "Beta LLC"
+    with preset_db.connect() as connection:
+        assert connection.scalar(key_of_c2) != deleted
+        assert connection.scalar(select(func.count()).select_from(t.import_keys)) == 3
+    # The key now names the new record: a third import finds every row.
+    third = import_csv(preset_db, io.StringIO(CLIENTS), tenant_id=tenant.id, entity="clients")
+    assert (third.inserted, third.updated, third.unchanged) == (0, 0, 3)
+
+
+def test_an_address_two_members_share_but_for_case_names_one_of_them(preset_db: Engine) -> None:
+    tenant, _, owner = world(preset_db)
+    with Session(preset_db) as session:
+        f.member(session, tenant, Role.ADMIN, email="OWNER@example.com")
+        session.commit()
+    rows = CLIENTS.splitlines()[:2]  # c-1, assigned to OWNER@example.com
+
+    result = import_csv(
+        preset_db, io.StringIO("\n".join(rows) + "\n"), tenant_id=tenant.id, entity="clients"
+    )
+
+    assert (result.ok, result.inserted) == (True, 1)
+    assert clients_of(preset_db, tenant.id) == {
+        "c-1": ("Alpha Ltd", "alpha@example.com", owner.id, True)
+    }
+
+
+def test_records_and_keys_are_written_by_one_statement(preset_db: Engine) -> None:
+    """The statements of an import: the tenant found and locked, the stage created, one
+    check per reference, the new ids' sequence (integer ids), then one merge that writes
+    the records and the keys (nothing updates the stage)."""
+    tenant, _, _ = world(preset_db)
+    with recorded_statements(preset_db) as seen:
+        result = import_csv(preset_db, io.StringIO(CLIENTS), tenant_id=tenant.id, entity="clients")
+    assert result.inserted == 3
+
+    sequence = [s for s in seen if s.startswith("SELECT pg_get_serial_sequence")]
+    writes = [s for s in seen if "INSERT INTO" in s or "UPDATE" in s]
+    assert len(seen) - len(sequence) == 4
+    assert len(writes) == 1
+    merge = " ".join(writes[0].split()).replace('"', "")
+    t = tables_of(preset_db)
+    for part in (
+        f"INSERT INTO {t.clients.fullname}",
+        f"UPDATE {t.clients.fullname}",
+        f"INSERT INTO {t.import_keys.fullname}",
+        f"UPDATE {t.import_keys.fullname}",
+    ):
+        assert part in merge
+
+
 def test_bad_calls_fail_in_the_caller(gcmc_db: Engine) -> None:
     tenant, _, _ = world(gcmc_db)
     with pytest.raises(InvalidPayload, match="clients, documents, filings"):
