@@ -44,11 +44,13 @@ from typing import Any, TextIO
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
     Connection,
     Engine,
     Integer,
     MetaData,
     String,
+    Subquery,
     Table,
     Text,
     and_,
@@ -462,7 +464,7 @@ def _copy(
 # -- references and the merge -------------------------------------------------------------
 
 
-def _client_keys(t: Tables, tenant_id: Id) -> Any:
+def _client_keys(t: Tables, tenant_id: Id) -> Subquery:
     """The tenant's imported clients whose record still exists: external id → client id."""
     keys, clients = t.import_keys.c, t.clients.c
     return (
@@ -475,7 +477,7 @@ def _client_keys(t: Tables, tenant_id: Id) -> Any:
     )
 
 
-def _members(t: Tables, tenant_id: Id) -> Any:
+def _members(t: Tables, tenant_id: Id) -> Subquery:
     """The tenant's members by lower-case e-mail (one user each: two users whose addresses
     differ only in case resolve to the first)."""
     users, members = t.users.c, t.tenant_users.c
@@ -491,11 +493,11 @@ def _members(t: Tables, tenant_id: Id) -> Any:
 
 def _references(
     t: Tables, stage: Table, present: list[_Field], tenant_id: Id
-) -> list[tuple[_Field, Any, Any]]:
+) -> list[tuple[_Field, Subquery, ColumnElement[bool]]]:
     """Per reference field of the file: the relation it resolves against and the join
     condition with the stage (the resolved id is the relation's ``row_id`` or ``id``)."""
     s = stage.c
-    found: list[tuple[_Field, Any, Any]] = []
+    found: list[tuple[_Field, Subquery, ColumnElement[bool]]] = []
     for f in present:
         if f.ref == "client":
             keys = _client_keys(t, tenant_id)
@@ -564,8 +566,9 @@ def _merge(
     drawing its new id once: materialized) → the target's ``INSERT``, the keys' ``INSERT``
     (no key yet) and ``UPDATE`` (a stale key moved: its record was deleted) → the ``UPDATE``
     of the known records that changed (only the columns the file has). Plain inserts rather
-    than an upsert: the keys of a tenant are written only here, under the tenant's lock,
-    and ``ON CONFLICT`` made the keys' insert ~3x as costly."""
+    than an upsert: the keys of a tenant are written only here, under the tenant's lock (a
+    conflict all the same would fail the import, which writes nothing then), and ``ON
+    CONFLICT`` made the keys' insert ~3x as costly."""
     target, s = t.table(entity), stage.c
     keys, tenant = t.import_keys, literal(tenant_id, t.import_keys.c.tenant_id.type)
     instant = t.instant(now)
