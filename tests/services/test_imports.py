@@ -227,12 +227,13 @@ def test_records_and_keys_are_written_by_one_statement(preset_db: Engine) -> Non
         result = import_csv(preset_db, io.StringIO(CLIENTS), tenant_id=tenant.id, entity="clients")
     assert result.inserted == 3
 
+    t = tables_of(preset_db)
     sequence = [s for s in seen if s.startswith("SELECT pg_get_serial_sequence")]
-    writes = [s for s in seen if "INSERT INTO" in s or "UPDATE" in s]
+    assert len(sequence) == (0 if t.mapping.id_type in ("text", "uuid") else 1)
     assert len(seen) - len(sequence) == 4
+    writes = [s for s in seen if "INSERT INTO" in s or "UPDATE" in s]
     assert len(writes) == 1
     merge = " ".join(writes[0].split()).replace('"', "")
-    t = tables_of(preset_db)
     for part in (
         f"INSERT INTO {t.clients.fullname}",
         f"UPDATE {t.clients.fullname}",
