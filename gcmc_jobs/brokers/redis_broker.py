@@ -34,16 +34,18 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 from uuid import uuid4
 
+import redis
 from dramatiq import Message
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker as _DramatiqRedisBroker
 from dramatiq.brokers.redis import _RedisConsumer
-from dramatiq.common import current_millis, dq_name, q_name
-from dramatiq.errors import DecodeError
+from dramatiq.common import compute_backoff, current_millis, dq_name, q_name
+from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.middleware import Middleware, MiddlewareError
 
 from gcmc_jobs.brokers.bulk import PLAIN_EMITTERS, release_unsent
@@ -181,6 +183,10 @@ class _DeadLetteringConsumer(_RedisConsumer):
 
     broker: RedisBroker
 
+    def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
+        super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
+        self._decoded: deque[MessageProxy] = deque()  # decoded, not handed to the worker yet
+
     def ack(self, message: Any) -> None:
         batcher = self.broker._ack_batcher
         if batcher is None:
@@ -197,16 +203,57 @@ class _DeadLetteringConsumer(_RedisConsumer):
         self.broker.flush_acks()
         super().close()
 
+    @property
+    def outstanding_message_count(self) -> int:
+        return len(self.queued_message_ids) + len(self.message_cache) + len(self._decoded)
+
     def __next__(self) -> Any:
-        while True:
+        # Dramatiq's __next__ (dramatiq 2.2) decodes one cached body per call; here a fetched
+        # batch is decoded at once and announced to the middleware (``after_fetch``), so the
+        # rate limits book its slots in one call. The backoff when nothing came is Dramatiq's.
+        try:
+            while True:
+                if self._decoded:
+                    proxy = self._decoded.popleft()
+                    self.misses = 0
+                    self.queued_message_ids.add(proxy.message_id)
+                    return proxy
+                if self.message_cache:
+                    self._decode_batch()
+                    continue
+                fetched: list[Any] = []
+                if self.outstanding_message_count < self.prefetch:
+                    self.message_cache = fetched = self.broker.do_fetch(
+                        self.queue_name, self.prefetch - self.outstanding_message_count
+                    )
+                if not fetched:
+                    self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+                    time.sleep(backoff_ms / 1000)
+                    return None
+        except redis.ConnectionError as e:
+            raise ConnectionClosed(e) from None  # type: ignore[no-untyped-call]
+
+    def _decode_batch(self) -> None:
+        """Decode the fetched bodies into proxies (an undecodable one is dead-lettered),
+        then emit ``after_fetch`` with them; a delay queue's are marked, not announced (they
+        are not run here, only enqueued again when due)."""
+        bodies, self.message_cache = self.message_cache, []
+        delayed = self.queue_name.endswith(".DQ")
+        batch: list[MessageProxy] = []
+        for data in bodies:
+            if data is None:  # as Dramatiq: a body gone between fetch and read
+                continue
             try:
-                proxy = super().__next__()  # type: ignore[no-untyped-call]
+                proxy = MessageProxy(Message.decode(data))
             except DecodeError as exc:
                 self._dead_letter(exc)
                 continue
-            if proxy is not None and self.queue_name.endswith(".DQ"):
+            if delayed:
                 proxy.options[FROM_DELAY_QUEUE] = True
-            return proxy
+            batch.append(proxy)
+        if batch and not delayed:
+            self.broker.emit_after("fetch", batch)
+        self._decoded.extend(batch)
 
     def _dead_letter(self, exc: DecodeError) -> None:
         broker = self.broker

@@ -5,8 +5,18 @@ callable, like ``dedup_key``); a message without one is not limited. Its class
 (``rate_limit_class``: ``"default"`` or ``"security"``, or any class given in ``limits``)
 picks the limit, and each class counts separately.
 
-Before a message runs, one atomic store call books it a slot in the first fixed window with
-room. Over the limit, a copy (same message id, so its dedup claim stays its own) is
+Before a message runs, it is booked a slot in the first fixed window with room, in one
+atomic store call. On gcmc-jobs' Redis broker the consumer books the slots of every keyed
+message of a fetched batch at once (:meth:`RateLimits.after_fetch`, one store call a batch),
+and the message carries its booking to the worker thread (an attribute of the fetched
+message, never written to Redis); elsewhere (stub broker, RabbitMQ) each message is booked
+just before it runs. A slot booked at fetch is used only in its window: if that window ended
+before the message ran (it waited in the worker's prefetch), the message books again and the
+first slot stays spent; a message skipped before it runs (paused queue, duplicate, provider
+rate) gives its slot back; a message fetched and never run (its worker stopped or died)
+keeps its slot spent for the window. Both errors only ever run fewer than the limit.
+
+Over the limit, a copy (same message id, so its dedup claim stays its own) is
 re-enqueued with a delay to its booked window, then the original is skipped (acknowledged):
 not a retry, not a failure; logged (``rate_limited``) and counted. A message that would be
 deferred more than ``max_deferral`` in total is failed for good (``dead_letter_reason`` =
@@ -18,8 +28,8 @@ attempt fail so ``Retries`` retries it: the message is never acknowledged and lo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
@@ -28,7 +38,7 @@ from gcmc_jobs.errors import RateLimitDeferralFailed
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import _context, metrics
 from gcmc_jobs.middleware._context import message_fields, resolve_key
-from gcmc_jobs.middleware.stores.rate_limits import RateLimitStore
+from gcmc_jobs.middleware.stores.rate_limits import Booking, BookingRequest, RateLimitStore
 
 __all__ = ["MAX_DEFERRAL_REASON", "RateLimits"]
 
@@ -36,6 +46,17 @@ logger = get_logger("gcmc_jobs.middleware.rate_limits")
 
 #: ``dead_letter_reason`` of a message deferred past ``max_deferral``.
 MAX_DEFERRAL_REASON = "rate_limit_max_deferral"
+#: Attribute of a fetched message (Dramatiq's ``MessageProxy``, which lives only in the
+#: worker) holding the slot :meth:`RateLimits.after_fetch` booked for it.
+PREBOOKED = "_gcmc_rate_limit_booking"
+
+
+class _Prebooked(NamedTuple):
+    limit_class: str
+    key: str
+    booking: Booking
+    #: the window that had begun when it was booked
+    fetched_window: int
 
 
 class RateLimits(Middleware):
@@ -80,24 +101,93 @@ class RateLimits(Middleware):
             if key is not None:
                 message.options["rate_limit_key"] = key
 
+    def _class_and_limit(self, broker: dramatiq.Broker, message: Any) -> tuple[str, int]:
+        limit_class = str(_context.option(broker, message, "rate_limit_class", "default"))
+        return limit_class, self.limits.get(limit_class, self.limit)
+
+    def _latest_ms(self, message: Any, now_ms: int) -> int:
+        deferred_ms = int(message.options.get("rate_limit_deferred_ms") or 0)
+        return now_ms + max(0, self.max_deferral - deferred_ms)
+
+    def after_fetch(self, broker: dramatiq.Broker, messages: Sequence[Any]) -> None:
+        """Book the slots of a batch the Redis consumer just fetched, in one store call, and
+        hand each booking to the message's :meth:`before_process_message`. A message that
+        holds a window already (a deferred copy) needs no booking and gets none."""
+        requests: list[BookingRequest] = []
+        booked: list[Any] = []
+        for message in messages:
+            options = message.options
+            key = options.get("rate_limit_key")
+            if key is None or options.get("rate_limit_window") is not None:
+                continue
+            limit_class, limit = self._class_and_limit(broker, message)
+            requests.append(BookingRequest(limit_class, str(key), limit, 0))
+            booked.append(message)
+        if not requests:
+            return
+        now_ms = int(self.clock() * 1000)
+        requests = [
+            r._replace(latest_ms=self._latest_ms(m, now_ms))
+            for r, m in zip(requests, booked, strict=True)
+        ]
+        bookings = self.store.book_many(requests, now_ms=now_ms, window_ms=self.window)
+        current = now_ms // self.window
+        for message, request, booking in zip(booked, requests, bookings, strict=True):
+            setattr(
+                message, PREBOOKED, _Prebooked(request.limit_class, request.key, booking, current)
+            )
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        # Skipped before this middleware used its slot (paused, duplicate…): give it back.
+        prebooked: _Prebooked | None = getattr(message, PREBOOKED, None)
+        if prebooked is None:
+            return
+        setattr(message, PREBOOKED, None)
+        if prebooked.booking.window is not None:
+            self.store.refund(prebooked.limit_class, prebooked.key, prebooked.booking.window)
+
+    def _booking(
+        self, broker: dramatiq.Broker, message: Any, key: str, now_ms: int
+    ) -> tuple[str, Booking]:
+        """The message's limit class and slot: the one booked at fetch when it is still
+        good, the window it holds (a deferred copy), else one booked now."""
+        prebooked: _Prebooked | None = getattr(message, PREBOOKED, None)
+        current = now_ms // self.window
+        if prebooked is not None:
+            setattr(message, PREBOOKED, None)  # used once: a skip after this refunds nothing
+            window = prebooked.booking.window
+            if window is None:
+                return prebooked.limit_class, prebooked.booking
+            # A slot of the window it was fetched in is good only while that window lasts;
+            # a slot in a later window is held like a deferred copy's.
+            if window > prebooked.fetched_window or window == current:
+                return prebooked.limit_class, Booking(max(0, window * self.window - now_ms), window)
+        reserved = message.options.get("rate_limit_window")
+        if reserved is not None:
+            # Its slot was booked when it was deferred: no store call.
+            reserved = int(reserved)
+            return self._class_and_limit(broker, message)[0], Booking(
+                max(0, reserved * self.window - now_ms), reserved
+            )
+        limit_class, limit = self._class_and_limit(broker, message)
+        booking = self.store.book(
+            limit_class,
+            key,
+            now_ms=now_ms,
+            window_ms=self.window,
+            limit=limit,
+            latest_ms=self._latest_ms(message, now_ms),
+        )
+        return limit_class, booking
+
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         key = message.options.get("rate_limit_key")
         if key is None:
             return
         options = message.options
-        limit_class = str(_context.option(broker, message, "rate_limit_class", "default"))
-        limit = self.limits.get(limit_class, self.limit)
         now_ms = int(self.clock() * 1000)
         deferred_ms = int(options.get("rate_limit_deferred_ms") or 0)
-        booking = self.store.book(
-            limit_class,
-            str(key),
-            now_ms=now_ms,
-            window_ms=self.window,
-            limit=limit,
-            latest_ms=now_ms + max(0, self.max_deferral - deferred_ms),
-            reserved=options.get("rate_limit_window"),
-        )
+        limit_class, booking = self._booking(broker, message, str(key), now_ms)
         if booking.window is None:
             options["dead_letter_reason"] = MAX_DEFERRAL_REASON
             logger.warning(

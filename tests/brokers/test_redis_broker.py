@@ -119,3 +119,59 @@ def test_messages_flow_on_after_redis_drops_the_brokers_own_connection(
     assert built.flush_acks()
     assert built.client.hlen(f"{namespace}:q.msgs") == 0
     consumer.close()
+
+
+class _Fetches(dramatiq.Middleware):
+    """Records each batch the consumer announces (``after_fetch``)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def after_fetch(self, broker: dramatiq.Broker, messages: Any) -> None:
+        self.batches.append([m.message_id for m in messages])
+
+
+def test_a_fetched_batch_is_announced_once_before_its_first_message_is_handed_out(
+    broker: tuple[RedisBroker, _Nacks, str],
+) -> None:
+    # Given five messages waiting, and a middleware that sees fetched batches
+    built, _, _ = broker
+    fetches = _Fetches()
+    built.add_middleware(fetches)
+    sent = [
+        built.enqueue(
+            dramatiq.Message(queue_name="q", actor_name="a", args=(n,), kwargs={}, options={})
+        ).message_id
+        for n in range(5)
+    ]
+
+    # When a consumer hands out the first one
+    consumer = built.consume("q", prefetch=10, timeout=100)
+    first = next(consumer)
+
+    # Then the whole batch was announced once, already, and the rest follows in order
+    assert fetches.batches == [sent]
+    rest = [next(consumer).message_id for _ in range(4)]
+    assert [first.message_id, *rest] == sent
+    assert fetches.batches == [sent]
+    assert consumer.outstanding_message_count == 5
+    consumer.close()
+
+
+def test_a_delay_queue_fetch_is_not_announced(
+    broker: tuple[RedisBroker, _Nacks, str],
+) -> None:
+    # Messages of a delay queue are not run where they are fetched, only enqueued when due:
+    # nothing to book for them.
+    built, _, _ = broker
+    fetches = _Fetches()
+    built.add_middleware(fetches)
+    built.enqueue(
+        dramatiq.Message(queue_name="q", actor_name="a", args=(), kwargs={}, options={}),
+        delay=60_000,
+    )
+    consumer = built.consume("q.DQ", prefetch=10, timeout=100)
+    held = next(message for message in consumer if message is not None)
+    assert held.queue_name == "q.DQ"
+    assert fetches.batches == []
+    consumer.close()

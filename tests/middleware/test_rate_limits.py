@@ -6,10 +6,13 @@ from typing import Any
 
 import dramatiq
 import pytest
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import SkipMessage
 
 from gcmc_jobs.middleware import RateLimits, StubDeadLetterStore, StubRateLimitStore
 from gcmc_jobs.middleware.dead_letters import DeadLetters
-from gcmc_jobs.middleware.stores.rate_limits import Booking
+from gcmc_jobs.middleware.stores.rate_limits import Booking, BookingRequest
 from gcmc_jobs.testing import capture_events, wait_until
 from tests.middleware.conftest import FakeClock, Probe, middleware_of, release_due
 
@@ -212,3 +215,122 @@ def test_the_redis_store_books_on_after_its_connection_is_killed(
     store.client.client_kill_filter(_id=own.read_response())
     assert book() == Booking(0, 500_000)
     assert book() == Booking(HOUR_MS - 10, 500_001)
+
+
+def _fetched(n: int, key: str, **options: Any) -> list[Any]:
+    """``n`` messages to ``key`` as a Redis consumer hands them out (``MessageProxy``)."""
+    return [
+        MessageProxy(
+            dramatiq.Message(
+                queue_name="mw_fetched", actor_name="mw_fetched", args=(i,), kwargs={},
+                options={"rate_limit_key": key, **options},
+            )
+        )
+        for i in range(n)
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def fetch_stack() -> tuple[StubBroker, RateLimits, StubRateLimitStore, FakeClock]:
+    """RateLimits (2 an hour, 1.5 h of deferral at most) on a bare stub broker, at the start
+    of a window, as a Redis worker's consumer drives it."""
+    broker = StubBroker()
+    broker.declare_queue("mw_fetched")
+    store, clock = StubRateLimitStore(), FakeClock(now=500_000 * HOUR_MS / 1000)
+    limits = RateLimits(store, limit=2, window=HOUR_MS, max_deferral=HOUR_MS * 3 // 2, clock=clock)
+    return broker, limits, store, clock
+
+
+def _runs(broker: StubBroker, limits: RateLimits, message: Any) -> bool:
+    """True when ``message`` may run now; False when it was deferred or dead-lettered."""
+    try:
+        limits.before_process_message(broker, message)
+    except SkipMessage:
+        return False
+    return True
+
+
+def test_a_fetched_batch_is_booked_at_fetch_and_runs_on_those_slots(
+    fetch_stack: tuple[StubBroker, RateLimits, StubRateLimitStore, FakeClock],
+) -> None:
+    # Given a batch of 5 to one key fetched (limit 2 an hour, at most 1.5 h of deferral)
+    broker, limits, store, _ = fetch_stack
+    batch = _fetched(5, "k")
+    limits.after_fetch(broker, batch)
+
+    # Then every slot was booked at fetch: 2 now, 2 next hour, none left for the fifth
+    assert store.counts == {("default", "k", 500_000): 2, ("default", "k", 500_001): 2}
+
+    # When the worker runs them: 2 run, 2 are deferred to the next hour on the slots booked at
+    # fetch (no booking more), the fifth is dead-lettered
+    assert [_runs(broker, limits, m) for m in batch] == [True, True, False, False, False]
+    assert store.counts == {("default", "k", 500_000): 2, ("default", "k", 500_001): 2}
+    deferred = broker.queues["mw_fetched.DQ"].qsize()
+    assert deferred == 2
+    assert batch[4].failed
+    assert batch[4].options["dead_letter_reason"] == "rate_limit_max_deferral"
+
+
+def test_a_slot_booked_at_fetch_in_a_window_that_ended_is_booked_again(
+    fetch_stack: tuple[StubBroker, RateLimits, StubRateLimitStore, FakeClock],
+) -> None:
+    # Given a message booked at fetch in the last millisecond of a window
+    broker, limits, store, clock = fetch_stack
+    clock.advance(3600 - 0.001)
+    (message,) = _fetched(1, "late")
+    limits.after_fetch(broker, [message])
+
+    # When it runs after the window ended (it waited in the worker's prefetch)
+    clock.advance(1)
+
+    # Then it runs on a slot of the window it runs in; the first one stays spent
+    assert _runs(broker, limits, message)
+    assert store.counts == {("default", "late", 500_000): 1, ("default", "late", 500_001): 1}
+
+
+def test_a_message_skipped_before_its_slot_is_used_gives_it_back(
+    fetch_stack: tuple[StubBroker, RateLimits, StubRateLimitStore, FakeClock],
+) -> None:
+    # Given two messages booked at fetch
+    broker, limits, store, _ = fetch_stack
+    paused, ran = _fetched(2, "skip")
+    limits.after_fetch(broker, [paused, ran])
+
+    # When one is skipped before RateLimits saw it (a paused queue, a duplicate…) and the
+    # other is skipped after it ran through RateLimits
+    limits.after_skip_message(broker, paused)
+    assert _runs(broker, limits, ran)
+    limits.after_skip_message(broker, ran)
+
+    # Then only the first slot came back
+    assert store.counts == {("default", "skip", 500_000): 1}
+
+
+def test_redis_books_a_batch_like_one_booking_after_another(
+    gcmc_broker: dramatiq.Broker, unique: str
+) -> None:
+    redis_store = middleware_of(gcmc_broker, RateLimits).store
+    now = 500_000 * HOUR_MS + 10
+    requests = [
+        BookingRequest("default", f"a-{unique}", 2, now + 2 * HOUR_MS),
+        BookingRequest("default", f"b-{unique}", 1, now),
+        *[BookingRequest("default", f"a-{unique}", 2, now + 2 * HOUR_MS)] * 5,
+        BookingRequest("default", f"b-{unique}", 1, now),
+        BookingRequest("security", f"a-{unique}", 1, now),
+    ]
+    stub = StubRateLimitStore()
+    for store in (redis_store, stub):
+        got = store.book_many(requests, now_ms=now, window_ms=HOUR_MS)
+        assert got == [
+            Booking(0, 500_000), Booking(0, 500_000),
+            Booking(0, 500_000), Booking(HOUR_MS - 10, 500_001), Booking(HOUR_MS - 10, 500_001),
+            Booking(2 * HOUR_MS - 10, 500_002), Booking(2 * HOUR_MS - 10, 500_002),
+            Booking(0, None), Booking(0, 500_000),
+        ]  # fmt: skip
+        # A refund frees one slot of that window, and never goes below zero
+        store.refund("default", f"b-{unique}", 500_000)
+        store.refund("default", f"b-{unique}", 500_000)
+        assert store.book_many(requests[1:2], now_ms=now, window_ms=HOUR_MS) == [
+            Booking(0, 500_000)
+        ]
+        assert store.book_many([], now_ms=now, window_ms=HOUR_MS) == []

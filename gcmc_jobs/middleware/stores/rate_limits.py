@@ -3,19 +3,28 @@
 Windows are fixed, aligned on multiples of ``window_ms`` since the epoch. Booking is a
 reservation: a message over the limit books a slot in a later window and carries that
 window's number (``rate_limit_window``) when it is re-enqueued, so it runs without booking
-again and deferred messages never stampede the next window. A check is one atomic call.
+again and deferred messages never stampede the next window. A check is one atomic call;
+:meth:`RateLimitStore.book_many` books a whole fetched batch in one, and
+:meth:`RateLimitStore.refund` gives back a slot booked for a message that did not run.
 """
 
 from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from gcmc_jobs import redis_keys as keys
 from gcmc_jobs.redis_scripts import ScriptRunner
 
-__all__ = ["Booking", "RateLimitStore", "RedisRateLimitStore", "StubRateLimitStore"]
+__all__ = [
+    "Booking",
+    "BookingRequest",
+    "RateLimitStore",
+    "RedisRateLimitStore",
+    "StubRateLimitStore",
+]
 
 
 class Booking(NamedTuple):
@@ -26,6 +35,16 @@ class Booking(NamedTuple):
 
     delay_ms: int
     window: int | None
+
+
+class BookingRequest(NamedTuple):
+    """One slot to book in :meth:`RateLimitStore.book_many`: ``key`` of ``limit_class``, at
+    most ``limit`` a window, in a window starting no later than ``latest_ms``."""
+
+    limit_class: str
+    key: str
+    limit: int
+    latest_ms: int
 
 
 class RateLimitStore(ABC):
@@ -46,6 +65,29 @@ class RateLimitStore(ABC):
         """Book one slot for ``key`` in the first window with fewer than ``limit`` bookings,
         starting no later than ``latest_ms``; a message already ``reserved`` in a window that
         has begun is let through without booking again."""
+
+    def book_many(
+        self, requests: Sequence[BookingRequest], *, now_ms: int, window_ms: int
+    ) -> list[Booking]:
+        """:meth:`book` each request (none reserved) in order, atomically as a whole where
+        the store can (one round trip for Redis): two requests for one key take two slots."""
+        return [
+            self.book(
+                r.limit_class,
+                r.key,
+                now_ms=now_ms,
+                window_ms=window_ms,
+                limit=r.limit,
+                latest_ms=r.latest_ms,
+            )
+            for r in requests
+        ]
+
+    def refund(self, limit_class: str, key: str, window: int) -> None:  # noqa: B027
+        """Give back one slot booked for ``key`` in window number ``window`` (its message was
+        skipped before it ran); nothing when the window's counter is gone. This default
+        keeps the slot spent (a store written before refunds existed): only ever fewer
+        messages run than the limit allows."""
 
 
 # KEYS[1]: counter prefix. ARGV: now_ms, window_ms, limit, last window no, reserved (-1: none)
@@ -75,6 +117,43 @@ return {-1, -1}
 """
 
 
+# KEYS: counter prefixes, one per request. ARGV: now_ms, window_ms, then limit and last
+# window number per request. Returns delay and window per request (-1, -1: no room).
+_BOOK_MANY = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local current = math.floor(now / window)
+local results = {}
+for i, prefix in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 * i + 1])
+  local last = tonumber(ARGV[2 * i + 2])
+  local delay, booked = -1, -1
+  for w = current, last do
+    local key = prefix .. ':' .. w
+    local count = tonumber(redis.call('GET', key) or '0')
+    if count < limit then
+      redis.call('INCR', key)
+      if count == 0 then redis.call('PEXPIREAT', key, (w + 2) * window) end
+      delay = w * window - now
+      if delay < 0 then delay = 0 end
+      booked = w
+      break
+    end
+  end
+  results[2 * i - 1] = delay
+  results[2 * i] = booked
+end
+return results
+"""
+
+# KEYS[1]: the window's counter. One slot back, never below zero, only while it exists.
+_REFUND = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then redis.call('DECR', KEYS[1]) end
+return count
+"""
+
+
 def _last_window(latest_ms: int, window_ms: int) -> int:
     return latest_ms // window_ms
 
@@ -91,6 +170,8 @@ class RedisRateLimitStore(RateLimitStore):
         self.client = client
         self.namespace = namespace
         self._book = ScriptRunner(client, client.register_script(_BOOK))
+        self._book_many = ScriptRunner(client, client.register_script(_BOOK_MANY))
+        self._refund = ScriptRunner(client, client.register_script(_REFUND))
 
     def book(
         self,
@@ -113,6 +194,25 @@ class RedisRateLimitStore(RateLimitStore):
         )
         delay, window = self._book(keys=[counter], args=args)
         return Booking(0, None) if int(window) < 0 else Booking(int(delay), int(window))
+
+    def book_many(
+        self, requests: Sequence[BookingRequest], *, now_ms: int, window_ms: int
+    ) -> list[Booking]:
+        if not requests:
+            return []
+        counters = [keys.rate_limit_key(self.namespace, r.limit_class, r.key) for r in requests]
+        args: list[int] = [now_ms, window_ms]
+        for r in requests:
+            args += [r.limit, _last_window(r.latest_ms, window_ms)]
+        found = self._book_many(keys=counters, args=args)
+        return [
+            Booking(0, None) if int(window) < 0 else Booking(int(delay), int(window))
+            for delay, window in zip(found[::2], found[1::2], strict=True)
+        ]
+
+    def refund(self, limit_class: str, key: str, window: int) -> None:
+        counter = keys.rate_limit_key(self.namespace, limit_class, key)
+        self._refund(keys=[f"{counter}:{window}"], args=[])
 
 
 class StubRateLimitStore(RateLimitStore):
@@ -143,3 +243,9 @@ class StubRateLimitStore(RateLimitStore):
                     self.counts[(limit_class, key, window)] = count + 1
                     return Booking(max(0, window * window_ms - now_ms), window)
         return Booking(0, None)
+
+    def refund(self, limit_class: str, key: str, window: int) -> None:
+        with self._lock:
+            count = self.counts.get((limit_class, key, window), 0)
+            if count > 0:
+                self.counts[(limit_class, key, window)] = count - 1
