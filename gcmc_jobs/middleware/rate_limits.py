@@ -6,15 +6,17 @@ callable, like ``dedup_key``); a message without one is not limited. Its class
 picks the limit, and each class counts separately.
 
 Before a message runs, it is booked a slot in the first fixed window with room, in one
-atomic store call. On gcmc-jobs' Redis broker the consumer books the slots of every keyed
-message of a fetched batch at once (:meth:`RateLimits.after_fetch`, one store call a batch),
-and the message carries its booking to the worker thread (an attribute of the fetched
-message, never written to Redis); elsewhere (stub broker, RabbitMQ) each message is booked
-just before it runs. A slot booked at fetch is used only in its window: if that window ended
-before the message ran (it waited in the worker's prefetch), the message books again and the
-first slot stays spent; a message skipped before it runs (paused queue, duplicate, provider
-rate) gives its slot back; a message fetched and never run (its worker stopped or died)
-keeps its slot spent for the window. Both errors only ever run fewer than the limit.
+atomic store call. On gcmc-jobs' Redis broker that call books a whole fetched batch: the
+consumer gathers the batch's keyed messages (:meth:`RateLimits.after_fetch`, no store call)
+and the first of them to run books the slots of all at once, in one call; the others find
+theirs made (the batch travels on each fetched message, in the worker only, never written
+to Redis). Elsewhere (stub broker, RabbitMQ) each message is booked just before it runs.
+A slot booked with the batch is used only in its window: if that window ended before the
+message ran (it waited in the worker's prefetch), the message books again and the first slot
+stays spent; a message skipped before it runs (paused queue, duplicate, provider rate) is
+left out of the booking, or gives its slot back; a message of a booked batch that never runs
+(its worker stopped or died) keeps its slot spent for the window. Both errors only ever run
+fewer than the limit allows.
 
 Over the limit, a copy (same message id, so its dedup claim stays its own) is
 re-enqueued with a delay to its booked window, then the original is skipped (acknowledged):
@@ -27,6 +29,7 @@ attempt fail so ``Retries`` retries it: the message is never acknowledged and lo
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -47,8 +50,8 @@ logger = get_logger("gcmc_jobs.middleware.rate_limits")
 #: ``dead_letter_reason`` of a message deferred past ``max_deferral``.
 MAX_DEFERRAL_REASON = "rate_limit_max_deferral"
 #: Attribute of a fetched message (Dramatiq's ``MessageProxy``, which lives only in the
-#: worker) holding the slot :meth:`RateLimits.after_fetch` booked for it.
-PREBOOKED = "_gcmc_rate_limit_booking"
+#: worker) holding the batch it was fetched with (:meth:`RateLimits.after_fetch`).
+FETCHED_BATCH = "_gcmc_rate_limit_batch"
 
 
 class _Prebooked(NamedTuple):
@@ -56,7 +59,51 @@ class _Prebooked(NamedTuple):
     key: str
     booking: Booking
     #: the window that had begun when it was booked
-    fetched_window: int
+    booked_in: int
+
+
+class _FetchedBatch:
+    """The keyed messages of one fetched batch, booked together in one store call by the
+    first of them to reach :meth:`RateLimits.before_process_message` (the others of the
+    batch wait for that call, or find their slot made). Off the consumer thread, which
+    would otherwise wait on the booking before fetching again."""
+
+    def __init__(self, limits: RateLimits, requests: dict[str, tuple[BookingRequest, int]]):
+        self.limits = limits
+        #: message id -> (request without latest_ms, deferred_ms so far)
+        self.pending = requests
+        self.booked: dict[str, _Prebooked] | None = None
+        self.lock = threading.Lock()
+
+    def take(self, message_id: str) -> _Prebooked | None:
+        """This message's slot, booking the whole batch first if nobody has yet."""
+        with self.lock:
+            if self.booked is None:
+                self.booked = self._book()
+            return self.booked.pop(message_id, None)
+
+    def withdraw(self, message_id: str) -> _Prebooked | None:
+        """The message will not run: out of the booking if not made yet, else its slot."""
+        with self.lock:
+            if self.booked is None:
+                self.pending.pop(message_id, None)
+                return None
+            return self.booked.pop(message_id, None)
+
+    def _book(self) -> dict[str, _Prebooked]:
+        limits = self.limits
+        now_ms = int(limits.clock() * 1000)
+        ids = list(self.pending)
+        requests = [
+            request._replace(latest_ms=now_ms + max(0, limits.max_deferral - deferred_ms))
+            for request, deferred_ms in self.pending.values()
+        ]
+        bookings = limits.store.book_many(requests, now_ms=now_ms, window_ms=limits.window)
+        current = now_ms // limits.window
+        return {
+            message_id: _Prebooked(request.limit_class, request.key, booking, current)
+            for message_id, request, booking in zip(ids, requests, bookings, strict=True)
+        }
 
 
 class RateLimits(Middleware):
@@ -110,58 +157,60 @@ class RateLimits(Middleware):
         return now_ms + max(0, self.max_deferral - deferred_ms)
 
     def after_fetch(self, broker: dramatiq.Broker, messages: Sequence[Any]) -> None:
-        """Book the slots of a batch the Redis consumer just fetched, in one store call, and
-        hand each booking to the message's :meth:`before_process_message`. A message that
-        holds a window already (a deferred copy) needs no booking and gets none."""
-        requests: list[BookingRequest] = []
-        booked: list[Any] = []
+        """Gather the keyed messages of a batch the Redis consumer just fetched: the first of
+        them to run books the slots of all in one store call (:class:`_FetchedBatch`). A
+        message that holds a window already (a deferred copy) needs no booking."""
+        requests: dict[str, tuple[BookingRequest, int]] = {}
+        keyed: list[Any] = []
         for message in messages:
             options = message.options
             key = options.get("rate_limit_key")
             if key is None or options.get("rate_limit_window") is not None:
                 continue
             limit_class, limit = self._class_and_limit(broker, message)
-            requests.append(BookingRequest(limit_class, str(key), limit, 0))
-            booked.append(message)
+            deferred_ms = int(options.get("rate_limit_deferred_ms") or 0)
+            requests[message.message_id] = (
+                BookingRequest(limit_class, str(key), limit, 0),
+                deferred_ms,
+            )
+            keyed.append(message)
         if not requests:
             return
-        now_ms = int(self.clock() * 1000)
-        requests = [
-            r._replace(latest_ms=self._latest_ms(m, now_ms))
-            for r, m in zip(requests, booked, strict=True)
-        ]
-        bookings = self.store.book_many(requests, now_ms=now_ms, window_ms=self.window)
-        current = now_ms // self.window
-        for message, request, booking in zip(booked, requests, bookings, strict=True):
-            setattr(
-                message, PREBOOKED, _Prebooked(request.limit_class, request.key, booking, current)
-            )
+        batch = _FetchedBatch(self, requests)
+        for message in keyed:
+            setattr(message, FETCHED_BATCH, batch)
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        # Skipped before this middleware used its slot (paused, duplicate…): give it back.
-        prebooked: _Prebooked | None = getattr(message, PREBOOKED, None)
-        if prebooked is None:
+        # Skipped before this middleware took its slot (paused, duplicate…): out of its
+        # batch's booking, or its slot given back.
+        batch: _FetchedBatch | None = getattr(message, FETCHED_BATCH, None)
+        if batch is None:
             return
-        setattr(message, PREBOOKED, None)
-        if prebooked.booking.window is not None:
+        setattr(message, FETCHED_BATCH, None)
+        prebooked = batch.withdraw(message.message_id)
+        if prebooked is not None and prebooked.booking.window is not None:
             self.store.refund(prebooked.limit_class, prebooked.key, prebooked.booking.window)
 
     def _booking(
         self, broker: dramatiq.Broker, message: Any, key: str, now_ms: int
     ) -> tuple[str, Booking]:
-        """The message's limit class and slot: the one booked at fetch when it is still
-        good, the window it holds (a deferred copy), else one booked now."""
-        prebooked: _Prebooked | None = getattr(message, PREBOOKED, None)
+        """The message's limit class and slot: the one booked with its fetched batch when
+        still good, the window it holds (a deferred copy), else one booked now."""
+        batch: _FetchedBatch | None = getattr(message, FETCHED_BATCH, None)
         current = now_ms // self.window
-        if prebooked is not None:
-            setattr(message, PREBOOKED, None)  # used once: a skip after this refunds nothing
-            window = prebooked.booking.window
-            if window is None:
-                return prebooked.limit_class, prebooked.booking
-            # A slot of the window it was fetched in is good only while that window lasts;
-            # a slot in a later window is held like a deferred copy's.
-            if window > prebooked.fetched_window or window == current:
-                return prebooked.limit_class, Booking(max(0, window * self.window - now_ms), window)
+        if batch is not None:
+            setattr(message, FETCHED_BATCH, None)  # used once: a skip after this refunds nothing
+            prebooked = batch.take(message.message_id)
+            if prebooked is not None:
+                window = prebooked.booking.window
+                # No room up to max_deferral: as booked. A slot of the window it was booked
+                # in is good only while that window lasts; a slot in a later window is held
+                # like a deferred copy's.
+                if window is None:
+                    return prebooked.limit_class, prebooked.booking
+                if window > prebooked.booked_in or window == current:
+                    delay = max(0, window * self.window - now_ms)
+                    return prebooked.limit_class, Booking(delay, window)
         reserved = message.options.get("rate_limit_window")
         if reserved is not None:
             # Its slot was booked when it was deferred: no store call.

@@ -250,59 +250,65 @@ def _runs(broker: StubBroker, limits: RateLimits, message: Any) -> bool:
     return True
 
 
-def test_a_fetched_batch_is_booked_at_fetch_and_runs_on_those_slots(
+def test_a_fetched_batch_is_booked_at_once_by_the_first_of_it_to_run(
     fetch_stack: tuple[StubBroker, RateLimits, StubRateLimitStore, FakeClock],
 ) -> None:
     # Given a batch of 5 to one key fetched (limit 2 an hour, at most 1.5 h of deferral)
     broker, limits, store, _ = fetch_stack
     batch = _fetched(5, "k")
     limits.after_fetch(broker, batch)
+    assert store.counts == {}  # the consumer books nothing: it fetches on
 
-    # Then every slot was booked at fetch: 2 now, 2 next hour, none left for the fifth
+    # When the first runs, every slot of the batch is booked: 2 now, 2 next hour, none left
+    # for the fifth
+    assert _runs(broker, limits, batch[0])
     assert store.counts == {("default", "k", 500_000): 2, ("default", "k", 500_001): 2}
 
-    # When the worker runs them: 2 run, 2 are deferred to the next hour on the slots booked at
-    # fetch (no booking more), the fifth is dead-lettered
-    assert [_runs(broker, limits, m) for m in batch] == [True, True, False, False, False]
+    # Then the others use those slots (no booking more): 1 runs, 2 are deferred to the next
+    # hour, the fifth is dead-lettered
+    assert [_runs(broker, limits, m) for m in batch[1:]] == [True, False, False, False]
     assert store.counts == {("default", "k", 500_000): 2, ("default", "k", 500_001): 2}
-    deferred = broker.queues["mw_fetched.DQ"].qsize()
-    assert deferred == 2
+    assert broker.queues["mw_fetched.DQ"].qsize() == 2
     assert batch[4].failed
     assert batch[4].options["dead_letter_reason"] == "rate_limit_max_deferral"
 
 
-def test_a_slot_booked_at_fetch_in_a_window_that_ended_is_booked_again(
+def test_a_slot_booked_in_a_window_that_ended_before_its_message_ran_is_booked_again(
     fetch_stack: tuple[StubBroker, RateLimits, StubRateLimitStore, FakeClock],
 ) -> None:
-    # Given a message booked at fetch in the last millisecond of a window
+    # Given a batch of two whose first runs, booking both, in the last ms of a window
     broker, limits, store, clock = fetch_stack
     clock.advance(3600 - 0.001)
-    (message,) = _fetched(1, "late")
-    limits.after_fetch(broker, [message])
+    first, second = _fetched(2, "late")
+    limits.after_fetch(broker, [first, second])
+    assert _runs(broker, limits, first)
 
-    # When it runs after the window ended (it waited in the worker's prefetch)
+    # When the second runs after that window ended (it waited in the worker's prefetch)
     clock.advance(1)
 
     # Then it runs on a slot of the window it runs in; the first one stays spent
-    assert _runs(broker, limits, message)
-    assert store.counts == {("default", "late", 500_000): 1, ("default", "late", 500_001): 1}
+    assert _runs(broker, limits, second)
+    assert store.counts == {("default", "late", 500_000): 2, ("default", "late", 500_001): 1}
 
 
-def test_a_message_skipped_before_its_slot_is_used_gives_it_back(
+def test_a_message_skipped_before_its_slot_is_taken_is_left_out_or_gives_it_back(
     fetch_stack: tuple[StubBroker, RateLimits, StubRateLimitStore, FakeClock],
 ) -> None:
-    # Given two messages booked at fetch
+    # Given a batch of three
     broker, limits, store, _ = fetch_stack
-    paused, ran = _fetched(2, "skip")
-    limits.after_fetch(broker, [paused, ran])
+    early, ran, late = _fetched(3, "skip")
+    limits.after_fetch(broker, [early, ran, late])
 
-    # When one is skipped before RateLimits saw it (a paused queue, a duplicate…) and the
-    # other is skipped after it ran through RateLimits
-    limits.after_skip_message(broker, paused)
+    # When one is skipped before the batch was booked (a paused queue, a duplicate…), one
+    # runs (booking the batch), one is skipped after that, and the one that ran is skipped
+    # by a later middleware
+    limits.after_skip_message(broker, early)
     assert _runs(broker, limits, ran)
+    assert store.counts == {("default", "skip", 500_000): 2}
+    limits.after_skip_message(broker, late)
     limits.after_skip_message(broker, ran)
 
-    # Then only the first slot came back
+    # Then the first was never booked, the third gave its slot back, the second keeps its
     assert store.counts == {("default", "skip", 500_000): 1}
 
 
