@@ -22,10 +22,11 @@ workers drain the queue between 10 % and 90 % done (worker start-up is not count
    worker figures (``WorkerRegistry`` with ``WorkerStats``); ``--only-stats`` runs just these
    two and the bare run;
 3. ``email``: an email-shaped message on the whole stack with a dedup key (unique) and a
-   recipient (10,000 distinct, under the limit): one Lua call to book the rate-limit slot,
-   one to mark the dedup key done (on our Redis broker the booking is made for a whole
-   fetched batch by the consumer). Target >= 0.6x bare on our RedisBroker; ``--only-email``
-   runs just this, the bare run and the bare run on our RedisBroker;
+   recipient (10,000 distinct, under the limit): the rate-limit slots of a fetched batch
+   booked in one Lua call (by the first of the batch to run), the dedup keys marked done in
+   batches. Target >= 0.6x bare on our RedisBroker; ``--only-email`` runs just this, the bare
+   run and the bare run on our RedisBroker; ``--baseline DIR`` adds, in every round, the same
+   message on the workers of a checkout of an earlier commit (before/after in one run);
 4. one hot recipient shared by all 16 worker threads: Dramatiq's ``WindowRateLimiter``
    (WATCH/MULTI loop) vs our ``RateLimits`` (one Lua call), each alone on bare Dramatiq.
 
@@ -101,9 +102,12 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
-def run(mode: str, actor: str, n: int, database_url: str, log_dir: Path) -> tuple[float, float]:
+def run(
+    mode: str, actor: str, n: int, database_url: str, log_dir: Path, root: Path = ROOT
+) -> tuple[float, float]:
     """Messages/s of ``actor`` under ``mode`` between 10 % and 90 % of ``n`` processed, and
-    the worker processes' CPU time per message (µs) over the same stretch."""
+    the worker processes' CPU time per message (µs) over the same stretch; the workers run
+    the code of ``root`` (a checkout of another commit for ``--baseline``)."""
     namespace = f"gcmc_bench_mw_{TAG}_{uuid.uuid4().hex[:6]}"
     stack = mode in ("stack", "stack_quiet", "stack_nostatus", "stack_nostats")
     env = {
@@ -140,7 +144,7 @@ def run(mode: str, actor: str, n: int, database_url: str, log_dir: Path) -> tupl
         process = subprocess.Popen(
             [sys.executable, "-m", "dramatiq", "benchmarks._worker_overhead_app",
              "--processes", "2", "--threads", "8", "--queues", QUEUE],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         t10 = t90 = None
@@ -216,6 +220,12 @@ def main() -> None:
         help="Only the bare runs (Dramatiq's broker and ours) and the email-shaped message.",
     )
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="A checkout of an earlier commit (e.g. `git archive main | tar -x -C DIR`): its"
+        " workers also run the email-shaped message in every round, next to ours.",
+    )
+    parser.add_argument(
         "--only-stats",
         action="store_true",
         help="Only the bare run and the stack with the worker figures on and off.",
@@ -251,13 +261,18 @@ def main() -> None:
     elif args.only_stats:
         kept = ("bare no-op", "stack no-op", "stack no-op, worker stats off")
         scenarios = {label: scenarios[label] for label in kept}
+    roots = dict.fromkeys(scenarios, ROOT)
+    if args.baseline is not None:
+        label = "stack email, baseline checkout"
+        scenarios[label] = ("stack", "email", args.n)
+        roots[label] = args.baseline.resolve()
     results: dict[str, list[float]] = {label: [] for label in scenarios}
     cpu: dict[str, list[float]] = {label: [] for label in scenarios}
     try:
         with tempfile.TemporaryDirectory() as logs:
             for round_no in range(args.rounds):
                 for label, (mode, actor, n) in scenarios.items():
-                    rate, cpu_us = run(mode, actor, n, database_url, Path(logs))
+                    rate, cpu_us = run(mode, actor, n, database_url, Path(logs), roots[label])
                     results[label].append(rate)
                     cpu[label].append(cpu_us)
                     print(
@@ -324,7 +339,11 @@ def main() -> None:
         mine = statistics.median(cpu[label])
         print(f"  {label:40s} {mine:7.0f} µs   bare/this = {bare_cpu / mine:5.2f}")
     print("\nthe middleware alone: ratios to bare on our RedisBroker (per round, median):")
-    for label in ("stack no-op", "stack email (dedup + rate limit)"):
+    for label in (
+        "stack no-op",
+        "stack email (dedup + rate limit)",
+        "stack email, baseline checkout",
+    ):
         if label in results:
             own = ratios(label, "bare no-op, our RedisBroker")
             shown = ", ".join(f"{r:.2f}" for r in own)

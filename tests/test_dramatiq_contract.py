@@ -8,8 +8,11 @@ private name                                where gcmc-jobs relies on it
 ==========================================  =============================================
 ``dramatiq.brokers.redis._RedisConsumer``    subclassed (``brokers.redis_broker``): its
                                              ``__init__``, ``broker``, ``queue_name``,
-                                             ``queued_message_ids``, ``__next__`` raising
-                                             ``DecodeError`` (``.data``, ``.error``)
+                                             ``prefetch``, ``timeout``, ``misses``,
+                                             ``message_cache`` (the bodies ``do_fetch``
+                                             returns), ``queued_message_ids``; our
+                                             ``__next__`` replaces its ``__next__`` (which
+                                             raises ``DecodeError``: ``.data``, ``.error``)
 ``RedisBroker.consumer_class``               overridden; ``consume()`` must build it
 ``RedisBroker._dispatch(command)``           overridden: returns a callable taking
                                              ``(queue_name, *args)``; the ``do_<command>``
@@ -88,6 +91,8 @@ def test_the_redis_consumer_we_subclass_keeps_its_constructor_and_state(
         assert type(consumer) is not consumer_class
         assert (consumer.broker, consumer.queue_name) == (broker, "q")
         assert consumer.queued_message_ids == set()
+        assert (consumer.prefetch, consumer.timeout, consumer.misses) == (1, 100, 0)
+        assert consumer.message_cache == []
     finally:
         broker.close()
 
