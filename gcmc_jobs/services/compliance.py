@@ -252,8 +252,8 @@ def refresh_tenant(
 
     ``detect_level_changes`` (default on): the same upsert statement also writes a
     ``compliance.level_changed`` event for each client whose level changed
-    (:mod:`gcmc_jobs.services.level_changes`); when some did, one more statement notifies
-    their compliance-alert recipients in-app.
+    (:mod:`gcmc_jobs.services.level_changes`) and notifies their compliance-alert
+    recipients in-app (on SQLite, the demo's database: two to three statements more).
     """
     now = now or utcnow()
     if today is None:
@@ -304,15 +304,15 @@ def _upsert_detecting_level_changes(
     :mod:`gcmc_jobs.services.level_changes`."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
+        # One statement: the upsert, the events and their in-app notifications.
         row = connection.execute(level_changes.detecting_statement(upsert, t), parameters).one()
-        clients, changes = int(row.clients), int(row.changes)
-    else:
-        before = level_changes.sqlite_levels_before(session, tenant_id)
-        result: CursorResult[Any] = connection.execute(
-            upsert, parameters, execution_options={"preserve_rowcount": True}
-        )
-        clients = int(result.rowcount or 0)
-        changes = level_changes.sqlite_detect(session, tenant_id, before, today, now)
+        return int(row.clients), int(row.changes)
+    before = level_changes.sqlite_levels_before(session, tenant_id)
+    result: CursorResult[Any] = connection.execute(
+        upsert, parameters, execution_options={"preserve_rowcount": True}
+    )
+    clients = int(result.rowcount or 0)
+    changes = level_changes.sqlite_detect(session, tenant_id, before, today, now)
     if changes:
         level_changes.notify_level_changes(session, tenant_id, today, now)
     return clients, changes

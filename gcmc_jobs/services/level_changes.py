@@ -6,23 +6,31 @@ upsert becomes a data-modifying CTE next to a CTE reading the levels before it (
 sub-statement of one ``WITH`` sees the same snapshot, so ``levels_before`` holds the old
 values), and the ``compliance.level_changed`` events are inserted by the same statement::
 
-    WITH levels_before AS (SELECT client_id, level FROM compliance_scores WHERE tenant_id = :t),
-         upserted AS (INSERT INTO compliance_scores … ON CONFLICT …
+    WITH upserted AS (INSERT INTO compliance_scores … ON CONFLICT …
                       RETURNING client_id, level, score),
-         changed AS (INSERT INTO webhook_events … SELECT … FROM upserted JOIN levels_before …
-                     WHERE levels_before.level <> upserted.level ON CONFLICT DO NOTHING RETURNING 1)
+         levels_before AS (SELECT client_id, level FROM compliance_scores WHERE tenant_id = :t),
+         level_moves AS MATERIALIZED (SELECT … FROM upserted JOIN levels_before …
+                                      WHERE levels_before.level <> upserted.level),
+         changed AS (INSERT INTO webhook_events … SELECT … FROM level_moves JOIN clients …
+                     ON CONFLICT DO NOTHING RETURNING id, subject_id, payload),
+         notified AS (INSERT INTO notifications … SELECT … FROM changed JOIN clients …
+                      <the compliance-alert recipients> ON CONFLICT DO NOTHING)
     SELECT (SELECT count(*) FROM upserted), (SELECT count(*) FROM changed)
 
-So a refresh with no change costs no statement more than one without detection; a refresh
-with changes costs one more: the in-app notifications of the compliance-alert recipients
-(:func:`notify_level_changes`). A client that first gets a score has no "before" and is not a
-change. Each change is once per client per local day (the event's dedup key
-``compliance.level_changed:<client>:<day>``, and the notification's, which adds the
-recipient): a second change the same day is not reported again.
+So the detection costs no statement more than a refresh without it, with or without
+changes: the in-app notifications of the compliance-alert recipients are made from the
+events the statement itself inserted (``changed``'s ``RETURNING``: a sub-statement cannot
+see another's rows otherwise), with the client's name, levels and score from the event's
+payload (``compliance_scores`` read inside the statement would give the old score). A client
+that first gets a score has no "before" and is not a change. Each change is once per client
+per local day (the event's dedup key ``compliance.level_changed:<client>:<day>``, and the
+notification's, which adds the recipient): a second change the same day inserts no event,
+so it is not reported again.
 
 SQLite (the demo) has no data-modifying CTE: there the levels before are read first, the
-levels after once the upsert ran, and the events inserted in one statement (four in all,
-still none per client).
+levels after once the upsert ran, the events inserted in one statement and, when there are
+some, the notifications in one more (:func:`notify_level_changes`; five in all, still none
+per client).
 """
 
 from __future__ import annotations
@@ -51,19 +59,16 @@ NOTIFICATION_KIND = "compliance_level_changed"
 _STATEMENTS: dict[tuple[int, int], Any] = {}
 
 
-def _event_rows(
-    t: Tables, dialect: str, new: Any, before: Any, tenant_id: Any, today: Any, now: Any
-) -> Rows:
-    """One event row per client of ``new`` (client_id, level, score) whose level differs
-    from ``before`` (client_id, level)."""
+def _event_rows(t: Tables, dialect: str, moves: Any, tenant_id: Any, today: Any, now: Any) -> Rows:
+    """One event row per client of ``moves`` (client_id, previous_level, level, score)."""
     client = t.clients
     payload = json_object(
         dialect,
         ("client_id", client.c.id),
         ("client_name", client.c.name),
-        ("previous_level", level_names(before.c.level, t)),
-        ("level", level_names(new.c.level, t)),
-        ("score", new.c.score),
+        ("previous_level", level_names(moves.c.previous_level, t)),
+        ("level", level_names(moves.c.level, t)),
+        ("score", moves.c.score),
         ("local_date", cast(today, String)),
     )
     return (
@@ -78,10 +83,10 @@ def _event_rows(
             literal(EVENT_TYPE, String).label("event_type"),
             now.label("created_at"),
         )
-        .select_from(new)
-        .join(before, before.c.client_id == new.c.client_id)
-        .join(client, client.c.id == new.c.client_id)
-        .where(before.c.level != new.c.level)
+        .select_from(moves)
+        # The tenant's condition bounds the join to its clients whatever the plan (without
+        # it, a misestimate of the moves hashed the whole clients table for each tenant).
+        .join(client, and_(client.c.id == moves.c.client_id, client.c.tenant_id == tenant_id))
     )
 
 
@@ -122,11 +127,25 @@ def _build(upsert: Any, t: Tables) -> Any:
         .cte("levels_before")
     )
     upserted = upsert.returning(scores.c.client_id, scores.c.level, scores.c.score).cte("upserted")
+    # The clients whose level moved, compared first and on their own (MATERIALIZED: the
+    # planner does not fold the comparison into the joins that build the events), so the
+    # client rows and the JSON are made only for the few that moved.
+    moves = (
+        select(
+            upserted.c.client_id,
+            before.c.level.label("previous_level"),
+            upserted.c.level,
+            upserted.c.score,
+        )
+        .join(before, before.c.client_id == upserted.c.client_id)
+        .where(before.c.level != upserted.c.level)
+        .cte("level_moves")
+        .prefix_with("MATERIALIZED")
+    )
     rows = _event_rows(
         t,
         "postgresql",
-        upserted,
-        before,
+        moves,
         cast(tenant_id, events.c.tenant_id.type),
         today,
         cast(now, events.c.created_at.type),
@@ -135,13 +154,28 @@ def _build(upsert: Any, t: Tables) -> Any:
         postgresql.insert(events)
         .from_select([events.c[name] for name in _EVENT_COLUMNS], rows, include_defaults=False)
         .on_conflict_do_nothing(index_elements=[events.c.dedup_key])
-        .returning(events.c.id)
+        .returning(events.c.id, events.c.subject_id, events.c.payload)
         .cte("changed")
+    )
+    # Executed to its end although nothing selects from it (PostgreSQL runs every
+    # data-modifying sub-statement of a WITH exactly once).
+    notified = (
+        _notifications_insert(
+            postgresql.insert,
+            t,
+            changed,
+            tenant_id,
+            today,
+            cast(now, t.notifications.c.created_at.type),
+            only_level_changes=True,
+        )
+        .returning(literal(1))
+        .cte("notified")
     )
     return select(
         select(func.count()).select_from(upserted).scalar_subquery().label("clients"),
         select(func.count()).select_from(changed).scalar_subquery().label("changes"),
-    )
+    ).add_cte(notified)
 
 
 def sqlite_levels_before(session: Session, tenant_id: Id) -> Any:
@@ -228,39 +262,59 @@ def notify_level_changes(session: Session, tenant_id: Id, today: date, now: date
 
 
 def _build_notify(session: Session, t: Tables) -> Any:
-    events, client, scores = t.webhook_events, t.clients, t.compliance_scores
-    notifications = t.notifications
-    tenant_id = bindparam("tenant_id", type_=client.c.tenant_id.type)
+    events = t.webhook_events
+    tenant_id = bindparam("tenant_id", type_=events.c.tenant_id.type)
     today = bindparam("today", type_=events.c.local_date.type)
-    now = bindparam("now", type_=notifications.c.created_at.type)
-    query: Rows = (
-        select(events.c.id)
-        .select_from(events)
-        .join(
-            client,
-            and_(
-                cast(client.c.id, String) == events.c.subject_id,
-                client.c.tenant_id == tenant_id,
-            ),
-        )
-        .join(scores, scores.c.client_id == client.c.id)
+    now = bindparam("now", type_=t.notifications.c.created_at.type)
+    todays = (
+        select(events.c.id, events.c.subject_id, events.c.payload)
         .where(
             events.c.tenant_id == tenant_id,
             events.c.event_type == EVENT_TYPE,
             events.c.local_date == today,
-            client.c.is_active.is_(true()),
         )
+        .subquery("todays_changes")
+    )
+    return _notifications_insert(insert_for(session), t, todays, tenant_id, today, now)
+
+
+def _notifications_insert(
+    insert: Any,
+    t: Tables,
+    changes: Any,
+    tenant_id: Any,
+    today: Any,
+    now: Any,
+    *,
+    only_level_changes: bool = False,
+) -> Any:
+    """``INSERT INTO notifications … ON CONFLICT DO NOTHING``: one in-app notification per
+    (level change of ``changes``, compliance-alert recipient). ``changes`` has the columns
+    ``subject_id`` (the client's id, text) and ``payload`` (the event's).
+    ``only_level_changes``: every row of ``changes`` is a level change, so its
+    ``subject_id`` converts to a client id (a lookup by primary key); otherwise the client's
+    id is compared as text (another event type's subject may not be a number)."""
+    client, notifications = t.clients, t.notifications
+    same_client = (
+        client.c.id == cast(changes.c.subject_id, client.c.id.type)
+        if only_level_changes
+        else cast(client.c.id, String) == changes.c.subject_id
+    )
+    query: Rows = (
+        select(changes.c.subject_id)
+        .select_from(changes)
+        .join(client, and_(same_client, client.c.tenant_id == tenant_id))
+        .where(client.c.is_active.is_(true()))
     )
     query, person = join_recipients(
         query,
         tables=t,
-        tenant_id=tenant_id,  # type: ignore[arg-type]
+        tenant_id=tenant_id,
         assigned_user_id=client.c.assigned_user_id,
         category=NotificationCategory.DOCUMENTS,
         channel=Channel.IN_APP,
     )
-    previous = events.c.payload["previous_level"].as_string()
-    current = events.c.payload["level"].as_string()
+    payload = changes.c.payload
     stamped = ("created_at", *t.extra_columns.get("notifications", ()))
     extra: dict[str, ColumnElement[Any]] = dict.fromkeys(stamped, now)
     if t.mapping.id_type == "text":
@@ -275,11 +329,11 @@ def _build_notify(session: Session, t: Tables) -> Any:
         concat(
             client.c.name,
             " moved from ",
-            previous,
+            payload["previous_level"].as_string(),
             " to ",
-            current,
+            payload["level"].as_string(),
             " risk (score ",
-            scores.c.score,
+            payload["score"].as_string(),
             ").",
         ).label("body"),
         concat(NOTIFICATION_KIND + ":", client.c.id, ":", today, ":", person.c.id).label(
@@ -299,7 +353,7 @@ def _build_notify(session: Session, t: Tables) -> Any:
         *extra,
     ]
     return (
-        insert_for(session)(notifications)
+        insert(notifications)
         .from_select([notifications.c[name] for name in columns], rows, include_defaults=False)
         .on_conflict_do_nothing(index_elements=[notifications.c.dedup_key])
     )

@@ -82,12 +82,12 @@ def test_a_second_change_the_same_day_is_not_reported_again(gcmc_session: Sessio
     assert len(_events(preset_session)) == 2
 
 
-def test_detection_adds_no_statement_without_a_change_and_one_with_changes(
+def test_detection_adds_no_statement_with_or_without_changes(
     preset_session: Session, preset_db: Engine
 ) -> None:
-    # Given two tenants of 2 and 12 clients, scored once
+    # Given two tenants of 2 and 12 clients, scored once, the large one with an admin
     small, large = f.tenant(preset_session, "small"), f.tenant(preset_session, "large")
-    f.member(preset_session, large, Role.ADMIN)
+    admin = f.member(preset_session, large, Role.ADMIN)
     clients = {small.id: [], large.id: []}  # type: ignore[var-annotated]
     for t, n in ((small, 2), (large, 12)):
         clients[t.id] = [f.client(preset_session, t) for _ in range(n)]
@@ -100,8 +100,8 @@ def test_detection_adds_no_statement_without_a_change_and_one_with_changes(
         refresh_tenant(preset_session, small.id, today=TODAY, now=NOW)
     assert len(unchanged) == 2
 
-    # And when every client's level changes, three (the in-app notifications), whatever the
-    # number of clients
+    # And when every client's level changes, still two, whatever the number of clients:
+    # the events and the in-app notifications are written by the scores' statement
     counts = []
     for t in (small, large):
         for c in clients[t.id]:
@@ -112,7 +112,10 @@ def test_detection_adds_no_statement_without_a_change_and_one_with_changes(
             result = refresh_tenant(preset_session, t.id, today=TODAY, now=NOW)
         assert result.level_changes == len(clients[t.id])
         counts.append(len(seen))
-    assert counts == [3, 3]
+    assert counts == [2, 2]
+    n = tables_of(preset_session).notifications.c
+    notified = preset_session.execute(select(n.user_id, n.subject_id)).all()
+    assert sorted(notified) == sorted((admin.id, c.id) for c in clients[large.id])
 
 
 def test_level_changes_on_sqlite_the_demos_database(gcmc_sqlite_db: Engine) -> None:
