@@ -116,6 +116,7 @@ class Runtime:
                     self.settings.database_url.get_secret_value(),
                     pool_size=self.settings.database_pool_size,
                     max_overflow=self.settings.database_max_overflow,
+                    jit=self.settings.database_jit,
                 )
                 bind(self._engine, self.tables)
             return self._engine

@@ -202,6 +202,11 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(
         default=10, ge=0, description="Extra connections allowed under load (PostgreSQL)."
     )
+    database_jit: bool = Field(
+        default=False,
+        description="Let PostgreSQL JIT-compile the jobs' statements (off: the `jit=off` "
+        "connection option; set true behind a pooler that refuses startup options).",
+    )
     broker_url: SecretStr = Field(
         default=SecretStr("stub://"),
         description="`redis://…`, `redis+sentinel://…` (Redis under Sentinel, README "

@@ -103,7 +103,7 @@ def engine(current: Settings | None = None) -> Engine:
     tables = build_tables(
         load_mapping(current.schema_mapping), managed=current.platform_tables == "managed"
     )
-    made = make_engine(current.database_url.get_secret_value())
+    made = make_engine(current.database_url.get_secret_value(), jit=current.database_jit)
     bind(made, tables)
     return made
 
