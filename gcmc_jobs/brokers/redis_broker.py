@@ -182,6 +182,24 @@ class _AckBatcher:
                 time.sleep(ACK_RETRY_SECONDS)
 
 
+class _FieldsProxy(MessageProxy):
+    """A :class:`~dramatiq.broker.MessageProxy` holding its message's fields as its own
+    attributes. Dramatiq's proxy reaches each of them through ``__getattr__`` (a failed
+    lookup, then ``getattr`` on the message): the whole stack reads ``options``,
+    ``message_id``, ``actor_name``… about 40 times a message, ~10 µs of CPU. The message is
+    a frozen dataclass, so the copies never go stale (``options`` is the same dict)."""
+
+    def __init__(self, message: Message[Any]) -> None:
+        super().__init__(message)
+        self.queue_name = message.queue_name
+        self.actor_name = message.actor_name
+        self.args = message.args
+        self.kwargs = message.kwargs
+        self.options = message.options
+        self.message_id = message.message_id
+        self.message_timestamp = message.message_timestamp
+
+
 class _DeadLetteringConsumer(_RedisConsumer):
     """A Redis consumer that dead-letters an undecodable message instead of dying, and
     hands acknowledgements to the broker's batcher (when ``ack_batch_ms`` > 0)."""
@@ -249,7 +267,7 @@ class _DeadLetteringConsumer(_RedisConsumer):
             if data is None:  # as Dramatiq: a body gone between fetch and read
                 continue
             try:
-                proxy = MessageProxy(Message.decode(data))
+                proxy = _FieldsProxy(Message.decode(data))
             except DecodeError as exc:
                 self._dead_letter(exc)
                 continue

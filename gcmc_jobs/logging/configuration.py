@@ -9,6 +9,7 @@ from typing import Any, TextIO, cast
 
 import structlog
 
+from gcmc_jobs.logging import direct
 from gcmc_jobs.logging.buffered import BufferedLineLogger, SharedLoggerFactory
 from gcmc_jobs.logging.processors import processors, render_json
 from gcmc_jobs.settings import Settings
@@ -57,15 +58,27 @@ def configure_logging(
     if fmt == "auto":
         fmt = "console" if stream.isatty() else "json"
     renderer: Any = structlog.dev.ConsoleRenderer() if fmt == "console" else render_json
+    chain = [*processors(), renderer]
+    wrapper_class = structlog.make_filtering_bound_logger(level)
+    logger_factory: Any = (
+        structlog.WriteLoggerFactory(file=stream)
+        if buffer_ms <= 0
+        else SharedLoggerFactory(BufferedLineLogger(stream, buffer_ms=buffer_ms))
+    )
     structlog.configure(
-        processors=[*processors(), renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=(
-            structlog.WriteLoggerFactory(file=stream)
-            if buffer_ms <= 0
-            else SharedLoggerFactory(BufferedLineLogger(stream, buffer_ms=buffer_ms))
-        ),
+        processors=chain,
+        wrapper_class=wrapper_class,
+        logger_factory=logger_factory,
         cache_logger_on_first_use=cache,
+    )
+    # The per-message events' shortcut through the same chain (gcmc_jobs.logging.direct).
+    direct.install(
+        direct.DirectWriter(
+            level=level,
+            processors=chain,
+            wrapper_class=wrapper_class,
+            logger_factory=logger_factory,
+        )
     )
     logging.basicConfig(level=level, stream=stream, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger().setLevel(level)

@@ -38,6 +38,7 @@ import structlog
 from dramatiq.common import q_name
 from dramatiq.middleware import Middleware
 
+from gcmc_jobs.logging.direct import direct_writer
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import _context
 from gcmc_jobs.middleware._context import message_fields
@@ -68,7 +69,19 @@ class StructuredLogging(Middleware):
 
     def __init__(self, *, logger: Any = None) -> None:
         self.logger = logger if logger is not None else globals()["logger"]
+        # The package's own logger may take the direct path (gcmc_jobs.logging.direct).
+        self._direct = logger is None
         self._local = threading.local()
+
+    def _info(self, event: str, fields: dict[str, Any]) -> None:
+        """Log a per-message event at info level: through the configured processors
+        directly when the configuration is ``configure_logging``'s (same line, a third
+        cheaper), else through the logger."""
+        writer = direct_writer() if self._direct else None
+        if writer is not None:
+            writer.write("info", event, fields)
+        else:
+            self.logger.info(event, **fields)
 
     # -- send side ---------------------------------------------------------------------
 
@@ -154,13 +167,13 @@ class StructuredLogging(Middleware):
         self._local.tokens = structlog.contextvars.bind_contextvars(**fields)
         self._local.current = (message.message_id, fields)
         self._local.started = time.perf_counter()
-        self.logger.info("started", **fields)
+        self._info("started", fields)
 
     def _fields(self, message: Any) -> dict[str, Any]:
         # The attempt that ran: Retries has already counted it once we see the outcome.
         current = getattr(self._local, "current", None)
         if current is not None and current[0] == message.message_id:
-            return dict(current[1])
+            return current[1]  # type: ignore[no-any-return]
         return message_fields(message)
 
     def _unbind(self) -> None:
@@ -181,7 +194,7 @@ class StructuredLogging(Middleware):
         if exception is None:
             started = getattr(self._local, "started", None) or time.perf_counter()
             duration_ms = round((time.perf_counter() - started) * 1000, 3)
-            self.logger.info("succeeded", duration_ms=duration_ms, **self._fields(message))
+            self._info("succeeded", {"duration_ms": duration_ms, **self._fields(message)})
         else:
             # Retries (earlier in the stack) runs after this hook: if it re-sends the
             # message, before_enqueue logs "retried"; if it gives up, after_nack logs "failed".

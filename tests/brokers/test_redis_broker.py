@@ -175,3 +175,30 @@ def test_a_delay_queue_fetch_is_not_announced(
     assert held.queue_name == "q.DQ"
     assert fetches.batches == []
     consumer.close()
+
+
+def test_a_fetched_message_holds_its_fields_as_attributes_of_its_own(
+    broker: tuple[RedisBroker, _Nacks, str],
+) -> None:
+    # Given a message on the queue
+    built, _, _ = broker
+    sent = built.enqueue(
+        dramatiq.Message(
+            queue_name="q", actor_name="a", args=(1,), kwargs={"b": 2}, options={"o": 3}
+        )
+    )
+    # When a consumer fetches it
+    consumer = built.consume("q", prefetch=10, timeout=100)
+    received = next(message for message in consumer if message is not None)
+    consumer.close()
+    # Then its fields are plain attributes (no __getattr__ detour per read), equal to the
+    # decoded message's, and its options are the message's own dict
+    fields = ("queue_name", "actor_name", "args", "kwargs", "options", "message_id")
+    assert set(fields) | {"message_timestamp"} <= set(vars(received))
+    assert [getattr(received, f) for f in fields] == [
+        "q", "a", (1,), {"b": 2}, {"o": 3, "redis_message_id": sent.options["redis_message_id"]},
+        sent.message_id,
+    ]  # fmt: skip
+    assert received.message_timestamp == sent.message_timestamp
+    assert received.options is received._message.options
+    assert received.asdict() == received._message.asdict()

@@ -13,6 +13,7 @@ import structlog
 from pydantic import SecretStr
 
 from gcmc_jobs.logging import BufferedLineLogger, configure_logging, redact_event
+from gcmc_jobs.logging.direct import direct_writer
 from gcmc_jobs.settings import Settings
 from gcmc_jobs.testing import capture_events
 
@@ -179,3 +180,36 @@ def test_json_lines_carry_an_iso_utc_timestamp_and_render_any_value() -> None:
     assert before <= datetime.fromisoformat(record["timestamp"]) <= after
     assert record["when"] == str(before)  # values JSON cannot hold are written with str()
     assert record["url"] == "smtp://***@h"
+
+
+def test_a_worker_configured_by_configure_logging_writes_started_and_succeeded_lines(
+    gcmc_broker: dramatiq.Broker, worker: dramatiq.Worker
+) -> None:
+    # Given the worker's logging configuration (the per-message events take the direct
+    # path of gcmc_jobs.logging.direct)
+    @dramatiq.actor(broker=gcmc_broker)
+    def quiet(tenant_id: int) -> None:
+        structlog.get_logger("host").info("inside_actor", token="s3cret")
+
+    stream = io.StringIO()
+    previous = structlog.get_config()
+    try:
+        configure_logging(Settings(log_format="json", log_level="INFO"), stream=stream, cache=False)
+        assert direct_writer() is not None
+        message = quiet.send_with_options(kwargs={"tenant_id": 7}, correlation_id="req-9")
+        gcmc_broker.join(quiet.queue_name)
+        worker.join()
+    finally:
+        structlog.configure(**previous)
+    # Then each state is one JSON line with the message's context, in order
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    mine = [r for r in lines if r.get("message_id") == message.message_id]
+    assert [r["event"] for r in mine] == ["enqueued", "started", "inside_actor", "succeeded"]
+    for record in mine:
+        assert record.keys() >= REQUIRED | {"level", "timestamp"}
+        assert (record["correlation_id"], record["tenant_id"]) == ("req-9", 7)
+    started, inside, succeeded = mine[1:]
+    assert (started["level"], started["attempt"], started["actor"]) == ("info", 1, "quiet")
+    assert inside["token"] == "***"
+    assert succeeded["duration_ms"] >= 0
+    assert next(iter(succeeded)) == "duration_ms"  # as structlog orders the keyword arguments

@@ -1,0 +1,91 @@
+"""The per-message events' direct path (gcmc_jobs.logging.direct): the same line structlog
+writes, dropped below the level, and given up as soon as structlog is reconfigured."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from gcmc_jobs.logging import configure_logging
+from gcmc_jobs.logging.direct import direct_writer
+from gcmc_jobs.settings import Settings
+
+
+@pytest.fixture
+def configured() -> Iterator[io.StringIO]:
+    """configure_logging (JSON, INFO) writing to a string; structlog restored afterwards."""
+    stream = io.StringIO()
+    previous = structlog.get_config()
+    configure_logging(Settings(log_format="json", log_level="INFO"), stream=stream, cache=False)
+    try:
+        yield stream
+    finally:
+        structlog.configure(**previous)
+        structlog.contextvars.clear_contextvars()
+
+
+def _items_but_timestamp(line: str) -> list[tuple[str, Any]]:
+    # In key order: the direct path must write the same keys in the same order.
+    return [(k, "(time)" if k == "timestamp" else v) for k, v in json.loads(line).items()]
+
+
+def test_the_direct_path_writes_the_line_structlog_writes(configured: io.StringIO) -> None:
+    # Given a bound context and fields that the redaction rules rewrite
+    structlog.contextvars.bind_contextvars(correlation_id="req-1", message_id="bound")
+    fields = {
+        "message_id": "m-1",
+        "attempt": 2,
+        "url": "smtp://user:hunter2@mail.example",
+        "password": "hunter2",
+        "tenant_id": None,
+    }
+    # When the same event goes through structlog and through the direct path
+    structlog.get_logger("t").info("started", **fields)
+    writer = direct_writer()
+    assert writer is not None
+    writer.write("info", "started", fields)
+    # Then both lines are the same, key for key and in the same order
+    through_structlog, direct = configured.getvalue().splitlines()
+    assert _items_but_timestamp(direct) == _items_but_timestamp(through_structlog)
+    record = json.loads(direct)
+    assert record["message_id"] == "m-1"  # the event's field wins over the bound one
+    assert record["correlation_id"] == "req-1"
+    assert record["password"] == "***"
+    assert record["url"] == "smtp://***@mail.example"
+    assert "hunter2" not in direct
+
+
+def test_the_direct_path_drops_an_event_below_the_configured_level() -> None:
+    stream = io.StringIO()
+    previous = structlog.get_config()
+    try:
+        configure_logging(
+            Settings(log_format="json", log_level="WARNING"), stream=stream, cache=False
+        )
+        writer = direct_writer()
+        assert writer is not None
+        writer.write("info", "started", {"message_id": "m-1"})
+        writer.write("warning", "retried", {"message_id": "m-1"})
+    finally:
+        structlog.configure(**previous)
+    (line,) = stream.getvalue().splitlines()
+    assert json.loads(line)["event"] == "retried"
+
+
+def test_there_is_no_direct_path_while_structlog_is_configured_otherwise(
+    configured: io.StringIO,
+) -> None:
+    assert direct_writer() is not None
+    # capture_logs swaps the processors inside the configured list
+    with capture_logs():
+        assert direct_writer() is None
+    assert direct_writer() is not None
+    # a host (or a test helper) configuring structlog anew
+    structlog.configure(processors=[structlog.processors.JSONRenderer()])
+    assert direct_writer() is None
