@@ -131,7 +131,8 @@ class StatusTracking(Middleware):
     ) -> None:
         now = self._now()
         seq = sequence(state, attempt, redelivered=redelivered)
-        record = {**self._base(message, state, attempt, now), **fields}
+        record = self._base(message, state, attempt, now)
+        record.update(fields)
         if worker and self.batch_ms:
             self._batch.put((message.message_id, seq, record))
             return

@@ -111,9 +111,15 @@ _SEPARATOR = "\x1f"
 
 
 def _packed(fields: Mapping[str, str | int]) -> str:
-    return _SEPARATOR.join(
-        f"{name}{_SEPARATOR}{str(value).replace(_SEPARATOR, ' ')}" for name, value in fields.items()
-    )
+    # Per record a worker writes (two a message): plain loop, no replace() unless needed.
+    parts: list[str] = []
+    for name, value in fields.items():
+        text = value if isinstance(value, str) else str(value)
+        if _SEPARATOR in text:
+            text = text.replace(_SEPARATOR, " ")
+        parts.append(name)
+        parts.append(text)
+    return _SEPARATOR.join(parts)
 
 
 class RedisStatusStore(StatusStore):
