@@ -8,10 +8,12 @@ assembly: about a third of the event. When the configuration in force is the one
 :func:`~gcmc_jobs.logging.configure_logging` installed, :class:`DirectWriter` runs that
 configuration's own processors and writer itself, so each line is exactly what structlog
 would have written (same processors, same order, same writer), and an event below the
-configured level is dropped before anything is built. When anyone reconfigures structlog
-afterwards (a test's ``capture_logs`` or ``capture_events``, a host application), the writer
-no longer matches the configuration and :func:`direct_writer` answers ``None``: the caller
-goes through structlog as before.
+configured level is dropped before anything is built. For ``configure_logging``'s JSON
+chain the processors are called in turn without the loop, ``add_log_level``'s assignment
+inline and ``format_exc_info`` only when the event has an ``exc_info``. When anyone
+reconfigures structlog afterwards (a test's ``capture_logs`` or ``capture_events``, a host
+application), the writer no longer matches the configuration and :func:`direct_writer`
+answers ``None``: the caller goes through structlog as before.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
+
+from gcmc_jobs.logging.processors import UtcTimestamp, render_json
+from gcmc_jobs.redaction import redact_event
 
 __all__ = ["DirectWriter", "direct_writer", "install"]
 
@@ -35,7 +40,7 @@ class DirectWriter:
     ``capture_logs`` swaps them inside the same list), wrapper class and logger factory.
     """
 
-    __slots__ = ("_chain", "_factory", "_processors", "_sink", "_wrapper", "level")
+    __slots__ = ("_chain", "_factory", "_json", "_processors", "_sink", "_wrapper", "level")
 
     def __init__(
         self, *, level: int, processors: Sequence[Any], wrapper_class: Any, logger_factory: Any
@@ -46,6 +51,17 @@ class DirectWriter:
         self._wrapper = wrapper_class
         self._factory = logger_factory
         self._sink = logger_factory()
+        # configure_logging's JSON chain exactly: written inline (see write()).
+        chain = self._chain
+        self._json = (
+            len(chain) == 6
+            and chain[0] is structlog.contextvars.merge_contextvars
+            and chain[1] is structlog.processors.add_log_level
+            and isinstance(chain[2], UtcTimestamp)
+            and chain[3] is structlog.processors.format_exc_info
+            and chain[4] is redact_event
+            and chain[5] is render_json
+        )
 
     def matches(self, config: Mapping[str, Any]) -> bool:
         """Whether structlog's configuration ``config`` is still the one this writer copies."""
@@ -64,6 +80,19 @@ class DirectWriter:
             return
         event_dict: Any = dict(fields)
         event_dict["event"] = event
+        if self._json:
+            # configure_logging's JSON chain, the same processors called in turn, but
+            # add_log_level's one assignment inline (method is info, warning or error: its
+            # own name) and format_exc_info only when there is an exc_info to format.
+            chain, sink = self._chain, self._sink
+            event_dict = chain[0](sink, method, event_dict)
+            event_dict["level"] = method
+            event_dict = chain[2](sink, method, event_dict)
+            if "exc_info" in event_dict:
+                event_dict = chain[3](sink, method, event_dict)
+            event_dict = chain[4](sink, method, event_dict)
+            getattr(sink, method)(chain[5](sink, method, event_dict))
+            return
         try:
             for processor in self._chain:
                 event_dict = processor(self._sink, method, event_dict)

@@ -61,6 +61,25 @@ def test_the_direct_path_writes_the_line_structlog_writes(configured: io.StringI
     assert "hunter2" not in direct
 
 
+@pytest.mark.parametrize("method", ["info", "warning", "error"])
+def test_an_event_with_an_exception_is_written_as_structlog_writes_it(
+    configured: io.StringIO, method: str
+) -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        error = exc
+    getattr(structlog.get_logger("t"), method)("failed", exc_info=error, attempt=3)
+    writer = direct_writer()
+    assert writer is not None
+    writer.write(method, "failed", {"exc_info": error, "attempt": 3})
+    through_structlog, direct = configured.getvalue().splitlines()
+    assert _items_but_timestamp(direct) == _items_but_timestamp(through_structlog)
+    record = json.loads(direct)
+    assert record["level"] == method
+    assert "ValueError: boom" in record["exception"]
+
+
 def test_the_direct_path_drops_an_event_below_the_configured_level() -> None:
     stream = io.StringIO()
     previous = structlog.get_config()
