@@ -46,7 +46,7 @@ option                 type        meaning
                                    (default ``Deduplication(ttl=...)``, 24 h in gcmc-jobs).
 ``correlation_id``     str         ties log events of one business operation together. Absent
                                    at enqueue: taken from the sender's structlog contextvars
-                                   (``correlation_id``), else a new uuid4 hex is set.
+                                   (``correlation_id``), else a new random 32-hex-digit id.
 ``tenant_id``          int         logged on every event; also read from ``kwargs["tenant_id"]``
                                    when the option is absent.
 ``rate_limit_key``     str         the rate-limited entity, e.g. the lowercased recipient

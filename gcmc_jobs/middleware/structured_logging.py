@@ -19,18 +19,18 @@ event                  when                   extra fields
 Every event carries ``message_id``, ``actor``, ``queue``, ``attempt`` (1-based),
 ``correlation_id`` and ``tenant_id`` when the message has one. ``correlation_id`` is set at
 send time: the ``correlation_id`` message option, else the sender's structlog contextvars
-``correlation_id``, else a new uuid4 hex. While a message runs, these fields are bound in
-structlog's contextvars, so the actor's own events carry them, and messages it sends inherit
-its correlation id. Secrets are removed by the processors :func:`gcmc_jobs.logging.redact_event`
-adds; this middleware never logs args or kwargs.
+``correlation_id``, else a new random id (32 hex digits). While a message runs, these
+fields are bound in structlog's contextvars, so the actor's own events carry them, and
+messages it sends inherit its correlation id. Secrets are removed by the processors
+:func:`gcmc_jobs.logging.redact_event` adds; this middleware never logs args or kwargs.
 """
 
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,6 +60,12 @@ DELAYED = "logged_delayed"
 #: structlog's context variable of each field name, taken from the tokens of its first
 #: ``bind_contextvars``: structlog makes one per name, once, and never replaces it.
 _VARS: dict[str, contextvars.ContextVar[Any]] = {}
+
+
+def _new_correlation_id() -> str:
+    """A new correlation id: 32 random hex digits (the shape of a uuid4 hex, a fifth of its
+    cost: a bulk enqueue makes one for each message without one)."""
+    return os.urandom(16).hex()
 
 
 def _bind(fields: dict[str, Any]) -> list[contextvars.Token[Any]]:
@@ -114,7 +120,7 @@ class StructuredLogging(Middleware):
             options[DELAYED] = True
         if options.get("correlation_id") is None:
             bound = structlog.contextvars.get_contextvars().get("correlation_id")
-            options["correlation_id"] = str(bound) if bound is not None else uuid.uuid4().hex
+            options["correlation_id"] = str(bound) if bound is not None else _new_correlation_id()
         failure: tuple[str, BaseException] | None = getattr(self._local, "failure", None)
         if failure is not None and failure[0] == message.message_id and options.get("retries"):
             self._local.failure = None
@@ -164,7 +170,9 @@ class StructuredLogging(Middleware):
             else:
                 options[DELAYED] = True
             if options.get("correlation_id") is None:
-                options["correlation_id"] = str(bound) if bound is not None else uuid.uuid4().hex
+                options["correlation_id"] = (
+                    str(bound) if bound is not None else _new_correlation_id()
+                )
 
     def after_enqueue_many(
         self, broker: dramatiq.Broker, messages: Sequence[Any], delay: int | None
