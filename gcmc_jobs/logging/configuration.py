@@ -21,10 +21,25 @@ class _CurrentStderr:
     """Writes to ``sys.stderr`` as it is at each write, not as it was when logging was
     configured: a test runner (pytest's capture, Click's ``CliRunner``) swaps ``sys.stderr``
     for a stream of its own and closes it afterwards, which a logger bound to that stream
-    would then fail on (``ValueError: I/O operation on closed file``) in every later test."""
+    would then fail on (``ValueError: I/O operation on closed file``) in every later test.
+
+    A write holds the lock of the stdlib handler writing to the same stream, if any: under
+    ``dramatiq`` a worker process's ``sys.stderr`` is the pipe its parent reads messages
+    from (``StreamablePipe``), which Dramatiq's own log handler also writes to. Two threads
+    writing to it at once interleave the bytes of their messages; the parent then waits for
+    a message that never ends and the worker blocks on the full pipe, every thread that
+    logs with it (a batch of lines over 4 KiB is more than one atomic pipe write)."""
 
     def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+        stream = sys.stderr
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
+                handler.acquire()
+                try:
+                    return stream.write(text)
+                finally:
+                    handler.release()
+        return stream.write(text)
 
     def flush(self) -> None:
         sys.stderr.flush()
