@@ -31,6 +31,15 @@ copy is dropped, logged ``delayed_message_dropped``. Same number of Redis calls 
 with it (a hook of this broker only, like bulk enqueue's ``before_enqueue_many``; not for a
 delay queue, whose messages do not run where they are fetched): how ``RateLimits`` books
 the slots of a batch in one call rather than one per message.
+
+**A full prefetch.** While all ``prefetch`` messages it fetched are outstanding (handed to
+the worker threads, not yet acknowledged), Dramatiq's consumer counts a miss and sleeps its
+empty-queue backoff (5-10 ms, growing), which caps a process at about ``prefetch`` messages
+per sleep. Ours waits instead until acknowledgements (or nacks) have freed half of it, then
+fetches them in one call; after ``timeout`` ms without one it returns ``None`` to the
+worker's loop (which checks for a stop or a pause then), and the wait is not a miss. A
+delay queue's consumer keeps Dramatiq's backoff: its messages are acknowledged by its own
+thread, between two fetches.
 """
 
 from __future__ import annotations
@@ -201,24 +210,48 @@ class _FieldsProxy(MessageProxy):
 
 
 class _DeadLetteringConsumer(_RedisConsumer):
-    """A Redis consumer that dead-letters an undecodable message instead of dying, and
-    hands acknowledgements to the broker's batcher (when ``ack_batch_ms`` > 0)."""
+    """A Redis consumer that dead-letters an undecodable message instead of dying, hands
+    acknowledgements to the broker's batcher (when ``ack_batch_ms`` > 0), and waits for
+    them rather than backing off while its prefetch is full (module docstring)."""
 
     broker: RedisBroker
 
     def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
         super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
         self._decoded: deque[MessageProxy] = deque()  # decoded, not handed to the worker yet
+        #: Times the prefetch was full and the consumer waited for an acknowledgement.
+        self.full_waits = 0
+        # Set by an ack or nack once at most ``_refill_at`` messages are outstanding: half the
+        # prefetch is free again, fetched in one call (every ack would mean a fetch a message).
+        self._slots_freed = threading.Event()
+        self._refill_at = prefetch - max(1, prefetch // 2)
+        # A delay queue's messages are acknowledged by the consumer's own thread once due
+        # (Dramatiq's handle_delayed_messages, between two __next__): nobody would wake it.
+        self._waits_for_acks = not queue_name.endswith(".DQ")
+
+    def _settled(self, message_id: str) -> None:
+        self.queued_message_ids.discard(message_id)
+        if len(self.queued_message_ids) <= self._refill_at:
+            self._slots_freed.set()
 
     def ack(self, message: Any) -> None:
         batcher = self.broker._ack_batcher
         if batcher is None:
-            super().ack(message)  # type: ignore[no-untyped-call]
+            try:
+                super().ack(message)  # type: ignore[no-untyped-call]
+            finally:
+                self._settled(message.message_id)
             return
         try:
             batcher.put(self.queue_name, message.options["redis_message_id"])
         finally:
-            self.queued_message_ids.discard(message.message_id)
+            self._settled(message.message_id)
+
+    def nack(self, message: Any) -> None:
+        try:
+            super().nack(message)  # type: ignore[no-untyped-call]
+        finally:
+            self._settled(message.message_id)
 
     def close(self) -> None:
         # The acknowledgements of the messages this worker ran are written before it stops
@@ -234,6 +267,10 @@ class _DeadLetteringConsumer(_RedisConsumer):
         # Dramatiq's __next__ (dramatiq 2.2) decodes one cached body per call; here a fetched
         # batch is decoded at once and announced to the middleware (``after_fetch``), so the
         # rate limits book its slots in one call. The backoff when nothing came is Dramatiq's.
+        # While the prefetch is full Dramatiq backs off as if the queue were empty (5-10 ms,
+        # then longer): here the consumer waits for acknowledgements to free half of it, at
+        # most ``timeout`` ms (then returns None, as the worker's loop expects now and then),
+        # and the wait is not a miss.
         try:
             while True:
                 if self._decoded:
@@ -244,15 +281,21 @@ class _DeadLetteringConsumer(_RedisConsumer):
                 if self.message_cache:
                     self._decode_batch()
                     continue
-                fetched: list[Any] = []
-                if self.outstanding_message_count < self.prefetch:
-                    self.message_cache = fetched = self.broker.do_fetch(
-                        self.queue_name, self.prefetch - self.outstanding_message_count
-                    )
-                if not fetched:
-                    self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
-                    time.sleep(backoff_ms / 1000)
-                    return None
+                free = self.prefetch - self.outstanding_message_count
+                if free > 0:
+                    self.message_cache = self.broker.do_fetch(self.queue_name, free)
+                    if self.message_cache:
+                        continue
+                elif self._waits_for_acks:
+                    self._slots_freed.clear()  # before the check: an ack after it sets it
+                    if len(self.queued_message_ids) > self._refill_at:
+                        self.full_waits += 1
+                        if not self._slots_freed.wait(self.timeout / 1000):
+                            return None
+                    continue
+                self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+                time.sleep(backoff_ms / 1000)
+                return None
         except redis.ConnectionError as e:
             raise ConnectionClosed(e) from None  # type: ignore[no-untyped-call]
 
