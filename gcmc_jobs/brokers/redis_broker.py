@@ -256,8 +256,24 @@ class _DeadLetteringConsumer(_RedisConsumer):
     def close(self) -> None:
         # The acknowledgements of the messages this worker ran are written before it stops
         # (a graceful stop runs nothing twice).
-        self.broker.flush_acks()
-        super().close()
+        try:
+            self._requeue_not_handed_out()
+        finally:
+            self.broker.flush_acks()
+            super().close()
+
+    def _requeue_not_handed_out(self) -> None:
+        """Put the messages of a fetched batch not handed to the worker yet back on the
+        queue: the worker stopped between two hand-outs. (Dramatiq's worker requeues its
+        work queue; these would wait in this worker's unacknowledged set until its heartbeat
+        went stale.) ``message_cache`` is always decoded before ``__next__`` returns."""
+        ids = [proxy.options["redis_message_id"] for proxy in self._decoded]
+        self._decoded.clear()
+        if ids:
+            try:
+                self.broker.do_requeue(self.queue_name, *ids)
+            except redis.ConnectionError as e:
+                raise ConnectionClosed(e) from None  # type: ignore[no-untyped-call]
 
     @property
     def outstanding_message_count(self) -> int:

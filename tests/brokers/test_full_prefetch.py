@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from gcmc_jobs.brokers.redis_broker import RedisBroker
+from gcmc_jobs.redis_keys import acks_key
 
 #: The consumer's timeout (ms) in the tests that wait for a wake-up: a wake-up that never
 #: comes ends the wait after it with None, which fails the test (not a timing assertion).
@@ -187,5 +188,29 @@ def test_a_full_delay_queue_consumer_keeps_dramatiqs_backoff(
         assert next(consumer) is None
         assert (consumer.misses, consumer.full_waits) == (1, 0)
         consumer.close()
+    finally:
+        broker.close()
+
+
+def test_closing_the_consumer_requeues_the_fetched_messages_it_did_not_hand_out(
+    gcmc_redis_url: str, namespace: str
+) -> None:
+    # Given a consumer that fetched four messages and handed out one (the worker stopped)
+    broker = _broker(gcmc_redis_url, namespace)
+    try:
+        sent = _send(broker, 4)
+        consumer = broker.consume("q", prefetch=4, timeout=50)
+        assert next(consumer).message_id == sent[0]
+
+        # When it is closed
+        consumer.close()
+
+        # Then the other three are back on the queue at once, only the first still held
+        client = broker.client
+        assert client.llen(f"{namespace}:q") == 3
+        assert client.scard(acks_key(namespace, broker.broker_id, "q")) == 1
+        other = broker.consume("q", prefetch=4, timeout=50)
+        assert [next(other).message_id for _ in range(3)] == sent[1:]
+        other.close()
     finally:
         broker.close()
