@@ -35,11 +35,12 @@ the slots of a batch in one call rather than one per message.
 **A full prefetch.** While all ``prefetch`` messages it fetched are outstanding (handed to
 the worker threads, not yet acknowledged), Dramatiq's consumer counts a miss and sleeps its
 empty-queue backoff (5-10 ms, growing), which caps a process at about ``prefetch`` messages
-per sleep. Ours waits instead until acknowledgements (or nacks) have freed half of it, then
-fetches them in one call; after ``timeout`` ms without one it returns ``None`` to the
-worker's loop (which checks for a stop or a pause then), and the wait is not a miss. A
-delay queue's consumer keeps Dramatiq's backoff: its messages are acknowledged by its own
-thread, between two fetches.
+per sleep. Ours waits instead until acknowledgements (or nacks) have freed three quarters
+of it (all of it below a prefetch of 4), then fetches them in one call; after ``timeout`` ms
+without one it returns ``None`` to the worker's loop (which checks for a stop or a pause
+then), and the wait is not a miss. A delay queue's consumer keeps Dramatiq's backoff: its
+messages are acknowledged by its own thread, between two fetches. Closing a consumer puts
+the messages it fetched but did not hand out yet back on the queue.
 """
 
 from __future__ import annotations
@@ -221,10 +222,12 @@ class _DeadLetteringConsumer(_RedisConsumer):
         self._decoded: deque[MessageProxy] = deque()  # decoded, not handed to the worker yet
         #: Times the prefetch was full and the consumer waited for an acknowledgement.
         self.full_waits = 0
-        # Set by an ack or nack once at most ``_refill_at`` messages are outstanding: half the
-        # prefetch is free again, fetched in one call (every ack would mean a fetch a message).
+        # Set by an ack or nack once at most ``_refill_at`` messages are outstanding: three
+        # quarters of the prefetch are free again, fetched in one call (waking on every ack
+        # would mean a fetch, and a rate-limit booking, a message; refilling at half cost W3
+        # ~15 % more worker CPU a job: benchmarks/README.md, "A full prefetch").
         self._slots_freed = threading.Event()
-        self._refill_at = prefetch - max(1, prefetch // 2)
+        self._refill_at = prefetch // 4
         # A delay queue's messages are acknowledged by the consumer's own thread once due
         # (Dramatiq's handle_delayed_messages, between two __next__): nobody would wake it.
         self._waits_for_acks = not queue_name.endswith(".DQ")
@@ -284,7 +287,7 @@ class _DeadLetteringConsumer(_RedisConsumer):
         # batch is decoded at once and announced to the middleware (``after_fetch``), so the
         # rate limits book its slots in one call. The backoff when nothing came is Dramatiq's.
         # While the prefetch is full Dramatiq backs off as if the queue were empty (5-10 ms,
-        # then longer): here the consumer waits for acknowledgements to free half of it, at
+        # then longer): here the consumer waits for acknowledgements to free 3/4 of it, at
         # most ``timeout`` ms (then returns None, as the worker's loop expects now and then),
         # and the wait is not a miss.
         try:

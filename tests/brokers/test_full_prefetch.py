@@ -117,27 +117,28 @@ def test_with_prefetch_1_the_next_message_comes_once_the_first_is_settled_withou
         broker.close()
 
 
-def test_a_full_prefetch_is_refilled_once_half_of_it_is_free_in_one_fetch(
+def test_a_full_prefetch_is_refilled_once_three_quarters_are_free_in_one_fetch(
     gcmc_redis_url: str, namespace: str
 ) -> None:
-    # Given six messages and a consumer holding four (its prefetch)
+    # Given seven messages and a consumer holding four (its prefetch)
     broker = _broker(gcmc_redis_url, namespace)
     fetches = _Fetches()
     broker.add_middleware(fetches)
     try:
-        sent = _send(broker, 6)
+        sent = _send(broker, 7)
         consumer = broker.consume("q", prefetch=4, timeout=LONG_MS)
         held = [next(consumer) for _ in range(4)]
         assert fetches.batches == [sent[:4]]
 
-        # When it waits, and the worker threads acknowledge one, then a second
+        # When it waits, and the worker threads acknowledge one, two, then a third
         waiting = _NextInThread(consumer)
         waiting.until_waiting()
         consumer.ack(held[0])
-        assert waiting.thread.is_alive()  # three still outstanding: it keeps waiting
         consumer.ack(held[1])
+        assert waiting.thread.is_alive()  # two still outstanding: it keeps waiting
+        consumer.ack(held[2])
 
-        # Then the two freed slots are fetched in one call, and the next one handed out
+        # Then the three freed slots are fetched in one call, and the next one handed out
         assert waiting.join().message_id == sent[4]
         assert fetches.batches == [sent[:4], sent[4:]]
         assert (consumer.misses, consumer.full_waits) == (0, 1)
