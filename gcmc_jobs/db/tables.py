@@ -364,6 +364,13 @@ class _Builder:
         """A foreign key to the tenants from an own table (none when the platform owns them)."""
         return [ForeignKey(tenants.c.id, ondelete=ondelete)] if self.managed else []
 
+    def tenant_column(
+        self, tenants: Table, ondelete: str = "CASCADE", **options: Any
+    ) -> Column[Any]:
+        """An own table's ``tenant_id``: the mapping's id type, referencing the tenants
+        (:meth:`tenant_ref`); ``options`` as ``Column``'s (``nullable``, ``index``…)."""
+        return Column("tenant_id", self.id_type(), *self.tenant_ref(tenants, ondelete), **options)
+
     def build(self) -> Tables:
         col, ts = self.col, self.timestamp
         tenants = self.platform_table(
@@ -633,7 +640,7 @@ class _Builder:
             "email_log",
             Column("id", BigId, primary_key=True, autoincrement=True),
             Column("dedup_key", String(255), nullable=False, unique=True),
-            Column("tenant_id", self.id_type(), *self.tenant_ref(tenants, "SET NULL"), index=True),
+            self.tenant_column(tenants, "SET NULL", index=True),
             Column("to_address", String(320), nullable=False),
             Column("kind", String(64), nullable=False),
             Column("subject", String(998), nullable=False),
@@ -652,13 +659,7 @@ class _Builder:
             "job_runs",
             Column("id", BigId, primary_key=True, autoincrement=True),
             Column("job", String(64), nullable=False),
-            Column(
-                "tenant_id",
-                self.id_type(),
-                *self.tenant_ref(tenants, "CASCADE"),
-                nullable=False,
-                index=True,
-            ),
+            self.tenant_column(tenants, nullable=False, index=True),
             Column("local_date", Date, nullable=False),
             Column("scheduled_for", tz),
             Column("started_at", tz),
@@ -691,13 +692,7 @@ class _Builder:
         campaigns = self.own_table(
             "campaigns",
             Column("id", BigId, primary_key=True, autoincrement=True),
-            Column(
-                "tenant_id",
-                self.id_type(),
-                *self.tenant_ref(tenants, "CASCADE"),
-                nullable=False,
-                index=True,
-            ),
+            self.tenant_column(tenants, nullable=False, index=True),
             Column("name", String(200), nullable=False),
             Column("subject_template", Text, nullable=False),
             Column("body_template", Text, nullable=False),
@@ -790,12 +785,7 @@ class _Builder:
         # the opt-in (a number per user and tenant, one row per category) is the package's.
         opt_ins = self.own_table(
             "sms_opt_ins",
-            Column(
-                "tenant_id",
-                self.id_type(),
-                *self.tenant_ref(tenants, "CASCADE"),
-                primary_key=True,
-            ),
+            self.tenant_column(tenants, primary_key=True),
             Column("user_id", self.id_type(), primary_key=True),
             Column("category", self.own_enum(NotificationCategory), primary_key=True),
             Column("phone", String(16), nullable=False),
@@ -812,7 +802,7 @@ class _Builder:
             "sms_log",
             Column("id", BigId, primary_key=True, autoincrement=True),
             Column("dedup_key", String(255), nullable=False, unique=True),
-            Column("tenant_id", self.id_type(), *self.tenant_ref(tenants, "SET NULL"), index=True),
+            self.tenant_column(tenants, "SET NULL", index=True),
             Column("to_phone", String(64), nullable=False),
             Column("kind", String(64), nullable=False),
             Column("body", Text, nullable=False),
@@ -879,7 +869,7 @@ class _Builder:
         # transaction (gcmc_jobs.services.snapshots): the trends read it, never the history.
         compliance_snapshots = self.own_table(
             "compliance_snapshots",
-            Column("tenant_id", self.id_type(), *self.tenant_ref(tenants, "CASCADE")),
+            self.tenant_column(tenants),
             Column("day", Date, nullable=False),
             Column("clients", Integer, nullable=False),
             Column("low", Integer, nullable=False),
@@ -898,12 +888,7 @@ class _Builder:
         reports = self.own_table(
             "reports",
             Column("id", BigId, primary_key=True, autoincrement=True),
-            Column(
-                "tenant_id",
-                self.id_type(),
-                *self.tenant_ref(tenants, "CASCADE"),
-                nullable=False,
-            ),
+            self.tenant_column(tenants, nullable=False),
             Column("period", Date, nullable=False),
             Column("status", String(16), nullable=False),
             Column("data", Json, nullable=False),
@@ -944,13 +929,7 @@ class _Builder:
         endpoints = self.own_table(
             "webhook_endpoints",
             Column("id", BigId, primary_key=True, autoincrement=True),
-            Column(
-                "tenant_id",
-                self.id_type(),
-                *self.tenant_ref(tenants, "CASCADE"),
-                nullable=False,
-                index=True,
-            ),
+            self.tenant_column(tenants, nullable=False, index=True),
             Column("url", String(2000), nullable=False),
             # whsec_<base64>: the signing key, shown once when the endpoint is added.
             Column("secret", String(200), nullable=False),
@@ -967,9 +946,7 @@ class _Builder:
             Column("id", BigId, primary_key=True, autoincrement=True),
             # The Standard Webhooks ``webhook-id``: the same on every retry and replay.
             Column("event_id", String(64), nullable=False, unique=True),
-            Column(
-                "tenant_id", self.id_type(), *self.tenant_ref(tenants, "CASCADE"), nullable=False
-            ),
+            self.tenant_column(tenants, nullable=False),
             Column("event_type", String(64), nullable=False),
             Column("subject_type", String(64)),
             Column("subject_id", String(64)),
