@@ -42,11 +42,11 @@ from typing import Any
 from sqlalchemy import String, and_, bindparam, cast, func, literal, select, true
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from gcmc_jobs.db.dialect import concat, insert_for
 from gcmc_jobs.db.enums import NotificationCategory
-from gcmc_jobs.db.tables import Id, Tables, new_text_id, tables_of
+from gcmc_jobs.db.tables import Id, Tables, tables_of
+from gcmc_jobs.services.notifications import insert_notifications
 from gcmc_jobs.services.recipients import Channel, Rows, join_recipients
 from gcmc_jobs.services.webhook_events import json_object, level_names, new_event_id
 
@@ -315,10 +315,6 @@ def _notifications_insert(
         channel=Channel.IN_APP,
     )
     payload = changes.c.payload
-    stamped = ("created_at", *t.extra_columns.get("notifications", ()))
-    extra: dict[str, ColumnElement[Any]] = dict.fromkeys(stamped, now)
-    if t.mapping.id_type == "text":
-        extra["id"] = new_text_id()
     rows = query.with_only_columns(
         cast(tenant_id, notifications.c.tenant_id.type).label("tenant_id"),
         person.c.id.label("user_id"),
@@ -339,21 +335,5 @@ def _notifications_insert(
         concat(NOTIFICATION_KIND + ":", client.c.id, ":", today, ":", person.c.id).label(
             "dedup_key"
         ),
-        *(value.label(name) for name, value in extra.items()),
     )
-    columns = [
-        "tenant_id",
-        "user_id",
-        "kind",
-        "subject_type",
-        "subject_id",
-        "title",
-        "body",
-        "dedup_key",
-        *extra,
-    ]
-    return (
-        insert(notifications)
-        .from_select([notifications.c[name] for name in columns], rows, include_defaults=False)
-        .on_conflict_do_nothing(index_elements=[notifications.c.dedup_key])
-    )
+    return insert_notifications(insert, t, rows, now)

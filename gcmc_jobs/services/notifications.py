@@ -38,6 +38,7 @@ __all__ = [
     "NotifyResult",
     "document_expiry_candidates",
     "filing_reminder_candidates",
+    "insert_notifications",
     "notify_document_expiry",
     "notify_filing_reminders",
 ]
@@ -169,28 +170,38 @@ def filing_reminder_candidates(t: Tables, tenant_id: Id, today: date) -> Rows:
     )
 
 
-def _insert(session: Session, t: Tables, candidates: Rows, now: datetime) -> NotifyResult:
-    count = session.scalar(select(func.count()).select_from(candidates.subquery())) or 0
+def insert_notifications(insert: Any, t: Tables, rows: Rows, now: Any) -> Any:
+    """``INSERT INTO notifications … SELECT rows … ON CONFLICT (dedup_key) DO NOTHING``.
+
+    ``rows`` gives the logical columns ``tenant_id, user_id, kind, subject_type, subject_id,
+    title, body, dedup_key`` in that order; this adds what the platform's client would fill:
+    the creation time and the mapping's bookkeeping columns (Prisma's ``updatedAt``), both
+    ``now`` (a value as :meth:`~gcmc_jobs.db.tables.Tables.instant` gives it, or a SQL
+    expression such as a bound parameter), and a text id (no database default on Prisma).
+    ``insert`` is the dialect's ``insert`` (:func:`~gcmc_jobs.db.dialect.insert_for`)."""
     notifications = t.notifications
-    now = t.instant(now)  # naive UTC on Prisma's timestamps without time zone
-    # What the platform's client would fill: a text id (no database default on Prisma), the
-    # creation time and the mapping's bookkeeping columns (Prisma's updatedAt).
+    stamped = ("created_at", *t.extra_columns.get("notifications", ()))
     extra: dict[str, ColumnElement[Any]] = {
-        name: literal(value, notifications.c[name].type)
-        for name, value in {"created_at": now, **t.timestamps("notifications", now)}.items()
+        name: now if isinstance(now, ColumnElement) else literal(now, notifications.c[name].type)
+        for name in stamped
     }
     if t.mapping.id_type == "text":
         extra["id"] = new_text_id()
-    rows = candidates.add_columns(*(value.label(name) for name, value in extra.items()))
-    statement = (
-        insert_for(session)(notifications)
+    return (
+        insert(notifications)
         .from_select(
             [notifications.c[name] for name in [*_COLUMNS, *extra]],
-            rows,
+            rows.add_columns(*(value.label(name) for name, value in extra.items())),
             include_defaults=False,
         )
         .on_conflict_do_nothing(index_elements=[notifications.c.dedup_key])
     )
+
+
+def _insert(session: Session, t: Tables, candidates: Rows, now: datetime) -> NotifyResult:
+    count = session.scalar(select(func.count()).select_from(candidates.subquery())) or 0
+    # naive UTC on Prisma's timestamps without time zone
+    statement = insert_notifications(insert_for(session), t, candidates, t.instant(now))
     # psycopg resets an INSERT's rowcount when SQLAlchemy closes the cursor: keep it.
     result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         statement, execution_options={"preserve_rowcount": True}

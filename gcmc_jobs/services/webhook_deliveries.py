@@ -38,8 +38,9 @@ from sqlalchemy.orm import Session
 
 from gcmc_jobs.db.dialect import concat, insert_for
 from gcmc_jobs.db.enums import Role
-from gcmc_jobs.db.tables import Id, new_text_id, tables_of
+from gcmc_jobs.db.tables import Id, tables_of
 from gcmc_jobs.errors import UnknownWebhookEndpoint
+from gcmc_jobs.services.notifications import insert_notifications
 from gcmc_jobs.services.tenancy import utcnow
 from gcmc_jobs.services.webhook_endpoints import get_endpoint
 from gcmc_jobs.services.webhook_events import new_event_id
@@ -477,13 +478,6 @@ def _notify_owners(
             person.c.is_active.is_(true()),
         )
     )
-    instant = t.instant(now)
-    extra: dict[str, Any] = {
-        name: literal(value, notifications.c[name].type)
-        for name, value in {"created_at": instant, **t.timestamps("notifications", instant)}.items()
-    }
-    if t.mapping.id_type == "text":
-        extra["id"] = new_text_id()
     stamp = now.strftime("%Y%m%dT%H%M%S")
     sub = owners.subquery("owner")
     rows = select(
@@ -497,24 +491,8 @@ def _notify_owners(
         literal("Webhook endpoint disabled", String),
         literal(_disabled_text(delivery), String),
         concat(f"webhook_endpoint_disabled:{delivery.endpoint_id}:{stamp}:", sub.c.id),
-        *extra.values(),
     ).select_from(sub)
-    columns = [
-        "tenant_id",
-        "user_id",
-        "kind",
-        "subject_type",
-        "subject_id",
-        "title",
-        "body",
-        "dedup_key",
-        *extra,
-    ]
-    session.execute(
-        insert_for(session)(notifications)
-        .from_select([notifications.c[name] for name in columns], rows, include_defaults=False)
-        .on_conflict_do_nothing(index_elements=[notifications.c.dedup_key])
-    )
+    session.execute(insert_notifications(insert_for(session), t, rows, t.instant(now)))
     found = session.execute(
         owners.add_columns(tenant.c.name.label("tenant_name")).join(
             tenant, tenant.c.id == member.c.tenant_id
