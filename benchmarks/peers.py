@@ -622,6 +622,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--workloads", default=",".join(WORKLOADS), help="comma-separated subset of W1,W2,W3"
     )
+    parser.add_argument(
+        "--n",
+        type=int,
+        help="jobs per workload, instead of the defaults (W1 and W3 10,000, W2 50,000)",
+    )
     args = parser.parse_args(argv)
     wanted = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(SYSTEMS))
@@ -634,6 +639,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rounds < 1:
         parser.error("--rounds must be at least 1")
     ns = dict.fromkeys(WORKLOADS, QUICK_N) if args.quick else dict(FULL_N)
+    if args.n is not None:
+        if args.n < 100:
+            parser.error("--n must be at least 100")
+        ns = dict.fromkeys(WORKLOADS, args.n)
     keys = ["gcmc-jobs", *[k for k in SYSTEMS if k in wanted and k != "gcmc-jobs"]]
 
     start_load = os.getloadavg()
