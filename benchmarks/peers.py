@@ -1,6 +1,7 @@
 """gcmc-jobs against its peers: the same three workloads on the same Redis (issue 17).
 
 Run: ``.venv/bin/python benchmarks/peers.py [--quick] [--rounds 2] [--systems a,b]``
+``[--workloads W1,W3] [--n N]``
 (``pip install -e '.[bench]'`` first if the virtualenv was made without the dev extra).
 
 One command sets everything up and runs it. Each peer gets an environment of its own under
