@@ -6,7 +6,7 @@ event                  when                   extra fields
 ``enqueued``           a message was written  ``delay_ms`` (None: no delay)
 ``enqueued_many``      a bulk enqueue wrote   ``messages`` (count), ``message_ids``,
                        a chunk                ``queues``, ``delay_ms`` (no per-message fields)
-``started``            an attempt begins
+``started``            an attempt begins      (DEBUG level: see below)
 ``succeeded``          an attempt succeeded   ``duration_ms``
 ``retried``            ``Retries`` re-sent it ``attempt`` (the failed one), ``delay_ms``,
                                               ``error``
@@ -21,8 +21,13 @@ Every event carries ``message_id``, ``actor``, ``queue``, ``attempt`` (1-based),
 send time: the ``correlation_id`` message option, else the sender's structlog contextvars
 ``correlation_id``, else a new random id (32 hex digits). While a message runs, these
 fields are bound in structlog's contextvars, so the actor's own events carry them, and
-messages it sends inherit its correlation id. Secrets are removed by the processors
-:func:`gcmc_jobs.logging.redact_event` adds; this middleware never logs args or kwargs.
+messages it sends inherit its correlation id. ``started`` is logged at DEBUG, every other
+event at INFO or above: at the default level a message costs one line, ``succeeded`` (or
+``retried``/``failed``), which carries the same fields and ``duration_ms``; a job that hangs
+shows as ``running`` in the status store and is stopped by ``TimeLimit``. Below the
+configured level ``started`` costs a level check (nothing is built). Secrets are removed by
+the processors :func:`gcmc_jobs.logging.redact_event` adds; this middleware never logs args
+or kwargs.
 """
 
 from __future__ import annotations
@@ -100,15 +105,16 @@ class StructuredLogging(Middleware):
         self._direct = logger is None
         self._local = threading.local()
 
-    def _info(self, event: str, fields: dict[str, Any]) -> None:
-        """Log a per-message event at info level: through the configured processors
-        directly when the configuration is ``configure_logging``'s (same line, a third
-        cheaper), else through the logger."""
+    def _log(self, method: str, event: str, fields: dict[str, Any]) -> None:
+        """Log a per-message event at ``method``'s level (``"debug"``, ``"info"``): through
+        the configured processors directly when the configuration is
+        ``configure_logging``'s (same line, a third cheaper; below the level, nothing is
+        built), else through the logger."""
         writer = direct_writer() if self._direct else None
         if writer is not None:
-            writer.write("info", event, fields)
+            writer.write(method, event, fields)
         else:
-            self.logger.info(event, **fields)
+            getattr(self.logger, method)(event, **fields)
 
     # -- send side ---------------------------------------------------------------------
 
@@ -196,7 +202,7 @@ class StructuredLogging(Middleware):
         self._local.tokens = _bind(fields)
         self._local.current = (message.message_id, fields)
         self._local.started = time.perf_counter()
-        self._info("started", fields)
+        self._log("debug", "started", fields)
 
     def _fields(self, message: Any) -> dict[str, Any]:
         # The attempt that ran: Retries has already counted it once we see the outcome.
@@ -224,7 +230,7 @@ class StructuredLogging(Middleware):
         if exception is None:
             started = getattr(self._local, "started", None) or time.perf_counter()
             duration_ms = round((time.perf_counter() - started) * 1000, 3)
-            self._info("succeeded", {"duration_ms": duration_ms, **self._fields(message)})
+            self._log("info", "succeeded", {"duration_ms": duration_ms, **self._fields(message)})
         else:
             # Retries (earlier in the stack) runs after this hook: if it re-sends the
             # message, before_enqueue logs "retried"; if it gives up, after_nack logs "failed".

@@ -182,34 +182,66 @@ def test_json_lines_carry_an_iso_utc_timestamp_and_render_any_value() -> None:
     assert record["url"] == "smtp://***@h"
 
 
-def test_a_worker_configured_by_configure_logging_writes_started_and_succeeded_lines(
-    gcmc_broker: dramatiq.Broker, worker: dramatiq.Worker
-) -> None:
-    # Given the worker's logging configuration (the per-message events take the direct
-    # path of gcmc_jobs.logging.direct)
-    @dramatiq.actor(broker=gcmc_broker)
+def _run_configured(
+    gcmc_broker: dramatiq.Broker, worker: dramatiq.Worker, level: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """Run one message on a worker configured by configure_logging (JSON at ``level``: the
+    per-message events take the direct path of gcmc_jobs.logging.direct); the message id
+    and the lines written."""
+
+    @dramatiq.actor(broker=gcmc_broker, actor_name=f"quiet_{level.lower()}")
     def quiet(tenant_id: int) -> None:
         structlog.get_logger("host").info("inside_actor", token="s3cret")
 
     stream = io.StringIO()
     previous = structlog.get_config()
     try:
-        configure_logging(Settings(log_format="json", log_level="INFO"), stream=stream, cache=False)
+        configure_logging(Settings(log_format="json", log_level=level), stream=stream, cache=False)
         assert direct_writer() is not None
         message = quiet.send_with_options(kwargs={"tenant_id": 7}, correlation_id="req-9")
         gcmc_broker.join(quiet.queue_name)
         worker.join()
     finally:
         structlog.configure(**previous)
-    # Then each state is one JSON line with the message's context, in order
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    mine = [r for r in lines if r.get("message_id") == message.message_id]
-    assert [r["event"] for r in mine] == ["enqueued", "started", "inside_actor", "succeeded"]
+    return message.message_id, [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_a_worker_at_info_writes_one_succeeded_line_a_message_and_no_started_line(
+    gcmc_broker: dramatiq.Broker, worker: dramatiq.Worker
+) -> None:
+    # Given the worker's logging configuration at INFO, when a message runs
+    message_id, lines = _run_configured(gcmc_broker, worker, "INFO")
+    # Then each state is one JSON line with the message's context, in order; ``started``
+    # is a DEBUG event, so the attempt is logged once, when it ends
+    mine = [r for r in lines if r.get("message_id") == message_id]
+    assert [r["event"] for r in mine] == ["enqueued", "inside_actor", "succeeded"]
     for record in mine:
         assert record.keys() >= REQUIRED | {"level", "timestamp"}
         assert (record["correlation_id"], record["tenant_id"]) == ("req-9", 7)
-    started, inside, succeeded = mine[1:]
-    assert (started["level"], started["attempt"], started["actor"]) == ("info", 1, "quiet")
+    inside, succeeded = mine[1:]
     assert inside["token"] == "***"
+    assert (succeeded["level"], succeeded["attempt"], succeeded["actor"]) == (
+        "info",
+        1,
+        "quiet_info",
+    )
     assert succeeded["duration_ms"] >= 0
     assert next(iter(succeeded)) == "duration_ms"  # as structlog orders the keyword arguments
+
+
+def test_a_worker_at_debug_still_writes_the_started_line_with_the_same_fields(
+    gcmc_broker: dramatiq.Broker, worker: dramatiq.Worker
+) -> None:
+    # Given the worker's logging configuration at DEBUG, when a message runs
+    message_id, lines = _run_configured(gcmc_broker, worker, "DEBUG")
+    # Then ``started`` is written before the actor's own events, at debug level, with
+    # every field ``succeeded`` carries but the duration
+    mine = [r for r in lines if r.get("message_id") == message_id]
+    assert [r["event"] for r in mine] == ["enqueued", "started", "inside_actor", "succeeded"]
+    started, succeeded = mine[1], mine[3]
+    assert (started["level"], started["attempt"], started["actor"]) == ("debug", 1, "quiet_debug")
+    assert (started["correlation_id"], started["tenant_id"]) == ("req-9", 7)
+    assert started.keys() == succeeded.keys() - {"duration_ms"}
+    assert {k: started[k] for k in REQUIRED | {"tenant_id"}} == {
+        k: succeeded[k] for k in REQUIRED | {"tenant_id"}
+    }
