@@ -10,7 +10,9 @@ configuration's own processors and writer itself, so each line is exactly what s
 would have written (same processors, same order, same writer), and an event below the
 configured level is dropped before anything is built. For ``configure_logging``'s JSON
 chain the processors are called in turn without the loop, ``add_log_level``'s assignment
-inline and ``format_exc_info`` only when the event has an ``exc_info``. When anyone
+inline, ``format_exc_info`` only when the event has an ``exc_info``, and ``redact_event``
+and ``render_json`` fused into one pass over a flat event (:func:`_redacted_json`: the same
+characters). When anyone
 reconfigures structlog afterwards (a test's ``capture_logs`` or ``capture_events``, a host
 application), the writer no longer matches the configuration and :func:`direct_writer`
 answers ``None``: the caller goes through structlog as before.
@@ -20,16 +22,66 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import structlog
 
 from gcmc_jobs.logging.processors import UtcTimestamp, render_json
-from gcmc_jobs.redaction import redact_event
+from gcmc_jobs.redaction import MASK, is_secret_key, redact_event, redact_text
+
+_MASKED = encode_basestring_ascii(MASK)
 
 __all__ = ["DirectWriter", "direct_writer", "install"]
 
-_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+#: Each key seen in a JSON line: its encoding with the separator (``"key": ``) and whether
+#: it names a secret (:func:`gcmc_jobs.redaction.is_secret_key`). Keys are few; bounded.
+_KEYS: dict[str, tuple[str, bool]] = {}
+_FINITE = (float("-inf"), float("inf"))
+
+
+def _redacted_json(event_dict: Mapping[str, Any]) -> str | None:
+    """``render_json(redact_event(event_dict))`` in one pass, for flat events: the same
+    characters, ~twice as fast (no call per key, no encoder set up per line). ``None``
+    when a key is not a string or a value is neither ``str``, ``int``, finite ``float``,
+    ``bool`` nor ``None`` (nested values, ``SecretStr``, …): the caller then runs the two
+    processors themselves. ``event_dict`` is never modified."""
+    parts: list[str] = []
+    append = parts.append
+    for key, value in event_dict.items():
+        known = _KEYS.get(key) if key.__class__ is str else None
+        if known is None:
+            if key.__class__ is not str:
+                return None
+            known = (encode_basestring_ascii(key) + ": ", is_secret_key(key))
+            if len(_KEYS) < 10_000:
+                _KEYS[key] = known
+        prefix, secret = known
+        cls = value.__class__
+        if value is None:
+            append(prefix + "null")
+        elif secret:
+            append(prefix + _MASKED)
+        elif cls is str:
+            if "://" in value or "=" in value or " " in value:
+                value = redact_text(value)
+            append(prefix + encode_basestring_ascii(value))
+        elif cls is int:
+            append(prefix + int.__repr__(value))
+        elif cls is float and value == value and value not in _FINITE:
+            append(prefix + float.__repr__(value))
+        elif cls is bool:
+            append(prefix + ("true" if value else "false"))
+        else:
+            return None
+    return "{" + ", ".join(parts) + "}"
 
 
 class DirectWriter:
@@ -74,24 +126,28 @@ class DirectWriter:
         )
 
     def write(self, method: str, event: str, fields: Mapping[str, Any]) -> None:
-        """Log ``event`` with ``fields`` at ``method`` (``"info"``, ``"warning"``,
-        ``"error"``): what ``structlog.get_logger().<method>(event, **fields)`` does."""
+        """Log ``event`` with ``fields`` at ``method`` (``"debug"``, ``"info"``,
+        ``"warning"``, ``"error"``): what ``structlog.get_logger().<method>(event, **fields)``
+        does. Below the configured level it returns at once."""
         if _LEVELS[method] < self.level:
             return
         event_dict: Any = dict(fields)
         event_dict["event"] = event
         if self._json:
             # configure_logging's JSON chain, the same processors called in turn, but
-            # add_log_level's one assignment inline (method is info, warning or error: its
-            # own name) and format_exc_info only when there is an exc_info to format.
+            # add_log_level's one assignment inline (method is debug, info, warning or
+            # error: its own name), format_exc_info only when there is an exc_info to
+            # format, and redaction and rendering in one pass for a flat event.
             chain, sink = self._chain, self._sink
             event_dict = chain[0](sink, method, event_dict)
             event_dict["level"] = method
             event_dict = chain[2](sink, method, event_dict)
             if "exc_info" in event_dict:
                 event_dict = chain[3](sink, method, event_dict)
-            event_dict = chain[4](sink, method, event_dict)
-            getattr(sink, method)(chain[5](sink, method, event_dict))
+            line = _redacted_json(event_dict)
+            if line is None:
+                line = chain[5](sink, method, chain[4](sink, method, event_dict))
+            getattr(sink, method)(line)
             return
         try:
             for processor in self._chain:

@@ -19,8 +19,9 @@ class UtcTimestamp:
     """``timestamp``: the UTC time in ISO 8601 with microseconds, ``2026-11-29T12:00:00.000123Z``.
 
     What ``structlog.processors.TimeStamper(fmt="iso", utc=True)`` writes (except that the
-    microseconds are always present), for a third of its cost: the date and time to the
-    second are formatted once per second and cached, the microseconds appended per event.
+    microseconds are always present), at a fraction of its cost: the date and time to the
+    second (with the dot) are formatted once per second and cached, the microseconds
+    appended per event.
     """
 
     def __init__(self) -> None:
@@ -33,9 +34,10 @@ class UtcTimestamp:
         second = int(now)
         cached = self._cached
         if cached[0] != second:
-            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
             self._cached = cached
-        event_dict["timestamp"] = f"{cached[1]}.{int((now - second) * 1_000_000):06d}Z"
+        # %-formatting truncates the float as int() would, at half an f-string's cost.
+        event_dict["timestamp"] = cached[1] + "%06dZ" % ((now - second) * 1_000_000)  # noqa: UP031
         return event_dict
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import structlog
+from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from gcmc_jobs.logging import configure_logging
@@ -108,3 +110,55 @@ def test_there_is_no_direct_path_while_structlog_is_configured_otherwise(
     # a host (or a test helper) configuring structlog anew
     structlog.configure(processors=[structlog.processors.JSONRenderer()])
     assert direct_writer() is None
+
+
+def _without_timestamp(line: str) -> str:
+    return re.sub(r'"timestamp": "[0-9T:.-]+Z"', '"timestamp": "(time)"', line)
+
+
+def test_a_flat_event_is_written_byte_for_byte_as_structlog_writes_it_redacted(
+    configured: io.StringIO,
+) -> None:
+    # Given fields of every flat type, secret-named keys, and strings the rules rewrite
+    structlog.contextvars.bind_contextvars(correlation_id="req-1")
+    fields = {
+        "duration_ms": 0.25,
+        "message_id": "m-é\n",
+        "attempt": 2,
+        "ok": True,
+        "url": "smtp://user:hunter2@mail.example/?token=abc",
+        "api_key": "hunter2",
+        "password": None,
+        "tenant_id": None,
+    }
+    # When it is written through the direct path and through structlog
+    writer = direct_writer()
+    assert writer is not None
+    writer.write("info", "succeeded", fields)
+    structlog.get_logger("t").info("succeeded", **fields)
+    direct, through_structlog = configured.getvalue().splitlines()
+    # Then the two lines are the same characters (but the time), and the expected JSON
+    assert _without_timestamp(direct) == _without_timestamp(through_structlog)
+    assert _without_timestamp(direct) == (
+        '{"duration_ms": 0.25, "message_id": "m-\\u00e9\\n", "attempt": 2, "ok": true, '
+        '"url": "smtp://***@mail.example/?token=***", "api_key": "***", "password": null, '
+        '"tenant_id": null, "event": "succeeded", "correlation_id": "req-1", '
+        '"level": "info", "timestamp": "(time)"}'
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"nested": {"token": "abc"}}, [1, "x y"], float("nan"), SecretStr("abc"), ("a", 1)],
+    ids=["dict", "list", "nan", "secretstr", "tuple"],
+)
+def test_an_event_with_other_values_is_written_as_structlog_writes_it(
+    configured: io.StringIO, value: Any
+) -> None:
+    writer = direct_writer()
+    assert writer is not None
+    writer.write("warning", "retried", {"value": value, "attempt": 1})
+    structlog.get_logger("t").warning("retried", value=value, attempt=1)
+    direct, through_structlog = configured.getvalue().splitlines()
+    assert _without_timestamp(direct) == _without_timestamp(through_structlog)
+    assert "abc" not in direct
