@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 import urllib.request
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Retries
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from gcmc_jobs.errors import DuplicateMessage
 from gcmc_jobs.middleware import Deduplication, Metrics, StubDedupStore, metrics
@@ -66,3 +67,59 @@ def test_the_worker_exporter_serves_the_registry_on_the_next_free_port() -> None
             body = response.read()
     assert b"gcmc_jobs_emails_total" in body
     assert body.startswith(generate_latest(REGISTRY)[:20])
+
+
+def test_messages_counted_on_many_threads_reach_the_registry_once_each(unique: str) -> None:
+    # Given the hooks of messages run on four threads (each counts in a table of its own)
+    middleware = Metrics()
+    broker = StubBroker(middleware=[middleware])
+    actor_name = f"tallied_{unique}"
+
+    @dramatiq.actor(broker=broker, actor_name=actor_name)
+    def tallied() -> None: ...
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            message = tallied.message()
+            middleware.before_process_message(broker, message)
+            middleware.after_process_message(broker, message)
+
+    threads = [threading.Thread(target=run, args=(25,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    labels = {"actor": actor_name, "queue": "default"}
+    # Then a collection sees every one of them
+    assert _value("gcmc_jobs_messages_total", **labels, state="started") == 100
+    assert _value("gcmc_jobs_messages_total", **labels, state="succeeded") == 100
+    assert _value("gcmc_jobs_message_duration_seconds_count", actor=actor_name) == 100
+    # And the next collection adds only what was counted since, on any thread
+    run(10)
+    threads = [threading.Thread(target=run, args=(5,))]
+    threads[0].start()
+    threads[0].join()
+    assert _value("gcmc_jobs_messages_total", **labels, state="succeeded") == 115
+    assert _value("gcmc_jobs_message_duration_seconds_count", actor=actor_name) == 115
+    assert _value("gcmc_jobs_message_duration_seconds_bucket", actor=actor_name, le="+Inf") == 115
+    assert _value("gcmc_jobs_message_duration_seconds_sum", actor=actor_name) > 0
+
+
+def test_durations_fall_in_the_buckets_prometheus_observe_puts_them_in(unique: str) -> None:
+    # Given durations on and around the bucket bounds, tallied by Metrics and observed by a
+    # plain prometheus Histogram with the same bounds
+    seconds = [0.0, 0.005, 0.0050001, 0.01, 0.3, 1, 600, 601.5]
+    reference = Histogram(
+        "reference_seconds", "same bounds", buckets=metrics._BOUNDS, registry=CollectorRegistry()
+    )
+    middleware = Metrics()
+    actor_name = f"timed_{unique}"
+    for value in seconds:
+        middleware._observe(actor_name, value)
+        reference.observe(value)
+    # Then every bucket, the count and the sum are the same
+    for sample in reference.collect()[0].samples:
+        if sample.name.endswith("_created"):
+            continue
+        name = sample.name.replace("reference_seconds", "gcmc_jobs_message_duration_seconds")
+        assert _value(name, actor=actor_name, **sample.labels) == sample.value, sample
