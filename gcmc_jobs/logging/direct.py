@@ -30,8 +30,6 @@ import structlog
 from gcmc_jobs.logging.processors import UtcTimestamp, render_json
 from gcmc_jobs.redaction import MASK, is_secret_key, redact_event, redact_text
 
-_MASKED = encode_basestring_ascii(MASK)
-
 __all__ = ["DirectWriter", "direct_writer", "install"]
 
 _LEVELS = {
@@ -44,12 +42,14 @@ _LEVELS = {
 #: Each key seen in a JSON line: its encoding with the separator (``"key": ``) and whether
 #: it names a secret (:func:`gcmc_jobs.redaction.is_secret_key`). Keys are few; bounded.
 _KEYS: dict[str, tuple[str, bool]] = {}
-_FINITE = (float("-inf"), float("inf"))
+_MASKED = encode_basestring_ascii(MASK)
+_INFINITIES = (float("-inf"), float("inf"))  # JSONEncoder writes them (and NaN) its own way
 
 
 def _redacted_json(event_dict: Mapping[str, Any]) -> str | None:
     """``render_json(redact_event(event_dict))`` in one pass, for flat events: the same
-    characters, ~twice as fast (no call per key, no encoder set up per line). ``None``
+    characters for about a third less CPU (no call per key, no encoder set up per line:
+    ~5-6 µs instead of ~8 for a ``succeeded`` event, timeit, loaded machine). ``None``
     when a key is not a string or a value is neither ``str``, ``int``, finite ``float``,
     ``bool`` nor ``None`` (nested values, ``SecretStr``, …): the caller then runs the two
     processors themselves. ``event_dict`` is never modified."""
@@ -75,7 +75,7 @@ def _redacted_json(event_dict: Mapping[str, Any]) -> str | None:
             append(prefix + encode_basestring_ascii(value))
         elif cls is int:
             append(prefix + int.__repr__(value))
-        elif cls is float and value == value and value not in _FINITE:
+        elif cls is float and value == value and value not in _INFINITIES:
             append(prefix + float.__repr__(value))
         elif cls is bool:
             append(prefix + ("true" if value else "false"))
