@@ -25,6 +25,13 @@ private name                                where gcmc-jobs relies on it
 ``MessageProxy._exception``                  read by ``DeadLetters`` / ``StructuredLogging``
                                              (the error of a failed message)
 ``dramatiq.broker.global_broker``            read by ``gcmc_jobs.configured`` to restore it
+``Worker.work_queue``,                       replaced on ``before_worker_boot``
+``dramatiq.worker._WorkQueueItem``            (``brokers.work_queue``): emitted before any
+                                             thread exists, the threads take the queue from
+                                             the worker; items carry ``priority`` and
+                                             ``message``; the queue is used through ``put``,
+                                             ``get(timeout=)``, ``get_nowait``, ``task_done``,
+                                             ``join``, ``unfinished_tasks``
 ``typer._click.globals.get_current_context`` the CLI's running command (``cli._app``)
 ==========================================  =============================================
 """
@@ -32,6 +39,7 @@ private name                                where gcmc-jobs relies on it
 from __future__ import annotations
 
 import inspect
+import queue
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -41,7 +49,9 @@ import pytest
 import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers import redis as dramatiq_redis
+from dramatiq.brokers.stub import StubBroker
 from dramatiq.errors import DecodeError
+from dramatiq.worker import _WorkQueueItem
 
 from gcmc_jobs import redis_keys
 from gcmc_jobs.brokers.redis_broker import RedisBroker
@@ -245,3 +255,28 @@ def test_typer_vendors_clicks_context_stack() -> None:
     from typer._click.globals import get_current_context
 
     assert get_current_context(silent=True) is None
+
+
+def test_a_worker_emits_before_worker_boot_before_any_thread_and_shares_its_work_queue() -> None:
+    seen: list[Any] = []
+
+    class _Boot(dramatiq.Middleware):
+        def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+            seen.append((list(worker.workers), dict(worker.consumers), worker.work_queue))
+
+    broker = StubBroker(middleware=[_Boot()])
+    broker.declare_queue("contract")
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        assert seen == [([], {}, worker.work_queue)]
+        assert type(worker.work_queue) is queue.PriorityQueue
+        assert worker.workers[0].work_queue is worker.work_queue
+        assert worker.consumers["contract"].work_queue is worker.work_queue
+    finally:
+        worker.stop()
+    item = _WorkQueueItem(3, "proxy")  # type: ignore[arg-type]
+    assert (item.priority, item.message) == (3, "proxy")
+    source = inspect.getsource(dramatiq.worker)
+    for use in ("work_queue.put(", "work_queue.get(timeout=", "work_queue.task_done()"):
+        assert use in source

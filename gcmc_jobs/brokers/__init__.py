@@ -10,6 +10,8 @@ module             what it holds
                    consumer that dead-letters undecodable messages and filtered hooks
 ``hooks``          which middleware implement which hook (shared by the broker and bulk)
 ``bulk``           :func:`~gcmc_jobs.brokers.bulk.enqueue_many`: many messages per round trip
+``work_queue``     :class:`~gcmc_jobs.brokers.work_queue.WorkQueue`: the hand-off between a
+                   worker's consumer and worker threads, which both brokers install
 =================  =========================================================================
 
 The Lua script runner both the Redis broker and the rate-limit store use is

@@ -50,7 +50,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import uuid4
 
@@ -65,6 +65,7 @@ from dramatiq.middleware import Middleware, MiddlewareError
 
 from gcmc_jobs.brokers.bulk import PLAIN_EMITTERS, release_unsent
 from gcmc_jobs.brokers.hooks import implementing
+from gcmc_jobs.brokers.work_queue import install_work_queue
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.redis_keys import (
     acks_key,
@@ -383,17 +384,55 @@ class _DeadLetteringConsumer(_RedisConsumer):
         broker.emit_after("nack", proxy)
 
 
+class _MiddlewareList(list[Middleware]):
+    """A broker's ``middleware`` list that calls ``changed`` after every change to it
+    (``add_middleware`` appends or inserts; tests edit it directly), so the broker's hook
+    tuples are rebuilt only then, not compared with the list on every emit."""
+
+    def __init__(self, middleware: Iterable[Middleware], changed: Callable[[], None]) -> None:
+        super().__init__(middleware)
+        self._changed = changed
+
+
+def _announcing(name: str) -> Callable[..., Any]:
+    change = getattr(list, name)
+
+    def method(self: _MiddlewareList, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return change(self, *args, **kwargs)
+        finally:
+            self._changed()
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+for _name in (
+    "__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend", "insert",
+    "remove", "pop", "clear", "sort", "reverse",
+):  # fmt: skip
+    setattr(_MiddlewareList, _name, _announcing(_name))
+
+
 class RedisBroker(_DramatiqRedisBroker):
     """Dramatiq's ``RedisBroker`` whose consumers dead-letter undecodable messages, and
     whose hooks skip the middleware that do not implement them.
 
     Dramatiq's ``emit_before``/``emit_after`` call the hook on *every* middleware. Here
     the bound hooks that do something (:func:`~gcmc_jobs.brokers.hooks.implementing`, the
-    filter bulk enqueue uses too) are listed once per signal and reused while
-    ``self.middleware`` holds the same objects in the same order (compared on every emit,
-    so ``add_middleware`` and direct edits of the list are seen). Exceptions are handled
+    filter bulk enqueue uses too) are listed once per signal in a dict an emit reads
+    directly, and forgotten whenever ``self.middleware`` changes: it is a list that says so
+    (``add_middleware``, such as the worker's own middleware ``Worker.start`` adds, and
+    direct edits of the list are seen; assigning a new list makes the broker a copy of it,
+    whose later changes are seen, not the assigned list's). Until then an emit costs a dict
+    read; the list used to be compared with a snapshot on every emit. Exceptions are handled
     exactly as Dramatiq does. A hook assigned on a middleware *instance* after its signal
     was first emitted is not seen (nothing does that).
+
+    When a Dramatiq ``Worker`` boots on it (``before_worker_boot``, before any of its
+    threads exist), the worker gets a :class:`~gcmc_jobs.brokers.work_queue.WorkQueue` in
+    place of its ``queue.PriorityQueue``: the hand-off between its consumer and worker
+    threads on C-level locks.
 
     Its commands (fetch, ack, nack, enqueue: Dramatiq's one ``dispatch`` Lua script, with
     Dramatiq's arguments) are sent with a :class:`~gcmc_jobs.redis_scripts.ScriptRunner`,
@@ -533,38 +572,72 @@ class RedisBroker(_DramatiqRedisBroker):
         pipeline.hdel(f"{dead}.msgs", redis_id)
         pipeline.execute()
 
-    def _hooks(self, signal: str) -> tuple[Any, ...]:
-        # Set here, not in __init__: Dramatiq's __init__ already emits signals.
-        cache: dict[str, tuple[list[Middleware], tuple[Any, ...]]]
-        cache = self.__dict__.setdefault("_hook_cache", {})
-        cached = cache.get(signal)
-        if cached is not None and cached[0] == self.middleware:
-            return cached[1]
-        middleware = list(self.middleware)
-        hooks = implementing(middleware, signal)
-        cache[signal] = (middleware, hooks)
-        return hooks
+    # The middleware list and the hooks of each signal (see the class docstring).
+    @property
+    def middleware(self) -> list[Middleware]:
+        return self._middleware
+
+    @middleware.setter
+    def middleware(self, middleware: list[Middleware]) -> None:
+        # Dramatiq's Broker.__init__ assigns it first, before any signal is emitted.
+        if "_hook_lock" not in self.__dict__:
+            self._hook_lock = threading.Lock()
+            self._before_hooks: dict[str, tuple[Any, ...]] = {}
+            self._after_hooks: dict[str, tuple[Any, ...]] = {}
+        self._middleware = _MiddlewareList(middleware, self._forget_hooks)
+        self._forget_hooks()
+
+    def _forget_hooks(self) -> None:
+        # Under the lock, after the change: a _cache_hooks that read the list before the
+        # change stored its tuple before this clears it.
+        with self._hook_lock:
+            self._before_hooks.clear()
+            self._after_hooks.clear()
+
+    def _cache_hooks(self, signal: str, *, after: bool) -> tuple[Any, ...]:
+        with self._hook_lock:
+            hooks = implementing(self._middleware, ("after_" if after else "before_") + signal)
+            if after:
+                hooks = hooks[::-1]  # emit_after calls them in reverse stack order
+                self._after_hooks[signal] = hooks
+            else:
+                if signal == "worker_boot":
+                    # Dramatiq's worker gets our work queue before its threads exist
+                    # (gcmc_jobs.brokers.work_queue), ahead of every middleware's hook.
+                    hooks = (install_work_queue, *hooks)
+                self._before_hooks[signal] = hooks
+            return hooks
 
     def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
-        signal = "before_" + signal
-        for hook in self._hooks(signal):
+        hooks = self._before_hooks.get(signal)
+        if hooks is None:
+            hooks = self._cache_hooks(signal, after=False)
+        for hook in hooks:
             try:
                 hook(self, *args, **kwargs)
             except MiddlewareError:
                 raise
             except Exception:
                 self.logger.critical(
-                    "Unexpected failure in %s of %r.", signal, hook.__self__, exc_info=True
+                    "Unexpected failure in %s of %r.",
+                    "before_" + signal,
+                    getattr(hook, "__self__", hook),
+                    exc_info=True,
                 )
 
     def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
-        signal = "after_" + signal
-        for hook in reversed(self._hooks(signal)):
+        hooks = self._after_hooks.get(signal)
+        if hooks is None:
+            hooks = self._cache_hooks(signal, after=True)
+        for hook in hooks:
             try:
                 hook(self, *args, **kwargs)
             except Exception:
                 self.logger.critical(
-                    "Unexpected failure in %s of %r.", signal, hook.__self__, exc_info=True
+                    "Unexpected failure in %s of %r.",
+                    "after_" + signal,
+                    getattr(hook, "__self__", hook),
+                    exc_info=True,
                 )
 
     @property

@@ -97,6 +97,48 @@ def test_hooks_run_in_order_and_see_middleware_added_or_removed_later(
     assert seen == ["before a"]
 
 
+def _assign(broker: RedisBroker, late: dramatiq.Middleware) -> None:
+    broker.middleware = [*broker.middleware, late]
+
+
+def _augment(broker: RedisBroker, late: dramatiq.Middleware) -> None:
+    broker.middleware += [late]
+
+
+@pytest.mark.parametrize(
+    ("add", "remove"),
+    [
+        (lambda b, m: b.middleware.append(m), lambda b, m: b.middleware.pop()),
+        (lambda b, m: b.middleware.extend([m]), lambda b, m: b.middleware.__delitem__(-1)),
+        (
+            lambda b, m: b.middleware.__setitem__(slice(0, 0), [m]),
+            lambda b, m: b.middleware.__setitem__(slice(0, 1), []),
+        ),
+        (_augment, lambda b, m: b.middleware.clear()),
+        (_assign, lambda b, m: b.middleware.remove(m)),
+    ],
+    ids=["append-pop", "extend-del", "setitem-setitem", "iadd-clear", "assign-remove"],
+)
+def test_the_cached_hooks_follow_every_edit_of_the_middleware_list(
+    broker: tuple[RedisBroker, _Nacks, str], add: Any, remove: Any
+) -> None:
+    # Given the hooks of "ack" already cached
+    built, _, _ = broker
+    seen: list[str] = []
+    message = dramatiq.Message(queue_name="q", actor_name="a", args=(), kwargs={}, options={})
+    built.emit_before("ack", message)
+    built.emit_after("ack", message)
+    late = _Order("late", seen)
+    # When a middleware is added to the list, then taken out, in another way each time
+    add(built, late)
+    built.emit_before("ack", message)
+    built.emit_after("ack", message)
+    remove(built, late)
+    built.emit_before("ack", message)
+    # Then it was called while in the list, and not after
+    assert seen == ["before late", "after late"]
+
+
 def test_messages_flow_on_after_redis_drops_the_brokers_own_connection(
     broker: tuple[RedisBroker, _Nacks, str],
 ) -> None:

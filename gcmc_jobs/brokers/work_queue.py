@@ -1,0 +1,136 @@
+"""The queue a worker's consumer threads hand messages to its worker threads through.
+
+Dramatiq 2.2's ``Worker`` puts every message it fetched on ``worker.work_queue``, a
+:class:`queue.PriorityQueue` of ``dramatiq.worker._WorkQueueItem``, and each worker thread
+takes it from there. That queue is pure Python: ``put`` and ``get`` go through a
+:class:`threading.Condition` (``notify`` walks its waiters in Python, a ``get`` with a
+timeout allocates a lock per wait), and its heap orders the items with the dataclass's
+generated ``__lt__``. In a py-spy profile of a gcmc-jobs worker (issue 17's W1 no-op
+workload, 2026-12-02) ``Queue.put`` was 5.9 % of the worker's CPU (``Condition.notify`` 4.9 %
+of it) and ``Queue.get`` 2.8 %, plus the item comparisons.
+
+:class:`WorkQueue` keeps what Dramatiq relies on (priority order, first in first out within
+a priority, ``task_done``/``join``/``unfinished_tasks``, :class:`queue.Empty` from a ``get``
+that times out or would block) on C-level primitives: a heap of ``(priority, sequence,
+item)`` under a :class:`threading.Lock` (the sequence breaks ties, so items are never
+compared), and a :class:`queue.SimpleQueue` of tokens, one per item, as the counting
+semaphore a ``get`` blocks on. :func:`install_work_queue` puts one in a worker when it boots
+(gcmc-jobs' brokers call it on ``before_worker_boot``, before any thread of the worker
+exists).
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from heapq import heappop, heappush
+from typing import TYPE_CHECKING, Any
+
+from gcmc_jobs.logging.library import get_logger
+
+if TYPE_CHECKING:
+    from dramatiq import Broker, Worker
+    from dramatiq.worker import _WorkQueueItem
+
+__all__ = ["WorkQueue", "install_work_queue"]
+
+logger = get_logger("gcmc_jobs.brokers.work_queue")
+
+
+class WorkQueue:
+    """A priority queue of Dramatiq's ``_WorkQueueItem`` with the interface of
+    :class:`queue.PriorityQueue` that Dramatiq's worker uses, unbounded.
+
+    Items come out lowest ``item.priority`` first, in the order they were put within a
+    priority. :meth:`get` raises :class:`queue.Empty` when nothing came within ``timeout``
+    seconds (or at once with ``block=False``). :meth:`join` returns once :meth:`task_done`
+    was called for every item put. ``put`` takes the lock once and wakes one waiting
+    ``get`` in C; ``join`` costs nothing until someone waits on it.
+    """
+
+    maxsize = 0  # unbounded, as Dramatiq's
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, _WorkQueueItem]] = []
+        self._lock = threading.Lock()
+        # One token per item pushed, put after the push: a get that took a token finds an
+        # item on the heap.
+        self._tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._sequence = itertools.count()
+        self._joiners: list[threading.Event] = []
+        #: Items put and not yet marked done with :meth:`task_done` (Dramatiq's
+        #: ``Worker.join`` reads it).
+        self.unfinished_tasks = 0
+
+    def put(self, item: _WorkQueueItem, block: bool = True, timeout: float | None = None) -> None:
+        """Add ``item`` (never blocks: the queue is unbounded; ``block`` and ``timeout`` are
+        accepted for :class:`queue.Queue`'s signature)."""
+        with self._lock:
+            heappush(self._heap, (item.priority, next(self._sequence), item))
+            self.unfinished_tasks += 1
+        self._tokens.put(None)
+
+    def put_nowait(self, item: _WorkQueueItem) -> None:
+        """:meth:`put`."""
+        self.put(item)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> _WorkQueueItem:
+        """Remove and return the item of lowest priority (the oldest of them); wait at most
+        ``timeout`` seconds (None: forever) for one, or not at all when ``block`` is false,
+        then raise :class:`queue.Empty`."""
+        self._tokens.get(block, timeout)
+        with self._lock:
+            return heappop(self._heap)[2]
+
+    def get_nowait(self) -> _WorkQueueItem:
+        """:meth:`get` without waiting."""
+        return self.get(False)
+
+    def task_done(self) -> None:
+        """Mark one item taken with :meth:`get` as processed; :class:`ValueError` when
+        called more times than items were put."""
+        with self._lock:
+            unfinished = self.unfinished_tasks - 1
+            if unfinished < 0:
+                raise ValueError("task_done() called too many times")
+            self.unfinished_tasks = unfinished
+            if unfinished == 0 and self._joiners:
+                for done in self._joiners:
+                    done.set()
+                self._joiners.clear()
+
+    def join(self) -> None:
+        """Wait until every item put was marked done with :meth:`task_done`."""
+        with self._lock:
+            if self.unfinished_tasks == 0:
+                return
+            done = threading.Event()
+            self._joiners.append(done)
+        done.wait()
+
+    def qsize(self) -> int:
+        """How many items wait to be taken."""
+        return len(self._heap)
+
+    def empty(self) -> bool:
+        """Whether no item waits to be taken."""
+        return not self._heap
+
+    def full(self) -> bool:
+        """Never: the queue is unbounded."""
+        return False
+
+
+def install_work_queue(broker: Broker, worker: Worker) -> bool:
+    """Replace ``worker.work_queue`` with a :class:`WorkQueue`, as a ``before_worker_boot``
+    hook (``Worker.start`` emits it before it starts any worker or consumer thread, all of
+    which take the queue from the worker). True when replaced; a queue that is not Dramatiq's
+    own empty :class:`queue.PriorityQueue` (a worker that already started, or another
+    replacement) is left alone, logged at debug."""
+    current: Any = getattr(worker, "work_queue", None)
+    if type(current) is not queue.PriorityQueue or current.unfinished_tasks or current.qsize():
+        logger.debug("work_queue_kept", kind=type(current).__name__)
+        return False
+    worker.work_queue = WorkQueue()  # type: ignore[assignment]  # same interface, not a subclass
+    return True

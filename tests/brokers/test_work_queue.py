@@ -1,0 +1,272 @@
+"""gcmc_jobs.brokers.work_queue: the queue between a worker's consumer and worker threads
+keeps queue.PriorityQueue's semantics as Dramatiq uses them, and Dramatiq's Worker on our
+RedisBroker runs on it, in priority order, and requeues what it still holds when stopped."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import dramatiq
+import pytest
+import redis
+from dramatiq.common import iter_queue
+from dramatiq.worker import _WorkQueueItem
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gcmc_jobs.brokers.rabbitmq_broker import RabbitmqBroker
+from gcmc_jobs.brokers.redis_broker import RedisBroker
+from gcmc_jobs.brokers.work_queue import WorkQueue, install_work_queue
+from gcmc_jobs.redis_keys import acks_key
+from gcmc_jobs.testing import wait_until
+
+# An operation: put a message of that priority, or (None) get one when any is waiting.
+operations = st.lists(st.one_of(st.integers(min_value=-2, max_value=3), st.none()), max_size=60)
+
+
+@given(operations)
+def test_items_come_out_in_the_order_of_a_priority_queue_for_any_puts_and_gets(
+    ops: list[int | None],
+) -> None:
+    # Given Dramatiq's PriorityQueue (items ordered by priority, then put time) and ours
+    theirs: queue.PriorityQueue[_WorkQueueItem] = queue.PriorityQueue()
+    ours = WorkQueue()
+    taken_theirs: list[str] = []
+    taken_ours: list[str] = []
+    for n, op in enumerate(ops):
+        if op is None:
+            if not theirs.empty():
+                taken_theirs.append(theirs.get_nowait().message)
+                taken_ours.append(ours.get_nowait().message)
+            continue
+        # The put time is explicit: two monotonic_ns() readings may be equal.
+        theirs.put(_WorkQueueItem(op, f"m{n}", n))  # type: ignore[arg-type]
+        ours.put(_WorkQueueItem(op, f"m{n}", n))  # type: ignore[arg-type]
+    # When both are drained
+    taken_theirs += [item.message for item in iter_queue(theirs)]
+    taken_ours += [item.message for item in iter_queue(ours)]
+    # Then the same messages came out in the same order, and both are empty
+    assert taken_ours == taken_theirs
+    assert ours.empty()
+    assert ours.qsize() == 0
+    assert ours.unfinished_tasks == theirs.unfinished_tasks == len(taken_ours)
+
+
+def test_a_get_that_times_out_or_would_block_raises_empty() -> None:
+    work = WorkQueue()
+    with pytest.raises(queue.Empty):
+        work.get(timeout=0.01)
+    with pytest.raises(queue.Empty):
+        work.get_nowait()
+    with pytest.raises(queue.Empty):
+        work.get(block=False)
+
+
+def test_items_are_ordered_without_comparing_them() -> None:
+    # Equal priority and equal put time: a PriorityQueue would compare the items' fields;
+    # ours keeps the put order.
+    work = WorkQueue()
+    for name in ("a", "b", "c"):
+        work.put(_WorkQueueItem(0, name, 0))  # type: ignore[arg-type]
+    assert [work.get().message for _ in range(3)] == ["a", "b", "c"]
+
+
+def test_join_returns_once_every_item_is_marked_done() -> None:
+    # Given three items put, and a thread joining the queue
+    work = WorkQueue()
+    for n in range(3):
+        work.put(_WorkQueueItem(0, f"m{n}"))  # type: ignore[arg-type]
+    joined = threading.Event()
+    joiner = threading.Thread(target=lambda: (work.join(), joined.set()))
+    joiner.start()
+
+    # When all three are taken and two of them marked done, the join still waits
+    taken = [work.get(timeout=1) for _ in range(3)]
+    work.task_done()
+    work.task_done()
+    assert work.unfinished_tasks == 1
+    assert not joined.wait(0.05)
+
+    # Then the third task_done releases it, and a join now returns at once
+    work.task_done()
+    joiner.join(timeout=10)
+    assert joined.is_set()
+    assert not joiner.is_alive()
+    assert work.unfinished_tasks == 0
+    assert len(taken) == 3
+    work.join()
+    with pytest.raises(ValueError, match="too many"):
+        work.task_done()
+
+
+def test_a_get_waiting_in_another_thread_takes_an_item_put_later() -> None:
+    work = WorkQueue()
+    got: list[Any] = []
+    getter = threading.Thread(target=lambda: got.append(work.get(timeout=30).message))
+    getter.start()
+    work.put(_WorkQueueItem(0, "late"))  # type: ignore[arg-type]
+    getter.join(timeout=30)
+    assert got == ["late"]
+
+
+def test_iter_queue_drains_it_in_priority_order() -> None:
+    # Dramatiq's Worker.stop requeues the work queue with common.iter_queue (get_nowait).
+    work = WorkQueue()
+    for priority, name in ((5, "low"), (0, "high"), (5, "low2")):
+        work.put(_WorkQueueItem(priority, name))  # type: ignore[arg-type]
+    assert work.qsize() == 3
+    assert not work.empty()
+    assert not work.full()
+    assert [item.message for item in iter_queue(work)] == ["high", "low", "low2"]
+    assert work.empty()
+
+
+@pytest.fixture
+def broker(gcmc_redis_url: str) -> Iterator[tuple[RedisBroker, str]]:
+    namespace = f"gcmc_test_wq_{uuid.uuid4().hex[:10]}"
+    built = RedisBroker(url=gcmc_redis_url, namespace=namespace, middleware=[])
+    yield built, namespace
+    client = redis.Redis.from_url(gcmc_redis_url)
+    keys = list(client.scan_iter(match=f"{namespace}*"))
+    if keys:
+        client.delete(*keys)
+    built.close()
+
+
+def test_a_worker_gets_the_work_queue_only_while_it_holds_dramatiqs_empty_one(
+    broker: tuple[RedisBroker, str],
+) -> None:
+    built, _ = broker
+    worker = dramatiq.Worker(built, worker_threads=1)
+    assert type(worker.work_queue) is queue.PriorityQueue
+    assert install_work_queue(built, worker)
+    assert type(worker.work_queue) is WorkQueue
+    assert not install_work_queue(built, worker)  # already replaced: left alone
+    holding = dramatiq.Worker(built, worker_threads=1)
+    holding.work_queue.put(_WorkQueueItem(0, "held"))  # type: ignore[arg-type]
+    assert not install_work_queue(built, holding)  # not empty: left alone
+    assert type(holding.work_queue) is queue.PriorityQueue
+
+
+class _Gate:
+    """Actors of two priorities on one queue, the first message held at a gate."""
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self.ran: list[str] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+        @dramatiq.actor(broker=broker, queue_name="wq", actor_name="gate", priority=0)
+        def gate() -> None:
+            self.ran.append("gate")
+            self.entered.set()
+            self.release.wait(30)
+
+        @dramatiq.actor(broker=broker, queue_name="wq", actor_name="urgent", priority=0)
+        def urgent(n: int) -> None:
+            self.ran.append(f"urgent {n}")
+
+        @dramatiq.actor(broker=broker, queue_name="wq", actor_name="later", priority=100)
+        def later(n: int) -> None:
+            self.ran.append(f"later {n}")
+
+        self.gate, self.urgent, self.later = gate, urgent, later
+
+    def send_held_behind_the_gate(self) -> None:
+        self.gate.send()
+        for n in range(3):
+            self.later.send(n)
+            self.urgent.send(n)
+
+    def start_worker(self, broker: RedisBroker) -> dramatiq.Worker:
+        """One worker thread, its prefetch large enough to hold all seven messages, the six
+        after the gate waiting in the work queue."""
+        worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
+        worker.queue_prefetch = 16
+        worker.start()
+        self.entered.wait(30)
+        wait_until(lambda: worker.work_queue.qsize() == 6, what="six messages in the work queue")
+        return worker
+
+
+def test_a_worker_on_our_broker_runs_the_work_queue_in_priority_order(
+    broker: tuple[RedisBroker, str],
+) -> None:
+    # Given a worker on our broker, its only thread held by the first message, and three
+    # messages of a low priority interleaved with three of a high one behind it
+    built, _ = broker
+    actors = _Gate(built)
+    actors.send_held_behind_the_gate()
+    worker = actors.start_worker(built)
+    try:
+        # Then the worker and all its threads use our queue
+        assert type(worker.work_queue) is WorkQueue
+        assert all(thread.work_queue is worker.work_queue for thread in worker.workers)
+        assert all(c.work_queue is worker.work_queue for c in worker.consumers.values())
+
+        # When the gate opens
+        actors.release.set()
+        worker.join()
+
+        # Then the high-priority messages ran first, each priority in the order sent
+        assert actors.ran == [
+            "gate", "urgent 0", "urgent 1", "urgent 2", "later 0", "later 1", "later 2",
+        ]  # fmt: skip
+
+        # And a queue declared after the worker started (the worker's own middleware, added
+        # by Worker.start, starts its consumer) is consumed too
+        seen = threading.Event()
+
+        @dramatiq.actor(broker=built, queue_name="wq_late", actor_name="late")
+        def late() -> None:
+            seen.set()
+
+        late.send()
+        assert seen.wait(30)
+    finally:
+        actors.release.set()
+        worker.stop()
+
+
+def test_stopping_a_worker_requeues_the_messages_waiting_in_its_work_queue(
+    broker: tuple[RedisBroker, str],
+) -> None:
+    # Given six messages waiting in the work queue behind one running at the gate
+    built, namespace = broker
+    actors = _Gate(built)
+    actors.send_held_behind_the_gate()
+    worker = actors.start_worker(built)
+
+    # When the worker is stopped, and the running message finishes once its thread was told
+    # to stop
+    stopper = threading.Thread(target=worker.stop)
+    stopper.start()
+    wait_until(lambda: not worker.workers[0].running, what="the worker thread told to stop")
+    actors.release.set()
+    stopper.join(timeout=60)
+    assert not stopper.is_alive()
+
+    # Then only the gate ran, and the six are back on the Redis queue, none left in flight
+    assert actors.ran == ["gate"]
+    client = built.client
+    waiting = client.lrange(f"{namespace}:wq", 0, -1)
+    assert len(waiting) == 6
+    assert len(set(waiting)) == 6
+    assert client.hlen(f"{namespace}:wq.msgs") == 6
+    assert client.scard(acks_key(namespace, built.broker_id, "wq")) == 0
+
+
+def test_a_worker_on_our_rabbitmq_broker_gets_the_work_queue_too() -> None:
+    built = RabbitmqBroker(url="amqp://guest:guest@127.0.0.1:5672/", middleware=[])
+    worker = dramatiq.Worker(built, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        assert type(worker.work_queue) is WorkQueue
+        assert worker.workers[0].work_queue is worker.work_queue
+    finally:
+        worker.stop()
+        built.close()
