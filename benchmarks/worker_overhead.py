@@ -26,8 +26,8 @@ workers drain the queue between 10 % and 90 % done (worker start-up is not count
    booked in one Lua call (by the first of the batch to run), the dedup keys marked done in
    batches. Target >= 0.6x bare on our RedisBroker; ``--only-email`` runs just this, the bare
    run and the bare run on our RedisBroker; ``--baseline DIR`` adds, in every round, the same
-   message (the no-op with ``--only-noop``) on the workers of a checkout of an earlier
-   commit (before/after in one run);
+   message on the workers of a checkout of an earlier commit (before/after in one run;
+   with ``--only-noop``, the no-op on that checkout's bare RedisBroker and whole stack);
 4. one hot recipient shared by all 16 worker threads: Dramatiq's ``WindowRateLimiter``
    (WATCH/MULTI loop) vs our ``RateLimits`` (one Lua call), each alone on bare Dramatiq.
 
@@ -228,8 +228,8 @@ def main() -> None:
         "--baseline",
         type=Path,
         help="A checkout of an earlier commit (e.g. `git archive main | tar -x -C DIR`): its"
-        " workers also run the email-shaped message (the no-op with --only-noop) in every"
-        " round, next to ours.",
+        " workers also run the email-shaped message in every round, next to ours (with"
+        " --only-noop: the no-op on its bare RedisBroker and whole stack).",
     )
     parser.add_argument(
         "--only-stats",
@@ -283,11 +283,16 @@ def main() -> None:
         scenarios = {label: scenarios[label] for label in kept}
     roots = dict.fromkeys(scenarios, ROOT)
     if args.baseline is not None:
-        # The no-op with --only-noop, else the email-shaped message, on the earlier checkout.
-        actor = "noop" if args.only_noop else "email"
-        label = f"stack {'no-op' if args.only_noop else 'email'}, baseline checkout"
-        scenarios[label] = ("stack", actor, args.n)
-        roots[label] = args.baseline.resolve()
+        # With --only-noop the baseline runs the no-op scenarios of our broker instead.
+        compared = (
+            {"bare no-op, our RedisBroker, baseline checkout": ("bare_ours", "noop", args.n),
+             "stack no-op, baseline checkout": ("stack", "noop", args.n)}
+            if args.only_noop
+            else {"stack email, baseline checkout": ("stack", "email", args.n)}
+        )  # fmt: skip
+        for label, scenario in compared.items():
+            scenarios[label] = scenario
+            roots[label] = args.baseline.resolve()
     results: dict[str, list[float]] = {label: [] for label in scenarios}
     cpu: dict[str, list[float]] = {label: [] for label in scenarios}
     try:
@@ -367,6 +372,7 @@ def main() -> None:
         ("stack no-op, log level WARNING", "logging's share"),
         ("stack email (dedup + rate limit)", "target >= 0.60"),
         ("stack email, baseline checkout", "the --baseline checkout"),
+        ("bare no-op, our RedisBroker, baseline checkout", "the --baseline checkout"),
         ("stack no-op, baseline checkout", "the --baseline checkout"),
     ):
         if label not in results:

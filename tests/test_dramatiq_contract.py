@@ -26,12 +26,15 @@ private name                                where gcmc-jobs relies on it
                                              (the error of a failed message)
 ``dramatiq.broker.global_broker``            read by ``gcmc_jobs.configured`` to restore it
 ``Worker.work_queue``,                       replaced on ``before_worker_boot``
-``dramatiq.worker._WorkQueueItem``            (``brokers.work_queue``): emitted before any
-                                             thread exists, the threads take the queue from
+``dramatiq.worker._WorkQueueItem``,          (``brokers.work_queue``): emitted before any
+``ConsumerThread.delay_queue``               thread exists, the threads take the queue from
                                              the worker; items carry ``priority`` and
                                              ``message``; the queue is used through ``put``,
                                              ``get(timeout=)``, ``get_nowait``, ``task_done``,
-                                             ``join``, ``unfinished_tasks``
+                                             ``join``, ``unfinished_tasks``; a consumer
+                                             thread's ``delay_queue`` is replaced on
+                                             ``after_consumer_thread_boot``, which the thread
+                                             emits before it consumes
 ``typer._click.globals.get_current_context`` the CLI's running command (``cli._app``)
 ==========================================  =============================================
 """
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import inspect
 import queue
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -55,6 +59,7 @@ from dramatiq.worker import _WorkQueueItem
 
 from gcmc_jobs import redis_keys
 from gcmc_jobs.brokers.redis_broker import RedisBroker
+from gcmc_jobs.testing import wait_until
 
 
 class _Recorder:
@@ -259,10 +264,15 @@ def test_typer_vendors_clicks_context_stack() -> None:
 
 def test_a_worker_emits_before_worker_boot_before_any_thread_and_shares_its_work_queue() -> None:
     seen: list[Any] = []
+    booted: list[Any] = []
 
     class _Boot(dramatiq.Middleware):
         def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
             seen.append((list(worker.workers), dict(worker.consumers), worker.work_queue))
+
+        def after_consumer_thread_boot(self, broker: dramatiq.Broker, thread: Any) -> None:
+            # Emitted by the consumer thread itself, before it consumes anything.
+            booted.append((thread, threading.current_thread(), thread.consumer, thread.delay_queue))
 
     broker = StubBroker(middleware=[_Boot()])
     broker.declare_queue("contract")
@@ -273,6 +283,10 @@ def test_a_worker_emits_before_worker_boot_before_any_thread_and_shares_its_work
         assert type(worker.work_queue) is queue.PriorityQueue
         assert worker.workers[0].work_queue is worker.work_queue
         assert worker.consumers["contract"].work_queue is worker.work_queue
+        consumers = list(worker.consumers.values())  # the queue and its delay queue
+        wait_until(lambda: len(booted) == len(consumers), what="the consumer threads' boot")
+        assert set(booted) == {(c, c, None, c.delay_queue) for c in consumers}
+        assert all(type(c.delay_queue) is queue.PriorityQueue for c in consumers)
     finally:
         worker.stop()
     item = _WorkQueueItem(3, "proxy")  # type: ignore[arg-type]

@@ -65,7 +65,7 @@ from dramatiq.middleware import Middleware, MiddlewareError
 
 from gcmc_jobs.brokers.bulk import PLAIN_EMITTERS, release_unsent
 from gcmc_jobs.brokers.hooks import implementing
-from gcmc_jobs.brokers.work_queue import install_work_queue
+from gcmc_jobs.brokers.work_queue import install_delay_queue, install_work_queue
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.redis_keys import (
     acks_key,
@@ -432,7 +432,8 @@ class RedisBroker(_DramatiqRedisBroker):
     When a Dramatiq ``Worker`` boots on it (``before_worker_boot``, before any of its
     threads exist), the worker gets a :class:`~gcmc_jobs.brokers.work_queue.WorkQueue` in
     place of its ``queue.PriorityQueue``: the hand-off between its consumer and worker
-    threads on C-level locks.
+    threads on C-level locks; each of its consumer threads gets one as its ``delay_queue``
+    when it boots (``after_consumer_thread_boot``).
 
     Its commands (fetch, ack, nack, enqueue: Dramatiq's one ``dispatch`` Lua script, with
     Dramatiq's arguments) are sent with a :class:`~gcmc_jobs.redis_scripts.ScriptRunner`,
@@ -597,13 +598,16 @@ class RedisBroker(_DramatiqRedisBroker):
     def _cache_hooks(self, signal: str, *, after: bool) -> tuple[Any, ...]:
         with self._hook_lock:
             hooks = implementing(self._middleware, ("after_" if after else "before_") + signal)
+            # Dramatiq's worker gets our work queue before its threads exist, and each of its
+            # consumer threads our delay queue before it consumes (gcmc_jobs.brokers
+            # .work_queue), ahead of every middleware's hook.
             if after:
                 hooks = hooks[::-1]  # emit_after calls them in reverse stack order
+                if signal == "consumer_thread_boot":
+                    hooks = (install_delay_queue, *hooks)
                 self._after_hooks[signal] = hooks
             else:
                 if signal == "worker_boot":
-                    # Dramatiq's worker gets our work queue before its threads exist
-                    # (gcmc_jobs.brokers.work_queue), ahead of every middleware's hook.
                     hooks = (install_work_queue, *hooks)
                 self._before_hooks[signal] = hooks
             return hooks

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import dramatiq
+import pika
 import pytest
 import redis
 from dramatiq.common import iter_queue
@@ -23,6 +24,8 @@ from gcmc_jobs.brokers.redis_broker import RedisBroker
 from gcmc_jobs.brokers.work_queue import WorkQueue, install_work_queue
 from gcmc_jobs.redis_keys import acks_key
 from gcmc_jobs.testing import wait_until
+
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 # An operation: put a message of that priority, or (None) get one when any is waiting.
 operations = st.lists(st.one_of(st.integers(min_value=-2, max_value=3), st.none()), max_size=60)
@@ -260,13 +263,55 @@ def test_stopping_a_worker_requeues_the_messages_waiting_in_its_work_queue(
     assert client.scard(acks_key(namespace, built.broker_id, "wq")) == 0
 
 
-def test_a_worker_on_our_rabbitmq_broker_gets_the_work_queue_too() -> None:
-    built = RabbitmqBroker(url="amqp://guest:guest@127.0.0.1:5672/", middleware=[])
+def test_a_worker_on_our_rabbitmq_broker_gets_the_work_queue_and_delay_queues_too() -> None:
+    name = f"gcmc_test_wq_{uuid.uuid4().hex[:8]}"
+    built = RabbitmqBroker(url=RABBITMQ_URL, middleware=[])
+    built.declare_queue(name)
     worker = dramatiq.Worker(built, worker_threads=1, worker_timeout=50)
     worker.start()
     try:
         assert type(worker.work_queue) is WorkQueue
         assert worker.workers[0].work_queue is worker.work_queue
+        assert set(worker.consumers) == {name, f"{name}.DQ"}
+        for consumer in worker.consumers.values():
+            wait_until(
+                lambda c=consumer: type(c.delay_queue) is WorkQueue,
+                what=f"the delay queue of {consumer.queue_name}'s consumer thread",
+            )
     finally:
         worker.stop()
         built.close()
+        connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
+        channel = connection.channel()
+        for queue_name in (name, f"{name}.DQ", f"{name}.XQ"):
+            channel.queue_delete(queue_name)
+        connection.close()
+
+
+def test_the_consumer_threads_of_a_worker_on_our_broker_hold_delayed_messages_in_ours(
+    broker: tuple[RedisBroker, str],
+) -> None:
+    # Given a worker on our broker, and a message sent with a delay
+    built, _ = broker
+    ran = threading.Event()
+
+    @dramatiq.actor(broker=built, queue_name="wq_delayed", actor_name="delayed")
+    def delayed() -> None:
+        ran.set()
+
+    worker = dramatiq.Worker(built, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        # Then each consumer thread, once booted, holds its delayed messages in our queue
+        for consumer in worker.consumers.values():
+            wait_until(
+                lambda c=consumer: type(c.delay_queue) is WorkQueue,
+                what=f"the delay queue of {consumer.queue_name}'s consumer thread",
+            )
+        # And the delayed message runs once due, and the worker's join sees it through
+        delayed.send_with_options(delay=100)
+        assert ran.wait(30)
+        worker.join()
+        assert all(c.delay_queue.unfinished_tasks == 0 for c in worker.consumers.values())
+    finally:
+        worker.stop()
