@@ -35,15 +35,19 @@ chunks.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from uuid import uuid4
 
 import dramatiq
+import dramatiq.message as dramatiq_message
 from dramatiq.common import current_millis, dq_name
+from dramatiq.encoder import JSONEncoder
 from dramatiq.middleware import MiddlewareError
 
 from gcmc_jobs.brokers.hooks import implementing
@@ -55,6 +59,18 @@ from gcmc_jobs.redis_scripts import pack_command
 __all__ = ["BulkResult", "enqueue_many", "release_unsent"]
 
 log = get_logger("gcmc_jobs.brokers.bulk")
+
+#: The fields :func:`_encode_json` writes, in order: Dramatiq's ``Message`` fields (checked).
+_FIELDS = (
+    "queue_name",
+    "actor_name",
+    "args",
+    "kwargs",
+    "options",
+    "message_id",
+    "message_timestamp",
+)
+_DATACLASS_FIELDS = tuple(f.name for f in dataclasses.fields(dramatiq.Message))
 
 #: Messages written per Redis round trip.
 DEFAULT_CHUNK_SIZE = 1_000
@@ -318,7 +334,16 @@ def _run_after(
 
 
 def _with_options(message: dramatiq.Message[Any], **options: Any) -> dramatiq.Message[Any]:
-    """``message.copy(options=…)`` without ``dataclasses.replace``'s per-call introspection."""
+    """``message.copy(options=…)`` without ``dataclasses.replace``'s per-call introspection
+    and, for Dramatiq's own ``Message`` class, without its frozen ``__init__`` (a
+    ``object.__setattr__`` per field, half of this copy's cost): the fields are copied as
+    they are (``args`` is already the tuple ``__post_init__`` made)."""
+    if type(message) is dramatiq.Message:
+        copied: dramatiq.Message[Any] = object.__new__(dramatiq.Message)
+        state = copied.__dict__
+        state.update(message.__dict__)
+        state["options"] = {**message.options, **options}
+        return copied
     return dramatiq.Message(
         queue_name=message.queue_name,
         actor_name=message.actor_name,
@@ -348,8 +373,17 @@ def _transaction_class() -> type[Any]:
 
         def __init__(self) -> None:
             self.commands: list[tuple[Any, ...]] = []
+            #: index of a command -> what to call with its error instead of raising it
+            self.on_error: dict[int, Callable[[Exception], None]] = {}
 
         def execute_command(self, *args: Any, **options: Any) -> None:
+            self.commands.append(args)
+
+        def optional(self, on_error: Callable[[Exception], None], *args: Any) -> None:
+            """Add a command whose failure inside ``EXEC`` is passed to ``on_error``
+            instead of failing the transaction (the messages are written all the same:
+            status records). Refused when queued, it still aborts them all."""
+            self.on_error[len(self.commands)] = on_error
             self.commands.append(args)
 
         def run(self, client: Any) -> None:
@@ -360,6 +394,7 @@ def _transaction_class() -> type[Any]:
             is dropped after any error."""
             pool = client.connection_pool
             connection = pool.get_connection()
+            failed: list[tuple[int, ResponseError]] = []
             try:
                 connection.send_packed_command(
                     [
@@ -380,16 +415,86 @@ def _transaction_class() -> type[Any]:
                     if queued:
                         raise queued[0] from None
                     raise
-                for reply in replies:
-                    if isinstance(reply, ResponseError):
+                failed += [
+                    (index, reply)
+                    for index, reply in enumerate(replies)
+                    if isinstance(reply, ResponseError)
+                ]
+                for index, reply in failed:
+                    if index not in self.on_error:
                         raise reply
             except BaseException:
                 connection.disconnect()
                 raise
             finally:
                 pool.release(connection)
+            for index, reply in failed:  # the transaction is written: never raise from here
+                try:
+                    self.on_error[index](reply)
+                except Exception as exc:
+                    log.error("bulk.on_error_failed", error=f"{type(exc).__name__}: {exc}")
 
     return _Transaction
+
+
+def _in_transaction(
+    broker: dramatiq.Broker,
+    transaction: Any,
+    messages: list[dramatiq.Message[Any]],
+    delay: int | None,
+) -> set[int]:
+    """Let each middleware with ``enqueue_many_in(broker, transaction, messages, delay)``
+    add its writes for the chunk to the chunk's ``MULTI`` (``StatusTracking``'s records);
+    returns the ``id()`` of those that did (returned True): their after-enqueue hooks are
+    not called for the chunk. Only on a broker whose hooks :func:`enqueue_many` calls
+    itself."""
+    done: set[int] = set()
+    if not _plain(broker):
+        return done
+    for middleware in broker.middleware:
+        hook = getattr(middleware, "enqueue_many_in", None)
+        if not callable(hook):
+            continue
+        try:
+            if hook(broker, transaction, messages, delay):
+                done.add(id(middleware))
+        except Exception:
+            _unexpected(broker, hook)
+    return done
+
+
+def _owned_by(step: Step, middleware_ids: set[int]) -> bool:
+    hooks = (step[1],) if step[0] == "many" else step[1]
+    return any(id(getattr(hook, "__self__", None)) in middleware_ids for hook in hooks)
+
+
+#: Dramatiq's default encoder's ``json.dumps(data, separators=(",", ":"))``, made once.
+_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def _encode_json(message: dramatiq.Message[Any]) -> bytes:
+    """``message.encode()`` with Dramatiq's ``JSONEncoder``, byte for byte (the same dict,
+    in the dataclass's field order, and the same JSON settings) without its per-call
+    ``dataclasses.fields`` and ``json.dumps`` encoder construction."""
+    return _JSON.encode(
+        {
+            "queue_name": message.queue_name,
+            "actor_name": message.actor_name,
+            "args": message.args,
+            "kwargs": message.kwargs,
+            "options": message.options,
+            "message_id": message.message_id,
+            "message_timestamp": message.message_timestamp,
+        }
+    ).encode("utf-8")
+
+
+def _encoder() -> Callable[[dramatiq.Message[Any]], bytes]:
+    """How to encode a message: :func:`_encode_json` when the global encoder is Dramatiq's
+    own ``JSONEncoder`` (not a subclass), else ``message.encode``."""
+    if type(dramatiq_message.global_encoder) is JSONEncoder and _FIELDS == _DATACLASS_FIELDS:
+        return _encode_json
+    return dramatiq.Message.encode
 
 
 def _redis_chunk(
@@ -401,8 +506,12 @@ def _redis_chunk(
     also: Also | None = None,
 ) -> None:
     prepared: list[dramatiq.Message[Any]] = []
-    for original in chunk:
-        message = _with_options(original, redis_message_id=str(uuid4()))
+    # A fresh redis_message_id per message, as RedisBroker.enqueue's str(uuid4()): 128 random
+    # bits too, as 32 hex digits, one os.urandom call per chunk (uuid4() was 12 % of a chunk).
+    random = os.urandom(16 * len(chunk)).hex()
+    for index, original in enumerate(chunk):
+        redis_id = random[32 * index : 32 * index + 32]
+        message = _with_options(original, redis_message_id=redis_id)
         if delay is not None:
             queue_name = dq_name(message.queue_name)
             message = message.copy(queue_name=queue_name, options={"eta": current_millis() + delay})
@@ -419,15 +528,18 @@ def _redis_chunk(
             for queue_name, queued in by_queue.items():
                 fields: list[Any] = [messages_key(broker.namespace, queue_name)]
                 ids: list[Any] = [queue_key(broker.namespace, queue_name)]
+                encode = _encoder()
                 for message in queued:
-                    fields += (message.options["redis_message_id"], message.encode())
+                    fields += (message.options["redis_message_id"], encode(message))
                     ids.append(message.options["redis_message_id"])
                 transaction.execute_command("HSET", *fields)
                 transaction.execute_command("RPUSH", *ids)
             if also is not None:
                 also(transaction, [message for _, message in ready])
+            done = _in_transaction(broker, transaction, [message for _, message in ready], delay)
             transaction.run(broker.client)
         else:
+            done = set()
             pipeline = broker.client.pipeline(transaction=False)
             dispatch = broker.scripts["dispatch"]
             unpack = broker._max_unpack_size()
@@ -449,7 +561,10 @@ def _redis_chunk(
                 also(pipeline, [message for _, message in ready])
             pipeline.execute()
         written = [message for _, message in ready]
-        _run_after(broker, _after_steps(broker), written, delay)
+        steps = _after_steps(broker)
+        if done:
+            steps = [step for step in steps if not _owned_by(step, done)]
+        _run_after(broker, steps, written, delay)
         result.enqueued.extend(written)
     if error is not None:
         raise error

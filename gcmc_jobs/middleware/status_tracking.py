@@ -18,7 +18,10 @@ state              recorded when
 
 The sender's changes (``enqueued``, ``delayed``) are written at once, one store write (one
 Redis round trip) each, so ``status()`` right after ``send()`` sees them; a bulk enqueue
-(:func:`gcmc_jobs.brokers.bulk.enqueue_many`) records a whole chunk in one. A worker's changes
+(:func:`gcmc_jobs.brokers.bulk.enqueue_many`) records a whole chunk in one, inside the
+chunk's own ``MULTI`` when the store is on the broker's Redis (no round trip of its own; the
+records are there when the messages are, and a failure to record still fails only the
+records, logged as ``status_not_recorded``). A worker's changes
 are gathered for ``batch_ms`` (20) and written in one call per batch by a background thread
 (as ``Deduplication`` completes its keys): the two writes every message costs a worker
 (``running``, ``succeeded``) then add no round trip to its processing, and appear in the store
@@ -50,7 +53,7 @@ from dramatiq.middleware import Middleware
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import _context
 from gcmc_jobs.middleware._batching import Batcher
-from gcmc_jobs.middleware.stores.status import StatusStore, sequence
+from gcmc_jobs.middleware.stores.status import RedisStatusStore, StatusStore, sequence
 from gcmc_jobs.redaction import redact_text
 
 __all__ = ["DEFAULT_TTL_MS", "ERROR_CHARS", "StatusTracking"]
@@ -190,26 +193,82 @@ class StatusTracking(Middleware):
         self, broker: dramatiq.Broker, messages: Sequence[Any], delay: int | None
     ) -> None:
         """A bulk enqueue's written chunk (:func:`~gcmc_jobs.brokers.bulk.enqueue_many`):
-        :meth:`record_enqueued`, one store call instead of one per message."""
+        :meth:`record_enqueued`, one store call instead of one per message. Not called for
+        a chunk :meth:`enqueue_many_in` recorded."""
         self.record_enqueued(messages, delay)
+
+    def enqueue_many_in(
+        self, broker: dramatiq.Broker, transaction: Any, messages: Sequence[Any], delay: int | None
+    ) -> bool:
+        """Add the records of a bulk enqueue's chunk to the chunk's ``MULTI`` on ``broker``'s
+        Redis (``transaction.optional(on_error, *command)``: a command whose failure fails
+        only the records) and return True; False (nothing added: :meth:`after_enqueue_many`
+        records them after the write) when the store is not on the broker's Redis."""
+        if not self.ttl_ms:
+            return True  # nothing to record
+        store = self.store
+        client = getattr(broker, "client", None)
+        if not isinstance(store, RedisStatusStore) or not _same_redis(store.client, client):
+            return False
+        state = "delayed" if delay else "enqueued"
+        ttl = self.ttl_ms
+        for seq, fields, ids, stamps in self._groups(messages, delay):
+
+            def failed(exc: Exception, ids: list[str] = ids) -> None:
+                self._not_recorded(exc, state, ids)
+
+            command = store.record_each_command(ids, seq, fields, "enqueued_at", stamps, ttl)
+            transaction.optional(failed, *command)
+        return True
+
+    def _groups(
+        self, messages: Sequence[Any], delay: int | None
+    ) -> list[tuple[int, dict[str, str | int], list[str], list[int]]]:
+        """The records of newly sent ``messages`` (``enqueued``, or ``delayed`` when ``delay``
+        > 0), grouped by what they share (attempt, actor, queue): per group its sequence
+        number, shared fields, message ids and each one's ``enqueued_at``."""
+        now = self._now()
+        state = "delayed" if delay else "enqueued"
+        groups: dict[tuple[int, str, str], tuple[list[str], list[int]]] = {}
+        for m in messages:
+            retries = m.options.get("retries")
+            group = (int(retries or 0) + 1, m.actor_name, m.queue_name)
+            found = groups.get(group)
+            if found is None:
+                found = groups[group] = ([], [])
+            found[0].append(m.message_id)
+            found[1].append(int(m.message_timestamp))
+        result = []
+        for (attempt, actor, queue), (ids, stamps) in groups.items():
+            fields: dict[str, str | int] = {
+                "state": state,
+                "actor": actor,
+                "queue": q_name(queue),
+                "attempts": attempt,
+                "updated_at": now,
+            }
+            if delay:
+                fields["due_at"] = now + delay
+            result.append((sequence(state, attempt), fields, ids, stamps))
+        return result
 
     def record_enqueued(self, messages: Sequence[Any], delay: int | None) -> None:
         """Record newly sent ``messages`` as enqueued (or delayed, when ``delay`` > 0) in one
         store call (one round trip)."""
         if not self.ttl_ms or not messages:
             return
-        now = self._now()
         state = "delayed" if delay else "enqueued"
-        due: dict[str, str | int] = {"due_at": now + delay} if delay else {}
-        records = [
-            (
-                m.message_id,
-                sequence(state, int(m.options.get("retries") or 0) + 1),
-                {**self._base(m, state, int(m.options.get("retries") or 0) + 1, now), **due},
-            )
-            for m in messages
-        ]
+        groups = self._groups(messages, delay)
         try:
+            if len(groups) == 1:
+                seq, fields, ids, stamps = groups[0]
+                self.store.record_each(ids, seq, fields, "enqueued_at", stamps, self.ttl_ms)
+                return
+            records = [
+                (message_id, seq, {**fields, "enqueued_at": stamp})
+                for seq, fields, ids, stamps in groups
+                for message_id, stamp in zip(ids, stamps, strict=True)
+            ]
             self.store.record_many(records, self.ttl_ms)
         except Exception as exc:
             self._not_recorded(exc, state, [m.message_id for m in messages])
@@ -274,3 +333,24 @@ class StatusTracking(Middleware):
 
     def after_ack(self, broker: dramatiq.Broker, message: Any) -> None:
         self._local.failure = None
+
+
+#: The connection settings that name a Redis server and database.
+_SERVER_KEYS = ("host", "port", "path", "db", "username", "service_name")
+
+
+def _same_redis(a: Any, b: Any) -> bool:
+    """Whether clients ``a`` and ``b`` talk to the same Redis server and database (so that
+    a write of ``a`` can join a transaction of ``b``)."""
+    if a is None or b is None:
+        return False
+    if a is b:
+        return True
+    pool_a = getattr(a, "connection_pool", None)
+    pool_b = getattr(b, "connection_pool", None)
+    if pool_a is None or pool_b is None or pool_a.connection_class is not pool_b.connection_class:
+        return False
+    kwargs_a, kwargs_b = pool_a.connection_kwargs, pool_b.connection_kwargs
+    if "host" not in kwargs_a and "path" not in kwargs_a:
+        return False
+    return all(kwargs_a.get(key) == kwargs_b.get(key) for key in _SERVER_KEYS)

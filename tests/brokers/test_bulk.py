@@ -15,8 +15,10 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, MiddlewareError
 from structlog.testing import capture_logs
 
-from gcmc_jobs.brokers.bulk import enqueue_many
+from gcmc_jobs.brokers.bulk import _transaction_class, enqueue_many
+from gcmc_jobs.middleware import RedisStatusStore, StatusTracking
 from gcmc_jobs.middleware.metrics import REGISTRY
+from gcmc_jobs.redis_keys import status_key
 from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.settings import Settings
 
@@ -67,8 +69,10 @@ def test_bulk_messages_are_stored_as_dramatiq_stores_them_and_processed(
     client = redis_broker.client
     ids = [m.decode() for m in client.lrange(f"{redis_broker.namespace}:bulk", 0, -1)]
     assert ids == [m.options["redis_message_id"] for m in result.enqueued]
+    assert len(set(ids)) == 1_200  # a fresh redis id each
     stored = client.hget(f"{redis_broker.namespace}:bulk.msgs", ids[0])
     assert dramatiq.Message.decode(stored) == result.enqueued[0]
+    assert stored == result.enqueued[0].encode()  # byte for byte
     assert result.enqueued[0].message_id == messages[0].message_id
     # every hook ran, before then after, once per message
     calls = _recorder(redis_broker).calls
@@ -304,3 +308,132 @@ def test_a_refused_command_in_a_chunks_transaction_raises_and_writes_nothing(
     result = enqueue_many(redis_broker, [aborted.message(n) for n in range(3)])
     assert len(result.enqueued) == 3
     assert redis_broker.client.hlen(f"{redis_broker.namespace}:bulk.msgs") == 3
+
+
+class InTransaction(Middleware):
+    """Writes a key per chunk in the chunk's MULTI (when ``joins``), like StatusTracking's
+    records; records its after-enqueue hooks."""
+
+    def __init__(self, joins: bool) -> None:
+        self.joins = joins
+        self.calls: list[str] = []
+
+    def enqueue_many_in(
+        self, broker: Any, transaction: Any, messages: Any, delay: int | None
+    ) -> bool:
+        self.calls.append("in")
+        if self.joins:
+            transaction.execute_command("SET", f"{broker.namespace}:marker", len(messages))
+        return self.joins
+
+    def after_enqueue(self, broker: Any, message: Any, delay: int | None) -> None:
+        self.calls.append("after")
+
+    def after_enqueue_many(self, broker: Any, messages: Any, delay: int | None) -> None:
+        self.calls.append("after_many")
+
+
+@pytest.mark.parametrize(
+    ("joins", "strategy", "expected"),
+    [
+        (True, "batched", ["in", "in"]),
+        (False, "batched", ["in", "after_many", "in", "after_many"]),
+        (True, "dispatch", ["after_many", "after_many"]),
+    ],
+)
+def test_a_middleware_writing_in_a_chunks_transaction_skips_its_after_hooks(
+    redis_broker: RedisBroker, joins: bool, strategy: str, expected: list[str]
+) -> None:
+    middleware = InTransaction(joins)
+    redis_broker.add_middleware(middleware)
+
+    @dramatiq.actor(broker=redis_broker, queue_name="bulk", actor_name=f"joined_{strategy}")
+    def joined(n: int) -> None: ...
+
+    # When 7 messages are enqueued in chunks of 4
+    enqueue_many(
+        redis_broker, [joined.message(n) for n in range(7)], chunk_size=4, strategy=strategy
+    )  # type: ignore[arg-type]
+
+    # Then a middleware whose writes joined a chunk's MULTI has no after hook for it; the
+    # others (and the "dispatch" strategy, which has no MULTI) keep theirs
+    assert middleware.calls == expected
+    marker = redis_broker.client.get(f"{redis_broker.namespace}:marker")
+    assert marker == (b"3" if joins and strategy == "batched" else None)
+    assert redis_broker.client.llen(f"{redis_broker.namespace}:bulk") == 7
+    redis_broker.client.delete(f"{redis_broker.namespace}:marker")
+
+
+def test_on_gcmc_jobs_stack_a_failed_status_write_fails_only_the_records(
+    gcmc_redis_url: str, gcmc_namespace: str
+) -> None:
+    settings = Settings(
+        broker_url=gcmc_redis_url, namespace=f"{gcmc_namespace}:bs{uuid.uuid4().hex[:6]}"
+    )
+    runtime = Runtime(settings)
+    broker = runtime.broker
+    client = broker.client  # type: ignore[attr-defined]
+    try:
+        actor_name = f"recorded_{uuid.uuid4().hex[:6]}"
+
+        @dramatiq.actor(broker=broker, queue_name="bulk", actor_name=actor_name)
+        def recorded(n: int) -> None: ...
+
+        # Given a chunk whose status records are written in its MULTI, one of whose keys
+        # holds a string (the records' script fails inside EXEC)
+        messages = [recorded.message(n) for n in range(5)]
+        tracking = next(m for m in broker.middleware if isinstance(m, StatusTracking))
+        assert tracking.enqueue_many_in(broker, _transaction_class()(), messages, None)
+        client.set(status_key(settings.namespace, messages[2].message_id), "not a hash")
+
+        # When it is enqueued
+        with capture_logs() as logs:
+            result = enqueue_many(broker, messages)
+
+        # Then every message is written and returned, the failure only logged
+        assert len(result.enqueued) == 5
+        assert client.llen(f"{settings.namespace}:bulk") == 5
+        [warning] = [e for e in logs if e["event"] == "status_not_recorded"]
+        assert (warning["state"], warning["messages"]) == ("enqueued", 5)
+        assert "WRONGTYPE" in warning["error"]
+        # the records before the failing key were written, in the same transaction
+        assert runtime.stores.status.get(messages[0].message_id)["state"] == "enqueued"  # type: ignore[index]
+    finally:
+        broker.flush_all()
+        client.delete(status_key(settings.namespace, messages[2].message_id))
+        runtime.close()
+
+
+def test_a_status_store_on_another_redis_records_after_the_write(
+    redis_broker: RedisBroker, gcmc_redis_url: str
+) -> None:
+    # Given status tracking whose store is on another Redis database than the broker
+    other = redis.Redis.from_url(gcmc_redis_url)
+    kwargs = other.connection_pool.connection_kwargs
+    elsewhere = redis.Redis(
+        host=kwargs["host"],
+        port=kwargs["port"],
+        username=kwargs.get("username"),
+        password=kwargs.get("password"),
+        db=kwargs.get("db", 0) + 1,
+    )
+    store = RedisStatusStore(elsewhere, namespace=redis_broker.namespace)
+    tracking = StatusTracking(store)
+    redis_broker.add_middleware(tracking)
+    here = StatusTracking(RedisStatusStore(other, namespace=redis_broker.namespace))
+
+    @dramatiq.actor(broker=redis_broker, queue_name="bulk", actor_name="elsewhere")
+    def far(n: int) -> None: ...
+
+    messages = [far.message(n) for n in range(3)]
+    # Then it cannot join the chunk's MULTI (a store on the broker's Redis can)
+    assert not tracking.enqueue_many_in(redis_broker, _transaction_class()(), messages, None)
+    assert here.enqueue_many_in(redis_broker, _transaction_class()(), messages, None)
+    # and the records are written after the chunk, all the same
+    try:
+        enqueue_many(redis_broker, messages)
+        assert all(store.get(m.message_id)["state"] == "enqueued" for m in messages)  # type: ignore[index]
+    finally:
+        elsewhere.delete(*[status_key(redis_broker.namespace, m.message_id) for m in messages])
+        elsewhere.close()
+        other.close()

@@ -314,3 +314,36 @@ def test_a_worker_s_changes_are_written_in_batches_and_flushed() -> None:
 
     assert store.history[message.message_id] == ["running", "succeeded"]
     assert gcmc_jobs.status(message.message_id, store=store).state == "succeeded"
+
+
+@pytest.mark.parametrize("kind", ["stub", "redis"])
+def test_records_sharing_their_fields_are_written_at_once_keeping_the_order_rule(
+    kind: str, gcmc_namespace: str, client: redis.Redis
+) -> None:
+    store = (
+        StubStatusStore()
+        if kind == "stub"
+        else RedisStatusStore(client, namespace=f"{gcmc_namespace}:each")
+    )
+    store.record("m-5", sequence("running", 1), {"state": "running"}, 60_000)
+
+    # When three records share their fields but each has its own enqueued_at
+    shared = {"state": "enqueued", "actor": "a", "queue": "q", "due_at": "", "note": "x\x1fy"}
+    store.record_each(
+        ["m-5", "m-6", "m-7"], sequence("enqueued", 1), shared, "enqueued_at", [5, 6, 7], 60_000
+    )
+
+    # Then the older one is dropped and the others hold the shared fields and their own value
+    assert gcmc_jobs.status("m-5", store=store).state == "running"
+    for n in (6, 7):
+        record = store.get(f"m-{n}")
+        assert record is not None
+        assert (record["state"], record["actor"], record["enqueued_at"]) == (
+            "enqueued",
+            "a",
+            str(n),
+        )
+        assert "due_at" not in record  # an empty value clears the field
+        assert record["note"] == ("x\x1fy" if kind == "stub" else "x y")
+    with pytest.raises(ValueError, match="one value per message id"):
+        store.record_each(["m-8"], 10, shared, "enqueued_at", [], 60_000)

@@ -66,6 +66,23 @@ class StatusStore(ABC):
         for message_id, seq, fields in records:
             self.record(message_id, seq, fields, ttl_ms)
 
+    def record_each(
+        self,
+        message_ids: Sequence[str],
+        seq: int,
+        fields: Mapping[str, str | int],
+        name: str,
+        values: Sequence[str | int],
+        ttl_ms: int,
+    ) -> None:
+        """:meth:`record` ``{**fields, name: values[i]}`` for each ``message_ids[i]``, all at
+        ``seq`` (a bulk enqueue's chunk: the fields its messages share, and each one's own
+        ``enqueued_at``), at once."""
+        if len(values) != len(message_ids):
+            raise ValueError("record_each needs one value per message id")
+        for message_id, value in zip(message_ids, values, strict=True):
+            self.record(message_id, seq, {**fields, name: value}, ttl_ms)
+
     @abstractmethod
     def get(self, message_id: str) -> dict[str, str] | None:
         """The record of ``message_id`` (fields as strings, cleared ones left out), or None
@@ -106,6 +123,30 @@ end
 return applied
 """
 
+# KEYS: the records; ARGV: ttl_ms, seq, the shared field/value pairs joined by the unit
+# separator, the name of the field each record has its own value of, then those values (one
+# per key): per record one argument, the shared fields parsed once (bulk enqueue).
+_RECORD_EACH = """
+local base = {'seq', ARGV[2]}
+for part in string.gmatch(ARGV[3] .. '\\31', '([^\\31]*)\\31') do
+  base[#base + 1] = part
+end
+local n = #base
+base[n + 1] = ARGV[4]
+local seq = tonumber(ARGV[2])
+local applied = 0
+for k, key in ipairs(KEYS) do
+  local current = tonumber(redis.call('HGET', key, 'seq') or '-1')
+  if seq >= current then
+    base[n + 2] = ARGV[4 + k]
+    redis.call('HSET', key, unpack(base))
+    redis.call('PEXPIRE', key, ARGV[1])
+    applied = applied + 1
+  end
+end
+return applied
+"""
+
 #: Joins a record's fields for ``_RECORD_MANY`` (never inside a value: replaced by a space).
 _SEPARATOR = "\x1f"
 
@@ -134,6 +175,7 @@ class RedisStatusStore(StatusStore):
         self.namespace = namespace
         self._record = ScriptRunner(client, client.register_script(_RECORD))
         self._record_many = ScriptRunner(client, client.register_script(_RECORD_MANY))
+        self._record_each = ScriptRunner(client, client.register_script(_RECORD_EACH))
 
     def record(
         self, message_id: str, seq: int, fields: Mapping[str, str | int], ttl_ms: int
@@ -154,6 +196,50 @@ class RedisStatusStore(StatusStore):
             keys.append(status_key(self.namespace, message_id))
             args += [int(seq), _packed(fields)]
         self._record_many(keys, args)
+
+    def record_each(
+        self,
+        message_ids: Sequence[str],
+        seq: int,
+        fields: Mapping[str, str | int],
+        name: str,
+        values: Sequence[str | int],
+        ttl_ms: int,
+    ) -> None:
+        if message_ids:
+            self._record_each(*self._each(message_ids, seq, fields, name, values, ttl_ms))
+
+    def record_each_command(
+        self,
+        message_ids: Sequence[str],
+        seq: int,
+        fields: Mapping[str, str | int],
+        name: str,
+        values: Sequence[str | int],
+        ttl_ms: int,
+    ) -> tuple[str | int, ...]:
+        """:meth:`record_each` as the arguments of one ``EVAL`` command, to run in a
+        transaction on this store's Redis (:func:`gcmc_jobs.brokers.bulk.enqueue_many`
+        writes a chunk's records in its ``MULTI``). ``EVAL``, not ``EVALSHA``: a
+        ``NOSCRIPT`` cannot happen inside the transaction."""
+        keys, args = self._each(message_ids, seq, fields, name, values, ttl_ms)
+        return ("EVAL", _RECORD_EACH, len(keys), *keys, *args)
+
+    def _each(
+        self,
+        message_ids: Sequence[str],
+        seq: int,
+        fields: Mapping[str, str | int],
+        name: str,
+        values: Sequence[str | int],
+        ttl_ms: int,
+    ) -> tuple[list[str], list[str | int]]:
+        if len(values) != len(message_ids):
+            raise ValueError("record_each needs one value per message id")
+        namespace = self.namespace
+        keys = [status_key(namespace, message_id) for message_id in message_ids]
+        args: list[str | int] = [int(ttl_ms), int(seq), _packed(fields), name, *values]
+        return keys, args
 
     def get(self, message_id: str) -> dict[str, str] | None:
         found = self.client.hgetall(status_key(self.namespace, message_id))
