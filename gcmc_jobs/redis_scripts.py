@@ -63,9 +63,12 @@ def pack_command(*args: Any) -> bytes:
     """``args`` as one RESP command (an array of bulk strings), encoded as redis-py's
     default encoder does (str as UTF-8, int and float by their text)."""
     parts = [b"*%d\r\n" % len(args)]
+    append = parts.append
     for arg in args:
-        data = _encoded(arg)
-        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+        # bytes and str inline: a bulk enqueue packs 3 arguments a message
+        kind = type(arg)
+        data = arg if kind is bytes else arg.encode() if kind is str else _encoded(arg)
+        append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(parts)
 
 

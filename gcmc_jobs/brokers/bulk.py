@@ -19,6 +19,13 @@ the messages in a few round trips:
   on a pipeline (``script(keys=…, args=…, client=pipeline)``): byte-for-byte Dramatiq's path,
   about 4 times one-by-one.
 
+A middleware with ``enqueue_many_in(broker, transaction, messages, delay)`` adds its writes
+for a chunk to the chunk's ``MULTI`` (``strategy="batched"``) and returns True; its
+after-enqueue hooks are then not called for that chunk. ``StatusTracking`` writes the
+chunk's status records so (when its store is on the broker's Redis): no round trip of
+their own, in place when the messages are. A command added with ``transaction.optional``
+fails only itself: its error goes to its handler, the chunk counts as written.
+
 Deduplication stays pipelined too: when the broker carries a middleware with
 ``claim_many(broker, messages) -> list[bool]`` (gcmc-jobs' ``Deduplication``), every key is claimed
 in one call first and the losers are dropped (counted in :attr:`BulkResult.duplicates`);
@@ -38,6 +45,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import json.encoder
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -471,22 +479,44 @@ def _owned_by(step: Step, middleware_ids: set[int]) -> bool:
 #: Dramatiq's default encoder's ``json.dumps(data, separators=(",", ":"))``, made once.
 _JSON = json.JSONEncoder(separators=(",", ":"))
 
+#: What ``_JSON.encode`` builds on every call (C's encoder, when this Python has it), made
+#: once: without the circular-reference check (``markers=None``), whose dict would be shared
+#: by the threads; a circular argument fails with ``RecursionError`` instead of
+#: ``ValueError``, before anything of its chunk is written.
+_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)  # untyped: CPython's C part
+_C_ENCODE = (
+    None
+    if _C_MAKE_ENCODER is None
+    else _C_MAKE_ENCODER(
+        None,
+        _JSON.default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        _JSON.key_separator,
+        _JSON.item_separator,
+        _JSON.sort_keys,
+        _JSON.skipkeys,
+        _JSON.allow_nan,
+    )
+)
+
 
 def _encode_json(message: dramatiq.Message[Any]) -> bytes:
     """``message.encode()`` with Dramatiq's ``JSONEncoder``, byte for byte (the same dict,
     in the dataclass's field order, and the same JSON settings) without its per-call
-    ``dataclasses.fields`` and ``json.dumps`` encoder construction."""
-    return _JSON.encode(
-        {
-            "queue_name": message.queue_name,
-            "actor_name": message.actor_name,
-            "args": message.args,
-            "kwargs": message.kwargs,
-            "options": message.options,
-            "message_id": message.message_id,
-            "message_timestamp": message.message_timestamp,
-        }
-    ).encode("utf-8")
+    ``dataclasses.fields``, ``json.dumps`` encoder and C encoder construction."""
+    data = {
+        "queue_name": message.queue_name,
+        "actor_name": message.actor_name,
+        "args": message.args,
+        "kwargs": message.kwargs,
+        "options": message.options,
+        "message_id": message.message_id,
+        "message_timestamp": message.message_timestamp,
+    }
+    if _C_ENCODE is None:
+        return _JSON.encode(data).encode("utf-8")
+    return "".join(_C_ENCODE(data, 0)).encode("utf-8")
 
 
 def _encoder() -> Callable[[dramatiq.Message[Any]], bytes]:
