@@ -44,10 +44,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import json
 import json.encoder
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -134,6 +136,47 @@ def _is_duplicate(error: BaseException) -> bool:
     return isinstance(error, DuplicateMessage)
 
 
+class _GcPause:
+    """Pauses Python's cyclic garbage collector while any :func:`enqueue_many` runs in the
+    process, and restores it after the last one (if it was enabled when the first began).
+
+    A bulk enqueue keeps every message it writes (``BulkResult.enqueued``): tens of thousands
+    of new containers, each few hundred of which start a collection that walks ever more
+    live objects: 50,000 no-op messages spent 40-50 % of enqueue_many's CPU there. What a
+    bulk enqueue discards is freed by reference counting (no cycles); the collector resumes,
+    with its usual thresholds, as soon as the call returns (or raises). The pause is
+    process-wide: other threads' cyclic garbage waits until then too."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callers = 0
+        self._was_enabled = False
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._callers == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._callers += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._callers -= 1
+            if self._callers == 0 and self._was_enabled:
+                gc.enable()
+
+    def _after_fork(self) -> None:
+        # A child forked during a call has no caller to resume the collector.
+        self._lock = threading.Lock()
+        if self._callers and self._was_enabled:
+            gc.enable()
+        self._callers = 0
+
+
+_GC_PAUSE = _GcPause()
+
+
 def enqueue_many(
     broker: dramatiq.Broker,
     messages: Iterable[dramatiq.Message[Any]],
@@ -166,6 +209,18 @@ def enqueue_many(
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
+    with _GC_PAUSE:
+        return _enqueue_many(broker, messages, delay, chunk_size, strategy, also)
+
+
+def _enqueue_many(
+    broker: dramatiq.Broker,
+    messages: Iterable[dramatiq.Message[Any]],
+    delay: int | None,
+    chunk_size: int,
+    strategy: Literal["batched", "dispatch"],
+    also: Also | None,
+) -> BulkResult:
     pending = list(messages)
     result = BulkResult()
     claimer = _claimer(broker)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -437,3 +438,39 @@ def test_a_status_store_on_another_redis_records_after_the_write(
         elsewhere.delete(*[status_key(redis_broker.namespace, m.message_id) for m in messages])
         elsewhere.close()
         other.close()
+
+
+class SeesGc(Middleware):
+    def __init__(self) -> None:
+        self.enabled: list[bool] = []
+
+    def before_enqueue_many(self, broker: Any, messages: Any, delay: int | None) -> None:
+        self.enabled.append(gc.isenabled())
+        if any(m.args == (99,) for m in messages):
+            raise MiddlewareError("not 99")
+
+
+def test_the_cyclic_gc_is_paused_during_the_call_and_restored_after(
+    redis_broker: RedisBroker,
+) -> None:
+    sees = SeesGc()
+    redis_broker.add_middleware(sees)
+
+    @dramatiq.actor(broker=redis_broker, queue_name="bulk", actor_name="collected")
+    def collected(n: int) -> None: ...
+
+    assert gc.isenabled()
+    # During a call the collector is paused; after it, enabled again, also after an error
+    enqueue_many(redis_broker, [collected.message(n) for n in range(3)])
+    assert gc.isenabled()
+    with pytest.raises(MiddlewareError, match="not 99"):
+        enqueue_many(redis_broker, [collected.message(99)])
+    assert gc.isenabled()
+    # and a caller that had disabled it finds it disabled still
+    gc.disable()
+    try:
+        enqueue_many(redis_broker, [collected.message(n) for n in range(2)])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert sees.enabled == [False, False, False]
