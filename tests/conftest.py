@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.tables import Tables, bind, build_tables
 from tests.support import RedisServer
+from tests.support.database import TableEmptier
 from tests.support.prisma import (
     PrismaDatabase,
     SplitSchemas,
@@ -37,6 +38,21 @@ settings.load_profile("default")
 
 #: The presets ``preset_db`` and ``preset_session`` run a test on.
 PRESET_NAMES = ("gcmc", "prisma")
+
+
+@pytest.fixture(scope="session")
+def table_emptier(_gcmc_postgres_engine: Engine) -> TableEmptier:
+    """Empties the session database's tables (``tests.support.database``)."""
+    return TableEmptier(_gcmc_postgres_engine)
+
+
+@pytest.fixture
+def gcmc_db(_gcmc_postgres_engine: Engine, table_emptier: TableEmptier) -> Engine:
+    """The plugin's ``gcmc_db`` (an engine on the session's database, every table emptied
+    and every identity restarted first), emptied by :class:`TableEmptier`: it deletes only
+    what the previous test wrote instead of truncating every table (0.7 s a test here)."""
+    table_emptier.empty()
+    return _gcmc_postgres_engine
 
 
 @pytest.fixture
