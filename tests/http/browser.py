@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.http.conftest import TOKEN
 from tests.support import free_port, wait_until
@@ -28,17 +28,37 @@ CHROMIUM_ARGS = [
 
 
 @contextmanager
-def chromium_page(**options: Any) -> Iterator[Page]:
-    """A new page (``options`` go to ``browser.new_page``) in a headless Chromium, closed on
-    exit."""
+def chromium() -> Iterator[Browser]:
+    """A headless Chromium, closed on exit. Launching one costs seconds on a busy machine:
+    a module of several tests shares one and gives each test a :func:`fresh_page`."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
         )
         try:
-            yield browser.new_page(**options)
+            yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def fresh_page(browser: Browser, **options: Any) -> Iterator[Page]:
+    """A page in a new browser context of its own (``options`` go to
+    ``browser.new_context``): no cookie, storage or cache of another test's, as in a
+    browser of its own; the context is closed on exit."""
+    context = browser.new_context(**options)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@contextmanager
+def chromium_page(**options: Any) -> Iterator[Page]:
+    """A new page (``options`` go to ``browser.new_context``) in a headless Chromium of its
+    own, closed on exit: for a module with one browser test."""
+    with chromium() as browser, fresh_page(browser, **options) as page:
+        yield page
 
 
 @contextmanager

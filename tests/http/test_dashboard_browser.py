@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import dramatiq
 import pytest
 import redis
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,7 @@ from gcmc_jobs.scheduling.ledger_view import next_runs
 from gcmc_jobs.services import suppressions
 from gcmc_jobs.settings import Settings
 from tests import factories
-from tests.http.browser import chromium_page, serving, sign_in
+from tests.http.browser import chromium, fresh_page, serving, sign_in
 from tests.support import wait_until
 
 
@@ -34,9 +34,16 @@ def server_url(gcmc_settings: Settings, gcmc_broker: dramatiq.Broker) -> Iterato
         yield url
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One Chromium for the module's tests (each gets a context of its own)."""
+    with chromium() as browser:
+        yield browser
+
+
 @pytest.fixture
-def page() -> Iterator[Page]:
-    with chromium_page() as page:
+def page(browser: Browser) -> Iterator[Page]:
+    with fresh_page(browser) as page:
         yield page
 
 
