@@ -24,9 +24,10 @@ from tests.support import RedisServer
 from tests.support.database import TableEmptier
 from tests.support.prisma import (
     PrismaDatabase,
+    ReusedPrismaDatabase,
     SplitSchemas,
-    apply_prisma_migration,
-    prisma_mapping,
+    drop_prisma_database,
+    new_prisma_database,
 )
 
 settings.register_profile(
@@ -72,27 +73,31 @@ def prisma_migrated_db(gcmc_postgres_url: str) -> Iterator[PrismaDatabase]:
     (``tests/support/prisma_migration.sql``: text ids, camelCase columns, enum types,
     Prisma's constraint names) in a PostgreSQL schema of their own, dropped afterwards; the
     package's own tables are not there until the test calls ``create_own_tables()``."""
-    schema = f"prisma_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(gcmc_postgres_url)
-    apply_prisma_migration(engine, schema)
-    mapping = prisma_mapping(schema)
-    tables = build_tables(mapping, managed=False)
-    bind(engine, tables)
+    database = new_prisma_database(gcmc_postgres_url)
     try:
-        yield PrismaDatabase(gcmc_postgres_url, engine, schema, mapping, tables)
+        yield database
     finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+        drop_prisma_database(database)
+
+
+@pytest.fixture(scope="session")
+def _reused_prisma_db(gcmc_postgres_url: str) -> Iterator[ReusedPrismaDatabase]:
+    reused = ReusedPrismaDatabase(gcmc_postgres_url)
+    try:
+        yield reused
+    finally:
+        reused.close()
 
 
 @pytest.fixture
-def prisma_db(prisma_migrated_db: PrismaDatabase) -> tuple[Engine, Tables]:
-    """``prisma_migrated_db`` with the package's own tables created next to Prisma's (what
-    ``gcmc-jobs db upgrade`` does when the platform's tables are external): an engine bound
-    to the ``prisma`` preset's tables, and those tables."""
-    prisma_migrated_db.create_own_tables()
-    return prisma_migrated_db.engine, prisma_migrated_db.tables
+def prisma_db(_reused_prisma_db: ReusedPrismaDatabase) -> tuple[Engine, Tables]:
+    """Prisma's tables (as ``prisma_migrated_db``) with the package's own tables created next
+    to them (what ``gcmc-jobs db upgrade`` does when the platform's tables are external): an
+    engine bound to the ``prisma`` preset's tables, and those tables. Every table is empty
+    and every identity restarts; the schema is made once a session and emptied between
+    tests (``ReusedPrismaDatabase``: made again if a test changed its definition)."""
+    database = _reused_prisma_db.get()
+    return database.engine, database.tables
 
 
 @pytest.fixture

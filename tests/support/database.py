@@ -13,13 +13,72 @@ at its start value.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
 
 from gcmc_jobs.db.models import Base
 
-__all__ = ["TableEmptier"]
+__all__ = ["TableEmptier", "schema_fingerprint", "schema_tables"]
+
+#: Everything of a schema a test could change besides its rows: relations, columns (with
+#: their order, types, defaults), constraints, indexes, triggers, functions, enum labels.
+_FINGERPRINT = text(
+    """
+    SELECT md5(coalesce(string_agg(item, '|' ORDER BY item), '')) FROM (
+        SELECT format('rel %s %s %s', c.relname, c.relkind, c.relrowsecurity) AS item
+        FROM pg_class c WHERE c.relnamespace = to_regnamespace(:schema)
+        UNION ALL
+        SELECT format('col %s %s %s %s %s %s', c.relname, a.attnum, a.attname,
+                      format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                      pg_get_expr(d.adbin, d.adrelid))
+        FROM pg_class c
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+        WHERE c.relnamespace = to_regnamespace(:schema)
+        UNION ALL
+        SELECT format('con %s %s', conname, pg_get_constraintdef(oid))
+        FROM pg_constraint WHERE connamespace = to_regnamespace(:schema)
+        UNION ALL
+        SELECT format('idx %s', pg_get_indexdef(i.indexrelid))
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+        WHERE c.relnamespace = to_regnamespace(:schema)
+        UNION ALL
+        SELECT format('trg %s %s %s', t.tgname, c.relname, t.tgenabled)
+        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        WHERE c.relnamespace = to_regnamespace(:schema)
+        UNION ALL
+        SELECT format('fn %s %s', p.proname, md5(p.prosrc))
+        FROM pg_proc p WHERE p.pronamespace = to_regnamespace(:schema)
+        UNION ALL
+        SELECT format('enum %s %s %s', t.typname, e.enumsortorder, e.enumlabel)
+        FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid
+        WHERE t.typnamespace = to_regnamespace(:schema)
+    ) AS items
+    """
+)
+
+
+def schema_fingerprint(engine: Engine, schema: str) -> str:
+    """A digest of ``schema``'s definition (not its rows): equal digests, same schema."""
+    with engine.connect() as connection:
+        return str(connection.scalar(_FINGERPRINT, {"schema": f'"{schema}"'}))
+
+
+def schema_tables(engine: Engine, schema: str) -> list[str]:
+    """Every table of ``schema``, schema-qualified and quoted."""
+    with engine.connect() as connection:
+        return list(
+            connection.scalars(
+                text(
+                    "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = :schema AND c.relkind IN ('r', 'p') ORDER BY 1"
+                ),
+                {"schema": schema},
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -29,8 +88,9 @@ class _Sequence:
 
 
 class TableEmptier:
-    """Empty every gcmc-jobs table of a PostgreSQL database and restart its identities, as
-    :func:`~gcmc_jobs.testing.reset_tables` does, touching only what is not empty already.
+    """Empty every gcmc-jobs table of a PostgreSQL database (or the ``tables`` given) and
+    restart their identities, as :func:`~gcmc_jobs.testing.reset_tables` does, touching
+    only what is not empty already.
 
     It deletes with ``session_replication_role = replica`` (no foreign-key or user trigger
     fires, as under ``TRUNCATE``): every table that holds a row is emptied in the same
@@ -38,9 +98,13 @@ class TableEmptier:
     :meth:`empty` falls back to the plugin's ``TRUNCATE``.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, tables: Sequence[str] | None = None) -> None:
         self.engine = engine
-        self.tables = [table.name for table in Base.metadata.sorted_tables]
+        self.tables = (
+            list(tables)
+            if tables is not None
+            else [table.name for table in Base.metadata.sorted_tables]
+        )
         with engine.connect() as connection:
             self.superuser = connection.scalar(text("SELECT current_setting('is_superuser')"))
             self.sequences = self._owned_sequences(connection)
@@ -74,9 +138,7 @@ class TableEmptier:
     def empty(self) -> None:
         """Empty every table and restart every identity (a no-op when nothing was used)."""
         if self.superuser != "on":
-            from gcmc_jobs.testing import reset_tables  # the plugin's way, for any role
-
-            reset_tables(self.engine)
+            self._truncate()
             return
         with self.engine.begin() as connection:
             has_rows, used = connection.execute(self._probe).one()
@@ -91,3 +153,9 @@ class TableEmptier:
                         text("SELECT setval(CAST(:name AS regclass), :start, false)"),
                         {"name": sequence.name, "start": sequence.start},
                     )
+
+    def _truncate(self) -> None:
+        """The plugin's way, for any role that owns the tables."""
+        with self.engine.begin() as connection:
+            names = ", ".join(self.tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from gcmc_jobs.db.mapping import PRISMA, SchemaMapping
 from gcmc_jobs.db.migrate import upgrade
-from gcmc_jobs.db.tables import Tables
+from gcmc_jobs.db.tables import Tables, bind, build_tables
+from tests.support.database import TableEmptier, schema_fingerprint, schema_tables
 
 __all__ = [
     "MIGRATION",
     "PrismaDatabase",
+    "ReusedPrismaDatabase",
     "SplitSchemas",
     "apply_prisma_migration",
     "prisma_mapping",
@@ -96,3 +99,63 @@ def apply_prisma_migration(engine: Engine, schema: str) -> None:
 
 def _without_comments(statement: str) -> str:
     return "\n".join(line for line in statement.splitlines() if not line.startswith("--"))
+
+
+def new_prisma_database(url: str) -> PrismaDatabase:
+    """Prisma's tables in a new schema of the database at ``url``, the package's own not
+    created yet; the caller drops the schema and disposes of the engine."""
+    schema = f"prisma_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(url)
+    apply_prisma_migration(engine, schema)
+    mapping = prisma_mapping(schema)
+    tables = build_tables(mapping, managed=False)
+    bind(engine, tables)
+    return PrismaDatabase(url, engine, schema, mapping, tables)
+
+
+def drop_prisma_database(database: PrismaDatabase) -> None:
+    """Drop the schema of ``database`` and dispose of its engine."""
+    with database.engine.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{database.schema}" CASCADE'))
+    database.engine.dispose()
+
+
+class ReusedPrismaDatabase:
+    """One Prisma-shaped schema with the package's own tables, made once and handed to test
+    after test emptied (:class:`TableEmptier`), instead of a new one each time: creating it
+    (Prisma's migration, then the packaged migrations) costs about two seconds.
+
+    :meth:`get` gives it with every table empty and every identity restarted, as a new one
+    would be. When a test changed its definition (a column, a constraint, a trigger, an
+    enum label: :func:`schema_fingerprint`), it is dropped and made again.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.database: PrismaDatabase | None = None
+        self.fingerprint = ""
+        self.emptier: TableEmptier | None = None
+
+    def get(self) -> PrismaDatabase:
+        database = self.database
+        if database is not None and self.emptier is not None:
+            if schema_fingerprint(database.engine, database.schema) == self.fingerprint:
+                bind(database.engine, database.tables)
+                self.emptier.empty()
+                return database
+            self.close()
+        database = new_prisma_database(self.url)
+        database.create_own_tables()
+        self.database = database
+        self.fingerprint = schema_fingerprint(database.engine, database.schema)
+        self.emptier = TableEmptier(
+            database.engine, schema_tables(database.engine, database.schema)
+        )
+        return database
+
+    def close(self) -> None:
+        """Drop the schema, if one was made."""
+        if self.database is not None:
+            drop_prisma_database(self.database)
+        self.database = None
+        self.emptier = None

@@ -4,15 +4,19 @@ every table empty, every identity restarting at its start value (``tests.support
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session
 
-from gcmc_jobs.db.enums import DocumentStatus, Role
+from gcmc_jobs.db.enums import DocumentStatus, JobRunStatus, Role
 from gcmc_jobs.db.models import Base
+from gcmc_jobs.db.tables import tables_of
 from gcmc_jobs.testing import reset_tables
 from tests import factories as f
-from tests.support.database import TableEmptier
+from tests.support.database import TableEmptier, schema_tables
+from tests.support.prisma import ReusedPrismaDatabase
 
 
 def _write_a_world(engine: Engine) -> None:
@@ -75,3 +79,83 @@ def test_the_emptier_leaves_the_state_reset_tables_leaves(
     assert _state(gcmc_db) == expected
     with Session(gcmc_db) as session:
         assert f.tenant(session).id == 1
+
+
+def _add_job_run(engine: Engine) -> int:
+    """A tenant and a job run of it in the tables bound to ``engine``: the run's id."""
+    t = tables_of(engine)
+    with Session(engine) as session:
+        tenant = f.tenant(session)
+        session.commit()
+    with engine.begin() as connection:
+        return int(
+            connection.execute(
+                insert(t.job_runs)
+                .values(
+                    job="compliance_refresh",
+                    tenant_id=tenant.id,
+                    local_date=date(2026, 12, 1),
+                    started_at=datetime.now(UTC),
+                    status=JobRunStatus.RUNNING,
+                )
+                .returning(t.job_runs.c.id)
+            ).scalar_one()
+        )
+
+
+def _used_sequences(engine: Engine, schema: str) -> list[str]:
+    with engine.connect() as connection:
+        return list(
+            connection.scalars(
+                text(
+                    "SELECT sequencename FROM pg_sequences "
+                    "WHERE schemaname = :schema AND last_value IS NOT NULL"
+                ),
+                {"schema": schema},
+            )
+        )
+
+
+def test_the_reused_prisma_schema_comes_back_empty_or_new_when_its_definition_changed(
+    gcmc_postgres_url: str,
+) -> None:
+    reused = ReusedPrismaDatabase(gcmc_postgres_url)
+    try:
+        # Given the reused Prisma-shaped schema, with a tenant and a job run written in it
+        first = reused.get()
+        _add_job_run(first.engine)
+        assert _used_sequences(first.engine, first.schema)
+
+        # When the next test gets it
+        second = reused.get()
+
+        # Then it is the same schema, every table empty, every identity restarted
+        assert second.schema == first.schema
+        with second.engine.connect() as connection:
+            for table in schema_tables(second.engine, second.schema):
+                assert connection.scalar(text(f"SELECT count(*) FROM {table}")) == 0, table
+        assert _used_sequences(second.engine, second.schema) == []
+        assert _add_job_run(second.engine) == 1
+
+        # When a test changes its definition (a column added to a table)
+        with second.engine.begin() as connection:
+            connection.execute(text(f'ALTER TABLE "{second.schema}"."Tenant" ADD COLUMN x int'))
+        third = reused.get()
+
+        # Then the next test gets a new schema as Prisma's migration makes it, the old one gone
+        assert third.schema != second.schema
+        with third.engine.connect() as connection:
+            assert (
+                connection.scalar(text("SELECT to_regnamespace(:s)"), {"s": second.schema}) is None
+            )
+            columns = connection.scalars(
+                text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = :s AND table_name = 'Tenant'"
+                ),
+                {"s": third.schema},
+            ).all()
+        assert columns
+        assert "x" not in columns
+    finally:
+        reused.close()
