@@ -14,7 +14,7 @@ from gcmc_jobs.db.models import Tenant
 from gcmc_jobs.settings import Settings
 from gcmc_jobs.testing.webhooks import WebhookReceiver
 from tests.http.conftest import TOKEN
-from tests.http.test_dashboard_browser import page, server_url  # noqa: F401  (fixtures)
+from tests.http.test_dashboard_browser import browser, page, server_url  # noqa: F401  (fixtures)
 from tests.support import wait_until
 
 
