@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def measure(level: str, n: int) -> dict[str, float]:
     """µs of process CPU per message for each middleware's hooks, best of three."""
+    # Imported here, after main() put the checkout to measure (--root) first on sys.path:
+    # a module-level import would load this checkout's gcmc_jobs in the baseline's runs.
     import dramatiq
     from dramatiq.brokers.stub import StubBroker
 
