@@ -203,3 +203,15 @@ def test_clients_follow_a_failover_that_leaves_the_old_primary_running_as_a_repl
 
 def _probe() -> dramatiq.Message[object]:
     return dramatiq.Message(queue_name="probe", actor_name="probe", args=(), kwargs={}, options={})
+
+
+def test_the_clients_gcmc_jobs_builds_parse_replies_in_c() -> None:
+    """pyproject asks for ``redis[hiredis]``: every client (and so the broker's connections)
+    parses replies with hiredis, not redis-py's pure-Python parser (issue 17)."""
+    client = redis_from_url("redis://127.0.0.1:6379/0")
+    connection = client.connection_pool.make_connection()  # built, not connected
+    try:
+        assert type(connection._parser).__name__ == "_HiredisParser"
+    finally:
+        connection.disconnect()
+        client.close()
