@@ -11,7 +11,8 @@ module             what it holds
 ``hooks``          which middleware implement which hook (shared by the broker and bulk)
 ``bulk``           :func:`~gcmc_jobs.brokers.bulk.enqueue_many`: many messages per round trip
 ``work_queue``     :class:`~gcmc_jobs.brokers.work_queue.WorkQueue`: the hand-off between a
-                   worker's consumer and worker threads, which both brokers install
+                   worker's consumer and worker threads, which both brokers' first
+                   middleware (``WorkQueues``) installs
 =================  =========================================================================
 
 The Lua script runner both the Redis broker and the rate-limit store use is
@@ -76,6 +77,12 @@ The middleware order (first runs first on ``before_*`` hooks, last on ``after_*`
   19    OutboxRelay               processes no message: starts the outbox relay thread at worker
                                   boot; last, so its enqueues pass every enqueue hook above
 =====  ========================  ==================================================================
+
+The Redis and RabbitMQ brokers put one more ahead of these, themselves (so also with a list
+of your own): :class:`~gcmc_jobs.brokers.work_queue.WorkQueues`, which gives a worker booting
+on them its work queue (``before_worker_boot``, first) and each consumer thread its delay
+queue (``after_consumer_thread_boot``, last, still before the thread consumes). The stub
+broker has none.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ from dramatiq.middleware import Middleware, MiddlewareError
 
 from gcmc_jobs.brokers.bulk import PLAIN_EMITTERS, release_unsent
 from gcmc_jobs.brokers.hooks import implementing
-from gcmc_jobs.brokers.work_queue import install_delay_queue, install_work_queue
+from gcmc_jobs.brokers.work_queue import with_work_queues
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.redis_keys import (
     acks_key,
@@ -429,7 +429,8 @@ class RedisBroker(_DramatiqRedisBroker):
     exactly as Dramatiq does. A hook assigned on a middleware *instance* after its signal
     was first emitted is not seen (nothing does that).
 
-    When a Dramatiq ``Worker`` boots on it (``before_worker_boot``, before any of its
+    Its middleware list starts with a :class:`~gcmc_jobs.brokers.work_queue.WorkQueues`:
+    when a Dramatiq ``Worker`` boots on it (``before_worker_boot``, before any of its
     threads exist), the worker gets a :class:`~gcmc_jobs.brokers.work_queue.WorkQueue` in
     place of its ``queue.PriorityQueue``: the hand-off between its consumer and worker
     threads on C-level locks; each of its consumer threads gets one as its ``delay_queue``
@@ -446,7 +447,8 @@ class RedisBroker(_DramatiqRedisBroker):
         """Dramatiq's ``RedisBroker(url=..., namespace=..., ...)``, plus ``ack_batch_ms``:
         a worker's acknowledgements are gathered this long and written in one Lua call per
         queue (``ACK_MANY_LUA``) by a background thread, instead of one round trip each in
-        the worker thread that ran the message (0: Dramatiq's one at a time).
+        the worker thread that ran the message (0: Dramatiq's one at a time). ``middleware``
+        (None: Dramatiq's default stack) gets a ``WorkQueues`` first.
 
         Delivery stays at least once: a message is acknowledged only after it ran; a worker
         killed before its batch was written leaves those messages unacknowledged, and they
@@ -459,6 +461,7 @@ class RedisBroker(_DramatiqRedisBroker):
         self._ack_batcher = (
             _AckBatcher(self._ack_many, wait_ms=ack_batch_ms) if ack_batch_ms > 0 else None
         )
+        options["middleware"] = with_work_queues(options.get("middleware"))
         super().__init__(**options)  # type: ignore[no-untyped-call]
 
     def _ack_many(self, queue_name: str, redis_message_ids: list[str]) -> None:
@@ -598,17 +601,10 @@ class RedisBroker(_DramatiqRedisBroker):
     def _cache_hooks(self, signal: str, *, after: bool) -> tuple[Any, ...]:
         with self._hook_lock:
             hooks = implementing(self._middleware, ("after_" if after else "before_") + signal)
-            # Dramatiq's worker gets our work queue before its threads exist, and each of its
-            # consumer threads our delay queue before it consumes (gcmc_jobs.brokers
-            # .work_queue), ahead of every middleware's hook.
             if after:
                 hooks = hooks[::-1]  # emit_after calls them in reverse stack order
-                if signal == "consumer_thread_boot":
-                    hooks = (install_delay_queue, *hooks)
                 self._after_hooks[signal] = hooks
             else:
-                if signal == "worker_boot":
-                    hooks = (install_work_queue, *hooks)
                 self._before_hooks[signal] = hooks
             return hooks
 

@@ -15,8 +15,7 @@ that times out or would block) on C-level primitives: a heap of ``(priority, seq
 item)`` under a :class:`threading.Lock` (the sequence breaks ties, so items are never
 compared), and a :class:`queue.SimpleQueue` of tokens, one per item, as the counting
 semaphore a ``get`` blocks on. :func:`install_work_queue` puts one in a worker when it boots
-(gcmc-jobs' brokers call it on ``before_worker_boot``, before any thread of the worker
-exists).
+(``before_worker_boot``, before any thread of the worker exists).
 
 Each of the worker's consumer threads also holds a ``delay_queue`` (a ``PriorityQueue`` by
 ``eta``) and drains it with ``get_nowait`` after every message it hands out: on an empty
@@ -24,6 +23,10 @@ queue that raises :class:`queue.Empty` through the Condition, 2-3 % of the same 
 (``Queue.get_nowait``). :func:`install_delay_queue` gives each consumer thread a
 :class:`WorkQueue` when it boots (``after_consumer_thread_boot``, emitted by the thread itself
 before it consumes anything), whose empty ``get_nowait`` raises from C.
+
+:class:`WorkQueues` is the middleware that calls both; gcmc-jobs' ``RedisBroker`` and
+``RabbitmqBroker`` put one first in their middleware list (:func:`with_work_queues`), the
+stub broker does not.
 """
 
 from __future__ import annotations
@@ -34,13 +37,22 @@ import threading
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
+from dramatiq import Middleware
+from dramatiq.middleware import default_middleware
+
 from gcmc_jobs.logging.library import get_logger
 
 if TYPE_CHECKING:
     from dramatiq import Broker, Worker
     from dramatiq.worker import ConsumerThread, _WorkQueueItem
 
-__all__ = ["WorkQueue", "install_delay_queue", "install_work_queue"]
+__all__ = [
+    "WorkQueue",
+    "WorkQueues",
+    "install_delay_queue",
+    "install_work_queue",
+    "with_work_queues",
+]
 
 logger = get_logger("gcmc_jobs.brokers.work_queue")
 
@@ -164,3 +176,30 @@ def install_delay_queue(broker: Broker, thread: ConsumerThread) -> bool:
         return False
     thread.delay_queue = WorkQueue()  # type: ignore[assignment]  # same interface
     return True
+
+
+class WorkQueues(Middleware):
+    """Gives a Dramatiq worker booting on the broker a :class:`WorkQueue` as its work queue
+    (:func:`install_work_queue`, ``before_worker_boot``), and each of its consumer threads one
+    as its delay queue (:func:`install_delay_queue`, ``after_consumer_thread_boot``).
+
+    First in the broker's list, its ``before_worker_boot`` runs before any other
+    middleware's; its ``after_consumer_thread_boot`` runs last (Dramatiq runs ``after_*``
+    hooks in reverse order), which is still before the thread consumes anything: the thread
+    emits the signal itself, then starts consuming."""
+
+    def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        install_work_queue(broker, worker)
+
+    def after_consumer_thread_boot(self, broker: Broker, thread: ConsumerThread) -> None:
+        install_delay_queue(broker, thread)
+
+
+def with_work_queues(middleware: list[Middleware] | None) -> list[Middleware]:
+    """``middleware`` (None: Dramatiq's default stack, as ``Broker.__init__`` makes it) with
+    a :class:`WorkQueues` first, unless it holds one already."""
+    if middleware is None:
+        middleware = [m() for m in default_middleware]
+    if any(isinstance(m, WorkQueues) for m in middleware):
+        return list(middleware)
+    return [WorkQueues(), *middleware]

@@ -19,10 +19,13 @@ from dramatiq.worker import _WorkQueueItem
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gcmc_jobs.brokers import build_broker
 from gcmc_jobs.brokers.rabbitmq_broker import RabbitmqBroker
 from gcmc_jobs.brokers.redis_broker import RedisBroker
-from gcmc_jobs.brokers.work_queue import WorkQueue, install_work_queue
+from gcmc_jobs.brokers.work_queue import WorkQueue, WorkQueues, install_work_queue
+from gcmc_jobs.middleware.stores import Stores
 from gcmc_jobs.redis_keys import acks_key
+from gcmc_jobs.settings import Settings
 from gcmc_jobs.testing import wait_until
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -153,6 +156,42 @@ def test_a_worker_gets_the_work_queue_only_while_it_holds_dramatiqs_empty_one(
     holding.work_queue.put(_WorkQueueItem(0, "held"))  # type: ignore[arg-type]
     assert not install_work_queue(built, holding)  # not empty: left alone
     assert type(holding.work_queue) is queue.PriorityQueue
+
+
+def test_the_redis_and_rabbitmq_brokers_put_work_queues_first_and_the_stub_broker_none(
+    gcmc_redis_url: str,
+) -> None:
+    # Given the brokers build_broker makes, and ours built directly (connecting to nothing)
+    stores = Stores.stubs()
+    kinds = {
+        url: build_broker(Settings(broker_url=url, redis_url=None), stores)
+        for url in (gcmc_redis_url, RABBITMQ_URL, "stub://")
+    }
+    own = _Own()
+    direct = [
+        RedisBroker(url=gcmc_redis_url, middleware=[own]),
+        RabbitmqBroker(url=RABBITMQ_URL, middleware=[own]),
+    ]
+    defaulted = RedisBroker(url=gcmc_redis_url)  # Dramatiq's default stack
+    try:
+        # Then the Redis and RabbitMQ ones hold one WorkQueues, first, before the stack
+        for built in [kinds[gcmc_redis_url], kinds[RABBITMQ_URL], *direct, defaulted]:
+            assert type(built.middleware[0]) is WorkQueues
+            assert sum(isinstance(m, WorkQueues) for m in built.middleware) == 1
+        assert direct[0].middleware[1:] == [own]
+        assert len(defaulted.middleware) == 1 + len(dramatiq.middleware.default_middleware)
+        # And the stub broker holds none (its workers keep Dramatiq's queues)
+        assert not any(isinstance(m, WorkQueues) for m in kinds["stub://"].middleware)
+        # And a list that holds one already does not get a second
+        again = RedisBroker(url=gcmc_redis_url, middleware=list(direct[0].middleware))
+        assert [type(m) for m in again.middleware] == [WorkQueues, _Own]
+    finally:
+        for built in [*kinds.values(), *direct, defaulted]:
+            built.close()
+
+
+class _Own(dramatiq.Middleware):
+    """A middleware of the caller's own, for the list a broker is given."""
 
 
 class _Gate:
