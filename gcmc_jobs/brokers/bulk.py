@@ -24,7 +24,9 @@ for a chunk to the chunk's ``MULTI`` (``strategy="batched"``) and returns True; 
 after-enqueue hooks are then not called for that chunk. ``StatusTracking`` writes the
 chunk's status records so (when its store is on the broker's Redis): no round trip of
 their own, in place when the messages are. A command added with ``transaction.optional``
-fails only itself: its error goes to its handler, the chunk counts as written.
+fails only itself: its error goes to its handler, the chunk counts as written. A script its
+commands call with ``EVALSHA`` is loaded with ``transaction.load_script`` (``SCRIPT LOAD``
+in the same write, before the first ``MULTI`` of the call that needs it).
 
 Deduplication stays pipelined too: when the broker carries a middleware with
 ``claim_many(broker, messages) -> list[bool]`` (gcmc-jobs' ``Deduplication``), every key is claimed
@@ -42,6 +44,7 @@ chunks.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import gc
@@ -223,6 +226,7 @@ def _enqueue_many(
 ) -> BulkResult:
     pending = list(messages)
     result = BulkResult()
+    loaded: set[str] = set()  # the Lua scripts this call's transactions loaded
     claimer = _claimer(broker)
     if claimer is not None and pending:
         flags: Sequence[bool] = claimer.claim_many(broker, pending)
@@ -240,7 +244,8 @@ def _enqueue_many(
                     result.duplicates += 1
             return result
         for start in range(0, len(pending), chunk_size):
-            _redis_chunk(broker, pending[start : start + chunk_size], delay, strategy, result, also)
+            chunk = pending[start : start + chunk_size]
+            _redis_chunk(broker, chunk, delay, strategy, result, also, loaded)
     except BaseException as exc:
         written = {message.message_id for message in result.enqueued}
         unsent = [message for message in pending if message.message_id not in written]
@@ -434,10 +439,14 @@ def _transaction_class() -> type[Any]:
 
         _event_dispatcher: Any = None
 
-        def __init__(self) -> None:
+        def __init__(self, loaded: set[str] | None = None) -> None:
             self.commands: list[tuple[Any, ...]] = []
             #: index of a command -> what to call with its error instead of raising it
             self.on_error: dict[int, Callable[[Exception], None]] = {}
+            #: the Lua scripts sent with ``SCRIPT LOAD`` ahead of this chunk's ``MULTI``
+            self.scripts: list[str] = []
+            # those the earlier chunks of the same enqueue_many call loaded
+            self._loaded = set() if loaded is None else loaded
 
         def execute_command(self, *args: Any, **options: Any) -> None:
             self.commands.append(args)
@@ -448,6 +457,16 @@ def _transaction_class() -> type[Any]:
             status records). Refused when queued, it still aborts them all."""
             self.on_error[len(self.commands)] = on_error
             self.commands.append(args)
+
+        def load_script(self, script: str) -> None:
+            """Load ``script`` (``SCRIPT LOAD``, in the same write, ahead of the ``MULTI``)
+            unless an earlier chunk of the same :func:`enqueue_many` call did: commands may
+            then call it with ``EVALSHA`` (a ``NOSCRIPT`` inside ``EXEC`` cannot be
+            recovered). Loaded again by each call, so a Redis restarted or flushed between
+            two calls has it; its reply is not checked (a failed load fails the commands
+            that call the script, inside ``EXEC``)."""
+            if script not in self._loaded and script not in self.scripts:
+                self.scripts.append(script)
 
         def run(self, client: Any) -> None:
             """``MULTI``, the commands, ``EXEC`` in one write on a connection of
@@ -461,11 +480,17 @@ def _transaction_class() -> type[Any]:
             try:
                 connection.send_packed_command(
                     [
+                        *(pack_command("SCRIPT", "LOAD", script) for script in self.scripts),
                         pack_command("MULTI"),
                         *(pack_command(*command) for command in self.commands),
                         pack_command("EXEC"),
                     ]
                 )
+                for _ in self.scripts:
+                    # its SHA1; a failed load fails the script's EVALSHA, inside EXEC
+                    with contextlib.suppress(ResponseError):
+                        connection.read_response()
+                self._loaded.update(self.scripts)
                 queued: list[ResponseError] = []
                 for _ in range(len(self.commands) + 1):  # +OK, then +QUEUED each
                     try:
@@ -589,6 +614,7 @@ def _redis_chunk(
     strategy: str,
     result: BulkResult,
     also: Also | None = None,
+    loaded: set[str] | None = None,
 ) -> None:
     prepared: list[dramatiq.Message[Any]] = []
     # A fresh redis_message_id per message, as RedisBroker.enqueue's str(uuid4()): 128 random
@@ -606,7 +632,7 @@ def _redis_chunk(
 
     if ready:
         if strategy == "batched":
-            transaction = _transaction_class()()
+            transaction = _transaction_class()(loaded)
             by_queue: dict[str, list[dramatiq.Message[Any]]] = {}
             for queue_name, message in ready:
                 by_queue.setdefault(queue_name, []).append(message)

@@ -202,8 +202,10 @@ class StatusTracking(Middleware):
     ) -> bool:
         """Add the records of a bulk enqueue's chunk to the chunk's ``MULTI`` on ``broker``'s
         Redis (``transaction.optional(on_error, *command)``: a command whose failure fails
-        only the records) and return True; False (nothing added: :meth:`after_enqueue_many`
-        records them after the write) when the store is not on the broker's Redis."""
+        only the records; an ``EVALSHA`` of the store's script, which
+        ``transaction.load_script`` loads once per call) and return True; False (nothing
+        added: :meth:`after_enqueue_many` records them after the write) when the store is
+        not on the broker's Redis."""
         if not self.ttl_ms:
             return True  # nothing to record
         store = self.store
@@ -212,6 +214,7 @@ class StatusTracking(Middleware):
             return False
         state = "delayed" if delay else "enqueued"
         ttl = self.ttl_ms
+        transaction.load_script(store.record_each_script)
         for seq, fields, ids, stamps in self._groups(messages, delay):
 
             def failed(exc: Exception, ids: list[str] = ids) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -22,6 +23,7 @@ from gcmc_jobs.middleware.metrics import REGISTRY
 from gcmc_jobs.redis_keys import status_key
 from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.settings import Settings
+from tests.support.services import RedisServer
 
 
 class Recorder(Middleware):
@@ -438,6 +440,42 @@ def test_a_status_store_on_another_redis_records_after_the_write(
         elsewhere.delete(*[status_key(redis_broker.namespace, m.message_id) for m in messages])
         elsewhere.close()
         other.close()
+
+
+def _calls(client: redis.Redis, command: str) -> int:
+    return int(client.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+def test_a_bulk_enqueue_loads_the_records_script_once_per_call_and_after_a_flush(
+    tmp_path: Path,
+) -> None:
+    # Given gcmc-jobs' stack on a Redis of its own (its script cache and command counts)
+    server = RedisServer(tmp_path / "redis").start()
+    runtime = Runtime(Settings(broker_url=server.url, namespace="scripts"))
+    client = server.client()
+    try:
+
+        @dramatiq.actor(broker=runtime.broker, queue_name="bulk", actor_name="loaded")
+        def loaded(n: int) -> None: ...
+
+        status = runtime.stores.status
+        for call, flushed in enumerate((False, True), start=1):
+            if flushed:
+                client.script_flush()  # as a restarted Redis: no script cached
+            # When 5 messages are enqueued in chunks of 2 (three MULTIs)
+            messages = [loaded.message(n) for n in range(5)]
+            with capture_logs() as logs:
+                enqueue_many(runtime.broker, messages, chunk_size=2)
+            # Then every message's record is written, in the MULTIs, by EVALSHA, the script
+            # loaded once by the call (again after the flush)
+            assert [status.get(m.message_id)["state"] for m in messages] == ["enqueued"] * 5  # type: ignore[index]
+            assert not [e for e in logs if e["event"] == "status_not_recorded"]
+            assert _calls(client, "script|load") == call
+            assert (_calls(client, "evalsha"), _calls(client, "eval")) == (3 * call, 0)
+    finally:
+        client.close()
+        runtime.close()
+        server.kill()
 
 
 class SeesGc(Middleware):

@@ -209,6 +209,9 @@ class RedisStatusStore(StatusStore):
         if message_ids:
             self._record_each(*self._each(message_ids, seq, fields, name, values, ttl_ms))
 
+    #: The Lua script :meth:`record_each_command` calls by its SHA1 (the caller loads it).
+    record_each_script = _RECORD_EACH
+
     def record_each_command(
         self,
         message_ids: Sequence[str],
@@ -218,12 +221,13 @@ class RedisStatusStore(StatusStore):
         values: Sequence[str | int],
         ttl_ms: int,
     ) -> tuple[str | int, ...]:
-        """:meth:`record_each` as the arguments of one ``EVAL`` command, to run in a
-        transaction on this store's Redis (:func:`gcmc_jobs.brokers.bulk.enqueue_many`
-        writes a chunk's records in its ``MULTI``). ``EVAL``, not ``EVALSHA``: a
-        ``NOSCRIPT`` cannot happen inside the transaction."""
+        """:meth:`record_each` as the arguments of one ``EVALSHA`` of
+        :attr:`record_each_script`, to run in a transaction on this store's Redis once the
+        script is loaded (:func:`gcmc_jobs.brokers.bulk.enqueue_many` writes a chunk's
+        records in its ``MULTI``, and loads the script once per call ahead of it: a
+        ``NOSCRIPT`` cannot be recovered inside the transaction)."""
         keys, args = self._each(message_ids, seq, fields, name, values, ttl_ms)
-        return ("EVAL", _RECORD_EACH, len(keys), *keys, *args)
+        return ("EVALSHA", self._record_each.script.sha, len(keys), *keys, *args)
 
     def _each(
         self,
