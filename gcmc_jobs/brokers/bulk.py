@@ -486,11 +486,12 @@ def _transaction_class() -> type[Any]:
                         pack_command("EXEC"),
                     ]
                 )
-                for _ in self.scripts:
-                    # its SHA1; a failed load fails the script's EVALSHA, inside EXEC
+                for script in self.scripts:
+                    # its SHA1; a failed load fails the script's EVALSHA, inside EXEC, and
+                    # the next chunk loads it again
                     with contextlib.suppress(ResponseError):
                         connection.read_response()
-                self._loaded.update(self.scripts)
+                        self._loaded.add(script)
                 queued: list[ResponseError] = []
                 for _ in range(len(self.commands) + 1):  # +OK, then +QUEUED each
                     try:
