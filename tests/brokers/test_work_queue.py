@@ -15,14 +15,19 @@ import pika
 import pytest
 import redis
 from dramatiq.common import iter_queue
-from dramatiq.worker import _WorkQueueItem
+from dramatiq.worker import ConsumerThread, _WorkQueueItem
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gcmc_jobs.brokers import build_broker
 from gcmc_jobs.brokers.rabbitmq_broker import RabbitmqBroker
 from gcmc_jobs.brokers.redis_broker import RedisBroker
-from gcmc_jobs.brokers.work_queue import WorkQueue, WorkQueues, install_work_queue
+from gcmc_jobs.brokers.work_queue import (
+    WorkQueue,
+    WorkQueues,
+    install_delay_queue,
+    install_work_queue,
+)
 from gcmc_jobs.middleware.stores import Stores
 from gcmc_jobs.redis_keys import acks_key
 from gcmc_jobs.settings import Settings
@@ -354,3 +359,35 @@ def test_the_consumer_threads_of_a_worker_on_our_broker_hold_delayed_messages_in
         assert all(c.delay_queue.unfinished_tasks == 0 for c in worker.consumers.values())
     finally:
         worker.stop()
+
+
+def test_a_consumer_thread_skips_its_empty_delay_queue_and_drains_a_full_one_as_dramatiq(
+    broker: tuple[RedisBroker, str],
+) -> None:
+    # Given a consumer thread (not started) with our delay queue installed
+    built, _ = broker
+    thread = ConsumerThread(
+        broker=built, queue_name="wq_skip", prefetch=1, work_queue=WorkQueue(), worker_timeout=50
+    )
+    assert install_delay_queue(built, thread)
+    delay_queue = thread.delay_queue
+    assert type(delay_queue) is WorkQueue
+
+    def untouched(*args: Any) -> Any:
+        raise AssertionError("an empty delay queue was read")
+
+    # When its delayed messages are handled with nothing delayed, the queue is not read
+    delay_queue.get_nowait = untouched  # type: ignore[method-assign]
+    thread.handle_delayed_messages()
+    # And with a message not yet due, Dramatiq's method takes it and puts it back
+    del delay_queue.get_nowait
+    item = _WorkQueueItem(2**62, "not yet due")  # type: ignore[arg-type]
+    delay_queue.put(item)
+    thread.handle_delayed_messages()
+    assert delay_queue.qsize() == 1
+    assert delay_queue.get_nowait() is item
+    # And after a connection error's fresh PriorityQueue, Dramatiq's method runs as before
+    thread.delay_queue = queue.PriorityQueue()
+    thread.delay_queue.put(item)
+    thread.handle_delayed_messages()
+    assert thread.delay_queue.qsize() == 1
