@@ -36,6 +36,12 @@ private name                                where gcmc-jobs relies on it
                                              ``after_consumer_thread_boot``, which the thread
                                              emits before it consumes
 ``typer._click.globals.get_current_context`` the CLI's running command (``cli._app``)
+``typer.core._TyperParameter``:              preset by ``cli._coercion`` (a stand-in that
+``_runtime_param``, ``type_descriptor``;     builds Typer's own coercion for a value that
+``typer._coercion.RuntimeParam``,            needs one): ``process_value`` coerces through a
+``build_runtime_param``                      preset ``_runtime_param``; ``coerce`` returns
+                                             None, and ``()`` for a multiple option, without
+                                             calling ``_coerce_value``
 ==========================================  =============================================
 """
 
@@ -46,11 +52,14 @@ import queue
 import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import dramatiq
 import pytest
 import redis
+import typer
+import typer.main
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers import redis as dramatiq_redis
 from dramatiq.brokers.stub import StubBroker
@@ -260,6 +269,49 @@ def test_typer_vendors_clicks_context_stack() -> None:
     from typer._click.globals import get_current_context
 
     assert get_current_context(silent=True) is None
+
+
+def test_typer_coerces_through_a_preset_runtime_param_and_passes_none_by_itself() -> None:
+    from typer._click.exceptions import BadParameter
+    from typer._coercion import RuntimeParam, build_runtime_param
+    from typer.core import _TyperParameter
+
+    handed: list[Any] = []
+
+    @dataclass(frozen=True)
+    class Spy(RuntimeParam):
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            handed.append(value)
+            real = build_runtime_param(param.type_descriptor)
+            return real._coerce_value(value, param=param, ctx=ctx)
+
+    app = typer.Typer(add_completion=False)
+    got: list[Any] = []
+
+    @app.command()
+    def run(
+        count: Annotated[int, typer.Option(min=1)] = 1,
+        name: Annotated[str | None, typer.Option()] = None,
+        tag: Annotated[list[str] | None, typer.Option()] = None,
+    ) -> None:
+        got.append((count, name, tag))
+
+    command = typer.main.get_command(app)
+    params = [p for p in command.params if isinstance(p, _TyperParameter)]
+    assert {p.name for p in params} == {"count", "name", "tag"}
+    for param in params:
+        assert param._runtime_param is None  # built on first use, unless preset
+        descriptor = param.type_descriptor
+        param._runtime_param = Spy(
+            parameter_info=descriptor.parameter_info, annotation=descriptor.annotation
+        )
+
+    command.main(["--count", "3"], prog_name="run", standalone_mode=False)
+    with pytest.raises(BadParameter, match="Input should be greater than or equal to 1"):
+        command.main(["--count", "0"], prog_name="run", standalone_mode=False)
+
+    assert got == [(3, None, None)]  # no --tag: () became None, as Typer does
+    assert handed == ["3", "0"]  # None and the missing --tag never reached the spy
 
 
 def test_a_worker_emits_before_worker_boot_before_any_thread_and_shares_its_work_queue() -> None:

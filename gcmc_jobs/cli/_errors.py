@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
+from gcmc_jobs.cli._coercion import defer_coercion, defer_subcommand_coercion
 from gcmc_jobs.cli._output import print_error
 
 if TYPE_CHECKING:
@@ -57,7 +58,19 @@ _THEIRS = (typer.Exit, typer.Abort, typer.TyperException)
 
 class CommandGroup(TyperGroup):
     """The root group of ``gcmc-jobs``: every command, of every sub-group, runs inside
-    :meth:`invoke`, so a command only raises and never formats its own errors."""
+    :meth:`invoke`, so a command only raises and never formats its own errors. It also
+    defers Typer's coercion of option values (pydantic) until a value needs it, for itself
+    and the command it runs (:mod:`gcmc_jobs.cli._coercion`)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        defer_coercion(self, ctx)
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            defer_subcommand_coercion(command, ctx)
+        return name, command, rest
 
     def invoke(self, ctx: Any) -> Any:
         try:
