@@ -29,7 +29,10 @@ Tables: :func:`~gcmc_jobs.cli._output.print_table`.
 
 Start-up stays light: no command module imports a server or Alembic at its top (the
 server extra is imported by ``serve`` when it runs; Alembic by
-:func:`gcmc_jobs.db.migrate.upgrade` when it migrates).
+:func:`gcmc_jobs.db.migrate.upgrade` when it migrates), and Typer's pydantic coercion of an
+option is built only for a value that needs it (:mod:`gcmc_jobs.cli._coercion`): a command
+whose options are flags, or unset with a None default (``queues [--json]``), loads no
+pydantic.
 """
 
 from __future__ import annotations
