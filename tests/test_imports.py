@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gcmc_jobs import queue_names
+from gcmc_jobs.cli._commands import COMMANDS
 
 PROBE = textwrap.dedent(
     """
@@ -129,12 +130,18 @@ def test_importing_the_package_loads_none_of_its_public_names() -> None:
     assert sorted(ours) == ["gcmc_jobs", "gcmc_jobs._lazy"]
 
 
+# The modules that register the commands: the root group imports one when a run asks for a
+# command of it (cli/_commands.py), never to list them.
+COMMAND_MODULES = {f"gcmc_jobs.cli.{module}" for module, _ in COMMANDS.values()}
+
+
 def test_building_the_command_line_loads_no_command_implementation() -> None:
-    # What `gcmc-jobs --help` (and every command, before it runs) imports: the Typer app and
-    # the command modules, whose implementations are imported when the command runs.
+    # What every command imports before it runs: the Typer app and the table of commands;
+    # not the command modules, nor the implementations they import when a command runs.
     seen = _import("gcmc_jobs.cli")
     assert _heavy(seen["modules"]) == []
-    assert "gcmc_jobs.cli.ops" in seen["modules"]  # type: ignore[operator]
+    assert "gcmc_jobs.cli._commands" in seen["modules"]  # type: ignore[operator]
+    assert sorted(set(seen["modules"]) & COMMAND_MODULES) == []  # type: ignore[arg-type]
 
 
 # What the console script loads, run as `gcmc-jobs ...` in a fresh interpreter: the modules
@@ -200,6 +207,20 @@ def test_the_help_loads_typer_and_rich_but_neither_dramatiq_nor_pydantic(tmp_pat
     assert "typer.rich_utils" in loaded  # the real help formatter ran
     assert sorted(loaded & NOT_FOR_HELP) == []
     assert _heavy(loaded) == []
+    # The listing reads cli/_commands.py: no command module is imported, no command built.
+    assert sorted(loaded & COMMAND_MODULES) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "module"),
+    [(["dead-letters", "--help"], "dead_letters"), (["db", "upgrade", "--help"], "db")],
+)
+def test_the_help_of_a_command_loads_its_module_alone(
+    tmp_path: Path, args: list[str], module: str
+) -> None:
+    _, loaded = _run_cli(tmp_path, *args)
+
+    assert sorted(loaded & COMMAND_MODULES) == [f"gcmc_jobs.cli.{module}"]
 
 
 # What `gcmc-jobs queues` may not load (issue 17, item 3). Pydantic: Typer converts option
@@ -248,6 +269,8 @@ def test_the_queues_command_on_redis_loads_neither_dramatiq_nor_redis_py_nor_pyd
     ]
     assert sorted(loaded & HELP_ONLY) == []
     assert not loaded & {"rich.progress", "rich.live", "rich.panel", "pika", "asyncio"}
+    # The root group built `queues` alone: no other command module is imported.
+    assert sorted(loaded & COMMAND_MODULES) == ["gcmc_jobs.cli.ops"]
 
 
 def test_the_queues_command_builds_the_full_settings_for_a_url_it_leaves_to_redis_py(

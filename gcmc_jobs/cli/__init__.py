@@ -1,10 +1,12 @@
 """The ``gcmc-jobs`` command line: one Typer application, one module per command group.
 
-Every command reads ``GCMC_JOBS_*`` settings (see ``gcmc-jobs --help``); each module below
+Every command reads ``GCMC_JOBS_*`` settings (see ``gcmc-jobs --help``); each command module
 adds its commands to :data:`app` (``@app.command(...)``, or a sub-app added with
-``app.add_typer``). A new command follows three conventions, and the tests in
-``tests/cli/test_every_command.py`` and ``tests/cli/test_json_output.py`` check every
-command of :data:`app` for them:
+``app.add_typer``), and :mod:`gcmc_jobs.cli._commands` names the module of each command: the
+root group imports a module when a run asks for one of its commands (``--help`` lists the
+commands from that table and imports none). A new command follows three conventions, and
+the tests in ``tests/cli/test_every_command.py`` and ``tests/cli/test_json_output.py``
+check every command of :data:`app` for them:
 
 Errors: raise, do not catch.
     Every command runs inside one error path (:class:`~gcmc_jobs.cli._errors.CommandGroup`,
@@ -32,30 +34,12 @@ server extra is imported by ``serve`` when it runs; Alembic by
 :func:`gcmc_jobs.db.migrate.upgrade` when it migrates), and Typer's pydantic coercion of an
 option is built only for a value that needs it (:mod:`gcmc_jobs.cli._coercion`): a command
 whose options are flags, or unset with a None default (``queues [--json]``), loads no
-pydantic.
+pydantic. Typer builds a command (reads its annotations, makes its parameters) only when
+it runs: ``--help`` builds none, ``queues`` only ``queues``.
 """
 
 from __future__ import annotations
 
-from gcmc_jobs.cli import bounces as _bounces  # noqa: F401  (registers its commands)
-from gcmc_jobs.cli import campaigns as _campaigns  # noqa: F401
-from gcmc_jobs.cli import config as _config  # noqa: F401
-from gcmc_jobs.cli import db as _db  # noqa: F401
-from gcmc_jobs.cli import dead_letters as _dead_letters  # noqa: F401
-from gcmc_jobs.cli import demo as _demo  # noqa: F401
-from gcmc_jobs.cli import email as _email  # noqa: F401
-from gcmc_jobs.cli import mail_circuit as _mail_circuit  # noqa: F401
-from gcmc_jobs.cli import messages as _messages  # noqa: F401
-from gcmc_jobs.cli import ops as _ops  # noqa: F401
-from gcmc_jobs.cli import outbox as _outbox  # noqa: F401
-from gcmc_jobs.cli import reports as _reports  # noqa: F401
-from gcmc_jobs.cli import retention as _retention  # noqa: F401
-from gcmc_jobs.cli import schedule as _schedule  # noqa: F401
-from gcmc_jobs.cli import seed as _seed  # noqa: F401
-from gcmc_jobs.cli import sms as _sms  # noqa: F401
-from gcmc_jobs.cli import status as _status  # noqa: F401
-from gcmc_jobs.cli import transfer as _transfer  # noqa: F401
-from gcmc_jobs.cli import webhooks as _webhooks  # noqa: F401
 from gcmc_jobs.cli._app import app
 
 __all__ = ["app", "main"]

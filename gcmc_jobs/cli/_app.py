@@ -1,8 +1,9 @@
 """The root Typer application and the helpers every command module shares (see the
 package docstring for how a command reports errors and prints).
 
-Adding a command (start-up stays light: ``gcmc-jobs --help`` and every command load only
-what the running command needs; ``tests/test_imports.py`` checks it):
+Adding a command (start-up stays light: ``gcmc-jobs --help`` imports no command module and
+builds no command, and every other run imports and builds only the command it runs;
+``tests/test_imports.py`` checks it):
 
 1. Write ``gcmc_jobs/cli/<group>.py``. At its top it imports only ``typer``, ``rich``'s
    console and table, and ``gcmc_jobs.cli._app`` (and the standard library): the names Typer
@@ -14,18 +15,26 @@ what the running command needs; ``tests/test_imports.py`` checks it):
    ``bootstrap``, SQLAlchemy, ...) *inside* the command function, first thing after its
    docstring; a type it only annotates with goes under ``if TYPE_CHECKING:``. Help text
    is static (no ``f"One of: {NAMES}"`` that would import the module defining ``NAMES``).
-3. Add ``from gcmc_jobs.cli import <group> as _<group>  # noqa: F401`` to
-   ``gcmc_jobs/cli/__init__.py``.
+3. Add a line ``"name": ("<group>", "<first paragraph of its help>")`` to
+   :data:`gcmc_jobs.cli._commands.COMMANDS`, where ``--help`` lists it (the root group,
+   :class:`RootGroup`, imports ``<group>`` when a run asks for ``name``).
+   ``tests/cli/test_command_table.py`` fails until the line is there, and while it differs
+   from the command's help.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, MutableMapping
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
+import typer.main
 from typer._click.globals import get_current_context
+from typer.core import TyperCommand
 
+from gcmc_jobs.cli._commands import COMMANDS
 from gcmc_jobs.cli._errors import EXIT_ERROR, CommandGroup, exit_with, log_library_records
 from gcmc_jobs.cli._output import (
     JsonOption,
@@ -44,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JsonOption",
+    "RootGroup",
     "app",
     "configure_command_logging",
     "console",
@@ -56,9 +66,92 @@ __all__ = [
     "settings",
 ]
 
+
+class _LazyCommands(MutableMapping[str, Any]):
+    """The root group's commands: every name of :data:`COMMANDS` (and any command already
+    registered when the group was built), each imported and built on first access. While
+    :attr:`listing`, a command not built yet is a stand-in carrying only its name and
+    summary: what the root ``--help`` shows of it."""
+
+    def __init__(self, built: MutableMapping[str, Any]) -> None:
+        self.built = dict(built)
+        self.listing = False
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.built:
+            return self.built[name]
+        if name not in COMMANDS:
+            raise KeyError(name)
+        module, summary = COMMANDS[name]
+        if self.listing:
+            return TyperCommand(name=name, help=summary)
+        # The command's module, imported when the run asks for its command: it registers
+        # its commands on `app` (the root ``--help`` needs none of them).
+        import_module(f"gcmc_jobs.cli.{module}")
+        self.built[name] = _build(name)
+        return self.built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self.built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from COMMANDS
+        yield from (name for name in self.built if name not in COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS) + sum(1 for name in self.built if name not in COMMANDS)
+
+
+def _build(name: str) -> Any:
+    """The Click command (or group) ``name`` registered on :data:`app`, built as Typer
+    builds it in ``typer.main.get_group_from_info``."""
+    for info in app.registered_commands:
+        callback_name = info.callback.__name__ if info.callback else ""
+        if (info.name or typer.main.get_command_name(callback_name)) == name:
+            return typer.main.get_command_from_info(
+                info,
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode,
+            )
+    for group in app.registered_groups:
+        if group.name == name:
+            return typer.main.get_group_from_info(
+                group,
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode,
+                suggest_commands=app.suggest_commands,
+            )
+    raise LookupError(f"{name!r} is in cli/_commands.py but no module registers it")
+
+
+class RootGroup(CommandGroup):
+    """The ``gcmc-jobs`` group: a command's module is imported, and the command built, only
+    when a run asks for it (:mod:`gcmc_jobs.cli._commands`). Listing them (``--help``)
+    builds none; completing a name, or the suggestion for a mistyped one, sees them all."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _LazyCommands(self.commands)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        commands = self.commands
+        assert isinstance(commands, _LazyCommands)
+        commands.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            commands.listing = False
+
+
 app = typer.Typer(
     name="gcmc-jobs",
-    cls=CommandGroup,
+    cls=RootGroup,
     help="Operate gcmc-jobs: migrate, seed, run jobs, inspect queues and dead letters.\n\n"
     "Settings come from GCMC_JOBS_* environment variables (GCMC_JOBS_DATABASE_URL, "
     "GCMC_JOBS_BROKER_URL, GCMC_JOBS_REDIS_URL, GCMC_JOBS_EMAIL_URL, …). An error is one "
