@@ -75,9 +75,12 @@ def workers(
         threads=4,
         queues=(QUEUE,),
     )
-    with worker:
+    worker.start()
+    try:
         worker.wait_ready()
         yield worker
+    finally:
+        worker.kill()  # the test is over: nothing to wait for in a graceful stop (~4 s)
 
 
 @pytest.fixture

@@ -45,15 +45,20 @@ def sender(settings: Settings, gcmc_db: Engine) -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture
-def workers(settings: Settings, gcmc_worker_process: Callable[..., WorkerProcess]) -> WorkerProcess:
-    """Two worker processes, two threads each, with the test actors."""
-    return gcmc_worker_process(
+def workers(
+    settings: Settings, gcmc_worker_process: Callable[..., WorkerProcess]
+) -> Iterator[WorkerProcess]:
+    """Two worker processes, two threads each, with the test actors; killed when the test
+    ends (the plugin's own teardown would wait ~4 s for a graceful stop nobody checks)."""
+    worker = gcmc_worker_process(
         settings,
         processes=2,
         threads=2,
         modules=("tests.middleware.status_app",),
         env={"GCMC_JOBS_STATUS_TEST_WORKER": "1"},
     )
+    yield worker
+    worker.kill()
 
 
 def _settled(message_id: str, states: tuple[str, ...]) -> Callable[[], MessageStatus | None]:

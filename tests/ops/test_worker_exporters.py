@@ -59,9 +59,12 @@ def exporting_worker(
         modules=("tests.ops.pause_worker_app",),
         queues=("ops_flowing",),
     )
-    with worker:
+    worker.start()
+    try:
         worker.wait_ready()
         yield worker, port
+    finally:
+        worker.kill()  # the test is over: nothing to wait for in a graceful stop (~4 s)
 
 
 def test_the_worker_exporter_has_the_counters_and_serve_and_health_say_where(
