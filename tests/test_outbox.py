@@ -3,6 +3,7 @@ is sent when, and only when, that transaction commits; the relay sends each once
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,11 +13,13 @@ from typing import Any
 import dramatiq
 import pytest
 import redis
-from sqlalchemy import Engine, create_engine, func, select
+from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from gcmc_jobs import outbox
 from gcmc_jobs.bootstrap import configured
+from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import OutboxMessage
 from gcmc_jobs.errors import KeyTemplateError
@@ -179,6 +182,39 @@ def test_on_postgresql_a_commit_wakes_the_waiting_relay(gcmc_db: Engine) -> None
     finally:
         stop.set()
         store.close()
+
+
+def test_a_worker_shutdown_ends_the_relays_wait_on_postgresql(gcmc_db: Engine) -> None:
+    # Given a worker's relay waiting for a commit, with nothing to wake it for 10 minutes
+    relay = OutboxRelay(SqlOutboxStore(gcmc_db), enqueue_many, poll_ms=600_000)
+    broker = StubBroker()
+    before = set(threading.enumerate())
+    relay.after_worker_boot(broker, None)  # type: ignore[arg-type]
+    (thread,) = set(threading.enumerate()) - before
+
+    def listening() -> int:
+        with gcmc_db.connect() as connection:
+            return int(
+                connection.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND query = 'LISTEN gcmc_jobs_outbox' AND state = 'idle'"
+                    )
+                )
+                or 0
+            )
+
+    wait_until(listening, what="the relay to LISTEN")
+
+    # When the worker shuts down
+    stopping = threading.Thread(target=relay.before_worker_shutdown, args=(broker, None))
+    stopping.start()
+
+    # Then the shutdown wakes the relay's wait and its thread ends (a bound on a hang: without
+    # the wake-up it waits the whole 10 minutes, and so does the shutdown)
+    wait_until(lambda: not thread.is_alive(), timeout_s=60, what="the relay thread to end")
+    stopping.join(timeout=60)
+    assert not stopping.is_alive()
 
 
 @pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])

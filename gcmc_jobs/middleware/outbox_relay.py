@@ -173,6 +173,7 @@ class OutboxRelay(Middleware):
         thread, self._thread = self._thread, None
         if thread is not None:
             self._stop.set()
+            self.store.wake()
             thread.join(timeout=max(self.poll_ms / 1000, 1) + 5)
             self.store.close()
 

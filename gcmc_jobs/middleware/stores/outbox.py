@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, any_, bindparam, delete, select
+from sqlalchemy import Engine, any_, bindparam, delete, select, text
 from sqlalchemy.types import ARRAY
 
 from gcmc_jobs.db.tables import tables_of
@@ -53,6 +53,9 @@ class OutboxStore(ABC):
         """Return after ``timeout_ms``, when ``stop`` is set, or earlier when new rows may have
         been committed (the SQL store listens on PostgreSQL)."""
         stop.wait(timeout_ms / 1000)
+
+    def wake(self) -> None:  # noqa: B027 - the default wait returns when stop is set
+        """End a :meth:`wait` in progress now: the relay is stopping and has set ``stop``."""
 
     def close(self) -> None:  # noqa: B027 - most stores hold nothing open
         """Release what the store holds open (a listening connection)."""
@@ -98,12 +101,24 @@ class SqlOutboxStore(OutboxStore):
         if listener is None:
             stop.wait(timeout_ms / 1000)
             return
+        if stop.is_set():  # set before LISTEN began: wake() found no listener to notify
+            return
         try:
             for _ in listener.notifies(timeout=timeout_ms / 1000, stop_after=1):
                 break
         except Exception:  # the server went away: poll until it is back
             self._drop_listener()
             stop.wait(timeout_ms / 1000)
+
+    def wake(self) -> None:
+        """A LISTENing :meth:`wait` does not see ``stop``: a notification on the channel ends
+        it (without one a worker's shutdown waited up to ``poll_ms``). Relays of other
+        processes listening too take one look at the table. If the server is away the wait
+        ends at its timeout, as before."""
+        if self._listener is None:
+            return
+        with contextlib.suppress(Exception), self.engine.begin() as connection:
+            connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
     def _listening(self) -> Any:
         """A psycopg connection LISTENing on the channel (PostgreSQL with psycopg 3 only)."""
