@@ -117,6 +117,12 @@ class SqlOutboxStore(OutboxStore):
         ends at its timeout, as before."""
         if self._listener is None:
             return
+        # From a thread of its own: a server that stopped answering must not hold up the
+        # worker's shutdown (PostgreSQL connections here have no connect timeout; the
+        # relay's join bounds the wait, as before).
+        threading.Thread(target=self._notify, name="gcmc-outbox-wake", daemon=True).start()
+
+    def _notify(self) -> None:
         with contextlib.suppress(Exception), self.engine.begin() as connection:
             connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
