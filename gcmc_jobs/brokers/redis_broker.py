@@ -612,33 +612,58 @@ class RedisBroker(_DramatiqRedisBroker):
         hooks = self._before_hooks.get(signal)
         if hooks is None:
             hooks = self._cache_hooks(signal, after=False)
+        if len(args) == 1 and not kwargs:
+            # The per-message signals (process_message, ack, nack, ...): a plain call with
+            # one argument, not a call with *args/**kwargs (a third of the cost).
+            (arg,) = args
+            for hook in hooks:
+                try:
+                    hook(self, arg)
+                except MiddlewareError:
+                    raise
+                except Exception:
+                    self._hook_failed("before_" + signal, hook)
+            return
         for hook in hooks:
             try:
                 hook(self, *args, **kwargs)
             except MiddlewareError:
                 raise
             except Exception:
-                self.logger.critical(
-                    "Unexpected failure in %s of %r.",
-                    "before_" + signal,
-                    getattr(hook, "__self__", hook),
-                    exc_info=True,
-                )
+                self._hook_failed("before_" + signal, hook)
 
     def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
         hooks = self._after_hooks.get(signal)
         if hooks is None:
             hooks = self._cache_hooks(signal, after=True)
+        if len(args) == 1:
+            (arg,) = args
+            if not kwargs:  # ack, nack, skip_message, ...
+                for hook in hooks:
+                    try:
+                        hook(self, arg)
+                    except Exception:
+                        self._hook_failed("after_" + signal, hook)
+                return
+            if len(kwargs) == 1 and "result" in kwargs:  # process_message, succeeded
+                result = kwargs["result"]
+                for hook in hooks:
+                    try:
+                        hook(self, arg, result=result)
+                    except Exception:
+                        self._hook_failed("after_" + signal, hook)
+                return
         for hook in hooks:
             try:
                 hook(self, *args, **kwargs)
             except Exception:
-                self.logger.critical(
-                    "Unexpected failure in %s of %r.",
-                    "after_" + signal,
-                    getattr(hook, "__self__", hook),
-                    exc_info=True,
-                )
+                self._hook_failed("after_" + signal, hook)
+
+    def _hook_failed(self, name: str, hook: Any) -> None:
+        # Inside the except clause of the failed hook: exc_info is that exception.
+        self.logger.critical(
+            "Unexpected failure in %s of %r.", name, getattr(hook, "__self__", hook), exc_info=True
+        )
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:

@@ -244,3 +244,91 @@ def test_a_fetched_message_holds_its_fields_as_attributes_of_its_own(
     assert received.message_timestamp == sent.message_timestamp
     assert received.options is received._message.options
     assert received.asdict() == received._message.asdict()
+
+
+class _Recorder(dramatiq.Middleware):
+    """Records every call of its hooks; the one named in ``fail`` raises ``error``."""
+
+    def __init__(self, name: str, seen: list[Any], fail: str = "", error: Any = None) -> None:
+        self.name, self.seen, self.fail, self.error = name, seen, fail, error
+
+    def _call(self, hook: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.seen.append((self.name, hook, args, kwargs))
+        if hook == self.fail:
+            raise self.error
+
+    def before_process_message(self, broker: Any, *args: Any, **kwargs: Any) -> None:
+        self._call("before_process_message", args, kwargs)
+
+    def after_process_message(self, broker: Any, *args: Any, **kwargs: Any) -> None:
+        self._call("after_process_message", args, kwargs)
+
+    def before_enqueue(self, broker: Any, *args: Any, **kwargs: Any) -> None:
+        self._call("before_enqueue", args, kwargs)
+
+    def after_enqueue(self, broker: Any, *args: Any, **kwargs: Any) -> None:
+        self._call("after_enqueue", args, kwargs)
+
+    def after_skip_message(self, broker: Any, *args: Any, **kwargs: Any) -> None:
+        self._call("after_skip_message", args, kwargs)
+
+
+_ERROR = ValueError("boom")
+
+_EMITS = [
+    ("before", "process_message", ("m",), {}),
+    ("after", "process_message", ("m",), {"result": 42}),
+    ("after", "process_message", ("m",), {"exception": _ERROR}),
+    ("after", "process_message", ("m",), {"result": None, "exception": None}),
+    ("after", "skip_message", ("m",), {}),
+    ("before", "enqueue", ("m", 5), {}),
+    ("after", "enqueue", ("m",), {"delay": None}),
+]
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["ok", "failing"])
+@pytest.mark.parametrize(("when", "signal", "args", "kwargs"), _EMITS)
+def test_every_shape_of_emit_calls_the_hooks_as_dramatiqs_own_emit_does(
+    broker: tuple[RedisBroker, _Nacks, str],
+    caplog: pytest.LogCaptureFixture,
+    when: str,
+    signal: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    failing: bool,
+) -> None:
+    # Given three middleware, the second failing in the emitted hook (or not)
+    built, _, _ = broker
+    seen: list[Any] = []
+    fail = f"{when}_{signal}" if failing else ""
+    for name in "abc":
+        built.add_middleware(_Recorder(name, seen, fail if name == "b" else ""), after=None)
+    emit = getattr(built, f"emit_{when}")
+    plain = getattr(dramatiq.Broker, f"emit_{when}")
+    # When ours and Dramatiq's emit the same signal with the same arguments
+    caplog.clear()
+    emit(signal, *args, **kwargs)
+    ours, ours_log = list(seen), [(r.levelname, r.getMessage()) for r in caplog.records]
+    seen.clear()
+    caplog.clear()
+    plain(built, signal, *args, **kwargs)
+    theirs, their_log = list(seen), [(r.levelname, r.getMessage()) for r in caplog.records]
+    # Then the same hooks ran with the same arguments, in the same order, and a failure was
+    # logged the same way (and did not stop the hooks after it)
+    assert ours == theirs
+    assert len(ours) == 3
+    assert ours_log == their_log
+    assert len(ours_log) == failing
+
+
+def test_a_middleware_error_in_a_before_hook_stops_the_emit_and_reaches_the_caller(
+    broker: tuple[RedisBroker, _Nacks, str],
+) -> None:
+    built, _, _ = broker
+    seen: list[Any] = []
+    stop = dramatiq.middleware.MiddlewareError("stop")
+    built.add_middleware(_Recorder("a", seen, "before_process_message", stop))
+    built.add_middleware(_Recorder("b", seen))
+    with pytest.raises(dramatiq.middleware.MiddlewareError):
+        built.emit_before("process_message", "m")
+    assert [(name, hook) for name, hook, _, _ in seen] == [("a", "before_process_message")]
