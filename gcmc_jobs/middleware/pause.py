@@ -61,8 +61,8 @@ class Pause(Middleware):
         self.refresh_ms = refresh_ms
         self.delay_ms = delay_ms
         self.clock = clock
-        self._paused: frozenset[str] = frozenset()
-        self._fetched_at: float | None = None
+        #: when the paused set was last read from the store (or tried), and that set
+        self._fetched: tuple[float, frozenset[str]] | None = None
         self._lock = threading.Lock()
 
     def paused_queues(self) -> frozenset[str]:
@@ -71,17 +71,22 @@ class Pause(Middleware):
         If the store cannot be read, the last known set is kept (and the error logged).
         """
         now = self.clock()
+        # Without the lock while the set is fresh (every message asks): one read of an
+        # attribute holding the time it was fetched and the set together.
+        fetched = self._fetched
+        if fetched is not None and (now - fetched[0]) * 1000 < self.refresh_ms:
+            return fetched[1]
         with self._lock:
-            fresh = (
-                self._fetched_at is not None and (now - self._fetched_at) * 1000 < self.refresh_ms
-            )
-            if not fresh:
-                try:
-                    self._paused = self.store.paused()
-                except Exception:
-                    logger.exception("cannot read the paused queues; keeping the last known set")
-                self._fetched_at = now
-            return self._paused
+            fetched = self._fetched
+            if fetched is not None and (now - fetched[0]) * 1000 < self.refresh_ms:
+                return fetched[1]  # another thread read the store meanwhile
+            paused = frozenset() if fetched is None else fetched[1]
+            try:
+                paused = self.store.paused()
+            except Exception:
+                logger.exception("cannot read the paused queues; keeping the last known set")
+            self._fetched = (now, paused)
+            return paused
 
     def before_process_message(self, broker: Broker, message: Any) -> None:
         if message.queue_name not in self.paused_queues():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import dramatiq
 import pytest
 import redis
@@ -102,6 +105,56 @@ def test_pause_reads_the_store_at_most_once_per_refresh_period() -> None:
     now[0] = 1.0
     pause.paused_queues()
     assert store.reads == 2
+
+
+def test_a_store_that_cannot_be_read_keeps_the_last_known_set_until_the_next_period() -> None:
+    class FlakyStore(StubPauseStore):
+        reads = 0
+        down = False
+
+        def paused(self) -> frozenset[str]:
+            self.reads += 1
+            if self.down:
+                raise ConnectionError("store down")
+            return super().paused()
+
+    now = [0.0]
+    store = FlakyStore()
+    store.pause("emails")
+    pause = Pause(store, refresh_ms=1_000, clock=lambda: now[0])
+    assert pause.paused_queues() == {"emails"}
+    store.down = True
+    now[0] = 1.5
+    assert pause.paused_queues() == {"emails"}  # kept, and not asked again this period
+    assert pause.paused_queues() == {"emails"}
+    assert store.reads == 2
+    store.down = False
+    store.resume("emails")
+    now[0] = 2.5
+    assert pause.paused_queues() == frozenset()
+    assert store.reads == 3
+
+
+def test_threads_asking_when_the_set_is_stale_read_the_store_once() -> None:
+    class SlowStore(StubPauseStore):
+        reads = 0
+
+        def paused(self) -> frozenset[str]:
+            self.reads += 1
+            gate.wait(1)  # every thread asks while the first read is under way
+            return super().paused()
+
+    gate = threading.Event()
+    store = SlowStore()
+    pause = Pause(store, refresh_ms=1_000, clock=lambda: 0.0)
+    threads = [threading.Thread(target=pause.paused_queues) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)  # the others are waiting for the first read
+    gate.set()
+    for thread in threads:
+        thread.join()
+    assert store.reads == 1
 
 
 def test_a_paused_message_is_sent_again_delayed_and_skipped_on_the_stub_broker() -> None:
