@@ -7,16 +7,18 @@ picks the limit, and each class counts separately.
 
 Before a message runs, it is booked a slot in the first fixed window with room, in one
 atomic store call. On gcmc-jobs' Redis broker that call books a whole fetched batch: the
-consumer gathers the batch's keyed messages (:meth:`RateLimits.after_fetch`, no store call)
-and the first of them to run books the slots of all at once, in one call; the others find
-theirs made (the batch travels on each fetched message, in the worker only, never written
-to Redis). Elsewhere (stub broker, RabbitMQ) each message is booked just before it runs.
-A slot booked with the batch is used only in its window: if that window ended before the
-message ran (it waited in the worker's prefetch), the message books again and the first slot
-stays spent; a message skipped before it runs (paused queue, duplicate, provider rate) is
-left out of the booking, or gives its slot back; a message of a booked batch that never runs
-(its worker stopped or died) keeps its slot spent for the window. Both errors only ever run
-fewer than the limit allows.
+consumer books the slots of the batch's keyed messages as soon as it has fetched them
+(:meth:`RateLimits.after_fetch`), in one call, before it hands any of them to a worker
+thread; each message finds its slot made when it runs (the batch travels on each fetched
+message, in the worker only, never written to Redis). If that call fails (the store is
+unreachable), the first of the batch to run books it, as each message does elsewhere (stub
+broker, RabbitMQ: booked just before it runs). A slot booked with the batch is used only in
+its window: if that window ended before the message ran (it waited in the worker's
+prefetch), the message books again and the first slot stays spent; a message skipped before
+it runs (paused queue, duplicate, provider rate) gives its slot back (or is left out of a
+booking not made yet); a message of a booked batch that never runs (its worker stopped or
+died) keeps its slot spent for the window. Both errors only ever run fewer than the limit
+allows.
 
 Over the limit, a copy (same message id, so its dedup claim stays its own) is
 re-enqueued with a delay to its booked window, then the original is skipped (acknowledged):
@@ -63,10 +65,16 @@ class _Prebooked(NamedTuple):
 
 
 class _FetchedBatch:
-    """The keyed messages of one fetched batch, booked together in one store call by the
-    first of them to reach :meth:`RateLimits.before_process_message` (the others of the
-    batch wait for that call, or find their slot made). Off the consumer thread, which
-    would otherwise wait on the booking before fetching again."""
+    """The keyed messages of one fetched batch, booked together in one store call: by the
+    consumer as it fetched them (:meth:`RateLimits.after_fetch`), else by the first of them
+    to reach :meth:`RateLimits.before_process_message` (the others of the batch wait for
+    that call, or find their slot made).
+
+    The consumer books it rather than the first worker thread (an extra round trip before
+    the consumer fetches again, while three quarters of its prefetch are still queued):
+    with the first worker thread booking, the others of the batch queued on the batch's
+    lock behind the store call, and the email-shaped message cost ~30 % more worker CPU
+    (``benchmarks/worker_overhead.py --only-email``, issue 17)."""
 
     def __init__(self, limits: RateLimits, requests: dict[str, tuple[BookingRequest, int]]):
         self.limits = limits
@@ -74,6 +82,12 @@ class _FetchedBatch:
         self.pending = requests
         self.booked: dict[str, _Prebooked] | None = None
         self.lock = threading.Lock()
+
+    def book(self) -> None:
+        """Book the whole batch, unless it is booked already."""
+        with self.lock:
+            if self.booked is None:
+                self.booked = self._book()
 
     def take(self, message_id: str) -> _Prebooked | None:
         """This message's slot, booking the whole batch first if nobody has yet."""
@@ -157,9 +171,11 @@ class RateLimits(Middleware):
         return now_ms + max(0, self.max_deferral - deferred_ms)
 
     def after_fetch(self, broker: dramatiq.Broker, messages: Sequence[Any]) -> None:
-        """Gather the keyed messages of a batch the Redis consumer just fetched: the first of
-        them to run books the slots of all in one store call (:class:`_FetchedBatch`). A
-        message that holds a window already (a deferred copy) needs no booking."""
+        """Book the slots of the keyed messages of a batch the Redis consumer just fetched,
+        in one store call (:class:`_FetchedBatch`), before they are handed out. A message
+        that holds a window already (a deferred copy) needs no booking. When the store
+        cannot be reached, the batch is left for the first of it to run to book
+        (``rate_limit_batch_not_booked``, a warning): the consumer fetches on."""
         requests: dict[str, tuple[BookingRequest, int]] = {}
         keyed: list[Any] = []
         for message in messages:
@@ -179,6 +195,10 @@ class RateLimits(Middleware):
         batch = _FetchedBatch(self, requests)
         for message in keyed:
             setattr(message, FETCHED_BATCH, batch)
+        try:
+            batch.book()
+        except Exception as exc:
+            logger.warning("rate_limit_batch_not_booked", messages=len(keyed), error=repr(exc))
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         # Skipped before this middleware took its slot (paused, duplicate…): out of its

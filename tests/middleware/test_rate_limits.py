@@ -9,6 +9,7 @@ import pytest
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import SkipMessage
+from structlog.testing import capture_logs
 
 from gcmc_jobs.middleware import RateLimits, StubDeadLetterStore, StubRateLimitStore
 from gcmc_jobs.middleware.dead_letters import DeadLetters
@@ -250,19 +251,18 @@ def _runs(broker: StubBroker, limits: RateLimits, message: Any) -> bool:
     return True
 
 
-def test_a_fetched_batch_is_booked_at_once_by_the_first_of_it_to_run(
+def test_a_fetched_batch_is_booked_at_once_by_the_consumer(
     fetch_stack: tuple[StubBroker, RateLimits, StubRateLimitStore, FakeClock],
 ) -> None:
-    # Given a batch of 5 to one key fetched (limit 2 an hour, at most 1.5 h of deferral)
+    # Given a batch of 5 to one key (limit 2 an hour, at most 1.5 h of deferral)
     broker, limits, store, _ = fetch_stack
     batch = _fetched(5, "k")
-    limits.after_fetch(broker, batch)
-    assert store.counts == {}  # the consumer books nothing: it fetches on
 
-    # When the first runs, every slot of the batch is booked: 2 now, 2 next hour, none left
-    # for the fifth
-    assert _runs(broker, limits, batch[0])
+    # When the consumer fetches it, every slot of the batch is booked: 2 now, 2 next hour,
+    # none left for the fifth
+    limits.after_fetch(broker, batch)
     assert store.counts == {("default", "k", 500_000): 2, ("default", "k", 500_001): 2}
+    assert _runs(broker, limits, batch[0])
 
     # Then the others use those slots (no booking more): 1 runs, 2 are deferred to the next
     # hour, the fifth is dead-lettered
@@ -299,17 +299,45 @@ def test_a_message_skipped_before_its_slot_is_taken_is_left_out_or_gives_it_back
     early, ran, late = _fetched(3, "skip")
     limits.after_fetch(broker, [early, ran, late])
 
-    # When one is skipped before the batch was booked (a paused queue, a duplicate…), one
-    # runs (booking the batch), one is skipped after that, and the one that ran is skipped
-    # by a later middleware
+    # When one is skipped before it runs (a paused queue, a duplicate…), one runs, one is
+    # skipped after that, and the one that ran is skipped by a later middleware
+    assert store.counts == {("default", "skip", 500_000): 2, ("default", "skip", 500_001): 1}
     limits.after_skip_message(broker, early)
     assert _runs(broker, limits, ran)
-    assert store.counts == {("default", "skip", 500_000): 2}
     limits.after_skip_message(broker, late)
     limits.after_skip_message(broker, ran)
 
-    # Then the first was never booked, the third gave its slot back, the second keeps its
-    assert store.counts == {("default", "skip", 500_000): 1}
+    # Then the first and the third gave their slots back, the second keeps its
+    assert store.counts == {("default", "skip", 500_000): 1, ("default", "skip", 500_001): 0}
+
+
+class _DownOnce(StubRateLimitStore):
+    """A store whose first batch booking fails, as when Redis cannot be reached."""
+
+    down = True
+
+    def book_many(self, *args: Any, **kwargs: Any) -> Any:
+        if self.down:
+            self.down = False
+            raise ConnectionError("store unreachable")
+        return super().book_many(*args, **kwargs)
+
+
+def test_a_batch_the_consumer_could_not_book_is_booked_by_the_first_of_it_to_run() -> None:
+    # Given a store that cannot be reached while the consumer fetches a batch of 3
+    broker = StubBroker()
+    broker.declare_queue("mw_fetched")
+    store, clock = _DownOnce(), FakeClock(now=500_000 * HOUR_MS / 1000)
+    limits = RateLimits(store, limit=2, window=HOUR_MS, max_deferral=HOUR_MS, clock=clock)
+    batch = _fetched(3, "down")
+    with capture_logs() as logs:
+        limits.after_fetch(broker, batch)
+    assert store.counts == {}
+    assert [(e["event"], e["messages"]) for e in logs] == [("rate_limit_batch_not_booked", 3)]
+
+    # When they run, the store being back, the first books them all and each uses its slot
+    assert [_runs(broker, limits, m) for m in batch] == [True, True, False]
+    assert store.counts == {("default", "down", 500_000): 2, ("default", "down", 500_001): 1}
 
 
 def test_redis_books_a_batch_like_one_booking_after_another(
