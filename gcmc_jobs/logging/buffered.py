@@ -25,6 +25,8 @@ class BufferedLineLogger:
         self.buffer_ms = buffer_ms
         self._lines: list[str] = []
         self._lock = threading.Lock()
+        #: Held by a flush while it writes (the lines it took under ``_lock``).
+        self._write_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         atexit.register(self.flush)
 
@@ -43,9 +45,15 @@ class BufferedLineLogger:
             self.flush()
 
     def flush(self) -> None:
-        """Write every buffered line now, in one call."""
-        with self._lock:
-            lines, self._lines = self._lines, []
+        """Write every buffered line now, in one call.
+
+        The buffer's lock is held only to take the lines, not while they are written: a
+        thread logging meanwhile does not wait for the write (a pipe the parent process has
+        not read yet can take a while). Flushes write one at a time, in the order they took
+        their lines; a flush returns once every line buffered before it is written."""
+        with self._write_lock:
+            with self._lock:
+                lines, self._lines = self._lines, []
             if lines:
                 self.stream.write("".join(lines))
                 self.stream.flush()
