@@ -12,7 +12,14 @@ configured level is dropped before anything is built. For ``configure_logging``'
 chain the processors are called in turn without the loop, ``add_log_level``'s assignment
 inline, ``format_exc_info`` only when the event has an ``exc_info``, and ``redact_event``
 and ``render_json`` fused into one pass over a flat event (:func:`_redacted_json`: the same
-characters). When anyone
+characters). For the events a caller writes again and again with the same keys
+(:class:`~gcmc_jobs.middleware.StructuredLogging`'s ``started`` and ``succeeded``, per
+actor and queue), :meth:`DirectWriter.template` renders that same pass once with the
+varying values left out, and :meth:`LineTemplate.write` fills them in: the same line,
+without the event dict or the per-key pass; whenever a value is not a plain ``str``,
+``int``, finite ``float``, ``bool`` or ``None``, or a string the redaction rules may
+rewrite, or the context holds bound fields, it writes nothing and the caller takes the
+general path. When anyone
 reconfigures structlog afterwards (a test's ``capture_logs`` or ``capture_events``, a host
 application), the writer no longer matches the configuration and :func:`direct_writer`
 answers ``None``: the caller goes through structlog as before.
@@ -30,7 +37,7 @@ import structlog
 from gcmc_jobs.logging.processors import UtcTimestamp, render_json
 from gcmc_jobs.redaction import MASK, is_secret_key, redact_event, redact_text
 
-__all__ = ["DirectWriter", "direct_writer", "install"]
+__all__ = ["HOLE", "DirectWriter", "LineTemplate", "direct_writer", "install"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -84,6 +91,69 @@ def _redacted_json(event_dict: Mapping[str, Any]) -> str | None:
     return "{" + ", ".join(parts) + "}"
 
 
+class _Hole:
+    def __repr__(self) -> str:
+        return "HOLE"
+
+
+#: A field value of :meth:`DirectWriter.template`: given with each line.
+HOLE: Any = _Hole()
+
+
+class LineTemplate:
+    """One event's JSON line rendered once with its constant fields, the values marked
+    :data:`HOLE` (and the timestamp) left out; made by :meth:`DirectWriter.template`."""
+
+    __slots__ = ("_emit", "_format", "_merge", "_stamp", "level", "writer")
+
+    def __init__(self, writer: DirectWriter, method: str, parts: Sequence[str]) -> None:
+        self.writer = writer
+        self.level = _LEVELS[method]
+        # The text around each hole, then the timestamp's (JSON writes its characters
+        # as they are: digits, "-", ":", "T", "." and "Z"), as one %-format.
+        *around, before_stamp, end = (part.replace("%", "%%") for part in parts)
+        self._format = "%s".join([*around, before_stamp]) + '"%s"' + end
+        self._emit = getattr(writer._sink, method)
+        self._merge = writer._chain[0]
+        self._stamp = writer._chain[2].now
+
+    def write(self, values: Sequence[Any]) -> bool:
+        """Write the line with ``values`` in the holes, in the order of the fields given to
+        :meth:`DirectWriter.template` (one value per hole): exactly what
+        ``writer.write(method, event, fields)`` writes for those fields. ``True``: written,
+        or dropped below the configured level. ``False``: nothing written, the caller
+        calls ``write()`` (a value that is not a plain ``str``, ``int``, finite ``float``,
+        ``bool`` or ``None``, a string holding ``://``, ``=`` or a space, which the
+        redaction rules may rewrite, or fields bound in the context, which the line
+        would carry)."""
+        writer = self.writer
+        if self.level < writer.level:
+            return True
+        if self._merge(writer._sink, "", {}):  # merge_contextvars: nothing bound
+            return False
+        rendered: list[str] = []
+        append = rendered.append
+        for value in values:  # as _redacted_json renders each value
+            cls = value.__class__
+            if cls is str:
+                if "://" in value or "=" in value or " " in value:
+                    return False
+                append(encode_basestring_ascii(value))
+            elif cls is int:
+                append(int.__repr__(value))
+            elif cls is float and value == value and value not in _INFINITIES:
+                append(float.__repr__(value))
+            elif value is None:
+                append("null")
+            elif cls is bool:
+                append("true" if value else "false")
+            else:
+                return False
+        append(self._stamp())
+        self._emit(self._format % tuple(rendered))
+        return True
+
+
 class DirectWriter:
     """Writes an event through ``processors`` to ``sink`` (the logger ``logger_factory``
     made), as structlog's filtering bound logger of ``level`` would.
@@ -124,6 +194,42 @@ class DirectWriter:
             and processors is self._processors
             and tuple(processors) == self._chain
         )
+
+    def template(self, method: str, event: str, fields: Mapping[str, Any]) -> LineTemplate | None:
+        """The line of :meth:`write` for ``event`` at ``method`` with ``fields`` (in that
+        order), pre-rendered: the values given as :data:`HOLE` are filled in by
+        :meth:`LineTemplate.write` with each line. ``None`` when this writer's chain is not
+        ``configure_logging``'s JSON chain, a constant value is not flat, or a hole's key
+        names a secret (masked whole: the general path writes it)."""
+        if not self._json or "exc_info" in fields:
+            return None
+        markers: list[str] = []
+        event_dict: dict[str, Any] = {}
+        for key, value in fields.items():  # the event dict write() builds, in its order
+            if value is HOLE:
+                value = f"\x00gcmc-hole-{len(markers)}\x00"
+                markers.append(value)
+            event_dict[key] = value
+        event_dict["event"] = event
+        event_dict["level"] = method
+        event_dict["timestamp"] = stamp = f"\x00gcmc-hole-{len(markers)}\x00"
+        markers.append(stamp)
+        line = _redacted_json(event_dict)
+        if line is None:
+            return None
+        parts: list[str] = []
+        whole = line
+        for marker in markers:
+            quoted = encode_basestring_ascii(marker)
+            if whole.count(quoted) != 1:  # masked (a secret key), overwritten (event, …)
+                return None
+            pieces = line.split(quoted)
+            if len(pieces) != 2:  # out of order
+                return None
+            parts.append(pieces[0])
+            line = pieces[1]
+        parts.append(line)
+        return LineTemplate(self, method, parts)
 
     def write(self, method: str, event: str, fields: Mapping[str, Any]) -> None:
         """Log ``event`` with ``fields`` at ``method`` (``"debug"``, ``"info"``,
@@ -166,10 +272,32 @@ def install(writer: DirectWriter | None) -> None:
     _installed = writer
 
 
+#: The object structlog keeps its configuration in (``get_config()`` copies it into a new
+#: dict on every call: a tenth of a ``succeeded`` line's cost). Private: if a structlog
+#: release no longer has it, :func:`direct_writer` reads ``get_config()``.
+_CONFIG: Any = getattr(getattr(structlog, "_config", None), "_CONFIG", None)
+if not all(
+    hasattr(_CONFIG, name)
+    for name in ("default_processors", "default_wrapper_class", "logger_factory")
+):
+    _CONFIG = None
+
+
 def direct_writer() -> DirectWriter | None:
     """The installed writer while structlog's configuration is still the one it copies,
     else ``None`` (log through structlog)."""
     writer = _installed
-    if writer is None or not writer.matches(structlog.get_config()):
+    if writer is None:
         return None
-    return writer
+    config = _CONFIG
+    if config is None:
+        return writer if writer.matches(structlog.get_config()) else None
+    processors = config.default_processors  # DirectWriter.matches(), without the dict
+    if (
+        config.default_wrapper_class is writer._wrapper
+        and config.logger_factory is writer._factory
+        and processors is writer._processors
+        and tuple(processors) == writer._chain
+    ):
+        return writer
+    return None

@@ -30,6 +30,11 @@ class UtcTimestamp:
         self._cached: tuple[int, str] = (-1, "")
 
     def __call__(self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
+        event_dict["timestamp"] = self.now()
+        return event_dict
+
+    def now(self) -> str:
+        """The current time as this processor writes it (``…T12:00:00.000123Z``)."""
         now = time.time()
         second = int(now)
         cached = self._cached
@@ -37,8 +42,7 @@ class UtcTimestamp:
             cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
             self._cached = cached
         # %-formatting truncates the float as int() would, at half an f-string's cost.
-        event_dict["timestamp"] = cached[1] + "%06dZ" % ((now - second) * 1_000_000)  # noqa: UP031
-        return event_dict
+        return cached[1] + "%06dZ" % ((now - second) * 1_000_000)  # noqa: UP031
 
 
 def processors() -> list[Any]:

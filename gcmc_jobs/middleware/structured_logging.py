@@ -33,6 +33,7 @@ or kwargs.
 from __future__ import annotations
 
 import contextvars
+import logging
 import os
 import threading
 import time
@@ -44,7 +45,7 @@ import structlog
 from dramatiq.common import q_name
 from dramatiq.middleware import Middleware
 
-from gcmc_jobs.logging.direct import direct_writer
+from gcmc_jobs.logging.direct import HOLE, DirectWriter, LineTemplate, direct_writer
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import _context
 from gcmc_jobs.middleware._context import message_fields
@@ -62,9 +63,11 @@ _MAX_HELD = 10_000
 DELAYED = "logged_delayed"
 
 
-#: structlog's context variable of each field name, taken from the tokens of its first
-#: ``bind_contextvars``: structlog makes one per name, once, and never replaces it.
-_VARS: dict[str, contextvars.ContextVar[Any]] = {}
+#: The fields bound while a message runs (:func:`message_fields`' keys, in its order).
+_NAMES = ("message_id", "actor", "queue", "attempt", "correlation_id", "tenant_id")
+
+#: Routes (actor, queue) kept per middleware; beyond this, each message makes its own.
+_MAX_ROUTES = 10_000
 
 
 def _new_correlation_id() -> str:
@@ -73,19 +76,89 @@ def _new_correlation_id() -> str:
     return os.urandom(16).hex()
 
 
-def _bind(fields: dict[str, Any]) -> list[contextvars.Token[Any]]:
-    """``structlog.contextvars.bind_contextvars(**fields)``, returning the tokens: the same
-    context variables set, without building each one's name on every message."""
-    tokens = []
-    for name, value in fields.items():
-        var = _VARS.get(name)
-        if var is None:
-            token = structlog.contextvars.bind_contextvars(**{name: value})[name]
-            _VARS[name] = token.var
-        else:
-            token = var.set(value)
-        tokens.append(token)
-    return tokens
+def _context_vars() -> tuple[contextvars.ContextVar[Any], ...]:
+    """structlog's context variable of each of :data:`_NAMES`, taken from the tokens of a
+    ``bind_contextvars`` reset at once: structlog makes one per name, once, and never
+    replaces it, so setting it is what ``bind_contextvars`` does, without building the
+    variable's name on every message."""
+    tokens = structlog.contextvars.bind_contextvars(**dict.fromkeys(_NAMES))
+    for token in tokens.values():
+        token.var.reset(token)
+    return tuple(tokens[name].var for name in _NAMES)
+
+
+class _Route:
+    """The constant fields of an actor's messages on one queue, and the templates of their
+    ``started`` and ``succeeded`` lines for the writer in force
+    (:meth:`gcmc_jobs.logging.direct.DirectWriter.template`)."""
+
+    __slots__ = ("_templates", "actor", "queue")
+
+    def __init__(self, actor: str, queue: str) -> None:
+        self.actor = actor
+        self.queue = queue
+        # (writer, its templates) in one tuple: threads never pair a writer with another's.
+        self._templates: tuple[DirectWriter | None, dict[Any, LineTemplate | None]] = (None, {})
+
+    def template(self, writer: DirectWriter, event: str, tenant: bool) -> LineTemplate | None:
+        """``event``'s line (``started`` or ``succeeded``), with a ``tenant_id`` or not."""
+        known, templates = self._templates
+        if known is not writer:
+            templates = {}
+            self._templates = (writer, templates)
+        key = (event, tenant)
+        try:
+            return templates[key]
+        except KeyError:
+            pass
+        fields: dict[str, Any] = {"duration_ms": HOLE} if event == "succeeded" else {}
+        fields.update(
+            message_id=HOLE, actor=self.actor, queue=self.queue, attempt=HOLE, correlation_id=HOLE
+        )
+        if tenant:
+            fields["tenant_id"] = HOLE
+        method = "debug" if event == "started" else "info"
+        template = templates[key] = writer.template(method, event, fields)
+        return template
+
+
+class _Running:
+    """What a worker thread holds of the message it runs: the tokens of its bound fields,
+    the fields' values and when it started."""
+
+    __slots__ = (
+        "attempt",
+        "correlation_id",
+        "message_id",
+        "route",
+        "started",
+        "tenant_id",
+        "tokens",
+    )
+
+    def __init__(self) -> None:
+        self.tokens: tuple[contextvars.Token[Any], ...] | None = None
+        self.message_id: Any = None
+        self.route: _Route | None = None
+        self.attempt = 0
+        self.correlation_id: Any = None
+        self.tenant_id: Any = None
+        self.started: float | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The message's fields, as :func:`message_fields` made them when it started."""
+        route = self.route
+        assert route is not None
+        fields = {
+            "message_id": self.message_id,
+            "actor": route.actor,
+            "queue": route.queue,
+            "attempt": self.attempt,
+            "correlation_id": self.correlation_id,
+        }
+        if self.tenant_id is not None:
+            fields["tenant_id"] = self.tenant_id
+        return fields
 
 
 def _error(exception: BaseException | None) -> str | None:
@@ -104,17 +177,8 @@ class StructuredLogging(Middleware):
         # The package's own logger may take the direct path (gcmc_jobs.logging.direct).
         self._direct = logger is None
         self._local = threading.local()
-
-    def _log(self, method: str, event: str, fields: dict[str, Any]) -> None:
-        """Log a per-message event at ``method``'s level (``"debug"``, ``"info"``): through
-        the configured processors directly when the configuration is
-        ``configure_logging``'s (same line, a third cheaper; below the level, nothing is
-        built), else through the logger."""
-        writer = direct_writer() if self._direct else None
-        if writer is not None:
-            writer.write(method, event, fields)
-        else:
-            getattr(self.logger, method)(event, **fields)
+        self._vars = _context_vars()
+        self._routes: dict[tuple[str, str], _Route] = {}
 
     # -- send side ---------------------------------------------------------------------
 
@@ -198,25 +262,77 @@ class StructuredLogging(Middleware):
     # -- worker side ---------------------------------------------------------------------
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        fields = message_fields(message)
-        self._local.tokens = _bind(fields)
-        self._local.current = (message.message_id, fields)
-        self._local.started = time.perf_counter()
-        self._log("debug", "started", fields)
+        try:
+            running: _Running = self._local.running
+        except AttributeError:
+            running = self._local.running = _Running()
+        route = self._routes.get((message.actor_name, message.queue_name))
+        if route is None:
+            route = self._route(message)
+        # message_fields(message), without its dict: bound, then written by the templates.
+        options = message.options
+        message_id = message.message_id
+        attempt = int(options.get("retries") or 0) + 1
+        correlation_id = options.get("correlation_id")
+        if correlation_id is None:
+            correlation_id = structlog.contextvars.get_contextvars().get("correlation_id")
+        tenant_id = options.get("tenant_id")
+        if tenant_id is None:
+            tenant_id = message.kwargs.get("tenant_id")
+        # bind_contextvars(**fields), keeping the tokens to reset them when it ends.
+        names = self._vars
+        tokens: tuple[contextvars.Token[Any], ...] = (
+            names[0].set(message_id),
+            names[1].set(route.actor),
+            names[2].set(route.queue),
+            names[3].set(attempt),
+            names[4].set(correlation_id),
+        )
+        if tenant_id is not None:
+            tokens += (names[5].set(tenant_id),)
+        running.tokens = tokens
+        running.message_id = message_id
+        running.route = route
+        running.attempt = attempt
+        running.correlation_id = correlation_id
+        running.tenant_id = tenant_id
+        running.started = time.perf_counter()
+        writer = direct_writer() if self._direct else None
+        if writer is None:
+            self.logger.debug("started", **running.fields())
+        elif writer.level <= logging.DEBUG:  # else nothing is built
+            if tenant_id is None:
+                template = route.template(writer, "started", False)
+                values: tuple[Any, ...] = (message_id, attempt, correlation_id)
+            else:
+                template = route.template(writer, "started", True)
+                values = (message_id, attempt, correlation_id, tenant_id)
+            if template is None or not template.write(values):
+                writer.write("debug", "started", running.fields())
+
+    def _route(self, message: Any) -> _Route:
+        route = _Route(message.actor_name, q_name(message.queue_name))
+        if len(self._routes) < _MAX_ROUTES:
+            self._routes[(message.actor_name, message.queue_name)] = route
+        return route
 
     def _fields(self, message: Any) -> dict[str, Any]:
         # The attempt that ran: Retries has already counted it once we see the outcome.
-        current = getattr(self._local, "current", None)
-        if current is not None and current[0] == message.message_id:
-            return current[1]  # type: ignore[no-any-return]
+        running: _Running | None = getattr(self._local, "running", None)
+        if (
+            running is not None
+            and running.route is not None
+            and running.message_id == message.message_id
+        ):
+            return running.fields()
         return message_fields(message)
 
     def _unbind(self) -> None:
-        tokens = getattr(self._local, "tokens", None)
-        if tokens is not None:
-            for token in tokens:  # what structlog.contextvars.reset_contextvars does
+        running: _Running | None = getattr(self._local, "running", None)
+        if running is not None and running.tokens is not None:
+            for token in running.tokens:  # what structlog.contextvars.reset_contextvars does
                 token.var.reset(token)
-            self._local.tokens = None
+            running.tokens = None
 
     def after_process_message(
         self,
@@ -226,15 +342,49 @@ class StructuredLogging(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        self._unbind()
-        if exception is None:
-            started = getattr(self._local, "started", None) or time.perf_counter()
-            duration_ms = round((time.perf_counter() - started) * 1000, 3)
-            self._log("info", "succeeded", {"duration_ms": duration_ms, **self._fields(message)})
-        else:
+        try:
+            running: _Running = self._local.running
+        except AttributeError:
+            running = self._local.running = _Running()
+        tokens = running.tokens
+        if tokens is not None:
+            for token in tokens:  # what structlog.contextvars.reset_contextvars does
+                token.var.reset(token)
+            running.tokens = None
+        if exception is not None:
             # Retries (earlier in the stack) runs after this hook: if it re-sends the
             # message, before_enqueue logs "retried"; if it gives up, after_nack logs "failed".
             self._local.failure = (message.message_id, exception)
+            return
+        started = running.started or time.perf_counter()
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        writer = direct_writer() if self._direct else None
+        if writer is None:
+            self.logger.info("succeeded", **{"duration_ms": duration_ms, **self._fields(message)})
+            return
+        route = running.route
+        if route is not None and running.message_id == message.message_id:
+            tenant_id = running.tenant_id
+            if tenant_id is None:
+                template = route.template(writer, "succeeded", False)
+                values: tuple[Any, ...] = (
+                    duration_ms,
+                    running.message_id,
+                    running.attempt,
+                    running.correlation_id,
+                )
+            else:
+                template = route.template(writer, "succeeded", True)
+                values = (
+                    duration_ms,
+                    running.message_id,
+                    running.attempt,
+                    running.correlation_id,
+                    tenant_id,
+                )
+            if template is not None and template.write(values):
+                return
+        writer.write("info", "succeeded", {"duration_ms": duration_ms, **self._fields(message)})
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         self._unbind()

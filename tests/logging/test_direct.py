@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-from gcmc_jobs.logging import configure_logging
-from gcmc_jobs.logging.direct import direct_writer
+from gcmc_jobs.logging import configure_logging, direct
+from gcmc_jobs.logging.direct import HOLE, direct_writer
 from gcmc_jobs.settings import Settings
 
 
@@ -99,9 +101,12 @@ def test_the_direct_path_drops_an_event_below_the_configured_level() -> None:
     assert json.loads(line)["event"] == "retried"
 
 
+@pytest.mark.parametrize("read", ["structlog's object", "get_config()"])
 def test_there_is_no_direct_path_while_structlog_is_configured_otherwise(
-    configured: io.StringIO,
+    configured: io.StringIO, read: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if read == "get_config()":  # a structlog release without the private object
+        monkeypatch.setattr(direct, "_CONFIG", None)
     assert direct_writer() is not None
     # capture_logs swaps the processors inside the configured list
     with capture_logs():
@@ -162,3 +167,82 @@ def test_an_event_with_other_values_is_written_as_structlog_writes_it(
     direct, through_structlog = configured.getvalue().splitlines()
     assert _without_timestamp(direct) == _without_timestamp(through_structlog)
     assert "abc" not in direct
+
+
+# -- templates: the constant part of a line rendered once ------------------------------
+
+_TEXT = st.text(alphabet=st.sampled_from('ab-_:/= é"\\%\n\x00'), max_size=12)
+_FLAT = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.sampled_from([float("nan"), float("inf"), float("-inf"), -0.0, 1e-7, 0.125]),
+    _TEXT,
+    st.lists(st.integers(), max_size=2),
+    st.builds(SecretStr, _TEXT),
+)
+_KEYS = st.sampled_from(
+    ["message_id", "actor", "queue", "attempt", "correlation_id", "tenant_id", "token",
+     "duration_ms", "event", "level", "url"]
+)  # fmt: skip
+
+
+@given(
+    fields=st.dictionaries(_KEYS, st.tuples(_FLAT, st.booleans()), max_size=7),
+    method=st.sampled_from(["debug", "info", "warning"]),
+    bound=st.booleans(),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_template_writes_the_line_the_general_path_writes_or_nothing(
+    fields: dict[str, tuple[Any, bool]], method: str, bound: bool
+) -> None:
+    # Given an event's fields, some of them holes (given with each line), others constant
+    stream = io.StringIO()
+    previous = structlog.get_config()
+    configure_logging(Settings(log_format="json", log_level="DEBUG"), stream=stream, cache=False)
+    try:
+        if bound:
+            structlog.contextvars.bind_contextvars(request_id="r-1")
+        writer = direct_writer()
+        assert writer is not None
+        shape = {key: HOLE if hole else value for key, (value, hole) in fields.items()}
+        template = writer.template(method, "succeeded", shape)
+        values = [value for value, hole in fields.values() if hole]
+        # When the template writes them, and the general path writes the same fields
+        written = template is not None and template.write(values)
+        direct_lines = stream.getvalue().splitlines()
+        writer.write(method, "succeeded", {key: value for key, (value, _) in fields.items()})
+    finally:
+        structlog.configure(**previous)
+        structlog.contextvars.clear_contextvars()
+    general = stream.getvalue().splitlines()[len(direct_lines) :]
+    event(f"written={written}")
+    # Then the template wrote the same characters (but the time), or nothing at all
+    if written:
+        assert [_without_timestamp(line) for line in direct_lines] == [
+            _without_timestamp(line) for line in general
+        ]
+    else:
+        assert direct_lines == []
+
+
+def test_a_template_falls_back_on_values_the_redaction_rules_may_rewrite(
+    configured: io.StringIO,
+) -> None:
+    writer = direct_writer()
+    assert writer is not None
+    template = writer.template(
+        "info", "succeeded", {"message_id": HOLE, "actor": "smtp://u:pw@h", "attempt": HOLE}
+    )
+    assert template is not None
+    for value in ["a b", "x=1", "smtp://u:pw@h", SecretStr("pw"), {"token": "pw"}]:
+        assert not template.write(["m-1", value])
+    assert configured.getvalue() == ""
+    assert template.write(["m-1", 2])
+    assert _without_timestamp(configured.getvalue()) == (
+        '{"message_id": "m-1", "actor": "smtp://***@h", "attempt": 2, "event": "succeeded", '
+        '"level": "info", "timestamp": "(time)"}\n'
+    )
+    # a hole under a secret key: masked whole by the general path only
+    assert writer.template("info", "succeeded", {"token": HOLE}) is None

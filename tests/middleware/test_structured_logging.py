@@ -9,11 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
+import pytest
 import structlog
+from dramatiq.brokers.stub import StubBroker
 from pydantic import SecretStr
 
 from gcmc_jobs.logging import BufferedLineLogger, configure_logging, redact_event
 from gcmc_jobs.logging.direct import direct_writer
+from gcmc_jobs.middleware import StructuredLogging
 from gcmc_jobs.settings import Settings
 from gcmc_jobs.testing import capture_events
 
@@ -245,3 +248,70 @@ def test_a_worker_at_debug_still_writes_the_started_line_with_the_same_fields(
     assert {k: started[k] for k in REQUIRED | {"tenant_id"}} == {
         k: succeeded[k] for k in REQUIRED | {"tenant_id"}
     }
+
+
+def _without_timestamp(line: str) -> str:
+    return re.sub(r'"timestamp": "[0-9T:.-]+Z"', '"timestamp": "(time)"', line)
+
+
+@pytest.mark.parametrize(
+    ("actor_name", "options", "kwargs", "bound"),
+    [
+        ("plain", {"correlation_id": "c" * 32}, {}, {}),
+        ("with_tenant", {"correlation_id": "c" * 32}, {"tenant_id": 7}, {}),
+        ("tenant_option", {"correlation_id": "c", "tenant_id": "acme"}, {}, {}),
+        ("spaced_tenant", {"correlation_id": "c"}, {"tenant_id": "acme corp"}, {}),
+        ("rewritten_id", {"correlation_id": "https://u:pw@h/?token=x"}, {}, {}),
+        ("odd_values", {"correlation_id": 42, "tenant_id": [1, 2]}, {}, {}),
+        ('pct%s_"é\\', {"correlation_id": "%d%%"}, {"tenant_id": None}, {}),
+        ("host_bound", {"correlation_id": "c"}, {}, {"request_id": "r-1", "attempt": 9}),
+        ("from_context", {}, {}, {"correlation_id": "bound-1"}),
+    ],
+)
+def test_the_started_and_succeeded_lines_are_the_lines_structlog_writes(
+    actor_name: str, options: dict[str, Any], kwargs: dict[str, Any], bound: dict[str, Any]
+) -> None:
+    # Given the worker's logging configuration (JSON, DEBUG) and a message of any shape
+    broker = StubBroker()
+    middleware = StructuredLogging()
+
+    @dramatiq.actor(broker=broker, actor_name=actor_name, queue_name="q_1")
+    def shaped(tenant_id: Any = None) -> None: ...
+
+    message = shaped.message_with_options(kwargs=kwargs, **options)
+    fields: dict[str, Any] = {
+        "message_id": message.message_id,
+        "actor": actor_name,
+        "queue": "q_1",
+        "attempt": 1,
+        "correlation_id": options.get("correlation_id", bound.get("correlation_id")),
+    }
+    tenant_id = options.get("tenant_id", kwargs.get("tenant_id"))
+    if tenant_id is not None:
+        fields["tenant_id"] = tenant_id
+    stream = io.StringIO()
+    previous = structlog.get_config()
+    configure_logging(Settings(log_format="json", log_level="DEBUG"), stream=stream, cache=False)
+    structlog.contextvars.bind_contextvars(**bound)
+    try:
+        # When it runs, and structlog logs the same events with the same fields
+        middleware.before_process_message(broker, message)
+        inside = structlog.contextvars.get_contextvars()
+        middleware.after_process_message(broker, message)
+        started, succeeded = stream.getvalue().splitlines()
+        duration_ms = json.loads(succeeded)["duration_ms"]
+        log = structlog.get_logger("t")
+        log.debug("started", **fields)
+        log.info("succeeded", **{"duration_ms": duration_ms, **fields})
+        after = structlog.contextvars.get_contextvars()
+    finally:
+        structlog.configure(**previous)
+        structlog.contextvars.clear_contextvars()
+    # Then the lines are the same characters (but the time), the fields were bound while
+    # it ran, and only while it ran
+    expected = stream.getvalue().splitlines()[2:]
+    assert [_without_timestamp(started), _without_timestamp(succeeded)] == [
+        _without_timestamp(line) for line in expected
+    ]
+    assert inside == {**bound, **fields}
+    assert after == bound
