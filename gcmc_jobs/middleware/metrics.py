@@ -146,6 +146,33 @@ class _Table:
 _TALLIES = _Tallies()
 
 
+class _Counted:
+    """The children one actor's messages on one queue count into, each made when it is
+    first counted (so a state never seen is not exposed, and ``_created`` is its first
+    count's time)."""
+
+    __slots__ = ("duration", "errored", "started", "succeeded")
+
+    def __init__(self) -> None:
+        self.started: Any = None
+        self.succeeded: Any = None
+        self.errored: Any = None
+        self.duration: Any = None
+
+
+class _Thread:
+    """A worker thread's share of :class:`Metrics`: its table's dicts and when the attempt
+    it runs started."""
+
+    __slots__ = ("at", "counts", "durations")
+
+    def __init__(self) -> None:
+        table = _TALLIES.table()
+        self.counts = table.counts
+        self.durations = table.durations
+        self.at: float | None = None
+
+
 class _FoldedCounter(Counter):
     """A ``Counter`` that adds the per-thread tallies to its children before it is
     collected (the exposition is the Counter's own)."""
@@ -244,9 +271,10 @@ class Metrics(Middleware):
         self.port = port
         self.host = host
         self.server_port: int | None = None
-        self._started = threading.local()
+        self._local = threading.local()
         self._children: dict[tuple[str, str, str], Any] = {}
         self._durations: dict[str, Any] = {}
+        self._counted: dict[tuple[str, str], _Counted] = {}
 
     @property
     def address(self) -> str | None:
@@ -263,20 +291,20 @@ class Metrics(Middleware):
         # Children are cached (``labels()`` takes a lock and builds a key on every call)
         # and made at the first message, so their ``_created`` is when it was counted;
         # the count itself goes to this thread's tally, folded in at collection.
-        key = (message.actor_name, message.queue_name, state)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = MESSAGES.labels(
-                actor=message.actor_name, queue=q_name(message.queue_name), state=state
-            )
+        child = self._child(message, state)
         counts = _TALLIES.table().counts
         counts[child] = counts.get(child, 0) + 1
 
-    def _observe(self, actor: str, seconds: float) -> None:
-        """``DURATION.labels(actor=actor).observe(seconds)``, into this thread's tally."""
+    def _duration(self, actor: str) -> Any:
+        """``DURATION``'s child of ``actor`` (cached)."""
         child = self._durations.get(actor)
         if child is None:
             child = self._durations[actor] = DURATION.labels(actor=actor)
+        return child
+
+    def _observe(self, actor: str, seconds: float) -> None:
+        """``DURATION.labels(actor=actor).observe(seconds)``, into this thread's tally."""
+        child = self._duration(actor)
         durations = _TALLIES.table().durations
         totals = durations.get(child)
         if totals is None:
@@ -324,8 +352,37 @@ class Metrics(Middleware):
             child.inc(count)
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        self._started.at = time.perf_counter()
-        self._count(message, "started")
+        # _count(message, "started"), with this thread's table and the message's children
+        # found once each: one threading.local read, no key built but the lookup's.
+        try:
+            thread: _Thread = self._local.thread
+        except AttributeError:
+            thread = self._local.thread = _Thread()
+        thread.at = time.perf_counter()
+        counted = self._counted.get((message.actor_name, message.queue_name))
+        if counted is None:
+            counted = self._counted_of(message)
+        child = counted.started
+        if child is None:
+            child = counted.started = self._child(message, "started")
+        counts = thread.counts
+        counts[child] = counts.get(child, 0) + 1
+
+    def _counted_of(self, message: Any) -> _Counted:
+        counted = _Counted()
+        if len(self._counted) < 10_000:  # actors x queues: few; never grow without bound
+            self._counted[(message.actor_name, message.queue_name)] = counted
+        return counted
+
+    def _child(self, message: Any, state: str) -> Any:
+        """``MESSAGES``' child of the message's actor and queue in ``state`` (cached)."""
+        key = (message.actor_name, message.queue_name, state)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = MESSAGES.labels(
+                actor=message.actor_name, queue=q_name(message.queue_name), state=state
+            )
+        return child
 
     def after_process_message(
         self,
@@ -335,11 +392,35 @@ class Metrics(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        started = getattr(self._started, "at", None)
-        if started is not None:
-            self._observe(message.actor_name, time.perf_counter() - started)
-            self._started.at = None
-        self._count(message, "succeeded" if exception is None else "errored")
+        try:
+            thread: _Thread = self._local.thread
+        except AttributeError:
+            thread = self._local.thread = _Thread()
+        counted = self._counted.get((message.actor_name, message.queue_name))
+        if counted is None:
+            counted = self._counted_of(message)
+        started = thread.at
+        if started is not None:  # _observe(actor, seconds)
+            seconds = time.perf_counter() - started
+            thread.at = None
+            child = counted.duration
+            if child is None:
+                child = counted.duration = self._duration(message.actor_name)
+            totals = thread.durations.get(child)
+            if totals is None:
+                totals = thread.durations[child] = [0.0] * (len(_UPPER) + 1)
+            totals[0] += seconds
+            totals[bisect_left(_UPPER, seconds) + 1] += 1
+        if exception is None:
+            child = counted.succeeded
+            if child is None:
+                child = counted.succeeded = self._child(message, "succeeded")
+        else:
+            child = counted.errored
+            if child is None:
+                child = counted.errored = self._child(message, "errored")
+        counts = thread.counts
+        counts[child] = counts.get(child, 0) + 1
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         self._count(message, "skipped")

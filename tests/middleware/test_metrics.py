@@ -10,7 +10,7 @@ import urllib.request
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Retries
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from gcmc_jobs.errors import DuplicateMessage
 from gcmc_jobs.middleware import Deduplication, Metrics, StubDedupStore, metrics
@@ -123,3 +123,48 @@ def test_durations_fall_in_the_buckets_prometheus_observe_puts_them_in(unique: s
             continue
         name = sample.name.replace("reference_seconds", "gcmc_jobs_message_duration_seconds")
         assert _value(name, actor=actor_name, **sample.labels) == sample.value, sample
+
+
+def _samples(registry: CollectorRegistry, actor: str) -> list[tuple[str, dict[str, str], float]]:
+    return [
+        (sample.name, sample.labels, sample.value)
+        for metric in registry.collect()
+        for sample in metric.samples
+        if sample.labels.get("actor") == actor and not sample.name.endswith(("_created", "_sum"))
+    ]
+
+
+def test_the_worker_hooks_expose_what_plain_prometheus_updates_would(unique: str) -> None:
+    # Given a plain registry updated as the hooks' figures would be, one update at a time
+    reference = CollectorRegistry()
+    messages = Counter("gcmc_jobs_messages", "", ["actor", "queue", "state"], registry=reference)
+    duration = Histogram(
+        "gcmc_jobs_message_duration_seconds", "", ["actor"], buckets=metrics._BOUNDS,
+        registry=reference,
+    )  # fmt: skip
+    middleware = Metrics()
+    broker = StubBroker(middleware=[middleware])
+    actor_name = f"exposed_{unique}"
+
+    @dramatiq.actor(broker=broker, actor_name=actor_name, queue_name="exposed")
+    def exposed() -> None: ...
+
+    # When messages start, succeed and fail on the worker hooks (one from the delay queue)
+    outcomes = [None, ValueError("x"), None]
+    for i, outcome in enumerate(outcomes):
+        message = exposed.message()
+        if i == 2:
+            message = message.copy(queue_name="exposed.DQ")
+        middleware.before_process_message(broker, message)
+        middleware.after_process_message(broker, message, exception=outcome)
+        messages.labels(actor=actor_name, queue="exposed", state="started").inc()
+        state = "succeeded" if outcome is None else "errored"
+        messages.labels(actor=actor_name, queue="exposed", state=state).inc()
+        if i == 0:  # a state not counted yet has no sample
+            states = {sample[1].get("state") for sample in _samples(REGISTRY, actor_name)}
+            assert states == {"started", "succeeded", None}
+    for _ in outcomes:
+        duration.labels(actor=actor_name).observe(0.0)
+    # Then the exposition has the same samples (the durations, near 0, in the first bucket)
+    assert _samples(REGISTRY, actor_name) == _samples(reference, actor_name)
+    assert 0 < _value("gcmc_jobs_message_duration_seconds_sum", actor=actor_name) < 1
