@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import threading
 import time
+from collections import deque
 from typing import Any, TextIO
 
 __all__ = ["BufferedLineLogger", "SharedLoggerFactory"]
@@ -23,16 +24,20 @@ class BufferedLineLogger:
     def __init__(self, stream: TextIO, *, buffer_ms: int) -> None:
         self.stream = stream
         self.buffer_ms = buffer_ms
-        self._lines: list[str] = []
-        self._lock = threading.Lock()
-        #: Held by a flush while it writes (the lines it took under ``_lock``).
-        self._write_lock = threading.Lock()
+        # A deque: appending to it is atomic, so a line costs no lock (half of what
+        # buffering it cost); a flush takes the lines that are there when it starts.
+        self._lines: deque[str] = deque()
+        self._lock = threading.Lock()  # one flush (or start of the writer) at a time
         self._thread: threading.Thread | None = None
         atexit.register(self.flush)
 
     def _buffer(self, message: str) -> None:
+        self._lines.append(message + "\n")
+        if self._thread is None:
+            self._start()
+
+    def _start(self) -> None:
         with self._lock:
-            self._lines.append(message + "\n")
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="gcmc-jobs-log-writer", daemon=True
@@ -45,17 +50,15 @@ class BufferedLineLogger:
             self.flush()
 
     def flush(self) -> None:
-        """Write every buffered line now, in one call.
-
-        The buffer's lock is held only to take the lines, not while they are written: a
-        thread logging meanwhile does not wait for the write (a pipe the parent process has
-        not read yet can take a while). Flushes write one at a time, in the order they took
-        their lines; a flush returns once every line buffered before it is written."""
-        with self._write_lock:
-            with self._lock:
-                lines, self._lines = self._lines, []
-            if lines:
-                self.stream.write("".join(lines))
+        """Write every buffered line now, in one call."""
+        with self._lock:
+            lines = self._lines
+            count = len(lines)
+            if count:
+                # Taken from the left, as many as there were: those appended meanwhile
+                # (after these, in their order) wait for the next flush.
+                popleft = lines.popleft
+                self.stream.write("".join([popleft() for _ in range(count)]))
                 self.stream.flush()
 
     def _now(self, message: str) -> None:

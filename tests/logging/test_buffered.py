@@ -1,4 +1,5 @@
-"""gcmc_jobs.logging.BufferedLineLogger: the worker's log writer."""
+"""gcmc_jobs.logging.BufferedLineLogger: the worker's log writer — lines written in batches,
+once each, in order, from any thread, without a logging thread waiting for a write."""
 
 from __future__ import annotations
 
@@ -64,3 +65,31 @@ def test_a_warning_returns_once_it_and_the_lines_before_it_are_written() -> None
     warning.join(10)
     assert not warning.is_alive()
     assert stream.getvalue() == "one\ntwo\n"
+
+
+def test_lines_buffered_by_many_threads_while_flushing_are_written_once_each_in_order() -> None:
+    # Given a logger whose writer thread flushes every millisecond, and warnings that flush
+    stream = io.StringIO()
+    logger = BufferedLineLogger(stream, buffer_ms=1)
+
+    def log(name: str) -> None:
+        for i in range(2_000):
+            if i % 500 == 499:
+                logger.warning(f"{name} {i}")
+            else:
+                logger.info(f"{name} {i}")
+
+    # When four threads log at once
+    threads = [threading.Thread(target=log, args=(f"t{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    logger.flush()
+    # Then every line is written once, whole, and each thread's lines in their order
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 8_000
+    for n in range(4):
+        assert [line for line in lines if line.startswith(f"t{n} ")] == [
+            f"t{n} {i}" for i in range(2_000)
+        ]
