@@ -18,8 +18,8 @@ actor and queue), :meth:`DirectWriter.template` renders that same pass once with
 varying values left out, and :meth:`LineTemplate.write` fills them in: the same line,
 without the event dict or the per-key pass; whenever a value is not a plain ``str``,
 ``int``, finite ``float``, ``bool`` or ``None``, or a string the redaction rules may
-rewrite, or the context holds bound fields, it writes nothing and the caller takes the
-general path. When anyone
+rewrite, or the context holds bound fields other than the line's own, it writes nothing
+and the caller takes the general path. When anyone
 reconfigures structlog afterwards (a test's ``capture_logs`` or ``capture_events``, a host
 application), the writer no longer matches the configuration and :func:`direct_writer`
 answers ``None``: the caller goes through structlog as before.
@@ -28,7 +28,7 @@ answers ``None``: the caller goes through structlog as before.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -104,11 +104,16 @@ class LineTemplate:
     """One event's JSON line rendered once with its constant fields, the values marked
     :data:`HOLE` (and the timestamp) left out; made by :meth:`DirectWriter.template`."""
 
-    __slots__ = ("_emit", "_format", "_merge", "_stamp", "level", "writer")
+    __slots__ = ("_emit", "_format", "_keys", "_merge", "_stamp", "level", "writer")
 
-    def __init__(self, writer: DirectWriter, method: str, parts: Sequence[str]) -> None:
+    def __init__(
+        self, writer: DirectWriter, method: str, keys: Iterable[str], parts: Sequence[str]
+    ) -> None:
         self.writer = writer
         self.level = _LEVELS[method]
+        # Keys the context may hold without changing the line: merge_contextvars never
+        # overrides an event's own field.
+        self._keys = frozenset(keys) | {"event"}
         # The text around each hole, then the timestamp's (JSON writes its characters
         # as they are: digits, "-", ":", "T", "." and "Z"), as one %-format.
         *around, before_stamp, end = (part.replace("%", "%%") for part in parts)
@@ -124,12 +129,13 @@ class LineTemplate:
         or dropped below the configured level. ``False``: nothing written, the caller
         calls ``write()`` (a value that is not a plain ``str``, ``int``, finite ``float``,
         ``bool`` or ``None``, a string holding ``://``, ``=`` or a space, which the
-        redaction rules may rewrite, or fields bound in the context, which the line
-        would carry)."""
+        redaction rules may rewrite, or fields bound in the context other than the line's
+        own, which it would carry)."""
         writer = self.writer
         if self.level < writer.level:
             return True
-        if self._merge(writer._sink, "", {}):  # merge_contextvars: nothing bound
+        bound = self._merge(writer._sink, "", {})  # merge_contextvars
+        if bound and not self._keys.issuperset(bound):
             return False
         rendered: list[str] = []
         append = rendered.append
@@ -229,7 +235,7 @@ class DirectWriter:
             parts.append(pieces[0])
             line = pieces[1]
         parts.append(line)
-        return LineTemplate(self, method, parts)
+        return LineTemplate(self, method, fields, parts)
 
     def write(self, method: str, event: str, fields: Mapping[str, Any]) -> None:
         """Log ``event`` with ``fields`` at ``method`` (``"debug"``, ``"info"``,

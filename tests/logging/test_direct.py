@@ -191,19 +191,19 @@ _KEYS = st.sampled_from(
 @given(
     fields=st.dictionaries(_KEYS, st.tuples(_FLAT, st.booleans()), max_size=7),
     method=st.sampled_from(["debug", "info", "warning"]),
-    bound=st.booleans(),
+    bound=st.dictionaries(st.one_of(_KEYS, st.just("timestamp")), _FLAT, max_size=3),
 )
 @settings(max_examples=300, deadline=None)
 def test_a_template_writes_the_line_the_general_path_writes_or_nothing(
-    fields: dict[str, tuple[Any, bool]], method: str, bound: bool
+    fields: dict[str, tuple[Any, bool]], method: str, bound: dict[str, Any]
 ) -> None:
-    # Given an event's fields, some of them holes (given with each line), others constant
+    # Given an event's fields, some of them holes (given with each line), others constant,
+    # and fields bound in the context (the line's own, or others)
     stream = io.StringIO()
     previous = structlog.get_config()
     configure_logging(Settings(log_format="json", log_level="DEBUG"), stream=stream, cache=False)
     try:
-        if bound:
-            structlog.contextvars.bind_contextvars(request_id="r-1")
+        structlog.contextvars.bind_contextvars(**bound)
         writer = direct_writer()
         assert writer is not None
         shape = {key: HOLE if hole else value for key, (value, hole) in fields.items()}
