@@ -102,18 +102,37 @@ return 1
 """
 
 
-# KEYS: the records; ARGV: ttl_ms, then per record: seq, and its field/value pairs joined by
-# the unit separator (byte 31) into one string: redis-py packs two arguments per record
-# instead of two per field (bulk enqueue writes a thousand records in one call).
+# KEYS: the records; ARGV: ttl_ms, then per record one string: its seq and its field/value
+# pairs, joined by the unit separator (byte 31): the call carries one argument per record
+# instead of two per field (bulk enqueue writes a thousand records in one call). A pair whose
+# name is empty, ('', s), marks the start of fields written only when s is not older than the
+# record's seq was before this call: the earlier writes of a message merged into its last one
+# (RedisStatusStore.record_many).
 _RECORD_MANY = """
 local applied = 0
 for k, key in ipairs(KEYS) do
-  local seq = ARGV[2 * k]
+  local packed = ARGV[k + 1]
+  local cut = string.find(packed, '\\31', 1, true)
+  local seq = cut and string.sub(packed, 1, cut - 1) or packed
   local current = tonumber(redis.call('HGET', key, 'seq') or '-1')
   if tonumber(seq) >= current then
     local args = {'seq', seq}
-    for part in string.gmatch(ARGV[2 * k + 1] .. '\\31', '([^\\31]*)\\31') do
-      args[#args + 1] = part
+    if cut then
+      local name = nil
+      local on = true
+      for part in string.gmatch(string.sub(packed, cut + 1) .. '\\31', '([^\\31]*)\\31') do
+        if name == nil then
+          name = part
+        else
+          if name == '' then
+            on = tonumber(part) >= current
+          elseif on then
+            args[#args + 1] = name
+            args[#args + 1] = part
+          end
+          name = nil
+        end
+      end
     end
     redis.call('HSET', key, unpack(args))
     redis.call('PEXPIRE', key, ARGV[1])
@@ -163,6 +182,68 @@ def _packed(fields: Mapping[str, str | int]) -> str:
     return _SEPARATOR.join(parts)
 
 
+def _merged(
+    records: Sequence[tuple[str, int, Mapping[str, str | int]]],
+) -> dict[str, list[Any]]:
+    """The writes of ``records`` per message id, merged so that one conditional write gives
+    exactly the record the writes in order would.
+
+    Written in order, a write is applied when its seq is not older than the record's, and an
+    applied write sets the record's seq to its own. So once a write of a message has been
+    tried, the record's seq is at least the write's: a later write with an older seq than an
+    earlier one in the batch is never applied (dropped here), and the writes left have
+    non-decreasing seqs s1 <= ... <= sn. Of those, write i is applied exactly when si is not
+    older than the record's seq *before the batch* (c): if none before it was applied the
+    record's seq is still c; if one was, it was sj >= c and si >= sj. The writes applied are
+    therefore those with si >= c, in order; the record ends with their fields (a later one's
+    value winning) and the last one's seq, or untouched when sn < c. The merged write holds
+    sn and the fields written at sn, applied when sn >= c (the same test), then for each
+    earlier seq s the fields only writes at s set (not overwritten later), applied when
+    s >= c: the same fields and values, the same seq, the same expiry.
+
+    Per message id: [the last seq, the fields written at it (a later value winning), the
+    earlier (seq, fields) in ascending seq order or None].
+    """
+    merged: dict[str, list[Any]] = {}
+    for message_id, seq, fields in records:
+        if "" in fields:
+            raise ValueError("a status field name must not be empty")
+        seq = int(seq)
+        entry = merged.get(message_id)
+        if entry is None:
+            merged[message_id] = [seq, fields, None]
+        elif seq > entry[0]:
+            earlier = entry[2] or []
+            earlier.append((entry[0], entry[1]))
+            entry[0], entry[1], entry[2] = seq, fields, earlier
+        elif seq == entry[0]:
+            entry[1] = {**entry[1], **fields}
+        # else: older than a write before it: never applied
+    return merged
+
+
+def _earlier_packed(
+    last: Mapping[str, str | int], earlier: list[tuple[int, Mapping[str, str | int]]]
+) -> str:
+    """``earlier``'s fields that no later write sets, each seq's behind its marker pair
+    (``''``, seq), for ``_RECORD_MANY`` (to append to the packed last write)."""
+    text = ""
+    later = last  # the names a later write sets
+    for seq, fields in reversed(earlier):
+        own = ""
+        for name, value in fields.items():
+            if name not in later:
+                value = value if isinstance(value, str) else str(value)
+                if _SEPARATOR in value:
+                    value = value.replace(_SEPARATOR, " ")
+                own += f"{_SEPARATOR}{name}{_SEPARATOR}{value}"
+        if own:
+            text += f"{_SEPARATOR}{_SEPARATOR}{seq}{own}"
+        if len(earlier) > 1:
+            later = {**later, **fields}
+    return text
+
+
 class RedisStatusStore(StatusStore):
     """Records in Redis hashes, each write (or batch of writes) one Lua call on a per-thread
     connection (:class:`~gcmc_jobs.redis_scripts.ScriptRunner`).
@@ -188,13 +269,20 @@ class RedisStatusStore(StatusStore):
     def record_many(
         self, records: Sequence[tuple[str, int, Mapping[str, str | int]]], ttl_ms: int
     ) -> None:
+        """:meth:`record` each of ``records`` in order, in one Lua call, the writes of one
+        message merged into one (:func:`_merged`): a worker's ``running`` and ``succeeded``
+        of a message are most often in the same batch. A field name must not be empty."""
         if not records:
             return
+        namespace = self.namespace
         keys: list[str] = []
         args: list[str | int] = [int(ttl_ms)]
-        for message_id, seq, fields in records:
-            keys.append(status_key(self.namespace, message_id))
-            args += [int(seq), _packed(fields)]
+        for message_id, (seq, fields, earlier) in _merged(records).items():
+            keys.append(status_key(namespace, message_id))
+            text = f"{seq}{_SEPARATOR}{_packed(fields)}" if fields else str(seq)
+            if earlier:
+                text += _earlier_packed(fields, earlier)
+            args.append(text)
         self._record_many(keys, args)
 
     def record_each(

@@ -1,0 +1,99 @@
+"""In-process cost of a worker's status records (``StatusTracking``, issue 17 item 2): its
+hooks on the worker thread and the batch writes of its background thread, on real Redis.
+
+Run: ``.venv/bin/python benchmarks/status_hooks.py [--n 20000] [--redis URL]
+[--baseline DIR]``.
+
+Builds ``N`` no-op messages as our consumer hands them out (``_FieldsProxy``) and runs, for
+each, ``before_process_message``, ``after_process_message`` and ``after_ack`` of a
+``StatusTracking`` on a ``RedisStatusStore`` (``batch_ms`` 20, as a worker), then flushes its
+batches. Reports µs per message of the worker thread's CPU (the hooks) and of the process's
+CPU (the hooks and the batch thread's packing and sending), best of three, and checks that
+the last message's record reads ``succeeded``. ``--baseline DIR`` runs the same in a
+subprocess on the code of ``DIR`` (a checkout of an earlier commit), alternating with this
+checkout, three times each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def measure(n: int, redis_url: str) -> dict[str, float]:
+    """µs of worker-thread and process CPU per message, best of three."""
+    # Imported here, after main() put the checkout to measure (--root) first on sys.path.
+    import dramatiq
+    import redis
+    from dramatiq.brokers.stub import StubBroker
+
+    import gcmc_jobs
+    from gcmc_jobs.brokers.redis_broker import _FieldsProxy
+    from gcmc_jobs.middleware.status_tracking import StatusTracking
+    from gcmc_jobs.middleware.stores.status import RedisStatusStore
+
+    broker = StubBroker()
+
+    @dramatiq.actor(broker=broker, queue_name="bench_status")
+    def noop(i: int) -> None:
+        pass
+
+    client = redis.Redis.from_url(redis_url)
+    namespace = f"gcmc_bench_status_{uuid.uuid4().hex[:6]}"
+    best = {"hooks": float("inf"), "process": float("inf")}
+    try:
+        for _ in range(3):
+            messages = [_FieldsProxy(noop.message(i)) for i in range(n)]
+            store = RedisStatusStore(client, namespace=namespace)
+            tracking = StatusTracking(store, ttl_ms=600_000, batch_ms=20)
+            process, thread = time.process_time(), time.thread_time()
+            for message in messages:
+                tracking.before_process_message(broker, message)
+                tracking.after_process_message(broker, message, result=None)
+                tracking.after_ack(broker, message)
+            hooks = time.thread_time() - thread
+            tracking.flush()
+            total = time.process_time() - process
+            best["hooks"] = min(best["hooks"], hooks / n * 1e6)
+            best["process"] = min(best["process"], total / n * 1e6)
+            last = gcmc_jobs.status(messages[-1].message_id, store=store)
+            if last is None or last.state != "succeeded":
+                raise RuntimeError(f"the last message's record reads {last}")
+    finally:
+        for key in client.scan_iter(f"{namespace}:*", count=10_000):
+            client.delete(key)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=20_000, help="messages (20,000)")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis URL")
+    parser.add_argument("--baseline", type=Path, help="a checkout of an earlier commit")
+    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)  # the code to measure
+    args = parser.parse_args()
+    if args.root is not None or args.baseline is None:
+        sys.path.insert(0, str((args.root or ROOT).resolve()))
+        figures = measure(args.n, args.redis)
+        print("  ".join(f"{name} {us:6.2f} µs/msg" for name, us in figures.items()))
+        return
+    print(f"load average (1, 5, 15 min): {os.getloadavg()}")
+    for _ in range(3):
+        for label, root in (("baseline", args.baseline), ("this", ROOT)):
+            command = [sys.executable, __file__, "--n", str(args.n), "--redis", args.redis]
+            out = subprocess.run(
+                [*command, "--root", str(root)], capture_output=True, text=True, check=True
+            )
+            print(f"{label:9s} {out.stdout.strip()}", flush=True)
+    print(f"load average (1, 5, 15 min): {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

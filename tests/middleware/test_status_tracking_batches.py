@@ -1,0 +1,154 @@
+"""RedisStatusStore.record_many merges the writes of one message in a batch into one: the
+record it leaves is exactly the one the writes made one by one would (real Redis)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import dramatiq
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import gcmc_jobs
+from gcmc_jobs import redis_keys
+from gcmc_jobs.middleware import RedisStatusStore, StatusTracking
+from gcmc_jobs.middleware.stores.status import PHASES, sequence
+
+TTL_MS = 60_000
+
+
+@pytest.fixture
+def client(gcmc_redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(gcmc_redis_url)
+    yield client
+    client.close()
+
+
+def _stored(client: redis.Redis, namespace: str, message_id: str) -> dict[bytes, bytes]:
+    return client.hgetall(redis_keys.status_key(namespace, message_id))  # type: ignore[return-value]
+
+
+class _Spy:
+    """Calls the store's batch script through, keeping the keys of each call."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self.calls: list[list[str]] = []
+
+    def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        self.calls.append(list(keys))
+        return self.runner(keys, args)
+
+
+_NAMES = ["state", "actor", "attempts", "started_at", "finished_at", "error"]
+_VALUES = st.one_of(st.sampled_from(["", "x", "a b", "é"]), st.integers(0, 10**13))
+_FIELDS = st.dictionaries(st.sampled_from(_NAMES), _VALUES, max_size=4)
+_SEQ = st.builds(
+    lambda state, attempt, redelivered: sequence(state, attempt, redelivered=redelivered),
+    st.sampled_from(sorted(PHASES)),
+    st.integers(1, 3),
+    st.booleans(),
+)
+_RECORDS = st.lists(st.tuples(st.sampled_from(["m1", "m2"]), _SEQ, _FIELDS), max_size=8)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    before=st.lists(st.tuples(st.sampled_from(["m1", "m2"]), _SEQ, _FIELDS), max_size=2),
+    records=_RECORDS,
+)
+def test_a_batch_leaves_the_records_its_writes_one_by_one_would(
+    client: redis.Redis,
+    gcmc_namespace: str,
+    before: list[tuple[str, int, dict[str, str | int]]],
+    records: list[tuple[str, int, dict[str, str | int]]],
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    batched = RedisStatusStore(client, namespace=f"{gcmc_namespace}:{run}:batched")
+    single = RedisStatusStore(client, namespace=f"{gcmc_namespace}:{run}:single")
+    for store in (batched, single):  # what the records held before the batch
+        for message_id, seq, fields in before:
+            store.record(message_id, seq, fields, TTL_MS)
+
+    batched.record_many(records, TTL_MS)
+    for message_id, seq, fields in records:
+        single.record(message_id, seq, fields, TTL_MS)
+
+    for message_id in ("m1", "m2"):
+        expected = _stored(client, single.namespace, message_id)
+        assert _stored(client, batched.namespace, message_id) == expected
+        if expected:
+            assert client.pttl(redis_keys.status_key(batched.namespace, message_id)) > 0
+        assert batched.get(message_id) == single.get(message_id)
+
+
+def test_a_message_s_writes_in_one_batch_are_one_record_of_the_script(
+    client: redis.Redis, gcmc_namespace: str
+) -> None:
+    store = RedisStatusStore(client, namespace=f"{gcmc_namespace}:merged")
+    spy = store._record_many = _Spy(store._record_many)  # type: ignore[method-assign]
+    running = {"state": "running", "attempts": 1, "started_at": 5, "finished_at": ""}
+    succeeded = {"state": "succeeded", "attempts": 1, "finished_at": 7}
+
+    store.record_many(
+        [
+            ("m1", sequence("running", 1), running),
+            ("m2", sequence("running", 1), running),
+            ("m1", sequence("succeeded", 1), succeeded),
+        ],
+        TTL_MS,
+    )
+
+    assert spy.calls == [
+        [redis_keys.status_key(store.namespace, "m1"), redis_keys.status_key(store.namespace, "m2")]
+    ]
+    assert store.get("m1") == {
+        "seq": "13", "state": "succeeded", "attempts": "1", "started_at": "5", "finished_at": "7"
+    }  # fmt: skip
+
+
+def test_an_earlier_write_merged_into_a_later_one_is_still_dropped_when_older(
+    client: redis.Redis, gcmc_namespace: str
+) -> None:
+    # A redelivered message whose "succeeded" was recorded before it ran again: the new
+    # "running" is older and dropped, its started_at with it; the "succeeded" applies.
+    store = RedisStatusStore(client, namespace=f"{gcmc_namespace}:older")
+    store.record("m1", sequence("succeeded", 1), {"state": "succeeded", "started_at": 1}, TTL_MS)
+
+    store.record_many(
+        [
+            ("m1", sequence("running", 1), {"state": "running", "started_at": 5}),
+            ("m1", sequence("succeeded", 1), {"state": "succeeded", "finished_at": 7}),
+        ],
+        TTL_MS,
+    )
+
+    assert store.get("m1") == {
+        "seq": "13", "state": "succeeded", "started_at": "1", "finished_at": "7"
+    }  # fmt: skip
+
+
+def test_a_worker_s_batch_reads_as_its_writes_one_by_one(
+    client: redis.Redis, gcmc_namespace: str
+) -> None:
+    store = RedisStatusStore(client, namespace=f"{gcmc_namespace}:worker")
+    tracking = StatusTracking(store, batch_ms=50, clock=lambda: 1_700_000_000.0)
+    message = dramatiq.Message(
+        queue_name="q", actor_name="batched", args=(), kwargs={}, options={}, message_timestamp=5
+    )
+
+    tracking.before_process_message(None, message)  # type: ignore[arg-type]
+    tracking.after_process_message(None, message)  # type: ignore[arg-type]
+    tracking.after_ack(None, message)  # type: ignore[arg-type]
+    tracking.flush()
+
+    assert store.get(message.message_id) == {
+        "seq": "13", "state": "succeeded", "actor": "batched", "queue": "q", "attempts": "1",
+        "enqueued_at": "5", "updated_at": "1700000000000", "started_at": "1700000000000",
+        "finished_at": "1700000000000",
+    }  # fmt: skip
+    assert gcmc_jobs.status(message.message_id, store=store).state == "succeeded"
