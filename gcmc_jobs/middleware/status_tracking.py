@@ -25,7 +25,9 @@ records, logged as ``status_not_recorded``). A worker's changes
 are gathered for ``batch_ms`` (20) and written in one call per batch by a background thread
 (as ``Deduplication`` completes its keys): the two writes every message costs a worker
 (``running``, ``succeeded``) then add no round trip to its processing, and appear in the store
-within about ``batch_ms``. ``batch_ms=0`` writes each change at once. The record holds
+within about ``batch_ms``; on Redis a message's changes in one batch are merged into one
+conditional write that leaves the record exactly as the writes one by one would
+(:meth:`.RedisStatusStore.record_many`). ``batch_ms=0`` writes each change at once. The record holds
 the actor, queue, attempts (started so far), times in epoch ms (``enqueued_at``,
 ``started_at``, ``finished_at``, ``due_at``, ``updated_at``) and the last error's type and
 text (redacted, at most :data:`ERROR_CHARS` characters); never the message's arguments or
