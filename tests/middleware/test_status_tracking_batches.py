@@ -152,3 +152,17 @@ def test_a_worker_s_batch_reads_as_its_writes_one_by_one(
         "finished_at": "1700000000000",
     }  # fmt: skip
     assert gcmc_jobs.status(message.message_id, store=store).state == "succeeded"
+
+
+def test_a_batch_takes_a_record_without_fields_and_refuses_an_empty_field_name(
+    client: redis.Redis, gcmc_namespace: str
+) -> None:
+    store = RedisStatusStore(client, namespace=f"{gcmc_namespace}:edges")
+    store.record("m1", sequence("running", 1), {"state": "running"}, TTL_MS)
+
+    store.record_many([("m1", sequence("succeeded", 1), {})], TTL_MS)  # the seq alone
+
+    assert store.get("m1") == {"seq": "13", "state": "running"}
+    with pytest.raises(ValueError, match="empty"):  # "" marks a merged write's earlier fields
+        store.record_many([("m2", sequence("running", 1), {"": "x"})], TTL_MS)
+    assert store.get("m2") is None
