@@ -184,7 +184,10 @@ def _packed(fields: Mapping[str, str | int]) -> str:
 
 def _merged(
     records: Sequence[tuple[str, int, Mapping[str, str | int]]],
-) -> dict[str, list[Any]]:
+) -> tuple[
+    dict[str, tuple[str, int, Mapping[str, str | int]]],
+    dict[str, list[tuple[str, int, Mapping[str, str | int]]]],
+]:
     """The writes of ``records`` per message id, merged so that one conditional write gives
     exactly the record the writes in order would.
 
@@ -201,35 +204,41 @@ def _merged(
     earlier seq s the fields only writes at s set (not overwritten later), applied when
     s >= c: the same fields and values, the same seq, the same expiry.
 
-    Per message id: [the last seq, the fields written at it (a later value winning), the
-    earlier (seq, fields) in ascending seq order or None].
+    Returns, per message id, its last write (the fields of writes at the same seq merged, a
+    later value winning), and for the message ids that have them, the earlier writes kept, in
+    ascending seq order. Allocates little: it runs on every batch (a container allocated a
+    record costs the worker garbage-collector passes).
     """
-    merged: dict[str, list[Any]] = {}
-    for message_id, seq, fields in records:
+    last: dict[str, tuple[str, int, Mapping[str, str | int]]] = {}
+    earlier: dict[str, list[tuple[str, int, Mapping[str, str | int]]]] = {}
+    for record in records:
+        message_id, seq, fields = record
         if "" in fields:
             raise ValueError("a status field name must not be empty")
-        seq = int(seq)
-        entry = merged.get(message_id)
-        if entry is None:
-            merged[message_id] = [seq, fields, None]
-        elif seq > entry[0]:
-            earlier = entry[2] or []
-            earlier.append((entry[0], entry[1]))
-            entry[0], entry[1], entry[2] = seq, fields, earlier
-        elif seq == entry[0]:
-            entry[1] = {**entry[1], **fields}
+        found = last.get(message_id)
+        if found is None:
+            last[message_id] = record
+        elif seq > found[1]:
+            kept = earlier.get(message_id)
+            if kept is None:
+                earlier[message_id] = [found]
+            else:
+                kept.append(found)
+            last[message_id] = record
+        elif seq == found[1]:
+            last[message_id] = (message_id, seq, {**found[2], **fields})
         # else: older than a write before it: never applied
-    return merged
+    return last, earlier
 
 
 def _earlier_packed(
-    last: Mapping[str, str | int], earlier: list[tuple[int, Mapping[str, str | int]]]
+    last: Mapping[str, str | int], earlier: list[tuple[str, int, Mapping[str, str | int]]]
 ) -> str:
     """``earlier``'s fields that no later write sets, each seq's behind its marker pair
     (``''``, seq), for ``_RECORD_MANY`` (to append to the packed last write)."""
     text = ""
     later = last  # the names a later write sets
-    for seq, fields in reversed(earlier):
+    for _, seq, fields in reversed(earlier):
         own = ""
         for name, value in fields.items():
             if name not in later:
@@ -277,11 +286,14 @@ class RedisStatusStore(StatusStore):
         namespace = self.namespace
         keys: list[str] = []
         args: list[str | int] = [int(ttl_ms)]
-        for message_id, (seq, fields, earlier) in _merged(records).items():
+        last, earlier = _merged(records)
+        for message_id, seq, fields in last.values():
             keys.append(status_key(namespace, message_id))
-            text = f"{seq}{_SEPARATOR}{_packed(fields)}" if fields else str(seq)
+            text = f"{int(seq)}{_SEPARATOR}{_packed(fields)}" if fields else str(int(seq))
             if earlier:
-                text += _earlier_packed(fields, earlier)
+                kept = earlier.get(message_id)
+                if kept is not None:
+                    text += _earlier_packed(fields, kept)
             args.append(text)
         self._record_many(keys, args)
 
