@@ -9,9 +9,11 @@ each, ``before_process_message``, ``after_process_message`` and ``after_ack`` of
 ``StatusTracking`` on a ``RedisStatusStore`` (``batch_ms`` 20, as a worker), then flushes its
 batches. Reports µs per message of the worker thread's CPU (the hooks) and of the process's
 CPU (the hooks and the batch thread's packing and sending), best of three, and checks that
-the last message's record reads ``succeeded``. ``--baseline DIR`` runs the same in a
-subprocess on the code of ``DIR`` (a checkout of an earlier commit), alternating with this
-checkout, three times each.
+the last message's record reads ``succeeded``. Then, without the batch thread, the batch
+writes alone of the same messages' records (500 a call, as the thread writes them): the
+client's CPU and the Redis server's (``INFO cpu``: meaningful on a Redis of your own).
+``--baseline DIR`` runs the same in a subprocess on the code of ``DIR`` (a checkout of an
+earlier commit), alternating with this checkout, three times each.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def measure(n: int, redis_url: str) -> dict[str, float]:
-    """µs of worker-thread and process CPU per message, best of three."""
+    """µs per message, best of three: worker-thread CPU (hooks), process CPU (hooks and the
+    batch thread), the batch writes' client CPU alone (batch) and Redis's CPU for them."""
     # Imported here, after main() put the checkout to measure (--root) first on sys.path.
     import dramatiq
     import redis
@@ -47,7 +51,7 @@ def measure(n: int, redis_url: str) -> dict[str, float]:
 
     client = redis.Redis.from_url(redis_url)
     namespace = f"gcmc_bench_status_{uuid.uuid4().hex[:6]}"
-    best = {"hooks": float("inf"), "process": float("inf")}
+    best = dict.fromkeys(("hooks", "process", "batch", "redis"), float("inf"))
     try:
         for _ in range(3):
             messages = [_FieldsProxy(noop.message(i)) for i in range(n)]
@@ -66,10 +70,29 @@ def measure(n: int, redis_url: str) -> dict[str, float]:
             last = gcmc_jobs.status(messages[-1].message_id, store=store)
             if last is None or last.state != "succeeded":
                 raise RuntimeError(f"the last message's record reads {last}")
+
+            store = RedisStatusStore(client, namespace=f"{namespace}:batch")
+            tracking = StatusTracking(store, ttl_ms=600_000, batch_ms=20)
+            items: list[Any] = []
+            tracking._batch.put = items.append  # type: ignore[method-assign]
+            for message in messages:
+                tracking.before_process_message(broker, message)
+                tracking.after_process_message(broker, message, result=None)
+            server = _server_cpu(client)
+            thread = time.thread_time()
+            for start in range(0, len(items), 500):
+                tracking._write_batch(items[start : start + 500])
+            best["batch"] = min(best["batch"], (time.thread_time() - thread) / n * 1e6)
+            best["redis"] = min(best["redis"], (_server_cpu(client) - server) / n * 1e6)
     finally:
         for key in client.scan_iter(f"{namespace}:*", count=10_000):
             client.delete(key)
     return best
+
+
+def _server_cpu(client: Any) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def main() -> None:
