@@ -45,6 +45,8 @@ the messages it fetched but did not hand out yet back on the queue.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import queue
 import threading
@@ -54,12 +56,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import uuid4
 
+import dramatiq.message as _dramatiq_message
 import redis
 from dramatiq import Message
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker as _DramatiqRedisBroker
 from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.common import compute_backoff, current_millis, dq_name, q_name
+from dramatiq.encoder import JSONEncoder
 from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.middleware import Middleware, MiddlewareError
 
@@ -211,6 +215,47 @@ class _FieldsProxy(MessageProxy):
         self.message_timestamp = message.message_timestamp
 
 
+#: The fields of a Dramatiq message (``dataclasses.fields(Message)``).
+_MESSAGE_FIELDS = frozenset(field.name for field in dataclasses.fields(Message))
+# The scanner json.loads runs on a str (its default decoder's: strict, no hooks).
+_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_new = object.__new__
+
+
+def _decode(data: bytes) -> _FieldsProxy:
+    """``_FieldsProxy(Message.decode(data))`` for Dramatiq's JSON encoder, in about half its
+    CPU (a no-op message's body: 3.6 µs instead of 6.3 µs, same run): the usual body — a
+    JSON object with the seven fields of a message and ``args`` a list, as Dramatiq encodes
+    it — is read by the scanner ``json.loads`` itself runs (without its Python layers), and
+    the message and its proxy are filled in directly, as the dataclass's ``__init__`` and
+    the proxy's would fill them. Anything else (whitespace around the object, invalid JSON
+    or UTF-8, a missing or unknown field, ``args`` not a list) goes through
+    ``Message.decode``, which decodes it or raises its ``DecodeError``, as before."""
+    try:
+        text = data.decode("utf-8")
+        # json.loads(text) for a text that starts with "{" and ends where the value ends.
+        fields, end = _scan_json(text, 0) if text[:1] == "{" else (None, 0)
+    except Exception:
+        fields = None
+    if (
+        type(fields) is not dict
+        or end != len(text)
+        or fields.keys() != _MESSAGE_FIELDS
+        or type(fields["args"]) is not list
+    ):
+        return _FieldsProxy(Message.decode(data))
+    fields["args"] = tuple(fields["args"])
+    message = _new(Message)
+    message.__dict__.update(fields)  # the frozen dataclass's __init__ sets the same
+    proxy = _new(_FieldsProxy)
+    attributes = proxy.__dict__
+    attributes.update(fields)
+    attributes["failed"] = False  # MessageProxy.__init__
+    attributes["_message"] = message
+    attributes["_exception"] = None
+    return proxy
+
+
 class _DeadLetteringConsumer(_RedisConsumer):
     """A Redis consumer that dead-letters an undecodable message instead of dying, hands
     acknowledgements to the broker's batcher (when ``ack_batch_ms`` > 0), and waits for
@@ -325,12 +370,14 @@ class _DeadLetteringConsumer(_RedisConsumer):
         are not run here, only enqueued again when due)."""
         bodies, self.message_cache = self.message_cache, []
         delayed = self.queue_name.endswith(".DQ")
+        # Dramatiq's JSON encoder (the default) has a fast path; any other, its own decode.
+        decode = _decode if type(_dramatiq_message.global_encoder) is JSONEncoder else None
         batch: list[MessageProxy] = []
         for data in bodies:
             if data is None:  # as Dramatiq: a body gone between fetch and read
                 continue
             try:
-                proxy = _FieldsProxy(Message.decode(data))
+                proxy = decode(data) if decode else _FieldsProxy(Message.decode(data))
             except DecodeError as exc:
                 self._dead_letter(exc)
                 continue
