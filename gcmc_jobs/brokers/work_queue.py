@@ -32,29 +32,44 @@ stub broker does not.
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import threading
 from heapq import heappop, heappush
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from dramatiq import Middleware
+from dramatiq.errors import ActorNotFound
 from dramatiq.middleware import default_middleware
 
 from gcmc_jobs.logging.library import get_logger
 
 if TYPE_CHECKING:
     from dramatiq import Broker, Worker
+    from dramatiq.broker import MessageProxy
     from dramatiq.worker import ConsumerThread, _WorkQueueItem
 
 __all__ = [
     "WorkQueue",
     "WorkQueues",
     "install_delay_queue",
+    "install_hand_off",
     "install_work_queue",
     "with_work_queues",
 ]
 
 logger = get_logger("gcmc_jobs.brokers.work_queue")
+
+
+class _Entry(tuple[int, int, Any]):
+    """An item of :meth:`WorkQueue.put_message`: ``(priority, sequence, message)``, the heap
+    entry itself, with the ``priority`` and ``message`` of Dramatiq's ``_WorkQueueItem``
+    (which also holds a put time, read from the clock on every put)."""
+
+    __slots__ = ()
+    priority = property(itemgetter(0))
+    message = property(itemgetter(2))
 
 
 class WorkQueue:
@@ -90,6 +105,15 @@ class WorkQueue:
             self.unfinished_tasks += 1
         self._tokens.put(None)
 
+    def put_message(self, priority: int, message: MessageProxy) -> None:
+        """Add ``message`` at ``priority``, as :meth:`put` of a ``_WorkQueueItem`` of them
+        would; :meth:`get` returns it in an item with the same ``priority`` and
+        ``message``. What the consumer threads' hand-off puts (:func:`install_hand_off`)."""
+        with self._lock:
+            heappush(self._heap, _Entry((priority, next(self._sequence), message)))
+            self.unfinished_tasks += 1
+        self._tokens.put(None)
+
     def put_nowait(self, item: _WorkQueueItem) -> None:
         """:meth:`put`."""
         self.put(item)
@@ -100,7 +124,9 @@ class WorkQueue:
         then raise :class:`queue.Empty`."""
         self._tokens.get(block, timeout)
         with self._lock:
-            return heappop(self._heap)[2]
+            entry = heappop(self._heap)
+        # An _Entry has the _WorkQueueItem's fields Dramatiq reads (priority, message).
+        return entry if type(entry) is _Entry else entry[2]  # type: ignore[return-value]
 
     def get_nowait(self) -> _WorkQueueItem:
         """:meth:`get` without waiting."""
@@ -198,10 +224,47 @@ def _skip_an_empty_delay_queue(thread: ConsumerThread) -> None:
     thread.handle_delayed_messages = handle_delayed_messages  # type: ignore[method-assign]
 
 
+def install_hand_off(broker: Broker, thread: ConsumerThread) -> bool:
+    """Give a consumer thread whose work queue is a :class:`WorkQueue` a cheaper
+    ``handle_message``, the hand-off of each fetched message to the worker threads.
+    Dramatiq's reads the ``eta`` twice, calls the debug log, and builds a
+    ``_WorkQueueItem`` (a frozen dataclass that reads the clock for its put time): with the
+    worker's get, 1.6 µs of CPU a message, 1.0 µs here (same run). A message without an
+    ``eta``, of a known actor, goes straight on the work queue
+    (:meth:`WorkQueue.put_message`) at its actor's priority, as Dramatiq's method puts it.
+    Everything else — an ``eta`` (delayed or to fix), an unknown actor (failed and
+    dead-lettered), the thread's logger at DEBUG (Dramatiq logs every hand-off) — goes
+    through Dramatiq's method. True when installed, as an
+    ``after_consumer_thread_boot`` hook (before the thread consumes anything)."""
+    work_queue: Any = getattr(thread, "work_queue", None)
+    if type(work_queue) is not WorkQueue:
+        logger.debug("hand_off_kept", kind=type(work_queue).__name__)
+        return False
+    handle = thread.handle_message
+    get_actor = broker.get_actor
+    put_message = work_queue.put_message
+    debug_enabled = thread.logger.isEnabledFor
+
+    def handle_message(message: MessageProxy) -> None:
+        if "eta" in message.options or debug_enabled(logging.DEBUG):
+            handle(message)
+            return
+        try:
+            actor = get_actor(message.actor_name)
+        except ActorNotFound:
+            handle(message)
+            return
+        put_message(actor.priority, message)
+
+    thread.handle_message = handle_message  # type: ignore[method-assign]
+    return True
+
+
 class WorkQueues(Middleware):
     """Gives a Dramatiq worker booting on the broker a :class:`WorkQueue` as its work queue
     (:func:`install_work_queue`, ``before_worker_boot``), and each of its consumer threads one
-    as its delay queue (:func:`install_delay_queue`, ``after_consumer_thread_boot``).
+    as its delay queue (:func:`install_delay_queue`) and the cheaper hand-off to it
+    (:func:`install_hand_off`), both ``after_consumer_thread_boot``.
 
     First in the broker's list, its ``before_worker_boot`` runs before any other
     middleware's; its ``after_consumer_thread_boot`` runs last (Dramatiq runs ``after_*``
@@ -213,6 +276,7 @@ class WorkQueues(Middleware):
 
     def after_consumer_thread_boot(self, broker: Broker, thread: ConsumerThread) -> None:
         install_delay_queue(broker, thread)
+        install_hand_off(broker, thread)
 
 
 def with_work_queues(middleware: list[Middleware] | None) -> list[Middleware]:

@@ -4,8 +4,10 @@ RedisBroker runs on it, in priority order, and requeues what it still holds when
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +28,7 @@ from gcmc_jobs.brokers.work_queue import (
     WorkQueue,
     WorkQueues,
     install_delay_queue,
+    install_hand_off,
     install_work_queue,
 )
 from gcmc_jobs.middleware.stores import Stores
@@ -391,3 +394,93 @@ def test_a_consumer_thread_skips_its_empty_delay_queue_and_drains_a_full_one_as_
     thread.delay_queue.put(item)
     thread.handle_delayed_messages()
     assert thread.delay_queue.qsize() == 1
+
+
+def test_put_message_comes_out_in_priority_order_with_items_put_as_dramatiq_puts_them() -> None:
+    work = WorkQueue()
+    work.put(_WorkQueueItem(5, "item 5"))  # type: ignore[arg-type]
+    work.put_message(5, "message 5")  # type: ignore[arg-type]
+    work.put_message(0, "message 0")  # type: ignore[arg-type]
+    taken = [work.get_nowait() for _ in range(3)]
+    assert [(item.priority, item.message) for item in taken] == [
+        (0, "message 0"), (5, "item 5"), (5, "message 5"),
+    ]  # fmt: skip
+    assert work.unfinished_tasks == 3
+
+
+def test_a_consumer_thread_hands_a_message_on_at_its_actors_priority_and_the_rest_as_dramatiq(
+    broker: tuple[RedisBroker, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a consumer thread (not started) with our hand-off, and an actor of priority 7
+    built, namespace = broker
+
+    @dramatiq.actor(broker=built, queue_name="wq_hand", actor_name="handed", priority=7)
+    def handed() -> None:
+        pass
+
+    work = WorkQueue()
+    thread = ConsumerThread(
+        broker=built, queue_name="wq_hand", prefetch=4, work_queue=work, worker_timeout=50
+    )
+    assert install_delay_queue(built, thread)
+    assert install_hand_off(built, thread)
+    thread.consumer = consumer = built.consume("wq_hand", prefetch=4, timeout=100)
+
+    def fetched(actor_name: str, **options: Any) -> Any:
+        built.enqueue(
+            dramatiq.Message(
+                queue_name="wq_hand", actor_name=actor_name, args=(), kwargs={}, options=options
+            )
+        )
+        return next(message for message in consumer if message is not None)
+
+    try:
+        # When a message of the actor is handed on, it is on the work queue at priority 7
+        message = fetched("handed")
+        thread.handle_message(message)
+        item = work.get_nowait()
+        assert (item.priority, item.message) == (7, message)
+        # And one with an eta of None loses it and is handed on too, as Dramatiq does
+        message = fetched("handed", eta=None)
+        thread.handle_message(message)
+        assert work.get_nowait().message is message
+        assert "eta" not in message.options
+        # And one with an eta goes on the thread's delay queue, announced (before_delay_…)
+        message = fetched("handed", eta=int(time.time() * 1000) + 60_000)
+        thread.handle_message(message)
+        assert work.qsize() == 0
+        assert thread.delay_queue.get_nowait().message is message
+        # And one of an actor nobody declared is failed and dead-lettered, logged
+        message = fetched("nobody")
+        thread.handle_message(message)
+        assert message.failed
+        assert work.qsize() == 0
+        dead = built.client.zrange(f"{namespace}:wq_hand.XQ", 0, -1)
+        assert dead == [message.options["redis_message_id"].encode()]
+        assert "Received message for undefined actor 'nobody'" in caplog.text
+        # And with the thread's logger at DEBUG, Dramatiq's method logs each hand-off
+        thread.logger.setLevel(logging.DEBUG)
+        with caplog.at_level(logging.DEBUG, logger=thread.logger.name):
+            message = fetched("handed")
+            thread.handle_message(message)
+        assert work.get_nowait().message is message
+        assert f"Pushing message {message.message_id!r} onto work queue." in caplog.text
+    finally:
+        thread.logger.setLevel(logging.NOTSET)
+        consumer.close()
+
+
+def test_a_consumer_thread_whose_work_queue_is_not_ours_keeps_dramatiqs_hand_off(
+    broker: tuple[RedisBroker, str],
+) -> None:
+    built, _ = broker
+    thread = ConsumerThread(
+        broker=built,
+        queue_name="wq_theirs",
+        prefetch=1,
+        work_queue=queue.PriorityQueue(),
+        worker_timeout=50,
+    )
+    handle = thread.handle_message
+    assert not install_hand_off(built, thread)
+    assert thread.handle_message == handle
