@@ -108,6 +108,18 @@ redis.call('rpush', KEYS[2], ARGV[2])
 return 1
 """
 
+# This process's id, read again in a forked child (os.register_at_fork below): what an
+# acknowledgement compares with its batcher's, instead of a getpid() system call each.
+_process_id = os.getpid()
+
+
+def _forked() -> None:
+    global _process_id
+    _process_id = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
 #: How long a worker gathers acknowledgements before writing them in one call, ms.
 DEFAULT_ACK_BATCH_MS = 10
 #: Wait before writing a batch of acknowledgements again after it failed (Redis down), s.
@@ -135,7 +147,7 @@ class _AckBatcher:
 
     def put(self, queue_name: str, redis_message_id: str) -> None:
         """Queue the acknowledgement of one message of ``queue_name``."""
-        if self._pid != os.getpid():
+        if self._pid != _process_id:
             self._start()
         self._queue.put((queue_name, redis_message_id))
 
@@ -154,6 +166,7 @@ class _AckBatcher:
             if self._pid == os.getpid():
                 return
             self._queue = queue.SimpleQueue()  # a forked copy's items are its parent's
+            self._wake = threading.Event()  # and its Event may be in any state
             threading.Thread(target=self._run, name="gcmc-jobs-acks", daemon=True).start()
             self._pid = os.getpid()
 
@@ -272,16 +285,22 @@ class _DeadLetteringConsumer(_RedisConsumer):
         # quarters of the prefetch are free again, fetched in one call (waking on every ack
         # would mean a fetch, and a rate-limit booking, a message; refilling at half cost W3
         # ~15 % more worker CPU a job: benchmarks/README.md, "A full prefetch").
-        self._slots_freed = threading.Event()
+        # A token is put on it for the consumer while it waits (``_waiting``): a queue in C,
+        # where a threading.Event's wait and set run a Condition in Python.
+        self._slots_freed: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._waiting = False
         self._refill_at = prefetch // 4
         # A delay queue's messages are acknowledged by the consumer's own thread once due
         # (Dramatiq's handle_delayed_messages, between two __next__): nobody would wake it.
         self._waits_for_acks = not queue_name.endswith(".DQ")
 
     def _settled(self, message_id: str) -> None:
-        self.queued_message_ids.discard(message_id)
-        if len(self.queued_message_ids) <= self._refill_at:
-            self._slots_freed.set()
+        queued = self.queued_message_ids
+        queued.discard(message_id)
+        # Only a waiting consumer is woken, once: it sets _waiting before it counts.
+        if self._waiting and len(queued) <= self._refill_at:
+            self._waiting = False
+            self._slots_freed.put(None)
 
     def ack(self, message: Any) -> None:
         batcher = self.broker._ack_batcher
@@ -352,17 +371,33 @@ class _DeadLetteringConsumer(_RedisConsumer):
                     if self.message_cache:
                         continue
                 elif self._waits_for_acks:
-                    self._slots_freed.clear()  # before the check: an ack after it sets it
-                    if len(self.queued_message_ids) > self._refill_at:
-                        self.full_waits += 1
-                        if not self._slots_freed.wait(self.timeout / 1000):
-                            return None
-                    continue
+                    if self._wait_for_acks():
+                        continue
+                    return None
                 self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
                 time.sleep(backoff_ms / 1000)
                 return None
         except redis.ConnectionError as e:
             raise ConnectionClosed(e) from None  # type: ignore[no-untyped-call]
+
+    def _wait_for_acks(self) -> bool:
+        """Wait until acknowledgements (or nacks) leave at most ``_refill_at`` messages
+        outstanding; False when none came within ``timeout`` ms."""
+        freed = self._slots_freed
+        while not freed.empty():  # a token left by an ack after the last wait had ended
+            freed.get_nowait()
+        self._waiting = True  # before the count: an ack after it puts a token
+        try:
+            if len(self.queued_message_ids) <= self._refill_at:
+                return True
+            self.full_waits += 1
+            try:
+                freed.get(timeout=self.timeout / 1000)
+            except queue.Empty:
+                return False
+            return True
+        finally:
+            self._waiting = False
 
     def _decode_batch(self) -> None:
         """Decode the fetched bodies into proxies (an undecodable one is dead-lettered),

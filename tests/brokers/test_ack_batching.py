@@ -3,6 +3,7 @@ against the real Redis and a private one that a test stops and starts again."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,6 +93,38 @@ def test_closing_the_consumer_writes_its_batch(gcmc_redis_url: str, namespace: s
 
         consumer.close()  # type: ignore[attr-defined]
 
+        assert _unacked(broker, namespace) == (0, 0)
+    finally:
+        broker.close()
+
+
+def test_a_forked_process_writes_its_acknowledgements_from_a_thread_of_its_own(
+    gcmc_redis_url: str, namespace: str
+) -> None:
+    # Given a broker whose batch thread runs in this process (one acknowledgement written)
+    broker = RedisBroker(url=gcmc_redis_url, namespace=namespace, ack_batch_ms=NEVER_MS)
+    try:
+        broker.declare_queue("q")
+        for _ in range(2):
+            broker.enqueue(_message())
+        consumer, (first, second) = _fetch(broker, 2)
+        consumer.ack(first)  # type: ignore[attr-defined]
+        assert broker.flush_acks(timeout=30) is True
+        assert _unacked(broker, namespace) == (1, 1)
+
+        # When a forked child (as Dramatiq forks its worker processes) acknowledges the
+        # second: the parent's thread does not exist in it
+        child = os.fork()
+        if child == 0:  # pragma: no cover (the child's exit status is the result)
+            try:
+                consumer.ack(second)  # type: ignore[attr-defined]
+                os._exit(0 if broker.flush_acks(timeout=30) else 1)
+            except BaseException:
+                os._exit(2)
+        _, status = os.waitpid(child, 0)
+
+        # Then the child started a batch thread of its own, which wrote it
+        assert os.waitstatus_to_exitcode(status) == 0
         assert _unacked(broker, namespace) == (0, 0)
     finally:
         broker.close()
