@@ -27,7 +27,8 @@ by :data:`DUE_LUA`, which takes the delayed body out of ``<queue>.DQ.msgs`` and 
 ready one in one atomic step: when the body is gone (cancelled or promoted meanwhile) the
 copy is dropped, logged ``delayed_message_dropped``. Same number of Redis calls as before.
 
-**Fetched batches.** The consumer decodes a fetched batch at once and emits ``after_fetch``
+**Fetched batches.** The consumer decodes a fetched batch at once (with Dramatiq's JSON
+encoder, the default, without its generic path: :func:`_decode`) and emits ``after_fetch``
 with it (a hook of this broker only, like bulk enqueue's ``before_enqueue_many``; not for a
 delay queue, whose messages do not run where they are fetched): how ``RateLimits`` books
 the slots of a batch in one call rather than one per message.

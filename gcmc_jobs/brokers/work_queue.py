@@ -22,9 +22,11 @@ Each of the worker's consumer threads also holds a ``delay_queue`` (a ``Priority
 queue that raises :class:`queue.Empty` through the Condition, 2-3 % of the same profile
 (``Queue.get_nowait``). :func:`install_delay_queue` gives each consumer thread a
 :class:`WorkQueue` when it boots (``after_consumer_thread_boot``, emitted by the thread itself
-before it consumes anything), whose empty ``get_nowait`` raises from C.
+before it consumes anything), whose empty ``get_nowait`` raises from C; and
+:func:`install_hand_off` gives it a cheaper ``handle_message``, its hand-off of a message to
+the work queue.
 
-:class:`WorkQueues` is the middleware that calls both; gcmc-jobs' ``RedisBroker`` and
+:class:`WorkQueues` is the middleware that calls all three; gcmc-jobs' ``RedisBroker`` and
 ``RabbitmqBroker`` put one first in their middleware list (:func:`with_work_queues`), the
 stub broker does not.
 """
