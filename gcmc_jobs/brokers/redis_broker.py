@@ -282,12 +282,12 @@ class _DeadLetteringConsumer(_RedisConsumer):
         self._decoded: deque[MessageProxy] = deque()  # decoded, not handed to the worker yet
         #: Times the prefetch was full and the consumer waited for an acknowledgement.
         self.full_waits = 0
-        # Set by an ack or nack once at most ``_refill_at`` messages are outstanding: three
-        # quarters of the prefetch are free again, fetched in one call (waking on every ack
-        # would mean a fetch, and a rate-limit booking, a message; refilling at half cost W3
-        # ~15 % more worker CPU a job: benchmarks/README.md, "A full prefetch").
-        # A token is put on it for the consumer while it waits (``_waiting``): a queue in C,
-        # where a threading.Event's wait and set run a Condition in Python.
+        # An ack or nack puts a token on it once at most ``_refill_at`` messages are
+        # outstanding, if the consumer waits (``_waiting``): three quarters of the prefetch
+        # are free again, fetched in one call (waking on every ack would mean a fetch, and a
+        # rate-limit booking, a message; refilling at half cost W3 ~15 % more worker CPU a
+        # job: benchmarks/README.md, "A full prefetch"). A queue in C: a threading.Event's
+        # wait and set run a Condition in Python, and every such ack called set.
         self._slots_freed: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._waiting = False
         self._refill_at = prefetch // 4
