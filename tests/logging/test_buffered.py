@@ -24,14 +24,20 @@ class _GatedStream(io.StringIO):
         return super().write(text)
 
 
-def test_a_thread_logging_while_lines_are_written_does_not_wait_for_the_write() -> None:
-    # Given a flush blocked in the middle of writing the buffered lines
+def _blocked_flush() -> tuple[_GatedStream, BufferedLineLogger, threading.Thread]:
+    """A logger with "one" buffered, and a thread flushing it, blocked in the write."""
     stream = _GatedStream()
     logger = BufferedLineLogger(stream, buffer_ms=60_000)
     logger.info("one")
     flushing = threading.Thread(target=logger.flush)
     flushing.start()
     assert stream.writing.wait(10)
+    return stream, logger, flushing
+
+
+def test_a_thread_logging_while_lines_are_written_does_not_wait_for_the_write() -> None:
+    # Given a flush blocked in the middle of writing the buffered lines
+    stream, logger, flushing = _blocked_flush()
 
     # When another thread logs a line meanwhile
     logging = threading.Thread(target=logger.info, args=("two",))
@@ -49,12 +55,7 @@ def test_a_thread_logging_while_lines_are_written_does_not_wait_for_the_write() 
 
 def test_a_warning_returns_once_it_and_the_lines_before_it_are_written() -> None:
     # Given a flush blocked writing "one"
-    stream = _GatedStream()
-    logger = BufferedLineLogger(stream, buffer_ms=60_000)
-    logger.info("one")
-    flushing = threading.Thread(target=logger.flush)
-    flushing.start()
-    assert stream.writing.wait(10)
+    stream, logger, flushing = _blocked_flush()
 
     # When a warning is logged, it waits for that write, then writes itself
     warning = threading.Thread(target=logger.warning, args=("two",))
@@ -64,6 +65,7 @@ def test_a_warning_returns_once_it_and_the_lines_before_it_are_written() -> None
     stream.gate.set()
     warning.join(10)
     assert not warning.is_alive()
+    flushing.join(10)
     assert stream.getvalue() == "one\ntwo\n"
 
 
