@@ -87,7 +87,7 @@ def namespace(gcmc_redis_url: str) -> Iterator[str]:
     name = f"gcmc_test_contract_{uuid.uuid4().hex[:10]}"
     yield name
     client = redis.Redis.from_url(gcmc_redis_url)
-    found = list(client.scan_iter(match=redis_keys.namespace_pattern(name)))
+    found = list(client.scan_iter(match=redis_keys.namespace_pattern(name), count=1000))
     if found:
         client.delete(*found)
     client.close()

@@ -142,7 +142,7 @@ def test_on_redis_a_batch_the_broker_already_has_is_not_sent_again(
             assert len(set(ids)) == 5
             assert all(client.exists(outbox_relayed_key(namespace, i)) for i in ids)
     finally:
-        for key in client.scan_iter(match=f"{namespace}*"):
+        for key in client.scan_iter(match=f"{namespace}*", count=1000):
             client.delete(key)
         client.close()
 

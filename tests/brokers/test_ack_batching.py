@@ -28,7 +28,7 @@ def _message() -> dramatiq.Message[object]:
 
 
 def _cleanup(client: redis.Redis, namespace: str) -> None:
-    keys = list(client.scan_iter(match=f"{namespace}*"))
+    keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
     if keys:
         client.delete(*keys)
 

@@ -44,7 +44,8 @@ def settings(
 def _claimed(settings: Settings, gcmc_redis_url: str) -> list[bytes]:
     client = redis.Redis.from_url(gcmc_redis_url)
     try:
-        return list(client.scan_iter(match=redis_keys.dedup_key(settings.namespace, "*")))
+        pattern = redis_keys.dedup_key(settings.namespace, "*")
+        return list(client.scan_iter(match=pattern, count=1000))
     finally:
         client.close()
 

@@ -28,7 +28,7 @@ def namespace(gcmc_redis_url: str) -> Iterator[str]:
     name = f"gcmc_test_full_{uuid.uuid4().hex[:10]}"
     yield name
     client = redis.Redis.from_url(gcmc_redis_url)
-    keys = list(client.scan_iter(match=f"{name}*"))
+    keys = list(client.scan_iter(match=f"{name}*", count=1000))
     if keys:
         client.delete(*keys)
     client.close()

@@ -181,7 +181,7 @@ def pickled(gcmc_redis_url: str) -> Iterator[RedisBroker]:
         dramatiq.set_encoder(previous)
         built.close()
         client = redis.Redis.from_url(gcmc_redis_url)
-        keys = list(client.scan_iter(match=f"{namespace}*"))
+        keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
         if keys:
             client.delete(*keys)
         client.close()

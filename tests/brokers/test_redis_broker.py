@@ -30,7 +30,7 @@ def broker(gcmc_redis_url: str) -> Iterator[tuple[RedisBroker, _Nacks, str]]:
     built.declare_queue("q")
     yield built, nacks, namespace
     client = redis.Redis.from_url(gcmc_redis_url)
-    keys = list(client.scan_iter(match=f"{namespace}*"))
+    keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
     if keys:
         client.delete(*keys)
     built.close()

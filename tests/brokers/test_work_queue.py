@@ -145,7 +145,7 @@ def broker(gcmc_redis_url: str) -> Iterator[tuple[RedisBroker, str]]:
     built = RedisBroker(url=gcmc_redis_url, namespace=namespace, middleware=[])
     yield built, namespace
     client = redis.Redis.from_url(gcmc_redis_url)
-    keys = list(client.scan_iter(match=f"{namespace}*"))
+    keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
     if keys:
         client.delete(*keys)
     built.close()

@@ -56,7 +56,7 @@ def _settled_count(sink: SmtpSink) -> int:
 def unacked(client: object, namespace: str) -> int:
     """Messages fetched by some worker and not yet acknowledged, across every queue."""
     total = 0
-    for key in client.scan_iter(match=f"{namespace}:__acks__.*"):  # type: ignore[attr-defined]
+    for key in client.scan_iter(match=f"{namespace}:__acks__.*", count=1000):  # type: ignore[attr-defined]
         total += int(client.scard(key))  # type: ignore[attr-defined]
     return total
 
