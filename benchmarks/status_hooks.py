@@ -19,8 +19,6 @@ earlier commit), alternating with this checkout, three times each.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
 import uuid
@@ -28,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._baseline import measure_or_alternate  # noqa: E402
 
 
 def measure(n: int, redis_url: str) -> dict[str, float]:
@@ -102,20 +103,13 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="a checkout of an earlier commit")
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)  # the code to measure
     args = parser.parse_args()
-    if args.root is not None or args.baseline is None:
-        sys.path.insert(0, str((args.root or ROOT).resolve()))
-        figures = measure(args.n, args.redis)
-        print("  ".join(f"{name} {us:6.2f} µs/msg" for name, us in figures.items()))
-        return
-    print(f"load average (1, 5, 15 min): {os.getloadavg()}")
-    for _ in range(3):
-        for label, root in (("baseline", args.baseline), ("this", ROOT)):
-            command = [sys.executable, __file__, "--n", str(args.n), "--redis", args.redis]
-            out = subprocess.run(
-                [*command, "--root", str(root)], capture_output=True, text=True, check=True
-            )
-            print(f"{label:9s} {out.stdout.strip()}", flush=True)
-    print(f"load average (1, 5, 15 min): {os.getloadavg()}")
+    measure_or_alternate(
+        __file__,
+        ["--n", str(args.n), "--redis", args.redis],
+        args.root,
+        args.baseline,
+        lambda: measure(args.n, args.redis),
+    )
 
 
 if __name__ == "__main__":

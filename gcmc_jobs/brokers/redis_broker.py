@@ -155,7 +155,7 @@ class _AckBatcher:
     def flush(self, timeout: float = 30) -> bool:
         """Write every acknowledgement queued so far; False when they were not all written
         within ``timeout`` seconds (Redis down: they stay queued, retried)."""
-        if self._pid != os.getpid():
+        if self._pid != _process_id:
             return True  # nothing was put in this process
         done = threading.Event()
         self._queue.put(done)
@@ -164,12 +164,12 @@ class _AckBatcher:
 
     def _start(self) -> None:
         with self._lock:
-            if self._pid == os.getpid():
+            if self._pid == _process_id:
                 return
             self._queue = queue.SimpleQueue()  # a forked copy's items are its parent's
             self._wake = threading.Event()  # and its Event may be in any state
             threading.Thread(target=self._run, name="gcmc-jobs-acks", daemon=True).start()
-            self._pid = os.getpid()
+            self._pid = _process_id
 
     def _run(self) -> None:
         while True:

@@ -173,6 +173,16 @@ class _Thread:
         self.at: float | None = None
 
 
+def _tally_duration(durations: dict[Any, list[float]], child: Any, seconds: float) -> None:
+    """Add one observation of ``seconds`` to ``child``'s totals in a thread's ``durations``
+    (sum, then a count per bucket of ``_UPPER``)."""
+    totals = durations.get(child)
+    if totals is None:
+        totals = durations[child] = [0.0] * (len(_UPPER) + 1)
+    totals[0] += seconds
+    totals[bisect_left(_UPPER, seconds) + 1] += 1
+
+
 class _FoldedCounter(Counter):
     """A ``Counter`` that adds the per-thread tallies to its children before it is
     collected (the exposition is the Counter's own)."""
@@ -304,13 +314,7 @@ class Metrics(Middleware):
 
     def _observe(self, actor: str, seconds: float) -> None:
         """``DURATION.labels(actor=actor).observe(seconds)``, into this thread's tally."""
-        child = self._duration(actor)
-        durations = _TALLIES.table().durations
-        totals = durations.get(child)
-        if totals is None:
-            totals = durations[child] = [0.0] * (len(_UPPER) + 1)
-        totals[0] += seconds
-        totals[bisect_left(_UPPER, seconds) + 1] += 1
+        _tally_duration(_TALLIES.table().durations, self._duration(actor), seconds)
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self.start_exporter()
@@ -406,11 +410,7 @@ class Metrics(Middleware):
             child = counted.duration
             if child is None:
                 child = counted.duration = self._duration(message.actor_name)
-            totals = thread.durations.get(child)
-            if totals is None:
-                totals = thread.durations[child] = [0.0] * (len(_UPPER) + 1)
-            totals[0] += seconds
-            totals[bisect_left(_UPPER, seconds) + 1] += 1
+            _tally_duration(thread.durations, child, seconds)
         if exception is None:
             child = counted.succeeded
             if child is None:

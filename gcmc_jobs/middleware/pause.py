@@ -71,15 +71,15 @@ class Pause(Middleware):
         If the store cannot be read, the last known set is kept (and the error logged).
         """
         now = self.clock()
-        # Without the lock while the set is fresh (every message asks): one read of an
-        # attribute holding the time it was fetched and the set together.
-        fetched = self._fetched
-        if fetched is not None and (now - fetched[0]) * 1000 < self.refresh_ms:
-            return fetched[1]
+        # Without the lock while the set is fresh (every message asks).
+        paused = self._fresh(now)
+        if paused is not None:
+            return paused
         with self._lock:
+            paused = self._fresh(now)  # another thread may have read the store meanwhile
+            if paused is not None:
+                return paused
             fetched = self._fetched
-            if fetched is not None and (now - fetched[0]) * 1000 < self.refresh_ms:
-                return fetched[1]  # another thread read the store meanwhile
             paused = frozenset() if fetched is None else fetched[1]
             try:
                 paused = self.store.paused()
@@ -87,6 +87,13 @@ class Pause(Middleware):
                 logger.exception("cannot read the paused queues; keeping the last known set")
             self._fetched = (now, paused)
             return paused
+
+    def _fresh(self, now: float) -> frozenset[str] | None:
+        """The cached set while it is fresh at ``now``, else None (one attribute read)."""
+        fetched = self._fetched
+        if fetched is not None and (now - fetched[0]) * 1000 < self.refresh_ms:
+            return fetched[1]
+        return None
 
     def before_process_message(self, broker: Broker, message: Any) -> None:
         if message.queue_name not in self.paused_queues():

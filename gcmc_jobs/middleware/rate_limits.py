@@ -86,15 +86,18 @@ class _FetchedBatch:
     def book(self) -> None:
         """Book the whole batch, unless it is booked already."""
         with self.lock:
-            if self.booked is None:
-                self.booked = self._book()
+            self._booked()
 
     def take(self, message_id: str) -> _Prebooked | None:
         """This message's slot, booking the whole batch first if nobody has yet."""
         with self.lock:
-            if self.booked is None:
-                self.booked = self._book()
-            return self.booked.pop(message_id, None)
+            return self._booked().pop(message_id, None)
+
+    def _booked(self) -> dict[str, _Prebooked]:
+        # Under the lock: the bookings, made now if nobody has yet.
+        if self.booked is None:
+            self.booked = self._book()
+        return self.booked
 
     def withdraw(self, message_id: str) -> _Prebooked | None:
         """The message will not run: out of the booking if not made yet, else its slot."""

@@ -27,7 +27,8 @@ are gathered for ``batch_ms`` (20) and written in one call per batch by a backgr
 (``running``, ``succeeded``) then add no round trip to its processing, and appear in the store
 within about ``batch_ms``; on Redis a message's changes in one batch are merged into one
 conditional write that leaves the record exactly as the writes one by one would
-(:meth:`.RedisStatusStore.record_many`). ``batch_ms=0`` writes each change at once. The record holds
+(:meth:`.RedisStatusStore.record_many`). ``batch_ms=0`` writes each change at once. The
+record holds
 the actor, queue, attempts (started so far), times in epoch ms (``enqueued_at``,
 ``started_at``, ``finished_at``, ``due_at``, ``updated_at``) and the last error's type and
 text (redacted, at most :data:`ERROR_CHARS` characters); never the message's arguments or
@@ -55,7 +56,7 @@ from dramatiq.middleware import Middleware
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import _context
 from gcmc_jobs.middleware._batching import Batcher
-from gcmc_jobs.middleware.stores.status import PHASES, RedisStatusStore, StatusStore, sequence
+from gcmc_jobs.middleware.stores.status import RedisStatusStore, StatusStore, sequence
 from gcmc_jobs.redaction import redact_text
 
 __all__ = ["DEFAULT_TTL_MS", "ERROR_CHARS", "StatusTracking"]
@@ -66,8 +67,6 @@ logger = get_logger("gcmc_jobs.middleware.status_tracking")
 DEFAULT_TTL_MS = 7 * 86_400_000
 #: The longest error text a record keeps, characters.
 ERROR_CHARS = 200
-
-_RUNNING, _SUCCEEDED = PHASES["running"], PHASES["succeeded"]
 
 
 def _error_fields(exception: BaseException | None) -> dict[str, str | int]:
@@ -283,34 +282,12 @@ class StatusTracking(Middleware):
     # -- worker side ---------------------------------------------------------------------
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        # Every message: the record built in one literal, the seq without a lookup.
-        message_id = message.message_id
         attempt = int(message.options.get("retries") or 0) + 1
-        local = self._local
-        local.failure = None
-        local.current = (message_id, attempt)
+        self._local.failure = None
+        self._local.current = (message.message_id, attempt)
         if self.ttl_ms:
-            now = int(self.clock() * 1000)
-            record: dict[str, str | int] = {
-                "state": "running",
-                "actor": message.actor_name,
-                "queue": q_name(message.queue_name),
-                "attempts": attempt,
-                "enqueued_at": int(message.message_timestamp),
-                "updated_at": now,
-                "started_at": now,
-                "finished_at": "",
-            }
-            self._write_worker(message_id, attempt * 10 + _RUNNING, record)
-
-    def _write_worker(self, message_id: str, seq: int, record: dict[str, str | int]) -> None:
-        if self.batch_ms:
-            self._batch.put((message_id, seq, record))
-            return
-        try:
-            self.store.record(message_id, seq, record, self.ttl_ms)
-        except Exception as exc:  # the message goes on: only its status is missing
-            self._not_recorded(exc, str(record["state"]), [message_id])
+            started: dict[str, str | int] = {"started_at": self._now(), "finished_at": ""}
+            self._write(message, "running", attempt, started, worker=True)
 
     def _attempt(self, message: Any) -> int:
         # The attempt that ran: Retries has already counted it once we see the outcome.
@@ -334,23 +311,8 @@ class StatusTracking(Middleware):
             self._local.failure = (message.message_id, exception)
             return
         if self.ttl_ms:
-            message_id = message.message_id
-            current = getattr(self._local, "current", None)
-            if current is not None and current[0] == message_id:
-                attempt = current[1]
-            else:
-                attempt = int(message.options.get("retries") or 0) + 1
-            now = int(self.clock() * 1000)
-            record: dict[str, str | int] = {
-                "state": "succeeded",
-                "actor": message.actor_name,
-                "queue": q_name(message.queue_name),
-                "attempts": attempt,
-                "enqueued_at": int(message.message_timestamp),
-                "updated_at": now,
-                "finished_at": now,
-            }
-            self._write_worker(message_id, attempt * 10 + _SUCCEEDED, record)
+            finished = {"finished_at": self._now()}
+            self._write(message, "succeeded", self._attempt(message), finished, worker=True)
 
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
         failure = getattr(self._local, "failure", None)

@@ -145,6 +145,22 @@ class _Running:
         self.tenant_id: Any = None
         self.started: float | None = None
 
+    def unbind(self) -> None:
+        """Reset the message's bound fields (what structlog's ``reset_contextvars`` does
+        with the tokens), once."""
+        tokens = self.tokens
+        if tokens is not None:
+            for token in tokens:
+                token.var.reset(token)
+            self.tokens = None
+
+    def values(self) -> tuple[Any, ...]:
+        """The values of a template's holes after ``duration_ms``: the message id, attempt,
+        correlation id and, when there is one, tenant id."""
+        if self.tenant_id is None:
+            return (self.message_id, self.attempt, self.correlation_id)
+        return (self.message_id, self.attempt, self.correlation_id, self.tenant_id)
+
     def fields(self) -> dict[str, Any]:
         """The message's fields, as :func:`message_fields` made them when it started."""
         route = self.route
@@ -301,13 +317,8 @@ class StructuredLogging(Middleware):
         if writer is None:
             self.logger.debug("started", **running.fields())
         elif writer.level <= logging.DEBUG:  # else nothing is built
-            if tenant_id is None:
-                template = route.template(writer, "started", False)
-                values: tuple[Any, ...] = (message_id, attempt, correlation_id)
-            else:
-                template = route.template(writer, "started", True)
-                values = (message_id, attempt, correlation_id, tenant_id)
-            if template is None or not template.write(values):
+            template = route.template(writer, "started", tenant_id is not None)
+            if template is None or not template.write(running.values()):
                 writer.write("debug", "started", running.fields())
 
     def _route(self, message: Any) -> _Route:
@@ -329,10 +340,8 @@ class StructuredLogging(Middleware):
 
     def _unbind(self) -> None:
         running: _Running | None = getattr(self._local, "running", None)
-        if running is not None and running.tokens is not None:
-            for token in running.tokens:  # what structlog.contextvars.reset_contextvars does
-                token.var.reset(token)
-            running.tokens = None
+        if running is not None:
+            running.unbind()
 
     def after_process_message(
         self,
@@ -346,11 +355,7 @@ class StructuredLogging(Middleware):
             running: _Running = self._local.running
         except AttributeError:
             running = self._local.running = _Running()
-        tokens = running.tokens
-        if tokens is not None:
-            for token in tokens:  # what structlog.contextvars.reset_contextvars does
-                token.var.reset(token)
-            running.tokens = None
+        running.unbind()
         if exception is not None:
             # Retries (earlier in the stack) runs after this hook: if it re-sends the
             # message, before_enqueue logs "retried"; if it gives up, after_nack logs "failed".
@@ -364,25 +369,8 @@ class StructuredLogging(Middleware):
             return
         route = running.route
         if route is not None and running.message_id == message.message_id:
-            tenant_id = running.tenant_id
-            if tenant_id is None:
-                template = route.template(writer, "succeeded", False)
-                values: tuple[Any, ...] = (
-                    duration_ms,
-                    running.message_id,
-                    running.attempt,
-                    running.correlation_id,
-                )
-            else:
-                template = route.template(writer, "succeeded", True)
-                values = (
-                    duration_ms,
-                    running.message_id,
-                    running.attempt,
-                    running.correlation_id,
-                    tenant_id,
-                )
-            if template is not None and template.write(values):
+            template = route.template(writer, "succeeded", running.tenant_id is not None)
+            if template is not None and template.write((duration_ms, *running.values())):
                 return
         writer.write("info", "succeeded", {"duration_ms": duration_ms, **self._fields(message)})
 

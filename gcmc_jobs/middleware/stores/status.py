@@ -239,15 +239,9 @@ def _earlier_packed(
     text = ""
     later = last  # the names a later write sets
     for _, seq, fields in reversed(earlier):
-        own = ""
-        for name, value in fields.items():
-            if name not in later:
-                value = value if isinstance(value, str) else str(value)
-                if _SEPARATOR in value:
-                    value = value.replace(_SEPARATOR, " ")
-                own += f"{_SEPARATOR}{name}{_SEPARATOR}{value}"
+        own = {name: value for name, value in fields.items() if name not in later}
         if own:
-            text += f"{_SEPARATOR}{_SEPARATOR}{seq}{own}"
+            text += f"{_SEPARATOR}{_SEPARATOR}{seq}{_SEPARATOR}{_packed(own)}"
         if len(earlier) > 1:
             later = {**later, **fields}
     return text
