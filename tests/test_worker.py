@@ -111,7 +111,8 @@ def test_periodiq_starts_and_stops_on_sigterm(broker_env: dict[str, str], tmp_pa
     try:
         with periodiq_scheduler(broker_env, tmp_path / "periodiq.log") as scheduler:
             scheduler.wait_ready()
-            assert "scheduler_tick" in scheduler.output()
+            # The readiness line opens periodiq's list of actors: the tick's line may follow.
+            scheduler.wait_for_output("scheduler_tick")
             # periodiq keeps no state and installs no SIGTERM handler: it ends by the signal's
             # default action (exit status 143), which process managers count as a clean stop.
             assert scheduler.stop() in (0, -signal.SIGTERM), scheduler.describe()

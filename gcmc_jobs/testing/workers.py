@@ -150,7 +150,9 @@ class WorkerProcess:
         cwd: Path | None = None,
         pythonpath: Sequence[str | Path] = (),
     ) -> WorkerProcess:
-        """``periodiq MODULE``: ready once it has listed the periodic actors."""
+        """``periodiq MODULE``: ready once it begins to list the periodic actors (the
+        heading, logged just before each actor's line: :meth:`wait_for_output` an actor's
+        name to know it is registered)."""
         environment = {**(settings_env(settings) if settings else {}), **(env or {})}
         return cls(
             [sys.executable, "-c", _PERIODIQ, module],
