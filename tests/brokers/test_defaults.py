@@ -84,6 +84,11 @@ def make_broker(
     yield make
     for broker in built:
         broker.close()
+        for middleware in broker.middleware:
+            if isinstance(middleware, dramatiqs.TimeLimit):
+                # Dramatiq's monitor thread cannot be stopped: let it sleep from now on
+                # rather than wake every 10 ms for the rest of the session.
+                middleware.manager.interval = 3600
     if url:
         client = redis.Redis.from_url(url)
         keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
