@@ -83,12 +83,15 @@ class DeadLetters(Middleware):
         self._local = threading.local()
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        # Retries counts an attempt before giving up, except for ``throws``: remember ours.
-        self._local.attempt = (message.message_id, int(message.options.get("retries") or 0) + 1)
+        # Retries counts an attempt before giving up, except for ``throws``: remember ours
+        # (the ``retries`` option as it was; the attempt number is worked out on a nack).
+        self._local.attempt = (message.message_id, message.options.get("retries"))
 
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
         current = getattr(self._local, "attempt", None)
-        attempts = current[1] if current is not None and current[0] == message.message_id else None
+        attempts = None
+        if current is not None and current[0] == message.message_id:
+            attempts = int(current[1] or 0) + 1
         record = record_for(message, attempts=attempts)
         try:
             self.store.add(record)

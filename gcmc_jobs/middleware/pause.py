@@ -96,7 +96,14 @@ class Pause(Middleware):
         return None
 
     def before_process_message(self, broker: Broker, message: Any) -> None:
-        if message.queue_name not in self.paused_queues():
+        # paused_queues() inline while the cached set is fresh (every message asks): one
+        # clock read, no call.
+        fetched = self._fetched
+        if fetched is not None and (self.clock() - fetched[0]) * 1000 < self.refresh_ms:
+            paused = fetched[1]
+        else:
+            paused = self.paused_queues()
+        if message.queue_name not in paused:
             return
         broker.enqueue(message.copy(), delay=self.delay_ms)
         logger.info(

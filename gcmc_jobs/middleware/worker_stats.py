@@ -3,9 +3,9 @@ failed, busy threads, and the processing times of the last messages in a small r
 
 It makes no Redis call: :class:`~gcmc_jobs.middleware.worker_registry.WorkerRegistry` feeds it
 from its per-message hooks (two clock reads, a thread-local, a lock-free ``deque.append``
-and one short lock per message) and writes :meth:`WorkerStats.snapshot` with its registry
-entry every ``GCMC_JOBS_WORKER_STATS_INTERVAL_MS``. :func:`rss_bytes` reads the process's
-resident memory.
+and no lock: each thread counts in a state of its own, summed by :meth:`WorkerStats.snapshot`)
+and writes the snapshot with its registry entry every ``GCMC_JOBS_WORKER_STATS_INTERVAL_MS``.
+:func:`rss_bytes` reads the process's resident memory.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import os
 import resource
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 __all__ = ["RING_SIZE", "WorkerStats", "rss_bytes"]
@@ -24,12 +26,35 @@ __all__ = ["RING_SIZE", "WorkerStats", "rss_bytes"]
 RING_SIZE = 4_096
 
 
+class _Thread:
+    """One thread's share of a :class:`WorkerStats`: ``state`` is ``(start, processed,
+    failed)``, ``start`` the clock when the message it runs started (None: idle). Only the
+    owner thread writes it, one tuple per store, so a reader never sees half an update."""
+
+    __slots__ = ("owner", "state")
+
+    def __init__(self) -> None:
+        self.owner = weakref.ref(threading.current_thread())
+        self.state: tuple[float | None, int, int] = (None, 0, 0)
+
+    def ended(self) -> bool:
+        """The owner thread is gone: ``state`` can no longer change."""
+        owner = self.owner()
+        return owner is None or not owner.is_alive()
+
+
+_state = attrgetter("state")
+
+
 class WorkerStats:
     """Counters and a ring of processing times of the messages this process handled.
 
     ``window_ms``: the mean and p95 are taken over the messages finished within this long
     (5 min), at most the last :data:`RING_SIZE`. ``clock``: monotonic seconds
     (``time.perf_counter``), injected by tests.
+
+    Each thread counts in a state of its own (no lock per message); :meth:`snapshot` sums
+    them, and folds the counts of threads that ended into the process's totals.
     """
 
     def __init__(
@@ -45,38 +70,84 @@ class WorkerStats:
         self.clock = clock
         self._ring: deque[tuple[float, float]] = deque(maxlen=ring_size)  # (end, seconds)
         self._local = threading.local()
-        self._lock = threading.Lock()
-        self.processed = 0
-        self.failed = 0
-        self.busy = 0
+        self._lock = threading.Lock()  # threads registered and folded one at a time
+        self._threads: list[_Thread] = []
+        # (busy, processed, failed) of the threads that ended.
+        self._ended = (0, 0, 0)
+
+    def _mine(self) -> _Thread:
+        """This thread's state, made and registered on its first message."""
+        mine = self._local.mine = _Thread()
+        with self._lock:
+            self._threads.append(mine)
+        return mine
 
     def started(self) -> None:
         """A message starts running on this thread."""
-        if getattr(self._local, "start", None) is None:
-            with self._lock:
-                self.busy += 1
-        self._local.start = self.clock()
+        try:
+            mine: _Thread = self._local.mine
+        except AttributeError:
+            mine = self._mine()
+        _, processed, failed = mine.state
+        mine.state = (self.clock(), processed, failed)
 
     def finished(self, *, failed: bool) -> None:
         """The message this thread ran is done (``failed``: it raised)."""
-        start = getattr(self._local, "start", None)
+        try:
+            mine: _Thread = self._local.mine
+        except AttributeError:
+            return
+        start, processed, failures = mine.state
         if start is None:
             return
-        self._local.start = None
         end = self.clock()
         self._ring.append((end, end - start))
-        with self._lock:
-            self.busy -= 1
-            self.processed += 1
-            if failed:
-                self.failed += 1
+        mine.state = (None, processed + 1, failures + 1 if failed else failures)
 
     def skipped(self) -> None:
         """A middleware skipped the message this thread had started: not counted."""
-        if getattr(self._local, "start", None) is not None:
-            self._local.start = None
-            with self._lock:
-                self.busy -= 1
+        mine: _Thread | None = getattr(self._local, "mine", None)
+        if mine is not None and mine.state[0] is not None:
+            mine.state = (None, *mine.state[1:])
+
+    def _counts(self) -> dict[str, int]:
+        """``busy``, ``processed`` and ``failed`` summed over the threads."""
+        with self._lock:
+            busy, processed, failed = self._ended
+            # The states of ended threads are final: fold them into the totals first.
+            alive = []
+            for thread in self._threads:
+                if thread.ended():
+                    start, done, failures = thread.state
+                    busy += start is not None  # as before: a thread that died mid-message
+                    processed += done
+                    failed += failures
+                else:
+                    alive.append(thread)
+            self._threads = alive
+            self._ended = (busy, processed, failed)
+            # list(map(attrgetter)) runs in C without releasing the GIL: every live
+            # thread's state as of one instant, as the former lock gave.
+            for start, done, failures in list(map(_state, alive)):
+                busy += start is not None
+                processed += done
+                failed += failures
+        return {"processed": processed, "failed": failed, "busy": busy}
+
+    @property
+    def processed(self) -> int:
+        """Messages processed since the process started."""
+        return self._counts()["processed"]
+
+    @property
+    def failed(self) -> int:
+        """Messages that raised since the process started."""
+        return self._counts()["failed"]
+
+    @property
+    def busy(self) -> int:
+        """Threads running a message now."""
+        return self._counts()["busy"]
 
     def snapshot(self) -> dict[str, Any]:
         """``processed`` and ``failed`` since the process started, ``busy`` threads now,
@@ -84,8 +155,7 @@ class WorkerStats:
         (messages in the window), ``window_ms``."""
         since = self.clock() - self.window_ms / 1000
         durations = sorted(seconds for end, seconds in list(self._ring) if end >= since)
-        with self._lock:
-            counts = {"processed": self.processed, "failed": self.failed, "busy": self.busy}
+        counts = self._counts()
         mean = p95 = None
         if durations:
             mean = round(sum(durations) / len(durations) * 1000, 3)

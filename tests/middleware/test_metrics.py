@@ -168,3 +168,40 @@ def test_the_worker_hooks_expose_what_plain_prometheus_updates_would(unique: str
     # Then the exposition has the same samples (the durations, near 0, in the first bucket)
     assert _samples(REGISTRY, actor_name) == _samples(reference, actor_name)
     assert 0 < _value("gcmc_jobs_message_duration_seconds_sum", actor=actor_name) < 1
+
+
+def test_an_after_hook_counts_its_own_message_not_the_one_its_thread_started(
+    unique: str,
+) -> None:
+    # Given two actors on two queues, and the after hook handed the message whose before
+    # hook ran on this thread, then one whose before hook did not
+    middleware = Metrics()
+    broker = StubBroker(middleware=[middleware])
+
+    @dramatiq.actor(broker=broker, actor_name=f"first_{unique}", queue_name="first")
+    def first() -> None: ...
+
+    @dramatiq.actor(broker=broker, actor_name=f"second_{unique}", queue_name="second")
+    def second() -> None: ...
+
+    started, other = first.message(), second.message()
+    middleware.before_process_message(broker, started)
+    middleware.after_process_message(broker, started)
+    middleware.after_process_message(broker, started, exception=ValueError("again"))
+    middleware.before_process_message(broker, started)
+    middleware.after_process_message(broker, other)  # its before hook never ran
+    middleware.after_process_message(broker, started)
+
+    # Then each outcome and duration is counted for its own message's actor and queue
+    def count(actor: str, queue: str, state: str) -> float:
+        return _value("gcmc_jobs_messages_total", actor=actor, queue=queue, state=state)
+
+    assert count(f"first_{unique}", "first", "started") == 2
+    assert count(f"first_{unique}", "first", "succeeded") == 2
+    assert count(f"first_{unique}", "first", "errored") == 1
+    assert count(f"second_{unique}", "second", "succeeded") == 1
+    assert count(f"first_{unique}", "second", "succeeded") == 0
+    # one duration per attempt started: the second actor's attempt took the first's start
+    # time, as before (a before hook that ran for another message)
+    assert _value("gcmc_jobs_message_duration_seconds_count", actor=f"first_{unique}") == 1
+    assert _value("gcmc_jobs_message_duration_seconds_count", actor=f"second_{unique}") == 1

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 
 import dramatiq
 import pytest
@@ -130,3 +132,129 @@ def test_a_stub_broker_worker_feeds_the_stats_through_the_registry() -> None:
 
 def test_rss_is_the_resident_memory_of_this_process() -> None:
     assert 1_000_000 < rss_bytes() < 100 * 1024**3
+
+
+def test_many_threads_running_messages_at_once_give_exact_counts() -> None:
+    # Given 8 threads, each counting in a state of its own, that run 300 messages (every
+    # 7th failing) and then start one more and hold it
+    stats = WorkerStats()
+    holding = threading.Barrier(9)
+    release = threading.Event()
+
+    def worker() -> None:
+        for n in range(300):
+            stats.started()
+            stats.finished(failed=n % 7 == 0)
+        stats.started()
+        holding.wait()
+        release.wait()
+        stats.finished(failed=True)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    holding.wait()
+    # Then the snapshot sums every thread's counts, with the held messages busy
+    snapshot = stats.snapshot()
+    assert (snapshot["processed"], snapshot["failed"], snapshot["busy"]) == (2_400, 344, 8)
+    assert (stats.processed, stats.failed, stats.busy) == (2_400, 344, 8)
+    release.set()
+    for thread in threads:
+        thread.join()
+    snapshot = stats.snapshot()
+    assert (snapshot["processed"], snapshot["failed"], snapshot["busy"]) == (2_408, 352, 0)
+    assert snapshot["samples"] == 2_408
+
+
+def test_a_thread_that_ended_keeps_its_counts_in_every_later_snapshot() -> None:
+    stats = WorkerStats()
+
+    def worker(messages: int) -> None:
+        for n in range(messages):
+            stats.started()
+            stats.finished(failed=n == 0)
+
+    first = threading.Thread(target=worker, args=(3,))
+    first.start()
+    first.join()
+    del first  # its Thread object gone too
+    # When snapshots are taken after the thread ended (its counts folded in once), and
+    # another thread comes and goes between them
+    assert (stats.snapshot()["processed"], stats.snapshot()["failed"]) == (3, 1)
+    second = threading.Thread(target=worker, args=(2,))
+    second.start()
+    second.join()
+    worker(1)  # and this thread counts too
+    # Then nothing is lost nor counted twice
+    for _ in range(2):
+        snapshot = stats.snapshot()
+        assert (snapshot["processed"], snapshot["failed"], snapshot["busy"]) == (6, 3, 0)
+
+
+def test_a_thread_that_ended_mid_message_stays_busy_as_before() -> None:
+    stats = WorkerStats()
+    thread = threading.Thread(target=stats.started)
+    thread.start()
+    thread.join()
+    assert [stats.snapshot()["busy"] for _ in range(2)] == [1, 1]
+
+
+def test_a_message_started_again_on_its_thread_is_one_busy_thread_and_one_message() -> None:
+    stats = WorkerStats()
+    stats.started()
+    stats.started()  # a message started twice (no finish between) still holds one thread
+    assert stats.snapshot()["busy"] == 1
+    stats.finished(failed=False)
+    stats.finished(failed=False)  # nothing running: not counted
+    stats.skipped()
+    assert (stats.snapshot()["processed"], stats.snapshot()["busy"]) == (1, 0)
+
+
+def test_a_finished_or_skipped_message_never_started_on_this_thread_is_not_counted() -> None:
+    stats = WorkerStats()
+    stats.finished(failed=True)
+    stats.skipped()
+    assert (stats.processed, stats.failed, stats.busy) == (0, 0, 0)
+
+
+def test_snapshots_taken_while_threads_run_never_see_half_a_message() -> None:
+    # Given threads switching as often as the interpreter allows, and a reader taking
+    # snapshots meanwhile
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+
+    reader = threading.current_thread()
+
+    def yielding_clock() -> float:  # lets the reader run inside each worker's update
+        if threading.current_thread() is not reader:
+            time.sleep(0)
+        return time.perf_counter()
+
+    stats = WorkerStats(clock=yielding_clock)
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            stats.started()
+            time.sleep(0)  # the message runs: the reader sees it busy
+            stats.finished(failed=False)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        # Then a message is busy or processed, never neither: busy + processed only grows,
+        # and busy stays within the threads
+        seen = 0
+        for _ in range(1_000):
+            time.sleep(0)
+            snapshot = stats.snapshot()
+            assert 0 <= snapshot["busy"] <= 4
+            assert snapshot["processed"] + snapshot["busy"] >= seen
+            seen = snapshot["processed"] + snapshot["busy"]
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        sys.setswitchinterval(interval)
+    assert stats.snapshot()["busy"] == 0

@@ -157,6 +157,42 @@ def test_threads_asking_when_the_set_is_stale_read_the_store_once() -> None:
     assert store.reads == 1
 
 
+def test_the_hook_sees_a_pause_once_the_cached_set_is_older_than_the_refresh_period() -> None:
+    # Given a worker's Pause that read the (empty) paused set at t=0, and a queue paused
+    # right after
+    class CountingStore(StubPauseStore):
+        reads = 0
+
+        def paused(self) -> frozenset[str]:
+            self.reads += 1
+            return super().paused()
+
+    now = [0.0]
+    store = CountingStore()
+    pause = Pause(store, refresh_ms=1_000, delay_ms=60_000, clock=lambda: now[0])
+    broker = StubBroker(middleware=[pause])
+
+    @dramatiq.actor(broker=broker, queue_name="hooked_q")
+    def hooked() -> None: ...
+
+    pause.before_process_message(broker, hooked.message())
+    store.pause("hooked_q")
+    # When messages arrive within the period, they run on the cached set (no store read)
+    now[0] = 0.999
+    pause.before_process_message(broker, hooked.message())
+    assert (store.reads, broker.queues["hooked_q.DQ"].qsize()) == (1, 0)
+    # Then the first one after it reads the store and is held back
+    now[0] = 1.0
+    with pytest.raises(dramatiq.middleware.SkipMessage):
+        pause.before_process_message(broker, hooked.message())
+    assert (store.reads, broker.queues["hooked_q.DQ"].qsize()) == (2, 1)
+    # And a refresh period changed at run time is honoured: a resume is seen at once
+    store.resume("hooked_q")
+    pause.refresh_ms = 0
+    pause.before_process_message(broker, hooked.message())
+    assert (store.reads, broker.queues["hooked_q.DQ"].qsize()) == (3, 1)
+
+
 def test_a_paused_message_is_sent_again_delayed_and_skipped_on_the_stub_broker() -> None:
     store = StubPauseStore()
     broker = StubBroker(middleware=[Pause(store, refresh_ms=0, delay_ms=60_000)])
