@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from contextvars import ContextVar, copy_context
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import structlog
+from structlog.contextvars import STRUCTLOG_KEY_PREFIX
 
 from gcmc_jobs.logging.processors import UtcTimestamp, render_json
 from gcmc_jobs.redaction import MASK, is_secret_key, redact_event, redact_text
@@ -104,7 +106,7 @@ class LineTemplate:
     """One event's JSON line rendered once with its constant fields, the values marked
     :data:`HOLE` (and the timestamp) left out; made by :meth:`DirectWriter.template`."""
 
-    __slots__ = ("_emit", "_format", "_keys", "_merge", "_stamp", "level", "writer")
+    __slots__ = ("_emit", "_format", "_keys", "_quiet", "_stamp", "level", "writer")
 
     def __init__(
         self, writer: DirectWriter, method: str, keys: Iterable[str], parts: Sequence[str]
@@ -114,12 +116,15 @@ class LineTemplate:
         # Keys the context may hold without changing the line: merge_contextvars never
         # overrides an event's own field.
         self._keys = frozenset(keys) | {"event"}
+        # The context variables seen that merge_contextvars leaves out of this line or
+        # merges under one of its keys (a variable's name never changes): each context
+        # variable's name is looked at once. Bounded: variables are few.
+        self._quiet: set[ContextVar[Any]] = set()
         # The text around each hole, then the timestamp's (JSON writes its characters
         # as they are: digits, "-", ":", "T", "." and "Z"), as one %-format.
         *around, before_stamp, end = (part.replace("%", "%%") for part in parts)
         self._format = "%s".join([*around, before_stamp]) + '"%s"' + end
         self._emit = getattr(writer._sink, method)
-        self._merge = writer._chain[0]
         self._stamp = writer._chain[2].now
 
     def write(self, values: Sequence[Any]) -> bool:
@@ -134,9 +139,13 @@ class LineTemplate:
         writer = self.writer
         if self.level < writer.level:
             return True
-        bound = self._merge(writer._sink, "", {})  # merge_contextvars
-        if bound and not self._keys.issuperset(bound):
-            return False
+        # What merge_contextvars (the chain's first processor) would add, without building
+        # it: nothing, unless a variable of its prefix holds a value (not its Ellipsis) under
+        # a key the line does not have.
+        quiet = self._quiet
+        for var, value in copy_context().items():
+            if var not in quiet and value is not Ellipsis and not self._is_quiet(var):
+                return False
         rendered: list[str] = []
         append = rendered.append
         for value in values:  # as _redacted_json renders each value
@@ -146,9 +155,9 @@ class LineTemplate:
                     return False
                 append(encode_basestring_ascii(value))
             elif cls is int:
-                append(int.__repr__(value))
+                append(repr(value))  # int.__repr__: the class is int itself
             elif cls is float and value == value and value not in _INFINITIES:
-                append(float.__repr__(value))
+                append(repr(value))  # float.__repr__, as above
             elif value is None:
                 append("null")
             elif cls is bool:
@@ -157,6 +166,18 @@ class LineTemplate:
                 return False
         append(self._stamp())
         self._emit(self._format % tuple(rendered))
+        return True
+
+    def _is_quiet(self, var: ContextVar[Any]) -> bool:
+        """Whether merge_contextvars leaves ``var`` out of the line or merges it under one of
+        the line's own keys; remembered when it does."""
+        name = var.name
+        if name.startswith(STRUCTLOG_KEY_PREFIX) and (
+            name[len(STRUCTLOG_KEY_PREFIX) :] not in self._keys
+        ):
+            return False
+        if len(self._quiet) < 1_000:
+            self._quiet.add(var)
         return True
 
 
@@ -168,7 +189,16 @@ class DirectWriter:
     ``capture_logs`` swaps them inside the same list), wrapper class and logger factory.
     """
 
-    __slots__ = ("_chain", "_factory", "_json", "_processors", "_sink", "_wrapper", "level")
+    __slots__ = (
+        "_chain",
+        "_contents",
+        "_factory",
+        "_json",
+        "_processors",
+        "_sink",
+        "_wrapper",
+        "level",
+    )
 
     def __init__(
         self, *, level: int, processors: Sequence[Any], wrapper_class: Any, logger_factory: Any
@@ -176,6 +206,8 @@ class DirectWriter:
         self.level = level
         self._processors = processors
         self._chain = tuple(processors)
+        # The same, as a list: compared with the configured list without copying it.
+        self._contents = list(processors)
         self._wrapper = wrapper_class
         self._factory = logger_factory
         self._sink = logger_factory()
@@ -198,7 +230,7 @@ class DirectWriter:
             config["wrapper_class"] is self._wrapper
             and config["logger_factory"] is self._factory
             and processors is self._processors
-            and tuple(processors) == self._chain
+            and processors == self._contents
         )
 
     def template(self, method: str, event: str, fields: Mapping[str, Any]) -> LineTemplate | None:
@@ -303,7 +335,7 @@ def direct_writer() -> DirectWriter | None:
         config.default_wrapper_class is writer._wrapper
         and config.logger_factory is writer._factory
         and processors is writer._processors
-        and tuple(processors) == writer._chain
+        and processors == writer._contents
     ):
         return writer
     return None

@@ -25,9 +25,9 @@ class UtcTimestamp:
     """
 
     def __init__(self) -> None:
-        # (second, its formatted prefix) in one tuple, so threads never pair a second
-        # with another second's prefix.
-        self._cached: tuple[int, str] = (-1, "")
+        # (the second's start in µs since the epoch, its formatted prefix) in one tuple, so
+        # threads never pair a second with another second's prefix.
+        self._cached: tuple[int, str] = (-1_000_000, "")
 
     def __call__(self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
         event_dict["timestamp"] = self.now()
@@ -35,14 +35,19 @@ class UtcTimestamp:
 
     def now(self) -> str:
         """The current time as this processor writes it (``…T12:00:00.000123Z``)."""
-        now = time.time()
-        second = int(now)
-        cached = self._cached
-        if cached[0] != second:
-            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
-            self._cached = cached
-        # %-formatting truncates the float as int() would, at half an f-string's cost.
-        return cached[1] + "%06dZ" % ((now - second) * 1_000_000)  # noqa: UP031
+        # In integer µs (time_ns): the microseconds are then formatted from an int, a
+        # fifth cheaper than from the float of time.time().
+        micro = time.time_ns() // 1000
+        start, prefix = self._cached
+        if not 0 <= micro - start < 1_000_000:
+            second = micro // 1_000_000
+            start, prefix = second * 1_000_000, time.strftime(_FORMAT, time.gmtime(second))
+            self._cached = (start, prefix)
+        return prefix + "%06dZ" % (micro - start)  # noqa: UP031 (half an f-string's cost)
+
+
+#: The date and time to the second, with the dot before the microseconds.
+_FORMAT = "%Y-%m-%dT%H:%M:%S."
 
 
 def processors() -> list[Any]:

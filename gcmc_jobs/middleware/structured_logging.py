@@ -87,39 +87,51 @@ def _context_vars() -> tuple[contextvars.ContextVar[Any], ...]:
     return tuple(tokens[name].var for name in _NAMES)
 
 
+class _Templates:
+    """The templates of a route's ``started`` and ``succeeded`` lines (with and without a
+    ``tenant_id``) for one writer (:meth:`gcmc_jobs.logging.direct.DirectWriter.template`);
+    ``None``: that line takes the general path."""
+
+    __slots__ = ("started", "started_tenant", "succeeded", "succeeded_tenant", "writer")
+
+    def __init__(self, writer: DirectWriter | None, actor: str = "", queue: str = "") -> None:
+        self.writer = writer
+        self.started = self.started_tenant = self.succeeded = self.succeeded_tenant = None
+        if writer is not None:
+            self.started = _template(writer, "started", actor, queue, tenant=False)
+            self.started_tenant = _template(writer, "started", actor, queue, tenant=True)
+            self.succeeded = _template(writer, "succeeded", actor, queue, tenant=False)
+            self.succeeded_tenant = _template(writer, "succeeded", actor, queue, tenant=True)
+
+
+def _template(
+    writer: DirectWriter, event: str, actor: str, queue: str, *, tenant: bool
+) -> LineTemplate | None:
+    fields: dict[str, Any] = {"duration_ms": HOLE} if event == "succeeded" else {}
+    fields.update(message_id=HOLE, actor=actor, queue=queue, attempt=HOLE, correlation_id=HOLE)
+    if tenant:
+        fields["tenant_id"] = HOLE
+    return writer.template("debug" if event == "started" else "info", event, fields)
+
+
 class _Route:
     """The constant fields of an actor's messages on one queue, and the templates of their
-    ``started`` and ``succeeded`` lines for the writer in force
-    (:meth:`gcmc_jobs.logging.direct.DirectWriter.template`)."""
+    lines for the writer in force."""
 
-    __slots__ = ("_templates", "actor", "queue")
+    __slots__ = ("actor", "queue", "templates")
 
     def __init__(self, actor: str, queue: str) -> None:
         self.actor = actor
         self.queue = queue
-        # (writer, its templates) in one tuple: threads never pair a writer with another's.
-        self._templates: tuple[DirectWriter | None, dict[Any, LineTemplate | None]] = (None, {})
+        # Replaced whole (one assignment): threads never pair a writer with another's.
+        self.templates = _Templates(None)
 
-    def template(self, writer: DirectWriter, event: str, tenant: bool) -> LineTemplate | None:
-        """``event``'s line (``started`` or ``succeeded``), with a ``tenant_id`` or not."""
-        known, templates = self._templates
-        if known is not writer:
-            templates = {}
-            self._templates = (writer, templates)
-        key = (event, tenant)
-        try:
-            return templates[key]
-        except KeyError:
-            pass
-        fields: dict[str, Any] = {"duration_ms": HOLE} if event == "succeeded" else {}
-        fields.update(
-            message_id=HOLE, actor=self.actor, queue=self.queue, attempt=HOLE, correlation_id=HOLE
-        )
-        if tenant:
-            fields["tenant_id"] = HOLE
-        method = "debug" if event == "started" else "info"
-        template = templates[key] = writer.template(method, event, fields)
-        return template
+    def templates_for(self, writer: DirectWriter) -> _Templates:
+        """The templates of ``writer`` (made when the writer in force changes)."""
+        templates = self.templates
+        if templates.writer is not writer:
+            templates = self.templates = _Templates(writer, self.actor, self.queue)
+        return templates
 
 
 class _Running:
@@ -153,13 +165,6 @@ class _Running:
             for token in tokens:
                 token.var.reset(token)
             self.tokens = None
-
-    def values(self) -> tuple[Any, ...]:
-        """The values of a template's holes after ``duration_ms``: the message id, attempt,
-        correlation id and, when there is one, tenant id."""
-        if self.tenant_id is None:
-            return (self.message_id, self.attempt, self.correlation_id)
-        return (self.message_id, self.attempt, self.correlation_id, self.tenant_id)
 
     def fields(self) -> dict[str, Any]:
         """The message's fields, as :func:`message_fields` made them when it started."""
@@ -317,8 +322,14 @@ class StructuredLogging(Middleware):
         if writer is None:
             self.logger.debug("started", **running.fields())
         elif writer.level <= logging.DEBUG:  # else nothing is built
-            template = route.template(writer, "started", tenant_id is not None)
-            if template is None or not template.write(running.values()):
+            templates = route.templates_for(writer)
+            if tenant_id is None:
+                template = templates.started
+                values: tuple[Any, ...] = (message_id, attempt, correlation_id)
+            else:
+                template = templates.started_tenant
+                values = (message_id, attempt, correlation_id, tenant_id)
+            if template is None or not template.write(values):
                 writer.write("debug", "started", running.fields())
 
     def _route(self, message: Any) -> _Route:
@@ -355,7 +366,11 @@ class StructuredLogging(Middleware):
             running: _Running = self._local.running
         except AttributeError:
             running = self._local.running = _Running()
-        running.unbind()
+        tokens = running.tokens  # running.unbind(), without the call: once a message
+        if tokens is not None:
+            for token in tokens:
+                token.var.reset(token)
+            running.tokens = None
         if exception is not None:
             # Retries (earlier in the stack) runs after this hook: if it re-sends the
             # message, before_enqueue logs "retried"; if it gives up, after_nack logs "failed".
@@ -369,8 +384,28 @@ class StructuredLogging(Middleware):
             return
         route = running.route
         if route is not None and running.message_id == message.message_id:
-            template = route.template(writer, "succeeded", running.tenant_id is not None)
-            if template is not None and template.write((duration_ms, *running.values())):
+            templates = route.templates
+            if templates.writer is not writer:
+                templates = route.templates_for(writer)
+            tenant_id = running.tenant_id
+            if tenant_id is None:
+                template = templates.succeeded
+                values: tuple[Any, ...] = (
+                    duration_ms,
+                    running.message_id,
+                    running.attempt,
+                    running.correlation_id,
+                )
+            else:
+                template = templates.succeeded_tenant
+                values = (
+                    duration_ms,
+                    running.message_id,
+                    running.attempt,
+                    running.correlation_id,
+                    tenant_id,
+                )
+            if template is not None and template.write(values):
                 return
         writer.write("info", "succeeded", {"duration_ms": duration_ms, **self._fields(message)})
 

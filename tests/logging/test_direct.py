@@ -3,6 +3,7 @@ writes, dropped below the level, and given up as soon as structlog is reconfigur
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import re
@@ -246,3 +247,31 @@ def test_a_template_falls_back_on_values_the_redaction_rules_may_rewrite(
     )
     # a hole under a secret key: masked whole by the general path only
     assert writer.template("info", "succeeded", {"token": HOLE}) is None
+
+
+def test_a_template_checks_the_context_again_at_each_line(configured: io.StringIO) -> None:
+    # Given a template, and context variables it has seen: one of its own keys, one of
+    # another library, a field bound and then cleared (structlog keeps it, as Ellipsis)
+    writer = direct_writer()
+    assert writer is not None
+    template = writer.template("info", "succeeded", {"message_id": HOLE, "attempt": HOLE})
+    assert template is not None
+    other = contextvars.ContextVar("other_library")
+    other.set("x y")
+    structlog.contextvars.bind_contextvars(message_id="bound", request_id="r-1")
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(message_id="bound")
+    assert template.write(["m-1", 1])
+    # When a field that is not the line's own is bound again (twice), then cleared
+    written_while_bound = []
+    for request_id in ["r-2", "r-3"]:
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        written_while_bound.append(template.write(["m-2", 1]))
+    structlog.contextvars.clear_contextvars()
+    assert template.write(["m-3", 1])
+    # Then the lines that would carry it are left to the general path, the others written
+    assert written_while_bound == [False, False]
+    assert [json.loads(line)["message_id"] for line in configured.getvalue().splitlines()] == [
+        "m-1",
+        "m-3",
+    ]

@@ -315,3 +315,36 @@ def test_the_started_and_succeeded_lines_are_the_lines_structlog_writes(
     ]
     assert inside == {**bound, **fields}
     assert after == bound
+
+
+def test_a_reconfiguration_between_messages_takes_the_new_configuration_s_lines() -> None:
+    # Given a middleware that has written an actor's lines through one configuration
+    broker = StubBroker()
+    middleware = StructuredLogging()
+
+    @dramatiq.actor(broker=broker, queue_name="q_1")
+    def job(tenant_id: Any = None) -> None: ...
+
+    first, second = io.StringIO(), io.StringIO()
+    previous = structlog.get_config()
+    try:
+        for stream, level in [(first, "DEBUG"), (second, "INFO")]:
+            # When logging is configured anew (another stream, another level)
+            configure_logging(
+                Settings(log_format="json", log_level=level), stream=stream, cache=False
+            )
+            for kwargs in [{}, {"tenant_id": 7}]:
+                message = job.message_with_options(kwargs=kwargs, correlation_id="c-1")
+                middleware.before_process_message(broker, message)
+                middleware.after_process_message(broker, message)
+    finally:
+        structlog.configure(**previous)
+    # Then each message's lines went where the configuration in force sent them
+    events = [
+        [(r["event"], r.get("tenant_id")) for r in map(json.loads, s.getvalue().splitlines())]
+        for s in (first, second)
+    ]
+    assert events == [
+        [("started", None), ("succeeded", None), ("started", 7), ("succeeded", 7)],
+        [("succeeded", None), ("succeeded", 7)],
+    ]
