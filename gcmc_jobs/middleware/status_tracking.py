@@ -78,6 +78,19 @@ def _error_fields(exception: BaseException | None) -> dict[str, str | int]:
     }
 
 
+class _Thread:
+    """What a thread holds between hooks: the message it runs (id and attempt) and the
+    error of its attempt that failed, until ``Retries`` re-sends or gives up (one object
+    per thread: one thread-local lookup a hook)."""
+
+    __slots__ = ("attempt", "failure", "message_id")
+
+    def __init__(self) -> None:
+        self.message_id: str | None = None
+        self.attempt = 0
+        self.failure: tuple[str, BaseException] | None = None
+
+
 class StatusTracking(Middleware):
     """Record each message's state changes in ``store`` (see the module docstring).
 
@@ -122,6 +135,13 @@ class StatusTracking(Middleware):
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self.flush()
 
+    def _thread(self) -> _Thread:
+        try:
+            thread: _Thread = self._local.thread
+        except AttributeError:
+            thread = self._local.thread = _Thread()
+        return thread
+
     def _now(self) -> int:
         return int(self.clock() * 1000)
 
@@ -139,8 +159,8 @@ class StatusTracking(Middleware):
         seq = sequence(state, attempt, redelivered=redelivered)
         record = self._base(message, state, attempt, now)
         record.update(fields)
-        if worker and self.batch_ms:
-            self._batch.put((message.message_id, seq, record))
+        if worker:
+            self._put(message.message_id, seq, record)
             return
         try:
             self.store.record(message.message_id, seq, record, self.ttl_ms)
@@ -174,10 +194,11 @@ class StatusTracking(Middleware):
         if not self.ttl_ms:
             return
         retries = int(message.options.get("retries") or 0)
-        failure = getattr(self._local, "failure", None)
+        thread = self._thread()
+        failure = thread.failure
         if failure is not None and failure[0] == message.message_id and retries:
             # Retries re-sent the attempt that just failed (it has counted it in "retries").
-            self._local.failure = None
+            thread.failure = None
             now = self._now()
             fields: dict[str, str | int] = {"due_at": now + (delay or 0), "finished_at": now}
             fields.update(_error_fields(failure[1]))
@@ -282,18 +303,37 @@ class StatusTracking(Middleware):
     # -- worker side ---------------------------------------------------------------------
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        try:
+            thread: _Thread = self._local.thread
+        except AttributeError:
+            thread = self._local.thread = _Thread()
+        message_id = message.message_id
         attempt = int(message.options.get("retries") or 0) + 1
-        self._local.failure = None
-        self._local.current = (message.message_id, attempt)
+        thread.failure = None
+        thread.message_id = message_id
+        thread.attempt = attempt
         if self.ttl_ms:
-            started: dict[str, str | int] = {"started_at": self._now(), "finished_at": ""}
-            self._write(message, "running", attempt, started, worker=True)
+            # _write(message, "running", attempt, {"started_at": …, "finished_at": ""}),
+            # its record built in one dict.
+            clock = self.clock
+            started_at = int(clock() * 1000)
+            record: dict[str, str | int] = {
+                "state": "running",
+                "actor": message.actor_name,
+                "queue": q_name(message.queue_name),
+                "attempts": attempt,
+                "enqueued_at": int(message.message_timestamp),
+                "updated_at": int(clock() * 1000),
+                "started_at": started_at,
+                "finished_at": "",
+            }
+            self._put(message_id, sequence("running", attempt), record)
 
     def _attempt(self, message: Any) -> int:
         # The attempt that ran: Retries has already counted it once we see the outcome.
-        current = getattr(self._local, "current", None)
-        if current is not None and current[0] == message.message_id:
-            return int(current[1])
+        thread = self._thread()
+        if thread.message_id == message.message_id:
+            return thread.attempt
         return int(message.options.get("retries") or 0) + 1
 
     def after_process_message(
@@ -304,19 +344,51 @@ class StatusTracking(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
+        try:
+            thread: _Thread = self._local.thread
+        except AttributeError:
+            thread = self._local.thread = _Thread()
+        message_id = message.message_id
         if exception is not None:
             # Retries (earlier in the stack) decides after this hook: a re-send is recorded
             # as "retrying" by after_enqueue, giving up as "failed"/"dead_lettered" by
             # after_nack.
-            self._local.failure = (message.message_id, exception)
+            thread.failure = (message_id, exception)
             return
         if self.ttl_ms:
-            finished = {"finished_at": self._now()}
-            self._write(message, "succeeded", self._attempt(message), finished, worker=True)
+            # _write(message, "succeeded", self._attempt(message), {"finished_at": …}),
+            # its record built in one dict.
+            clock = self.clock
+            finished_at = int(clock() * 1000)
+            if thread.message_id == message_id:
+                attempt = thread.attempt
+            else:
+                attempt = int(message.options.get("retries") or 0) + 1
+            record: dict[str, str | int] = {
+                "state": "succeeded",
+                "actor": message.actor_name,
+                "queue": q_name(message.queue_name),
+                "attempts": attempt,
+                "enqueued_at": int(message.message_timestamp),
+                "updated_at": int(clock() * 1000),
+                "finished_at": finished_at,
+            }
+            self._put(message_id, sequence("succeeded", attempt), record)
+
+    def _put(self, message_id: str, seq: int, record: dict[str, str | int]) -> None:
+        """A worker's record: into the next batch, or written at once (``batch_ms=0``)."""
+        if self.batch_ms:
+            self._batch.put((message_id, seq, record))
+            return
+        try:
+            self.store.record(message_id, seq, record, self.ttl_ms)
+        except Exception as exc:  # the message goes on: only its status is missing
+            self._not_recorded(exc, str(record["state"]), [message_id])
 
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
-        failure = getattr(self._local, "failure", None)
-        self._local.failure = None
+        thread = self._thread()
+        failure = thread.failure
+        thread.failure = None
         if not self.ttl_ms:
             return
         exception = (
@@ -338,7 +410,9 @@ class StatusTracking(Middleware):
         )
 
     def after_ack(self, broker: dramatiq.Broker, message: Any) -> None:
-        self._local.failure = None
+        thread: _Thread | None = getattr(self._local, "thread", None)
+        if thread is not None:
+            thread.failure = None
 
 
 #: The connection settings that name a Redis server and database.

@@ -4,7 +4,7 @@ record it leaves is exactly the one the writes made one by one would (real Redis
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dramatiq
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import gcmc_jobs
 from gcmc_jobs import redis_keys
-from gcmc_jobs.middleware import RedisStatusStore, StatusTracking
+from gcmc_jobs.middleware import RedisStatusStore, StatusTracking, StubStatusStore
 from gcmc_jobs.middleware.stores.status import PHASES, sequence
 
 TTL_MS = 60_000
@@ -166,3 +166,56 @@ def test_a_batch_takes_a_record_without_fields_and_refuses_an_empty_field_name(
     with pytest.raises(ValueError, match="empty"):  # "" marks a merged write's earlier fields
         store.record_many([("m2", sequence("running", 1), {"": "x"})], TTL_MS)
     assert store.get("m2") is None
+
+
+class _WritesKept(StubStatusStore):
+    """The stub store, keeping each write as it was given (fields in their order)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[str, int, list[tuple[str, str | int]]]] = []
+
+    def record(
+        self, message_id: str, seq: int, fields: Mapping[str, str | int], ttl_ms: int
+    ) -> bool:
+        self.writes.append((message_id, seq, list(fields.items())))
+        return super().record(message_id, seq, fields, ttl_ms)
+
+
+@pytest.mark.parametrize("batch_ms", [0, 20])
+def test_a_worker_s_records_are_its_fields_in_order_with_the_clock_read_in_order(
+    batch_ms: int,
+) -> None:
+    # Given a clock that moves 1 s at each reading, and a third attempt read from a
+    # delayed queue's name
+    store = _WritesKept()
+    ticks = iter(range(1, 100))
+    tracking = StatusTracking(store, batch_ms=batch_ms, clock=lambda: float(next(ticks)))
+    third = dramatiq.Message(
+        queue_name="q.DQ", actor_name="a", args=(), kwargs={}, options={"retries": 2},
+        message_timestamp=5.9,
+    )  # fmt: skip
+    other = dramatiq.Message(
+        queue_name="q", actor_name="b", args=(), kwargs={}, options={}, message_timestamp=6
+    )
+    # When it runs, then a message this thread did not start ends
+    tracking.before_process_message(None, third)  # type: ignore[arg-type]
+    tracking.after_process_message(None, third)  # type: ignore[arg-type]
+    tracking.after_process_message(None, other)  # type: ignore[arg-type]
+    tracking.flush()
+    # Then each record holds the same fields in the same order as ever: the time it
+    # started (or finished) read before the time of the change
+    common = [("actor", "a"), ("queue", "q"), ("attempts", 3), ("enqueued_at", 5)]
+    assert store.writes == [
+        (third.message_id, sequence("running", 3), [
+            ("state", "running"), *common, ("updated_at", 2000), ("started_at", 1000),
+            ("finished_at", ""),
+        ]),
+        (third.message_id, sequence("succeeded", 3), [
+            ("state", "succeeded"), *common, ("updated_at", 4000), ("finished_at", 3000),
+        ]),
+        (other.message_id, sequence("succeeded", 1), [
+            ("state", "succeeded"), ("actor", "b"), ("queue", "q"), ("attempts", 1),
+            ("enqueued_at", 6), ("updated_at", 6000), ("finished_at", 5000),
+        ]),
+    ]  # fmt: skip
