@@ -303,31 +303,14 @@ class StatusTracking(Middleware):
     # -- worker side ---------------------------------------------------------------------
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        try:
-            thread: _Thread = self._local.thread
-        except AttributeError:
-            thread = self._local.thread = _Thread()
-        message_id = message.message_id
+        thread = self._thread()
         attempt = int(message.options.get("retries") or 0) + 1
         thread.failure = None
-        thread.message_id = message_id
+        thread.message_id = message.message_id
         thread.attempt = attempt
         if self.ttl_ms:
-            # _write(message, "running", attempt, {"started_at": …, "finished_at": ""}),
-            # its record built in one dict.
-            clock = self.clock
-            started_at = int(clock() * 1000)
-            record: dict[str, str | int] = {
-                "state": "running",
-                "actor": message.actor_name,
-                "queue": q_name(message.queue_name),
-                "attempts": attempt,
-                "enqueued_at": int(message.message_timestamp),
-                "updated_at": int(clock() * 1000),
-                "started_at": started_at,
-                "finished_at": "",
-            }
-            self._put(message_id, sequence("running", attempt), record)
+            started: dict[str, str | int] = {"started_at": self._now(), "finished_at": ""}
+            self._write(message, "running", attempt, started, worker=True)
 
     def _attempt(self, message: Any) -> int:
         # The attempt that ran: Retries has already counted it once we see the outcome.
@@ -344,36 +327,15 @@ class StatusTracking(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        try:
-            thread: _Thread = self._local.thread
-        except AttributeError:
-            thread = self._local.thread = _Thread()
-        message_id = message.message_id
         if exception is not None:
             # Retries (earlier in the stack) decides after this hook: a re-send is recorded
             # as "retrying" by after_enqueue, giving up as "failed"/"dead_lettered" by
             # after_nack.
-            thread.failure = (message_id, exception)
+            self._thread().failure = (message.message_id, exception)
             return
         if self.ttl_ms:
-            # _write(message, "succeeded", self._attempt(message), {"finished_at": …}),
-            # its record built in one dict.
-            clock = self.clock
-            finished_at = int(clock() * 1000)
-            if thread.message_id == message_id:
-                attempt = thread.attempt
-            else:
-                attempt = int(message.options.get("retries") or 0) + 1
-            record: dict[str, str | int] = {
-                "state": "succeeded",
-                "actor": message.actor_name,
-                "queue": q_name(message.queue_name),
-                "attempts": attempt,
-                "enqueued_at": int(message.message_timestamp),
-                "updated_at": int(clock() * 1000),
-                "finished_at": finished_at,
-            }
-            self._put(message_id, sequence("succeeded", attempt), record)
+            finished = {"finished_at": self._now()}
+            self._write(message, "succeeded", self._attempt(message), finished, worker=True)
 
     def _put(self, message_id: str, seq: int, record: dict[str, str | int]) -> None:
         """A worker's record: into the next batch, or written at once (``batch_ms=0``)."""
