@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,11 +41,8 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._worker_overhead_app import QUEUE, build  # noqa: E402
-from benchmarks.worker_overhead import _messages  # noqa: E402
-from gcmc_jobs.brokers.bulk import enqueue_many  # noqa: E402
-
-REDIS_URL = os.environ.get("GCMC_JOBS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from benchmarks._worker_overhead_app import QUEUE  # noqa: E402
+from benchmarks.worker_overhead import REDIS_URL, preload, stop_and_clean  # noqa: E402
 
 
 def timer_cost_us() -> float:
@@ -79,15 +75,7 @@ def run(root: Path, actor: str, n: int, threads: int, work: Path) -> dict[str, t
         # This checkout's timer, whatever the checkout measured (a baseline has none).
         "PYTHONPATH": os.pathsep.join([str(root), str(ROOT / "benchmarks")]),
     }
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        broker, actors = build("stack", url=REDIS_URL, namespace=namespace)
-        enqueue_many(broker, _messages("stack", actor, n, actors))
-        broker.close()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    preload("stack", actor, n, env, namespace)
     client = redis.Redis.from_url(REDIS_URL)
     key = f"{namespace}:{QUEUE}.msgs"
     worker = subprocess.Popen(
@@ -104,16 +92,7 @@ def run(root: Path, actor: str, n: int, threads: int, work: Path) -> dict[str, t
             time.sleep(0.05)
         time.sleep(1.5)  # the last acknowledgements' hooks, then the timer's next write
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-        client.close()
+        stop_and_clean(worker, client, namespace)
     totals = json.loads(times.read_text())
     return {name: (ns / n / 1000, calls / n) for name, (ns, calls) in totals.items()}
 

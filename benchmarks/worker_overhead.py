@@ -103,6 +103,35 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
+def preload(mode: str, actor: str, n: int, env: dict[str, str], namespace: str) -> None:
+    """Enqueue ``n`` messages of ``actor`` on the broker of ``mode`` in ``namespace``, built
+    under the workers' environment ``env`` (``GCMC_JOBS_*``), which is then restored."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        broker, actors = build(mode, url=REDIS_URL, namespace=namespace)
+        enqueue_many(broker, _messages(mode, actor, n, actors))
+        broker.close()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def stop_and_clean(process: subprocess.Popen[bytes], client: redis.Redis, namespace: str) -> None:
+    """Stop the ``dramatiq`` command ``process`` (SIGTERM, then SIGKILL after 60 s), delete
+    every key of ``namespace`` and close ``client``."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start : start + 500])
+    client.close()
+
+
 def run(
     mode: str, actor: str, n: int, database_url: str, log_dir: Path, root: Path = ROOT
 ) -> tuple[float, float]:
@@ -128,15 +157,7 @@ def run(
     }
     mode = "stack" if stack else mode
     env.pop("GCMC_JOBS_REDIS_URL", None)
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        broker, actors = build(mode, url=REDIS_URL, namespace=namespace)
-        enqueue_many(broker, _messages(mode, actor, n, actors))
-        broker.close()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    preload(mode, actor, n, env, namespace)
     client = redis.Redis.from_url(REDIS_URL)
     key = f"{namespace}:{QUEUE}.msgs"
     assert client.hlen(key) == n, f"preloaded {client.hlen(key)} of {n}"
@@ -164,16 +185,7 @@ def run(
                 raise TimeoutError(f"{mode}/{actor}: {remaining} left after 600 s")
             time.sleep(0.005)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-        client.close()
+        stop_and_clean(process, client, namespace)
     assert t10 is not None
     assert t90 is not None
     return 0.8 * n / (t90 - t10), (cpu90 - cpu10) / (0.8 * n) * 1e6

@@ -88,16 +88,19 @@ def test_a_paused_queue_holds_its_messages_while_another_flows_and_resume_drains
     sender.close()
 
 
+class _CountingStore(StubPauseStore):
+    """A stub store counting its reads of the paused set."""
+
+    reads = 0
+
+    def paused(self) -> frozenset[str]:
+        self.reads += 1
+        return super().paused()
+
+
 def test_pause_reads_the_store_at_most_once_per_refresh_period() -> None:
-    class CountingStore(StubPauseStore):
-        reads = 0
-
-        def paused(self) -> frozenset[str]:
-            self.reads += 1
-            return super().paused()
-
     now = [0.0]
-    store = CountingStore()
+    store = _CountingStore()
     pause = Pause(store, refresh_ms=1_000, clock=lambda: now[0])
     for _ in range(100):
         pause.paused_queues()
@@ -160,15 +163,8 @@ def test_threads_asking_when_the_set_is_stale_read_the_store_once() -> None:
 def test_the_hook_sees_a_pause_once_the_cached_set_is_older_than_the_refresh_period() -> None:
     # Given a worker's Pause that read the (empty) paused set at t=0, and a queue paused
     # right after
-    class CountingStore(StubPauseStore):
-        reads = 0
-
-        def paused(self) -> frozenset[str]:
-            self.reads += 1
-            return super().paused()
-
     now = [0.0]
-    store = CountingStore()
+    store = _CountingStore()
     pause = Pause(store, refresh_ms=1_000, delay_ms=60_000, clock=lambda: now[0])
     broker = StubBroker(middleware=[pause])
 
