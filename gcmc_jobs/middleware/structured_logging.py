@@ -166,6 +166,13 @@ class _Running:
                 token.var.reset(token)
             self.tokens = None
 
+    def values(self) -> tuple[Any, ...]:
+        """The values of a template's holes after ``duration_ms``: the message id, attempt,
+        correlation id and, when there is one, tenant id."""
+        if self.tenant_id is None:
+            return (self.message_id, self.attempt, self.correlation_id)
+        return (self.message_id, self.attempt, self.correlation_id, self.tenant_id)
+
     def fields(self) -> dict[str, Any]:
         """The message's fields, as :func:`message_fields` made them when it started."""
         route = self.route
@@ -323,13 +330,8 @@ class StructuredLogging(Middleware):
             self.logger.debug("started", **running.fields())
         elif writer.level <= logging.DEBUG:  # else nothing is built
             templates = route.templates_for(writer)
-            if tenant_id is None:
-                template = templates.started
-                values: tuple[Any, ...] = (message_id, attempt, correlation_id)
-            else:
-                template = templates.started_tenant
-                values = (message_id, attempt, correlation_id, tenant_id)
-            if template is None or not template.write(values):
+            template = templates.started if tenant_id is None else templates.started_tenant
+            if template is None or not template.write(running.values()):
                 writer.write("debug", "started", running.fields())
 
     def _route(self, message: Any) -> _Route:
@@ -366,11 +368,7 @@ class StructuredLogging(Middleware):
             running: _Running = self._local.running
         except AttributeError:
             running = self._local.running = _Running()
-        tokens = running.tokens  # running.unbind(), without the call: once a message
-        if tokens is not None:
-            for token in tokens:
-                token.var.reset(token)
-            running.tokens = None
+        running.unbind()
         if exception is not None:
             # Retries (earlier in the stack) runs after this hook: if it re-sends the
             # message, before_enqueue logs "retried"; if it gives up, after_nack logs "failed".
@@ -384,28 +382,12 @@ class StructuredLogging(Middleware):
             return
         route = running.route
         if route is not None and running.message_id == message.message_id:
-            templates = route.templates
-            if templates.writer is not writer:
-                templates = route.templates_for(writer)
-            tenant_id = running.tenant_id
-            if tenant_id is None:
+            templates = route.templates_for(writer)
+            if running.tenant_id is None:
                 template = templates.succeeded
-                values: tuple[Any, ...] = (
-                    duration_ms,
-                    running.message_id,
-                    running.attempt,
-                    running.correlation_id,
-                )
             else:
                 template = templates.succeeded_tenant
-                values = (
-                    duration_ms,
-                    running.message_id,
-                    running.attempt,
-                    running.correlation_id,
-                    tenant_id,
-                )
-            if template is not None and template.write(values):
+            if template is not None and template.write((duration_ms, *running.values())):
                 return
         writer.write("info", "succeeded", {"duration_ms": duration_ms, **self._fields(message)})
 
