@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from typing import Any
 
 import dramatiq
 import pytest
+import redis
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
@@ -68,16 +69,23 @@ hostile_values = st.one_of(
 
 
 @pytest.fixture
-def gcmc_settings(gcmc_postgres_url: str, gcmc_redis_url: str) -> Settings:
-    """The stub broker and in-memory email, with a Redis namespace of this test alone."""
-    return Settings(
+def gcmc_settings(gcmc_postgres_url: str, gcmc_redis_url: str) -> Iterator[Settings]:
+    """The stub broker and in-memory email, with a Redis namespace of this test alone,
+    deleted after it (the dedup, rate-limit and status keys its messages leave)."""
+    namespace = f"gcmc_faults_hostile_{uuid.uuid4().hex[:8]}"
+    yield Settings(
         database_url=gcmc_postgres_url,
         broker_url="stub://",
         redis_url=gcmc_redis_url,
-        namespace=f"gcmc_faults_hostile_{uuid.uuid4().hex[:8]}",
+        namespace=namespace,
         email_url="memory://",
         log_format="json",
     )
+    client = redis.Redis.from_url(gcmc_redis_url)
+    keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 def _valid_data(kind: str) -> dict[str, Any]:
