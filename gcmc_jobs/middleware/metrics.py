@@ -416,17 +416,13 @@ class Metrics(Middleware):
         if counted is None:
             counted = self._counted_of(message)
         started = thread.at
-        if started is not None:  # _observe(actor, seconds), inline
+        if started is not None:  # _observe(actor, seconds)
             seconds = _perf_counter() - started
             thread.at = None
             child = counted.duration
             if child is None:
                 child = counted.duration = self._duration(message.actor_name)
-            totals = thread.durations.get(child)
-            if totals is None:
-                totals = thread.durations[child] = [0.0] * (len(_UPPER) + 1)
-            totals[0] += seconds
-            totals[bisect_left(_UPPER, seconds) + 1] += 1
+            _tally_duration(thread.durations, child, seconds)
         if exception is None:
             child = counted.succeeded
             if child is None:

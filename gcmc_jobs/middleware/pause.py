@@ -96,12 +96,9 @@ class Pause(Middleware):
         return None
 
     def before_process_message(self, broker: Broker, message: Any) -> None:
-        # paused_queues() inline while the cached set is fresh (every message asks): one
-        # clock read, no call.
-        fetched = self._fetched
-        if fetched is not None and (self.clock() - fetched[0]) * 1000 < self.refresh_ms:
-            paused = fetched[1]
-        else:
+        # The cached set while fresh (every message asks), else paused_queues() reads it.
+        paused = self._fresh(self.clock())
+        if paused is None:
             paused = self.paused_queues()
         if message.queue_name not in paused:
             return
