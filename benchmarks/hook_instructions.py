@@ -1,6 +1,7 @@
 """Instructions a no-op message costs the whole stack's worker hooks: a count that the
-machine's load does not move (``valgrind --tool=callgrind``), for changes too small for the
-timed benchmarks to tell apart on a busy machine.
+machine's load barely moves (``valgrind --tool=callgrind``; ~1 % between runs, as the status
+and log writer threads batch on a timer), for changes too small for the timed benchmarks to
+tell apart on a busy machine.
 
 Run: ``.venv/bin/python benchmarks/hook_instructions.py [--n 1000] [--baseline DIR]``.
 
