@@ -159,8 +159,8 @@ class StatusTracking(Middleware):
         seq = sequence(state, attempt, redelivered=redelivered)
         record = self._base(message, state, attempt, now)
         record.update(fields)
-        if worker:
-            self._put(message.message_id, seq, record)
+        if worker and self.batch_ms:
+            self._batch.put((message.message_id, seq, record))
             return
         try:
             self.store.record(message.message_id, seq, record, self.ttl_ms)
@@ -336,16 +336,6 @@ class StatusTracking(Middleware):
         if self.ttl_ms:
             finished = {"finished_at": self._now()}
             self._write(message, "succeeded", self._attempt(message), finished, worker=True)
-
-    def _put(self, message_id: str, seq: int, record: dict[str, str | int]) -> None:
-        """A worker's record: into the next batch, or written at once (``batch_ms=0``)."""
-        if self.batch_ms:
-            self._batch.put((message_id, seq, record))
-            return
-        try:
-            self.store.record(message_id, seq, record, self.ttl_ms)
-        except Exception as exc:  # the message goes on: only its status is missing
-            self._not_recorded(exc, str(record["state"]), [message_id])
 
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
         thread = self._thread()
