@@ -42,9 +42,10 @@ def timed(name: str, hook: Callable[..., Any]) -> Callable[..., Any]:
             return hook(*args, **kwargs)
         finally:
             spent = clock() - started
-            entry = _table().get(name)
+            table = _table()
+            entry = table.get(name)
             if entry is None:
-                _table()[name] = [spent, 1]
+                table[name] = [spent, 1]
             else:
                 entry[0] += spent
                 entry[1] += 1

@@ -49,9 +49,8 @@ class AgeLimit(_AgeLimit):
     else actor option, else ``max_age``; None or 0: no limit) is failed and skipped."""
 
     def before_process_message(self, broker: Broker, message: Any) -> None:
-        try:
-            actor = broker.actors[message.actor_name]
-        except KeyError:
+        actor = broker.actors.get(message.actor_name)
+        if actor is None:
             super().before_process_message(broker, message)  # type: ignore[no-untyped-call]
             return
         max_age = message.options.get("max_age") or actor.options.get("max_age", self.max_age)
@@ -80,10 +79,7 @@ class TimeLimit(_TimeLimit):
 
     def before_process_message(self, broker: Broker, message: Any) -> None:
         manager = self.manager
-        try:
-            actor = broker.actors[message.actor_name]
-        except KeyError:
-            actor = None
+        actor = broker.actors.get(message.actor_name)
         if actor is None or type(manager) is not _CtypesTimeoutManager:
             super().before_process_message(broker, message)  # type: ignore[no-untyped-call]
             return
@@ -128,10 +124,7 @@ class ShutdownNotifications(_ShutdownNotifications):
     """
 
     def before_process_message(self, broker: Broker, message: Any) -> None:
-        try:
-            actor = broker.actors[message.actor_name]
-        except KeyError:
-            actor = None
+        actor = broker.actors.get(message.actor_name)
         if actor is None or type(self.manager) is not _CtypesShutdownManager:
             super().before_process_message(broker, message)  # type: ignore[no-untyped-call]
             return
@@ -167,9 +160,8 @@ class Callbacks(_Callbacks):
     def after_process_message(
         self, broker: Broker, message: Any, *, result: Any = None, exception: Any = None
     ) -> None:
-        try:
-            actor = broker.actors[message.actor_name]
-        except KeyError:
+        actor = broker.actors.get(message.actor_name)
+        if actor is None:
             super().after_process_message(  # type: ignore[no-untyped-call]
                 broker, message, result=result, exception=exception
             )

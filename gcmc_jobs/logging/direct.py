@@ -189,25 +189,15 @@ class DirectWriter:
     ``capture_logs`` swaps them inside the same list), wrapper class and logger factory.
     """
 
-    __slots__ = (
-        "_chain",
-        "_contents",
-        "_factory",
-        "_json",
-        "_processors",
-        "_sink",
-        "_wrapper",
-        "level",
-    )
+    __slots__ = ("_chain", "_factory", "_json", "_processors", "_sink", "_wrapper", "level")
 
     def __init__(
         self, *, level: int, processors: Sequence[Any], wrapper_class: Any, logger_factory: Any
     ) -> None:
         self.level = level
         self._processors = processors
-        self._chain = tuple(processors)
-        # The same, as a list: compared with the configured list without copying it.
-        self._contents = list(processors)
+        # A copy, as a list: compared with the configured list without copying that.
+        self._chain = list(processors)
         self._wrapper = wrapper_class
         self._factory = logger_factory
         self._sink = logger_factory()
@@ -230,7 +220,7 @@ class DirectWriter:
             config["wrapper_class"] is self._wrapper
             and config["logger_factory"] is self._factory
             and processors is self._processors
-            and processors == self._contents
+            and processors == self._chain
         )
 
     def template(self, method: str, event: str, fields: Mapping[str, Any]) -> LineTemplate | None:
@@ -335,7 +325,7 @@ def direct_writer() -> DirectWriter | None:
         config.default_wrapper_class is writer._wrapper
         and config.logger_factory is writer._factory
         and processors is writer._processors
-        and processors == writer._contents
+        and processors == writer._chain
     ):
         return writer
     return None

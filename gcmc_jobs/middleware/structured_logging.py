@@ -383,10 +383,8 @@ class StructuredLogging(Middleware):
         route = running.route
         if route is not None and running.message_id == message.message_id:
             templates = route.templates_for(writer)
-            if running.tenant_id is None:
-                template = templates.succeeded
-            else:
-                template = templates.succeeded_tenant
+            tenant = running.tenant_id is not None
+            template = templates.succeeded_tenant if tenant else templates.succeeded
             if template is not None and template.write((duration_ms, *running.values())):
                 return
         writer.write("info", "succeeded", {"duration_ms": duration_ms, **self._fields(message)})
