@@ -5,7 +5,9 @@ of the calling thread's CPU time.
 Every hook gets ``(thread CPU ns, calls)`` per ``<signal>:<middleware class>``, counted per
 thread (no lock), summed and written as JSON to ``BENCH_HOOK_TIMES`` every half second (the
 benchmark reads the last file once the queue is drained). Only gcmc-jobs' ``RedisBroker``
-can be timed: its emits call the hooks cached by ``_cache_hooks``, which this replaces.
+can be timed: its emits get their hooks from ``_hooks`` (which this wraps: a timed hook keeps
+its middleware as ``__self__``, so the per-message selection still asks its predicate), or,
+in a checkout before that method, from ``_cache_hooks`` (which this replaces).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def timed(name: str, hook: Callable[..., Any]) -> Callable[..., Any]:
                 entry[0] += spent
                 entry[1] += 1
 
+    timed_hook.__self__ = getattr(hook, "__self__", None)  # type: ignore[attr-defined]
     return timed_hook
 
 
@@ -64,16 +67,26 @@ def totals() -> dict[str, list[int]]:
     return summed
 
 
+def _name(prefix: str, hook: Any) -> str:
+    return prefix + type(getattr(hook, "__self__", hook)).__name__
+
+
 def install(broker: Any) -> None:
     """Time every hook ``broker`` emits from now on."""
+    if hasattr(broker, "_hooks"):
+        listed = broker._hooks
+
+        def hooks_timed(name: str) -> tuple[Any, ...]:
+            return tuple(timed(_name(name + ":", hook), hook) for hook in listed(name))
+
+        broker._hooks = hooks_timed
+        broker.forget_hooks()
+        return
     cache = broker._cache_hooks
 
     def cache_timed(signal: str, *, after: bool) -> tuple[Any, ...]:
         prefix = ("after_" if after else "before_") + signal + ":"
-        hooks = tuple(
-            timed(prefix + type(getattr(hook, "__self__", hook)).__name__, hook)
-            for hook in cache(signal, after=after)
-        )
+        hooks = tuple(timed(_name(prefix, hook), hook) for hook in cache(signal, after=after))
         (broker._after_hooks if after else broker._before_hooks)[signal] = hooks
         return hooks
 

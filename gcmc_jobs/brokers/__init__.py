@@ -8,11 +8,15 @@ module             what it holds
                    below), the :data:`unconfigured` broker actors are declared on, :func:`bind`
 ``redis_broker``   :class:`~gcmc_jobs.brokers.redis_broker.RedisBroker`: Dramatiq's, with a
                    consumer that dead-letters undecodable messages and filtered hooks
-``hooks``          which middleware implement which hook (shared by the broker and bulk)
+``hooks``          which middleware implement which hook (shared by the broker and bulk),
+                   and :class:`~gcmc_jobs.brokers.hooks.SelectingEmitter`: the brokers'
+                   emits, which call a per-message hook only for the shapes of message it
+                   can act on (``wants_<hook>``, :mod:`gcmc_jobs.middleware.selection`)
 ``bulk``           :func:`~gcmc_jobs.brokers.bulk.enqueue_many`: many messages per round trip
 ``defaults``       Dramatiq's ``AgeLimit``, ``TimeLimit``, ``ShutdownNotifications``,
-                   ``Callbacks`` and ``CurrentMessage``, with cheaper per-message hooks (the
-                   stack's; same behaviour)
+                   ``Callbacks`` and ``CurrentMessage``, with cheaper per-message hooks, and
+                   ``Retries`` and periodiq's ``PeriodiqMiddleware`` with the predicates of
+                   theirs (the stack's; same behaviour)
 ``work_queue``     :class:`~gcmc_jobs.brokers.work_queue.WorkQueue`: the hand-off between a
                    worker's consumer and worker threads, which both brokers' first
                    middleware (``WorkQueues``) installs
@@ -97,14 +101,14 @@ import dramatiq
 from dramatiq import Broker, Middleware
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Pipelines as _DramatiqPipelines
-from dramatiq.middleware import Retries
-from periodiq import PeriodiqMiddleware
 
 from gcmc_jobs.brokers.bulk import enqueue_many
 from gcmc_jobs.brokers.defaults import (
     AgeLimit,
     Callbacks,
     CurrentMessage,
+    PeriodiqMiddleware,
+    Retries,
     ShutdownNotifications,
     TimeLimit,
 )
@@ -117,6 +121,7 @@ from gcmc_jobs.middleware.outbox_relay import OutboxRelay
 from gcmc_jobs.middleware.pause import Pause
 from gcmc_jobs.middleware.provider_rate import ProviderRate
 from gcmc_jobs.middleware.rate_limits import RateLimits
+from gcmc_jobs.middleware.selection import MessageShape
 from gcmc_jobs.middleware.status_tracking import StatusTracking
 from gcmc_jobs.middleware.stores.bundle import Stores
 from gcmc_jobs.middleware.structured_logging import StructuredLogging
@@ -135,17 +140,25 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The option a pipeline step carries its next step in (Dramatiq's ``Pipelines``).
+PIPE_TARGET = "pipe_target"
+
 
 class Pipelines(_DramatiqPipelines):
     """Dramatiq's ``Pipelines``, returning at once for a message that is not part of a
     pipeline (no ``pipe_target`` option: almost every message). Dramatiq's hook imports
     ``dramatiq.message`` and looks the actor up before it reads that option: ~3 of its
-    ~4.4 µs a message (``benchmarks/middleware_hooks.py``, issue 17)."""
+    ~4.4 µs a message (``benchmarks/middleware_hooks.py``, issue 17). On gcmc-jobs' brokers
+    the hook is left out altogether for such messages (:meth:`wants_after_process_message`)."""
+
+    def wants_after_process_message(self, broker: Broker, shape: MessageShape) -> bool:
+        """True only after a success of a message with a ``pipe_target`` option."""
+        return not shape.failed and PIPE_TARGET in shape.option_keys
 
     def after_process_message(
         self, broker: Broker, message: Any, *, result: Any = None, exception: Any = None
     ) -> None:
-        if "pipe_target" in message.options:
+        if PIPE_TARGET in message.options:
             super().after_process_message(broker, message, result=result, exception=exception)  # type: ignore[no-untyped-call]
 
 

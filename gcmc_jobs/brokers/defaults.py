@@ -9,17 +9,24 @@ message):
   method with a ``try``); a message whose actor is not declared goes to Dramatiq's hook,
   which raises ``ActorNotFound`` as before;
 - options are read as Dramatiq reads them (message option, else actor option, else the
-  middleware's attribute, with the same ``or``/``None`` tests), each message, so a
-  re-declared actor, a changed ``actor.options`` or a changed middleware attribute counts
-  at once: nothing is cached;
+  middleware's attribute, with the same ``or``/``None`` tests), each message the hook runs
+  for;
+- a ``wants_<hook>`` predicate next to a hook that does nothing for most actors
+  (``AgeLimit``, ``ShutdownNotifications``, ``Callbacks``, and ``Retries`` and
+  ``PeriodiqMiddleware``, subclassed here for that alone) lets gcmc-jobs' brokers leave it
+  out for the shapes of message it cannot act on (:mod:`gcmc_jobs.middleware.selection`).
+  That answer is cached per actor, queue and option keys: a re-declared actor, an added
+  middleware and an assigned ``AgeLimit.max_age`` or
+  ``ShutdownNotifications.notify_shutdown`` count at once; an ``actor.options`` edited in
+  place after messages ran does not (call the broker's ``forget_hooks()``);
 - ``TimeLimit`` writes a thread's deadline without the manager's lock once the thread has
   its entry (see :class:`TimeLimit`), ``ShutdownNotifications`` touches its set only when
   it must (see :class:`ShutdownNotifications`);
 - under gevent (other managers) both call Dramatiq's hooks.
 
 ``Retries`` (its ``after_process_message`` returns at once without an exception) and
-periodiq's ``PeriodiqMiddleware`` (one dict lookup and one ``in``) are already as cheap as a
-hook can be and stay Dramatiq's and periodiq's.
+periodiq's ``PeriodiqMiddleware`` (one dict lookup and one ``in``) keep their hooks; they
+gain only a predicate.
 """
 
 from __future__ import annotations
@@ -28,32 +35,62 @@ import threading
 from time import monotonic
 from typing import Any
 
-from dramatiq import Broker
+from dramatiq import Actor, Broker
 from dramatiq.common import current_millis
 from dramatiq.middleware import AgeLimit as _AgeLimit
 from dramatiq.middleware import Callbacks as _Callbacks
 from dramatiq.middleware import CurrentMessage as _CurrentMessage
+from dramatiq.middleware import Retries as _Retries
 from dramatiq.middleware import ShutdownNotifications as _ShutdownNotifications
 from dramatiq.middleware import SkipMessage
 from dramatiq.middleware import TimeLimit as _TimeLimit
 from dramatiq.middleware.shutdown import _CtypesShutdownManager
 from dramatiq.middleware.time_limit import _CtypesTimeoutManager
+from periodiq import PeriodiqMiddleware as _PeriodiqMiddleware
 
-__all__ = ["AgeLimit", "Callbacks", "CurrentMessage", "ShutdownNotifications", "TimeLimit"]
+from gcmc_jobs.middleware.selection import MessageShape, SelectionInput
+
+__all__ = [
+    "AgeLimit",
+    "Callbacks",
+    "CurrentMessage",
+    "PeriodiqMiddleware",
+    "Retries",
+    "ShutdownNotifications",
+    "TimeLimit",
+]
 
 _get_ident = threading.get_ident
 
 
 class AgeLimit(_AgeLimit):
     """Dramatiq's ``AgeLimit``: a message older than its ``max_age`` (ms; message option,
-    else actor option, else ``max_age``; None or 0: no limit) is failed and skipped."""
+    else actor option, else ``max_age``; None or 0: no limit) is failed and skipped.
+
+    Its hook is left out for messages without a ``max_age`` option whose actor has no limit
+    (:meth:`wants_before_process_message`); assigning ``max_age`` is seen at once."""
+
+    max_age = SelectionInput[int | None]()
+
+    def _actor_max_age(self, actor: Actor[Any, Any]) -> int | None:
+        """The limit of ``actor``'s messages without a ``max_age`` option, ms."""
+        max_age: int | None = actor.options.get("max_age", self.max_age)
+        return max_age
+
+    def wants_before_process_message(self, broker: Broker, shape: MessageShape) -> bool:
+        """False for a message without a ``max_age`` option whose actor has no limit."""
+        return (
+            shape.actor is None
+            or "max_age" in shape.option_keys
+            or bool(self._actor_max_age(shape.actor))
+        )
 
     def before_process_message(self, broker: Broker, message: Any) -> None:
         actor = broker.actors.get(message.actor_name)
         if actor is None:
             super().before_process_message(broker, message)  # type: ignore[no-untyped-call]
             return
-        max_age = message.options.get("max_age") or actor.options.get("max_age", self.max_age)
+        max_age = message.options.get("max_age") or self._actor_max_age(actor)
         if max_age and current_millis() - message.message_timestamp >= max_age:
             self.logger.warning("Message %r has exceeded its age limit.", message.message_id)
             message.fail()
@@ -121,7 +158,33 @@ class ShutdownNotifications(_ShutdownNotifications):
     and after a message removes itself only if the set is not empty: with no actor asking
     for notifications (the usual case) the set stays empty, and removing from an empty set
     did nothing anyway.
+
+    Its hooks are left out for messages without a ``notify_shutdown`` option whose actor
+    does not ask for notifications (:meth:`wants_before_process_message`): before such a
+    message the thread is not in the set (each message that put it there ran this
+    middleware's ``after_process_message`` or ``after_skip_message``, which take it out),
+    so the after hooks have nothing to remove either. The one exception: when the selection
+    changes *while* a notified message runs (its actor re-declared without
+    ``notify_shutdown``, ``notify_shutdown`` assigned False), its thread may stay in the set
+    until its next notified message ends. Assigning ``notify_shutdown`` is seen at once.
     """
+
+    notify_shutdown = SelectionInput[bool]()
+
+    def _actor_notifies(self, actor: Actor[Any, Any]) -> bool:
+        """Whether ``actor``'s messages without a ``notify_shutdown`` option are notified."""
+        notify = actor.options.get("notify_shutdown")
+        return bool(self.notify_shutdown if notify is None else notify)
+
+    def wants_before_process_message(self, broker: Broker, shape: MessageShape) -> bool:
+        """False for a message without a ``notify_shutdown`` option whose actor (else this
+        middleware) does not ask for notifications, under the ctypes manager."""
+        return (
+            shape.actor is None
+            or type(self.manager) is not _CtypesShutdownManager
+            or "notify_shutdown" in shape.option_keys
+            or self._actor_notifies(shape.actor)
+        )
 
     def before_process_message(self, broker: Broker, message: Any) -> None:
         actor = broker.actors.get(message.actor_name)
@@ -130,11 +193,13 @@ class ShutdownNotifications(_ShutdownNotifications):
             return
         notify = message.options.get("notify_shutdown")
         if notify is None:
-            notify = actor.options.get("notify_shutdown")
-            if notify is None:
-                notify = self.notify_shutdown
+            notify = self._actor_notifies(actor)
         if notify:
             self.manager.notifications.add(_get_ident())
+
+    # Only a message whose before hook may have added its thread removes it.
+    wants_after_process_message = wants_before_process_message
+    wants_after_skip_message = wants_before_process_message
 
     def after_process_message(
         self, broker: Broker, message: Any, *, result: Any = None, exception: Any = None
@@ -152,10 +217,27 @@ class ShutdownNotifications(_ShutdownNotifications):
     after_skip_message = after_process_message
 
 
+def _callback_option(failed: bool) -> str:
+    """The option naming the callback of a message that failed or succeeded."""
+    return "on_failure" if failed else "on_success"
+
+
 class Callbacks(_Callbacks):
     """Dramatiq's ``Callbacks``: after a success, the ``on_success`` actor (message option,
     else actor option) is sent ``(message.asdict(), result)``; after a failure,
-    ``on_failure`` is sent ``(message.asdict(), {"type": ..., "message": ...})``."""
+    ``on_failure`` is sent ``(message.asdict(), {"type": ..., "message": ...})``. Its hook
+    is left out for messages with no callback for their outcome
+    (:meth:`wants_after_process_message`)."""
+
+    def wants_after_process_message(self, broker: Broker, shape: MessageShape) -> bool:
+        """False for a message without the callback option of its outcome whose actor has
+        no such callback."""
+        option = _callback_option(shape.failed)
+        return (
+            shape.actor is None
+            or option in shape.option_keys
+            or bool(shape.actor.options.get(option))
+        )
 
     def after_process_message(
         self, broker: Broker, message: Any, *, result: Any = None, exception: Any = None
@@ -166,11 +248,32 @@ class Callbacks(_Callbacks):
                 broker, message, result=result, exception=exception
             )
             return
-        option = "on_success" if exception is None else "on_failure"
+        option = _callback_option(exception is not None)
         if message.options.get(option) or actor.options.get(option):
             super().after_process_message(  # type: ignore[no-untyped-call]
                 broker, message, result=result, exception=exception
             )
+
+
+class Retries(_Retries):
+    """Dramatiq's ``Retries``, unchanged but for :meth:`wants_after_process_message`: its
+    hook returns at once when the message succeeded, so it is left out then."""
+
+    def wants_after_process_message(self, broker: Broker, shape: MessageShape) -> bool:
+        """True only after a failure (Dramatiq's hook returns at once without an
+        exception)."""
+        return shape.failed
+
+
+class PeriodiqMiddleware(_PeriodiqMiddleware):  # type: ignore[misc]
+    """periodiq's ``PeriodiqMiddleware``, unchanged but for
+    :meth:`wants_before_process_message`: its hook returns at once for an actor without the
+    ``periodic`` option, so it is left out for such an actor's messages."""
+
+    def wants_before_process_message(self, broker: Broker, shape: MessageShape) -> bool:
+        """False for a declared actor without the ``periodic`` option (periodiq's hook
+        reads only the actor's options, then ``scheduled_at``)."""
+        return shape.actor is None or "periodic" in shape.actor.options
 
 
 class CurrentMessage(_CurrentMessage):

@@ -53,7 +53,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 from uuid import uuid4
 
@@ -66,10 +66,10 @@ from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.common import compute_backoff, current_millis, dq_name, q_name
 from dramatiq.encoder import JSONEncoder
 from dramatiq.errors import ConnectionClosed, DecodeError
-from dramatiq.middleware import Middleware, MiddlewareError
+from dramatiq.middleware import MiddlewareError
 
 from gcmc_jobs.brokers.bulk import PLAIN_EMITTERS, release_unsent
-from gcmc_jobs.brokers.hooks import implementing
+from gcmc_jobs.brokers.hooks import SelectingEmitter
 from gcmc_jobs.brokers.work_queue import with_work_queues
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.redis_keys import (
@@ -467,50 +467,12 @@ class _DeadLetteringConsumer(_RedisConsumer):
         broker.emit_after("nack", proxy)
 
 
-class _MiddlewareList(list[Middleware]):
-    """A broker's ``middleware`` list that calls ``changed`` after every change to it
-    (``add_middleware`` appends or inserts; tests edit it directly), so the broker's hook
-    tuples are rebuilt only then, not compared with the list on every emit."""
-
-    def __init__(self, middleware: Iterable[Middleware], changed: Callable[[], None]) -> None:
-        super().__init__(middleware)
-        self._changed = changed
-
-
-def _announcing(name: str) -> Callable[..., Any]:
-    change = getattr(list, name)
-
-    def method(self: _MiddlewareList, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return change(self, *args, **kwargs)
-        finally:
-            self._changed()
-
-    method.__name__ = method.__qualname__ = name
-    return method
-
-
-for _name in (
-    "__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend", "insert",
-    "remove", "pop", "clear", "sort", "reverse",
-):  # fmt: skip
-    setattr(_MiddlewareList, _name, _announcing(_name))
-
-
-class RedisBroker(_DramatiqRedisBroker):
+class RedisBroker(SelectingEmitter, _DramatiqRedisBroker):
     """Dramatiq's ``RedisBroker`` whose consumers dead-letter undecodable messages, and
-    whose hooks skip the middleware that do not implement them.
-
-    Dramatiq's ``emit_before``/``emit_after`` call the hook on *every* middleware. Here
-    the bound hooks that do something (:func:`~gcmc_jobs.brokers.hooks.implementing`, the
-    filter bulk enqueue uses too) are listed once per signal in a dict an emit reads
-    directly, and forgotten whenever ``self.middleware`` changes: it is a list that says so
-    (``add_middleware``, such as the worker's own middleware ``Worker.start`` adds, and
-    direct edits of the list are seen; assigning a new list makes the broker a copy of it,
-    whose later changes are seen, not the assigned list's). Until then an emit costs a dict
-    read; the list used to be compared with a snapshot on every emit. Exceptions are handled
-    exactly as Dramatiq does. A hook assigned on a middleware *instance* after its signal
-    was first emitted is not seen (nothing does that).
+    whose hooks skip the middleware that do not implement them or cannot act on the message
+    (:class:`~gcmc_jobs.brokers.hooks.SelectingEmitter`: per signal, and for the per-message
+    hooks per shape of message, cached until the middleware list changes or an actor is
+    declared).
 
     Its middleware list starts with a :class:`~gcmc_jobs.brokers.work_queue.WorkQueues`:
     when a Dramatiq ``Worker`` boots on it (``before_worker_boot``, before any of its
@@ -658,95 +620,6 @@ class RedisBroker(_DramatiqRedisBroker):
         pipeline.zrem(dead, redis_id)
         pipeline.hdel(f"{dead}.msgs", redis_id)
         pipeline.execute()
-
-    # The middleware list and the hooks of each signal (see the class docstring).
-    @property
-    def middleware(self) -> list[Middleware]:
-        return self._middleware
-
-    @middleware.setter
-    def middleware(self, middleware: list[Middleware]) -> None:
-        # Dramatiq's Broker.__init__ assigns it first, before any signal is emitted.
-        if "_hook_lock" not in self.__dict__:
-            self._hook_lock = threading.Lock()
-            self._before_hooks: dict[str, tuple[Any, ...]] = {}
-            self._after_hooks: dict[str, tuple[Any, ...]] = {}
-        self._middleware = _MiddlewareList(middleware, self._forget_hooks)
-        self._forget_hooks()
-
-    def _forget_hooks(self) -> None:
-        # Under the lock, after the change: a _cache_hooks that read the list before the
-        # change stored its tuple before this clears it.
-        with self._hook_lock:
-            self._before_hooks.clear()
-            self._after_hooks.clear()
-
-    def _cache_hooks(self, signal: str, *, after: bool) -> tuple[Any, ...]:
-        with self._hook_lock:
-            hooks = implementing(self._middleware, ("after_" if after else "before_") + signal)
-            if after:
-                hooks = hooks[::-1]  # emit_after calls them in reverse stack order
-                self._after_hooks[signal] = hooks
-            else:
-                self._before_hooks[signal] = hooks
-            return hooks
-
-    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
-        hooks = self._before_hooks.get(signal)
-        if hooks is None:
-            hooks = self._cache_hooks(signal, after=False)
-        if len(args) == 1 and not kwargs:
-            # The per-message signals (process_message, ack, nack, ...): a plain call with
-            # one argument, not a call with *args/**kwargs (a third of the cost).
-            (arg,) = args
-            for hook in hooks:
-                try:
-                    hook(self, arg)
-                except MiddlewareError:
-                    raise
-                except Exception:
-                    self._hook_failed("before_" + signal, hook)
-            return
-        for hook in hooks:
-            try:
-                hook(self, *args, **kwargs)
-            except MiddlewareError:
-                raise
-            except Exception:
-                self._hook_failed("before_" + signal, hook)
-
-    def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
-        hooks = self._after_hooks.get(signal)
-        if hooks is None:
-            hooks = self._cache_hooks(signal, after=True)
-        if len(args) == 1:
-            (arg,) = args
-            if not kwargs:  # ack, nack, skip_message, ...
-                for hook in hooks:
-                    try:
-                        hook(self, arg)
-                    except Exception:
-                        self._hook_failed("after_" + signal, hook)
-                return
-            if len(kwargs) == 1 and "result" in kwargs:  # process_message, succeeded
-                result = kwargs["result"]
-                for hook in hooks:
-                    try:
-                        hook(self, arg, result=result)
-                    except Exception:
-                        self._hook_failed("after_" + signal, hook)
-                return
-        for hook in hooks:
-            try:
-                hook(self, *args, **kwargs)
-            except Exception:
-                self._hook_failed("after_" + signal, hook)
-
-    def _hook_failed(self, name: str, hook: Any) -> None:
-        # Inside the except clause of the failed hook: exc_info is that exception.
-        self.logger.critical(
-            "Unexpected failure in %s of %r.", name, getattr(hook, "__self__", hook), exc_info=True
-        )
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:

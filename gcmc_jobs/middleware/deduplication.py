@@ -32,6 +32,7 @@ from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import metrics
 from gcmc_jobs.middleware._batching import Batcher
 from gcmc_jobs.middleware._context import message_fields, option, resolve_key
+from gcmc_jobs.middleware.selection import MessageShape
 from gcmc_jobs.middleware.stores.dedup import ClaimResult, DedupStore
 
 __all__ = ["DeduplicatedActor", "Deduplication"]
@@ -40,6 +41,8 @@ logger = get_logger("gcmc_jobs.middleware.deduplication")
 
 #: Set on a message whose key was claimed at enqueue: its worker need not check again.
 CLAIMED = "dedup_claimed"
+#: The message option holding a message's resolved dedup key: all a worker's hooks read.
+KEY_OPTION = "dedup_key"
 
 
 class Deduplication(Middleware):
@@ -170,8 +173,13 @@ class Deduplication(Middleware):
             kept.append(message)
         return kept
 
+    def wants_before_process_message(self, broker: dramatiq.Broker, shape: MessageShape) -> bool:
+        """False for a message without a ``dedup_key`` option (an actor's key is resolved
+        into that option at enqueue: the worker's hooks read nothing else)."""
+        return KEY_OPTION in shape.option_keys
+
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        key = message.options.get("dedup_key")
+        key = message.options.get(KEY_OPTION)
         if key is None or message.options.get(CLAIMED):
             return
         result = self.store.claim(key, message.message_id, self._ttl(broker, message))
@@ -188,7 +196,7 @@ class Deduplication(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        key = message.options.get("dedup_key")
+        key = message.options.get(KEY_OPTION)
         if key is None or exception is not None:
             return
         completion = (key, message.message_id, self._ttl(broker, message))
@@ -200,8 +208,14 @@ class Deduplication(Middleware):
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._completions.close()
 
+    def wants_after_process_message(self, broker: dramatiq.Broker, shape: MessageShape) -> bool:
+        """True only after a success of a message with a ``dedup_key`` option."""
+        return not shape.failed and KEY_OPTION in shape.option_keys
+
+    wants_after_nack = wants_before_process_message
+
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
-        key = message.options.get("dedup_key")
+        key = message.options.get(KEY_OPTION)
         if key is not None and message.options.get(CLAIMED):
             self.store.release(key, message.message_id)
 

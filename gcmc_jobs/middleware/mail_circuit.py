@@ -47,12 +47,13 @@ import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 from prometheus_client import Counter, Gauge
 
-from gcmc_jobs import queue_names as queues
+from gcmc_jobs import queue_names
 from gcmc_jobs.errors import TransientDeliveryError
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import _context
 from gcmc_jobs.middleware._context import message_fields
 from gcmc_jobs.middleware.metrics import REGISTRY
+from gcmc_jobs.middleware.selection import MessageShape, SelectionInput
 from gcmc_jobs.middleware.stores.mail_circuit import CircuitState, CircuitStore
 
 __all__ = ["STATE_VALUES", "MailCircuit"]
@@ -108,7 +109,14 @@ class MailCircuit(Middleware):
         (``Runtime`` sets it to ``runtime.email_transport.probe``); None: the breaker turns
         half open when the probe is due and the first messages are the probe.
       clock: the time in seconds (``time.time``); tests pass a fake one.
+
+    On gcmc-jobs' brokers its hooks are not called for messages of other queues, nor when
+    ``enabled`` is false (:meth:`wants_before_process_message`); assigning ``enabled`` or
+    ``queues`` is seen at once.
     """
+
+    enabled = SelectionInput[bool]()
+    queues = SelectionInput[frozenset[str]]()
 
     def __init__(
         self,
@@ -122,8 +130,8 @@ class MailCircuit(Middleware):
         critical_hold_ms: int = 1_000,
         half_open_ms: int = 5_000,
         refresh_ms: int = 1_000,
-        queues: Iterable[str] = (queues.EMAIL, queues.EMAIL_CRITICAL),
-        critical_queues: Iterable[str] = (queues.EMAIL_CRITICAL,),
+        queues: Iterable[str] = (queue_names.EMAIL, queue_names.EMAIL_CRITICAL),
+        critical_queues: Iterable[str] = (queue_names.EMAIL_CRITICAL,),
         probe: Callable[[], object] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -198,8 +206,18 @@ class MailCircuit(Middleware):
 
     # -- the hooks ---------------------------------------------------------------------------
 
+    def _guards(self, queue_name: str) -> bool:
+        """Whether the breaker is on and guards ``queue_name``: its hooks do nothing else."""
+        return self.enabled and queue_name in self.queues
+
+    def wants_before_process_message(self, broker: dramatiq.Broker, shape: MessageShape) -> bool:
+        """False off the guarded queues, or when the breaker is off."""
+        return self._guards(shape.queue_name)
+
+    wants_after_process_message = wants_before_process_message
+
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        if not self.enabled or message.queue_name not in self.queues:
+        if not self._guards(message.queue_name):
             return
         state = self.current()
         if state.state == "closed":
@@ -240,7 +258,7 @@ class MailCircuit(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        if not self.enabled or message.queue_name not in self.queues:
+        if not self._guards(message.queue_name):
             return
         try:
             if exception is None:

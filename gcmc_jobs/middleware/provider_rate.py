@@ -32,11 +32,12 @@ import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 from prometheus_client import Counter
 
-from gcmc_jobs import queue_names as queues
+from gcmc_jobs import queue_names
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import _context
 from gcmc_jobs.middleware._context import message_fields
 from gcmc_jobs.middleware.metrics import REGISTRY
+from gcmc_jobs.middleware.selection import MessageShape, SelectionInput
 from gcmc_jobs.middleware.stores.provider_rate import TokenBucket
 
 __all__ = ["ProviderRate", "reserved_tokens"]
@@ -69,7 +70,14 @@ class ProviderRate(Middleware):
       queues: the queues it applies to (both email queues); critical_queues: those that may
         use the reserved share (``gcmc_email_critical``).
       clock: the time in seconds (``time.time``); tests pass a fake one.
+
+    On gcmc-jobs' brokers its hook is not called for messages of other queues, nor without
+    a ``rate`` (:meth:`wants_before_process_message`); assigning ``rate`` or ``queues`` is
+    seen at once.
     """
+
+    rate = SelectionInput[float | None]()
+    queues = SelectionInput[frozenset[str]]()
 
     def __init__(
         self,
@@ -78,8 +86,8 @@ class ProviderRate(Middleware):
         rate: float | None = None,
         burst: int | None = None,
         critical_reserve_percent: int = 20,
-        queues: Iterable[str] = (queues.EMAIL, queues.EMAIL_CRITICAL),
-        critical_queues: Iterable[str] = (queues.EMAIL_CRITICAL,),
+        queues: Iterable[str] = (queue_names.EMAIL, queue_names.EMAIL_CRITICAL),
+        critical_queues: Iterable[str] = (queue_names.EMAIL_CRITICAL,),
         clock: Callable[[], float] = time.time,
     ) -> None:
         if rate is not None and rate <= 0:
@@ -92,14 +100,24 @@ class ProviderRate(Middleware):
         self.critical_queues = frozenset(critical_queues)
         self.clock = clock
 
+    def _rate_of(self, queue_name: str) -> float | None:
+        """The rate limiting ``queue_name``'s messages, emails/s; None: not limited (the
+        hook does nothing then)."""
+        return self.rate if queue_name in self.queues else None
+
+    def wants_before_process_message(self, broker: dramatiq.Broker, shape: MessageShape) -> bool:
+        """False off the limited queues, or with no rate."""
+        return self._rate_of(shape.queue_name) is not None
+
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        if self.rate is None or message.queue_name not in self.queues:
+        rate = self._rate_of(message.queue_name)
+        if rate is None:
             return
         critical = message.queue_name in self.critical_queues
         deferrals = int(message.options.get("provider_rate_deferrals") or 0)
         wait = self.store.take(
             now_ms=int(self.clock() * 1000),
-            rate=self.rate,
+            rate=rate,
             burst=self.burst,
             floor=0 if critical else self.reserved,
             waited=deferrals > 0 and not critical,

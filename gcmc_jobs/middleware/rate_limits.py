@@ -43,6 +43,7 @@ from gcmc_jobs.errors import RateLimitDeferralFailed
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import _context, metrics
 from gcmc_jobs.middleware._context import message_fields, resolve_key
+from gcmc_jobs.middleware.selection import MessageShape
 from gcmc_jobs.middleware.stores.rate_limits import Booking, BookingRequest, RateLimitStore
 
 __all__ = ["MAX_DEFERRAL_REASON", "RateLimits"]
@@ -54,6 +55,9 @@ MAX_DEFERRAL_REASON = "rate_limit_max_deferral"
 #: Attribute of a fetched message (Dramatiq's ``MessageProxy``, which lives only in the
 #: worker) holding the batch it was fetched with (:meth:`RateLimits.after_fetch`).
 FETCHED_BATCH = "_gcmc_rate_limit_batch"
+#: The message option holding a message's resolved rate-limit key (an actor's template is
+#: resolved into it at enqueue): a message without it is not limited.
+KEY_OPTION = "rate_limit_key"
 
 
 class _Prebooked(NamedTuple):
@@ -183,7 +187,7 @@ class RateLimits(Middleware):
         keyed: list[Any] = []
         for message in messages:
             options = message.options
-            key = options.get("rate_limit_key")
+            key = options.get(KEY_OPTION)
             if key is None or options.get("rate_limit_window") is not None:
                 continue
             limit_class, limit = self._class_and_limit(broker, message)
@@ -202,6 +206,13 @@ class RateLimits(Middleware):
             batch.book()
         except Exception as exc:
             logger.warning("rate_limit_batch_not_booked", messages=len(keyed), error=repr(exc))
+
+    def wants_before_process_message(self, broker: dramatiq.Broker, shape: MessageShape) -> bool:
+        """False for a message without a ``rate_limit_key`` option: not limited (and
+        :meth:`after_fetch` booked it no slot, so a skip has none to give back)."""
+        return KEY_OPTION in shape.option_keys
+
+    wants_after_skip_message = wants_before_process_message
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         # Skipped before this middleware took its slot (paused, duplicate…): out of its
@@ -253,7 +264,7 @@ class RateLimits(Middleware):
         return limit_class, booking
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        key = message.options.get("rate_limit_key")
+        key = message.options.get(KEY_OPTION)
         if key is None:
             return
         options = message.options
