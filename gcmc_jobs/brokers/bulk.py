@@ -63,7 +63,7 @@ from dramatiq.common import current_millis, dq_name
 from dramatiq.encoder import JSONEncoder
 from dramatiq.middleware import MiddlewareError
 
-from gcmc_jobs.brokers.hooks import implementing
+from gcmc_jobs.brokers.hooks import SelectingEmitter, implementing
 from gcmc_jobs.errors import DuplicateMessage
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.redis_keys import messages_key, queue_key
@@ -265,10 +265,17 @@ def _enqueue_many(
 #: hooks run message by message, or ``("many", hook)``, one middleware's batched hook.
 Step = tuple[Literal["each", "many"], Any]
 
-#: The ``emit_before``/``emit_after`` of brokers whose only change to Dramatiq's is the
-#: filter of :func:`~gcmc_jobs.brokers.hooks.implementing` (gcmc-jobs' ``RedisBroker``
-#: registers its own): :func:`enqueue_many` may then call the middleware's hooks itself.
-PLAIN_EMITTERS: set[Any] = {dramatiq.Broker.emit_before, dramatiq.Broker.emit_after}
+#: The ``emit_before``/``emit_after`` of brokers whose only change to Dramatiq's, for the
+#: enqueue hooks, is the filter of :func:`~gcmc_jobs.brokers.hooks.implementing` (gcmc-jobs'
+#: brokers' :class:`~gcmc_jobs.brokers.hooks.SelectingEmitter`: its per-shape selection
+#: concerns only the per-message hooks): :func:`enqueue_many` may then call the middleware's
+#: enqueue hooks itself.
+PLAIN_EMITTERS: set[Any] = {
+    dramatiq.Broker.emit_before,
+    dramatiq.Broker.emit_after,
+    SelectingEmitter.emit_before,
+    SelectingEmitter.emit_after,
+}
 
 
 def _plain(broker: dramatiq.Broker) -> bool:

@@ -1,5 +1,6 @@
 """Dramatiq's ``RabbitmqBroker``, releasing the dedup key of a message it failed to publish,
-whose workers hand messages to their threads through gcmc-jobs' work queue.
+whose workers hand messages to their threads through gcmc-jobs' work queue, with the Redis
+broker's hook selection.
 
 Imported only when the broker URL is ``amqp://`` (it loads pika).
 """
@@ -13,13 +14,17 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker as _DramatiqRabbitmqBroker
 from dramatiq.middleware import MiddlewareError
 
 from gcmc_jobs.brokers.bulk import release_unsent
+from gcmc_jobs.brokers.hooks import SelectingEmitter
 from gcmc_jobs.brokers.work_queue import with_work_queues
 
 __all__ = ["RabbitmqBroker"]
 
 
-class RabbitmqBroker(_DramatiqRabbitmqBroker):
-    """Dramatiq's ``RabbitmqBroker``; when publishing fails (RabbitMQ unreachable), the
+class RabbitmqBroker(SelectingEmitter, _DramatiqRabbitmqBroker):
+    """Dramatiq's ``RabbitmqBroker``, whose hooks are emitted as the Redis broker's are
+    (:class:`~gcmc_jobs.brokers.hooks.SelectingEmitter`: only the middleware that implement
+    a hook, and of the per-message hooks only those that can act on the message's shape);
+    when publishing fails (RabbitMQ unreachable), the
     dedup key the message's ``before_enqueue`` claimed is released before the error
     propagates, so a later send of that key is not dropped as a duplicate. Its middleware
     list starts with a :class:`~gcmc_jobs.brokers.work_queue.WorkQueues`: a Dramatiq

@@ -68,7 +68,7 @@ from dramatiq.encoder import JSONEncoder
 from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.middleware import MiddlewareError
 
-from gcmc_jobs.brokers.bulk import PLAIN_EMITTERS, release_unsent
+from gcmc_jobs.brokers.bulk import release_unsent
 from gcmc_jobs.brokers.hooks import SelectingEmitter
 from gcmc_jobs.brokers.work_queue import with_work_queues
 from gcmc_jobs.logging.library import get_logger
@@ -624,7 +624,3 @@ class RedisBroker(SelectingEmitter, _DramatiqRedisBroker):
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
         return _DeadLetteringConsumer
-
-
-# Its emit_* only filter the hooks: bulk enqueue may call the batched ones itself.
-PLAIN_EMITTERS.update((RedisBroker.emit_before, RedisBroker.emit_after))

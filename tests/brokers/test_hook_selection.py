@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import dramatiq
+import pika
 import pytest
 import redis
 from dramatiq.brokers.stub import StubBroker
@@ -27,13 +28,15 @@ from gcmc_jobs import brokers
 from gcmc_jobs import queue_names as queues
 from gcmc_jobs.brokers.defaults import AgeLimit, ShutdownNotifications
 from gcmc_jobs.brokers.hooks import implementing
+from gcmc_jobs.brokers.rabbitmq_broker import RabbitmqBroker
 from gcmc_jobs.brokers.redis_broker import RedisBroker
 from gcmc_jobs.middleware.mail_circuit import MailCircuit
 from gcmc_jobs.middleware.selection import MESSAGE_HOOKS, MessageShape
 from gcmc_jobs.middleware.stores import Stores
 from gcmc_jobs.settings import Settings
 
-QUEUE = "selection"
+QUEUE = f"gcmc_test_selection_{uuid.uuid4().hex[:8]}"
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 #: The hooks that act on every message, whatever its shape, on this stack.
 ALWAYS = {
@@ -117,23 +120,46 @@ class Stack:
         return sent
 
 
-@pytest.fixture
-def stack(gcmc_redis_url: str) -> Iterator[Stack]:
-    namespace = f"gcmc_test_selection_{uuid.uuid4().hex[:10]}"
+def _stack_on(make: Callable[[list[dramatiq.Middleware]], Any]) -> Stack:
     stores = Stores.stubs()
     settings = Settings.model_construct(provider_rate=50.0, min_backoff_ms=10, max_backoff_ms=20)
     middleware = brokers.build_middleware(settings, stores)
     calls = Calls()
     for m in middleware:
         calls.instrument(m)
-    broker = RedisBroker(url=gcmc_redis_url, namespace=namespace, middleware=middleware)
+    broker = make(middleware)
     broker.emit_after("process_boot")
-    yield Stack(broker, calls, stores)
-    broker.close()
+    return Stack(broker, calls, stores)
+
+
+@pytest.fixture
+def stack(gcmc_redis_url: str) -> Iterator[Stack]:
+    namespace = f"gcmc_test_selection_{uuid.uuid4().hex[:10]}"
+    built = _stack_on(
+        lambda middleware: RedisBroker(
+            url=gcmc_redis_url, namespace=namespace, middleware=middleware
+        )
+    )
+    yield built
+    built.broker.close()
     client = redis.Redis.from_url(gcmc_redis_url)
     keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture
+def rabbitmq_stack() -> Iterator[Stack]:
+    built = _stack_on(lambda middleware: RabbitmqBroker(url=RABBITMQ_URL, middleware=middleware))
+    yield built
+    queue_names = list(built.broker.get_declared_queues())
+    built.broker.close()
+    connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
+    channel = connection.channel()
+    for name in queue_names:
+        for queue_name in (name, f"{name}.DQ", f"{name}.XQ"):
+            channel.queue_delete(queue_name)
+    connection.close()
 
 
 def _declare(stack: Stack, name: str, queue_name: str = QUEUE, **options: Any) -> Any:
@@ -497,3 +523,19 @@ def test_selected_hooks_keep_dramatiqs_order_and_error_handling(
     assert len(failures) == 5
     assert failures[0].startswith("Unexpected failure in before_process_message of <")
     assert all("after_process_message" in f for f in failures[1:])
+
+
+def test_the_rabbitmq_broker_selects_the_same_hooks(rabbitmq_stack: Stack) -> None:
+    # Given a plain actor and a callback on gcmc-jobs' RabbitMQ broker
+    plain = _declare(rabbitmq_stack, "plain")
+    callback = _declare(rabbitmq_stack, "callback")
+
+    # When a message of it runs without options, and one with an on_success option
+    without, with_option = rabbitmq_stack.run(
+        lambda: [plain.send(1), plain.send_with_options(args=(2,), on_success="callback")]
+    )
+
+    # Then the first got only the hooks that act on every message, the second the callback
+    assert rabbitmq_stack.calls.of(without) == ALWAYS
+    assert rabbitmq_stack.calls.of(with_option) == ALWAYS | {("Callbacks", "after_process_message")}
+    assert len(callback.ran) == 1
