@@ -31,6 +31,7 @@ from gcmc_jobs.brokers.hooks import implementing
 from gcmc_jobs.brokers.rabbitmq_broker import RabbitmqBroker
 from gcmc_jobs.brokers.redis_broker import RedisBroker
 from gcmc_jobs.middleware.mail_circuit import MailCircuit
+from gcmc_jobs.middleware.provider_rate import ProviderRate
 from gcmc_jobs.middleware.selection import MESSAGE_HOOKS, MessageShape
 from gcmc_jobs.middleware.stores import Stores
 from gcmc_jobs.settings import Settings
@@ -102,22 +103,28 @@ class Stack:
         self.broker = broker
         self.calls = calls
         self.stores = stores
+        self.worker: dramatiq.Worker | None = None
 
     def middleware(self, kind: type[Any]) -> Any:
         return next(m for m in self.broker.middleware if isinstance(m, kind))
 
     def run(self, send: Callable[[], list[dramatiq.Message[Any]]]) -> list[dramatiq.Message[Any]]:
-        """Start a worker, send, wait until every queue is drained, stop the worker."""
-        worker = dramatiq.Worker(self.broker, worker_threads=2, worker_timeout=50)
-        worker.start()
-        try:
-            sent = send()
-            for queue_name in self.broker.get_declared_queues():
-                self.broker.join(queue_name, timeout=20_000)
-            worker.join()
-        finally:
-            worker.stop()
+        """Send with the stack's worker running (one for the whole test, started on first
+        use: starting one adds its middleware, which would make the broker forget its
+        selection), and wait until every queue is drained."""
+        if self.worker is None:
+            self.worker = dramatiq.Worker(self.broker, worker_threads=2, worker_timeout=50)
+            self.worker.start()
+        sent = send()
+        for queue_name in self.broker.get_declared_queues():
+            self.broker.join(queue_name, timeout=20_000)
+        self.worker.join()
         return sent
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        self.broker.close()
 
 
 def _stack_on(make: Callable[[list[dramatiq.Middleware]], Any]) -> Stack:
@@ -141,7 +148,7 @@ def stack(gcmc_redis_url: str) -> Iterator[Stack]:
         )
     )
     yield built
-    built.broker.close()
+    built.close()
     client = redis.Redis.from_url(gcmc_redis_url)
     keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
     if keys:
@@ -153,7 +160,7 @@ def rabbitmq_stack() -> Iterator[Stack]:
     built = _stack_on(lambda middleware: RabbitmqBroker(url=RABBITMQ_URL, middleware=middleware))
     yield built
     queue_names = list(built.broker.get_declared_queues())
-    built.broker.close()
+    built.close()
     connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
     channel = connection.channel()
     for name in queue_names:
@@ -539,3 +546,34 @@ def test_the_rabbitmq_broker_selects_the_same_hooks(rabbitmq_stack: Stack) -> No
     assert rabbitmq_stack.calls.of(without) == ALWAYS
     assert rabbitmq_stack.calls.of(with_option) == ALWAYS | {("Callbacks", "after_process_message")}
     assert len(callback.ran) == 1
+
+
+def test_removing_the_provider_rate_leaves_its_hook_out(stack: Stack) -> None:
+    # Given an email actor whose messages ran under a provider rate
+    email = _declare(stack, "email", queue_name=queues.EMAIL)
+    (limited,) = stack.run(lambda: [email.send()])
+
+    # When the rate is taken away
+    stack.middleware(ProviderRate).rate = None
+    (unlimited,) = stack.run(lambda: [email.send()])
+
+    # Then its hook ran for the first message only
+    assert ("ProviderRate", "before_process_message") in stack.calls.of(limited)
+    assert ("ProviderRate", "before_process_message") not in stack.calls.of(unlimited)
+
+
+def test_forget_hooks_makes_an_in_place_edit_of_actor_options_count(stack: Stack) -> None:
+    # Given a plain actor whose messages ran
+    plain = _declare(stack, "plain")
+    _declare(stack, "callback")
+    stack.run(lambda: [plain.send()])
+
+    # When its options are edited in place (not seen), then the broker told to forget
+    plain.options["on_success"] = "callback"
+    (unseen,) = stack.run(lambda: [plain.send()])
+    stack.broker.forget_hooks()
+    (seen,) = stack.run(lambda: [plain.send()])
+
+    # Then the callback hook runs from the message after forget_hooks()
+    assert ("Callbacks", "after_process_message") not in stack.calls.of(unseen)
+    assert ("Callbacks", "after_process_message") in stack.calls.of(seen)
