@@ -121,8 +121,11 @@ class SelectingEmitter(dramatiq.Broker):
     ``before/after_ack``, ``before/after_nack``), when some middleware implementing the hook
     defines a ``wants_<hook>`` predicate, the hooks are selected once per
     ``(actor name, queue name, option keys)`` (and outcome) and cached: the key costs a
-    tuple of the option keys a message (the protocol: :mod:`gcmc_jobs.middleware.selection`).
-    A middleware without a predicate is always called, as before.
+    tuple of the option keys a message, ~0.36 µs an emit in a tight loop against ~2.6 µs
+    for the 13 calls it leaves out of a plain no-op message (the protocol:
+    :mod:`gcmc_jobs.middleware.selection`). Keys in another order, or added by a retry or a
+    deferral, are other entries: a handful per actor. A middleware without a predicate is
+    always called, as before.
 
     **Forgotten** (decided again on the next emit) whenever ``self.middleware`` changes: it
     is a list that says so (``add_middleware``, such as the worker's own middleware

@@ -23,6 +23,10 @@ module                     middleware
 ``outbox_relay``           :class:`OutboxRelay`: moves committed outbox rows to the broker
 ``status_tracking``        :class:`StatusTracking`: records each message's state changes
                            (:func:`gcmc_jobs.status` reads them)
+``selection``              the ``wants_<hook>`` protocol: a middleware tells gcmc-jobs'
+                           brokers which shapes of message a per-message hook can act on
+                           (:class:`~gcmc_jobs.middleware.selection.MessageShape`,
+                           :class:`~gcmc_jobs.middleware.selection.SelectionInput`)
 ``stores``                 the Redis/SQL/stub backends of deduplication, rate limits, dead
                            letters, pauses and statuses (every Redis key name:
                            :mod:`gcmc_jobs.redis_keys`)
