@@ -159,14 +159,13 @@ class ShutdownNotifications(_ShutdownNotifications):
     for notifications (the usual case) the set stays empty, and removing from an empty set
     did nothing anyway.
 
-    Its hooks are left out for messages without a ``notify_shutdown`` option whose actor
-    does not ask for notifications (:meth:`wants_before_process_message`): before such a
-    message the thread is not in the set (each message that put it there ran this
-    middleware's ``after_process_message`` or ``after_skip_message``, which take it out),
-    so the after hooks have nothing to remove either. The one exception: when the selection
-    changes *while* a notified message runs (its actor re-declared without
-    ``notify_shutdown``, ``notify_shutdown`` assigned False), its thread may stay in the set
-    until its next notified message ends. Assigning ``notify_shutdown`` is seen at once.
+    Its before hook is left out for messages without a ``notify_shutdown`` option whose
+    actor does not ask for notifications (:meth:`wants_before_process_message`); assigning
+    ``notify_shutdown`` is seen at once. Its after hooks are always called (they cost one
+    test of an empty set): leaving them out on the same condition would leave a thread in
+    the set when the selection changes *while* its notified message runs (its actor
+    re-declared without ``notify_shutdown``), and a later message of that thread would be
+    interrupted at shutdown.
     """
 
     notify_shutdown = SelectionInput[bool]()
@@ -196,10 +195,6 @@ class ShutdownNotifications(_ShutdownNotifications):
             notify = self._actor_notifies(actor)
         if notify:
             self.manager.notifications.add(_get_ident())
-
-    # Only a message whose before hook may have added its thread removes it.
-    wants_after_process_message = wants_before_process_message
-    wants_after_skip_message = wants_before_process_message
 
     def after_process_message(
         self, broker: Broker, message: Any, *, result: Any = None, exception: Any = None

@@ -54,6 +54,7 @@ ALWAYS = {
     ("StructuredLogging", "after_ack"),
     ("Metrics", "before_process_message"),
     ("Metrics", "after_process_message"),
+    ("ShutdownNotifications", "after_process_message"),
     ("CurrentMessage", "before_process_message"),
     ("CurrentMessage", "after_process_message"),
 }
@@ -584,3 +585,35 @@ def test_forget_hooks_makes_an_in_place_edit_of_actor_options_count(stack: Stack
     # Then the callback hook runs from the message after forget_hooks()
     assert ("Callbacks", "after_process_message") not in stack.calls.of(unseen)
     assert ("Callbacks", "after_process_message") in stack.calls.of(seen)
+
+
+def test_a_thread_whose_notified_actor_is_re_declared_mid_message_leaves_the_set(
+    stack: Stack,
+) -> None:
+    # Given an actor that asks for shutdown notifications and, while its message runs, is
+    # re-declared without them (the selection is forgotten mid-message)
+    redeclared: list[bool] = []
+
+    def notified() -> None:
+        # declared again as gcmc_jobs.brokers.bind does: made on another broker first
+        plain = dramatiq.actor(
+            lambda: None, broker=StubBroker(), actor_name="notified", queue_name=QUEUE
+        )
+        plain.broker = stack.broker
+        stack.broker.declare_actor(plain)
+        redeclared.append(True)
+
+    first = dramatiq.actor(
+        notified, broker=stack.broker, actor_name="notified", queue_name=QUEUE,
+        notify_shutdown=True,
+    )  # fmt: skip
+
+    # When its message has run
+    (message,) = stack.run(lambda: [first.send()])
+
+    # Then its thread was taken out of the notified set after it, as before the selection
+    shutdown = stack.middleware(ShutdownNotifications)
+    assert redeclared == [True]
+    assert ("ShutdownNotifications", "before_process_message") in stack.calls.of(message)
+    assert ("ShutdownNotifications", "after_process_message") in stack.calls.of(message)
+    assert shutdown.manager.notifications == set()
