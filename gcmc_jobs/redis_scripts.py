@@ -65,9 +65,17 @@ def pack_command(*args: Any) -> bytes:
     parts = [b"*%d\r\n" % len(args)]
     append = parts.append
     for arg in args:
-        # bytes and str inline: a bulk enqueue packs 3 arguments a message
+        # bytes, str and int inline: a bulk enqueue packs 3 arguments a message, a fetched
+        # batch's rate-limit booking 2 integers a message
         kind = type(arg)
-        data = arg if kind is bytes else arg.encode() if kind is str else _encoded(arg)
+        if kind is bytes:
+            data = arg
+        elif kind is str:
+            data = arg.encode()
+        elif kind is int:
+            data = b"%d" % arg
+        else:
+            data = _encoded(arg)
         append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(parts)
 
