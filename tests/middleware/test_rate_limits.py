@@ -368,3 +368,25 @@ def test_redis_books_a_batch_like_one_booking_after_another(
             Booking(0, 500_000)
         ]
         assert store.book_many([], now_ms=now, window_ms=HOUR_MS) == []
+
+
+def test_a_fetched_copy_already_deferred_is_booked_only_up_to_what_is_left_of_its_deferral(
+    fetch_stack: tuple[StubBroker, RateLimits, StubRateLimitStore, FakeClock],
+) -> None:
+    # Given a full hour for one key (limit 2), and a batch of two copies of it fetched with
+    # no window held: one deferred 1 h of its 1.5 h already, one never deferred
+    broker, limits, store, _ = fetch_stack
+    store.counts[("default", "left", 500_000)] = 2
+    tired, *_ = _fetched(1, "left", rate_limit_deferred_ms=HOUR_MS)
+    fresh, *_ = _fetched(1, "left")
+
+    # When the consumer books them
+    limits.after_fetch(broker, [tired, fresh])
+
+    # Then the one deferred already may not wait an hour more: it is dead-lettered; the
+    # other is deferred to the next hour
+    assert not _runs(broker, limits, tired)
+    assert tired.options["dead_letter_reason"] == "rate_limit_max_deferral"
+    assert not _runs(broker, limits, fresh)
+    assert not fresh.failed
+    assert store.counts[("default", "left", 500_001)] == 1

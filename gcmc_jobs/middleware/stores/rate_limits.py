@@ -204,10 +204,12 @@ class RedisRateLimitStore(RateLimitStore):
         args: list[int] = [now_ms, window_ms]
         for r in requests:
             args += [r.limit, _last_window(r.latest_ms, window_ms)]
-        found = self._book_many(keys=counters, args=args)
+        # Integers already (Lua numbers come back as RESP integers): pairs read straight off
+        # the reply, no slices or int() a message.
+        found = iter(self._book_many(keys=counters, args=args))
         return [
-            Booking(0, None) if int(window) < 0 else Booking(int(delay), int(window))
-            for delay, window in zip(found[::2], found[1::2], strict=True)
+            Booking(delay, window) if window >= 0 else Booking(0, None)
+            for delay, window in zip(found, found, strict=True)
         ]
 
     def refund(self, limit_class: str, key: str, window: int) -> None:
