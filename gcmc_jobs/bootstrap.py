@@ -10,11 +10,13 @@ layering, and the runtime they read (:mod:`gcmc_jobs.runtime`) below them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dramatiq
 from dramatiq import broker as dramatiq_broker
+from dramatiq.worker import ConsumerThread, WorkerThread
 from sqlalchemy import Engine
 
 import gcmc_jobs.actors  # noqa: F401  (declares every actor on brokers.unconfigured)
@@ -24,7 +26,7 @@ from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.scheduling.jobs import import_host_modules
 from gcmc_jobs.settings import Settings
 
-__all__ = ["configure", "configured"]
+__all__ = ["configure", "configured", "start_worker"]
 
 
 def configure(
@@ -104,3 +106,19 @@ def configured(
         yield runtime
     finally:
         _restore(runtime, previous, previous_global if set_global else _KEEP_GLOBAL)
+
+
+def start_worker(worker: dramatiq.Worker) -> None:
+    """``worker.start()``, then wait until each of its worker and consumer threads runs, so
+    that a ``worker.stop()`` right after cannot be lost.
+
+    Dramatiq's ``WorkerThread`` and ``ConsumerThread`` set their own ``running`` flag as the
+    first step of their thread. A ``stop()`` that comes before it (a test or a command that
+    ends at once, on a busy machine) is undone by it: the thread runs on, and ``stop()``
+    waits for it for its whole timeout (ten minutes by default). The in-process workers of
+    the CLI, the demo and the ``gcmc_worker`` fixture are started with this. A thread that
+    ended before it ran (it raised at start) is not waited for."""
+    worker.start()
+    threads: list[WorkerThread | ConsumerThread] = [*worker.workers, *worker.consumers.values()]
+    while any(thread.is_alive() and not thread.running for thread in threads):
+        time.sleep(0.001)

@@ -3,18 +3,23 @@ what was configured before it."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import dramatiq
 import pytest
+from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import Engine, event
 
 import gcmc_jobs
 from gcmc_jobs import brokers, runtime
 from gcmc_jobs.actors import refresh_compliance
+from gcmc_jobs.bootstrap import start_worker
 from gcmc_jobs.errors import NotConfiguredError
 from gcmc_jobs.settings import Settings
+from gcmc_jobs.testing import wait_until
 
 
 @pytest.fixture
@@ -102,3 +107,56 @@ def test_two_runtimes_share_no_connection_or_store(settings: Settings) -> None:
     finally:
         first.close()
         second.close()
+
+
+class _SlowStart(logging.Filter):
+    """Holds each Dramatiq worker and consumer thread at its first step ("Running ...
+    thread..."), before it sets its ``running`` flag: the window a ``stop()`` is lost in."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Running "):
+            time.sleep(0.2)
+        return True
+
+
+@pytest.fixture
+def slow_thread_start() -> Iterator[None]:
+    names = [f"dramatiq.worker.{name}" for name in ("WorkerThread", "ConsumerThread(default)")]
+    names.append("dramatiq.worker.ConsumerThread(default.DQ)")
+    loggers = [logging.getLogger(name) for name in names]
+    held = _SlowStart()
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+        logger.addFilter(held)
+    yield
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.removeFilter(held)
+        logger.setLevel(level)
+
+
+def test_start_worker_returns_once_every_thread_runs_so_a_stop_at_once_is_kept(
+    slow_thread_start: None,
+) -> None:
+    # Given a stub broker with a declared queue, whose worker threads are slow to start
+    broker = StubBroker()
+    broker.declare_queue("default")
+    started_plainly = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
+    started = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
+
+    # When one worker is started as Dramatiq starts it, and one with start_worker
+    started_plainly.start()
+    plain_threads = [*started_plainly.workers, *started_plainly.consumers.values()]
+    running_after_plain_start = [thread.running for thread in plain_threads]
+    start_worker(started)
+    threads = [*started.workers, *started.consumers.values()]
+
+    # Then Dramatiq's start returned before its threads ran (a stop now would be undone),
+    # while start_worker returned with each of its threads running, and its stop ends them
+    assert len(threads) == 4  # two worker threads, consumers of "default" and its delay queue
+    assert running_after_plain_start == [False] * 4
+    assert all(thread.running for thread in threads)
+    started.stop(timeout=10_000)
+    assert not any(thread.is_alive() for thread in threads)
+    wait_until(lambda: all(thread.running for thread in plain_threads), what="plain threads")
+    started_plainly.stop(timeout=10_000)

@@ -77,7 +77,7 @@ def _configured() -> Iterator[Runtime]:
     from dramatiq.brokers.stub import StubBroker
 
     # Imported on use, not at the top: the command line's start-up stays light (cli/_app.py).
-    from gcmc_jobs.bootstrap import configured
+    from gcmc_jobs.bootstrap import configured, start_worker
 
     current = settings()
     configure_command_logging(current)
@@ -87,7 +87,7 @@ def _configured() -> Iterator[Runtime]:
             if isinstance(runtime.broker, StubBroker):
                 runtime.broker.emit_after("process_boot")
                 worker = dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=2)
-                worker.start()
+                start_worker(worker)
             yield runtime
             if worker is not None:
                 for _ in range(2):

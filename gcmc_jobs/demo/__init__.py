@@ -34,7 +34,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from sqlalchemy import Engine, func, inspect, make_url, select, text
 
-from gcmc_jobs.bootstrap import configured
+from gcmc_jobs.bootstrap import configured, start_worker
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import Base, Tenant
 from gcmc_jobs.demo.context import DemoContext
@@ -138,7 +138,7 @@ def run_demo(
             worker = dramatiq.Worker(
                 runtime.broker, worker_timeout=100, worker_threads=worker_threads
             )
-            worker.start()
+            start_worker(worker)
             ctx = DemoContext(
                 settings=settings,
                 runtime=runtime,

@@ -18,7 +18,7 @@ from typing import Any
 import dramatiq
 from pydantic import SecretStr
 
-from gcmc_jobs.bootstrap import configured
+from gcmc_jobs.bootstrap import configured, start_worker
 from gcmc_jobs.settings import Settings
 
 __all__ = ["DemoDashboard", "demo_dashboard"]
@@ -57,7 +57,7 @@ def demo_dashboard(settings: Settings, *, worker_threads: int = 2) -> Iterator[D
     with configured(settings) as runtime:
         runtime.broker.emit_after("process_boot")
         worker = dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=worker_threads)
-        worker.start()
+        start_worker(worker)
         try:
             yield DemoDashboard(app=create_app(settings), token=token, generated=generated)
         finally:

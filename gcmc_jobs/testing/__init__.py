@@ -66,7 +66,7 @@ from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session
 
 from gcmc_jobs import redis_keys
-from gcmc_jobs.bootstrap import configured
+from gcmc_jobs.bootstrap import configured, start_worker
 from gcmc_jobs.db.engine import make_engine
 from gcmc_jobs.db.migrate import upgrade
 from gcmc_jobs.db.models import Base, Tenant
@@ -332,7 +332,7 @@ def gcmc_worker(
         worker.join = bounded_worker_join(  # type: ignore[method-assign]
             worker, worker.join, gcmc_test_policy.join_timeout_ms
         )
-    worker.start()
+    start_worker(worker)
     try:
         yield worker
     finally:
