@@ -35,6 +35,8 @@ REDIS_URL = os.environ.get("GCMC_JOBS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0
 
 def run_messages(n: int) -> None:
     """The measured process (``--inner``): ``n`` no-op messages through the stack's hooks."""
+    # Imported here, in the measured process only: it runs with PYTHONPATH naming the
+    # checkout being counted (this one or --baseline's), and the driver loads neither.
     import dramatiq
     import redis
 

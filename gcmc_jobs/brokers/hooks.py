@@ -184,8 +184,9 @@ class SelectingEmitter(dramatiq.Broker):
         return implementing(self._middleware, name)
 
     def _cache_hooks(
-        self, signal: str, *, after: bool, failed: bool = False
+        self, table: dict[str, tuple[Any, ...] | _Selection], signal: str, *, failed: bool
     ) -> tuple[Any, ...] | _Selection:
+        after = table is not self._before_hooks
         name = ("after_" if after else "before_") + signal
         with self._hook_lock:
             hooks = self._hooks(name)
@@ -196,25 +197,33 @@ class SelectingEmitter(dramatiq.Broker):
                 hasattr(getattr(hook, "__self__", None), "wants_" + name) for hook in hooks
             ):
                 cached = _Selection(self, name, hooks, failed=failed)
-            table = (
-                (self._failed_hooks if failed else self._after_hooks)
-                if after
-                else self._before_hooks
-            )
             table[signal] = cached
             return cached
 
-    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
-        hooks = self._before_hooks.get(signal)
+    def _select(
+        self,
+        table: dict[str, tuple[Any, ...] | _Selection],
+        signal: str,
+        message: Any = None,
+        *,
+        failed: bool = False,
+    ) -> tuple[Any, ...]:
+        """The hooks of ``signal`` in ``table`` (``_before_hooks``, ``_after_hooks`` or,
+        after a failed message, ``_failed_hooks``) to call, listed on first use: for
+        ``message``, those selected for its shape; without one, all of them."""
+        hooks = table.get(signal)
         if hooks is None:
-            hooks = self._cache_hooks(signal, after=False)
+            hooks = self._cache_hooks(table, signal, failed=failed)
+        if isinstance(hooks, _Selection):
+            return hooks.hooks if message is None else hooks.of(message)
+        return hooks
+
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
         if len(args) == 1 and not kwargs:
             # The per-message signals (process_message, ack, nack, ...): a plain call with
             # one argument, not a call with *args/**kwargs (a third of the cost).
             (arg,) = args
-            if isinstance(hooks, _Selection):
-                hooks = hooks.of(arg)
-            for hook in hooks:
+            for hook in self._select(self._before_hooks, signal, arg):
                 try:
                     hook(self, arg)
                 except MiddlewareError:
@@ -222,7 +231,7 @@ class SelectingEmitter(dramatiq.Broker):
                 except Exception:
                     self._hook_failed("before_" + signal, hook)
             return
-        for hook in hooks.hooks if isinstance(hooks, _Selection) else hooks:
+        for hook in self._select(self._before_hooks, signal):
             try:
                 hook(self, *args, **kwargs)
             except MiddlewareError:
@@ -234,48 +243,29 @@ class SelectingEmitter(dramatiq.Broker):
         if len(args) == 1:
             (arg,) = args
             if not kwargs:  # ack, nack, skip_message, ...
-                hooks = self._after_hooks.get(signal)
-                if hooks is None:
-                    hooks = self._cache_hooks(signal, after=True)
-                if isinstance(hooks, _Selection):
-                    hooks = hooks.of(arg)
-                for hook in hooks:
+                for hook in self._select(self._after_hooks, signal, arg):
                     try:
                         hook(self, arg)
                     except Exception:
                         self._hook_failed("after_" + signal, hook)
                 return
-            if len(kwargs) == 1:
-                if "result" in kwargs:  # process_message, succeeded
-                    hooks = self._after_hooks.get(signal)
-                    if hooks is None:
-                        hooks = self._cache_hooks(signal, after=True)
-                    if isinstance(hooks, _Selection):
-                        hooks = hooks.of(arg)
-                    result = kwargs["result"]
-                    for hook in hooks:
-                        try:
-                            hook(self, arg, result=result)
-                        except Exception:
-                            self._hook_failed("after_" + signal, hook)
-                    return
-                if "exception" in kwargs:  # process_message, failed
-                    hooks = self._failed_hooks.get(signal)
-                    if hooks is None:
-                        hooks = self._cache_hooks(signal, after=True, failed=True)
-                    if isinstance(hooks, _Selection):
-                        hooks = hooks.of(arg)
-                    exception = kwargs["exception"]
-                    for hook in hooks:
-                        try:
-                            hook(self, arg, exception=exception)
-                        except Exception:
-                            self._hook_failed("after_" + signal, hook)
-                    return
-        hooks = self._after_hooks.get(signal)
-        if hooks is None:
-            hooks = self._cache_hooks(signal, after=True)
-        for hook in hooks.hooks if isinstance(hooks, _Selection) else hooks:
+            if len(kwargs) == 1 and "result" in kwargs:  # process_message, succeeded
+                result = kwargs["result"]
+                for hook in self._select(self._after_hooks, signal, arg):
+                    try:
+                        hook(self, arg, result=result)
+                    except Exception:
+                        self._hook_failed("after_" + signal, hook)
+                return
+            if len(kwargs) == 1 and "exception" in kwargs:  # process_message, failed
+                exception = kwargs["exception"]
+                for hook in self._select(self._failed_hooks, signal, arg, failed=True):
+                    try:
+                        hook(self, arg, exception=exception)
+                    except Exception:
+                        self._hook_failed("after_" + signal, hook)
+                return
+        for hook in self._select(self._after_hooks, signal):
             try:
                 hook(self, *args, **kwargs)
             except Exception:
