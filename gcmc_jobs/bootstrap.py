@@ -22,11 +22,14 @@ from sqlalchemy import Engine
 import gcmc_jobs.actors  # noqa: F401  (declares every actor on brokers.unconfigured)
 from gcmc_jobs import brokers
 from gcmc_jobs import runtime as _runtime
+from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.runtime import Runtime
 from gcmc_jobs.scheduling.jobs import import_host_modules
 from gcmc_jobs.settings import Settings
 
 __all__ = ["configure", "configured", "start_worker"]
+
+logger = get_logger("gcmc_jobs.bootstrap")
 
 
 def configure(
@@ -108,17 +111,36 @@ def configured(
         _restore(runtime, previous, previous_global if set_global else _KEEP_GLOBAL)
 
 
-def start_worker(worker: dramatiq.Worker) -> None:
+def start_worker(worker: dramatiq.Worker) -> dramatiq.Worker:
     """``worker.start()``, then wait until each of its worker and consumer threads runs, so
-    that a ``worker.stop()`` right after cannot be lost.
+    that a ``worker.stop()`` right after cannot be lost; returns ``worker``.
 
     Dramatiq's ``WorkerThread`` and ``ConsumerThread`` set their own ``running`` flag as the
     first step of their thread. A ``stop()`` that comes before it (a test or a command that
     ends at once, on a busy machine) is undone by it: the thread runs on, and ``stop()``
     waits for it for its whole timeout (ten minutes by default). The in-process workers of
     the CLI, the demo and the ``gcmc_worker`` fixture are started with this. A thread that
-    ended before it ran (it raised at start) is not waited for."""
-    worker.start()
+    ended before it ran (it raised at start) is not waited for.
+
+    If ``worker.start()`` raises (a middleware's ``before_worker_boot`` refused, a thread
+    could not be started, Ctrl-C), the threads it had started are stopped, the same way,
+    before the error goes on: a failed start leaves nothing running, and the caller nothing
+    to stop. An error of that stop is logged; the start's error is the one raised."""
+    try:
+        worker.start()
+    except BaseException:
+        _wait_until_running(worker)
+        try:
+            worker.stop()
+        except Exception:
+            logger.exception("worker_stop_after_failed_start_failed")
+        raise
+    _wait_until_running(worker)
+    return worker
+
+
+def _wait_until_running(worker: dramatiq.Worker) -> None:
+    """Wait until each of ``worker``'s threads has set its ``running`` flag (or ended)."""
     threads: list[WorkerThread | ConsumerThread] = [*worker.workers, *worker.consumers.values()]
     while any(thread.is_alive() and not thread.running for thread in threads):
         time.sleep(0.001)

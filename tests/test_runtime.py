@@ -160,3 +160,31 @@ def test_start_worker_returns_once_every_thread_runs_so_a_stop_at_once_is_kept(
     assert not any(thread.is_alive() for thread in threads)
     wait_until(lambda: all(thread.running for thread in plain_threads), what="plain threads")
     started_plainly.stop(timeout=10_000)
+
+
+class _NoSecondThread(dramatiq.Worker):
+    """A Dramatiq worker that cannot start its second worker thread, as in a process that
+    may start no more threads: its ``start()`` raises with three threads started."""
+
+    def _add_worker(self) -> None:
+        if self.workers:
+            raise RuntimeError("can't start new thread")
+        super()._add_worker()
+
+
+def test_a_worker_whose_start_fails_is_stopped_with_the_threads_it_had_started(
+    slow_thread_start: None,
+) -> None:
+    # Given a worker whose start fails once its consumers and first worker thread started
+    broker = StubBroker()
+    broker.declare_queue("default")
+    worker = _NoSecondThread(broker, worker_threads=2, worker_timeout=50)
+
+    # When it is started with start_worker
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        start_worker(worker)
+
+    # Then the start's error reached the caller, and no thread it had started runs on
+    threads = [*worker.workers, *worker.consumers.values()]
+    assert len(threads) == 3  # one worker thread, consumers of "default" and its delay queue
+    assert not any(thread.is_alive() for thread in threads)

@@ -86,8 +86,9 @@ def _configured() -> Iterator[Runtime]:
         try:
             if isinstance(runtime.broker, StubBroker):
                 runtime.broker.emit_after("process_boot")
-                worker = dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=2)
-                start_worker(worker)
+                worker = start_worker(
+                    dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=2)
+                )
             yield runtime
             if worker is not None:
                 for _ in range(2):

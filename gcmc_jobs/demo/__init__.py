@@ -135,10 +135,9 @@ def run_demo(
                     f"({result.total:,} rows)"
                 )
             runtime.broker.emit_after("process_boot")
-            worker = dramatiq.Worker(
-                runtime.broker, worker_timeout=100, worker_threads=worker_threads
+            worker = start_worker(
+                dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=worker_threads)
             )
-            start_worker(worker)
             ctx = DemoContext(
                 settings=settings,
                 runtime=runtime,

@@ -56,8 +56,9 @@ def demo_dashboard(settings: Settings, *, worker_threads: int = 2) -> Iterator[D
     settings = settings.model_copy(update={"admin_token": SecretStr(token)})
     with configured(settings) as runtime:
         runtime.broker.emit_after("process_boot")
-        worker = dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=worker_threads)
-        start_worker(worker)
+        worker = start_worker(
+            dramatiq.Worker(runtime.broker, worker_timeout=100, worker_threads=worker_threads)
+        )
         try:
             yield DemoDashboard(app=create_app(settings), token=token, generated=generated)
         finally:
