@@ -31,6 +31,7 @@ one another's predicate reads).
 
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
@@ -59,6 +60,12 @@ MESSAGE_HOOKS = frozenset(
 # The brokers whose selection consulted a middleware (a WeakSet in the middleware's
 # __dict__): what assigning one of its SelectionInputs tells to forget.
 _WATCHERS = "_gcmc_selection_watchers"
+# Held while a WeakSet of watchers is created, added to or copied: a worker thread meeting
+# a new shape adds a broker while another thread's assignment copies the set (iterating a
+# WeakSet that grows raises "Set changed size during iteration"), and two threads adding
+# the first watchers of a middleware would each create a set, one of them lost. Neither
+# is on the per-message path: a watch is a shape's first sight, a copy an assignment.
+_WATCHERS_LOCK = threading.Lock()
 
 
 class MessageShape(NamedTuple):
@@ -96,7 +103,9 @@ class SelectionInput(Generic[T]):
     def __set__(self, middleware: object, value: T) -> None:
         attributes = middleware.__dict__
         attributes[self.name] = value
-        for broker in list(attributes.get(_WATCHERS, ())):
+        with _WATCHERS_LOCK:
+            brokers = list(attributes.get(_WATCHERS, ()))
+        for broker in brokers:
             broker.forget_hooks()
 
 
@@ -104,10 +113,11 @@ def watch(middleware: object, broker: Any) -> None:
     """Note that ``broker`` (which has a ``forget_hooks()`` method) selected hooks with
     ``middleware``'s predicates: assigning one of its :class:`SelectionInput` attributes
     will call it. Held weakly."""
-    watchers = middleware.__dict__.get(_WATCHERS)
-    if watchers is None:
-        watchers = middleware.__dict__[_WATCHERS] = weakref.WeakSet()
-    watchers.add(broker)
+    with _WATCHERS_LOCK:
+        watchers = middleware.__dict__.get(_WATCHERS)
+        if watchers is None:
+            watchers = middleware.__dict__[_WATCHERS] = weakref.WeakSet()
+        watchers.add(broker)
 
 
 def wants(hook: Any, name: str, broker: Any, shape: MessageShape) -> bool:

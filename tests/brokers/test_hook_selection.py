@@ -10,6 +10,7 @@ calls the original: the middleware's predicate still describes it).
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import types
@@ -32,7 +33,7 @@ from gcmc_jobs.brokers.rabbitmq_broker import RabbitmqBroker
 from gcmc_jobs.brokers.redis_broker import RedisBroker
 from gcmc_jobs.middleware.mail_circuit import MailCircuit
 from gcmc_jobs.middleware.provider_rate import ProviderRate
-from gcmc_jobs.middleware.selection import MESSAGE_HOOKS, MessageShape
+from gcmc_jobs.middleware.selection import MESSAGE_HOOKS, MessageShape, watch
 from gcmc_jobs.middleware.stores import Stores
 from gcmc_jobs.settings import Settings
 from gcmc_jobs.testing import wait_until
@@ -405,6 +406,63 @@ def test_assigning_a_selection_input_is_seen_at_once(stack: Stack) -> None:
     # Then it is aged out
     assert plain.ran == [(1,)]
     assert ("AgeLimit", "before_process_message") in stack.calls.of(old)
+
+
+class _Watcher:
+    """What watches a middleware's selection inputs: any object with ``forget_hooks()``
+    (each gcmc-jobs broker is one)."""
+
+    def __init__(self) -> None:
+        self.forgotten = 0
+
+    def forget_hooks(self) -> None:
+        self.forgotten += 1
+
+
+@pytest.fixture
+def eager_thread_switches() -> Iterator[None]:
+    """The interpreter switches threads as often as it can: a race between two threads'
+    Python code shows in every run, not once in a while."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)
+
+
+def test_an_assignment_while_another_thread_adds_watchers_tells_each_watcher(
+    eager_thread_switches: None,
+) -> None:
+    # Given a middleware many brokers watch, and a thread adding more (a new shape's first
+    # sight on each of them)
+    middleware = AgeLimit()
+    early = [_Watcher() for _ in range(10_000)]
+    for watcher in early:
+        watch(middleware, watcher)
+    late: list[_Watcher] = []
+    adding = threading.Event()
+    stop = threading.Event()
+
+    def add() -> None:
+        while not stop.is_set():
+            late.append(_Watcher())
+            watch(middleware, late[-1])
+            adding.set()
+
+    thread = threading.Thread(target=add)
+    thread.start()
+
+    # When its selection input is assigned, again and again, meanwhile
+    try:
+        assert adding.wait(10)
+        for _ in range(20):
+            middleware.max_age = 1_000
+    finally:
+        stop.set()
+        thread.join()
+
+    # Then no assignment failed, and each told every broker that watched before it
+    assert [watcher.forgotten for watcher in early] == [20] * len(early)
+    assert late
 
 
 def test_turning_the_mail_circuit_off_leaves_its_hooks_out(stack: Stack) -> None:
