@@ -14,10 +14,20 @@ gcmc-jobs itself runs from the project's virtualenv. The peers' apps are in
 
 Systems, each with 2 worker processes of 8 threads (or concurrency 8) on Redis
 127.0.0.1:6379: gcmc-jobs (the whole stack through its own ``RedisBroker``, workers as
-``dramatiq gcmc_jobs.worker`` loads them), bare Dramatiq (its RedisBroker and default
-middleware), BullMQ (Node), Celery (Redis broker, thread pool), arq (``max_jobs=8``) and RQ
-(``rq worker-pool -n 8 -w rq.SimpleWorker``: processes, RQ has no threads; RQ's default
-worker class forks a process per job, ~20 jobs/s a worker here). No system keeps job results.
+``dramatiq gcmc_jobs.worker`` loads them), gcmc-jobs' broker alone (key ``gcmc-broker``:
+the same ``RedisBroker`` with Dramatiq's default middleware and none of gcmc-jobs'
+middleware, the same actor, enqueued with the same ``enqueue_many``), bare Dramatiq (its
+RedisBroker and default middleware), BullMQ (Node), Celery (Redis broker, thread pool), arq
+(``max_jobs=8``) and RQ (``rq worker-pool -n 8 -w rq.SimpleWorker``: processes, RQ has no
+threads; RQ's default worker class forks a process per job, ~20 jobs/s a worker here). No
+system keeps job results.
+
+The broker alone is the ceiling of any work on gcmc-jobs' middleware: what gcmc-jobs would
+do if its whole middleware stack cost nothing (Dramatiq's worker threads, the broker's
+consumer, the job's own counting call remain). It runs from the project's virtualenv, like
+gcmc-jobs. W3 does not apply to it (no dedup, no per-key limit): it is never run there, and
+the tables show it as n/a. With BullMQ in the run, issue 17's target lines (W1, W2) put the
+broker alone's ratio to BullMQ, taken in the same rounds, next to gcmc-jobs'.
 
 Workloads:
 
@@ -93,17 +103,28 @@ class System:
     key: str
     name: str
     #: pip requirements of its virtualenv, or npm ``name@version``\\ s for BullMQ; empty
-    #: for gcmc-jobs (the project's own virtualenv).
+    #: for gcmc-jobs and its broker alone (the project's own virtualenv).
     requirements: tuple[str, ...]
     #: distributions whose versions the table names.
     shows: tuple[str, ...]
     #: what it does in W3.
     w3: str
     app: str
+    #: the workloads that do not apply to it, with why: never run, shown as n/a.
+    not_applicable: dict[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def node(self) -> bool:
         return self.app.endswith(".cjs")
+
+    @property
+    def checkout(self) -> bool:
+        """Whether it runs gcmc-jobs from this checkout, in the project's virtualenv."""
+        return self.key in ("gcmc-jobs", "gcmc-broker")
+
+    def applies(self, workload: str) -> bool:
+        """Whether ``workload`` is run on it (else its table shows why not)."""
+        return workload not in self.not_applicable
 
 
 SYSTEMS: dict[str, System] = {
@@ -116,6 +137,15 @@ SYSTEMS: dict[str, System] = {
             ("gcmc-jobs", "dramatiq"),
             "dedup_key (held 24 h after the job) + rate_limit_key per key",
             "gcmc_peer.py",
+        ),
+        System(
+            "gcmc-broker",
+            "gcmc-jobs broker alone",
+            (),
+            ("gcmc-jobs", "dramatiq"),
+            "",
+            "gcmc_broker_peer.py",
+            {"W3": "no dedup or per-key limits"},
         ),
         System(
             "bullmq",
@@ -160,6 +190,10 @@ SYSTEMS: dict[str, System] = {
         ),
     )
 }
+
+
+#: The width of the systems' names in the printed lines and tables.
+WIDTH = max(15, *(len(system.name) for system in SYSTEMS.values()))
 
 
 @dataclass
@@ -263,7 +297,7 @@ def prepare(system: System) -> Environment | str:
     """The system's environment, made (or reused) under ``benchmarks/.peers/``; a str
     saying why when it cannot be made."""
     env = Environment(system)
-    if system.key == "gcmc-jobs":
+    if system.checkout:
         env.python = sys.executable
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -333,7 +367,7 @@ def _environ(env: Environment, prefix: str, workload: str, run_dir: Path) -> dic
         values["BENCH_NODE_DIR"] = str(env.node_dir)
     if env.system.key == "rq":
         values["RQ_KEY_PREFIX"] = prefix
-    if env.system.key == "gcmc-jobs":
+    if env.system.checkout:  # the broker alone reads none of them: the same environment
         for name in [k for k in values if k.startswith("GCMC_JOBS_")]:
             del values[name]
         values.update(
@@ -357,7 +391,7 @@ def _worker_commands(env: Environment) -> list[list[str]]:
     key = env.system.key
     if key == "bullmq":
         return [["node", str(APPS / env.system.app), "worker"]] * 2
-    if key in ("gcmc-jobs", "dramatiq"):
+    if key in ("gcmc-jobs", "gcmc-broker", "dramatiq"):
         module = Path(env.system.app).stem
         return [[env.python, "-m", "dramatiq", module, "--processes", "2", "--threads", "8",
                  "--queues", QUEUE]]  # fmt: skip
@@ -509,14 +543,19 @@ def run(env: Environment, workload: str, n: int, round_no: int, run_dir: Path) -
 # -- Report -------------------------------------------------------------------------------
 
 
+def not_applicable(system: System, workload: str) -> str:
+    """How the tables show a workload that does not apply to ``system``."""
+    return f"n/a: {system.not_applicable[workload]}"
+
+
 def _print_round_line(result: Result, name: str) -> None:
     if result.failed:
-        print(f"  {result.workload} {name:15s} FAILED: {result.failed}", flush=True)
+        print(f"  {result.workload} {name:{WIDTH}s} FAILED: {result.failed}", flush=True)
         return
     what = "enqueued" if result.workload == "W2" else "processed"
     cpu = "client" if result.workload == "W2" else "worker"
     print(
-        f"  {result.workload} {name:15s} {fmt_number(result.rate):>8s} jobs/s {what}, "
+        f"  {result.workload} {name:{WIDTH}s} {fmt_number(result.rate):>8s} jobs/s {what}, "
         f"{cpu} {fmt_number(result.worker_us, ' µs')}/job, "
         f"Redis {fmt_number(result.redis_us, ' µs')}/job"
         + (f"  [{'; '.join(result.notes)}]" if result.notes else ""),
@@ -558,7 +597,7 @@ def summarize(
         title = TITLES[workload].format(n=ns[workload], keys=KEYS)
         out.append(f"\n{workload}: {title} (medians of {rounds} round(s))")
         out.append(
-            f"  {'system':15s} {'jobs/s':>8s} {'x gcmc':>7s} {cpu_label:>14s} "
+            f"  {'system':{WIDTH}s} {'jobs/s':>8s} {'x gcmc':>7s} {cpu_label:>14s} "
             f"{'Redis µs/job':>13s}" + ("" if workload == "W1" else "  how")
         )
         rate_row, cpu_row = [f"{workload}: jobs/s"], [f"{workload}: {cpu_label}"]
@@ -566,6 +605,13 @@ def summarize(
         how_row = [f"{workload}: " + ("bulk API" if workload == "W2" else "what it does")]
         base = series("gcmc-jobs", workload, "rate")
         for system in systems:
+            if not system.applies(workload):
+                out.append(f"  {system.name:{WIDTH}s} {not_applicable(system, workload)}")
+                rate_row.append(not_applicable(system, workload))
+                cpu_row.append("n/a")
+                redis_row.append("n/a")
+                how_row.append("")
+                continue
             rate = series(system.key, workload, "rate")
             rate_m = median(rate)
             ratio = median(ratios(rate, base))
@@ -576,10 +622,10 @@ def summarize(
             how = {"W1": "", "W2": ", ".join(apis), "W3": system.w3}[workload]
             shown = "FAILED" if rate_m is None else fmt_number(rate_m)
             out.append(
-                f"  {system.name:15s} {shown:>8s} {fmt_ratio(ratio):>7s} "
+                f"  {system.name:{WIDTH}s} {shown:>8s} {fmt_ratio(ratio):>7s} "
                 f"{fmt_number(cpu_m):>14s} {fmt_number(redis_m):>13s}" + (f"  {how}" if how else "")
             )
-            out += [f"  {'':15s} FAILED {line}" for line in failed]
+            out += [f"  {'':{WIDTH}s} FAILED {line}" for line in failed]
             cell = shown
             if rate_m is not None and system.key != "gcmc-jobs":
                 cell += f" ({fmt_ratio(ratio)})"
@@ -595,20 +641,27 @@ def summarize(
     out.append(markdown_table(["workload", *(s.name for s in systems)], md_rows))
     if any(s.key == "bullmq" for s in systems):
         out.append("\nIssue 17's targets (gcmc-jobs' rate / BullMQ's, per round, median):")
+        ceiling = next((s for s in systems if s.key == "gcmc-broker"), None)
         for workload in workloads:
-            mine = median(ratios(series("gcmc-jobs", workload, "rate"),
-                                 series("bullmq", workload, "rate")))  # fmt: skip
+            bullmq = series("bullmq", workload, "rate")
+            mine = median(ratios(series("gcmc-jobs", workload, "rate"), bullmq))
             verdict = "-" if mine is None else ("met" if mine >= TARGETS[workload] else "NOT met")
-            out.append(f"  {workload}: {fmt_ratio(mine)} (target >= {TARGETS[workload]:.1f}x: "
-                       f"{verdict})")  # fmt: skip
+            line = (
+                f"  {workload}: {fmt_ratio(mine)} (target >= {TARGETS[workload]:.1f}x: {verdict})"
+            )
+            if ceiling is not None and ceiling.applies(workload):
+                alone = median(ratios(series(ceiling.key, workload, "rate"), bullmq))
+                line += (f"; {ceiling.name}: {fmt_ratio(alone)} (the ceiling of work on "
+                         "gcmc-jobs' middleware)")  # fmt: skip
+            out.append(line)
     return "\n".join(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="gcmc-jobs against BullMQ, Celery, arq, RQ and bare Dramatiq: three "
-        "workloads on the same Redis (sets up each peer's environment under "
-        "benchmarks/.peers/ on the first run).",
+        description="gcmc-jobs against its broker alone (the ceiling of middleware work), "
+        "BullMQ, Celery, arq, RQ and bare Dramatiq: three workloads on the same Redis (sets up "
+        "each peer's environment under benchmarks/.peers/ on the first run).",
     )
     parser.add_argument(
         "--quick", action="store_true", help=f"a smoke run: N={QUICK_N:,} per workload, 1 round"
@@ -675,6 +728,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nround {round_no + 1}: {', '.join(order)}")
         for workload in workloads:
             for key in order:
+                if not SYSTEMS[key].applies(workload):
+                    name = SYSTEMS[key].name
+                    print(f"  {workload} {name:{WIDTH}s} {not_applicable(SYSTEMS[key], workload)}")
+                    continue
                 result = run(envs[key], workload, ns[workload], round_no, run_dir)
                 results.append(result)
                 _print_round_line(result, SYSTEMS[key].name)

@@ -65,3 +65,41 @@ def test_an_unknown_system_is_refused_before_anything_is_set_up(
         peers.main(["--systems", "sidekiq"])
     assert exit_info.value.code == 2
     assert "unknown system(s) ['sidekiq']" in capsys.readouterr().err
+
+
+def test_the_broker_alone_is_never_run_on_w3_and_runs_the_others() -> None:
+    alone = peers.SYSTEMS["gcmc-broker"]
+    assert [w for w in peers.WORKLOADS if alone.applies(w)] == ["W1", "W2"]
+    assert all(s.applies(w) for s in peers.SYSTEMS.values() if s is not alone for w in "W1 W3")
+
+
+def test_summary_shows_w3_as_not_applicable_to_the_broker_alone_and_its_ratio_to_bullmq() -> None:
+    systems = [peers.SYSTEMS[key] for key in ("gcmc-jobs", "gcmc-broker", "bullmq")]
+    results = [
+        peers.Result("gcmc-jobs", "W1", 0, rate=720.0, worker_us=260.0, redis_us=50.0),
+        peers.Result("gcmc-broker", "W1", 0, rate=900.0, worker_us=200.0, redis_us=50.0),
+        peers.Result("bullmq", "W1", 0, rate=1_000.0, worker_us=140.0, redis_us=40.0),
+        peers.Result("gcmc-jobs", "W3", 0, rate=600.0, worker_us=300.0, redis_us=60.0),
+        peers.Result("bullmq", "W3", 0, rate=1_000.0, worker_us=140.0, redis_us=40.0),
+    ]
+    text = peers.summarize(results, systems, ["W1", "W3"], 1, {"W1": 1_000, "W3": 1_000})
+    assert "| W1: jobs/s | 720 | 900 (1.25x) | 1,000 (1.39x) |" in text
+    assert "| W3: jobs/s | 600 | n/a: no dedup or per-key limits | 1,000 (1.67x) |" in text
+    assert "  gcmc-jobs broker alone n/a: no dedup or per-key limits" in text
+    assert "FAILED" not in text
+    assert (
+        "W1: 0.72x (target >= 1.0x: NOT met); gcmc-jobs broker alone: 0.90x (the ceiling of "
+        "work on gcmc-jobs' middleware)" in text
+    )
+    assert "W3: 0.60x (target >= 1.0x: NOT met)\n" in text + "\n"
+    assert "W3: 0.60x (target >= 1.0x: NOT met);" not in text
+
+
+def test_the_broker_alone_is_a_known_system(capsys: pytest.CaptureFixture[str]) -> None:
+    # --rounds 0 is refused after the systems were accepted, before anything is set up.
+    with pytest.raises(SystemExit) as exit_info:
+        peers.main(["--systems", "gcmc-jobs,gcmc-broker", "--rounds", "0"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--rounds must be at least 1" in err
+    assert "unknown system" not in err
