@@ -252,6 +252,12 @@ def round_order(keys: Sequence[str], round_no: int) -> list[str]:
     return list(keys) if round_no % 2 == 0 else list(reversed(keys))
 
 
+def round_plan(order: Sequence[str], workloads: Sequence[str]) -> list[tuple[str, str, bool]]:
+    """A round's steps, workload by workload in the systems' ``order``: ``(workload, key,
+    run)``; ``run`` is False where the workload does not apply to the system (never run)."""
+    return [(w, key, SYSTEMS[key].applies(w)) for w in workloads for key in order]
+
+
 def fmt_number(value: float | None, unit: str = "") -> str:
     """``1,234`` (or ``-`` for a missing value), with an optional unit."""
     if value is None:
@@ -726,15 +732,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for round_no in range(rounds):
         order = round_order([k for k in keys if k in envs], round_no)
         print(f"\nround {round_no + 1}: {', '.join(order)}")
-        for workload in workloads:
-            for key in order:
-                if not SYSTEMS[key].applies(workload):
-                    name = SYSTEMS[key].name
-                    print(f"  {workload} {name:{WIDTH}s} {not_applicable(SYSTEMS[key], workload)}")
-                    continue
-                result = run(envs[key], workload, ns[workload], round_no, run_dir)
-                results.append(result)
-                _print_round_line(result, SYSTEMS[key].name)
+        for workload, key, applies in round_plan(order, workloads):
+            system = SYSTEMS[key]
+            if not applies:
+                print(f"  {workload} {system.name:{WIDTH}s} {not_applicable(system, workload)}")
+                continue
+            result = run(envs[key], workload, ns[workload], round_no, run_dir)
+            results.append(result)
+            _print_round_line(result, system.name)
 
     shown = [SYSTEMS[k] for k in keys if k in envs]
     print(summarize(results, shown, workloads, rounds, ns))

@@ -67,10 +67,18 @@ def test_an_unknown_system_is_refused_before_anything_is_set_up(
     assert "unknown system(s) ['sidekiq']" in capsys.readouterr().err
 
 
-def test_the_broker_alone_is_never_run_on_w3_and_runs_the_others() -> None:
-    alone = peers.SYSTEMS["gcmc-broker"]
-    assert [w for w in peers.WORKLOADS if alone.applies(w)] == ["W1", "W2"]
-    assert all(s.applies(w) for s in peers.SYSTEMS.values() if s is not alone for w in "W1 W3")
+def test_a_round_never_runs_the_broker_alone_on_w3_and_runs_everything_else() -> None:
+    plan = peers.round_plan(["bullmq", "gcmc-broker", "gcmc-jobs"], ["W1", "W3"])
+    assert plan == [
+        ("W1", "bullmq", True),
+        ("W1", "gcmc-broker", True),
+        ("W1", "gcmc-jobs", True),
+        ("W3", "bullmq", True),
+        ("W3", "gcmc-broker", False),
+        ("W3", "gcmc-jobs", True),
+    ]
+    others = [s for s in peers.SYSTEMS.values() if s.key != "gcmc-broker"]
+    assert all(s.applies(w) for s in others for w in peers.WORKLOADS)
 
 
 def test_summary_shows_w3_as_not_applicable_to_the_broker_alone_and_its_ratio_to_bullmq() -> None:
