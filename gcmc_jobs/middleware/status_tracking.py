@@ -25,12 +25,16 @@ records, logged as ``status_not_recorded``). A worker's changes
 are gathered for ``batch_ms`` (20) and written in one call per batch by a background thread
 (as ``Deduplication`` completes its keys): the two writes every message costs a worker
 (``running``, ``succeeded``) then add no round trip to its processing, and appear in the store
-within about ``batch_ms``; on Redis a message's changes in one batch are merged into one
-conditional write that leaves the record exactly as the writes one by one would
+within about ``batch_ms``. A ``succeeded`` record holds what its ``running`` wrote too (its
+``started_at``), and takes its place when the batch thread has not taken ``running`` out
+yet (most messages: one record written, not two; a message still running when its batch
+is written reads ``running``); on Redis a message's other changes in one batch are merged
+into one conditional write that leaves the record exactly as the writes one by one would
 (:meth:`.RedisStatusStore.record_many`). ``batch_ms=0`` writes each change at once. The
 record holds
 the actor, queue, attempts (started so far), times in epoch ms (``enqueued_at``,
-``started_at``, ``finished_at``, ``due_at``, ``updated_at``) and the last error's type and
+``started_at``, ``finished_at``, ``due_at``, ``updated_at``: one clock reading a change, so
+``updated_at`` is the time it started or finished) and the last error's type and
 text (redacted, at most :data:`ERROR_CHARS` characters); never the message's arguments or
 options. Records expire ``ttl_ms`` after their last change; ``ttl_ms=0`` records nothing.
 
@@ -78,16 +82,23 @@ def _error_fields(exception: BaseException | None) -> dict[str, str | int]:
     }
 
 
-class _Thread:
-    """What a thread holds between hooks: the message it runs (id and attempt) and the
-    error of its attempt that failed, until ``Retries`` re-sends or gives up (one object
-    per thread: one thread-local lookup a hook)."""
+#: A worker's record as the batch thread writes it: (message id, seq, fields).
+_Record = tuple[str, int, Mapping[str, str | int]]
 
-    __slots__ = ("attempt", "failure", "message_id")
+
+class _Thread:
+    """What a thread holds between hooks: the message it runs (id, attempt, when it started
+    and the batch's cell of its ``running`` record) and the error of its attempt that
+    failed, until ``Retries`` re-sends or gives up (one object per thread: one thread-local
+    lookup a hook)."""
+
+    __slots__ = ("attempt", "failure", "message_id", "running", "started_at")
 
     def __init__(self) -> None:
         self.message_id: str | None = None
         self.attempt = 0
+        self.started_at = 0
+        self.running: list[_Record] | None = None
         self.failure: tuple[str, BaseException] | None = None
 
 
@@ -121,12 +132,13 @@ class StatusTracking(Middleware):
         self.batch_ms = batch_ms
         self.clock = clock
         self._local = threading.local()
-        self._batch: Batcher[tuple[str, int, Mapping[str, str | int]]] = Batcher(
-            self._write_batch, wait_ms=batch_ms
-        )
+        # Each item a cell: a list of one record, which the batch thread takes out
+        # (list.pop, atomic) and a message's "succeeded" may replace before it does
+        # (_write's ``replacing``).
+        self._batch: Batcher[list[_Record]] = Batcher(self._write_batch, wait_ms=batch_ms)
 
-    def _write_batch(self, records: Sequence[tuple[str, int, Mapping[str, str | int]]]) -> None:
-        self.store.record_many(records, self.ttl_ms)
+    def _write_batch(self, cells: Sequence[list[_Record]]) -> None:
+        self.store.record_many([cell.pop() for cell in cells], self.ttl_ms)
 
     def flush(self) -> None:
         """Write the worker's gathered changes now (tests; done at worker shutdown)."""
@@ -154,18 +166,35 @@ class StatusTracking(Middleware):
         *,
         redelivered: bool = False,
         worker: bool = False,
-    ) -> None:
-        now = self._now()
+        now: int | None = None,
+        replacing: list[_Record] | None = None,
+    ) -> list[_Record] | None:
+        """Record ``state`` of ``message``: at once, or for a worker (``worker``) put on the
+        batch, returning the batch's cell of the record. ``now``: the time of the change
+        (read from the clock when None). ``replacing``: the cell of an earlier record of
+        the message whose fields this one holds too: when the batch thread has not taken
+        that record out yet, this one takes its place (one record written, not two)."""
+        if now is None:
+            now = self._now()
         seq = sequence(state, attempt, redelivered=redelivered)
         record = self._base(message, state, attempt, now)
         record.update(fields)
         if worker and self.batch_ms:
-            self._batch.put((message.message_id, seq, record))
-            return
+            item: _Record = (message.message_id, seq, record)
+            if replacing is not None:
+                try:
+                    replacing[0] = item  # atomic: fails once the batch thread took it
+                    return replacing
+                except IndexError:
+                    pass  # taken (written, or being written): this record goes on its own
+            cell: list[_Record] = [item]
+            self._batch.put(cell)
+            return cell
         try:
             self.store.record(message.message_id, seq, record, self.ttl_ms)
         except Exception as exc:  # the message goes on: only its status is missing
             self._not_recorded(exc, state, [message.message_id])
+        return None
 
     @staticmethod
     def _not_recorded(exc: Exception, state: str, message_ids: Sequence[str]) -> None:
@@ -309,8 +338,10 @@ class StatusTracking(Middleware):
         thread.message_id = message.message_id
         thread.attempt = attempt
         if self.ttl_ms:
-            started: dict[str, str | int] = {"started_at": self._now(), "finished_at": ""}
-            self._write(message, "running", attempt, started, worker=True)
+            # One clock reading: the time it started is the time of the change.
+            now = thread.started_at = self._now()
+            started: dict[str, str | int] = {"started_at": now, "finished_at": ""}
+            thread.running = self._write(message, "running", attempt, started, worker=True, now=now)
 
     def _attempt(self, message: Any) -> int:
         # The attempt that ran: Retries has already counted it once we see the outcome.
@@ -333,9 +364,22 @@ class StatusTracking(Middleware):
             # after_nack.
             self._thread().failure = (message.message_id, exception)
             return
-        if self.ttl_ms:
-            finished = {"finished_at": self._now()}
-            self._write(message, "succeeded", self._attempt(message), finished, worker=True)
+        if not self.ttl_ms:
+            return
+        now = self._now()
+        thread = self._thread()
+        if thread.message_id != message.message_id:  # not started on this thread
+            finished: dict[str, str | int] = {"finished_at": now}
+            attempt = self._attempt(message)
+            self._write(message, "succeeded", attempt, finished, worker=True, now=now)
+            return
+        # The record holds what "running" wrote too (its started_at): when "running" is still
+        # in the unwritten batch, this record takes its place.
+        running, thread.running = thread.running, None
+        finished = {"finished_at": now, "started_at": thread.started_at}
+        self._write(
+            message, "succeeded", thread.attempt, finished, worker=True, now=now, replacing=running
+        )
 
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
         thread = self._thread()

@@ -312,7 +312,9 @@ def test_a_worker_s_changes_are_written_in_batches_and_flushed() -> None:
     tracking.after_process_message(None, message)  # type: ignore[arg-type]
     tracking.flush()
 
-    assert store.history[message.message_id] == ["running", "succeeded"]
+    # "succeeded" takes the place of "running" when it is still in the unwritten batch (most
+    # often: test_status_tracking_batches pins both cases)
+    assert store.history[message.message_id] in (["succeeded"], ["running", "succeeded"])
     assert gcmc_jobs.status(message.message_id, store=store).state == "succeeded"
 
 

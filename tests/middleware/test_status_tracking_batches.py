@@ -3,6 +3,8 @@ record it leaves is exactly the one the writes made one by one would (real Redis
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -182,15 +184,12 @@ class _WritesKept(StubStatusStore):
         return super().record(message_id, seq, fields, ttl_ms)
 
 
-@pytest.mark.parametrize("batch_ms", [0, 20])
-def test_a_worker_s_records_are_its_fields_in_order_with_the_clock_read_in_order(
-    batch_ms: int,
-) -> None:
+def test_a_worker_s_records_are_its_fields_in_order_with_one_clock_reading_each() -> None:
     # Given a clock that moves 1 s at each reading, and a third attempt read from a
-    # delayed queue's name
+    # delayed queue's name, each change written at once
     store = _WritesKept()
     ticks = iter(range(1, 100))
-    tracking = StatusTracking(store, batch_ms=batch_ms, clock=lambda: float(next(ticks)))
+    tracking = StatusTracking(store, batch_ms=0, clock=lambda: float(next(ticks)))
     third = dramatiq.Message(
         queue_name="q.DQ", actor_name="a", args=(), kwargs={}, options={"retries": 2},
         message_timestamp=5.9,
@@ -202,20 +201,115 @@ def test_a_worker_s_records_are_its_fields_in_order_with_the_clock_read_in_order
     tracking.before_process_message(None, third)  # type: ignore[arg-type]
     tracking.after_process_message(None, third)  # type: ignore[arg-type]
     tracking.after_process_message(None, other)  # type: ignore[arg-type]
-    tracking.flush()
-    # Then each record holds the same fields in the same order as ever: the time it
-    # started (or finished) read before the time of the change
+    # Then each record holds its fields in order, the time of the change the time it
+    # started (or finished), and "succeeded" also the time its run started
     common = [("actor", "a"), ("queue", "q"), ("attempts", 3), ("enqueued_at", 5)]
     assert store.writes == [
         (third.message_id, sequence("running", 3), [
-            ("state", "running"), *common, ("updated_at", 2000), ("started_at", 1000),
+            ("state", "running"), *common, ("updated_at", 1000), ("started_at", 1000),
             ("finished_at", ""),
         ]),
         (third.message_id, sequence("succeeded", 3), [
-            ("state", "succeeded"), *common, ("updated_at", 4000), ("finished_at", 3000),
+            ("state", "succeeded"), *common, ("updated_at", 2000), ("finished_at", 2000),
+            ("started_at", 1000),
         ]),
         (other.message_id, sequence("succeeded", 1), [
             ("state", "succeeded"), ("actor", "b"), ("queue", "q"), ("attempts", 1),
-            ("enqueued_at", 6), ("updated_at", 6000), ("finished_at", 5000),
+            ("enqueued_at", 6), ("updated_at", 3000), ("finished_at", 3000),
         ]),
     ]  # fmt: skip
+
+
+class _GatedStore(RedisStatusStore):
+    """The Redis store, keeping the records of each batch it is given, whose batch writes
+    wait for :attr:`gate` (the test holds the batch thread in a write while it runs hooks)."""
+
+    def __init__(self, client: redis.Redis, *, namespace: str) -> None:
+        super().__init__(client, namespace=namespace)
+        self.gate = threading.Event()
+        self.batches: list[list[tuple[str, int, dict[str, str | int]]]] = []
+
+    def record_many(
+        self, records: Sequence[tuple[str, int, Mapping[str, str | int]]], ttl_ms: int
+    ) -> None:
+        self.batches.append([(m, seq, dict(fields)) for m, seq, fields in records])
+        self.gate.wait(10)
+        super().record_many(records, ttl_ms)
+
+
+def _message(actor: str) -> dramatiq.Message[Any]:
+    return dramatiq.Message(
+        queue_name="q", actor_name=actor, args=(), kwargs={}, options={}, message_timestamp=5
+    )
+
+
+def test_a_succeeded_takes_the_place_of_its_running_still_in_the_batch(
+    client: redis.Redis, gcmc_namespace: str
+) -> None:
+    # Given a worker whose batch thread is busy writing an earlier batch
+    store = _GatedStore(client, namespace=f"{gcmc_namespace}:coalesced")
+    ticks = iter(range(1_700_000_000, 1_700_000_100))
+    tracking = StatusTracking(store, batch_ms=1, clock=lambda: float(next(ticks)))
+    earlier, message = _message("earlier"), _message("quick")
+    tracking.before_process_message(None, earlier)  # type: ignore[arg-type]
+    while not store.batches:
+        time.sleep(0.001)
+    # When a message runs and succeeds before its "running" is taken out of the batch
+    tracking.before_process_message(None, message)  # type: ignore[arg-type]
+    tracking.after_process_message(None, message)  # type: ignore[arg-type]
+    store.gate.set()
+    tracking.flush()
+
+    # Then one record of it is written, not two: "succeeded" with the time it started
+    assert store.batches[1] == [
+        (message.message_id, sequence("succeeded", 1), {
+            "state": "succeeded", "actor": "quick", "queue": "q", "attempts": 1,
+            "enqueued_at": 5, "updated_at": 1_700_000_002_000, "finished_at": 1_700_000_002_000,
+            "started_at": 1_700_000_001_000,
+        }),
+    ]  # fmt: skip
+    # And the stored record is the one the two writes one by one made before
+    single = RedisStatusStore(client, namespace=f"{gcmc_namespace}:one_by_one")
+    base = {"actor": "quick", "queue": "q", "attempts": 1, "enqueued_at": 5}
+    single.record(message.message_id, sequence("running", 1), {
+        "state": "running", **base, "updated_at": 1_700_000_001_000,
+        "started_at": 1_700_000_001_000, "finished_at": "",
+    }, TTL_MS)  # fmt: skip
+    single.record(message.message_id, sequence("succeeded", 1), {
+        "state": "succeeded", **base, "updated_at": 1_700_000_002_000,
+        "finished_at": 1_700_000_002_000,
+    }, TTL_MS)  # fmt: skip
+    expected = _stored(client, single.namespace, message.message_id)
+    assert _stored(client, store.namespace, message.message_id) == expected
+    assert store.get(message.message_id) == {
+        "seq": "13", "state": "succeeded", "actor": "quick", "queue": "q", "attempts": "1",
+        "enqueued_at": "5", "updated_at": "1700000002000", "started_at": "1700000001000",
+        "finished_at": "1700000002000",
+    }  # fmt: skip
+
+
+def test_a_message_still_running_when_its_batch_is_written_reads_running(
+    client: redis.Redis, gcmc_namespace: str
+) -> None:
+    store = _GatedStore(client, namespace=f"{gcmc_namespace}:long")
+    store.gate.set()
+    ticks = iter(range(1_700_000_000, 1_700_000_100))
+    tracking = StatusTracking(store, batch_ms=1, clock=lambda: float(next(ticks)))
+    message = _message("long")
+
+    # When its batch is written while it runs
+    tracking.before_process_message(None, message)  # type: ignore[arg-type]
+    tracking.flush()
+    # Then it reads "running"
+    running = store.get(message.message_id)
+    assert running is not None
+    assert (running["state"], running["started_at"]) == ("running", "1700000000000")
+    # And once it succeeds, "succeeded" is written on its own, holding all the same
+    tracking.after_process_message(None, message)  # type: ignore[arg-type]
+    tracking.flush()
+    assert [len(batch) for batch in store.batches] == [1, 1]
+    assert store.get(message.message_id) == {
+        "seq": "13", "state": "succeeded", "actor": "long", "queue": "q", "attempts": "1",
+        "enqueued_at": "5", "updated_at": "1700000001000", "started_at": "1700000000000",
+        "finished_at": "1700000001000",
+    }  # fmt: skip

@@ -107,31 +107,31 @@ return 1
 # instead of two per field (bulk enqueue writes a thousand records in one call). A pair whose
 # name is empty, ('', s), marks the start of fields written only when s is not older than the
 # record's seq was before this call: the earlier writes of a message merged into its last one
-# (RedisStatusStore.record_many).
+# (RedisStatusStore.record_many). The string is cut with plain string.find (a pattern's
+# string.gmatch cost Redis about 1 µs more a record, of ~7).
 _RECORD_MANY = """
 local applied = 0
+local find, sub = string.find, string.sub
 for k, key in ipairs(KEYS) do
   local packed = ARGV[k + 1]
-  local cut = string.find(packed, '\\31', 1, true)
-  local seq = cut and string.sub(packed, 1, cut - 1) or packed
+  local cut = find(packed, '\\31', 1, true)
+  local seq = cut and sub(packed, 1, cut - 1) or packed
   local current = tonumber(redis.call('HGET', key, 'seq') or '-1')
   if tonumber(seq) >= current then
     local args = {'seq', seq}
-    if cut then
-      local name = nil
-      local on = true
-      for part in string.gmatch(string.sub(packed, cut + 1) .. '\\31', '([^\\31]*)\\31') do
-        if name == nil then
-          name = part
-        else
-          if name == '' then
-            on = tonumber(part) >= current
-          elseif on then
-            args[#args + 1] = name
-            args[#args + 1] = part
-          end
-          name = nil
-        end
+    local n = 2
+    local on = true
+    while cut do
+      local after_name = find(packed, '\\31', cut + 1, true)
+      local name = sub(packed, cut + 1, after_name - 1)
+      cut = find(packed, '\\31', after_name + 1, true)
+      local value = sub(packed, after_name + 1, cut and cut - 1)
+      if name == '' then
+        on = tonumber(value) >= current
+      elseif on then
+        args[n + 1] = name
+        args[n + 2] = value
+        n = n + 2
       end
     end
     redis.call('HSET', key, unpack(args))
