@@ -177,8 +177,7 @@ class StatusTracking(Middleware):
         if now is None:
             now = self._now()
         seq = sequence(state, attempt, redelivered=redelivered)
-        record = self._base(message, state, attempt, now)
-        record.update(fields)
+        record = self._record(message, state, attempt, now, fields)
         if worker and self.batch_ms:
             item: _Record = (message.message_id, seq, record)
             if replacing is not None:
@@ -207,7 +206,11 @@ class StatusTracking(Middleware):
         )
 
     @staticmethod
-    def _base(message: Any, state: str, attempt: int, now: int) -> dict[str, str | int]:
+    def _record(
+        message: Any, state: str, attempt: int, now: int, fields: Mapping[str, str | int]
+    ) -> dict[str, str | int]:
+        # One dict, ``fields`` unpacked into it (a dict then updated with them: ~0.2 µs more
+        # a record in a loop, two records a message).
         return {
             "state": state,
             "actor": message.actor_name,
@@ -215,6 +218,7 @@ class StatusTracking(Middleware):
             "attempts": attempt,
             "enqueued_at": int(message.message_timestamp),
             "updated_at": now,
+            **fields,
         }
 
     # -- send side ---------------------------------------------------------------------
