@@ -4,7 +4,6 @@ record it leaves is exactly the one the writes made one by one would (real Redis
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -19,6 +18,7 @@ import gcmc_jobs
 from gcmc_jobs import redis_keys
 from gcmc_jobs.middleware import RedisStatusStore, StatusTracking, StubStatusStore
 from gcmc_jobs.middleware.stores.status import PHASES, sequence
+from gcmc_jobs.testing import wait_until
 
 TTL_MS = 60_000
 
@@ -252,8 +252,7 @@ def test_a_succeeded_takes_the_place_of_its_running_still_in_the_batch(
     tracking = StatusTracking(store, batch_ms=1, clock=lambda: float(next(ticks)))
     earlier, message = _message("earlier"), _message("quick")
     tracking.before_process_message(None, earlier)  # type: ignore[arg-type]
-    while not store.batches:
-        time.sleep(0.001)
+    wait_until(lambda: store.batches, what="the batch thread in its first write", interval_s=0.001)
     # When a message runs and succeeds before its "running" is taken out of the batch
     tracking.before_process_message(None, message)  # type: ignore[arg-type]
     tracking.after_process_message(None, message)  # type: ignore[arg-type]

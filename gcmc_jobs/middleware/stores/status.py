@@ -273,8 +273,10 @@ class RedisStatusStore(StatusStore):
         self, records: Sequence[tuple[str, int, Mapping[str, str | int]]], ttl_ms: int
     ) -> None:
         """:meth:`record` each of ``records`` in order, in one Lua call, the writes of one
-        message merged into one (:func:`_merged`): a worker's ``running`` and ``succeeded``
-        of a message are most often in the same batch. A field name must not be empty."""
+        message merged into one (:func:`_merged`): a worker's ``running`` and the ``retrying``
+        or ``failed`` after it are often in the same batch (its ``succeeded`` most often
+        takes the place of its ``running`` before: ``StatusTracking``). A field name must not
+        be empty."""
         if not records:
             return
         namespace = self.namespace
