@@ -13,12 +13,16 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 import gcmc_jobs
 from gcmc_jobs import redis_keys
 from gcmc_jobs.middleware import RedisStatusStore, StatusTracking, StubStatusStore
 from gcmc_jobs.middleware.stores.status import PHASES, sequence
 from gcmc_jobs.testing import wait_until
+from gcmc_jobs.testing.logs import capture_events
+from gcmc_jobs.testing.ports import free_port
 
 TTL_MS = 60_000
 
@@ -312,3 +316,25 @@ def test_a_message_still_running_when_its_batch_is_written_reads_running(
         "enqueued_at": "5", "updated_at": "1700000001000", "started_at": "1700000000000",
         "finished_at": "1700000001000",
     }  # fmt: skip
+
+
+def test_a_batch_that_cannot_be_written_is_logged_and_dropped_never_the_message() -> None:
+    # Given a worker's records for a Redis nobody listens on (Redis down)
+    down = redis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
+    tracking = StatusTracking(RedisStatusStore(down, namespace="down"), batch_ms=1)
+    message, long = _message("quick"), _message("long")
+    with capture_events() as events:
+        # When messages run and succeed, one with its running batch gone before it ends
+        tracking.before_process_message(None, long)  # type: ignore[arg-type]
+        tracking.flush()
+        tracking.before_process_message(None, message)  # type: ignore[arg-type]
+        tracking.after_process_message(None, message)  # type: ignore[arg-type]
+        tracking.after_process_message(None, long)  # type: ignore[arg-type]
+        tracking.flush()
+    # Then the hooks went on, and each batch that failed was logged and dropped
+    failed = [e for e in events if e["event"] == "batch_write_failed"]
+    # (the first: long's "running"; the second: quick's "succeeded" in place of its
+    # "running", and long's "succeeded")
+    assert [e["items"] for e in failed] == [1, 2]
+    assert all("ConnectionError" in e["error"] for e in failed)
+    down.close()
