@@ -66,23 +66,12 @@ class WorkerRegistry(Middleware):
         self._reported = (0, 0)
         if stats is not None:
             # Hooks set on the instance: without stats the broker calls none of them
-            # (gcmc_jobs.brokers.hooks.implementing).
-            self.before_process_message = self._started  # type: ignore[method-assign]
-            self.after_process_message = self._finished  # type: ignore[method-assign]
-            self.after_skip_message = self._skipped  # type: ignore[method-assign]
-
-    # -- per message (stats only) ---------------------------------------------------------
-
-    def _started(self, broker: Any, message: Any) -> None:
-        self.stats.started()  # type: ignore[union-attr]
-
-    def _finished(
-        self, broker: Any, message: Any, *, result: Any = None, exception: Any = None
-    ) -> None:
-        self.stats.finished(failed=exception is not None)  # type: ignore[union-attr]
-
-    def _skipped(self, broker: Any, message: Any) -> None:
-        self.stats.skipped()  # type: ignore[union-attr]
+            # (gcmc_jobs.brokers.hooks.implementing). They are the stats' own methods, which
+            # take a hook's arguments: one call a hook, not a method of this class calling
+            # the stats' (issue 17).
+            self.before_process_message = stats.started  # type: ignore[method-assign,assignment]
+            self.after_process_message = stats.finished  # type: ignore[method-assign,assignment]
+            self.after_skip_message = stats.skipped  # type: ignore[method-assign,assignment]
 
     # -- boot and shutdown -----------------------------------------------------------------
 

@@ -82,7 +82,11 @@ class WorkerStats:
             self._threads.append(mine)
         return mine
 
-    def started(self) -> None:
+    # started, finished and skipped also take a hook's arguments (``broker, message`` and
+    # ``result=`` or ``exception=``, ignored but for the exception), so that WorkerRegistry
+    # hands them to the broker as its hooks: no call of a hook of its own in between.
+
+    def started(self, *_hook: Any) -> None:
         """A message starts running on this thread."""
         try:
             mine: _Thread = self._local.mine
@@ -91,8 +95,14 @@ class WorkerStats:
         _, processed, failed = mine.state
         mine.state = (self.clock(), processed, failed)
 
-    def finished(self, *, failed: bool) -> None:
-        """The message this thread ran is done (``failed``: it raised)."""
+    def finished(
+        self,
+        *_hook: Any,
+        failed: bool = False,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        """The message this thread ran is done (``failed``, or an ``exception``: it raised)."""
         try:
             mine: _Thread = self._local.mine
         except AttributeError:
@@ -102,9 +112,10 @@ class WorkerStats:
             return
         end = self.clock()
         self._ring.append((end, end - start))
+        failed = failed or exception is not None
         mine.state = (None, processed + 1, failures + 1 if failed else failures)
 
-    def skipped(self) -> None:
+    def skipped(self, *_hook: Any) -> None:
         """A middleware skipped the message this thread had started: not counted."""
         mine: _Thread | None = getattr(self._local, "mine", None)
         if mine is not None and mine.state[0] is not None:

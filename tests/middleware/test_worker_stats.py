@@ -104,6 +104,30 @@ def test_the_registry_times_messages_only_when_given_stats() -> None:
         assert len(implementing([timed], hook)) == 1
 
 
+def test_the_registrys_hooks_are_the_stats_own_methods_taking_a_hooks_arguments() -> None:
+    # Given a registry with stats, and a clock the test moves
+    clock = Clock()
+    stats = WorkerStats(clock=clock)
+    registry = WorkerRegistry(stats)
+
+    # Then the broker calls the stats' methods themselves (one call a hook, issue 17)
+    assert implementing([registry], "before_process_message") == (stats.started,)
+    assert implementing([registry], "after_process_message") == (stats.finished,)
+    assert implementing([registry], "after_skip_message") == (stats.skipped,)
+
+    # And called as hooks they count as before: a success, a failure (an exception), a skip
+    for outcome in ({"result": None}, {"exception": RuntimeError("boom")}, None):
+        registry.before_process_message(None, object())
+        clock.now += 0.010
+        if outcome is None:
+            registry.after_skip_message(None, object())
+        else:
+            registry.after_process_message(None, object(), **outcome)
+    snapshot = stats.snapshot()
+    assert (snapshot["processed"], snapshot["failed"], snapshot["busy"]) == (2, 1, 0)
+    assert snapshot["mean_ms"] == pytest.approx(10.0)
+
+
 def test_a_stub_broker_worker_feeds_the_stats_through_the_registry() -> None:
     stats = WorkerStats()
     broker = StubBroker(middleware=[WorkerRegistry(stats)])
