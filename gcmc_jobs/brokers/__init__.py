@@ -69,7 +69,9 @@ The middleware order (first runs first on ``before_*`` hooks, last on ``after_*`
                                   store took the message (``dead_lettered``, else ``failed``)
   14    DeadLetters               ``after_nack`` sees every failure for good, including the
                                   ones RateLimits fails (max deferral); runs before
-                                  Deduplication's ``after_nack`` releases the key
+                                  Deduplication's ``after_nack`` releases the key; after
+                                  Retries, so its ``after_process_message`` reads a failed
+                                  attempt's ``retries`` before Retries counts it
   15    StructuredLogging         after the middleware that may skip a message, so ``started``
                                   is logged only for messages that really run; after Retries,
                                   so its ``after_process_message`` sees the error before

@@ -31,6 +31,7 @@ from dramatiq.middleware import Middleware
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import _context, metrics
 from gcmc_jobs.middleware._context import message_fields
+from gcmc_jobs.middleware.selection import MessageShape
 from gcmc_jobs.middleware.stores.dead_letters import DeadLetterRecord, DeadLetterStore
 
 __all__ = ["DeadLetters", "record_for"]
@@ -73,6 +74,9 @@ def record_for(message: Any, *, attempts: int | None = None) -> DeadLetterRecord
 class DeadLetters(Middleware):
     """Write messages that failed for good to ``store``.
 
+    Place it after ``Retries`` (as the stack does): its ``after_process_message`` reads a
+    failed attempt's ``retries`` option before Retries' counts it.
+
     Parameters:
       store: a :class:`~.stores.dead_letters.DeadLetterStore` (SQL ``dead_letters`` table,
         or the in-process stub).
@@ -82,16 +86,34 @@ class DeadLetters(Middleware):
         self.store = store
         self._local = threading.local()
 
-    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        # Retries counts an attempt before giving up, except for ``throws``: remember ours
-        # (the ``retries`` option as it was; the attempt number is worked out on a nack).
-        self._local.attempt = (message.message_id, message.options.get("retries"))
+    def wants_after_process_message(self, broker: dramatiq.Broker, shape: MessageShape) -> bool:
+        """True only after a failure: the hook remembers nothing after a success."""
+        return shape.failed
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        # Retries counts an attempt before giving up, except for ``throws``: remember the
+        # attempt of a failed message (the ``retries`` option as it was: this hook runs
+        # before Retries', the stack placing this middleware after it), worked out on its
+        # nack. Only after a failure (a message succeeding is never nacked), so the broker
+        # calls it for no other message (``wants_after_process_message``); a message failed
+        # without an exception (a middleware's skip, ``fail()`` in the actor) was not
+        # counted by Retries, and its own ``retries`` option gives its attempt.
+        if exception is not None:
+            self._local.attempt = (message, message.options.get("retries"))
 
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
         current = getattr(self._local, "attempt", None)
         attempts = None
-        if current is not None and current[0] == message.message_id:
+        if current is not None and current[0] is message:
             attempts = int(current[1] or 0) + 1
+        self._local.attempt = None
         record = record_for(message, attempts=attempts)
         try:
             self.store.add(record)

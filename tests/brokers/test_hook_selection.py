@@ -46,7 +46,6 @@ ALWAYS = {
     ("TimeLimit", "before_process_message"),
     ("TimeLimit", "after_process_message"),
     ("Pause", "before_process_message"),
-    ("DeadLetters", "before_process_message"),
     ("StatusTracking", "before_process_message"),
     ("StatusTracking", "after_process_message"),
     ("StatusTracking", "after_ack"),
@@ -219,6 +218,7 @@ def test_a_failed_plain_message_gets_retries_and_no_callback(stack: Stack) -> No
     assert plain.ran == [("fail",), ("fail",)]
     called = stack.calls.of(message)
     assert ("Retries", "after_process_message") in called
+    assert ("DeadLetters", "after_process_message") in called  # the attempt remembered
     assert ("Callbacks", "after_process_message") not in called
     assert ("Deduplication", "after_nack") not in called
     assert ("StatusTracking", "after_nack") in called

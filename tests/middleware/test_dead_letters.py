@@ -7,6 +7,8 @@ from typing import Any
 
 import dramatiq
 import pytest
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -176,3 +178,29 @@ def test_list_filters_by_actor_queue_error_and_time(
     since = datetime.now(UTC) - timedelta(days=1)
     assert {r.message_id for r in service.list_dead_letters(store, since=since)} == {"m1", "m2"}
     assert service.list_dead_letters(store, queue="other") == []
+
+
+def test_a_failed_attempt_gives_the_attempt_count_of_its_own_nack_only() -> None:
+    # Given a DeadLetters on a stub broker and an attempt that raised, remembered by the
+    # after hook before Retries counted it (retries 0 -> 1)
+    store = StubDeadLetterStore()
+    dead_letters = DeadLetters(store)
+    broker = StubBroker(middleware=[dead_letters])
+
+    @dramatiq.actor(broker=broker)
+    def flaky() -> None: ...
+
+    sent = flaky.message()
+    first = MessageProxy(sent)
+    dead_letters.after_process_message(broker, first, exception=RuntimeError("boom"))
+    first.options["retries"] = 1
+
+    # When its retry (another delivery of the same message id, on the same thread) is
+    # failed without an exception (no after hook remembered it) and nacked
+    retry = MessageProxy(sent.copy())
+    retry.fail()
+    dead_letters.after_nack(broker, retry)
+
+    # Then its record counts the retry's own attempt, not the remembered one's
+    (record,) = store.find()
+    assert (record.message_id, record.attempts) == (sent.message_id, 2)
