@@ -21,7 +21,8 @@ message):
   place after messages ran does not (call the broker's ``forget_hooks()``);
 - ``TimeLimit`` writes a thread's deadline without the manager's lock once the thread has
   its entry (see :class:`TimeLimit`), ``ShutdownNotifications`` touches its set only when
-  it must (see :class:`ShutdownNotifications`);
+  it must, and its after hooks are left out until a thread was first notified (see
+  :class:`ShutdownNotifications`);
 - under gevent (other managers) both call Dramatiq's hooks.
 
 ``Retries`` (its ``after_process_message`` returns at once without an exception) and
@@ -161,14 +162,25 @@ class ShutdownNotifications(_ShutdownNotifications):
 
     Its before hook is left out for messages without a ``notify_shutdown`` option whose
     actor does not ask for notifications (:meth:`wants_before_process_message`); assigning
-    ``notify_shutdown`` is seen at once. Its after hooks are always called (they cost one
-    test of an empty set): leaving them out on the same condition would leave a thread in
-    the set when the selection changes *while* its notified message runs (its actor
-    re-declared without ``notify_shutdown``), and a later message of that thread would be
-    interrupted at shutdown.
+    ``notify_shutdown`` is seen at once. Its after hooks are left out for every message
+    until a thread is first added to the set (:attr:`notified`, under the ctypes manager):
+    until then no thread can be in it. From then on they are called for every message,
+    whatever its shape: leaving them out on the before hook's condition would leave a
+    thread in the set when the selection changes *while* its notified message runs (its
+    actor re-declared without ``notify_shutdown``), and a later message of that thread
+    would be interrupted at shutdown. ``notified`` is set before the thread is added, and
+    assigning it makes the brokers forget their selection, so the after hooks of the
+    message that set it are called.
     """
 
     notify_shutdown = SelectionInput[bool]()
+    #: Whether a thread was ever added to the manager's set (its after hooks are called
+    #: from then on).
+    notified = SelectionInput[bool]()
+
+    def __init__(self, notify_shutdown: bool = False) -> None:
+        super().__init__(notify_shutdown=notify_shutdown)
+        self.notified = False
 
     def _actor_notifies(self, actor: Actor[Any, Any]) -> bool:
         """Whether ``actor``'s messages without a ``notify_shutdown`` option are notified."""
@@ -185,6 +197,12 @@ class ShutdownNotifications(_ShutdownNotifications):
             or self._actor_notifies(shape.actor)
         )
 
+    def wants_after_process_message(self, broker: Broker, shape: MessageShape) -> bool:
+        """False until a thread was first added to the set, under the ctypes manager."""
+        return self.notified or type(self.manager) is not _CtypesShutdownManager
+
+    wants_after_skip_message = wants_after_process_message
+
     def before_process_message(self, broker: Broker, message: Any) -> None:
         actor = broker.actors.get(message.actor_name)
         if actor is None or type(self.manager) is not _CtypesShutdownManager:
@@ -194,6 +212,8 @@ class ShutdownNotifications(_ShutdownNotifications):
         if notify is None:
             notify = self._actor_notifies(actor)
         if notify:
+            if not self.notified:
+                self.notified = True  # before the thread is in the set: see the class doc
             self.manager.notifications.add(_get_ident())
 
     def after_process_message(

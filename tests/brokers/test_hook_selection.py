@@ -54,7 +54,6 @@ ALWAYS = {
     ("StructuredLogging", "after_ack"),
     ("Metrics", "before_process_message"),
     ("Metrics", "after_process_message"),
-    ("ShutdownNotifications", "after_process_message"),
     ("CurrentMessage", "before_process_message"),
     ("CurrentMessage", "after_process_message"),
 }
@@ -254,10 +253,10 @@ def test_a_message_option_switches_its_hooks_on_for_a_plain_actor(
     plain = _declare(stack, "plain")
     callback = _declare(stack, "callback")
 
-    # When one of its messages carries the option, another does not
-    with_option, without = stack.run(
-        lambda: [plain.send_with_options(args=(1,), **options), plain.send_with_options(args=(2,))]
-    )
+    # When one of its messages carries the option, another (run first: a notified message
+    # switches ShutdownNotifications' after hooks on for every later one) does not
+    (without,) = stack.run(lambda: [plain.send_with_options(args=(2,))])
+    (with_option,) = stack.run(lambda: [plain.send_with_options(args=(1,), **options)])
 
     # Then the option's hooks ran for the first only
     assert sorted(plain.ran) == [(1,), (2,)]
@@ -277,18 +276,21 @@ def test_an_actor_option_switches_its_hooks_on(stack: Stack) -> None:
     }
     _declare(stack, "callback")
 
-    # When each runs a message
+    # When each runs a message (the notified one last: it switches ShutdownNotifications'
+    # after hooks on for every later message)
+    notified = declared.pop("notify_shutdown")
     sent = stack.run(lambda: [actor.send() for actor in declared.values()])
+    sent += stack.run(lambda: [notified.send()])
 
     # Then each got its own option's hooks
     expected = {
         "on_success": {("Callbacks", "after_process_message")},
+        "max_age": {("AgeLimit", "before_process_message")},
+        "periodic": {("PeriodiqMiddleware", "before_process_message")},
         "notify_shutdown": {
             ("ShutdownNotifications", "before_process_message"),
             ("ShutdownNotifications", "after_process_message"),
         },
-        "max_age": {("AgeLimit", "before_process_message")},
-        "periodic": {("PeriodiqMiddleware", "before_process_message")},
     }
     for (option, hooks), message in zip(expected.items(), sent, strict=True):
         assert stack.calls.of(message) == ALWAYS | hooks, option
@@ -490,6 +492,29 @@ def test_a_middleware_wide_notify_shutdown_is_seen_at_once(stack: Stack) -> None
 
     # Then the next message registers for notifications
     assert ("ShutdownNotifications", "before_process_message") in stack.calls.of(message)
+
+
+def test_shutdown_notifications_after_hooks_run_for_every_message_once_a_thread_was_notified(
+    stack: Stack,
+) -> None:
+    # Given a plain actor whose message ran while no thread was ever notified
+    plain = _declare(stack, "plain")
+    notified = _declare(stack, "notified", notify_shutdown=True)
+    (before,) = stack.run(lambda: [plain.send()])
+    shutdown = stack.middleware(ShutdownNotifications)
+    assert not shutdown.notified
+
+    # When a message asking for notifications runs, then a plain one again
+    (asking,) = stack.run(lambda: [notified.send()])
+    (after,) = stack.run(lambda: [plain.send()])
+
+    # Then the after hook was left out of the first plain message (no thread could be in
+    # the set), and called for the notified one and every message after it
+    assert ("ShutdownNotifications", "after_process_message") not in stack.calls.of(before)
+    assert shutdown.notified
+    assert ("ShutdownNotifications", "after_process_message") in stack.calls.of(asking)
+    assert stack.calls.of(after) == ALWAYS | {("ShutdownNotifications", "after_process_message")}
+    assert shutdown.manager.notifications == set()
 
 
 def test_a_keyed_message_that_fails_for_good_releases_its_dedup_key(stack: Stack) -> None:
