@@ -115,37 +115,49 @@ class TimeLimit(_TimeLimit):
     message's deadline, which the exception is already interrupting.
     """
 
+    @property
+    def manager(self) -> Any:
+        """Dramatiq's timeout manager (the ctypes one, or gevent's)."""
+        return self._manager
+
+    @manager.setter
+    def manager(self, manager: Any) -> None:
+        # Dramatiq's __init__ assigns it; so may a test. The hooks read the ctypes manager's
+        # deadlines from here (one attribute, no test of the manager's type a message).
+        self._manager = manager
+        self._deadlines: dict[int, float | None] | None = (
+            manager.deadlines if type(manager) is _CtypesTimeoutManager else None
+        )
+
     def before_process_message(self, broker: Broker, message: Any) -> None:
-        manager = self.manager
+        deadlines = self._deadlines
         actor = broker.actors.get(message.actor_name)
-        if actor is None or type(manager) is not _CtypesTimeoutManager:
+        if actor is None or deadlines is None:
             super().before_process_message(broker, message)  # type: ignore[no-untyped-call]
             return
         limit = message.options.get("time_limit") or actor.options.get(
             "time_limit", self.time_limit
         )
-        deadlines = manager.deadlines
         thread_id = _get_ident()
         if thread_id in deadlines:
             deadlines[thread_id] = monotonic() + limit / 1000
         else:
-            manager.add_timeout(thread_id, limit)  # type: ignore[no-untyped-call]
+            self._manager.add_timeout(thread_id, limit)
 
     def after_process_message(
         self, broker: Broker, message: Any, *, result: Any = None, exception: Any = None
     ) -> None:
-        manager = self.manager
-        if type(manager) is not _CtypesTimeoutManager:
+        deadlines = self._deadlines
+        if deadlines is None:
             super().after_process_message(  # type: ignore[no-untyped-call]
                 broker, message, result=result, exception=exception
             )
             return
-        deadlines = manager.deadlines
         thread_id = _get_ident()
         if thread_id in deadlines:
             deadlines[thread_id] = None
         else:
-            manager.remove_timeout(thread_id)  # type: ignore[no-untyped-call]
+            self._manager.remove_timeout(thread_id)
 
     after_skip_message = after_process_message
 

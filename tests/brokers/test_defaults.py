@@ -498,3 +498,45 @@ def test_a_message_of_an_undeclared_actor_raises_actor_not_found_as_dramatiqs(
     for middleware in (getattr(dramatiqs, name)(), getattr(ours, name)()):
         with pytest.raises(dramatiq.ActorNotFound):
             getattr(middleware, hook)(broker, message)
+
+
+def test_time_limits_hooks_follow_a_manager_assigned_after_construction() -> None:
+    # Given our TimeLimit, its manager replaced by another ctypes manager
+    from dramatiq.middleware.time_limit import _CtypesTimeoutManager
+
+    time_limit = ours.TimeLimit(time_limit=60_000)
+    first = time_limit.manager
+    time_limit.manager = _CtypesTimeoutManager(1_000)
+    broker = StubBroker(middleware=[time_limit])
+
+    @dramatiq.actor(broker=broker, queue_name=QUEUE)
+    def job() -> None: ...
+
+    # When a message starts, then ends
+    message = job.message()
+    time_limit.before_process_message(broker, message)
+    started = dict(time_limit.manager.deadlines)
+    time_limit.after_process_message(broker, message, result=None)
+
+    # Then its deadline was set, then cleared, in the new manager's table, not the first's
+    ident = threading.get_ident()
+    assert list(started) == [ident]
+    assert started[ident] is not None
+    assert time_limit.manager.deadlines == {ident: None}
+    assert first.deadlines == {}
+
+    # And with a manager of another kind (gevent's, say), its own methods are called
+    class Recording:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, int]] = []
+
+        def add_timeout(self, thread_id: int, ttl: float) -> None:
+            self.calls.append(("add", thread_id))
+
+        def remove_timeout(self, thread_id: int) -> None:
+            self.calls.append(("remove", thread_id))
+
+    recording = time_limit.manager = Recording()
+    time_limit.before_process_message(broker, message)
+    time_limit.after_process_message(broker, message, result=None)
+    assert recording.calls == [("add", ident), ("remove", ident)]
