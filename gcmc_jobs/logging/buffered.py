@@ -6,6 +6,7 @@ import atexit
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, TextIO
 
 __all__ = ["BufferedLineLogger", "SharedLoggerFactory"]
@@ -36,6 +37,15 @@ class BufferedLineLogger:
         if self._thread is None:
             self._start()
 
+    def appender(self) -> Callable[[str], None]:
+        """What the buffering methods (:attr:`BUFFERED`) do with a line, for a caller whose
+        lines end with their newline already (``"…\\n"``): the buffer's own ``append``,
+        which spares each line a method call and a copy of it with its newline. Starts the
+        writer thread if it has not started."""
+        if self._thread is None:
+            self._start()
+        return self._lines.append
+
     def _start(self) -> None:
         with self._lock:
             if self._thread is None:
@@ -64,6 +74,9 @@ class BufferedLineLogger:
     def _now(self, message: str) -> None:
         self._buffer(message)
         self.flush()
+
+    #: The methods that buffer a line (the others write it at once).
+    BUFFERED = frozenset({"debug", "info", "msg", "log"})
 
     debug = info = msg = log = _buffer
     warning = warn = error = err = critical = fatal = exception = failure = _now

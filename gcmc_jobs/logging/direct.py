@@ -16,13 +16,17 @@ characters). For the events a caller writes again and again with the same keys
 (:class:`~gcmc_jobs.middleware.StructuredLogging`'s ``started`` and ``succeeded``, per
 actor and queue), :meth:`DirectWriter.template` renders that same pass once with the
 varying values left out, and :meth:`LineTemplate.write` fills them in: the same line,
-without the event dict or the per-key pass; whenever a value is not a plain ``str``,
-``int``, finite ``float``, ``bool`` or ``None``, or a string the redaction rules may
-rewrite, or the context holds bound fields other than the line's own, it writes nothing
-and the caller takes the general path. When anyone
-reconfigures structlog afterwards (a test's ``capture_logs`` or ``capture_events``, a host
-application), the writer no longer matches the configuration and :func:`direct_writer`
-answers ``None``: the caller goes through structlog as before.
+without the event dict or the per-key pass, the timestamp's second and microseconds
+formatted by the line's own format (``UtcTimestamp.parts``), a duration given unrounded
+and written as ``round(…, 3)`` writes it (:data:`MILLISECONDS`) and, on the worker's
+buffered writer, the line appended to the buffer with its newline
+(``BufferedLineLogger.appender``). Whenever a value is not a plain ``str``, ``int``,
+finite ``float``, ``bool`` or ``None``, or a string the redaction rules may rewrite, or the
+context holds bound fields other than the line's own, it writes nothing and the caller
+takes the general path. When anyone reconfigures structlog afterwards (a test's
+``capture_logs`` or ``capture_events``, a host application), the writer no longer matches
+the configuration and :func:`direct_writer` answers ``None``: the caller goes through
+structlog as before.
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ from typing import Any
 import structlog
 from structlog.contextvars import STRUCTLOG_KEY_PREFIX
 
+from gcmc_jobs.logging.buffered import BufferedLineLogger
 from gcmc_jobs.logging.processors import UtcTimestamp, render_json
 from gcmc_jobs.redaction import MASK, is_secret_key, redact_event, redact_text
 
-__all__ = ["HOLE", "DirectWriter", "LineTemplate", "direct_writer", "install"]
+__all__ = ["HOLE", "MILLISECONDS", "DirectWriter", "LineTemplate", "direct_writer", "install"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -94,24 +99,48 @@ def _redacted_json(event_dict: Mapping[str, Any]) -> str | None:
 
 
 class _Hole:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
     def __repr__(self) -> str:
-        return "HOLE"
+        return self.name
 
 
 #: A field value of :meth:`DirectWriter.template`: given with each line.
-HOLE: Any = _Hole()
+HOLE: Any = _Hole("HOLE")
+
+#: A field value of :meth:`DirectWriter.template` (its first hole, if any): a duration in
+#: milliseconds, given with each line as :meth:`LineTemplate.write`'s ``milliseconds``, any
+#: float, and written as ``round(milliseconds, 3)`` would be (what the general path is given).
+MILLISECONDS: Any = _Hole("MILLISECONDS")
 
 
 class LineTemplate:
     """One event's JSON line rendered once with its constant fields, the values marked
     :data:`HOLE` (and the timestamp) left out; made by :meth:`DirectWriter.template`."""
 
-    __slots__ = ("_emit", "_format", "_keys", "_quiet", "_stamp", "level", "writer")
+    __slots__ = (
+        "_emit",
+        "_format",
+        "_keys",
+        "_milliseconds",
+        "_quiet",
+        "_stamp",
+        "level",
+        "writer",
+    )
 
     def __init__(
-        self, writer: DirectWriter, method: str, keys: Iterable[str], parts: Sequence[str]
+        self,
+        writer: DirectWriter,
+        method: str,
+        keys: Iterable[str],
+        parts: Sequence[str],
+        *,
+        milliseconds: bool = False,
     ) -> None:
         self.writer = writer
+        self._milliseconds = milliseconds  # the first hole is a MILLISECONDS one
         self.level = _LEVELS[method]
         # Keys the context may hold without changing the line: merge_contextvars never
         # overrides an event's own field.
@@ -123,19 +152,26 @@ class LineTemplate:
         # The text around each hole, then the timestamp's (JSON writes its characters
         # as they are: digits, "-", ":", "T", "." and "Z"), as one %-format.
         *around, before_stamp, end = (part.replace("%", "%%") for part in parts)
-        self._format = "%s".join([*around, before_stamp]) + '"%s"' + end
-        self._emit = getattr(writer._sink, method)
-        self._stamp = writer._chain[2].now
+        sink = writer._sink
+        if isinstance(sink, BufferedLineLogger) and method in BufferedLineLogger.BUFFERED:
+            # The line with its newline, appended to the buffer as the sink's method would.
+            end += "\n"
+            self._emit = sink.appender()
+        else:
+            self._emit = getattr(sink, method)
+        self._format = "%s".join([*around, before_stamp]) + '"%s%06dZ"' + end
+        self._stamp = writer._chain[2].parts
 
-    def write(self, values: Sequence[Any]) -> bool:
+    def write(self, values: Sequence[Any], milliseconds: float = 0.0) -> bool:
         """Write the line with ``values`` in the holes, in the order of the fields given to
-        :meth:`DirectWriter.template` (one value per hole): exactly what
-        ``writer.write(method, event, fields)`` writes for those fields. ``True``: written,
-        or dropped below the configured level. ``False``: nothing written, the caller
-        calls ``write()`` (a value that is not a plain ``str``, ``int``, finite ``float``,
-        ``bool`` or ``None``, a string holding ``://``, ``=`` or a space, which the
-        redaction rules may rewrite, or fields bound in the context other than the line's
-        own, which it would carry)."""
+        :meth:`DirectWriter.template` (one value per hole; a :data:`MILLISECONDS` hole's is
+        ``milliseconds``): exactly what ``writer.write(method, event, fields)`` writes for
+        those fields (the :data:`MILLISECONDS` one's ``round(milliseconds, 3)``). ``True``:
+        written, or dropped below the configured level. ``False``: nothing written, the
+        caller calls ``write()`` (a value that is not a plain ``str``, ``int``, finite
+        ``float``, ``bool`` or ``None``, a string holding ``://``, ``=`` or a space, which
+        the redaction rules may rewrite, ``milliseconds`` not a float from 0 to 10⁹, or
+        fields bound in the context other than the line's own, which it would carry)."""
         writer = self.writer
         if self.level < writer.level:
             return True
@@ -146,26 +182,33 @@ class LineTemplate:
         for var, value in copy_context().items():
             if var not in quiet and value is not Ellipsis and not self._is_quiet(var):
                 return False
-        rendered: list[str] = []
+        rendered: list[Any] = []  # the JSON text of each value (or the number itself)
         append = rendered.append
+        if self._milliseconds:
+            # repr(round(milliseconds, 3)) in half its CPU (round() formats the float, then
+            # parses it back, then repr() formats it again): both are the decimal nearest to
+            # it with 3 digits after the dot, correctly rounded, the trailing zeros dropped
+            # but one. The same characters for a float from 0 to 10⁹ (no exponent; two
+            # such decimals are never the same float).
+            if milliseconds.__class__ is not float or not 0.0 <= milliseconds < 1e9:
+                return False
+            text = ("%.3f" % milliseconds).rstrip("0")  # noqa: UP031 (cheaper than f"")
+            append(text + "0" if text[-1] == "." else text)
         for value in values:  # as _redacted_json renders each value
             cls = value.__class__
             if cls is str:
                 if "://" in value or "=" in value or " " in value:
                     return False
                 append(encode_basestring_ascii(value))
-            elif cls is int:
-                append(repr(value))  # int.__repr__: the class is int itself
-            elif cls is float and value == value and value not in _INFINITIES:
-                append(repr(value))  # float.__repr__, as above
+            elif cls is int or (cls is float and value == value and value not in _INFINITIES):
+                append(value)  # "%s": int.__repr__ or float.__repr__ (the class is int/float)
             elif value is None:
                 append("null")
             elif cls is bool:
                 append("true" if value else "false")
             else:
                 return False
-        append(self._stamp())
-        self._emit(self._format % tuple(rendered))
+        self._emit(self._format % (*rendered, *self._stamp()))
         return True
 
     def _is_quiet(self, var: ContextVar[Any]) -> bool:
@@ -225,16 +268,22 @@ class DirectWriter:
 
     def template(self, method: str, event: str, fields: Mapping[str, Any]) -> LineTemplate | None:
         """The line of :meth:`write` for ``event`` at ``method`` with ``fields`` (in that
-        order), pre-rendered: the values given as :data:`HOLE` are filled in by
-        :meth:`LineTemplate.write` with each line. ``None`` when this writer's chain is not
-        ``configure_logging``'s JSON chain, a constant value is not flat, or a hole's key
-        names a secret (masked whole: the general path writes it)."""
+        order), pre-rendered: the values given as :data:`HOLE` (or :data:`MILLISECONDS`,
+        as the first hole) are filled in by :meth:`LineTemplate.write` with each line.
+        ``None`` when this writer's chain is not ``configure_logging``'s JSON chain, a
+        constant value is not flat, a hole's key names a secret (masked whole: the general
+        path writes it), or a :data:`MILLISECONDS` hole is not the first."""
         if not self._json or "exc_info" in fields:
             return None
         markers: list[str] = []
         event_dict: dict[str, Any] = {}
+        milliseconds = False
         for key, value in fields.items():  # the event dict write() builds, in its order
-            if value is HOLE:
+            if value is MILLISECONDS:
+                if markers:  # only as the first hole
+                    return None
+                milliseconds = True
+            if value is HOLE or value is MILLISECONDS:
                 value = f"\x00gcmc-hole-{len(markers)}\x00"
                 markers.append(value)
             event_dict[key] = value
@@ -257,7 +306,7 @@ class DirectWriter:
             parts.append(pieces[0])
             line = pieces[1]
         parts.append(line)
-        return LineTemplate(self, method, fields, parts)
+        return LineTemplate(self, method, fields, parts, milliseconds=milliseconds)
 
     def write(self, method: str, event: str, fields: Mapping[str, Any]) -> None:
         """Log ``event`` with ``fields`` at ``method`` (``"debug"``, ``"info"``,

@@ -40,10 +40,25 @@ class UtcTimestamp:
         micro = time.time_ns() // 1000
         start, prefix = self._cached
         if not 0 <= micro - start < 1_000_000:
-            second = micro // 1_000_000
-            start, prefix = second * 1_000_000, time.strftime(_FORMAT, time.gmtime(second))
-            self._cached = (start, prefix)
+            start, prefix = self._second(micro)
         return prefix + "%06dZ" % (micro - start)  # noqa: UP031 (half an f-string's cost)
+
+    def parts(self) -> tuple[str, int]:
+        """The current time as :meth:`now` writes it, in two parts: the date and time to the
+        second with the dot (``…T12:00:00.``), and the microseconds into that second, for a
+        caller that formats them with the rest of its line (``"%s%06dZ"``)."""
+        micro = time.time_ns() // 1000
+        start, prefix = self._cached
+        if not 0 <= micro - start < 1_000_000:
+            start, prefix = self._second(micro)
+        return prefix, micro - start
+
+    def _second(self, micro: int) -> tuple[int, str]:
+        """Cache and return the second of ``micro`` (µs since the epoch): its start and its
+        formatted prefix."""
+        second = micro // 1_000_000
+        cached = self._cached = (second * 1_000_000, time.strftime(_FORMAT, time.gmtime(second)))
+        return cached
 
 
 #: The date and time to the second, with the dot before the microseconds.

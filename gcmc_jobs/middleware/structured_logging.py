@@ -45,7 +45,13 @@ import structlog
 from dramatiq.common import q_name
 from dramatiq.middleware import Middleware
 
-from gcmc_jobs.logging.direct import HOLE, DirectWriter, LineTemplate, direct_writer
+from gcmc_jobs.logging.direct import (
+    HOLE,
+    MILLISECONDS,
+    DirectWriter,
+    LineTemplate,
+    direct_writer,
+)
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import _context
 from gcmc_jobs.middleware._context import message_fields
@@ -107,7 +113,7 @@ class _Templates:
 def _template(
     writer: DirectWriter, event: str, actor: str, queue: str, *, tenant: bool
 ) -> LineTemplate | None:
-    fields: dict[str, Any] = {"duration_ms": HOLE} if event == "succeeded" else {}
+    fields: dict[str, Any] = {"duration_ms": MILLISECONDS} if event == "succeeded" else {}
     fields.update(message_id=HOLE, actor=actor, queue=queue, attempt=HOLE, correlation_id=HOLE)
     if tenant:
         fields["tenant_id"] = HOLE
@@ -375,19 +381,21 @@ class StructuredLogging(Middleware):
             self._local.failure = (message.message_id, exception)
             return
         started = running.started or time.perf_counter()
-        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        milliseconds = (time.perf_counter() - started) * 1000  # written rounded to 3 digits
         writer = direct_writer() if self._direct else None
         if writer is None:
-            self.logger.info("succeeded", **{"duration_ms": duration_ms, **self._fields(message)})
+            fields = {"duration_ms": round(milliseconds, 3), **self._fields(message)}
+            self.logger.info("succeeded", **fields)
             return
         route = running.route
         if route is not None and running.message_id == message.message_id:
             templates = route.templates_for(writer)
             tenant = running.tenant_id is not None
             template = templates.succeeded_tenant if tenant else templates.succeeded
-            if template is not None and template.write((duration_ms, *running.values())):
+            if template is not None and template.write(running.values(), milliseconds):
                 return
-        writer.write("info", "succeeded", {"duration_ms": duration_ms, **self._fields(message)})
+        fields = {"duration_ms": round(milliseconds, 3), **self._fields(message)}
+        writer.write("info", "succeeded", fields)
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         self._unbind()

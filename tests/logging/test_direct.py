@@ -7,6 +7,7 @@ import contextvars
 import io
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,7 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from gcmc_jobs.logging import configure_logging, direct
-from gcmc_jobs.logging.direct import HOLE, direct_writer
+from gcmc_jobs.logging.direct import HOLE, MILLISECONDS, direct_writer
 from gcmc_jobs.settings import Settings
 
 
@@ -275,3 +276,116 @@ def test_a_template_checks_the_context_again_at_each_line(configured: io.StringI
         "m-1",
         "m-3",
     ]
+
+
+#: Clock readings (ns since the epoch) around a second's edges: its first and last
+#: microsecond, the next second, and an earlier one (the cached second must be replaced).
+_SECOND_EDGES = st.integers(1_700_000_000, 1_700_000_003).flatmap(
+    lambda s: st.sampled_from([s * 10**9, s * 10**9 + 999, s * 10**9 + 999_999_999, s * 10**9 - 1])
+)
+
+
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.one_of(
+                st.floats(0, 1e9),
+                st.sampled_from([0.0, -0.0, 0.0005, 0.0625, 0.9995, 1.0, 999.9995, 1e9 - 1e-3]),
+                st.floats(allow_nan=True, allow_infinity=True),  # given to the general path
+            ),
+            st.one_of(_SECOND_EDGES, st.integers(1_600_000_000 * 10**9, 1_900_000_000 * 10**9)),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_a_template_writes_a_duration_and_the_time_as_the_general_path_writes_them(
+    lines: list[tuple[float, int]],
+) -> None:
+    # Given a template whose first hole is a duration in milliseconds, and clock readings
+    # in any order (the same second again, the next one, an earlier one)
+    stream = io.StringIO()
+    previous = structlog.get_config()
+    configure_logging(Settings(log_format="json", log_level="INFO"), stream=stream, cache=False)
+    try:
+        writer = direct_writer()
+        assert writer is not None
+        template = writer.template(
+            "info", "succeeded", {"duration_ms": MILLISECONDS, "message_id": HOLE, "actor": "a"}
+        )
+        assert template is not None
+        with pytest.MonkeyPatch.context() as patch:
+            for milliseconds, ns in lines:
+                patch.setattr(time, "time_ns", lambda ns=ns: ns)
+                # When the template writes a line, and the general path the same fields
+                # with the duration rounded to 3 digits, at the same time
+                written = template.write(["m-1"], milliseconds)
+                direct_line = stream.getvalue()
+                stream.seek(0)
+                stream.truncate()
+                fields = {"duration_ms": round(milliseconds, 3), "message_id": "m-1", "actor": "a"}
+                writer.write("info", "succeeded", fields)
+                general = stream.getvalue()
+                stream.seek(0)
+                stream.truncate()
+                # Then both are the same characters, or the template wrote nothing (a
+                # duration outside 0 to 10⁹, for the general path)
+                event(f"written={written}")
+                assert direct_line == (general if written else "")
+                assert written == (0 <= milliseconds < 1e9)
+    finally:
+        structlog.configure(**previous)
+
+
+def test_a_template_s_lines_through_the_worker_s_buffer_are_the_general_path_s() -> None:
+    # Given the worker's logging (lines buffered, a warning written at once) and templates
+    # at a buffered level and at one written at once
+    stream = io.StringIO()
+    previous = structlog.get_config()
+    configure_logging(
+        Settings(log_format="json", log_level="INFO"), stream=stream, cache=False, buffer_ms=60_000
+    )
+    direct_lines, general = [], []
+    try:
+        writer = direct_writer()
+        assert writer is not None
+        sink = writer._sink
+        with pytest.MonkeyPatch.context() as patch:
+            for method in ["info", "warning"]:
+                template = writer.template(
+                    method, "succeeded", {"duration_ms": MILLISECONDS, "message_id": HOLE}
+                )
+                assert template is not None
+                for ns in [1_700_000_000_999_999_000, 1_700_000_001_000_000_000]:  # a new second
+                    patch.setattr(time, "time_ns", lambda ns=ns: ns)
+                    # When the template writes them, and the general path the same fields
+                    assert template.write(["m-1"], 12.3456)
+                    sink.flush()
+                    direct_lines.append(stream.getvalue())
+                    stream.seek(0)
+                    stream.truncate()
+                    writer.write(method, "succeeded", {"duration_ms": 12.346, "message_id": "m-1"})
+                    sink.flush()
+                    general.append(stream.getvalue())
+                    stream.seek(0)
+                    stream.truncate()
+    finally:
+        structlog.configure(**previous)
+    # Then each line is the same characters, newline included
+    assert direct_lines == general
+    assert direct_lines[1] == (
+        '{"duration_ms": 12.346, "message_id": "m-1", "event": "succeeded", "level": "info", '
+        '"timestamp": "2023-11-14T22:13:21.000000Z"}\n'
+    )
+
+
+def test_a_milliseconds_hole_is_the_first_hole_or_there_is_no_template(
+    configured: io.StringIO,
+) -> None:
+    writer = direct_writer()
+    assert writer is not None
+    fields = {"message_id": HOLE, "duration_ms": MILLISECONDS}
+    assert writer.template("info", "succeeded", fields) is None
+    assert writer.template("info", "succeeded", {"d": MILLISECONDS, "e": MILLISECONDS}) is None
+    assert writer.template("info", "succeeded", {"d": MILLISECONDS, "m": HOLE}) is not None
