@@ -144,23 +144,15 @@ class _Running:
     """What a worker thread holds of the message it runs: the tokens of its bound fields,
     the fields' values and when it started."""
 
-    __slots__ = (
-        "attempt",
-        "correlation_id",
-        "message_id",
-        "route",
-        "started",
-        "tenant_id",
-        "tokens",
-    )
+    __slots__ = ("message_id", "route", "started", "tokens", "values")
 
     def __init__(self) -> None:
         self.tokens: tuple[contextvars.Token[Any], ...] | None = None
         self.message_id: Any = None
         self.route: _Route | None = None
-        self.attempt = 0
-        self.correlation_id: Any = None
-        self.tenant_id: Any = None
+        # The values of a template's holes after duration_ms: the message id, attempt,
+        # correlation id and, when there is one, tenant id (4 values: a tenant's templates).
+        self.values: tuple[Any, ...] = ()
         self.started: float | None = None
 
     def unbind(self) -> None:
@@ -172,26 +164,20 @@ class _Running:
                 token.var.reset(token)
             self.tokens = None
 
-    def values(self) -> tuple[Any, ...]:
-        """The values of a template's holes after ``duration_ms``: the message id, attempt,
-        correlation id and, when there is one, tenant id."""
-        if self.tenant_id is None:
-            return (self.message_id, self.attempt, self.correlation_id)
-        return (self.message_id, self.attempt, self.correlation_id, self.tenant_id)
-
     def fields(self) -> dict[str, Any]:
         """The message's fields, as :func:`message_fields` made them when it started."""
         route = self.route
         assert route is not None
+        message_id, attempt, correlation_id, *tenant_id = self.values
         fields = {
-            "message_id": self.message_id,
+            "message_id": message_id,
             "actor": route.actor,
             "queue": route.queue,
-            "attempt": self.attempt,
-            "correlation_id": self.correlation_id,
+            "attempt": attempt,
+            "correlation_id": correlation_id,
         }
-        if self.tenant_id is not None:
-            fields["tenant_id"] = self.tenant_id
+        if tenant_id:
+            fields["tenant_id"] = tenant_id[0]
         return fields
 
 
@@ -322,14 +308,14 @@ class StructuredLogging(Middleware):
             names[3].set(attempt),
             names[4].set(correlation_id),
         )
-        if tenant_id is not None:
+        if tenant_id is None:
+            running.values = (message_id, attempt, correlation_id)
+        else:
             tokens += (names[5].set(tenant_id),)
+            running.values = (message_id, attempt, correlation_id, tenant_id)
         running.tokens = tokens
         running.message_id = message_id
         running.route = route
-        running.attempt = attempt
-        running.correlation_id = correlation_id
-        running.tenant_id = tenant_id
         running.started = time.perf_counter()
         writer = direct_writer() if self._direct else None
         if writer is None:
@@ -337,7 +323,7 @@ class StructuredLogging(Middleware):
         elif writer.level <= logging.DEBUG:  # else nothing is built
             templates = route.templates_for(writer)
             template = templates.started if tenant_id is None else templates.started_tenant
-            if template is None or not template.write(running.values()):
+            if template is None or not template.write(running.values):
                 writer.write("debug", "started", running.fields())
 
     def _route(self, message: Any) -> _Route:
@@ -390,9 +376,9 @@ class StructuredLogging(Middleware):
         route = running.route
         if route is not None and running.message_id == message.message_id:
             templates = route.templates_for(writer)
-            tenant = running.tenant_id is not None
-            template = templates.succeeded_tenant if tenant else templates.succeeded
-            if template is not None and template.write(running.values(), milliseconds):
+            values = running.values
+            template = templates.succeeded if len(values) == 3 else templates.succeeded_tenant
+            if template is not None and template.write(values, milliseconds):
                 return
         fields = {"duration_ms": round(milliseconds, 3), **self._fields(message)}
         writer.write("info", "succeeded", fields)
