@@ -142,9 +142,9 @@ class _Route:
 
 class _Running:
     """What a worker thread holds of the message it runs: the tokens of its bound fields,
-    the fields' values and when it started."""
+    the fields' values, when it started and how it failed."""
 
-    __slots__ = ("message_id", "route", "started", "tokens", "values")
+    __slots__ = ("failure", "message_id", "route", "started", "tokens", "values")
 
     def __init__(self) -> None:
         self.tokens: tuple[contextvars.Token[Any], ...] | None = None
@@ -154,6 +154,9 @@ class _Running:
         # correlation id and, when there is one, tenant id (4 values: a tenant's templates).
         self.values: tuple[Any, ...] = ()
         self.started: float | None = None
+        # (message id, exception) of the message that raised, until Retries re-sends it
+        # ("retried"), it is nacked ("failed") or the thread's next message starts.
+        self.failure: tuple[str, BaseException] | None = None
 
     def unbind(self) -> None:
         """Reset the message's bound fields (what structlog's ``reset_contextvars`` does
@@ -211,9 +214,15 @@ class StructuredLogging(Middleware):
         if options.get("correlation_id") is None:
             bound = structlog.contextvars.get_contextvars().get("correlation_id")
             options["correlation_id"] = str(bound) if bound is not None else _new_correlation_id()
-        failure: tuple[str, BaseException] | None = getattr(self._local, "failure", None)
-        if failure is not None and failure[0] == message.message_id and options.get("retries"):
-            self._local.failure = None
+        running: _Running | None = getattr(self._local, "running", None)
+        failure = None if running is None else running.failure
+        if (
+            running is not None
+            and failure is not None
+            and failure[0] == message.message_id
+            and options.get("retries")
+        ):
+            running.failure = None
             self._defer(
                 message,
                 self.logger.warning,
@@ -316,6 +325,7 @@ class StructuredLogging(Middleware):
         running.tokens = tokens
         running.message_id = message_id
         running.route = route
+        running.failure = None  # an earlier message's, neither re-sent nor nacked
         running.started = time.perf_counter()
         writer = direct_writer() if self._direct else None
         if writer is None:
@@ -347,6 +357,7 @@ class StructuredLogging(Middleware):
         running: _Running | None = getattr(self._local, "running", None)
         if running is not None:
             running.unbind()
+            running.failure = None
 
     def after_process_message(
         self,
@@ -364,7 +375,7 @@ class StructuredLogging(Middleware):
         if exception is not None:
             # Retries (earlier in the stack) runs after this hook: if it re-sends the
             # message, before_enqueue logs "retried"; if it gives up, after_nack logs "failed".
-            self._local.failure = (message.message_id, exception)
+            running.failure = (message.message_id, exception)
             return
         started = running.started or time.perf_counter()
         milliseconds = (time.perf_counter() - started) * 1000  # written rounded to 3 digits
@@ -388,7 +399,6 @@ class StructuredLogging(Middleware):
 
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
         self._unbind()
-        self._local.failure = None
         exception = getattr(message, "_exception", None)
         self.logger.error(
             "failed",
@@ -396,6 +406,3 @@ class StructuredLogging(Middleware):
             reason=message.options.get("dead_letter_reason"),
             **self._fields(message),
         )
-
-    def after_ack(self, broker: dramatiq.Broker, message: Any) -> None:
-        self._local.failure = None

@@ -51,7 +51,6 @@ ALWAYS = {
     ("StatusTracking", "after_ack"),
     ("StructuredLogging", "before_process_message"),
     ("StructuredLogging", "after_process_message"),
-    ("StructuredLogging", "after_ack"),
     ("Metrics", "before_process_message"),
     ("Metrics", "after_process_message"),
     ("CurrentMessage", "before_process_message"),

@@ -348,3 +348,55 @@ def test_a_reconfiguration_between_messages_takes_the_new_configuration_s_lines(
         [("started", None), ("succeeded", None), ("started", 7), ("succeeded", 7)],
         [("succeeded", None), ("succeeded", 7)],
     ]
+
+
+def test_a_failure_neither_re_sent_nor_nacked_is_forgotten_when_the_next_message_starts() -> None:
+    # Given a message that raised on a worker thread and was neither re-sent nor nacked
+    # (no Retries in this stack)
+    broker = StubBroker()
+    middleware = StructuredLogging()
+
+    @dramatiq.actor(broker=broker, queue_name="q_1")
+    def job() -> None: ...
+
+    failed = job.message_with_options(correlation_id="c-1")
+    other = job.message_with_options(correlation_id="c-2")
+    with capture_events() as events:
+        middleware.before_process_message(broker, failed)
+        middleware.after_process_message(broker, failed, exception=ValueError("boom"))
+        # When the thread runs its next message, then sends the first again with a retry
+        # count (as Retries would have)
+        middleware.before_process_message(broker, other)
+        middleware.after_process_message(broker, other)
+        again = failed.copy(options={**failed.options, "retries": 1})
+        middleware.before_enqueue(broker, again, None)
+        middleware.after_enqueue(broker, again, None)
+    # Then that send is a new message's, not a retry of the old failure
+    assert [(e["event"], e["message_id"]) for e in events if e["event"] != "started"] == [
+        ("succeeded", other.message_id),
+        ("enqueued", failed.message_id),
+    ]
+
+
+def test_a_failure_re_sent_by_the_thread_that_ran_it_is_logged_as_retried() -> None:
+    # Given a message that raised on a worker thread
+    broker = StubBroker()
+    middleware = StructuredLogging()
+
+    @dramatiq.actor(broker=broker, queue_name="q_1")
+    def job() -> None: ...
+
+    failed = job.message_with_options(correlation_id="c-1")
+    with capture_events() as events:
+        middleware.before_process_message(broker, failed)
+        middleware.after_process_message(broker, failed, exception=ValueError("boom"))
+        # When it is sent again with a retry count (as Retries does), twice
+        for _ in range(2):
+            again = failed.copy(options={**failed.options, "retries": 1})
+            middleware.before_enqueue(broker, again, 1000)
+            middleware.after_enqueue(broker, again, 1000)
+    # Then the first send is the retry, with the error, the second a new message's
+    assert [(e["event"], e.get("error")) for e in events if e["event"] != "started"] == [
+        ("retried", "ValueError: boom"),
+        ("enqueued", None),
+    ]
