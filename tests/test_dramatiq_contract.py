@@ -35,6 +35,15 @@ private name                                where gcmc-jobs relies on it
                                              thread's ``delay_queue`` is replaced on
                                              ``after_consumer_thread_boot``, which the thread
                                              emits before it consumes
+``middleware.time_limit.``                   ``brokers.defaults.TimeLimit`` writes a thread's
+``_CtypesTimeoutManager``: ``deadlines``,    deadline into ``deadlines`` itself once the
+``add_timeout``, ``remove_timeout``;         thread has its entry, and reads the manager
+``TimeLimit.manager``                        ``TimeLimit.__init__`` assigns
+``middleware.shutdown.``                     ``brokers.defaults.ShutdownNotifications`` adds
+``_CtypesShutdownManager.notifications``;    and discards the thread's id itself
+``ShutdownNotifications.manager``
+``CurrentMessage._MESSAGE``                  set by ``brokers.defaults.CurrentMessage``
+                                             (a ``ContextVar``)
 ``typer._click.globals.get_current_context`` the CLI's running command (``cli._app``)
 ``typer.core._TyperParameter``:              preset by ``cli._coercion`` (a stand-in that
 ``_runtime_param``, ``type_descriptor``;     builds Typer's own coercion for a value that
@@ -47,9 +56,11 @@ private name                                where gcmc-jobs relies on it
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,6 +75,9 @@ from dramatiq.broker import MessageProxy
 from dramatiq.brokers import redis as dramatiq_redis
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.errors import DecodeError
+from dramatiq.middleware import CurrentMessage, ShutdownNotifications, TimeLimit
+from dramatiq.middleware.shutdown import _CtypesShutdownManager
+from dramatiq.middleware.time_limit import _CtypesTimeoutManager
 from dramatiq.worker import _WorkQueueItem
 
 from gcmc_jobs import redis_keys
@@ -346,3 +360,25 @@ def test_a_worker_emits_before_worker_boot_before_any_thread_and_shares_its_work
     source = inspect.getsource(dramatiq.worker)
     for use in ("work_queue.put(", "work_queue.get(timeout=", "work_queue.task_done()"):
         assert use in source
+
+
+def test_the_time_limit_and_shutdown_managers_keep_the_tables_defaults_writes() -> None:
+    # Given Dramatiq's own TimeLimit and ShutdownNotifications (no gevent here)
+    limit = TimeLimit()
+    shutdown = ShutdownNotifications()
+    thread_id = threading.get_ident()
+
+    # Then each assigned its ctypes manager in __init__, with the tables defaults.py
+    # reads and writes directly
+    assert type(limit.manager) is _CtypesTimeoutManager
+    assert limit.manager.deadlines == {}
+    limit.manager.add_timeout(thread_id, 60_000)
+    assert limit.manager.deadlines[thread_id] > time.monotonic()
+    limit.manager.remove_timeout(thread_id)
+    assert limit.manager.deadlines == {thread_id: None}
+    assert type(shutdown.manager) is _CtypesShutdownManager
+    shutdown.manager.add_notification()
+    assert shutdown.manager.notifications == {thread_id}
+
+    # And CurrentMessage keeps its message in a context variable
+    assert isinstance(CurrentMessage._MESSAGE, contextvars.ContextVar)
