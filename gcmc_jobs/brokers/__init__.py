@@ -71,7 +71,8 @@ The middleware order (first runs first on ``before_*`` hooks, last on ``after_*`
                                   ones RateLimits fails (max deferral); runs before
                                   Deduplication's ``after_nack`` releases the key; after
                                   Retries, so its ``after_process_message`` reads a failed
-                                  attempt's ``retries`` before Retries counts it
+                                  attempt's ``retries`` before Retries counts it (before
+                                  Retries, a before hook on every message would)
   15    StructuredLogging         after the middleware that may skip a message, so ``started``
                                   is logged only for messages that really run; after Retries,
                                   so its ``after_process_message`` sees the error before

@@ -26,7 +26,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq.common import q_name
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import Middleware, Retries
 
 from gcmc_jobs.logging.library import get_logger
 from gcmc_jobs.middleware import _context, metrics
@@ -74,8 +74,11 @@ def record_for(message: Any, *, attempts: int | None = None) -> DeadLetterRecord
 class DeadLetters(Middleware):
     """Write messages that failed for good to ``store``.
 
-    Place it after ``Retries`` (as the stack does): its ``after_process_message`` reads a
-    failed attempt's ``retries`` option before Retries' counts it.
+    The attempts a record counts come from a failed attempt's ``retries`` option as it was
+    before Retries counted the attempt: read by its ``after_process_message`` when it comes
+    after ``Retries`` in the broker's list (as in the stack: its after hook then runs
+    first), else by a ``before_process_message`` on every message, which a broker that
+    selects hooks (:mod:`gcmc_jobs.middleware.selection`) leaves out in the stack's order.
 
     Parameters:
       store: a :class:`~.stores.dead_letters.DeadLetterStore` (SQL ``dead_letters`` table,
@@ -85,6 +88,27 @@ class DeadLetters(Middleware):
     def __init__(self, store: DeadLetterStore) -> None:
         self.store = store
         self._local = threading.local()
+
+    def _before_retries(self, broker: dramatiq.Broker) -> bool:
+        """Whether a ``Retries`` comes after this middleware in ``broker``'s list: its
+        ``after_process_message`` then runs before this one's and has counted the attempt."""
+        found = False
+        for middleware in broker.middleware:
+            if middleware is self:
+                found = True
+            elif found and isinstance(middleware, Retries):
+                return True
+        return False
+
+    def wants_before_process_message(self, broker: dramatiq.Broker, shape: MessageShape) -> bool:
+        """True only when a ``Retries`` comes after this middleware (not the stack's order):
+        the after hook would then read a ``retries`` option already counted."""
+        return self._before_retries(broker)
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        # Called on every message by a broker that does not select hooks, or placed before
+        # a Retries: remember the retries option before anything counts the attempt.
+        self._local.attempt = (message, message.options.get("retries"))
 
     def wants_after_process_message(self, broker: dramatiq.Broker, shape: MessageShape) -> bool:
         """True only after a failure: the hook remembers nothing after a success."""
@@ -105,8 +129,11 @@ class DeadLetters(Middleware):
         # calls it for no other message (``wants_after_process_message``); a message failed
         # without an exception (a middleware's skip, ``fail()`` in the actor) was not
         # counted by Retries, and its own ``retries`` option gives its attempt.
+        # When the before hook ran for this message, what it remembered stands.
         if exception is not None:
-            self._local.attempt = (message, message.options.get("retries"))
+            current = getattr(self._local, "attempt", None)
+            if current is None or current[0] is not message:
+                self._local.attempt = (message, message.options.get("retries"))
 
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
         current = getattr(self._local, "attempt", None)

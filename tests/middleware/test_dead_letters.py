@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
 import dramatiq
 import pytest
+import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Retries
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from gcmc_jobs.bootstrap import start_worker
+from gcmc_jobs.brokers.redis_broker import RedisBroker
 from gcmc_jobs.db.models import DeadLetter
 from gcmc_jobs.errors import PermanentError
 from gcmc_jobs.middleware import DeadLetters, SqlDeadLetterStore, StubDeadLetterStore
 from gcmc_jobs.ops import dead_letters as service
-from gcmc_jobs.testing import capture_events
+from gcmc_jobs.testing import capture_events, wait_until
 from tests.middleware.conftest import middleware_of
 
 
@@ -204,3 +209,43 @@ def test_a_failed_attempt_gives_the_attempt_count_of_its_own_nack_only() -> None
     # Then its record counts the retry's own attempt, not the remembered one's
     (record,) = store.find()
     assert (record.message_id, record.attempts) == (sent.message_id, 2)
+
+
+@pytest.mark.parametrize("order", ["retries first", "dead letters first"])
+@pytest.mark.parametrize("kind", ["stub", "redis"])
+def test_a_dead_letter_counts_the_attempt_that_failed_in_either_order(
+    kind: str, order: str, gcmc_redis_url: str
+) -> None:
+    # Given DeadLetters and Retries in either order, on a broker that calls every hook (the
+    # stub) or one that selects them per message shape (ours), and an actor that always
+    # fails with one retry allowed
+    store = StubDeadLetterStore()
+    pair: list[Any] = [Retries(min_backoff=1, max_backoff=1), DeadLetters(store)]
+    middleware = pair if order == "retries first" else pair[::-1]
+    namespace = f"gcmc_test_dl_order_{uuid.uuid4().hex[:10]}"
+    broker: dramatiq.Broker = (
+        StubBroker(middleware=middleware)
+        if kind == "stub"
+        else RedisBroker(url=gcmc_redis_url, namespace=namespace, middleware=middleware)
+    )
+
+    @dramatiq.actor(broker=broker, max_retries=1, queue_name="dl_order")
+    def always_fails() -> None:
+        raise RuntimeError("boom")
+
+    worker = start_worker(dramatiq.Worker(broker, worker_threads=1, worker_timeout=50))
+    try:
+        # When a message of it runs twice and fails for good
+        always_fails.send()
+        wait_until(lambda: len(store.find()) == 1, what="the dead letter")
+    finally:
+        worker.stop()
+        if kind == "redis":
+            client = redis.Redis.from_url(gcmc_redis_url)
+            keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+            if keys:
+                client.delete(*keys)
+
+    # Then its record counts the two attempts, not three
+    (record,) = store.find()
+    assert record.attempts == 2
