@@ -27,6 +27,7 @@ from periodiq import cron
 
 from gcmc_jobs import brokers
 from gcmc_jobs import queue_names as queues
+from gcmc_jobs.bootstrap import start_worker
 from gcmc_jobs.brokers.defaults import AgeLimit, ShutdownNotifications
 from gcmc_jobs.brokers.hooks import implementing
 from gcmc_jobs.brokers.rabbitmq_broker import RabbitmqBroker
@@ -36,7 +37,6 @@ from gcmc_jobs.middleware.provider_rate import ProviderRate
 from gcmc_jobs.middleware.selection import MESSAGE_HOOKS, MessageShape, watch
 from gcmc_jobs.middleware.stores import Stores
 from gcmc_jobs.settings import Settings
-from gcmc_jobs.testing import wait_until
 
 QUEUE = f"gcmc_test_selection_{uuid.uuid4().hex[:8]}"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -113,13 +113,9 @@ class Stack:
         use: starting one adds its middleware, which would make the broker forget its
         selection), and wait until every queue is drained."""
         if self.worker is None:
-            worker = self.worker = dramatiq.Worker(self.broker, worker_threads=2, worker_timeout=50)
-            worker.start()
-            # Dramatiq's worker thread sets its own ``running`` when it starts: a stop
-            # before that (a busy machine) would be undone, and the stop would wait forever.
-            wait_until(
-                lambda: all(thread.running for thread in worker.workers),
-                what="the worker threads running",
+            # start_worker: returns once every thread runs, so the stop at the end is kept.
+            self.worker = start_worker(
+                dramatiq.Worker(self.broker, worker_threads=2, worker_timeout=50)
             )
         sent = send()
         for queue_name in self.broker.get_declared_queues():
